@@ -1,0 +1,12 @@
+"""GAD, Gradient Artificial Distancing: less noisy gradient attribution maps.
+
+The notebooks call `gadlib.stages`; the pieces are in small modules: `config` (profiles and
+parameters), `data` and `synthetic` (datasets), `models` and `training` (classifier and
+supports), `engine` and `attributions` (the five methods), `consensus` and `hulls` (GAD and
+its regions), `metrics` (RC, RS, tables), `figures` and `report` (plots).
+"""
+from .config import METHODS, RunConfig
+from .errors import GADInputError
+
+__all__ = ["METHODS", "GADInputError", "RunConfig"]
+__version__ = "0.1.0"

@@ -1,0 +1,178 @@
+"""Run settings: named profiles, validation, and where a run's files live.
+
+Every notebook builds one `RunConfig` from its Papermill parameters; a parameter left as None
+takes the value of the chosen profile. Each stage caches its outputs under a key made from the
+settings that affect them, so changing a setting recomputes exactly what it touches.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .errors import GADInputError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ARCHS = ("resnet18", "vgg16")
+METHODS = ("saliency", "deconvolution", "input_x_gradient", "guided_backprop", "integrated_gradients")
+METHOD_SHORT = {
+    "saliency": "S",
+    "deconvolution": "D",
+    "input_x_gradient": "GxI",
+    "guided_backprop": "GB",
+    "integrated_gradients": "IG",
+}
+DATASETS = ("synthetic", "folder", "kaggle", "cub")
+THRESHOLD_RULES = ("top_q", "frac_max")
+OCCLUSION_FILLS = ("zero", "black")
+
+# Profiles. `default` is what a notebook opened in JupyterLab runs: sized so that
+# `make reproduce` (both architectures, synthetic data) finishes in under 15 minutes on 2 CPU
+# cores. `smoke` only proves the chain runs (nbval). `paper` is the paper's protocol (GPU).
+PROFILES: dict[str, dict] = {
+    "smoke": dict(
+        image_size=32, n_train=96, n_test=32, train_epochs=1, support_epochs=1,
+        alphas=[2.0, 8.0], n_eval=8, ig_steps=4, batch_size=32,
+    ),
+    "default": dict(
+        image_size=32, n_train=2000, n_test=400, train_epochs=5, support_epochs=2,
+        alphas=[2.0, 4.0, 6.0, 8.0], n_eval=64, ig_steps=16, batch_size=64,
+    ),
+    "cpu": dict(
+        image_size=64, n_train=2000, n_test=400, train_epochs=8, support_epochs=2,
+        alphas=[2.0, 4.0, 6.0, 8.0], n_eval=64, ig_steps=16, batch_size=64,
+    ),
+    "paper": dict(
+        image_size=224, n_train=4000, n_test=1000, train_epochs=20, support_epochs=10,
+        alphas=[2.0, 4.0, 6.0, 8.0], n_eval=512, ig_steps=50, batch_size=64,
+    ),
+}
+
+
+@dataclasses.dataclass
+class RunConfig:
+    profile: str = "default"
+    dataset: str = "synthetic"
+    data_dir: str | None = None
+    classes: list[str] | None = None  # class names (folder/kaggle) or name patterns (cub)
+    arch: str = "resnet18"
+    run_name: str | None = None
+    runs_dir: str | None = None
+    figures_dir: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    # data
+    image_size: int = 32
+    n_train: int = 2000  # synthetic only: images generated for training
+    n_test: int = 400  # synthetic only: held-out images
+    # original classifier
+    checkpoint: str | None = None  # the user's own trained classifier; None = train here
+    train_epochs: int = 5
+    train_lr: float | None = None  # None: 1e-3 for ResNet18, 1e-4 for VGG16
+    batch_size: int = 64
+    # supports (METHOD.md step 2)
+    alphas: list[float] = dataclasses.field(default_factory=lambda: [2.0, 4.0, 6.0, 8.0])
+    alphas_c2: list[float] | None = None  # alpha for class-2 images; None = same as alphas
+    support_epochs: int = 2
+    support_lr: float = 4e-5
+    # attributions
+    methods: list[str] = dataclasses.field(default_factory=lambda: list(METHODS))
+    n_eval: int = 64
+    ig_steps: int = 16
+    ig_internal_batch: int = 256
+    # consensus (METHOD.md step 3) and hulls (metrics)
+    consensus_rule: str = "top_q"
+    consensus_q: float = 0.5
+    consensus_tau: float = 0.1
+    hull_rules: list[str] = dataclasses.field(default_factory=lambda: ["top_q", "frac_max"])
+    hull_q: float = 0.5
+    hull_tau: float = 0.1
+    occlusion_fill: str = "zero"
+
+    @classmethod
+    def build(cls, profile: str | None = None, **params) -> "RunConfig":
+        """Profile values, then every parameter that is not None on top."""
+        profile = profile or os.environ.get("GAD_PROFILE", "default")
+        if profile not in PROFILES:
+            raise GADInputError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+        unknown = set(params) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise GADInputError(f"unknown parameter(s) {', '.join(sorted(unknown))}")
+        values = dict(PROFILES[profile])
+        values.update({k: v for k, v in params.items() if v is not None})
+        cfg = cls(profile=profile, **values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        def choose(what, value, allowed):
+            if value not in allowed:
+                raise GADInputError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
+
+        choose("architecture", self.arch, ARCHS)
+        choose("dataset", self.dataset, DATASETS)
+        choose("consensus rule", self.consensus_rule, THRESHOLD_RULES)
+        choose("occlusion fill", self.occlusion_fill, OCCLUSION_FILLS)
+        for m in self.methods:
+            choose("attribution method", m, METHODS)
+        for r in self.hull_rules:
+            choose("hull rule", r, THRESHOLD_RULES)
+        if not self.methods:
+            raise GADInputError("methods is empty: name at least one attribution method")
+        if not self.alphas:
+            raise GADInputError("alphas is empty: give at least one distancing value, e.g. [2, 4, 6, 8]")
+        if self.alphas_c2 is not None and len(self.alphas_c2) != len(self.alphas):
+            raise GADInputError(
+                f"alphas_c2 has {len(self.alphas_c2)} values but alphas has {len(self.alphas)}: give one per support"
+            )
+        if self.dataset != "synthetic" and not self.data_dir:
+            raise GADInputError(f"dataset {self.dataset!r} needs data_dir: the folder that holds the images")
+        if self.n_eval < 2 or self.n_eval % 2:
+            raise GADInputError(f"n_eval must be an even number >= 2 (half per class), got {self.n_eval}")
+        for name in ("consensus_q", "hull_q"):
+            if not 0 < getattr(self, name) <= 1:
+                raise GADInputError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+
+    # ----- derived values -----
+    @property
+    def support_alphas(self) -> list[tuple[float, float]]:
+        """(alpha for class-1 images, alpha for class-2 images), one pair per support."""
+        c2 = self.alphas_c2 if self.alphas_c2 is not None else self.alphas
+        return [(float(a), float(b)) for a, b in zip(self.alphas, c2)]
+
+    @property
+    def lr(self) -> float:
+        return self.train_lr if self.train_lr is not None else (1e-3 if self.arch == "resnet18" else 1e-4)
+
+    @property
+    def name(self) -> str:
+        return self.run_name or f"{self.dataset}-{self.profile}"
+
+    @property
+    def run_dir(self) -> Path:
+        base = self.runs_dir or os.environ.get("GAD_RUNS_DIR") or ROOT / "runs"
+        return Path(base) / self.name
+
+    @property
+    def arch_dir(self) -> Path:
+        return self.run_dir / self.arch
+
+    @property
+    def figure_dir(self) -> Path:
+        base = self.figures_dir or os.environ.get("GAD_FIGURES_DIR") or ROOT / "figures"
+        return Path(base) / self.name
+
+    def key(self, *fields: str, extra: dict | None = None) -> str:
+        """Short hash of the named settings: the cache key of a stage's output."""
+        payload = {f: getattr(self, f) for f in fields}
+        payload.update(extra or {})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    # Settings each stage's output depends on (each stage also depends on the ones before it).
+    DATA_FIELDS = ("dataset", "data_dir", "classes", "image_size", "n_train", "n_test", "seed")
+    MODEL_FIELDS = DATA_FIELDS + ("arch", "checkpoint", "train_epochs", "train_lr", "batch_size")
+    SUPPORT_FIELDS = MODEL_FIELDS + ("support_epochs", "support_lr")
+    ATTR_FIELDS = SUPPORT_FIELDS + ("alphas", "alphas_c2", "n_eval", "ig_steps")

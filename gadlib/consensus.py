@@ -1,0 +1,58 @@
+"""GAD step 3 (METHOD.md): important pixels, the consensus of all models, the GAD map, and the
+matched-area baseline. Everything works on whole batches of maps (..., H, W) at once."""
+from __future__ import annotations
+
+import torch
+
+from .errors import GADInputError
+
+
+def reduce_channels(attr: torch.Tensor) -> torch.Tensor:
+    """(..., C, H, W) attribution -> (..., H, W) map: sum of absolute values over channels."""
+    return attr.abs().sum(-3)
+
+
+def pixel_ranks(maps: torch.Tensor) -> torch.Tensor:
+    """Rank of every pixel in its map, 0 = largest. Ties go to the lower pixel index, so the
+    result is deterministic."""
+    flat = maps.flatten(-2)
+    order = torch.argsort(-flat, dim=-1, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(-1, order, torch.arange(flat.shape[-1], device=flat.device).expand_as(order))
+    return ranks.view(maps.shape)
+
+
+def top_k_mask(maps: torch.Tensor, k: torch.Tensor | int) -> torch.Tensor:
+    """The k largest pixels of each map (k per map, broadcastable), never a zero-valued one."""
+    k = torch.as_tensor(k, device=maps.device)
+    while k.dim() and k.dim() < maps.dim():
+        k = k[..., None]
+    return (pixel_ranks(maps) < k) & (maps > 0)
+
+
+def important(maps: torch.Tensor, rule: str = "top_q", q: float = 0.5, tau: float = 0.1) -> torch.Tensor:
+    """Important pixels of each map: the top `q` fraction of pixels ("top_q") or the pixels at
+    least `tau` x the map's maximum ("frac_max"). Zero-valued pixels are never important."""
+    if rule == "top_q":
+        return top_k_mask(maps, int(round(q * maps.shape[-1] * maps.shape[-2])))
+    if rule == "frac_max":
+        peak = maps.flatten(-2).amax(-1)[..., None, None]
+        return (maps >= tau * peak) & (maps > 0)
+    raise GADInputError(f"unknown threshold rule {rule!r}: choose top_q or frac_max")
+
+
+def consensus(maps: torch.Tensor, rule: str = "top_q", q: float = 0.5, tau: float = 0.1) -> torch.Tensor:
+    """`maps` is (models, ..., H, W) with the original model first. Returns the pixels that every
+    model ranks important."""
+    return important(maps, rule, q, tau).all(dim=0)
+
+
+def gad_map(original_map: torch.Tensor, consensus_mask: torch.Tensor) -> torch.Tensor:
+    """The original map where the consensus holds, 0 elsewhere: GAD never adds a pixel."""
+    return original_map * consensus_mask
+
+
+def matched_area_map(original_map: torch.Tensor, consensus_mask: torch.Tensor) -> torch.Tensor:
+    """Baseline: the original map's own top |C| pixels, a plain intensity filter of the same area."""
+    k = consensus_mask.flatten(-2).sum(-1)
+    return original_map * top_k_mask(original_map, k)

@@ -1,0 +1,225 @@
+"""Datasets: the embedded synthetic set and real images in the layouts users have on disk.
+
+Every dataset becomes the same thing: uint8 image tensors (N, 3, S, S), integer labels, class
+names, and (synthetic only) ground-truth object masks, split into train and test. JPEGs are
+decoded and resized once; the result is cached in the run folder so that training epochs and
+later notebooks never decode again.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms import functional as TF
+from tqdm.auto import tqdm
+
+from .cache import cached
+from .config import RunConfig
+from .errors import GADInputError
+from .synthetic import CLASS_NAMES, make_synthetic
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # uint8 (N, 3, S, S)
+    labels: torch.Tensor  # int64 (N,)
+    masks: torch.Tensor | None = None  # bool (N, S, S): ground-truth object, synthetic only
+    paths: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, idx: torch.Tensor) -> "Split":
+        return Split(
+            self.images[idx],
+            self.labels[idx],
+            None if self.masks is None else self.masks[idx],
+            None if self.paths is None else [self.paths[i] for i in idx.tolist()],
+        )
+
+
+@dataclass
+class Dataset:
+    train: Split
+    test: Split
+    classes: list[str]
+    skipped: int = 0  # unreadable files left out
+
+
+def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float, ImageNet-normalised model input (the space occlusion fills in)."""
+    x = images_uint8.float() / 255.0
+    return (x - IMAGENET_MEAN.to(x.device)) / IMAGENET_STD.to(x.device)
+
+
+def denormalize(x: torch.Tensor) -> torch.Tensor:
+    """Model input -> displayable [0, 1] images."""
+    return (x * IMAGENET_STD.to(x.device) + IMAGENET_MEAN.to(x.device)).clamp(0, 1)
+
+
+# ---------------------------------------------------------------- synthetic
+def synthetic_dataset(cfg: RunConfig) -> Dataset:
+    def split(n, seed):
+        img, labels, masks = make_synthetic(n, cfg.image_size, seed)
+        return Split((img * 255).round().to(torch.uint8), labels, masks)
+
+    return Dataset(split(cfg.n_train, 2 * cfg.seed), split(cfg.n_test, 2 * cfg.seed + 1), list(CLASS_NAMES))
+
+
+# ---------------------------------------------------------------- real images
+def decode_images(paths: list[Path], size: int, desc: str = "decode") -> tuple[torch.Tensor, list[int]]:
+    """Decode, convert to RGB (greyscale, CMYK, RGBA, palette PNG ...), resize the short side to
+    `size` and centre-crop. Unreadable files are skipped with a warning naming them; returns
+    the images and the indices of the paths that were kept."""
+    out, kept = [], []
+    for i, p in enumerate(tqdm(paths, desc=desc, leave=False)):
+        try:
+            with Image.open(p) as im:
+                im = im.convert("RGB")
+                im = TF.center_crop(TF.resize(im, size, antialias=True), size)
+                out.append(TF.pil_to_tensor(im))
+                kept.append(i)
+        except (OSError, UnidentifiedImageError, ValueError) as err:
+            warnings.warn(f"skipped unreadable image {p}: {err}", stacklevel=2)
+    if not out:
+        return torch.empty(0, 3, size, size, dtype=torch.uint8), kept
+    return torch.stack(out), kept
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise GADInputError(f"{what} {path} does not exist or is not a folder: point data_dir at it")
+    return path
+
+
+def folder_files(root: Path, classes: list[str] | None) -> tuple[list[str], list[list[Path]]]:
+    """root/<class>/*.jpg: class names are the sub-folder names (sorted) unless given."""
+    _require_dir(root, "data folder")
+    if classes is None:
+        classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if len(classes) != 2:
+        raise GADInputError(f"data folder {root} must hold exactly two class folders (or pass classes=[a, b]), found {classes}")
+    files = []
+    for c in classes:
+        files.append(_image_files(_require_dir(root / c, "class folder")))
+    return classes, files
+
+
+def kaggle_files(root: Path, classes: list[str] | None) -> tuple[list[str], list[list[Path]]]:
+    """Kaggle Dogs vs. Cats: flat `cat.123.jpg`, `dog.456.jpg` (in root or root/train)."""
+    _require_dir(root, "Kaggle folder")
+    if (root / "train").is_dir():
+        root = root / "train"
+    classes = classes or ["cat", "dog"]
+    files = _image_files(root)
+    return classes, [[p for p in files if p.name.split(".")[0].lower() == c.lower()] for c in classes]
+
+
+CUB_FILES = ("images.txt", "image_class_labels.txt", "classes.txt", "train_test_split.txt")
+
+
+def _read_table(path: Path) -> dict[int, str]:
+    if not path.is_file():
+        raise GADInputError(f"CUB metadata file {path} is missing: data_dir must be the CUB_200_2011 release folder")
+    rows = (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
+    return {int(k): v.strip() for k, v in rows}
+
+
+def cub_files(root: Path, classes: list[str] | None):
+    """CUB-200-2011 release folder; species grouped by name pattern (paper: Warbler vs Sparrow).
+
+    Returns class names and, per class, (train paths, test paths) from the official split."""
+    _require_dir(root, "CUB folder")
+    images, labels, species, is_train = (_read_table(root / f) for f in CUB_FILES)
+    patterns = classes or ["Warbler", "Sparrow"]
+    group = {}
+    for sid, name in species.items():
+        hits = [k for k, pat in enumerate(patterns) if re.search(pat, name)]
+        if len(hits) == 1:
+            group[sid] = hits[0]
+    per_class = [([], []) for _ in patterns]
+    for iid, rel in images.items():
+        g = group.get(int(labels[iid]))
+        if g is not None:
+            per_class[g][0 if is_train[iid] == "1" else 1].append(root / "images" / rel)
+    return [p.strip("_").lower() for p in patterns], per_class
+
+
+def _split_indices(n: int, n_test: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    perm = torch.randperm(n, generator=gen)
+    return perm[n_test:], perm[:n_test]
+
+
+def real_dataset(cfg: RunConfig, test_fraction: float = 0.3) -> Dataset:
+    root = Path(cfg.data_dir).expanduser()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    need = cfg.n_eval // 2
+    if cfg.dataset == "cub":
+        classes, per_class = cub_files(root, cfg.classes)
+        parts = per_class
+    else:
+        classes, files = (folder_files if cfg.dataset == "folder" else kaggle_files)(root, cfg.classes)
+        parts = []
+        for c, fs in zip(classes, files):
+            n_test = max(round(test_fraction * len(fs)), need)
+            if len(fs) <= n_test:
+                raise GADInputError(
+                    f"class {c!r} in {root} has {len(fs)} images: the evaluation needs {need} held out "
+                    f"plus some to train on; add images or lower n_eval"
+                )
+            tr, te = _split_indices(len(fs), n_test, gen)
+            parts.append(([fs[i] for i in tr.tolist()], [fs[i] for i in te.tolist()]))
+    for c, (tr, te) in zip(classes, parts):
+        if not tr and not te:
+            raise GADInputError(f"class {c!r} has no images in {root}: check the folder or the class names")
+    skipped = 0
+    splits = []
+    for which in (0, 1):
+        imgs, labels, paths = [], [], []
+        for k, (c, part) in enumerate(zip(classes, parts)):
+            x, kept = decode_images(part[which], cfg.image_size, desc=f"decode {c} {'train' if which == 0 else 'test'}")
+            skipped += len(part[which]) - len(kept)
+            imgs.append(x)
+            labels.append(torch.full((len(kept),), k, dtype=torch.long))
+            paths += [str(part[which][i]) for i in kept]
+        splits.append(Split(torch.cat(imgs), torch.cat(labels), None, paths))
+    if skipped:
+        warnings.warn(f"{skipped} unreadable image file(s) were skipped in {root}", stacklevel=2)
+    for k, c in enumerate(classes):
+        n_train = int((splits[0].labels == k).sum())
+        n_test = int((splits[1].labels == k).sum())
+        if n_train == 0:
+            raise GADInputError(f"class {c!r} has no readable training images in {root}")
+        if n_test < need:
+            raise GADInputError(
+                f"class {c!r} in {root} has {n_test} readable test images but the evaluation needs {need}: lower n_eval"
+            )
+    return Dataset(splits[0], splits[1], classes, skipped)
+
+
+def load_dataset(cfg: RunConfig) -> Dataset:
+    """Build (or read back from the run folder) the dataset that `cfg` describes."""
+    build = synthetic_dataset if cfg.dataset == "synthetic" else real_dataset
+    return cached(cfg.run_dir / "data.pt", cfg.key(*RunConfig.DATA_FIELDS, extra={"n_eval": cfg.n_eval}), lambda: build(cfg))
+
+
+def eval_indices(split: Split, n_eval: int) -> torch.Tensor:
+    """The evaluation images: the first n_eval/2 test images of each class, class 1 first."""
+    per = n_eval // 2
+    idx = [torch.nonzero(split.labels == k).flatten()[:per] for k in (0, 1)]
+    for k, i in enumerate(idx):
+        if len(i) < per:
+            raise GADInputError(f"class {k} has {len(i)} test images but n_eval needs {per} per class: lower n_eval")
+    return torch.cat(idx)

@@ -1,0 +1,166 @@
+"""The paper's figures, regenerated from a run folder (PNG, titled and labelled)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless under Papermill and CI; notebooks still display the saved PNGs
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+from .config import METHOD_SHORT
+
+MAP_CMAP = "gray_r"  # white = unimportant, black = important, as in the paper
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _img(ax, image_uint8: torch.Tensor, title: str | None = None):
+    ax.imshow(image_uint8.permute(1, 2, 0).numpy())
+    ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def _map(ax, m: torch.Tensor, title: str | None = None):
+    ax.imshow(m.numpy(), cmap=MAP_CMAP, vmin=0, vmax=float(m.max()) or 1.0)
+    ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def _outline(ax, mask: torch.Tensor, colour: str):
+    if mask.any():
+        ax.contour(mask.numpy().astype(float), levels=[0.5], colors=[colour], linewidths=1.2)
+
+
+def logit_space(df: pd.DataFrame, classes: list[str], path: Path, title: str) -> Path:
+    """Paper Fig. 1: the original logits, the distanced targets and the supports' outputs."""
+    alphas = sorted(df.loc[df["what"] != "original", "alpha"].unique())
+    fig, axes = plt.subplots(1, 1 + len(alphas), figsize=(3.2 * (1 + len(alphas)), 3.2), sharex=True, sharey=True)
+    panels = [("original", 0.0, "original logits")] + [("support", a, f"support, alpha={a:g}") for a in alphas]
+    for ax, (what, alpha, name) in zip(np.atleast_1d(axes), panels):
+        d = df[(df["what"] == what) & (df["alpha"] == alpha)]
+        sns.scatterplot(data=d, x="z1", y="z2", hue="label", hue_order=classes, s=8, alpha=0.5, ax=ax, legend=ax is axes[0])
+        if what == "support":
+            t = df[(df["what"] == "target") & (df["alpha"] == alpha)]
+            ax.scatter(t["z1"], t["z2"], s=2, c="k", alpha=0.15, label="target")
+        ax.axline((0, 0), slope=1, color="grey", lw=0.8, ls="--")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(f"logit {classes[0]}")
+        ax.set_ylabel(f"logit {classes[1]}")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def consensus_example(image, maps, consensus_mask, gad, alphas, method, path: Path, title: str) -> Path:
+    """Paper Fig. 3: one image, the original and support maps, the consensus and the GAD map."""
+    n = len(maps)
+    fig, axes = plt.subplots(1, n + 3, figsize=(1.9 * (n + 3), 2.2))
+    _img(axes[0], image, "image")
+    for k in range(n):
+        _map(axes[k + 1], maps[k], "original" if k == 0 else f"support a={alphas[k - 1]:g}")
+    axes[n + 1].imshow(consensus_mask.numpy(), cmap="gray_r")
+    axes[n + 1].set_title("consensus", fontsize=8)
+    axes[n + 1].set_xticks([]), axes[n + 1].set_yticks([])
+    _map(axes[n + 2], gad, "GAD map")
+    fig.suptitle(f"{title} - {METHOD_SHORT[method]}", fontsize=10)
+    return _save(fig, path)
+
+
+def hull_on_map(m, hull, path: Path, title: str) -> Path:
+    """Paper Fig. 4: a convex hull drawn on an attribution map."""
+    fig, ax = plt.subplots(figsize=(3, 3))
+    _map(ax, m)
+    _outline(ax, hull, "tab:red")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def original_vs_gad_grid(panels: dict, path: Path, title: str) -> Path:
+    """Paper Fig. 5: per architecture, rows of original and GAD maps for every method.
+
+    panels: {arch: (images (k,3,H,W) uint8, {method: (orig (k,H,W), gad (k,H,W))}, predicted names)}"""
+    archs = list(panels)
+    methods = list(next(iter(panels.values()))[1])
+    k = len(next(iter(panels.values()))[0])
+    rows = 1 + 2 * len(methods)
+    fig, axes = plt.subplots(rows, k * len(archs), figsize=(1.3 * k * len(archs), 1.3 * rows), squeeze=False)
+    for a, arch in enumerate(archs):
+        images, maps, predicted = panels[arch]
+        for j in range(k):
+            col = a * k + j
+            _img(axes[0, col], images[j], f"{arch}\npred: {predicted[j]}" if j == 0 else f"pred: {predicted[j]}")
+            for i, method in enumerate(methods):
+                orig, gad = maps[method]
+                _map(axes[1 + 2 * i, col], orig[j])
+                _map(axes[2 + 2 * i, col], gad[j])
+                if col == 0:
+                    axes[1 + 2 * i, col].set_ylabel(f"{METHOD_SHORT[method]}\norig", fontsize=8)
+                    axes[2 + 2 * i, col].set_ylabel(f"{METHOD_SHORT[method]}\nGAD", fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def hull_comparison(panels: dict, path: Path, title: str) -> Path:
+    """Paper Fig. 6: original hull (red) vs GAD hull (green) on the least-activated images.
+
+    panels: {arch: (images (k,3,H,W) uint8, labels names, {method: (orig hulls, gad hulls)})}"""
+    archs = list(panels)
+    methods = list(next(iter(panels.values()))[2])
+    k = len(next(iter(panels.values()))[0])
+    fig, axes = plt.subplots(len(methods), k * len(archs), figsize=(1.4 * k * len(archs), 1.45 * len(methods)), squeeze=False)
+    for a, arch in enumerate(archs):
+        images, names, hulls = panels[arch]
+        for i, method in enumerate(methods):
+            orig, gad = hulls[method]
+            for j in range(k):
+                ax = axes[i, a * k + j]
+                _img(ax, images[j], f"{arch}: {names[j]}" if i == 0 else None)
+                _outline(ax, orig[j], "red")
+                _outline(ax, gad[j], "lime")
+                if a * k + j == 0:
+                    ax.set_ylabel(METHOD_SHORT[method], fontsize=8)
+    fig.suptitle(title + "  (red: original hull, green: GAD hull)")
+    return _save(fig, path)
+
+
+def rc_distribution(rc: pd.DataFrame, path: Path, title: str) -> Path:
+    d = rc.assign(method=rc["method"].map(METHOD_SHORT))
+    g = sns.catplot(data=d, x="method", y="rc", hue="arch", col="hull_rule", kind="box", height=3.2, aspect=1.3, fliersize=1)
+    for ax in g.axes.flat:
+        ax.axhline(1, color="grey", ls="--", lw=0.8)
+    g.set_axis_labels("method", "RC = area(GAD hull) / area(original hull)")
+    g.figure.suptitle(title, y=1.03)
+    return _save(g.figure, path)
+
+
+def rs_distribution(rs: pd.DataFrame, path: Path, title: str) -> Path:
+    d = rs.dropna(subset=["rs"]).assign(method=rs["method"].map(METHOD_SHORT))
+    d = d[d["rs"] > 0].assign(log10_rs=lambda t: np.log10(t["rs"]))
+    g = sns.catplot(data=d, x="method", y="log10_rs", hue="mask", hue_order=["gad", "sup", "base"],
+                    row="arch", col="hull_rule", kind="box", height=3, aspect=1.4, fliersize=1)
+    g.set_axis_labels("method", "log10 RS (logit change per occluded pixel)")
+    g.figure.suptitle(title, y=1.02)
+    return _save(g.figure, path)
+
+
+def example_grid(images: torch.Tensor, names: list[str], path: Path, title: str, masks: torch.Tensor | None = None) -> Path:
+    """A few dataset images with their class (and the ground-truth object outline if known)."""
+    k = len(images)
+    fig, axes = plt.subplots(1, k, figsize=(1.5 * k, 1.8), squeeze=False)
+    for j, ax in enumerate(axes[0]):
+        _img(ax, images[j], names[j])
+        if masks is not None:
+            _outline(ax, masks[j], "yellow")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

@@ -1,0 +1,107 @@
+"""The classifiers being explained: torchvision ResNet18 and VGG16 with a two-class head."""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+import torchvision
+from torch import nn
+
+from .errors import GADInputError
+
+_WEIGHTS = {
+    "resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
+    "vgg16": torchvision.models.VGG16_Weights.IMAGENET1K_V1,
+}
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _no_inplace_relu(model: nn.Module) -> nn.Module:
+    # Guided Backprop and Deconvolution hook ReLU modules; in-place ReLUs break those hooks.
+    for m in model.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+    return model
+
+
+def _cached_weights(arch: str) -> dict:
+    weights = _WEIGHTS[arch]
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
+    if not path.is_file():
+        raise GADInputError(
+            f"pretrained {arch} weights are not in the local torch cache ({path}): on a machine with "
+            f"internet run `python -c \"import torchvision; torchvision.models.{arch}(weights='DEFAULT')\"` "
+            f"and copy the file there, or train from scratch (pretrained=False)"
+        )
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def build_model(arch: str, num_classes: int = 2, image_size: int = 224, pretrained: bool = False) -> nn.Module:
+    """torchvision `arch` with a `num_classes` head.
+
+    Below 224 px VGG16's 7x7 pooling and 25088x4096 classifier make no sense (the feature map is
+    1x1 or 2x2); there the convolutional trunk stays as it is and the head becomes global average
+    pooling + a 512-wide three-layer classifier. The README lists this as a departure.
+    """
+    if arch == "resnet18":
+        model = torchvision.models.resnet18(num_classes=1000 if pretrained else num_classes)
+        if pretrained:
+            model.load_state_dict(_cached_weights(arch))
+            model.fc = nn.Linear(model.fc.in_features, num_classes)
+    elif arch == "vgg16":
+        model = torchvision.models.vgg16(num_classes=1000 if pretrained else num_classes)
+        if pretrained:
+            model.load_state_dict(_cached_weights(arch))
+            model.classifier[-1] = nn.Linear(4096, num_classes)
+        if image_size < 224:
+            model.avgpool = nn.AdaptiveAvgPool2d(1)
+            model.classifier = nn.Sequential(
+                nn.Linear(512, 512), nn.ReLU(), nn.Dropout(),
+                nn.Linear(512, 512), nn.ReLU(), nn.Dropout(),
+                nn.Linear(512, num_classes),
+            )
+    else:
+        raise GADInputError(f"unknown architecture {arch!r}: choose resnet18 or vgg16")
+    return _no_inplace_relu(model)
+
+
+def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
+    """A user's trained two-class classifier: a state_dict for `build_model(arch)` or a whole
+    pickled module."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise GADInputError(f"checkpoint {path} does not exist: give the path of your trained classifier")
+    obj = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(obj, nn.Module):
+        return _no_inplace_relu(obj)
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if state is None:
+        raise GADInputError(f"checkpoint {path} holds neither a state_dict nor a model")
+    model = build_model(arch, 2, image_size)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise GADInputError(f"checkpoint {path} does not fit a two-class {arch}: {first}") from None
+    return model
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Eval-mode logits for normalised inputs `x`, in batches, on the model's device."""
+    from .data import normalize
+
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size].to(device)
+        xb = normalize(xb) if xb.dtype == torch.uint8 else xb
+        out.append(model(xb).float().cpu())
+    return torch.cat(out)

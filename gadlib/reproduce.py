@@ -1,0 +1,94 @@
+"""Run the notebook chain headless with Papermill: 01 once, 02-05 per architecture, 06 once.
+
+    python -m gadlib.reproduce --dataset synthetic --profile default --archs resnet18 vgg16
+    python -m gadlib.reproduce --dataset folder --data-dir ../shared/data/catsdogs --profile cpu
+    python -m gadlib.reproduce -p ig_steps=50 -p alphas='[2, 4]'     # any notebook parameter
+
+Executed notebooks go to <run folder>/executed/, tables and figures to figures/<run>/.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import time
+
+from .config import ARCHS, ROOT, RunConfig
+from .errors import GADInputError
+
+NOTEBOOK_DIR = ROOT / "notebooks"
+PER_RUN = ("01_data",)
+PER_ARCH = ("02_support_training", "03_attributions", "04_complexity", "05_sensitivity")
+FINAL = ("06_figures",)
+
+
+def _value(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
+    import papermill as pm
+
+    cfg = RunConfig.build(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__},
+                          **params.get("extra", {}))
+    out_dir = cfg.run_dir / "executed"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    steps = [(nb, archs[0]) for nb in PER_RUN] + [(nb, a) for a in archs for nb in PER_ARCH] + [(nb, archs[0]) for nb in FINAL]
+    for nb, arch in steps:
+        started = time.time()
+        suffix = f"_{arch}" if nb in PER_ARCH else ""
+        pm.execute_notebook(
+            NOTEBOOK_DIR / f"{nb}.ipynb", out_dir / f"{nb}{suffix}.ipynb",
+            parameters={**params, "arch": arch}, cwd=str(NOTEBOOK_DIR), progress_bar=False,
+            log_output=False,
+        )
+        log(f"{nb}{suffix}: {time.time() - started:.0f} s")
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="synthetic")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--profile", default=None)
+    ap.add_argument("--archs", nargs="+", default=list(ARCHS))
+    ap.add_argument("--run-name", default=None)
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="any notebook parameter, e.g. -p ig_steps=50")
+    args = ap.parse_args(argv)
+    params = {"dataset": args.dataset, "data_dir": args.data_dir, "run_name": args.run_name}
+    if args.profile:
+        params["profile"] = args.profile
+    extra = {}
+    for item in args.param:
+        name, _, text = item.partition("=")
+        target = params if name in _NOTEBOOK_PARAMETERS else extra
+        target[name] = _value(text)
+    if extra:
+        params["extra"] = extra
+    try:
+        started = time.time()
+        cfg = run_chain(params, args.archs)
+    except GADInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"done in {time.time() - started:.0f} s: tables and figures in {cfg.figure_dir}")
+    for rule in cfg.hull_rules:
+        for table in ("table1", "table2"):
+            path = cfg.figure_dir / f"{table}_{rule}.md"
+            if path.exists():
+                print(f"\n{table} (hull rule {rule})\n{path.read_text()}")
+    return 0
+
+
+# Parameters that every notebook's parameters cell declares (the rest go through `extra`).
+_NOTEBOOK_PARAMETERS = {
+    "profile", "dataset", "data_dir", "classes", "arch", "run_name", "checkpoint", "image_size", "train_epochs",
+    "alphas", "alphas_c2", "support_epochs", "methods", "n_eval", "ig_steps", "consensus_rule", "hull_rules",
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

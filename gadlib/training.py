@@ -1,0 +1,119 @@
+"""Training: the original classifier, and the support regressions of GAD (METHOD.md steps 1-2).
+
+Decoded images live in memory (on the GPU when there is one) as uint8 and are normalised per
+batch, so no epoch ever touches a JPEG. Mixed precision (bf16) on CUDA.
+"""
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import Split, normalize
+from .models import predict_logits
+
+
+def _autocast(device: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator, shuffle: bool = True):
+    order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False) -> list[float]:
+    """Adam over in-memory uint8 `images`; `loss_of(outputs, idx)` gives the batch loss.
+    Returns the mean loss of each epoch."""
+    device = next(model.parameters()).device
+    images = images.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    bar = tqdm(total=epochs * -(-len(images) // batch_size), desc=desc, leave=False)
+    for _ in range(epochs):
+        model.train()
+        total, count = 0.0, 0
+        for idx in _batches(len(images), batch_size, gen):
+            x = normalize(images[idx.to(device)])
+            if flip:  # horizontal flip of a random half of the batch
+                do = (torch.rand(len(x), generator=gen) < 0.5).to(device)
+                x = torch.where(do[:, None, None, None], x.flip(-1), x)
+            with _autocast(device):
+                loss = loss_of(model(x).float(), idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+            bar.update()
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        history.append(total / count)
+    bar.close()
+    model.eval()
+    return history
+
+
+def train_classifier(model: nn.Module, train: Split, epochs: int, lr: float, batch_size: int, seed: int = 0) -> list[float]:
+    """Cross-entropy training of the original classifier, with horizontal flips."""
+    labels = train.labels.to(next(model.parameters()).device)
+    return _fit(
+        model, train.images, lambda out, idx: nn.functional.cross_entropy(out, labels[idx.to(labels.device)]),
+        epochs, lr, batch_size, seed, desc="train original", flip=True,
+    )
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((logits.argmax(1) == labels).float().mean())
+
+
+# ---------------------------------------------------------------- GAD step 1
+def distanced_targets(logits: torch.Tensor, labels: torch.Tensor, alpha_c1: float, alpha_c2: float,
+                      c1: int = 0, c2: int = 1) -> torch.Tensor:
+    """METHOD.md step 1: for images of c1 lower logit c2 by alpha_c1; for images of c2 lower
+    logit c1 by alpha_c2. Every other logit stays as it is."""
+    y = logits.clone()
+    y[labels == c1, c2] -= alpha_c1
+    y[labels == c2, c1] -= alpha_c2
+    return y
+
+
+# ---------------------------------------------------------------- GAD step 2
+def train_support(original: nn.Module, train: Split, targets: torch.Tensor, epochs: int, lr: float,
+                  batch_size: int, seed: int = 0, desc: str = "support") -> tuple[nn.Module, list[float]]:
+    """A copy of `original` regressed (MSE, no softmax) onto the distanced `targets`."""
+    support = copy.deepcopy(original)
+    device = next(support.parameters()).device
+    targets = targets.to(device)
+    history = _fit(
+        support, train.images, lambda out, idx: nn.functional.mse_loss(out, targets[idx.to(device)]),
+        epochs, lr, batch_size, seed, desc=desc,
+    )
+    return support, history
+
+
+def support_report(original_logits: torch.Tensor, support_logits: torch.Tensor, labels: torch.Tensor,
+                   alpha_c1: float, alpha_c2: float) -> dict:
+    """MSE to the distanced targets, accuracy, and per-class Spearman rank agreement of the
+    support's logits with the original's, on held-out images."""
+    targets = distanced_targets(original_logits, labels, alpha_c1, alpha_c2)
+    row = {
+        "alpha_c1": alpha_c1,
+        "alpha_c2": alpha_c2,
+        "mse": float(nn.functional.mse_loss(support_logits, targets)),
+        "accuracy": accuracy(support_logits, labels),
+    }
+    for c in range(original_logits.shape[1]):
+        rho = spearmanr(original_logits[:, c].numpy(), support_logits[:, c].numpy()).statistic
+        row[f"spearman_logit{c + 1}"] = float(np.nan_to_num(rho))
+    return row
+
+
+__all__ = [
+    "accuracy", "distanced_targets", "predict_logits", "support_report", "train_classifier", "train_support",
+]
