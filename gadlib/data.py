@@ -173,6 +173,8 @@ def real_dataset(cfg: RunConfig, test_fraction: float = 0.3) -> Dataset:
         classes, files = (folder_files if cfg.dataset == "folder" else kaggle_files)(root, cfg.classes)
         parts = []
         for c, fs in zip(classes, files):
+            if not fs:
+                raise GADInputError(f"class {c!r} has no images in {root}: add .jpg or .png files, or check the class names")
             n_test = max(round(test_fraction * len(fs)), need)
             if len(fs) <= n_test:
                 raise GADInputError(

@@ -1,0 +1,75 @@
+import numpy as np
+import torch
+
+from gadlib import consensus as cons
+from gadlib import metrics
+from gadlib.hulls import hull_mask, hull_masks
+
+
+def test_top_q_keeps_the_largest_pixels_and_breaks_ties_by_position():
+    m = torch.tensor([[3.0, 1.0], [1.0, 0.0]])
+    assert cons.important(m, "top_q", 0.5).tolist() == [[True, True], [False, False]]
+    # zero pixels are never important, even inside the top fraction
+    assert cons.important(torch.zeros(2, 2), "top_q", 0.5).sum() == 0
+
+
+def test_frac_max_rule():
+    m = torch.tensor([[10.0, 1.0], [0.5, 0.0]])
+    assert cons.important(m, "frac_max", tau=0.1).tolist() == [[True, True], [False, False]]
+
+
+def test_consensus_is_intersection_and_gad_never_adds_pixels():
+    maps = torch.rand(5, 3, 8, 8)
+    c = cons.consensus(maps, "top_q", 0.5)
+    for k in range(5):
+        assert not (c & ~cons.important(maps[k], "top_q", 0.5)).any()
+    g = cons.gad_map(maps[0], c)
+    assert not ((g > 0) & ~cons.important(maps[0], "top_q", 0.5)).any()
+
+
+def test_matched_area_baseline_has_the_consensus_size():
+    maps = torch.rand(5, 4, 8, 8)
+    c = cons.consensus(maps)
+    b = cons.matched_area_map(maps[0], c)
+    assert torch.equal((b > 0).flatten(-2).sum(-1), c.flatten(-2).sum(-1))
+
+
+def test_subset_hull_lies_inside_superset_hull():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        sup = rng.random((20, 20)) > 0.8
+        sub = sup & (rng.random((20, 20)) > 0.5)
+        assert not (hull_mask(sub) & ~hull_mask(sup)).any()
+
+
+def test_degenerate_masks_have_defined_hulls():
+    empty = np.zeros((6, 6), bool)
+    assert hull_mask(empty).sum() == 0
+    one = empty.copy()
+    one[2, 3] = True
+    assert hull_mask(one).sum() == 1
+    line = empty.copy()
+    line[1, 1] = line[1, 4] = True
+    assert hull_mask(line)[1].tolist() == [False, True, True, True, True, False]
+    hulls = hull_masks(torch.from_numpy(np.stack([empty, one, line])))
+    rc = metrics.rc(hulls, hulls)
+    assert torch.isnan(rc[0]) and rc[1] == 1 and rc[2] == 1
+
+
+def test_rc_is_one_when_gad_map_equals_original():
+    m = torch.rand(2, 16, 16)
+    same = torch.stack([m] * 5)  # every support gives the original's map
+    c = cons.consensus(same)
+    g = cons.gad_map(m, c)
+    h_orig = hull_masks(cons.important(m))
+    h_gad = hull_masks(cons.important(g))
+    assert torch.equal(metrics.rc(h_gad, h_orig), torch.ones(2, dtype=torch.float64))
+
+
+def test_same_top_q_rule_gives_rc_at_most_one_for_every_image():
+    maps = torch.rand(5, 30, 12, 12) ** 3
+    c = cons.consensus(maps, "top_q", 0.5)
+    h_orig = hull_masks(cons.important(maps[0], "top_q", 0.5))
+    h_gad = hull_masks(cons.important(cons.gad_map(maps[0], c), "top_q", 0.5))
+    assert not (h_gad & ~h_orig).any()
+    assert (metrics.rc(h_gad, h_orig) <= 1).all()

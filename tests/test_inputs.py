@@ -1,0 +1,69 @@
+"""Bad input gives one clear line naming the problem; caching reuses and recomputes correctly."""
+import pytest
+import torch
+
+from gadlib import GADInputError, RunConfig
+from gadlib.cache import cached
+from gadlib.data import load_dataset
+from gadlib.models import build_model
+
+
+def one_line_error(match, fn, *args, **kwargs):
+    with pytest.raises(GADInputError, match=match) as err:
+        fn(*args, **kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_names_and_empty_alphas():
+    one_line_error("unknown architecture 'alexnet'", RunConfig.build, profile="smoke", arch="alexnet")
+    one_line_error("unknown architecture 'alexnet'", build_model, "alexnet")
+    one_line_error("unknown attribution method 'lrp'", RunConfig.build, profile="smoke", methods=["lrp"])
+    one_line_error("alphas is empty", RunConfig.build, profile="smoke", alphas=[])
+    one_line_error("unknown profile 'huge'", RunConfig.build, profile="huge")
+    one_line_error("unknown parameter", RunConfig.build, profile="smoke", alpha=[2])
+
+
+def test_missing_data_folder(tmp_path):
+    cfg = RunConfig.build(profile="smoke", dataset="folder", data_dir=str(tmp_path / "nope"), runs_dir=str(tmp_path))
+    one_line_error("does not exist", load_dataset, cfg)
+
+
+def test_class_folder_with_no_images(tmp_path):
+    (tmp_path / "cats").mkdir()
+    (tmp_path / "dogs").mkdir()
+    (tmp_path / "dogs" / "notes.txt").write_text("not an image")
+    cfg = RunConfig.build(profile="smoke", dataset="folder", data_dir=str(tmp_path), runs_dir=str(tmp_path / "runs"))
+    one_line_error("class 'cats' has", load_dataset, cfg)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.pt"))  # nothing half-written
+
+
+def test_cached_result_equals_fresh_and_changes_with_key(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return torch.randn(3)
+
+    first = cached(tmp_path / "x.pt", "k1", compute)
+    again = cached(tmp_path / "x.pt", "k1", compute)
+    assert torch.equal(first, again) and len(calls) == 1
+    changed = cached(tmp_path / "x.pt", "k2", compute)
+    assert len(calls) == 2 and not torch.equal(first, changed)
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_config_key_depends_only_on_named_fields():
+    a = RunConfig.build(profile="smoke")
+    b = RunConfig.build(profile="smoke", ig_steps=9)
+    assert a.key(*RunConfig.SUPPORT_FIELDS) == b.key(*RunConfig.SUPPORT_FIELDS)
+    assert a.key(*RunConfig.ATTR_FIELDS) != b.key(*RunConfig.ATTR_FIELDS)
+
+
+def test_synthetic_data_is_deterministic_and_masks_mark_the_object(tmp_path):
+    from gadlib.synthetic import make_synthetic
+
+    x1, y1, m1 = make_synthetic(6, 32, seed=3)
+    x2, y2, m2 = make_synthetic(6, 32, seed=3)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2) and torch.equal(m1, m2)
+    assert y1.tolist() == [0, 1, 0, 1, 0, 1]
+    assert (m1.flatten(1).sum(1) > 10).all()

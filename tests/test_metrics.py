@@ -1,0 +1,56 @@
+import math
+
+import pandas as pd
+import torch
+
+from gadlib import metrics
+
+
+def test_rs_of_a_linear_model_equals_hand_value(linear_model):
+    x = torch.randn(2, 3, 6, 6)
+    mask = torch.zeros(1, 2, 6, 6, dtype=torch.bool)
+    mask[0, 0, :2, :3] = True  # 6 pixels of image 0
+    mask[0, 1, 5, 5] = True  # 1 pixel of image 1
+    w = linear_model[1].weight.view(2, 3, 6, 6)
+    got = metrics.rs(linear_model, x, mask, target=1, fill="zero")
+    # occluding with zeros removes exactly sum over occluded pixels and channels of w * x
+    for i, n in ((0, 6), (1, 1)):
+        expected = (w[1] * x[i] * mask[0, i]).sum().abs() / n
+        assert math.isclose(float(got[0, i]), float(expected), rel_tol=1e-5)
+
+
+def test_rs_of_an_empty_mask_is_nan(linear_model):
+    got = metrics.rs(linear_model, torch.randn(1, 3, 6, 6), torch.zeros(1, 1, 6, 6, dtype=torch.bool), 0)
+    assert torch.isnan(got).all()
+
+
+def test_ground_truth_scores():
+    m = torch.zeros(4, 4)
+    m[0, 0], m[3, 3] = 3.0, 1.0
+    truth = torch.zeros(4, 4, dtype=torch.bool)
+    truth[0, 0] = True
+    assert float(metrics.mass_inside(m, truth)) == 0.75
+    assert float(metrics.pointing_hit(m, truth)) == 1.0
+    assert float(metrics.iou(truth, truth)) == 1.0
+
+
+def test_table1_counts_and_layout():
+    rows = pd.DataFrame({
+        "dataset": "d", "arch": "a", "method": ["saliency"] * 4 + ["integrated_gradients"] * 4,
+        "target": [1, 1, 2, 2] * 2, "rc": [0.5, 1.0, 0.2, 0.3, 1.0, 1.0, float("nan"), 0.1],
+    })
+    t = metrics.table1(rows)
+    assert list(t.columns) == ["S", "IG"]
+    assert [r[2] for r in t.index] == ["Orig.1", "GAD 1", "Orig.2", "GAD 2"]
+    assert t["S"].tolist() == [1, 1, 0, 2]
+    assert t["IG"].tolist() == [2, 0, 0, 1]  # the NaN is left out
+
+
+def test_table2_means_times_100():
+    rows = pd.DataFrame({
+        "dataset": "d", "arch": "a", "method": "saliency", "target": [1, 1, 1, 2, 2],
+        "mask": ["gad", "gad", "sup", "gad", "sup"], "rs": [0.01, 0.03, 0.005, float("nan"), 0.001],
+    })
+    t = metrics.table2(rows)
+    assert t.loc[("d", "a", "GAD 1"), "S"] == 2.0
+    assert t.loc[("d", "a", "Sup.1"), "S"] == 0.5

@@ -1,0 +1,37 @@
+"""Project hygiene: environment files agree, notebooks match their generator and stay thin."""
+import json
+import re
+import sys
+import tomllib
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+
+
+def _names(reqs):
+    return {re.split(r"[=<>!~ ]", r, maxsplit=1)[0].lower(): r.replace(" ", "") for r in reqs}
+
+
+def test_environment_yml_matches_pyproject():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    text = (ROOT / "environment.yml").read_text()
+    pip_block = text.split("- pip:", 1)[1].splitlines()
+    pip_lines = [line.strip()[2:] for line in pip_block if line.strip().startswith("- ") and "-e" not in line]
+    assert _names(deps) == _names(pip_lines)
+
+
+def test_notebooks_match_generator_and_define_nothing():
+    import build_notebooks
+
+    for name, cells in build_notebooks.NOTEBOOKS.items():
+        committed = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+        expected = build_notebooks.build(name, cells)
+        assert ["".join(c["source"]) for c in committed["cells"]] == [c.source for c in expected.cells], name
+        tags = [c.get("metadata", {}).get("tags", []) for c in committed["cells"]]
+        assert sum("parameters" in t for t in tags) == 1, name
+        for c in committed["cells"]:
+            if c["cell_type"] == "code":
+                src = "".join(c["source"])
+                assert not re.search(r"^\s*(def|class)\s", src, re.M), name
+                assert not c.get("outputs"), f"{name} is committed with outputs"
