@@ -28,6 +28,7 @@ METHOD_SHORT = {
 DATASETS = ("synthetic", "folder", "kaggle", "cub")
 THRESHOLD_RULES = ("top_q", "frac_max")
 OCCLUSION_FILLS = ("zero", "black")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 # Profiles. `default` is what a notebook opened in JupyterLab runs: sized so that
 # `make reproduce` (both architectures, synthetic data) finishes in under 15 minutes on 2 CPU
@@ -83,6 +84,7 @@ class RunConfig:
     n_eval: int = 64
     ig_steps: int = 16
     ig_internal_batch: int = 256
+    precision: str = "auto"  # auto: bf16 where the device has it and the maps still agree with fp32
     # consensus (METHOD.md step 3) and hulls (metrics)
     consensus_rule: str = "top_q"
     consensus_q: float = 0.5
@@ -116,6 +118,7 @@ class RunConfig:
         choose("dataset", self.dataset, DATASETS)
         choose("consensus rule", self.consensus_rule, THRESHOLD_RULES)
         choose("occlusion fill", self.occlusion_fill, OCCLUSION_FILLS)
+        choose("precision", self.precision, PRECISIONS)
         for m in self.methods:
             choose("attribution method", m, METHODS)
         for r in self.hull_rules:
@@ -175,4 +178,4 @@ class RunConfig:
     DATA_FIELDS = ("dataset", "data_dir", "classes", "image_size", "n_train", "n_test", "seed")
     MODEL_FIELDS = DATA_FIELDS + ("arch", "checkpoint", "train_epochs", "train_lr", "batch_size")
     SUPPORT_FIELDS = MODEL_FIELDS + ("support_epochs", "support_lr")
-    ATTR_FIELDS = SUPPORT_FIELDS + ("alphas", "alphas_c2", "n_eval", "ig_steps")
+    ATTR_FIELDS = SUPPORT_FIELDS + ("alphas", "alphas_c2", "n_eval", "ig_steps", "precision")

@@ -58,7 +58,7 @@ def logit_space(df: pd.DataFrame, classes: list[str], path: Path, title: str) ->
         ax.set_title(name, fontsize=9)
         ax.set_xlabel(f"logit {classes[0]}")
         ax.set_ylabel(f"logit {classes[1]}")
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.04)
     return _save(fig, path)
 
 

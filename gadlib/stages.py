@@ -15,6 +15,7 @@ from . import metrics
 from .cache import cached, load_if_current, save_atomic
 from .config import METHOD_SHORT, RunConfig
 from .data import Dataset, eval_indices, load_dataset, normalize
+from . import engine
 from .engine import attribution_maps
 from .hulls import hull_masks
 from .models import build_model, load_classifier, pick_device, predict_logits
@@ -146,7 +147,9 @@ def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> dict[str
             out[method] = value
     if todo:
         fresh = attribution_maps(family.all, x, todo, ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
-                                 internal_batch=cfg.ig_internal_batch, device=pick_device(cfg.device))
+                                 internal_batch=cfg.ig_internal_batch, device=pick_device(cfg.device),
+                                 precision=cfg.precision)
+        print(f"computed {', '.join(todo)}; precision per model (original first): {engine.last_precision}")
         for method, maps in fresh.items():
             save_atomic({"_cache_key": key, "value": maps}, cfg.arch_dir / "attributions" / f"{method}.pt")
             out[method] = maps

@@ -22,7 +22,7 @@ def test_closed_forms_of_a_linear_model(linear_model):
         for method, expected in closed.items():
             got = captum_attribution(linear_model, method, x, c, ig_steps=8)
             torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
-        maps = attribution_maps([linear_model], x, list(closed), ig_steps=8, progress=False)
+        maps = attribution_maps([linear_model], x, list(closed), ig_steps=8, precision="fp32", progress=False)
         for method, expected in closed.items():
             torch.testing.assert_close(maps[method][0, c], reduce_channels(expected), rtol=1e-4, atol=1e-6)
 
@@ -41,7 +41,8 @@ def test_engine_agrees_with_plain_captum(arch):
     models = [_with_random_batch_norm(build_model(arch, 2, 32)) for _ in range(2)]
     x = torch.randn(3, 3, 32, 32)
     plain = captum_maps(models, x, list(METHODS), ig_steps=6)
-    fast = attribution_maps(models, x, list(METHODS), ig_steps=6, batch_size=2, internal_batch=8, progress=False)
+    fast = attribution_maps(models, x, list(METHODS), ig_steps=6, batch_size=2, internal_batch=8, precision="fp32",
+                            progress=False)
     for method in METHODS:
         assert fast[method].shape == plain[method].shape == (2, 2, 3, 32, 32)
         torch.testing.assert_close(fast[method], plain[method], rtol=1e-3, atol=1e-6 * float(plain[method].abs().max()))
@@ -52,8 +53,9 @@ def test_engine_agrees_with_plain_captum(arch):
 def test_batched_equals_per_image():
     model = _with_random_batch_norm(build_model("resnet18", 2, 32))
     x = torch.randn(4, 3, 32, 32)
-    batched = attribution_maps([model], x, list(METHODS), ig_steps=4, batch_size=4, progress=False)
-    single = [attribution_maps([model], x[i : i + 1], list(METHODS), ig_steps=4, batch_size=1, progress=False) for i in range(4)]
+    batched = attribution_maps([model], x, list(METHODS), ig_steps=4, batch_size=4, precision="fp32", progress=False)
+    single = [attribution_maps([model], x[i : i + 1], list(METHODS), ig_steps=4, batch_size=1, precision="fp32",
+                               progress=False) for i in range(4)]
     for method in METHODS:
         per_image = torch.cat([s[method] for s in single], dim=2)
         torch.testing.assert_close(batched[method], per_image, rtol=1e-4, atol=1e-7)
@@ -63,3 +65,24 @@ def test_unknown_method_is_a_one_line_error(linear_model):
     with pytest.raises(GADInputError, match="unknown attribution method 'gradcam'") as err:
         attribution_maps([linear_model], torch.randn(1, 3, 6, 6), ["gradcam"], progress=False)
     assert "\n" not in str(err.value)
+
+
+def test_auto_precision_keeps_the_agreement_rule_with_captum():
+    """Whatever precision "auto" picks on this machine, the maps meet the rule against fp32 captum."""
+    from gadlib import engine
+
+    model = _with_random_batch_norm(build_model("resnet18", 2, 32))
+    x = torch.randn(6, 3, 32, 32)
+    plain = captum_maps([model], x, list(METHODS), ig_steps=6)
+    auto = attribution_maps([model], x, list(METHODS), ig_steps=6, precision="auto", progress=False)
+    assert set(engine.last_precision[0]) == set(METHODS)
+    for method in METHODS:
+        assert engine.maps_agree(auto[method], plain[method]), (method, engine.last_precision)
+
+
+def test_agreement_rule_rejects_unrelated_maps():
+    from gadlib.engine import maps_agree
+
+    a = torch.rand(3, 16, 16)
+    assert maps_agree(a, a.clone())
+    assert not maps_agree(a, torch.rand(3, 16, 16))
