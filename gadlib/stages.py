@@ -103,7 +103,11 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
         row = support_report(test_logits, predict_logits(support, data.test.images), data.test.labels, a1, a2)
         row["train_mse_last_epoch"] = stored["train_mse"][-1]
         rows.append(row)
-    return ModelFamily(original, supports, acc, pd.DataFrame(rows))
+    report = pd.DataFrame(rows)
+    # One row per model, the original first: what 06 reports as the classifiers' quality.
+    summary = pd.concat([pd.DataFrame([{"alpha_c1": 0.0, "alpha_c2": 0.0, "accuracy": acc}]), report], ignore_index=True)
+    summary.assign(dataset=cfg.dataset, arch=cfg.arch).to_csv(cfg.arch_dir / "models.csv", index=False)
+    return ModelFamily(original, supports, acc, report)
 
 
 def _fingerprint(model: nn.Module) -> float:
@@ -176,7 +180,7 @@ def complexity(cfg: RunConfig, data: Dataset, maps: dict[str, torch.Tensor]):
                     "method": method, "hull_rule": rule, "target": t + 1, "image": range(len(ev)),
                     "label": (ev.labels + 1).numpy(), "rc": rc[t].numpy(), "rc_base": rc_base[t].numpy(),
                     "area_orig": metrics.area(h["orig"][t]).numpy(), "area_gad": metrics.area(h["gad"][t]).numpy(),
-                    "consensus_pixels": metrics.area(c[t]).numpy(),
+                    "consensus_share": (metrics.area(c[t]) / c[t][0].numel()).numpy(),
                 }))
                 if ev.masks is not None:
                     for kind, v in views.items():
@@ -235,16 +239,19 @@ def run_results(cfg: RunConfig, archs: list[str] | None = None):
         raise FileNotFoundError(f"no finished architecture in {cfg.run_dir}: run notebooks 02-05 first")
     rc = pd.concat([pd.read_csv(cfg.run_dir / a / "rc.csv") for a in archs], ignore_index=True)
     rs = pd.concat([pd.read_csv(cfg.run_dir / a / "rs.csv") for a in archs], ignore_index=True)
+    models = pd.concat([pd.read_csv(cfg.run_dir / a / "models.csv") for a in archs], ignore_index=True)
     gt_files = [cfg.run_dir / a / "ground_truth.csv" for a in archs]
     gt = pd.concat([pd.read_csv(f) for f in gt_files if f.exists()], ignore_index=True) if any(f.exists() for f in gt_files) else None
-    return archs, rc, rs, gt
+    return archs, rc, rs, gt, models
 
 
-def write_tables(cfg: RunConfig, rc: pd.DataFrame, rs: pd.DataFrame, gt: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+def write_tables(cfg: RunConfig, rc: pd.DataFrame, rs: pd.DataFrame, gt: pd.DataFrame | None,
+                 models: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Table 1 and Table 2 (and our extra tables) per hull rule, as CSV and Markdown."""
     out_dir = cfg.figure_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    tables = {}
+    cols = ["dataset", "arch", "alpha_c1", "alpha_c2", "accuracy", "mse", "spearman_logit1", "spearman_logit2"]
+    tables = {"models": models.reindex(columns=cols).set_index(["dataset", "arch", "alpha_c1", "alpha_c2"])}
     for rule in rc["hull_rule"].unique():
         rc_r, rs_r = rc[rc["hull_rule"] == rule], rs[rs["hull_rule"] == rule]
         tables[f"table1_{rule}"] = metrics.table1(rc_r)

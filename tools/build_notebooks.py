@@ -135,8 +135,8 @@ NOTEBOOKS = {
         "# 06 Figures and tables\nCollects every architecture of the run: Table 1 and Table 2 (CSV and Markdown) "
         "and the paper's figures, under `figures/<run>/`.\n\n"
         "**Reads:** everything notebooks 01-05 wrote for each architecture. **Writes:** `figures/<run>/`.",
-        "archs, rc, rs, gt = stages.run_results(cfg)\n"
-        "tables = stages.write_tables(cfg, rc, rs, gt)\n"
+        "archs, rc, rs, gt, models = stages.run_results(cfg)\n"
+        "tables = stages.write_tables(cfg, rc, rs, gt, models)\n"
         "for name, t in tables.items():\n"
         "    print(name)\n"
         "    display(t)",
