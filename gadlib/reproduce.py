@@ -12,6 +12,7 @@ import argparse
 import ast
 import sys
 import time
+from pathlib import Path
 
 from .config import ARCHS, ROOT, RunConfig
 from .errors import GADInputError
@@ -59,14 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                     help="any notebook parameter, e.g. -p ig_steps=50")
     args = ap.parse_args(argv)
-    params = {"dataset": args.dataset, "data_dir": args.data_dir, "run_name": args.run_name}
+    # Notebooks run inside notebooks/, so paths given here are made absolute first.
+    data_dir = str(Path(args.data_dir).expanduser().resolve()) if args.data_dir else None
+    params = {"dataset": args.dataset, "data_dir": data_dir, "run_name": args.run_name}
     if args.profile:
         params["profile"] = args.profile
     extra = {}
     for item in args.param:
         name, _, text = item.partition("=")
         target = params if name in _NOTEBOOK_PARAMETERS else extra
-        target[name] = _value(text)
+        value = _value(text)
+        if name == "checkpoint" and isinstance(value, str):
+            value = str(Path(value).expanduser().resolve())
+        target[name] = value
     if extra:
         params["extra"] = extra
     try:
