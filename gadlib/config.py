@@ -71,6 +71,7 @@ class RunConfig:
     n_test: int = 400  # synthetic only: held-out images
     # original classifier
     checkpoint: str | None = None  # the user's own trained classifier; None = train here
+    pretrained: bool = False  # start from torchvision's ImageNet weights (must be in the torch cache)
     train_epochs: int = 5
     train_lr: float | None = None  # None: 1e-3 for ResNet18, 1e-4 for VGG16
     batch_size: int = 64
@@ -176,6 +177,6 @@ class RunConfig:
 
     # Settings each stage's output depends on (each stage also depends on the ones before it).
     DATA_FIELDS = ("dataset", "data_dir", "classes", "image_size", "n_train", "n_test", "seed")
-    MODEL_FIELDS = DATA_FIELDS + ("arch", "checkpoint", "train_epochs", "train_lr", "batch_size")
+    MODEL_FIELDS = DATA_FIELDS + ("arch", "checkpoint", "pretrained", "train_epochs", "train_lr", "batch_size")
     SUPPORT_FIELDS = MODEL_FIELDS + ("support_epochs", "support_lr")
     ATTR_FIELDS = SUPPORT_FIELDS + ("alphas", "alphas_c2", "n_eval", "ig_steps", "precision")

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # Parameters that every notebook's parameters cell declares (the rest go through `extra`).
 _NOTEBOOK_PARAMETERS = {
-    "profile", "dataset", "data_dir", "classes", "arch", "run_name", "checkpoint", "image_size", "train_epochs",
+    "profile", "dataset", "data_dir", "classes", "arch", "run_name", "checkpoint", "pretrained", "image_size", "train_epochs",
     "alphas", "alphas_c2", "support_epochs", "methods", "n_eval", "ig_steps", "consensus_rule", "hull_rules",
 }
 

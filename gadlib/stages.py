@@ -62,7 +62,7 @@ def original_classifier(cfg: RunConfig, data: Dataset, device: torch.device) -> 
 
         def train():
             torch.manual_seed(cfg.seed)
-            m = build_model(cfg.arch, 2, cfg.image_size).to(device)
+            m = build_model(cfg.arch, 2, cfg.image_size, pretrained=cfg.pretrained).to(device)
             train_classifier(m, data.train, cfg.train_epochs, cfg.lr, cfg.batch_size, cfg.seed)
             return _state(m)
 

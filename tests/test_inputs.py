@@ -67,3 +67,30 @@ def test_synthetic_data_is_deterministic_and_masks_mark_the_object(tmp_path):
     assert torch.equal(x1, x2) and torch.equal(y1, y2) and torch.equal(m1, m2)
     assert y1.tolist() == [0, 1, 0, 1, 0, 1]
     assert (m1.flatten(1).sum(1) > 10).all()
+
+
+def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
+    from gadlib.models import load_classifier
+
+    model = build_model("resnet18", 2, 32)
+    torch.save(model.state_dict(), tmp_path / "mine.pt")
+    loaded = load_classifier(tmp_path / "mine.pt", "resnet18", 32)
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    torch.save(build_model("resnet18", 5, 32).state_dict(), tmp_path / "five.pt")
+    one_line_error("does not fit a two-class resnet18", load_classifier, tmp_path / "five.pt", "resnet18", 32)
+    one_line_error("does not exist", load_classifier, tmp_path / "missing.pt", "resnet18", 32)
+
+
+def test_pretrained_weights_come_from_the_local_cache_or_a_clear_message(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    one_line_error("not in the local torch cache", build_model, "resnet18", 2, 32, pretrained=True)
+    imagenet = torchvision.models.resnet18()
+    (tmp_path / "checkpoints").mkdir()
+    name = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    torch.save(imagenet.state_dict(), tmp_path / "checkpoints" / name)
+    model = build_model("resnet18", 2, 32, pretrained=True)
+    assert model.fc.out_features == 2
+    assert torch.equal(model.conv1.weight, imagenet.conv1.weight)

@@ -23,6 +23,8 @@ arch = "resnet18"
 run_name = None
 # path of your own trained two-class classifier; None trains one here
 checkpoint = None
+# start from torchvision ImageNet weights already in the local torch cache
+pretrained = False
 # None below takes the value of the profile, see gadlib/config.py
 image_size = None
 train_epochs = None
@@ -49,7 +51,7 @@ from gadlib.data import load_dataset
 
 cfg = RunConfig.build(
     profile=profile, dataset=dataset, data_dir=data_dir, classes=classes, arch=arch, run_name=run_name,
-    checkpoint=checkpoint, image_size=image_size, train_epochs=train_epochs, alphas=alphas, alphas_c2=alphas_c2,
+    checkpoint=checkpoint, pretrained=pretrained, image_size=image_size, train_epochs=train_epochs, alphas=alphas, alphas_c2=alphas_c2,
     support_epochs=support_epochs, methods=methods, n_eval=n_eval, ig_steps=ig_steps,
     consensus_rule=consensus_rule, hull_rules=hull_rules, **extra,
 )
