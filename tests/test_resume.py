@@ -1,0 +1,34 @@
+"""A run started again reuses finished supports and attributions, and recomputes exactly what a
+changed setting affects."""
+import torch
+
+from gadlib import RunConfig, stages
+from gadlib.data import load_dataset
+
+
+def _mtime(path):
+    return path.stat().st_mtime_ns
+
+
+def test_stages_resume_and_recompute_what_a_setting_touches(tmp_path):
+    base = dict(profile="smoke", runs_dir=str(tmp_path), alphas=[2.0], n_eval=4, methods=["saliency"], precision="fp32")
+    cfg = RunConfig.build(**base)
+    data = load_dataset(cfg)
+    family = stages.model_family(cfg, data)
+    maps = stages.attributions(cfg, data, family)
+    original, support = cfg.arch_dir / "models" / "original.pt", cfg.arch_dir / "models" / "support_2_2.pt"
+    saliency = cfg.arch_dir / "attributions" / "saliency.pt"
+    stamps = {p: _mtime(p) for p in (original, support, saliency)}
+
+    again = stages.attributions(cfg, data, stages.model_family(cfg, data))
+    assert {p: _mtime(p) for p in stamps} == stamps  # nothing recomputed
+    assert torch.equal(again["saliency"], maps["saliency"])
+
+    saliency.unlink()  # a cached result equals a fresh one
+    fresh = stages.attributions(cfg, data, stages.model_family(cfg, data))
+    torch.testing.assert_close(fresh["saliency"], maps["saliency"])
+
+    longer = RunConfig.build(**{**base, "support_epochs": 2})
+    stages.attributions(longer, data, stages.model_family(longer, data))
+    assert _mtime(original) == stamps[original]  # the classifier does not depend on support epochs
+    assert _mtime(support) != stamps[support]
