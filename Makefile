@@ -11,7 +11,7 @@ PROFILE ?= default
 RUN_NAME ?=
 PARAMS ?=
 
-.PHONY: reproduce test test-slow notebooks clean-runs
+.PHONY: reproduce test lab notebooks clean-runs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,8 @@ test: $(VENV)/.installed
 	GAD_PROFILE=smoke GAD_RUNS_DIR=$(CURDIR)/build/test-runs GAD_FIGURES_DIR=$(CURDIR)/build/test-figures \
 		$(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 
-test-slow: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider -m slow tests
+lab: $(VENV)/.installed
+	$(VENV)/bin/jupyter lab notebooks
 
 notebooks: $(VENV)/.installed
 	$(PY) tools/build_notebooks.py
