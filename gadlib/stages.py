@@ -14,7 +14,7 @@ from . import consensus as cons
 from . import metrics
 from .cache import cached, load_if_current, save_atomic
 from .config import METHOD_SHORT, RunConfig
-from .data import Dataset, eval_indices, load_dataset, normalize
+from .data import Dataset, eval_indices, normalize
 from . import engine
 from .engine import attribution_maps
 from .hulls import hull_masks
@@ -82,14 +82,16 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     """Original classifier plus one support regression per alpha (METHOD.md steps 1-2)."""
     device = pick_device(cfg.device)
     original, acc = original_classifier(cfg, data, device)
-    train_logits = predict_logits(original, data.train.images)
     test_logits = predict_logits(original, data.test.images)
     base_key = cfg.key(*RunConfig.SUPPORT_FIELDS, extra={"original": _fingerprint(original)})
+    train_logits = []  # predicted only if a support has to be trained (not when all are cached)
     supports, rows = [], []
     for i, (a1, a2) in enumerate(tqdm(cfg.support_alphas, desc="supports", leave=False)):
-        targets = distanced_targets(train_logits, data.train.labels, a1, a2)
 
-        def train(targets=targets, a1=a1, a2=a2):
+        def train(a1=a1, a2=a2, i=i):
+            if not train_logits:
+                train_logits.append(predict_logits(original, data.train.images))
+            targets = distanced_targets(train_logits[0], data.train.labels, a1, a2)
             torch.manual_seed(cfg.seed + i + 1)
             s, history = train_support(original, data.train, targets, cfg.support_epochs, cfg.support_lr,
                                        cfg.batch_size, cfg.seed + i + 1, desc=f"support alpha={a1:g}/{a2:g}")
