@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gadlib.attributions import captum_maps  # noqa: E402
 from gadlib.config import METHOD_SHORT, METHODS  # noqa: E402
 from gadlib.data import normalize  # noqa: E402
-from gadlib import engine  # noqa: E402
 from gadlib.engine import attribution_maps, map_agreement  # noqa: E402
 from gadlib.models import build_model, pick_device  # noqa: E402
 
@@ -91,7 +90,7 @@ def bench_arch(arch: str, args, device) -> list[dict]:
             "ratio": t_plain / t_fast, "max abs diff": float((fast[method] - plain[method]).abs().max()),
             "spearman mean": float(rho.mean()), "spearman min": float(rho.min()),
             "jaccard mean": float(jac.mean()), "jaccard min": float(jac.min()),
-            "bf16": engine.last_precision[0][method] == "bf16",
+            "bf16": args.precision == "bf16",
         })
     # All five methods in one engine call: this is where work is shared between methods.
     together, t_all = timed(lambda: attribution_maps(models, x, list(METHODS), ig_steps=args.ig_steps,
@@ -103,7 +102,7 @@ def bench_arch(arch: str, args, device) -> list[dict]:
                  "ratio": plain_total / t_all, "max abs diff": float("nan"),
                  "spearman mean": min(float(r.mean()) for r, _ in agree), "spearman min": min(float(r.min()) for r, _ in agree),
                  "jaccard mean": min(float(j.mean()) for _, j in agree), "jaccard min": min(float(j.min()) for _, j in agree),
-                 "bf16": sum(p == "bf16" for p in engine.last_precision[0].values())})
+                 "bf16": args.precision == "bf16"})
     return rows
 
 
@@ -116,7 +115,8 @@ def main() -> None:
     ap.add_argument("--ig-steps", type=int, default=50)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--internal-batch", type=int, default=256)
-    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="one precision for every method (the pipeline's per-family choice is gadlib.precision)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--run", default=None, help="a finished run folder (runs/<run>): explain its trained models "
                     "and test images instead of randomly initialised ones")

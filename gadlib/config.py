@@ -1,14 +1,12 @@
 """Run settings: named profiles, validation, and where a run's files live.
 
 Every notebook builds one `RunConfig` from its Papermill parameters; a parameter left as None
-takes the value of the chosen profile. Each stage caches its outputs under a key made from the
-settings that affect them, so changing a setting recomputes exactly what it touches.
+takes the value of the chosen profile. Which settings each run file depends on, and its cache
+key, is `gadlib.runfiles`'s business.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -139,6 +137,13 @@ class RunConfig:
         for name in ("consensus_q", "hull_q"):
             if not 0 < getattr(self, name) <= 1:
                 raise GADInputError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        # One spelling per value, so that equal settings give equal cache keys.
+        self.alphas = [float(a) for a in self.alphas]
+        if self.alphas_c2 is not None:
+            self.alphas_c2 = [float(a) for a in self.alphas_c2]
+        for name in ("data_dir", "checkpoint"):
+            if getattr(self, name):
+                setattr(self, name, str(Path(getattr(self, name)).expanduser().resolve()))
 
     # ----- derived values -----
     @property
@@ -169,14 +174,5 @@ class RunConfig:
         base = self.figures_dir or os.environ.get("GAD_FIGURES_DIR") or ROOT / "figures"
         return Path(base) / self.name
 
-    def key(self, *fields: str, extra: dict | None = None) -> str:
-        """Short hash of the named settings: the cache key of a stage's output."""
-        payload = {f: getattr(self, f) for f in fields}
-        payload.update(extra or {})
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-    # Settings each stage's output depends on (each stage also depends on the ones before it).
-    DATA_FIELDS = ("dataset", "data_dir", "classes", "image_size", "n_train", "n_test", "seed")
-    MODEL_FIELDS = DATA_FIELDS + ("arch", "checkpoint", "pretrained", "train_epochs", "train_lr", "batch_size")
-    SUPPORT_FIELDS = MODEL_FIELDS + ("support_epochs", "support_lr")
-    ATTR_FIELDS = SUPPORT_FIELDS + ("alphas", "alphas_c2", "n_eval", "ig_steps", "precision")
+    def with_arch(self, arch: str) -> "RunConfig":
+        return dataclasses.replace(self, arch=arch)

@@ -4,6 +4,10 @@ Every dataset becomes the same thing: uint8 image tensors (N, 3, S, S), integer 
 names, and (synthetic only) ground-truth object masks, split into train and test. JPEGs are
 decoded and resized once; the result is cached in the run folder so that training epochs and
 later notebooks never decode again.
+
+The train/test split depends only on the data and the seed, never on how many images are
+evaluated, so a model trained in one run can never see an image that a later run with a larger
+`n_eval` evaluates; evaluation images are always drawn from the test split.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import functional as TF
 from tqdm.auto import tqdm
 
-from .cache import cached
+from . import runfiles
 from .config import RunConfig
 from .errors import GADInputError
 from .synthetic import CLASS_NAMES, make_synthetic
@@ -33,6 +37,7 @@ class Split:
     labels: torch.Tensor  # int64 (N,)
     masks: torch.Tensor | None = None  # bool (N, S, S): ground-truth object, synthetic only
     paths: list[str] | None = None
+    groups: torch.Tensor | None = None  # int64 (N,): sub-class (CUB species), None if there is none
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -43,6 +48,7 @@ class Split:
             self.labels[idx],
             None if self.masks is None else self.masks[idx],
             None if self.paths is None else [self.paths[i] for i in idx.tolist()],
+            None if self.groups is None else self.groups[idx],
         )
 
 
@@ -140,7 +146,8 @@ def _read_table(path: Path) -> dict[int, str]:
 def cub_files(root: Path, classes: list[str] | None):
     """CUB-200-2011 release folder; species grouped by name pattern (paper: Warbler vs Sparrow).
 
-    Returns class names and, per class, (train paths, test paths) from the official split."""
+    Returns class names and, per class, (train paths, test paths) from the official split, and
+    the species id of every path."""
     _require_dir(root, "CUB folder")
     images, labels, species, is_train = (_read_table(root / f) for f in CUB_FILES)
     patterns = classes or ["Warbler", "Sparrow"]
@@ -150,11 +157,14 @@ def cub_files(root: Path, classes: list[str] | None):
         if len(hits) == 1:
             group[sid] = hits[0]
     per_class = [([], []) for _ in patterns]
+    species_of = {}
     for iid, rel in images.items():
         g = group.get(int(labels[iid]))
         if g is not None:
-            per_class[g][0 if is_train[iid] == "1" else 1].append(root / "images" / rel)
-    return [p.strip("_").lower() for p in patterns], per_class
+            path = root / "images" / rel
+            per_class[g][0 if is_train[iid] == "1" else 1].append(path)
+            species_of[path] = int(labels[iid])
+    return [p.strip("_").lower() for p in patterns], per_class, species_of
 
 
 def _split_indices(n: int, n_test: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,23 +173,24 @@ def _split_indices(n: int, n_test: int, gen: torch.Generator) -> tuple[torch.Ten
 
 
 def real_dataset(cfg: RunConfig, test_fraction: float = 0.3) -> Dataset:
+    """Folder, Kaggle or CUB images. Folder and Kaggle: a seeded `test_fraction` of each class is
+    held out; CUB: the official split. Neither depends on n_eval."""
     root = Path(cfg.data_dir).expanduser()
     gen = torch.Generator().manual_seed(cfg.seed)
-    need = cfg.n_eval // 2
+    species_of = {}
     if cfg.dataset == "cub":
-        classes, per_class = cub_files(root, cfg.classes)
-        parts = per_class
+        classes, parts, species_of = cub_files(root, cfg.classes)
     else:
         classes, files = (folder_files if cfg.dataset == "folder" else kaggle_files)(root, cfg.classes)
         parts = []
         for c, fs in zip(classes, files):
             if not fs:
                 raise GADInputError(f"class {c!r} has no images in {root}: add .jpg or .png files, or check the class names")
-            n_test = max(round(test_fraction * len(fs)), need)
-            if len(fs) <= n_test:
+            n_test = round(test_fraction * len(fs))
+            if n_test < 1 or len(fs) - n_test < 1:
                 raise GADInputError(
-                    f"class {c!r} in {root} has {len(fs)} images: the evaluation needs {need} held out "
-                    f"plus some to train on; add images or lower n_eval"
+                    f"class {c!r} in {root} has {len(fs)} image(s): {test_fraction:.0%} of each class is held out "
+                    "for evaluation and the rest trains, so each class needs at least 2 images; add images"
                 )
             tr, te = _split_indices(len(fs), n_test, gen)
             parts.append(([fs[i] for i in tr.tolist()], [fs[i] for i in te.tolist()]))
@@ -196,32 +207,60 @@ def real_dataset(cfg: RunConfig, test_fraction: float = 0.3) -> Dataset:
             imgs.append(x)
             labels.append(torch.full((len(kept),), k, dtype=torch.long))
             paths += [str(part[which][i]) for i in kept]
-        splits.append(Split(torch.cat(imgs), torch.cat(labels), None, paths))
+        groups = torch.tensor([species_of[Path(p)] for p in paths], dtype=torch.long) if species_of else None
+        splits.append(Split(torch.cat(imgs), torch.cat(labels), None, paths, groups))
     if skipped:
         warnings.warn(f"{skipped} unreadable image file(s) were skipped in {root}", stacklevel=2)
     for k, c in enumerate(classes):
-        n_train = int((splits[0].labels == k).sum())
-        n_test = int((splits[1].labels == k).sum())
-        if n_train == 0:
-            raise GADInputError(f"class {c!r} has no readable training images in {root}")
-        if n_test < need:
-            raise GADInputError(
-                f"class {c!r} in {root} has {n_test} readable test images but the evaluation needs {need}: lower n_eval"
-            )
+        for split, what in zip(splits, ("training", "test")):
+            if not (split.labels == k).any():
+                raise GADInputError(f"class {c!r} has no readable {what} images in {root}: add images")
     return Dataset(splits[0], splits[1], classes, skipped)
 
 
 def load_dataset(cfg: RunConfig) -> Dataset:
-    """Build (or read back from the run folder) the dataset that `cfg` describes."""
+    """Build (or read back from the run folder) the dataset that `cfg` describes, and check that
+    its test split can serve n_eval evaluation images."""
     build = synthetic_dataset if cfg.dataset == "synthetic" else real_dataset
-    return cached(cfg.run_dir / "data.pt", cfg.key(*RunConfig.DATA_FIELDS, extra={"n_eval": cfg.n_eval}), lambda: build(cfg))
+    files = runfiles.RunFiles(cfg)
+    data = runfiles.cached(files.data, runfiles.stamp("data", cfg, runfiles.DATA_FIELDS), lambda: build(cfg))
+    check_n_eval(data, cfg.n_eval)
+    return data
 
 
-def eval_indices(split: Split, n_eval: int) -> torch.Tensor:
-    """The evaluation images: the first n_eval/2 test images of each class, class 1 first."""
+def check_n_eval(data: Dataset, n_eval: int) -> None:
     per = n_eval // 2
-    idx = [torch.nonzero(split.labels == k).flatten()[:per] for k in (0, 1)]
-    for k, i in enumerate(idx):
-        if len(i) < per:
-            raise GADInputError(f"class {k} has {len(i)} test images but n_eval needs {per} per class: lower n_eval")
+    counts = {c: int((data.test.labels == k).sum()) for k, c in enumerate(data.classes)}
+    if min(counts.values()) < per:
+        have = ", ".join(f"{c!r} {n}" for c, n in counts.items())
+        totals = ", ".join(f"{c!r} {n + int((data.train.labels == k).sum())}" for k, (c, n) in enumerate(counts.items()))
+        raise GADInputError(
+            f"n_eval={n_eval} needs {per} held-out test images per class, but the test split has {have} "
+            f"(of {totals} images in all): lower n_eval to at most {2 * min(counts.values())} or add images"
+        )
+
+
+def eval_indices(split: Split, n_eval: int, seed: int = 0) -> torch.Tensor:
+    """The evaluation images: n_eval/2 test images of each class, class 1 first.
+
+    Each class's test images are shuffled (seeded), then taken round-robin over sub-classes
+    (CUB species) so that every species is evaluated before any species gets a second image."""
+    per = n_eval // 2
+    gen = torch.Generator().manual_seed(seed)
+    idx = []
+    for k in (0, 1):
+        members = torch.nonzero(split.labels == k).flatten()
+        if len(members) < per:
+            raise GADInputError(f"class {k + 1} has {len(members)} test images but n_eval={n_eval} needs {per} "
+                                "per class: lower n_eval")
+        members = members[torch.randperm(len(members), generator=gen)]
+        if split.groups is not None:
+            groups = split.groups[members]
+            # round of each image within its group, in shuffled order: 0 for the first of a group
+            rounds = torch.zeros(len(members), dtype=torch.long)
+            for g in groups.unique():
+                where = torch.nonzero(groups == g).flatten()
+                rounds[where] = torch.arange(len(where))
+            members = members[torch.argsort(rounds, stable=True)]
+        idx.append(members[:per])
     return torch.cat(idx)

@@ -8,10 +8,9 @@ What it does differently from calling captum once per method, class and model:
 - Integrated Gradients evaluates all interpolation steps of a chunk of images in large internal
   batches, with captum's own step sizes and points (Gauss-Legendre by default);
 - batch norm is folded into the convolutions (eval mode), and weights never get gradients;
-- bf16 autocast (on CUDA, and on CPUs with native bf16), kept per model and method only if a
-  probe on the first images shows the maps still agree with fp32 (mean Spearman >= 0.98 and
-  mean top-half Jaccard >= 0.95); channels_last on CUDA.
-Results agree with `captum_attribution` (see tests/test_engine.py).
+- bf16 autocast for the methods the caller names (`gadlib.precision` decides which, once for
+  a whole model family); channels_last on CUDA.
+Results agree with `captum_attribution` (see tests/test_attributions.py).
 """
 from __future__ import annotations
 
@@ -26,9 +25,7 @@ from tqdm.auto import tqdm
 from .attributions import check_method
 from .consensus import important, reduce_channels
 
-GRADIENT_METHODS = {"saliency", "input_x_gradient"}
-PROBE_IMAGES = 8  # images on which bf16 must agree with fp32 before a model is run in bf16
-last_precision: list[dict] = []  # {method: precision} per model, from the latest attribution_maps call
+GRADIENT_METHODS = {"saliency", "input_x_gradient"}  # one pass serves both, so one precision
 
 
 class _ReLURule(torch.autograd.Function):
@@ -157,41 +154,24 @@ def map_agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
     return rho, inter / union
 
 
-def bf16_available(device: torch.device) -> bool:
-    """bf16 autocast pays off on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
 def _autocast(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-
-
-def _probe(model, probe, methods, classes, ig_steps, ig_method, internal_batch):
-    """Run the probe images in fp32 and bf16; a method keeps bf16 only if its maps agree with
-    fp32 (Saliency and Gradient x Input together, as they share a pass). Returns the methods
-    that keep bf16 and the probe's maps in the precision each method keeps, so no work is lost."""
-    fp32 = _maps_one_model(model, probe, methods, classes, ig_steps, ig_method, internal_batch)
-    low = _maps_one_model(model, probe, methods, classes, ig_steps, ig_method, internal_batch, frozenset(methods))
-    ok = {m for m in methods if maps_agree(fp32[m], low[m])}
-    if not all(m in ok for m in methods if m in GRADIENT_METHODS):
-        ok -= GRADIENT_METHODS
-    return frozenset(ok), {m: low[m] if m in ok else fp32[m] for m in methods}
 
 
 def attribution_maps(models: list[nn.Module], x: torch.Tensor, methods: list[str], classes=(0, 1),
                      ig_steps: int = 50, ig_method: str = "gausslegendre", batch_size: int = 64,
                      internal_batch: int = 256, device: torch.device | str | None = None,
-                     precision: str = "auto", progress: bool = True) -> dict[str, torch.Tensor]:
+                     precision: str | dict[str, str] = "fp32", progress: bool = True) -> dict[str, torch.Tensor]:
     """Channel-reduced maps {method: (models, classes, N, H, W)} on CPU, float32.
 
-    `x` holds normalised images (N, 3, H, W). precision: "auto" (bf16 where the device has it
-    and the model passes the agreement probe), "fp32", or "bf16". The choice made for each
-    model is left in `last_precision`."""
-    last_precision.clear()
+    `x` holds normalised images (N, 3, H, W). precision: "fp32", "bf16", or {method: "fp32" |
+    "bf16"}, the same for every model (`gadlib.precision.plan` makes that choice)."""
     for m in methods:
         check_method(m)
+    plan = precision if isinstance(precision, dict) else {m: precision for m in methods}
+    bf16 = frozenset(m for m in methods if plan[m] == "bf16")
+    if (GRADIENT_METHODS & set(methods)) and len({plan[m] for m in GRADIENT_METHODS & set(methods)}) > 1:
+        raise ValueError("saliency and input_x_gradient share one pass: give them the same precision")
     device = torch.device(device) if device else next(models[0].parameters()).device
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -201,19 +181,7 @@ def attribution_maps(models: list[nn.Module], x: torch.Tensor, methods: list[str
         prepared = prepare_model(model, device)
         if device.type == "cuda":
             prepared = prepared.to(memory_format=torch.channels_last)
-        first = 0
-        if precision == "bf16":
-            bf16 = frozenset(methods)
-        elif precision == "auto" and bf16_available(device):
-            first = min(PROBE_IMAGES, len(x))
-            bf16, probe_maps = _probe(prepared, x[:first].to(device), methods, classes, ig_steps, ig_method, internal_batch)
-            for m in methods:
-                results[m][k, :, :first] = probe_maps[m].cpu()
-            bar.update(first)
-        else:
-            bf16 = frozenset()
-        last_precision.append({m: "bf16" if m in bf16 else "fp32" for m in methods})
-        for i in range(first, len(x), batch_size):
+        for i in range(0, len(x), batch_size):
             chunk = x[i : i + batch_size].to(device)
             out = _maps_one_model(prepared, chunk, methods, classes, ig_steps, ig_method, internal_batch, bf16)
             for m in methods:

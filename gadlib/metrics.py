@@ -125,11 +125,13 @@ def direction_summary(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame) -> pd.DataFr
         def beats(a, b):
             return all(mean.get((k, a), np.nan) > mean.get((k, b), np.nan) for k in (1, 2))
 
+        defined = g["rc"].dropna()  # an empty original hull has no RC; table1 leaves it out too
+        share = float((defined < 1).mean()) if len(defined) else np.nan
         out.append({
             "dataset": dataset, "arch": arch, "method": METHOD_SHORT[method],
             "consensus share": float(g["consensus_share"].mean()),
-            "share RC<1": float((g["rc"] < 1).mean()),
-            "RC holds": bool((g["rc"] < 1).mean() > 0.5),
+            "share RC<1": share,
+            "RC holds": bool(share > 0.5),
             "RS GAD > Sup (holds)": beats("gad", "sup"),
             "RS GAD > Base": beats("gad", "base"),
         })

@@ -22,6 +22,22 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def describe_device(device: torch.device) -> str:
+    """The device in words, for run records: GPU name, or CPU model and whether it has native bf16."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    name = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return f"cpu: {name} ({'native' if native else 'no native'} bf16)"
+
+
 def _no_inplace_relu(model: nn.Module) -> nn.Module:
     # Guided Backprop and Deconvolution hook ReLU modules; in-place ReLUs break those hooks.
     for m in model.modules():

@@ -4,7 +4,9 @@
     python -m gadlib.reproduce --dataset folder --data-dir ../shared/data/catsdogs --profile cpu
     python -m gadlib.reproduce -p ig_steps=50 -p alphas='[2, 4]'     # any notebook parameter
 
-Executed notebooks go to <run folder>/executed/, tables and figures to figures/<run>/.
+Executed notebooks go to <run folder>/executed/, tables and figures to figures/<run>/, and the
+record of the run (commit, versions, device, precision, settings, seconds per notebook) to
+figures/<run>/RUN.json.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from .config import ARCHS, ROOT, RunConfig
 from .errors import GADInputError
+from .runfiles import strip_key
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 PER_RUN = ("01_data",)
@@ -38,6 +41,7 @@ def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
     out_dir = cfg.run_dir / "executed"
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = [(nb, archs[0]) for nb in PER_RUN] + [(nb, a) for a in archs for nb in PER_ARCH] + [(nb, archs[0]) for nb in FINAL]
+    seconds = {}
     for nb, arch in steps:
         started = time.time()
         suffix = f"_{arch}" if nb in PER_ARCH else ""
@@ -46,7 +50,12 @@ def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
             parameters={**params, "arch": arch}, cwd=str(NOTEBOOK_DIR), progress_bar=False,
             log_output=False,
         )
-        log(f"{nb}{suffix}: {time.time() - started:.0f} s")
+        seconds[f"{nb}{suffix}"] = time.time() - started
+        log(f"{nb}{suffix}: {seconds[f'{nb}{suffix}']:.0f} s")
+    from .record import write_run_record
+    from .stages import run_results
+
+    write_run_record(cfg, run_results(cfg), seconds)
     return cfg
 
 
@@ -86,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         for table in ("table1", "table2"):
             path = cfg.figure_dir / f"{table}_{rule}.md"
             if path.exists():
-                print(f"\n{table} (hull rule {rule})\n{path.read_text()}")
+                print(f"\n{table} (hull rule {rule})\n{strip_key(path.read_text())}\n")
     return 0
 
 

@@ -1,5 +1,6 @@
 """One function per notebook stage. Notebooks call these and show what they return; each stage
-reads what the one before it stored in the run folder and caches its own output there."""
+reads what the one before it stored in the run folder and caches its own output there. Every
+path and cache key comes from `gadlib.runfiles`."""
 from __future__ import annotations
 
 import warnings
@@ -11,14 +12,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import consensus as cons
-from . import metrics
-from .cache import cached, load_if_current, save_atomic
-from .config import METHOD_SHORT, RunConfig
+from . import metrics, precision, runfiles
+from .config import RunConfig
 from .data import Dataset, eval_indices, normalize
-from . import engine
 from .engine import attribution_maps
+from .errors import GADInputError
 from .hulls import hull_masks
-from .models import build_model, load_classifier, pick_device, predict_logits
+from .models import build_model, describe_device, load_classifier, pick_device, predict_logits
+from .runfiles import RunFiles
+from .tables import ground_truth_summary, model_table
 from .training import accuracy, distanced_targets, support_report, train_classifier, train_support
 
 CHANCE_MARGIN = 0.15  # below 0.5 + this, the classifier is not clearly better than chance
@@ -40,8 +42,10 @@ class ModelFamily:
     """The original classifier (alpha = 0) and its supports, in the order of cfg.support_alphas."""
     original: nn.Module
     supports: list[nn.Module]
+    fingerprints: list[str]  # SHA-256 of each model's weights, the original first
     test_accuracy: float
-    report: pd.DataFrame  # one row per support
+    report: pd.DataFrame  # one row per model, the original first
+    train_files: list[str] | None  # the images the original was trained on (None: user's checkpoint or synthetic)
 
     @property
     def all(self) -> list[nn.Module]:
@@ -52,40 +56,48 @@ def _state(model: nn.Module) -> dict:
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
-def original_classifier(cfg: RunConfig, data: Dataset, device: torch.device) -> tuple[nn.Module, float]:
-    """Load the user's checkpoint or train one here (cached); returns it with its test accuracy."""
-    if cfg.checkpoint:
-        model = load_classifier(cfg.checkpoint, cfg.arch, cfg.image_size)
-    else:
-        model = build_model(cfg.arch, 2, cfg.image_size)
-        key = cfg.key(*RunConfig.MODEL_FIELDS)
-
-        def train():
-            torch.manual_seed(cfg.seed)
-            m = build_model(cfg.arch, 2, cfg.image_size, pretrained=cfg.pretrained).to(device)
-            train_classifier(m, data.train, cfg.train_epochs, cfg.lr, cfg.batch_size, cfg.seed)
-            return _state(m)
-
-        model.load_state_dict(cached(cfg.arch_dir / "models" / "original.pt", key, train))
-    model = model.to(device).eval()
-    acc = accuracy(predict_logits(model, data.test.images), data.test.labels)
+def _warn_if_chance(cfg: RunConfig, acc: float) -> None:
     if acc < 0.5 + CHANCE_MARGIN:
         warnings.warn(
             f"THE ORIGINAL {cfg.arch} IS NOT CLEARLY BETTER THAN CHANCE: test accuracy {acc:.3f}. "
             "Its explanations explain little; train longer (train_epochs) or give a checkpoint.",
-            stacklevel=2,
+            stacklevel=3,
         )
-    return model, acc
+
+
+def original_classifier(cfg: RunConfig, data: Dataset, device: torch.device) -> tuple[nn.Module, dict]:
+    """Load the user's checkpoint or train one here (cached). Returns the model and its record:
+    {"fingerprint", "train_files"}."""
+    files = RunFiles(cfg)
+    if cfg.checkpoint:
+        model = load_classifier(cfg.checkpoint, cfg.arch, cfg.image_size)
+        record = {"fingerprint": runfiles.fingerprint(model), "train_files": None}
+    else:
+        model = build_model(cfg.arch, 2, cfg.image_size)
+        st = runfiles.stamp("original", cfg, runfiles.MODEL_FIELDS, train_split=runfiles.split_fingerprint(data.train))
+
+        def train():
+            torch.manual_seed(cfg.seed)
+            m = build_model(cfg.arch, 2, cfg.image_size, pretrained=cfg.pretrained).to(device)
+            history = train_classifier(m, data.train, cfg.train_epochs, cfg.lr, cfg.batch_size, cfg.seed)
+            m = m.cpu()
+            return {"state": _state(m), "fingerprint": runfiles.fingerprint(m), "train_files": data.train.paths,
+                    "train_loss": history}
+
+        record = runfiles.cached(files.original, st, train)
+        model.load_state_dict(record["state"])
+    return model.to(device).eval(), record
 
 
 def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
-    """Original classifier plus one support regression per alpha (METHOD.md steps 1-2)."""
+    """Original classifier plus one support regression per alpha (METHOD.md steps 1-2), with the
+    report of their quality on the test split (computed once, then read from models.csv)."""
+    files = RunFiles(cfg)
     device = pick_device(cfg.device)
-    original, acc = original_classifier(cfg, data, device)
-    test_logits = predict_logits(original, data.test.images)
-    base_key = cfg.key(*RunConfig.SUPPORT_FIELDS, extra={"original": _fingerprint(original)})
+    original, record = original_classifier(cfg, data, device)
+    train_split = runfiles.split_fingerprint(data.train)
     train_logits = []  # predicted only if a support has to be trained (not when all are cached)
-    supports, rows = [], []
+    supports, stored_supports = [], []
     for i, (a1, a2) in enumerate(tqdm(cfg.support_alphas, desc="supports", leave=False)):
 
         def train(a1=a1, a2=a2, i=i):
@@ -95,26 +107,32 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
             torch.manual_seed(cfg.seed + i + 1)
             s, history = train_support(original, data.train, targets, cfg.support_epochs, cfg.support_lr,
                                        cfg.batch_size, cfg.seed + i + 1, desc=f"support alpha={a1:g}/{a2:g}")
-            return {"state": _state(s), "train_mse": history}
+            s = s.cpu()
+            return {"state": _state(s), "fingerprint": runfiles.fingerprint(s), "train_mse": history}
 
-        stored = cached(cfg.arch_dir / "models" / f"support_{a1:g}_{a2:g}.pt", f"{base_key}-{a1}-{a2}", train)
-        support = build_model(cfg.arch, 2, cfg.image_size).to(device)
+        st = runfiles.stamp("support", cfg, runfiles.SUPPORT_FIELDS, alpha=[a1, a2],
+                            original=record["fingerprint"], train_split=train_split)
+        stored = runfiles.cached(files.support(a1, a2), st, train)
+        support = build_model(cfg.arch, 2, cfg.image_size)
         support.load_state_dict(stored["state"])
-        support.eval()
-        supports.append(support)
-        row = support_report(test_logits, predict_logits(support, data.test.images), data.test.labels, a1, a2)
-        row["train_mse_last_epoch"] = stored["train_mse"][-1]
-        rows.append(row)
-    report = pd.DataFrame(rows)
-    # One row per model, the original first: what 06 reports as the classifiers' quality.
-    summary = pd.concat([pd.DataFrame([{"alpha_c1": 0.0, "alpha_c2": 0.0, "accuracy": acc}]), report], ignore_index=True)
-    summary.assign(dataset=cfg.dataset, arch=cfg.arch).to_csv(cfg.arch_dir / "models.csv", index=False)
-    return ModelFamily(original, supports, acc, report)
-
-
-def _fingerprint(model: nn.Module) -> float:
-    """A cheap number that changes when the weights change (part of the supports' cache key)."""
-    return float(sum(p.double().sum() for p in model.parameters()))
+        supports.append(support.to(device).eval())
+        stored_supports.append(stored)
+    fingerprints = [record["fingerprint"]] + [s["fingerprint"] for s in stored_supports]
+    st = runfiles.stamp("models", cfg, runfiles.FAMILY_FIELDS, models=fingerprints,
+                        test_split=runfiles.split_fingerprint(data.test))
+    report, stored_st = runfiles.read_csv(files.models_csv)
+    if stored_st is None or stored_st["key"] != st["key"]:
+        test_logits = predict_logits(original, data.test.images)
+        rows = [{"alpha_c1": 0.0, "alpha_c2": 0.0, "accuracy": accuracy(test_logits, data.test.labels)}]
+        for (a1, a2), support, stored in zip(cfg.support_alphas, supports, stored_supports):
+            row = support_report(test_logits, predict_logits(support, data.test.images), data.test.labels, a1, a2)
+            row["train_mse_last_epoch"] = stored["train_mse"][-1] if stored["train_mse"] else float("nan")
+            rows.append(row)
+        report = pd.DataFrame(rows).assign(dataset=cfg.dataset, arch=cfg.arch)
+        runfiles.write_csv(report, files.models_csv, st)
+    acc = float(report["accuracy"].iloc[0])
+    _warn_if_chance(cfg, acc)
+    return ModelFamily(original, supports, fingerprints, acc, report, record.get("train_files"))
 
 
 def logit_space(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFrame:
@@ -129,48 +147,93 @@ def logit_space(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
         frames.append(pd.DataFrame({"z1": s[:, 0], "z2": s[:, 1], "what": "support", "alpha": a1}))
     out = pd.concat(frames, ignore_index=True)
     out["label"] = [data.classes[int(k)] for k in data.train.labels.repeat(len(frames))]
-    out.to_csv(cfg.arch_dir / "logit_space.csv", index=False)
+    _, st = runfiles.read_csv(RunFiles(cfg).models_csv, nrows=0)  # same models, same stamp
+    runfiles.write_csv(out, RunFiles(cfg).logit_space_csv, st)
     return out
 
 
 # ---------------------------------------------------------------- 03 attributions
 def eval_images(cfg: RunConfig, data: Dataset):
-    idx = eval_indices(data.test, cfg.n_eval)
+    idx = eval_indices(data.test, cfg.n_eval, cfg.seed)
     return idx, data.test.subset(idx)
 
 
-def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> dict[str, torch.Tensor]:
-    """{method: (models, 2 classes, N, H, W)} for the evaluation images, stored once per method."""
+@dataclass
+class Attributions:
+    maps: dict[str, torch.Tensor]  # {method: (models, 2 classes, N, H, W)}
+    keys: dict[str, str]  # {method: key of its stored file}
+    precision: dict[str, str]  # {method: "fp32" | "bf16"}, the same for every model of the family
+    agreement: dict | None  # worst bf16-vs-fp32 agreement per method, when the probe ran
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame([(m, tuple(v.shape), float(v.mean()), self.precision[m]) for m, v in self.maps.items()],
+                            columns=["method", "shape", "mean", "precision"])
+
+
+def _attribution_stamp(cfg: RunConfig, family: ModelFamily, method: str, used: str) -> dict:
+    fields = runfiles.EVAL_FIELDS + (("ig_steps",) if method == "integrated_gradients" else ())
+    return runfiles.stamp("attributions", cfg, fields, method=method, precision=used, models=family.fingerprints)
+
+
+def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> Attributions:
+    """Maps of every method for both classes, every model and the evaluation images, in one
+    precision per method for the whole family; stored once per method."""
+    files = RunFiles(cfg)
     _, ev = eval_images(cfg, data)
     x = normalize(ev.images)
-    key = cfg.key(*RunConfig.ATTR_FIELDS, extra={"models": [_fingerprint(m) for m in family.all]})
-    out, todo = {}, []
-    for method in cfg.methods:
-        value = load_if_current(cfg.arch_dir / "attributions" / f"{method}.pt", key)
-        if value is None:
-            todo.append(method)
-        else:
-            out[method] = value
+    device = pick_device(cfg.device)
+    plan, agreement, probe = precision.plan(cfg, files, family.all, family.fingerprints, x, ev.labels, device,
+                                            describe_device(device))
+    stamps = {m: _attribution_stamp(cfg, family, m, plan[m]) for m in cfg.methods}
+    out = {m: runfiles.load_own(files.attributions(m), stamps[m]) for m in cfg.methods}
+    todo = [m for m in cfg.methods if out[m] is None]
     if todo:
-        fresh = attribution_maps(family.all, x, todo, ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
-                                 internal_batch=cfg.ig_internal_batch, device=pick_device(cfg.device),
-                                 precision=cfg.precision)
-        print(f"computed {', '.join(todo)}; precision per model (original first): {engine.last_precision}")
-        for method, maps in fresh.items():
-            save_atomic({"_cache_key": key, "value": maps}, cfg.arch_dir / "attributions" / f"{method}.pt")
-            out[method] = maps
-    return {m: out[m] for m in cfg.methods}
+        rest = torch.arange(len(x))
+        if probe is not None:  # the probe's maps in the chosen precision are kept, not recomputed
+            rest = rest[~torch.isin(rest, probe[0])]
+        fresh = attribution_maps(family.all, x[rest], todo, ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
+                                 internal_batch=cfg.ig_internal_batch, device=device,
+                                 precision={m: plan[m] for m in todo})
+        for m in todo:
+            maps = torch.zeros(len(family.all), 2, len(x), *x.shape[-2:])
+            maps[:, :, rest] = fresh[m]
+            if probe is not None:
+                maps[:, :, probe[0]] = probe[1][m]
+            runfiles.save(files.attributions(m), maps, stamps[m])
+            out[m] = maps
+        print(f"computed {', '.join(todo)}")
+    print("precision per method, the same for every model:", plan)
+    return Attributions(out, {m: st["key"] for m, st in stamps.items()}, plan, agreement)
 
 
 # ---------------------------------------------------------------- 04 complexity
-def complexity(cfg: RunConfig, data: Dataset, maps: dict[str, torch.Tensor]):
-    """Consensus, GAD map, matched-area baseline and their hulls under every hull rule.
+@dataclass
+class Complexity:
+    rc: pd.DataFrame  # per image, method, hull rule and target class
+    ground_truth: pd.DataFrame | None  # synthetic data only
+    consensus: dict[str, torch.Tensor]  # {method: (2, N, H, W) bool}
+    hulls: dict  # {(method, hull rule): {"orig" | "gad" | "base": (2, N, H, W) bool}}
 
-    Returns (per-image RC rows, ground-truth rows or None, hulls) and stores the hulls for 05."""
+
+def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attributions) -> Complexity:
+    """Consensus, GAD map, matched-area baseline and their hulls under every hull rule, RC per
+    image, and (synthetic data) scores against the true object. Cached under one stamp."""
+    files = RunFiles(cfg)
+    st = runfiles.stamp("complexity", cfg, runfiles.COMPLEXITY_FIELDS, models=family.fingerprints,
+                        attributions=attr.keys, precision=attr.precision)
     _, ev = eval_images(cfg, data)
-    rc_rows, gt_rows, hulls = [], [], {}
-    for method, m in tqdm(maps.items(), desc="complexity", leave=False):
+    consensus = runfiles.load_own(files.consensus, st)
+    hulls = runfiles.load_own(files.hulls, st)
+    rc_df, rc_st = runfiles.read_csv(files.rc_csv)
+    gt_df, gt_st = runfiles.read_csv(files.ground_truth_csv)
+    has_gt = ev.masks is not None
+    if (consensus is not None and hulls is not None and rc_st and rc_st["key"] == st["key"]
+            and (not has_gt or (gt_st and gt_st["key"] == st["key"]))):
+        return Complexity(rc_df, gt_df if has_gt else None, consensus, hulls)
+    rc_rows, gt_rows, hulls, consensus = [], [], {}, {}
+    for method, m in tqdm(attr.maps.items(), desc="complexity", leave=False):
         c = cons.consensus(m, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)  # (2, N, H, W)
+        consensus[method] = c
         views = {"orig": m[0], "gad": cons.gad_map(m[0], c), "base": cons.matched_area_map(m[0], c)}
         for rule in cfg.hull_rules:
             h = {k: hull_masks(cons.important(v, rule, cfg.hull_q, cfg.hull_tau)) for k, v in views.items()}
@@ -184,7 +247,7 @@ def complexity(cfg: RunConfig, data: Dataset, maps: dict[str, torch.Tensor]):
                     "area_orig": metrics.area(h["orig"][t]).numpy(), "area_gad": metrics.area(h["gad"][t]).numpy(),
                     "consensus_share": (metrics.area(c[t]) / c[t][0].numel()).numpy(),
                 }))
-                if ev.masks is not None:
+                if has_gt:
                     for kind, v in views.items():
                         gt_rows.append(pd.DataFrame({
                             "method": method, "hull_rule": rule, "target": t + 1, "map": kind,
@@ -195,39 +258,30 @@ def complexity(cfg: RunConfig, data: Dataset, maps: dict[str, torch.Tensor]):
                         }))
     rc_df = pd.concat(rc_rows, ignore_index=True).assign(dataset=cfg.dataset, arch=cfg.arch)
     gt_df = pd.concat(gt_rows, ignore_index=True).assign(dataset=cfg.dataset, arch=cfg.arch) if gt_rows else None
-    save_atomic(hulls, cfg.arch_dir / "hulls.pt")
-    rc_df.to_csv(cfg.arch_dir / "rc.csv", index=False)
+    runfiles.save(files.consensus, consensus, st)
+    runfiles.save(files.hulls, hulls, st)
     if gt_df is not None:
-        gt_df.to_csv(cfg.arch_dir / "ground_truth.csv", index=False)
-    return rc_df, gt_df, hulls
-
-
-def ground_truth_summary(gt: pd.DataFrame) -> pd.DataFrame:
-    """Localisation against the object mask, for the image's own class: attribution mass inside
-    the object and pointing-game hits (map scores), and hull IoU with the object under each hull
-    rule; columns orig / gad / base (the matched-area baseline)."""
-    own = gt[gt["own_class"]].assign(method=lambda d: pd.Categorical(d["method"].map(METHOD_SHORT),
-                                                                      list(METHOD_SHORT.values())))
-    first_rule = own[own["hull_rule"] == own["hull_rule"].iloc[0]]  # map scores do not depend on it
-    maps = first_rule.groupby(["arch", "method", "map"], observed=True)[["mass_inside", "pointing_hit"]].mean()
-    maps = maps.unstack("map")
-    maps.columns = [f"{metric} {kind}" for metric, kind in maps.columns]
-    hulls = own.groupby(["arch", "method", "hull_rule", "map"], observed=True)["hull_iou"].mean()
-    hulls = hulls.unstack(["hull_rule", "map"])
-    hulls.columns = [f"hull IoU {rule} {kind}" for rule, kind in hulls.columns]
-    table = pd.concat([maps, hulls], axis=1)
-    order = {"orig": 0, "gad": 1, "base": 2}
-    return table[sorted(table.columns, key=lambda c: (c.rsplit(" ", 1)[0], order[c.rsplit(" ", 1)[1]]))]
+        runfiles.write_csv(gt_df, files.ground_truth_csv, st)
+    else:
+        files.ground_truth_csv.unlink(missing_ok=True)
+    runfiles.write_csv(rc_df, files.rc_csv, st)  # last: its stamp says the stage finished
+    return Complexity(rc_df, gt_df, consensus, hulls)
 
 
 # ---------------------------------------------------------------- 05 sensitivity
 def sensitivity(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFrame:
     """RS of the GAD hull, the supplementary region (orig hull minus GAD hull) and the
     matched-area baseline's hull, for each method, hull rule and target class."""
-    hulls = torch.load(cfg.arch_dir / "hulls.pt", weights_only=False)
+    files = RunFiles(cfg)
+    expected = runfiles.stamp("complexity", cfg, runfiles.COMPLEXITY_FIELDS, models=family.fingerprints)
+    hulls, hull_st = runfiles.load_input(files.hulls, expected, partial=True)
+    st = runfiles.stamp("sensitivity", cfg, runfiles.SENSITIVITY_FIELDS, models=family.fingerprints,
+                        complexity=hull_st["key"])
+    rs_df, rs_st = runfiles.read_csv(files.rs_csv)
+    if rs_st and rs_st["key"] == st["key"] and runfiles.load_own(files.eval_logits, st) is not None:
+        return rs_df
     _, ev = eval_images(cfg, data)
     x = normalize(ev.images)
-    save_atomic(predict_logits(family.original, x), cfg.arch_dir / "eval_logits.pt")  # for figure 6
     rows = []
     for (method, rule), h in tqdm(hulls.items(), desc="sensitivity", leave=False):
         masks = {"gad": h["gad"], "sup": h["orig"] & ~h["gad"], "base": h["base"]}
@@ -240,41 +294,72 @@ def sensitivity(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
                     "image": range(len(ev)), "rs": v.numpy(),
                 }))
     df = pd.concat(rows, ignore_index=True).assign(dataset=cfg.dataset, arch=cfg.arch)
-    df.to_csv(cfg.arch_dir / "rs.csv", index=False)
+    runfiles.save(files.eval_logits, predict_logits(family.original, x), st)  # for figure 6
+    runfiles.write_csv(df, files.rs_csv, st)
     return df
 
 
 # ---------------------------------------------------------------- 06 tables
-def run_results(cfg: RunConfig, archs: list[str] | None = None):
-    """Read every architecture's RC and RS rows in the run folder (those listed, if given)."""
-    found = sorted(p.parent.name for p in cfg.run_dir.glob("*/rs.csv"))
-    archs = [a for a in (archs or found) if a in found]
+@dataclass
+class RunResults:
+    """Every architecture's rows of one run, all made under the current settings."""
+    archs: list[str]
+    rc: pd.DataFrame
+    rs: pd.DataFrame
+    ground_truth: pd.DataFrame | None
+    models: pd.DataFrame
+    stamps: dict[str, dict[str, dict]]  # {arch: {"rc" | "rs" | "models": stamp}}
+
+
+def run_results(cfg: RunConfig) -> RunResults:
+    """Read every finished architecture of the run folder, after checking that each file was
+    made under this run's settings and that the files of one architecture belong together."""
+    files = RunFiles(cfg)
+    archs = files.finished_archs()
     if not archs:
-        raise FileNotFoundError(f"no finished architecture in {cfg.run_dir}: run notebooks 02-05 first")
-    rc = pd.concat([pd.read_csv(cfg.run_dir / a / "rc.csv") for a in archs], ignore_index=True)
-    rs = pd.concat([pd.read_csv(cfg.run_dir / a / "rs.csv") for a in archs], ignore_index=True)
-    models = pd.concat([pd.read_csv(cfg.run_dir / a / "models.csv") for a in archs], ignore_index=True)
-    gt_files = [cfg.run_dir / a / "ground_truth.csv" for a in archs]
-    gt = pd.concat([pd.read_csv(f) for f in gt_files if f.exists()], ignore_index=True) if any(f.exists() for f in gt_files) else None
-    return archs, rc, rs, gt, models
+        raise GADInputError(f"no finished architecture in {cfg.run_dir}: run notebooks 02-05 first")
+    parts = {"rc": [], "rs": [], "models": [], "gt": []}
+    stamps = {}
+    for arch in archs:
+        fa, ca = files.arch(arch), cfg.with_arch(arch)
+        rs, rs_st = runfiles.read_csv(fa.rs_csv)
+        runfiles.check(fa.rs_csv, rs_st, runfiles.stamp("sensitivity", ca, runfiles.SENSITIVITY_FIELDS), partial=True)
+        rc, rc_st = runfiles.read_csv(fa.rc_csv)
+        runfiles.check_key(fa.rc_csv, rc_st, rs_st["inputs"]["complexity"], "complexity", fa.rs_csv)
+        models, m_st = runfiles.read_csv(fa.models_csv)
+        runfiles.check(fa.models_csv, m_st, runfiles.stamp("models", ca, runfiles.FAMILY_FIELDS,
+                                                           models=rc_st["inputs"]["models"]), partial=True)
+        gt, gt_st = runfiles.read_csv(fa.ground_truth_csv)
+        if gt is not None:
+            runfiles.check_key(fa.ground_truth_csv, gt_st, rc_st["key"], "complexity", fa.rc_csv)
+            parts["gt"].append(gt)
+        parts["rc"].append(rc)
+        parts["rs"].append(rs)
+        parts["models"].append(models)
+        stamps[arch] = {"rc": rc_st, "rs": rs_st, "models": m_st}
+    return RunResults(archs, pd.concat(parts["rc"], ignore_index=True), pd.concat(parts["rs"], ignore_index=True),
+                      pd.concat(parts["gt"], ignore_index=True) if parts["gt"] else None,
+                      pd.concat(parts["models"], ignore_index=True), stamps)
 
 
-def write_tables(cfg: RunConfig, rc: pd.DataFrame, rs: pd.DataFrame, gt: pd.DataFrame | None,
-                 models: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Table 1 and Table 2 (and our extra tables) per hull rule, as CSV and Markdown."""
-    out_dir = cfg.figure_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cols = ["dataset", "arch", "alpha_c1", "alpha_c2", "accuracy", "mse", "spearman_logit1", "spearman_logit2"]
-    tables = {"models": models.reindex(columns=cols).set_index(["dataset", "arch", "alpha_c1", "alpha_c2"])}
+TABLE_FIELDS = tuple(f for f in runfiles.SENSITIVITY_FIELDS if f != "arch")
+
+
+def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]:
+    """Table 1 and Table 2 (and our extra tables) per hull rule, as CSV and Markdown, stamped
+    with the settings and the keys of every architecture's rows."""
+    st = runfiles.stamp("tables", cfg, TABLE_FIELDS, **{a: s["rs"]["key"] for a, s in results.stamps.items()})
+    rc, rs = results.rc, results.rs
+    tables = {"models": model_table(results.models)}
     for rule in rc["hull_rule"].unique():
         rc_r, rs_r = rc[rc["hull_rule"] == rule], rs[rs["hull_rule"] == rule]
         tables[f"table1_{rule}"] = metrics.table1(rc_r)
         tables[f"table2_{rule}"] = metrics.table2(rs_r)
         tables[f"table2_with_baseline_{rule}"] = metrics.table2(rs_r, ("sup", "gad", "base"))
         tables[f"direction_{rule}"] = metrics.direction_summary(rc_r, rs_r).set_index(["dataset", "arch", "method"])
-    if gt is not None:
-        tables["ground_truth"] = ground_truth_summary(gt)
+    if results.ground_truth is not None:
+        tables["ground_truth"] = ground_truth_summary(results.ground_truth)
     for name, t in tables.items():
-        t.to_csv(out_dir / f"{name}.csv")
-        (out_dir / f"{name}.md").write_text(metrics.to_markdown(t) + "\n")
+        runfiles.write_csv(t, cfg.figure_dir / f"{name}.csv", st, index=True)
+        runfiles.write_text(metrics.to_markdown(t) + "\n", cfg.figure_dir / f"{name}.md", st)
     return tables

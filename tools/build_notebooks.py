@@ -1,5 +1,5 @@
 """Writes notebooks/0*.ipynb. The six notebooks share one parameters cell and one setup cell,
-so they are generated here rather than edited by hand; tests/test_notebooks.py checks that the
+so they are generated here rather than edited by hand; tests/test_project.py checks that the
 committed notebooks match this script. Run: python tools/build_notebooks.py"""
 from pathlib import Path
 
@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from
 import pandas as pd
 from IPython.display import Image, display
 
-from gadlib import RunConfig, figures, report, stages
+from gadlib import RunConfig, figures, metrics, record, report, stages, tables
 from gadlib.data import load_dataset
 
 cfg = RunConfig.build(
@@ -82,7 +82,7 @@ NOTEBOOKS = {
         "## Checks",
         "assert len(family.supports) == len(cfg.alphas)\n"
         "assert (cfg.arch_dir / 'models' / 'original.pt').is_file() or cfg.checkpoint\n"
-        "assert family.report['mse'].notna().all()",
+        "assert family.report['mse'].iloc[1:].notna().all()  # row 0 is the original",
     ],
     "03_attributions": [
         "# 03 Attributions\nThe five gradient methods for both classes, for the original and every support, on the "
@@ -90,11 +90,12 @@ NOTEBOOKS = {
         "**Reads:** data and models. **Writes:** `<run>/<arch>/attributions/<method>.pt` "
         "(models x classes x images x H x W).",
         "family = stages.model_family(cfg, data)\n"
-        "maps = stages.attributions(cfg, data, family)\n"
-        "pd.DataFrame([(m, tuple(v.shape), float(v.mean())) for m, v in maps.items()], columns=['method', 'shape', 'mean'])",
+        "attr = stages.attributions(cfg, data, family)\n"
+        "attr.summary()",
         "## Checks",
         "n_models = 1 + len(cfg.alphas)\n"
-        "for m, v in maps.items():\n"
+        "assert set(attr.precision) == set(cfg.methods) and set(attr.precision.values()) <= {'fp32', 'bf16'}\n"
+        "for m, v in attr.maps.items():\n"
         "    assert v.shape == (n_models, 2, cfg.n_eval, cfg.image_size, cfg.image_size), m\n"
         "    assert v.isfinite().all() and (v >= 0).all(), m",
     ],
@@ -102,15 +103,15 @@ NOTEBOOKS = {
         "# 04 Complexity\nConsensus and GAD maps (METHOD.md step 3), their convex hulls, and RC = area(H_GAD) / "
         "area(H_orig) for every image, method, class and hull rule.\n\n"
         "**Reads:** attributions. **Writes:** `<run>/<arch>/rc.csv`, `<run>/<arch>/hulls.pt`, "
-        "`<run>/<arch>/ground_truth.csv` (synthetic data).",
+        "`<run>/<arch>/consensus.pt`, `<run>/<arch>/ground_truth.csv` (synthetic data).",
         "family = stages.model_family(cfg, data)\n"
-        "maps = stages.attributions(cfg, data, family)\n"
-        "rc, gt, hulls = stages.complexity(cfg, data, maps)\n"
-        "from gadlib import metrics\n"
+        "attr = stages.attributions(cfg, data, family)\n"
+        "comp = stages.complexity(cfg, data, family, attr)\n"
+        "rc, gt = comp.rc, comp.ground_truth\n"
         "for rule in cfg.hull_rules:\n"
         "    print(f'Table 1, hull rule {rule}')\n"
         "    display(metrics.table1(rc[rc['hull_rule'] == rule]))",
-        "stages.ground_truth_summary(gt) if gt is not None else 'no ground truth for real images'",
+        "tables.ground_truth_summary(gt) if gt is not None else 'no ground truth for real images'",
         "## Checks",
         "assert len(rc) == len(cfg.methods) * len(cfg.hull_rules) * 2 * cfg.n_eval\n"
         "same_rule = cfg.consensus_rule == 'top_q' and cfg.consensus_q == cfg.hull_q\n"
@@ -124,7 +125,6 @@ NOTEBOOKS = {
         "`<run>/<arch>/eval_logits.pt`.",
         "family = stages.model_family(cfg, data)\n"
         "rs = stages.sensitivity(cfg, data, family)\n"
-        "from gadlib import metrics\n"
         "for rule in cfg.hull_rules:\n"
         "    print(f'Table 2 (RS x 10^2), hull rule {rule}')\n"
         "    display(metrics.table2(rs[rs['hull_rule'] == rule], ('sup', 'gad', 'base')))",
@@ -136,13 +136,15 @@ NOTEBOOKS = {
     "06_figures": [
         "# 06 Figures and tables\nCollects every architecture of the run: Table 1 and Table 2 (CSV and Markdown) "
         "and the paper's figures, under `figures/<run>/`.\n\n"
-        "**Reads:** everything notebooks 01-05 wrote for each architecture. **Writes:** `figures/<run>/`.",
-        "archs, rc, rs, gt, models = stages.run_results(cfg)\n"
-        "tables = stages.write_tables(cfg, rc, rs, gt, models)\n"
-        "for name, t in tables.items():\n"
+        "**Reads:** everything notebooks 01-05 wrote for each architecture, after checking it was made under "
+        "this notebook's settings. **Writes:** `figures/<run>/`, with `RUN.json`, the record of the run.",
+        "results = stages.run_results(cfg)\n"
+        "written = stages.write_tables(cfg, results)\n"
+        "record.write_run_record(cfg, results)\n"
+        "for name, t in written.items():\n"
         "    print(name)\n"
         "    display(t)",
-        "paths = report.make_figures(cfg, data, archs, rc, rs)\n"
+        "paths = report.make_figures(cfg, data, results)\n"
         "for p in paths:\n"
         "    display(Image(p))",
         "## Checks",

@@ -8,12 +8,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gadlib import paper  # noqa: E402
 from gadlib.metrics import to_markdown  # noqa: E402
+from gadlib.runfiles import read_csv  # noqa: E402
 
 
 def main(folder: str, dataset: str, rule: str = "top_q") -> None:
     folder = Path(folder)
-    ours1 = pd.read_csv(folder / f"table1_{rule}.csv", index_col=[0, 1, 2])
-    ours2 = pd.read_csv(folder / f"table2_{rule}.csv", index_col=[0, 1, 2])
+    ours1, _ = read_csv(folder / f"table1_{rule}.csv", index_col=[0, 1, 2])
+    ours2, _ = read_csv(folder / f"table2_{rule}.csv", index_col=[0, 1, 2])
     p1, p2 = paper.table1(), paper.table2()
     ours_dir = paper.direction(ours1, ours2).drop(columns="dataset")
     paper_dir = paper.direction(p1, p2)

@@ -1,0 +1,333 @@
+"""Every file of a run: where it lives, the stamp of the settings that made it, and the checks
+that stop a stage from using a file made under other settings.
+
+A *stamp* is {"stage", "settings", "inputs", "key"}: `settings` are the run settings the file
+depends on (numbers normalised, so `[2, 4]` and `[2.0, 4.0]` are the same), `inputs` are the
+fingerprints or keys of what it was computed from (models, upstream files), and `key` is a
+hash of both. Torch files store {"stamp", "value"}; CSV files carry the stamp as their first
+line, `# gad {...}` (read them with `pandas.read_csv(path, comment="#")` or `read_csv` here).
+
+A stage that finds its *own* output under another key recomputes it; a stage that finds
+*another* stage's output under other settings stops with a one-line error that names the
+setting and the notebook to rerun. Writes are atomic (temporary file, then rename).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .errors import GADInputError
+
+# Settings each kind of file depends on; each tuple contains the ones before it.
+DATA_FIELDS = ("dataset", "data_dir", "classes", "image_size", "n_train", "n_test", "seed")
+MODEL_FIELDS = DATA_FIELDS + ("arch", "checkpoint", "pretrained", "train_epochs", "train_lr", "batch_size")
+SUPPORT_FIELDS = MODEL_FIELDS + ("support_epochs", "support_lr")
+FAMILY_FIELDS = SUPPORT_FIELDS + ("alphas", "alphas_c2")
+EVAL_FIELDS = DATA_FIELDS + ("n_eval",)  # which images are explained
+COMPLEXITY_FIELDS = FAMILY_FIELDS + (
+    "n_eval", "ig_steps", "methods", "precision",
+    "consensus_rule", "consensus_q", "consensus_tau", "hull_rules", "hull_q", "hull_tau",
+)
+PRECISION_FIELDS = COMPLEXITY_FIELDS  # the probe judges what the tables use
+SENSITIVITY_FIELDS = COMPLEXITY_FIELDS + ("occlusion_fill",)
+
+# Which notebook writes which stage's files (for the "rerun notebook ..." advice).
+MADE_BY = {
+    "data": "01_data", "original": "02_support_training", "support": "02_support_training",
+    "models": "02_support_training", "precision": "03_attributions", "attributions": "03_attributions",
+    "complexity": "04_complexity", "sensitivity": "05_sensitivity", "tables": "06_figures",
+}
+
+
+# ---------------------------------------------------------------- keys
+def normalise(value: Any) -> Any:
+    """A JSON-ready value in which every number is a float, so equal settings hash equally."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [normalise(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): normalise(v) for k, v in value.items()}
+    return str(value)
+
+
+def _hash(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stamp(stage: str, cfg: RunConfig, fields: tuple[str, ...], **inputs: Any) -> dict:
+    """The stamp of a file made by `stage` from the `fields` of `cfg` and the given inputs."""
+    settings = {f: normalise(getattr(cfg, f)) for f in fields}
+    inputs = normalise(inputs)
+    return {"stage": stage, "settings": settings, "inputs": inputs,
+            "key": _hash({"stage": stage, "settings": settings, "inputs": inputs})}
+
+
+def fingerprint(model: nn.Module) -> str:
+    """SHA-256 of the model's CPU state_dict: every parameter and buffer, names, dtypes, shapes."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def split_fingerprint(split) -> str:
+    """SHA-256 of a data split: its file paths (real images) or pixels (synthetic), and labels."""
+    h = hashlib.sha256()
+    if split.paths is not None:
+        h.update("\n".join(split.paths).encode())
+    else:
+        h.update(split.images.contiguous().numpy().tobytes())
+    h.update(split.labels.numpy().tobytes())
+    return h.hexdigest()
+
+
+def difference(stored: dict, expected: dict) -> str | None:
+    """'name=old (this run: new)' for the first setting or input that differs, else None."""
+    for part in ("settings", "inputs"):
+        a, b = stored.get(part, {}), expected.get(part, {})
+        for name in sorted(set(a) | set(b)):
+            if name in b and a.get(name, "<missing>") != b[name]:
+                old, new = a.get(name, "<missing>"), b[name]
+                if part == "inputs":
+                    return f"other {name} than this run has (the models or an earlier stage changed)"
+                return f"{name}={_show(old)} (this run: {_show(new)})"
+    return None
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return repr(v)
+
+
+def check(path: Path, stored: dict | None, expected: dict, partial: bool = False) -> None:
+    """Stop with a one-line error if `stored` (the stamp of another stage's file) was not made
+    under `expected`. With partial, only the settings and inputs named in `expected` are
+    compared (a reader that cannot know every input of the file)."""
+    made_by = MADE_BY.get(expected["stage"], "the earlier notebooks")
+    if stored is None:
+        raise GADInputError(f"{path} is missing or was written by an older gadlib: run notebook {made_by} first")
+    if partial:
+        same = all(stored.get(part, {}).get(k, "<missing>") == v
+                   for part in ("settings", "inputs") for k, v in expected.get(part, {}).items())
+    else:
+        same = stored.get("key") == expected["key"]
+    if same:
+        return
+    why = difference(stored, expected) or "another key"
+    raise GADInputError(f"{path} was made with {why}: rerun notebook {made_by} with this run's settings, "
+                        "or use another run_name")
+
+
+def check_key(path: Path, stored: dict | None, key: str, stage: str, of: Path) -> None:
+    """Stop with a one-line error unless `path` (made by `stage`) is the file that `of` was made
+    from: a file rewritten by a later run with other settings must not be mixed in."""
+    made_by = MADE_BY.get(stage, "the earlier notebooks")
+    if stored is None or stored.get("key") != key:
+        raise GADInputError(f"{path} is not the one {of.name} was made from (a later run with other settings "
+                            f"rewrote one of them): rerun notebook {made_by} and the notebooks after it")
+
+
+# ---------------------------------------------------------------- torch files
+def save(path: Path, value: Any, st: dict) -> None:
+    """Atomically store `value` with its stamp."""
+    _atomic(path, lambda f: torch.save({"stamp": st, "value": value}, f))
+
+
+def load(path: Path) -> tuple[Any, dict | None]:
+    """(value, stamp) of a stored file; (None, None) if it is missing or has no stamp."""
+    path = Path(path)
+    if not path.is_file():
+        return None, None
+    stored = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(stored, dict) or "stamp" not in stored:
+        return None, None
+    return stored["value"], stored["stamp"]
+
+
+def load_own(path: Path, st: dict) -> Any | None:
+    """The stored value if `path` was made under stamp `st`, else None (the caller recomputes)."""
+    value, stored = load(path)
+    return value if stored is not None and stored.get("key") == st["key"] else None
+
+
+def cached(path: Path, st: dict, compute) -> Any:
+    value = load_own(path, st)
+    if value is None:
+        value = compute()
+        save(path, value, st)
+    return value
+
+
+def load_input(path: Path, expected: dict, partial: bool = False) -> tuple[Any, dict]:
+    """Another stage's stored (value, stamp), after checking it was made under `expected`."""
+    value, stored = load(path)
+    check(path, stored, expected, partial)
+    return value, stored
+
+
+# ---------------------------------------------------------------- CSV and Markdown files
+STAMP_PREFIX = "# gad "
+
+
+def write_csv(df: pd.DataFrame, path: Path, st: dict, index: bool = False) -> None:
+    """A CSV whose first line is the stamp."""
+    text = STAMP_PREFIX + json.dumps(st, sort_keys=True) + "\n" + df.to_csv(index=index)
+    _atomic(path, lambda f: f.write(text.encode()))
+
+
+def read_csv(path: Path, **kwargs) -> tuple[pd.DataFrame | None, dict | None]:
+    """(table, stamp); (None, None) if the file is missing, (table, None) if it has no stamp."""
+    path = Path(path)
+    if not path.is_file():
+        return None, None
+    with open(path) as f:
+        first = f.readline()
+    st = json.loads(first[len(STAMP_PREFIX):]) if first.startswith(STAMP_PREFIX) else None
+    return pd.read_csv(path, skiprows=1 if st else 0, **kwargs), st
+
+
+def write_text(text: str, path: Path, st: dict | None = None) -> None:
+    """A text file (Markdown table), with the stamp's key as a trailing HTML comment."""
+    if st is not None:
+        text = text.rstrip("\n") + f"\n\n<!-- gad key {st['key']} -->\n"
+    _atomic(path, lambda f: f.write(text.encode()))
+
+
+def strip_key(text: str) -> str:
+    """A Markdown table without the key comment `write_text` adds."""
+    return "\n".join(line for line in text.rstrip("\n").splitlines() if not line.startswith("<!-- gad key")).rstrip("\n")
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ---------------------------------------------------------------- paths
+class RunFiles:
+    """Paths of one run folder and one architecture. Stages read and write only through here."""
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+
+    @property
+    def run_dir(self) -> Path:
+        return self.cfg.run_dir
+
+    @property
+    def arch_dir(self) -> Path:
+        return self.cfg.arch_dir
+
+    def arch(self, arch: str) -> "RunFiles":
+        return RunFiles(self.cfg.with_arch(arch))
+
+    # 01
+    @property
+    def data(self) -> Path:
+        return self.run_dir / "data.pt"
+
+    # 02
+    @property
+    def original(self) -> Path:
+        return self.arch_dir / "models" / "original.pt"
+
+    def support(self, a1: float, a2: float) -> Path:
+        return self.arch_dir / "models" / f"support_{a1:g}_{a2:g}.pt"
+
+    @property
+    def models_csv(self) -> Path:
+        return self.arch_dir / "models.csv"
+
+    @property
+    def logit_space_csv(self) -> Path:
+        return self.arch_dir / "logit_space.csv"
+
+    # 03
+    @property
+    def precision(self) -> Path:
+        return self.arch_dir / "precision.pt"
+
+    def attributions(self, method: str) -> Path:
+        return self.arch_dir / "attributions" / f"{method}.pt"
+
+    # 04
+    @property
+    def consensus(self) -> Path:
+        return self.arch_dir / "consensus.pt"
+
+    @property
+    def hulls(self) -> Path:
+        return self.arch_dir / "hulls.pt"
+
+    @property
+    def rc_csv(self) -> Path:
+        return self.arch_dir / "rc.csv"
+
+    @property
+    def ground_truth_csv(self) -> Path:
+        return self.arch_dir / "ground_truth.csv"
+
+    # 05
+    @property
+    def rs_csv(self) -> Path:
+        return self.arch_dir / "rs.csv"
+
+    @property
+    def eval_logits(self) -> Path:
+        return self.arch_dir / "eval_logits.pt"
+
+    # 06
+    @property
+    def figure_dir(self) -> Path:
+        return self.cfg.figure_dir
+
+    @property
+    def run_record(self) -> Path:
+        return self.figure_dir / "RUN.json"
+
+    def finished_archs(self) -> list[str]:
+        return sorted(p.parent.name for p in self.run_dir.glob("*/rs.csv"))
+
+
+def read_json(path: Path) -> dict | None:
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_json(obj: dict, path: Path) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
+    _atomic(path, lambda f: f.write(text.encode()))
+
+
+__all__ = [
+    "RunFiles", "cached", "check", "check_key", "difference", "fingerprint", "load", "load_input", "load_own", "normalise",
+    "read_csv", "read_json", "save", "split_fingerprint", "stamp", "strip_key", "write_csv", "write_json",
+    "write_text",
+]
