@@ -1,6 +1,9 @@
 # make reproduce : tables and figures on the embedded synthetic data (CPU, no download)
 # make test      : unit tests + every notebook under nbval in smoke settings (what CI runs)
 # Both create .venv from pyproject.toml first if it is missing or out of date.
+# make readme-tables    : rewrite the README's result sections from figures/<run>/ (never by hand)
+# make paper-comparison : the paper's Table 1 and 2 beside the two real-image runs
+# make precision-check  : the default synthetic run with precision forced to fp32 and to bf16
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +14,7 @@ PROFILE ?= default
 RUN_NAME ?=
 PARAMS ?=
 
-.PHONY: reproduce test lab notebooks clean-runs
+.PHONY: reproduce test lab notebooks clean-runs readme-tables paper-comparison precision-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +41,21 @@ notebooks: $(VENV)/.installed
 
 clean-runs:
 	rm -rf runs build
+
+readme-tables: $(VENV)/.installed
+	$(PY) tools/readme_tables.py
+
+paper-comparison: $(VENV)/.installed
+	$(PY) tools/compare_with_paper.py figures/catsdogs-cpu catsdogs top_q > figures/catsdogs-cpu/paper_comparison.md
+	$(PY) tools/compare_with_paper.py figures/cub-cpu birds top_q > figures/cub-cpu/paper_comparison.md
+
+# Same trained models as `make reproduce` (copied, the cache keys match), attributions forced to
+# one precision, then the direction verdicts of the two runs compared.
+precision-check: $(VENV)/.installed
+	for p in fp32 bf16; do \
+	  for a in $(ARCH); do mkdir -p runs/synthetic-$$p/$$a; \
+	    if [ -d runs/synthetic-default/$$a/models ]; then cp -rn runs/synthetic-default/$$a/models runs/synthetic-$$p/$$a/; fi; done; \
+	  $(PY) -m gadlib.reproduce --run-name synthetic-$$p --archs $(ARCH) -p precision=$$p || exit 1; \
+	done
+	$(PY) tools/compare_precisions.py figures/synthetic-fp32 figures/synthetic-bf16 > figures/precision_check.md
+	cat figures/precision_check.md

@@ -33,15 +33,22 @@ def _version(name: str) -> str | None:
         return None
 
 
-def run_record(cfg: RunConfig, results: RunResults) -> dict:
+def code_state() -> dict:
+    """The commit, and whether anything but results (figures/) differs from it. The runner takes
+    this when a run starts: the code that made the results, whatever is edited meanwhile."""
+    status = _git("status", "--porcelain", "--", ".", ":(exclude)figures")
+    return {"commit": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+
+
+def run_record(cfg: RunConfig, results: RunResults, code: dict | None = None) -> dict:
     """The record of a run; `seconds` per notebook is added by the runner that timed them."""
-    status = _git("status", "--porcelain", "--", ".", ":(exclude)figures")  # results are not code
+    code = code or code_state()
     params = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(cfg), default=str)).items()
               if k not in ("arch", "runs_dir", "figures_dir")}
     return {
         "run": cfg.name,
-        "commit": _git("rev-parse", "HEAD"),
-        "dirty": None if status is None else bool(status),
+        "commit": code["commit"],
+        "dirty": code["dirty"],
         "versions": {"python": platform.python_version(), **{p: _version(p) for p in PACKAGES}},
         "device": describe_device(pick_device(cfg.device)),
         "threads": torch.get_num_threads(),
@@ -52,8 +59,9 @@ def run_record(cfg: RunConfig, results: RunResults) -> dict:
     }
 
 
-def write_run_record(cfg: RunConfig, results: RunResults, seconds: dict[str, float] | None = None) -> dict:
-    record = run_record(cfg, results)
+def write_run_record(cfg: RunConfig, results: RunResults, seconds: dict[str, float] | None = None,
+                     code: dict | None = None) -> dict:
+    record = run_record(cfg, results, code)
     if seconds is not None:
         record["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
         record["total_seconds"] = round(sum(seconds.values()), 1)

@@ -36,6 +36,11 @@ def _value(text: str):
 def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
     import papermill as pm
 
+    from .record import code_state, write_run_record
+    from .stages import run_results
+
+    code = code_state()
+
     cfg = RunConfig.build(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__},
                           **params.get("extra", {}))
     out_dir = cfg.run_dir / "executed"
@@ -52,10 +57,7 @@ def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
         )
         seconds[f"{nb}{suffix}"] = time.time() - started
         log(f"{nb}{suffix}: {seconds[f'{nb}{suffix}']:.0f} s")
-    from .record import write_run_record
-    from .stages import run_results
-
-    write_run_record(cfg, run_results(cfg), seconds)
+    write_run_record(cfg, run_results(cfg), seconds, code)
     return cfg
 
 

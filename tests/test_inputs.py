@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from gadlib import GADInputError, RunConfig
-from gadlib.cache import cached
+from gadlib import runfiles
 from gadlib.data import load_dataset
 from gadlib.models import build_model
 
@@ -44,19 +44,22 @@ def test_cached_result_equals_fresh_and_changes_with_key(tmp_path):
         calls.append(1)
         return torch.randn(3)
 
-    first = cached(tmp_path / "x.pt", "k1", compute)
-    again = cached(tmp_path / "x.pt", "k1", compute)
+    k1 = runfiles.stamp("x", RunConfig.build(profile="smoke"), ("seed", "n_eval"))
+    k2 = runfiles.stamp("x", RunConfig.build(profile="smoke", n_eval=10), ("seed", "n_eval"))
+    first = runfiles.cached(tmp_path / "x.pt", k1, compute)
+    again = runfiles.cached(tmp_path / "x.pt", k1, compute)
     assert torch.equal(first, again) and len(calls) == 1
-    changed = cached(tmp_path / "x.pt", "k2", compute)
+    changed = runfiles.cached(tmp_path / "x.pt", k2, compute)
     assert len(calls) == 2 and not torch.equal(first, changed)
     assert not list(tmp_path.glob(".*tmp"))
 
 
-def test_config_key_depends_only_on_named_fields():
+def test_stamps_depend_only_on_named_fields():
     a = RunConfig.build(profile="smoke")
     b = RunConfig.build(profile="smoke", ig_steps=9)
-    assert a.key(*RunConfig.SUPPORT_FIELDS) == b.key(*RunConfig.SUPPORT_FIELDS)
-    assert a.key(*RunConfig.ATTR_FIELDS) != b.key(*RunConfig.ATTR_FIELDS)
+    key = lambda cfg, fields: runfiles.stamp("s", cfg, fields)["key"]  # noqa: E731
+    assert key(a, runfiles.SUPPORT_FIELDS) == key(b, runfiles.SUPPORT_FIELDS)
+    assert key(a, runfiles.COMPLEXITY_FIELDS) != key(b, runfiles.COMPLEXITY_FIELDS)
 
 
 def test_synthetic_data_is_deterministic_and_masks_mark_the_object(tmp_path):

@@ -54,3 +54,15 @@ def test_table2_means_times_100():
     t = metrics.table2(rows)
     assert t.loc[("d", "a", "GAD 1"), "S"] == 2.0
     assert t.loc[("d", "a", "Sup.1"), "S"] == 0.5
+
+
+def test_direction_summary_leaves_out_undefined_rc_like_table1():
+    rc = pd.DataFrame({
+        "dataset": "d", "arch": "a", "method": "saliency", "target": [1, 1, 1, 2],
+        "rc": [0.5, float("nan"), 1.2, 0.3], "consensus_share": 0.4,
+    })
+    rs = pd.DataFrame({"dataset": "d", "arch": "a", "method": "saliency", "target": [1, 1, 2, 2],
+                       "mask": ["gad", "sup", "gad", "sup"], "rs": [2.0, 1.0, 2.0, 1.0]})
+    share = float(metrics.direction_summary(rc, rs)["share RC<1"].iloc[0])
+    t1 = metrics.table1(rc)["S"]
+    assert share == 2 / 3 == (t1.loc[("d", "a", "GAD 1")] + t1.loc[("d", "a", "GAD 2")]) / t1.sum()

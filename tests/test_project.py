@@ -35,3 +35,18 @@ def test_notebooks_match_generator_and_define_nothing():
                 src = "".join(c["source"])
                 assert not re.search(r"^\s*(def|class)\s", src, re.M), name
                 assert not c.get("outputs"), f"{name} is committed with outputs"
+
+
+def test_readme_results_are_what_the_run_files_say():
+    import readme_tables
+
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme_tables.MARKER.findall(readme)) >= 5
+    assert readme_tables.render(readme) == readme, "run `make readme-tables`"
+
+
+def test_every_run_with_tables_has_its_run_record():
+    for folder in (ROOT / "figures").iterdir():
+        if list(folder.glob("table1_*.csv")):
+            record = json.loads((folder / "RUN.json").read_text())
+            assert record["commit"] and record["dirty"] is False, folder

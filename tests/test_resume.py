@@ -15,17 +15,17 @@ def test_stages_resume_and_recompute_what_a_setting_touches(tmp_path):
     cfg = RunConfig.build(**base)
     data = load_dataset(cfg)
     family = stages.model_family(cfg, data)
-    maps = stages.attributions(cfg, data, family)
+    maps = stages.attributions(cfg, data, family).maps
     original, support = cfg.arch_dir / "models" / "original.pt", cfg.arch_dir / "models" / "support_2_2.pt"
     saliency = cfg.arch_dir / "attributions" / "saliency.pt"
     stamps = {p: _mtime(p) for p in (original, support, saliency)}
 
-    again = stages.attributions(cfg, data, stages.model_family(cfg, data))
+    again = stages.attributions(cfg, data, stages.model_family(cfg, data)).maps
     assert {p: _mtime(p) for p in stamps} == stamps  # nothing recomputed
     assert torch.equal(again["saliency"], maps["saliency"])
 
     saliency.unlink()  # a cached result equals a fresh one
-    fresh = stages.attributions(cfg, data, stages.model_family(cfg, data))
+    fresh = stages.attributions(cfg, data, stages.model_family(cfg, data)).maps
     torch.testing.assert_close(fresh["saliency"], maps["saliency"])
 
     longer = RunConfig.build(**{**base, "support_epochs": 2})

@@ -1,4 +1,6 @@
 """The whole notebook chain, smoke settings, on each real image pack in ../shared/data."""
+import json
+
 import pytest
 
 from conftest import SHARED_DATA
@@ -17,3 +19,7 @@ def test_notebook_chain_on_shared_pack(pack, tmp_path, monkeypatch):
     table1 = (cfg.figure_dir / "table1_top_q.md").read_text()
     assert "resnet18" in table1 and "GAD 1" in table1
     assert (cfg.figure_dir / "fig5_original_vs_gad.png").is_file()
+    record = json.loads((cfg.figure_dir / "RUN.json").read_text())
+    assert record["archs"] == ["resnet18"] and record["parameters"]["data_dir"] == str(SHARED_DATA / pack)
+    assert set(record["seconds"]) >= {"01_data", "03_attributions_resnet18", "06_figures"}
+    assert set(record["precision"]["resnet18"].values()) <= {"fp32", "bf16"}

@@ -1,0 +1,277 @@
+"""Results that cannot be silently wrong: the evaluation split, the evaluation set, one
+precision per method for the family, and run files that refuse to mix settings."""
+import os
+
+import pytest
+import torch
+from PIL import Image
+
+from gadlib import GADInputError, RunConfig, record, runfiles, stages
+from gadlib.data import eval_indices, load_dataset
+
+
+def _folder(root, per_class=20):
+    for c, colour in (("cats", (200, 40, 40)), ("dogs", (40, 40, 200))):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (36, 30), (colour[0], i * 10, colour[2])).save(root / c / f"{c}_{i:02d}.png")
+    return root
+
+
+def _mtime(path):
+    return os.stat(path).st_mtime_ns
+
+
+# ---------------------------------------------------------------- 1. evaluation never trains
+def test_larger_n_eval_never_evaluates_images_the_models_trained_on(tmp_path):
+    """Train with a small n_eval, then ask for more: either the held-out split serves it (and no
+    evaluation image is a training image of the cached models) or it is a one-line error. It
+    never enlarges the test split under a classifier already trained on those images."""
+    root = _folder(tmp_path / "pets")  # 20 per class: 6 held out, 14 train
+    base = dict(profile="smoke", dataset="folder", data_dir=str(root), runs_dir=str(tmp_path / "runs"),
+                alphas=[2.0], methods=["saliency"], precision="fp32")
+    small = RunConfig.build(**base, n_eval=4)
+    trained_on = set(stages.model_family(small, load_dataset(small)).train_files)
+    original = runfiles.RunFiles(small).original
+    stamp = _mtime(original)
+    for n_eval in (12, 16):
+        larger = RunConfig.build(**base, n_eval=n_eval)
+        try:
+            data = load_dataset(larger)
+        except GADInputError as err:
+            assert n_eval > 12 and "\n" not in str(err)
+            continue
+        family = stages.model_family(larger, data)
+        assert _mtime(original) == stamp  # the cached classifier is the one used
+        _, ev = stages.eval_images(larger, data)
+        assert len(ev) == n_eval and not set(ev.paths) & trained_on
+        assert not set(ev.paths) & set(family.train_files)
+
+
+def test_an_n_eval_the_split_cannot_serve_names_the_class_counts(tmp_path):
+    root = _folder(tmp_path / "pets")
+    cfg = RunConfig.build(profile="smoke", dataset="folder", data_dir=str(root), runs_dir=str(tmp_path / "runs"),
+                          n_eval=14)
+    with pytest.raises(GADInputError, match=r"'cats' 6, 'dogs' 6 \(of 'cats' 20, 'dogs' 20") as err:
+        load_dataset(cfg)
+    assert "\n" not in str(err.value) and "at most 12" in str(err.value)
+
+
+# ---------------------------------------------------------------- 2. CUB species coverage
+def _cub_many_species(root, per_group=5, test_per_species=4):
+    species = [f"{i:03d}.Kind{i}_Warbler" for i in range(1, per_group + 1)]
+    species += [f"{i:03d}.Kind{i}_Sparrow" for i in range(per_group + 1, 2 * per_group + 1)]
+    images, labels, split = [], [], []
+    iid = 0
+    for sid, name in enumerate(species, 1):
+        (root / "images" / name).mkdir(parents=True)
+        for j in range(2 + test_per_species):
+            iid += 1
+            rel = f"{name}/{j}.jpg"
+            Image.new("RGB", (20, 20), (sid * 20, j * 30, 90)).save(root / "images" / rel)
+            images.append(f"{iid} {rel}")
+            labels.append(f"{iid} {sid}")
+            split.append(f"{iid} {1 if j < 2 else 0}")
+    (root / "images.txt").write_text("\n".join(images) + "\n")
+    (root / "image_class_labels.txt").write_text("\n".join(labels) + "\n")
+    (root / "classes.txt").write_text("\n".join(f"{i} {n}" for i, n in enumerate(species, 1)) + "\n")
+    (root / "train_test_split.txt").write_text("\n".join(split) + "\n")
+    return root, species
+
+
+def test_cub_evaluation_set_covers_every_species(tmp_path):
+    root, species = _cub_many_species(tmp_path / "CUB_200_2011")
+    cfg = RunConfig.build(profile="smoke", dataset="cub", data_dir=str(root), runs_dir=str(tmp_path / "runs"),
+                          n_eval=10)
+    data = load_dataset(cfg)
+    ev = data.test.subset(eval_indices(data.test, cfg.n_eval, cfg.seed))
+    seen = {p.split("/")[-2] for p in ev.paths}
+    assert seen == set(species)  # 5 per class, one image of each of the 5 species
+    assert ev.labels.tolist() == [0] * 5 + [1] * 5
+
+
+def test_evaluation_images_are_a_seeded_shuffle_of_the_test_split():
+    from gadlib.data import Split
+
+    split = Split(torch.zeros(40, 3, 4, 4, dtype=torch.uint8), torch.arange(40) % 2)
+    a, b, c = eval_indices(split, 8, seed=0), eval_indices(split, 8, seed=0), eval_indices(split, 8, seed=1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert (split.labels[a[:4]] == 0).all() and (split.labels[a[4:]] == 1).all()
+    assert a[:4].tolist() != [0, 2, 4, 6]  # not simply the first images
+
+
+# ---------------------------------------------------------------- 3. precision
+def test_precision_rule_judges_the_worst_image_not_the_mean():
+    from gadlib import precision
+
+    cfg = RunConfig.build(profile="smoke")
+    torch.manual_seed(0)
+    ref = torch.rand(3, 2, 16, 12, 12) ** 2  # models, classes, images
+    close = ref + 1e-6 * torch.rand_like(ref)
+    one_bad = ref.clone()
+    one_bad[2, 0, 5] = torch.rand(12, 12)  # one support, one image: another map entirely
+    plan, agreement = precision.decide({"saliency": ref, "input_x_gradient": ref, "guided_backprop": ref},
+                                       {"saliency": close, "input_x_gradient": one_bad, "guided_backprop": close}, cfg)
+    assert plan["guided_backprop"] == "bf16"
+    assert agreement["input_x_gradient"]["consensus"] < 0.8
+    assert plan["input_x_gradient"] == "fp32" and plan["saliency"] == "fp32"  # one pass, one precision
+    # the mean over maps would have passed: 31 of 32 consensus masks are identical
+    from gadlib import consensus as cons
+
+    overlap = precision._overlap(cons.consensus(ref, cfg.consensus_rule, cfg.consensus_q),
+                                 cons.consensus(one_bad, cfg.consensus_rule, cfg.consensus_q))
+    assert overlap.mean() > 0.95 > overlap.min()
+
+
+def test_auto_precision_is_one_choice_per_method_for_the_whole_family(tmp_path, monkeypatch):
+    """Forced to probe on any CPU: the plan must be what its own criterion says on the probe
+    images (both classes), the same for every model."""
+    from gadlib import precision
+    from gadlib.engine import attribution_maps
+    from gadlib.models import build_model
+
+    monkeypatch.setattr(precision, "bf16_available", lambda device: True)
+    cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path), methods=["saliency", "input_x_gradient",
+                                                                            "guided_backprop"])
+    torch.manual_seed(0)
+    models = [build_model("resnet18", 2, 32).eval() for _ in range(3)]
+    x, labels = torch.randn(12, 3, 32, 32), torch.arange(12) // 6
+    plan, agreement, probe = precision.plan(cfg, runfiles.RunFiles(cfg), models, ["a", "b", "c"], x, labels,
+                                            torch.device("cpu"), "cpu")
+    idx = probe[0]
+    assert set(labels[idx].tolist()) == {0, 1}
+    ref = attribution_maps(models, x[idx], cfg.methods, ig_steps=cfg.ig_steps, precision="fp32", progress=False)
+    low = attribution_maps(models, x[idx], cfg.methods, ig_steps=cfg.ig_steps, precision="bf16", progress=False)
+    for m in cfg.methods:
+        worst = min(precision.worst_agreement(ref[m], low[m], cfg).values())
+        assert worst == pytest.approx(min(agreement[m].values()))
+        if m == "guided_backprop":
+            assert plan[m] == ("bf16" if worst >= precision.MIN_AGREEMENT else "fp32")
+    assert plan["saliency"] == plan["input_x_gradient"]
+    # a second call reads the stored decision instead of probing again
+    again, _, probe_again = precision.plan(cfg, runfiles.RunFiles(cfg), models, ["a", "b", "c"], x, labels,
+                                           torch.device("cpu"), "cpu")
+    assert again == plan and probe_again is None
+
+
+def _smoke(tmp_path, **kw):
+    base = dict(profile="smoke", runs_dir=str(tmp_path / "runs"), figures_dir=str(tmp_path / "fig"), alphas=[2.0],
+                n_eval=4, methods=["saliency", "integrated_gradients"], hull_rules=["top_q"], precision="fp32")
+    return RunConfig.build(**{**base, **kw})
+
+
+def _through(cfg, data, upto="sensitivity"):
+    family = stages.model_family(cfg, data)
+    attr = stages.attributions(cfg, data, family)
+    comp = stages.complexity(cfg, data, family, attr)
+    if upto == "sensitivity":
+        stages.sensitivity(cfg, data, family)
+    return family, attr, comp
+
+
+def test_forced_fp32_and_bf16_share_no_attribution_file_and_record_differently(tmp_path):
+    fp32 = _smoke(tmp_path)
+    data = load_dataset(fp32)
+    _, attr32, _ = _through(fp32, data)
+    record32 = record.run_record(fp32, stages.run_results(fp32))
+    files = runfiles.RunFiles(fp32)
+    stamps = {m: _mtime(files.attributions(m)) for m in fp32.methods}
+
+    bf16 = _smoke(tmp_path, precision="bf16")
+    _, attr16, _ = _through(bf16, data)
+    record16 = record.run_record(bf16, stages.run_results(bf16))
+    for m in fp32.methods:
+        assert _mtime(files.attributions(m)) != stamps[m]  # recomputed, not reused
+        assert attr32.keys[m] != attr16.keys[m]
+        assert runfiles.load(files.attributions(m))[1]["inputs"]["precision"] == "bf16"
+    assert record32["precision"] != record16["precision"]
+    assert set(record16["precision"]["resnet18"].values()) == {"bf16"}
+    for key in ("commit", "dirty", "versions", "device", "threads", "parameters"):
+        assert key in record16
+
+
+# ---------------------------------------------------------------- 4. stale files
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    cfg = _smoke(tmp)
+    data = load_dataset(cfg)
+    _through(cfg, data)
+    return tmp, data
+
+
+@pytest.mark.parametrize("change, value", [("consensus_q", 0.3), ("hull_q", 0.7),
+                                           ("methods", ["saliency", "guided_backprop"])])
+def test_a_changed_setting_is_recomputed_by_its_stage_or_named_by_later_ones(finished_run, change, value):
+    tmp, data = finished_run
+    cfg = _smoke(tmp)
+    changed = _smoke(tmp, **{change: value})
+    family = stages.model_family(changed, data)
+    with pytest.raises(GADInputError, match=f"hulls.pt was made with {change}=") as err:
+        stages.sensitivity(changed, data, family)  # notebook 05 alone
+    assert "\n" not in str(err.value) and "04_complexity" in str(err.value)
+    with pytest.raises(GADInputError, match=f"rs.csv was made with {change}="):
+        stages.run_results(changed)  # notebook 06 alone
+    # notebook 04 recomputes its own output; then 05 recomputes its own
+    comp = stages.complexity(changed, data, family, stages.attributions(changed, data, family))
+    assert set(comp.rc["method"]) == set(changed.methods)
+    rs = stages.sensitivity(changed, data, family)
+    assert set(rs["method"]) == set(changed.methods)
+    assert stages.run_results(changed).rc.equals(comp.rc)
+    # and the first settings are refused now, never mixed with the new rows
+    with pytest.raises(GADInputError, match="was made with"):
+        stages.run_results(cfg)
+    _through(cfg, data)  # restore for the next case
+
+
+def test_a_changed_occlusion_fill_recomputes_rs_and_stops_the_tables(finished_run):
+    tmp, data = finished_run
+    cfg = _smoke(tmp)
+    rs_zero = stages.run_results(cfg).rs
+    black = _smoke(tmp, occlusion_fill="black")
+    with pytest.raises(GADInputError, match=r"rs.csv was made with occlusion_fill='zero' \(this run: 'black'\)"):
+        stages.run_results(black)
+    rs_black = stages.sensitivity(black, data, stages.model_family(black, data))
+    assert not rs_black["rs"].equals(rs_zero["rs"])
+    assert stages.run_results(black).rs["rs"].equals(rs_black["rs"])
+    stages.sensitivity(cfg, data, stages.model_family(cfg, data))
+
+
+def test_two_settings_in_one_run_folder_are_never_mixed_by_the_tables(finished_run):
+    tmp, data = finished_run
+    first = _smoke(tmp)
+    second = _smoke(tmp, consensus_q=0.4)
+    family = stages.model_family(second, data)
+    stages.complexity(second, data, family, stages.attributions(second, data, family))  # 04 only
+    with pytest.raises(GADInputError, match="rc.csv is not the one rs.csv was made from"):
+        stages.run_results(first)
+    with pytest.raises(GADInputError, match="consensus_q=0.5 \\(this run: 0.4\\)"):
+        stages.run_results(second)
+    _through(first, data)
+
+
+# ---------------------------------------------------------------- keys
+def test_fingerprint_sees_buffers_and_numbers_are_normalised():
+    from gadlib.models import build_model
+
+    torch.manual_seed(0)
+    m = build_model("resnet18", 2, 32)
+    before = runfiles.fingerprint(m)
+    m.bn1.running_mean += 1e-3  # a buffer, not a parameter
+    assert runfiles.fingerprint(m) != before
+    ints = RunConfig.build(profile="smoke", alphas=[2, 8], n_eval=8)
+    floats = RunConfig.build(profile="smoke", alphas=[2.0, 8.0], n_eval=8.0)
+    fields = runfiles.COMPLEXITY_FIELDS
+    assert runfiles.stamp("x", ints, fields)["key"] == runfiles.stamp("x", floats, fields)["key"]
+    assert runfiles.stamp("x", ints, fields)["key"] != runfiles.stamp("x", RunConfig.build(profile="smoke", alphas=[2, 6]), fields)["key"]
+
+
+def test_stamped_csv_reads_back_and_plain_pandas_skips_the_stamp(tmp_path):
+    import pandas as pd
+
+    df = pd.DataFrame({"a": [1, 2], "b": [0.5, float("nan")]})
+    st = runfiles.stamp("x", RunConfig.build(profile="smoke"), ("seed",))
+    runfiles.write_csv(df, tmp_path / "t.csv", st)
+    back, got = runfiles.read_csv(tmp_path / "t.csv")
+    assert got == st and back.equals(df)
+    assert pd.read_csv(tmp_path / "t.csv", comment="#").equals(df)

@@ -1,0 +1,83 @@
+"""Rewrite the README's result sections from the files that runs wrote, so that no table in the
+README is typed in by hand. Usage: python tools/readme_tables.py [--check] [README.md]
+
+Markers in the README (the lines between a marker and its end are replaced):
+    <!-- table figures/<run>/<name>.md -->   ...   <!-- end table -->
+    <!-- table figures/<run>/<name>.md#2 --> ...   <!-- end table -->   (the file's 2nd table)
+    <!-- run figures/<run> -->               ...   <!-- end run -->     (one line from RUN.json)
+--check exits 1, changing nothing, if the README is not what the files give.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from gadlib.config import METHOD_SHORT
+from gadlib.runfiles import strip_key
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKER = re.compile(r"^<!-- (table|run) (\S+) -->\n(.*?)^<!-- end \1 -->$", re.M | re.S)
+
+
+def _tables(text: str) -> list[str]:
+    """The Markdown tables of a file, in order (blocks of lines starting with '|')."""
+    blocks, current = [], []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            blocks.append("\n".join(current))
+            current = []
+    if current:
+        blocks.append("\n".join(current))
+    return blocks
+
+
+def table(ref: str) -> str:
+    path, _, index = ref.partition("#")
+    text = strip_key((ROOT / path).read_text())
+    return _tables(text)[int(index) - 1] if index else text
+
+
+def run_line(folder: str) -> str:
+    rec = json.loads((ROOT / folder / "RUN.json").read_text())
+    v = rec["versions"]
+    precision = []
+    for arch, plan in rec["precision"].items():
+        bf16 = [METHOD_SHORT[m] for m, p in plan.items() if p == "bf16"]
+        precision.append(f"{arch} bf16 for {', '.join(bf16)}" if bf16 else f"{arch} fp32 throughout")
+    seconds = f"{rec['total_seconds']:.0f} s in the notebooks" if "total_seconds" in rec else "time not recorded"
+    return (f"Run record (`{folder}/RUN.json`): commit `{(rec['commit'] or 'unknown')[:7]}`"
+            f"{' with uncommitted changes' if rec['dirty'] else ''}, python {v['python']}, torch {v['torch']}, "
+            f"captum {v['captum']}, {rec['device']}, {rec['threads']} threads, {seconds}; precision: "
+            f"{'; '.join(precision)}.")
+
+
+def render(readme: str) -> str:
+    def replace(m: re.Match) -> str:
+        kind, ref = m.group(1), m.group(2)
+        body = table(ref) if kind == "table" else run_line(ref)
+        return f"<!-- {kind} {ref} -->\n{body}\n<!-- end {kind} -->"
+
+    return MARKER.sub(replace, readme)
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    paths = [a for a in argv if a != "--check"]
+    path = Path(paths[0]) if paths else ROOT / "README.md"
+    old = path.read_text()
+    new = render(old)
+    if check:
+        if new != old:
+            print(f"{path} is out of date with the run files: run `make readme-tables`", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
