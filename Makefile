@@ -57,5 +57,5 @@ precision-check: $(VENV)/.installed
 	    if [ -d runs/synthetic-default/$$a/models ]; then cp -rn runs/synthetic-default/$$a/models runs/synthetic-$$p/$$a/; fi; done; \
 	  $(PY) -m gadlib.reproduce --run-name synthetic-$$p --archs $(ARCH) -p precision=$$p || exit 1; \
 	done
-	$(PY) tools/compare_precisions.py figures/synthetic-fp32 figures/synthetic-bf16 > figures/precision_check.md
-	cat figures/precision_check.md
+	$(PY) tools/compare_precisions.py figures/synthetic-fp32 figures/synthetic-bf16 > figures/synthetic-bf16/precision_check.md
+	cat figures/synthetic-bf16/precision_check.md

@@ -4,8 +4,8 @@ family (the original and every support), judged on what the tables use.
 The consensus is an intersection over all models, so rounding noise that differs between
 models removes pixels by itself. With `precision="auto"`, bf16 is kept for a method only if,
 on probe images of both classes, the bf16 maps of every model give the same consensus masks
-and the same hulls (original and GAD map, under every hull rule) as fp32 in the *worst* probe
-image: Jaccard / IoU >= MIN_AGREEMENT. Saliency and Gradient x Input share one pass and so one
+and the same hulls (original, GAD and matched-area baseline maps, under every hull rule) as
+fp32 in the *worst* probe image: Jaccard / IoU >= MIN_AGREEMENT. Saliency and Gradient x Input share one pass and so one
 precision. The decision is stored in the run folder and lands in the cache keys of the
 attribution files and in the run record.
 """
@@ -44,11 +44,12 @@ def _overlap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def worst_agreement(ref: torch.Tensor, low: torch.Tensor, cfg: RunConfig) -> dict[str, float]:
     """Worst-map agreement of two family stacks (models, classes, N, H, W): of the consensus
-    masks, and of the original and GAD maps' hulls under every hull rule."""
+    masks, and of the hulls of the original, GAD and baseline maps under every hull rule."""
     c_ref = cons.consensus(ref, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
     c_low = cons.consensus(low, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
     out = {"consensus": float(_overlap(c_ref, c_low).min())}
-    views = {"orig": (ref[0], low[0]), "gad": (cons.gad_map(ref[0], c_ref), cons.gad_map(low[0], c_low))}
+    views = {"orig": (ref[0], low[0]), "gad": (cons.gad_map(ref[0], c_ref), cons.gad_map(low[0], c_low)),
+             "base": (cons.matched_area_map(ref[0], c_ref), cons.matched_area_map(low[0], c_low))}
     for rule in cfg.hull_rules:
         for name, (a, b) in views.items():
             ha = hull_masks(cons.important(a, rule, cfg.hull_q, cfg.hull_tau))

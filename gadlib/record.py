@@ -13,7 +13,7 @@ import torch
 from . import runfiles
 from .config import ROOT, RunConfig
 from .models import describe_device, pick_device
-from .stages import RunResults
+from .stages import RunResults, tables_stamp
 
 PACKAGES = ("torch", "torchvision", "captum", "numpy", "scikit-image", "pandas")
 
@@ -33,11 +33,17 @@ def _version(name: str) -> str | None:
         return None
 
 
+# What computes results: a change here, uncommitted, makes a run "dirty". Docs and tests do not.
+RESULT_PATHS = ("gadlib", "notebooks", "tools", "Makefile", "pyproject.toml")
+
+
 def code_state() -> dict:
-    """The commit, and whether anything but results (figures/) differs from it. The runner takes
-    this when a run starts: the code that made the results, whatever is edited meanwhile."""
-    status = _git("status", "--porcelain", "--", ".", ":(exclude)figures")
-    return {"commit": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+    """The commit, and whether the code that computes results differs from it (with the paths
+    that do). The runner takes this when a run starts, whatever is edited meanwhile."""
+    status = _git("status", "--porcelain", "--", *RESULT_PATHS)
+    paths = [line.split(None, 1)[1] for line in status.splitlines() if line.strip()] if status else []
+    return {"commit": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(paths),
+            "dirty_paths": paths}
 
 
 def run_record(cfg: RunConfig, results: RunResults, code: dict | None = None) -> dict:
@@ -49,6 +55,7 @@ def run_record(cfg: RunConfig, results: RunResults, code: dict | None = None) ->
         "run": cfg.name,
         "commit": code["commit"],
         "dirty": code["dirty"],
+        "dirty_paths": code.get("dirty_paths", []),
         "versions": {"python": platform.python_version(), **{p: _version(p) for p in PACKAGES}},
         "device": describe_device(pick_device(cfg.device)),
         "threads": torch.get_num_threads(),
@@ -56,6 +63,7 @@ def run_record(cfg: RunConfig, results: RunResults, code: dict | None = None) ->
         "precision": {a: s["rc"]["inputs"]["precision"] for a, s in results.stamps.items()},
         "parameters": params,
         "keys": {a: {k: st["key"] for k, st in s.items()} for a, s in results.stamps.items()},
+        "tables_key": tables_stamp(cfg, results)["key"],
     }
 
 

@@ -170,9 +170,10 @@ class Attributions:
                             columns=["method", "shape", "mean", "precision"])
 
 
-def _attribution_stamp(cfg: RunConfig, family: ModelFamily, method: str, used: str) -> dict:
+def _attribution_stamp(cfg: RunConfig, family: ModelFamily, method: str, used: str, images: str) -> dict:
     fields = runfiles.EVAL_FIELDS + (("ig_steps",) if method == "integrated_gradients" else ())
-    return runfiles.stamp("attributions", cfg, fields, method=method, precision=used, models=family.fingerprints)
+    return runfiles.stamp("attributions", cfg, fields, method=method, precision=used, models=family.fingerprints,
+                          images=images)
 
 
 def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> Attributions:
@@ -184,7 +185,8 @@ def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> Attribut
     device = pick_device(cfg.device)
     plan, agreement, probe = precision.plan(cfg, files, family.all, family.fingerprints, x, ev.labels, device,
                                             describe_device(device))
-    stamps = {m: _attribution_stamp(cfg, family, m, plan[m]) for m in cfg.methods}
+    images = runfiles.split_fingerprint(ev)  # the very images: a rebuilt data folder is noticed
+    stamps = {m: _attribution_stamp(cfg, family, m, plan[m], images) for m in cfg.methods}
     out = {m: runfiles.load_own(files.attributions(m), stamps[m]) for m in cfg.methods}
     todo = [m for m in cfg.methods if out[m] is None]
     if todo:
@@ -345,10 +347,19 @@ def run_results(cfg: RunConfig) -> RunResults:
 TABLE_FIELDS = tuple(f for f in runfiles.SENSITIVITY_FIELDS if f != "arch")
 
 
+def tables_stamp(cfg: RunConfig, results: RunResults) -> dict:
+    """The stamp of the tables made from `results`: the settings and each architecture's rows."""
+    return runfiles.stamp("tables", cfg, TABLE_FIELDS, **{a: s["rs"]["key"] for a, s in results.stamps.items()})
+
+
 def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]:
     """Table 1 and Table 2 (and our extra tables) per hull rule, as CSV and Markdown, stamped
     with the settings and the keys of every architecture's rows."""
-    st = runfiles.stamp("tables", cfg, TABLE_FIELDS, **{a: s["rs"]["key"] for a, s in results.stamps.items()})
+    st = tables_stamp(cfg, results)
+    out_dir = RunFiles(cfg).figure_dir
+    for old in [*out_dir.glob("table*_*.*"), *out_dir.glob("direction_*.*"), *out_dir.glob("ground_truth.*"),
+                *out_dir.glob("paper_comparison.md")]:
+        old.unlink()  # tables of an earlier run of this folder (other hull rules, say) must not linger
     rc, rs = results.rc, results.rs
     tables = {"models": model_table(results.models)}
     for rule in rc["hull_rule"].unique():
@@ -360,6 +371,6 @@ def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]
     if results.ground_truth is not None:
         tables["ground_truth"] = ground_truth_summary(results.ground_truth)
     for name, t in tables.items():
-        runfiles.write_csv(t, cfg.figure_dir / f"{name}.csv", st, index=True)
-        runfiles.write_text(metrics.to_markdown(t) + "\n", cfg.figure_dir / f"{name}.md", st)
+        runfiles.write_csv(t, out_dir / f"{name}.csv", st, index=True)
+        runfiles.write_text(metrics.to_markdown(t) + "\n", out_dir / f"{name}.md", st)
     return tables

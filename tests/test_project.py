@@ -50,3 +50,15 @@ def test_every_run_with_tables_has_its_run_record():
         if list(folder.glob("table1_*.csv")):
             record = json.loads((folder / "RUN.json").read_text())
             assert record["commit"] and record["dirty"] is False, folder
+
+
+def test_readme_tool_refuses_a_table_left_by_another_run(tmp_path):
+    import pytest
+    import readme_tables
+
+    (tmp_path / "RUN.json").write_text(json.dumps({"tables_key": "abc"}))
+    (tmp_path / "table1_top_q.md").write_text("| a |\n|---|\n| 1 |\n\n<!-- gad key abc -->\n")
+    readme_tables.check_made_by_run(tmp_path / "table1_top_q.md")
+    (tmp_path / "table1_frac_max.md").write_text("| a |\n|---|\n| 2 |\n\n<!-- gad key old -->\n")
+    with pytest.raises(SystemExit, match="was not made from the rows"):
+        readme_tables.check_made_by_run(tmp_path / "table1_frac_max.md")

@@ -250,6 +250,21 @@ def test_two_settings_in_one_run_folder_are_never_mixed_by_the_tables(finished_r
     _through(first, data)
 
 
+def test_figures_refuse_a_file_the_tables_were_not_made_from(finished_run):
+    from gadlib import report
+
+    tmp, data = finished_run
+    cfg = _smoke(tmp)
+    results = stages.run_results(cfg)
+    files = runfiles.RunFiles(cfg)
+    value, st = runfiles.load(files.consensus)
+    runfiles.save(files.consensus, value, {**st, "key": "made-by-another-run"})
+    with pytest.raises(GADInputError, match="consensus.pt is not the one rc.csv was made from"):
+        report.make_figures(cfg, data, results)
+    runfiles.save(files.consensus, value, st)
+    assert all(p.is_file() for p in report.make_figures(cfg, data, results))
+
+
 # ---------------------------------------------------------------- keys
 def test_fingerprint_sees_buffers_and_numbers_are_normalised():
     from gadlib.models import build_model

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path.cwd().parent))  # the repository root, when run from
 import pandas as pd
 from IPython.display import Image, display
 
-from gadlib import RunConfig, figures, metrics, record, report, stages, tables
+from gadlib import RunConfig, figures, metrics, record, report, runfiles, stages, tables
 from gadlib.data import load_dataset
 
 cfg = RunConfig.build(
@@ -65,7 +65,7 @@ NOTEBOOKS = {
         "stages.data_summary(data)",
         "display(Image(report.example_figure(cfg, data)))",
         "## Checks",
-        "assert (cfg.run_dir / 'data.pt').is_file()\n"
+        "assert runfiles.RunFiles(cfg).data.is_file()\n"
         "assert set(data.train.labels.tolist()) == {0, 1} and set(data.test.labels.tolist()) == {0, 1}\n"
         "assert data.train.images.shape[-1] == cfg.image_size",
     ],
@@ -81,7 +81,7 @@ NOTEBOOKS = {
         "                                  f'Logit space before and after distancing ({cfg.arch})')))",
         "## Checks",
         "assert len(family.supports) == len(cfg.alphas)\n"
-        "assert (cfg.arch_dir / 'models' / 'original.pt').is_file() or cfg.checkpoint\n"
+        "assert runfiles.RunFiles(cfg).original.is_file() or cfg.checkpoint\n"
         "assert family.report['mse'].iloc[1:].notna().all()  # row 0 is the original",
     ],
     "03_attributions": [
@@ -149,7 +149,7 @@ NOTEBOOKS = {
         "    display(Image(p))",
         "## Checks",
         "assert all(p.is_file() for p in paths)\n"
-        "assert (cfg.figure_dir / f'table1_{cfg.hull_rules[0]}.md').is_file()",
+        "assert runfiles.RunFiles(cfg).run_record.is_file() and (cfg.figure_dir / f'table1_{cfg.hull_rules[0]}.md').is_file()",
     ],
 }
 

@@ -5,16 +5,17 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from gadlib import paper  # noqa: E402
-from gadlib.metrics import to_markdown  # noqa: E402
-from gadlib.runfiles import read_csv  # noqa: E402
+from gadlib import paper
+from gadlib.metrics import to_markdown
+from gadlib.runfiles import read_csv
 
 
 def main(folder: str, dataset: str, rule: str = "top_q") -> None:
     folder = Path(folder)
-    ours1, _ = read_csv(folder / f"table1_{rule}.csv", index_col=[0, 1, 2])
-    ours2, _ = read_csv(folder / f"table2_{rule}.csv", index_col=[0, 1, 2])
+    ours1, st1 = read_csv(folder / f"table1_{rule}.csv", index_col=[0, 1, 2])
+    ours2, st2 = read_csv(folder / f"table2_{rule}.csv", index_col=[0, 1, 2])
+    if st1 is None or st2 is None or st1["key"] != st2["key"]:
+        sys.exit(f"error: {folder}'s table1 and table2 were not made together: rerun notebook 06")
     p1, p2 = paper.table1(), paper.table2()
     ours_dir = paper.direction(ours1, ours2).drop(columns="dataset")
     paper_dir = paper.direction(p1, p2)
@@ -28,6 +29,7 @@ def main(folder: str, dataset: str, rule: str = "top_q") -> None:
         side = pd.concat({"paper": theirs, "ours": ours.droplevel(0)}, axis=1)
         side.columns = [f"{who} {m}" for who, m in side.columns]
         print(to_markdown(side, floatfmt=".4g"))
+    print(f"\n<!-- gad key {st1['key']} -->")
 
 
 if __name__ == "__main__":

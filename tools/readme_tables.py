@@ -35,8 +35,22 @@ def _tables(text: str) -> list[str]:
     return blocks
 
 
+def check_made_by_run(path: Path) -> None:
+    """A table in a run folder must carry the key of the tables that folder's RUN.json records:
+    a file left by an earlier run, or made from other rows, stops the rewrite."""
+    record = path.parent / "RUN.json"
+    if not record.is_file():
+        return
+    expected = json.loads(record.read_text()).get("tables_key")
+    found = re.search(r"<!-- gad key (\w+) -->", path.read_text())
+    if not found or found.group(1) != expected:
+        sys.exit(f"error: {path} was not made from the rows of the run in {record}: "
+                 "rerun notebook 06 (or the make target that writes it)")
+
+
 def table(ref: str) -> str:
     path, _, index = ref.partition("#")
+    check_made_by_run(ROOT / path)
     text = strip_key((ROOT / path).read_text())
     return _tables(text)[int(index) - 1] if index else text
 
