@@ -33,8 +33,9 @@ def _version(name: str) -> str | None:
         return None
 
 
-# What computes results: a change here, uncommitted, makes a run "dirty". Docs and tests do not.
-RESULT_PATHS = ("gadlib", "notebooks", "tools", "Makefile", "pyproject.toml")
+# What a run executes: a change here, uncommitted, makes a run "dirty". Docs, tests and the
+# tools that format results afterwards do not.
+RESULT_PATHS = ("gadlib", "notebooks", "pyproject.toml")
 
 
 def code_state() -> dict:
