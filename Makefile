@@ -4,6 +4,7 @@
 # make readme-tables    : rewrite the README's result sections from figures/<run>/ (never by hand)
 # make paper-comparison : the paper's Table 1 and 2 beside the two real-image runs
 # make precision-check  : the default synthetic run with precision forced to fp32 and to bf16
+# make what-changed     : how the committed runs' verdicts and numbers moved since $(SINCE)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -14,7 +15,7 @@ PROFILE ?= default
 RUN_NAME ?=
 PARAMS ?=
 
-.PHONY: reproduce test lab notebooks clean-runs readme-tables paper-comparison precision-check
+.PHONY: reproduce test lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +60,8 @@ precision-check: $(VENV)/.installed
 	done
 	$(PY) tools/compare_precisions.py figures/synthetic-fp32 figures/synthetic-bf16 > figures/synthetic-bf16/precision_check.md
 	cat figures/synthetic-bf16/precision_check.md
+
+SINCE ?= f40dc9b
+what-changed: $(VENV)/.installed
+	$(PY) tools/what_changed.py $(SINCE) figures/synthetic-default figures/cub-cpu figures/catsdogs-cpu \
+		> figures/changes_since_$(SINCE).md
