@@ -134,9 +134,15 @@ class RunConfig:
             raise GADInputError(f"dataset {self.dataset!r} needs data_dir: the folder that holds the images")
         if self.n_eval < 2 or self.n_eval % 2:
             raise GADInputError(f"n_eval must be an even number >= 2 (half per class), got {self.n_eval}")
-        for name in ("consensus_q", "hull_q"):
+        for name in ("consensus_q", "hull_q", "consensus_tau", "hull_tau"):
             if not 0 < getattr(self, name) <= 1:
                 raise GADInputError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        for name, least in (("ig_steps", 1), ("image_size", 8), ("train_epochs", 1), ("support_epochs", 1),
+                            ("batch_size", 1), ("n_train", 1), ("n_test", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < least or value != int(value):
+                raise GADInputError(f"{name} must be a whole number >= {least}, got {value!r}")
+            setattr(self, name, int(value))
         # One spelling per value, so that equal settings give equal cache keys.
         self.alphas = [float(a) for a in self.alphas]
         if self.alphas_c2 is not None:

@@ -167,36 +167,68 @@ def cub_files(root: Path, classes: list[str] | None):
     return [p.strip("_").lower() for p in patterns], per_class, species_of
 
 
+TEST_FRACTION = 0.3  # folder and Kaggle data: the seeded share of each class held out
+
+
+def held_out(n: int) -> int:
+    """How many of a class's n images the folder and Kaggle split holds out."""
+    return round(TEST_FRACTION * n)
+
+
+def image_files(cfg: RunConfig):
+    """(class names, per class the files, species of each path) of a real dataset, checked
+    before anything is decoded: folder and Kaggle give one list of paths per class, CUB a
+    (train, test) pair. Every error is one line naming the folder and what to do."""
+    root = Path(cfg.data_dir).expanduser()
+    if cfg.dataset == "cub":
+        classes, parts, species_of = cub_files(root, cfg.classes)
+        for c, (tr, te) in zip(classes, parts):
+            if not tr and not te:
+                raise GADInputError(f"class {c!r} has no images in {root}: check the folder or the class names")
+        return classes, parts, species_of
+    classes, files = (folder_files if cfg.dataset == "folder" else kaggle_files)(root, cfg.classes)
+    for c, fs in zip(classes, files):
+        if not fs:
+            raise GADInputError(f"class {c!r} has no images in {root}: add .jpg or .png files, or check the class names")
+        if held_out(len(fs)) < 1 or len(fs) - held_out(len(fs)) < 1:
+            raise GADInputError(
+                f"class {c!r} in {root} has {len(fs)} image(s): {TEST_FRACTION:.0%} of each class is held out "
+                "for evaluation and the rest trains, so each class needs at least 2 images; add images"
+            )
+    return classes, files, {}
+
+
+def check_files_serve_n_eval(cfg: RunConfig) -> None:
+    """Before anything is decoded: can the test split serve n_eval? (Unreadable files found
+    later can still make it fall short; load_dataset checks again.)"""
+    classes, files, _ = image_files(cfg)
+    if cfg.dataset == "cub":
+        test = {c: len(te) for c, (_, te) in zip(classes, files)}
+        total = {c: len(tr) + len(te) for c, (tr, te) in zip(classes, files)}
+    else:
+        test = {c: held_out(len(fs)) for c, fs in zip(classes, files)}
+        total = {c: len(fs) for c, fs in zip(classes, files)}
+    _check_counts(test, total, cfg.n_eval)
+
+
 def _split_indices(n: int, n_test: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     perm = torch.randperm(n, generator=gen)
     return perm[n_test:], perm[:n_test]
 
 
-def real_dataset(cfg: RunConfig, test_fraction: float = 0.3) -> Dataset:
-    """Folder, Kaggle or CUB images. Folder and Kaggle: a seeded `test_fraction` of each class is
+def real_dataset(cfg: RunConfig) -> Dataset:
+    """Folder, Kaggle or CUB images. Folder and Kaggle: a seeded TEST_FRACTION of each class is
     held out; CUB: the official split. Neither depends on n_eval."""
     root = Path(cfg.data_dir).expanduser()
     gen = torch.Generator().manual_seed(cfg.seed)
-    species_of = {}
+    classes, files, species_of = image_files(cfg)
     if cfg.dataset == "cub":
-        classes, parts, species_of = cub_files(root, cfg.classes)
+        parts = files
     else:
-        classes, files = (folder_files if cfg.dataset == "folder" else kaggle_files)(root, cfg.classes)
         parts = []
-        for c, fs in zip(classes, files):
-            if not fs:
-                raise GADInputError(f"class {c!r} has no images in {root}: add .jpg or .png files, or check the class names")
-            n_test = round(test_fraction * len(fs))
-            if n_test < 1 or len(fs) - n_test < 1:
-                raise GADInputError(
-                    f"class {c!r} in {root} has {len(fs)} image(s): {test_fraction:.0%} of each class is held out "
-                    "for evaluation and the rest trains, so each class needs at least 2 images; add images"
-                )
-            tr, te = _split_indices(len(fs), n_test, gen)
+        for fs in files:
+            tr, te = _split_indices(len(fs), held_out(len(fs)), gen)
             parts.append(([fs[i] for i in tr.tolist()], [fs[i] for i in te.tolist()]))
-    for c, (tr, te) in zip(classes, parts):
-        if not tr and not te:
-            raise GADInputError(f"class {c!r} has no images in {root}: check the folder or the class names")
     skipped = 0
     splits = []
     for which in (0, 1):
@@ -229,14 +261,19 @@ def load_dataset(cfg: RunConfig) -> Dataset:
 
 
 def check_n_eval(data: Dataset, n_eval: int) -> None:
+    test = {c: int((data.test.labels == k).sum()) for k, c in enumerate(data.classes)}
+    total = {c: n + int((data.train.labels == k).sum()) for k, (c, n) in enumerate(test.items())}
+    _check_counts(test, total, n_eval)
+
+
+def _check_counts(test: dict[str, int], total: dict[str, int], n_eval: int) -> None:
     per = n_eval // 2
-    counts = {c: int((data.test.labels == k).sum()) for k, c in enumerate(data.classes)}
-    if min(counts.values()) < per:
-        have = ", ".join(f"{c!r} {n}" for c, n in counts.items())
-        totals = ", ".join(f"{c!r} {n + int((data.train.labels == k).sum())}" for k, (c, n) in enumerate(counts.items()))
+    if min(test.values()) < per:
+        have = ", ".join(f"{c!r} {n}" for c, n in test.items())
+        totals = ", ".join(f"{c!r} {n}" for c, n in total.items())
         raise GADInputError(
             f"n_eval={n_eval} needs {per} held-out test images per class, but the test split has {have} "
-            f"(of {totals} images in all): lower n_eval to at most {2 * min(counts.values())} or add images"
+            f"(of {totals} images in all): lower n_eval to at most {2 * min(test.values())} or add images"
         )
 
 

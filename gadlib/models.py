@@ -93,8 +93,17 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
     path = Path(path).expanduser()
     if not path.is_file():
         raise GADInputError(f"checkpoint {path} does not exist: give the path of your trained classifier")
-    obj = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # a text file, a truncated download, another format
+        raise GADInputError(f"checkpoint {path} is not a PyTorch file ({type(err).__name__}): "
+                            "give a state_dict or model saved with torch.save") from None
     if isinstance(obj, nn.Module):
+        with torch.no_grad():
+            outputs = obj.eval()(torch.zeros(1, 3, image_size, image_size)).shape[-1]
+        if outputs != 2:
+            raise GADInputError(f"checkpoint {path} is a model with {outputs} outputs: GAD here explains a "
+                                "two-class classifier")
         return _no_inplace_relu(obj)
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if state is None:

@@ -33,6 +33,21 @@ def _value(text: str):
         return text
 
 
+def preflight(cfg: RunConfig, archs: list[str]) -> None:
+    """Every input checked before the first kernel starts: settings, architectures, the data
+    folder's layout and class counts against n_eval, and the checkpoint. Raises GADInputError."""
+    from .data import check_files_serve_n_eval
+    from .models import load_classifier
+
+    for arch in archs:
+        cfg.with_arch(arch).validate()
+    if cfg.dataset != "synthetic":
+        check_files_serve_n_eval(cfg)
+    if cfg.checkpoint:
+        for arch in archs:
+            load_classifier(cfg.checkpoint, arch, cfg.image_size)
+
+
 def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
     import papermill as pm
 
@@ -43,6 +58,7 @@ def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
 
     cfg = RunConfig.build(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__},
                           **params.get("extra", {}))
+    preflight(cfg, archs)
     out_dir = cfg.run_dir / "executed"
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = [(nb, archs[0]) for nb in PER_RUN] + [(nb, a) for a in archs for nb in PER_ARCH] + [(nb, archs[0]) for nb in FINAL]
@@ -79,8 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     extra = {}
     for item in args.param:
         name, _, text = item.partition("=")
-        target = params if name in _NOTEBOOK_PARAMETERS else extra
         value = _value(text)
+        if name == "extra":  # the notebooks' own form: -p "extra={'consensus_q': 0.3}"
+            if not isinstance(value, dict):
+                print(f"error: -p extra= needs a dict, e.g. -p \"extra={{'consensus_q': 0.3}}\", got {text!r}",
+                      file=sys.stderr)
+                return 2
+            extra.update(value)
+            continue
+        target = params if name in _NOTEBOOK_PARAMETERS else extra
         if name == "checkpoint" and isinstance(value, str):
             value = str(Path(value).expanduser().resolve())
         target[name] = value

@@ -1,0 +1,115 @@
+"""Bad input fails fast: `python -m gadlib.reproduce` checks every input before the first kernel
+starts and answers with one line, `error: ...`, and exit code 2 (issue #13's table, row by row)."""
+import time
+
+import papermill
+import pytest
+import torch
+from PIL import Image
+
+from gadlib import reproduce
+
+
+class KernelStarted(Exception):
+    pass
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch, capsys):
+    """Run the command line; a notebook start raises KernelStarted (with its parameters)."""
+    monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAD_FIGURES_DIR", str(tmp_path / "figures"))
+
+    def no_kernel(*args, parameters=None, **kwargs):
+        raise KernelStarted(parameters)
+
+    monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
+
+    def run(*argv):
+        started = time.time()
+        code = reproduce.main(["--profile", "smoke", *argv])
+        err = capsys.readouterr().err.strip()
+        return code, err, time.time() - started
+
+    return run
+
+
+def _pets(root, counts=(6, 6), names=("cats", "dogs")):
+    for name, n in zip(names, counts):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (20, 20), (i * 20, 90, 40)).save(root / name / f"{i}.png")
+    return root
+
+
+def _fails_fast(result, match):
+    code, err, seconds = result
+    assert code == 2 and err.startswith("error: ") and "\n" not in err, err
+    assert match in err, err
+    assert seconds < 5
+
+
+def test_missing_data_folder(runner, tmp_path):
+    _fails_fast(runner("--dataset", "folder", "--data-dir", str(tmp_path / "nope")), "does not exist")
+
+
+def test_class_folder_without_images(runner, tmp_path):
+    root = _pets(tmp_path / "pets", counts=(6, 0))
+    (root / "dogs" / "notes.txt").write_text("not an image")
+    _fails_fast(runner("--dataset", "folder", "--data-dir", str(root)), "class 'dogs' has no images")
+
+
+def test_three_class_folders(runner, tmp_path):
+    root = _pets(tmp_path / "pets", counts=(6, 6, 6), names=("cats", "dogs", "birds"))
+    _fails_fast(runner("--dataset", "folder", "--data-dir", str(root)), "exactly two class folders")
+
+
+def test_a_class_with_three_images_names_the_counts(runner, tmp_path):
+    root = _pets(tmp_path / "pets", counts=(3, 30))
+    _fails_fast(runner("--dataset", "folder", "--data-dir", str(root)), "'cats' 1, 'dogs' 9 (of 'cats' 3, 'dogs' 30")
+
+
+def test_unknown_architecture(runner):
+    _fails_fast(runner("--archs", "alexnet"), "unknown architecture 'alexnet'")
+
+
+def test_cub_folder_without_images_txt(runner, tmp_path):
+    (tmp_path / "CUB_200_2011").mkdir()
+    _fails_fast(runner("--dataset", "cub", "--data-dir", str(tmp_path / "CUB_200_2011")), "images.txt is missing")
+
+
+@pytest.mark.parametrize("param, match", [
+    ("ig_steps=0", "ig_steps must be a whole number >= 1"),
+    ("image_size=-4", "image_size must be a whole number >= 8"),
+    ("train_epochs=0", "train_epochs must be a whole number >= 1"),
+    ("hull_tau=1.5", "hull_tau must be in (0, 1]"),
+    ("alphas=[]", "alphas is empty"),
+    ("n_eval=7", "n_eval must be an even number"),
+    ("methods=['gradcam']", "unknown attribution method 'gradcam'"),
+    ("extra={'consensus_q': 0}", "consensus_q must be in (0, 1]"),
+    ("extra=0.3", "-p extra= needs a dict"),
+])
+def test_bad_settings(runner, param, match):
+    _fails_fast(runner("-p", param), match)
+
+
+def test_checkpoint_that_is_not_a_pytorch_file(runner, tmp_path):
+    (tmp_path / "mine.pt").write_text("garbage\n")
+    _fails_fast(runner("--archs", "resnet18", "-p", f"checkpoint={tmp_path / 'mine.pt'}"), "is not a PyTorch file")
+
+
+def test_checkpoint_of_another_architecture(runner, tmp_path):
+    from gadlib.models import build_model
+
+    torch.save(build_model("resnet18", 2, 32).state_dict(), tmp_path / "r18.pt")
+    _fails_fast(runner("--archs", "vgg16", "-p", f"checkpoint={tmp_path / 'r18.pt'}"), "does not fit a two-class vgg16")
+    torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 5)), tmp_path / "five.pt")
+    _fails_fast(runner("--archs", "resnet18", "-p", f"checkpoint={tmp_path / 'five.pt'}"), "a model with 5 outputs")
+
+
+@pytest.mark.parametrize("form", ["extra={'consensus_q': 0.3}", "consensus_q=0.3"])
+def test_documented_forms_of_extra_reach_the_notebooks(runner, form):
+    with pytest.raises(KernelStarted) as started:
+        runner("-p", form, "-p", "ig_steps=3")
+    params = started.value.args[0]
+    assert params["extra"] == {"consensus_q": 0.3} and params["ig_steps"] == 3
