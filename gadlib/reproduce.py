@@ -18,7 +18,6 @@ from pathlib import Path
 
 from .config import ARCHS, ROOT, RunConfig
 from .errors import GADInputError
-from .runfiles import strip_key
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 PER_RUN = ("01_data",)
@@ -33,14 +32,28 @@ def _value(text: str):
         return text
 
 
+class NotebookFailed(Exception):
+    """A notebook of the chain raised: what to print in one line, and the full error."""
+
+    def __init__(self, err, notebook: str, executed: Path):
+        self.err = err
+        if err.ename == "GADInputError":  # the project's own bad-input error: its message is the line
+            self.line = err.evalue
+        else:
+            self.line = (f"notebook {notebook} failed in cell {err.exec_count}: {err.ename}: "
+                         f"{err.evalue.splitlines()[0] if err.evalue else ''} (the rest is in {executed}; "
+                         "--verbose prints the traceback)")
+        super().__init__(self.line)
+
+
 def preflight(cfg: RunConfig, archs: list[str]) -> None:
     """Every input checked before the first kernel starts: settings, architectures, the data
     folder's layout and class counts against n_eval, and the checkpoint. Raises GADInputError."""
+    for arch in archs:
+        cfg.with_arch(arch).validate()
     from .data import check_files_serve_n_eval
     from .models import load_classifier
 
-    for arch in archs:
-        cfg.with_arch(arch).validate()
     if cfg.dataset != "synthetic":
         check_files_serve_n_eval(cfg)
     if cfg.checkpoint:
@@ -49,16 +62,16 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
 
 
 def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
+    # Settings first, with nothing heavy imported yet, so that bad input is answered in seconds.
+    cfg = RunConfig.build(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__},
+                          **params.get("extra", {}))
+    preflight(cfg, archs)
     import papermill as pm
 
     from .record import code_state, write_run_record
     from .stages import run_results
 
     code = code_state()
-
-    cfg = RunConfig.build(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__},
-                          **params.get("extra", {}))
-    preflight(cfg, archs)
     out_dir = cfg.run_dir / "executed"
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = [(nb, archs[0]) for nb in PER_RUN] + [(nb, a) for a in archs for nb in PER_ARCH] + [(nb, archs[0]) for nb in FINAL]
@@ -66,11 +79,15 @@ def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
     for nb, arch in steps:
         started = time.time()
         suffix = f"_{arch}" if nb in PER_ARCH else ""
-        pm.execute_notebook(
-            NOTEBOOK_DIR / f"{nb}.ipynb", out_dir / f"{nb}{suffix}.ipynb",
-            parameters={**params, "arch": arch}, cwd=str(NOTEBOOK_DIR), progress_bar=False,
-            log_output=False,
-        )
+        executed = out_dir / f"{nb}{suffix}.ipynb"
+        try:
+            pm.execute_notebook(
+                NOTEBOOK_DIR / f"{nb}.ipynb", executed,
+                parameters={**params, "arch": arch}, cwd=str(NOTEBOOK_DIR), progress_bar=False,
+                log_output=False,
+            )
+        except pm.PapermillExecutionError as err:
+            raise NotebookFailed(err, f"{nb}{suffix}", executed) from err
         seconds[f"{nb}{suffix}"] = time.time() - started
         log(f"{nb}{suffix}: {seconds[f'{nb}{suffix}']:.0f} s")
     write_run_record(cfg, run_results(cfg), seconds, code)
@@ -84,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default=None)
     ap.add_argument("--archs", nargs="+", default=list(ARCHS))
     ap.add_argument("--run-name", default=None)
+    ap.add_argument("--verbose", action="store_true", help="print a failed notebook's whole traceback")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                     help="any notebook parameter, e.g. -p ig_steps=50")
     args = ap.parse_args(argv)
@@ -115,6 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     except GADInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except NotebookFailed as failed:
+        if args.verbose:
+            print(str(failed.err), file=sys.stderr)
+        print(f"error: {failed.line}", file=sys.stderr)
+        return 2 if failed.err.ename == "GADInputError" else 1
+    from .runfiles import strip_key
+
     print(f"done in {time.time() - started:.0f} s: tables and figures in {cfg.figure_dir}")
     for rule in cfg.hull_rules:
         for table in ("table1", "table2"):

@@ -113,3 +113,25 @@ def test_documented_forms_of_extra_reach_the_notebooks(runner, form):
         runner("-p", form, "-p", "ig_steps=3")
     params = started.value.args[0]
     assert params["extra"] == {"consensus_q": 0.3} and params["ig_steps"] == 3
+
+
+@pytest.mark.parametrize("ename, evalue, code, match", [
+    ("GADInputError", "class 'dogs' has no readable training images in /x: add images", 2,
+     "error: class 'dogs' has no readable training images in /x: add images"),
+    ("RuntimeError", "CUDA out of memory\nmore detail", 1,
+     "error: notebook 01_data failed in cell 3: RuntimeError: CUDA out of memory (the rest is in"),
+])
+def test_an_error_inside_a_notebook_is_one_line(tmp_path, monkeypatch, capsys, ename, evalue, code, match):
+    """The project's own error keeps its message and exit code 2; any other names the notebook,
+    the cell and the executed copy to read."""
+    monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
+
+    def fails(*args, **kwargs):
+        raise papermill.PapermillExecutionError(2, 3, "data = load_dataset(cfg)", ename, evalue, ["Traceback ..."])
+
+    monkeypatch.setattr(papermill, "execute_notebook", fails)
+    assert reproduce.main(["--profile", "smoke"]) == code
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(match) and "\n" not in err, err
+    assert reproduce.main(["--profile", "smoke", "--verbose"]) == code
+    assert "Traceback" in capsys.readouterr().err
