@@ -316,11 +316,6 @@ class RunFiles:
         return sorted(p.parent.name for p in self.run_dir.glob("*/rs.csv"))
 
 
-def read_json(path: Path) -> dict | None:
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def write_json(obj: dict, path: Path) -> None:
     text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
     _atomic(path, lambda f: f.write(text.encode()))
@@ -328,6 +323,6 @@ def write_json(obj: dict, path: Path) -> None:
 
 __all__ = [
     "RunFiles", "cached", "check", "check_key", "difference", "fingerprint", "load", "load_input", "load_own", "normalise",
-    "read_csv", "read_json", "save", "split_fingerprint", "stamp", "strip_key", "write_csv", "write_json",
+    "read_csv", "save", "split_fingerprint", "stamp", "strip_key", "write_csv", "write_json",
     "write_text",
 ]

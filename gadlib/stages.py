@@ -46,6 +46,7 @@ class ModelFamily:
     test_accuracy: float
     report: pd.DataFrame  # one row per model, the original first
     train_files: list[str] | None  # the images the original was trained on (None: user's checkpoint or synthetic)
+    stamp: dict  # the stamp of models.csv: these models under these settings
 
     @property
     def all(self) -> list[nn.Module]:
@@ -65,7 +66,7 @@ def _warn_if_chance(cfg: RunConfig, acc: float) -> None:
         )
 
 
-def original_classifier(cfg: RunConfig, data: Dataset, device: torch.device) -> tuple[nn.Module, dict]:
+def original_classifier(cfg: RunConfig, data: Dataset, device: torch.device, train_split: str) -> tuple[nn.Module, dict]:
     """Load the user's checkpoint or train one here (cached). Returns the model and its record:
     {"fingerprint", "train_files"}."""
     files = RunFiles(cfg)
@@ -74,7 +75,7 @@ def original_classifier(cfg: RunConfig, data: Dataset, device: torch.device) -> 
         record = {"fingerprint": runfiles.fingerprint(model), "train_files": None}
     else:
         model = build_model(cfg.arch, 2, cfg.image_size)
-        st = runfiles.stamp("original", cfg, runfiles.MODEL_FIELDS, train_split=runfiles.split_fingerprint(data.train))
+        st = runfiles.stamp("original", cfg, runfiles.MODEL_FIELDS, train_split=train_split)
 
         def train():
             torch.manual_seed(cfg.seed)
@@ -94,8 +95,8 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     report of their quality on the test split (computed once, then read from models.csv)."""
     files = RunFiles(cfg)
     device = pick_device(cfg.device)
-    original, record = original_classifier(cfg, data, device)
     train_split = runfiles.split_fingerprint(data.train)
+    original, record = original_classifier(cfg, data, device, train_split)
     train_logits = []  # predicted only if a support has to be trained (not when all are cached)
     supports, stored_supports = [], []
     for i, (a1, a2) in enumerate(tqdm(cfg.support_alphas, desc="supports", leave=False)):
@@ -132,7 +133,7 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
         runfiles.write_csv(report, files.models_csv, st)
     acc = float(report["accuracy"].iloc[0])
     _warn_if_chance(cfg, acc)
-    return ModelFamily(original, supports, fingerprints, acc, report, record.get("train_files"))
+    return ModelFamily(original, supports, fingerprints, acc, report, record.get("train_files"), st)
 
 
 def logit_space(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFrame:
@@ -147,8 +148,7 @@ def logit_space(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
         frames.append(pd.DataFrame({"z1": s[:, 0], "z2": s[:, 1], "what": "support", "alpha": a1}))
     out = pd.concat(frames, ignore_index=True)
     out["label"] = [data.classes[int(k)] for k in data.train.labels.repeat(len(frames))]
-    _, st = runfiles.read_csv(RunFiles(cfg).models_csv, nrows=0)  # same models, same stamp
-    runfiles.write_csv(out, RunFiles(cfg).logit_space_csv, st)
+    runfiles.write_csv(out, RunFiles(cfg).logit_space_csv, family.stamp)  # same models, same stamp
     return out
 
 
