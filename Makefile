@@ -34,8 +34,10 @@ test: $(VENV)/.installed
 	GAD_PROFILE=smoke GAD_RUNS_DIR=$(CURDIR)/build/test-runs GAD_FIGURES_DIR=$(CURDIR)/build/test-figures \
 		$(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 
+# JupyterLab refuses to run as root (containers) unless told; it prints the URL to open.
 lab: $(VENV)/.installed
-	$(VENV)/bin/jupyter lab notebooks
+	@echo "JupyterLab: open the http://...?token=... URL printed below; Ctrl-C stops it."
+	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 notebooks: $(VENV)/.installed
 	$(PY) tools/build_notebooks.py

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import functional as TF
 from tqdm.auto import tqdm
 
-from . import runfiles
+from . import notices, runfiles
 from .config import RunConfig
 from .errors import GADInputError
 from .synthetic import CLASS_NAMES, make_synthetic
@@ -58,6 +58,7 @@ class Dataset:
     test: Split
     classes: list[str]
     skipped: int = 0  # unreadable files left out
+    skipped_files: tuple[str, ...] = ()  # "path: why" for each of them
 
 
 def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -81,10 +82,11 @@ def synthetic_dataset(cfg: RunConfig) -> Dataset:
 
 
 # ---------------------------------------------------------------- real images
-def decode_images(paths: list[Path], size: int, desc: str = "decode") -> tuple[torch.Tensor, list[int]]:
+def decode_images(paths: list[Path], size: int, desc: str = "decode",
+                  failures: list[str] | None = None) -> tuple[torch.Tensor, list[int]]:
     """Decode, convert to RGB (greyscale, CMYK, RGBA, palette PNG ...), resize the short side to
-    `size` and centre-crop. Unreadable files are skipped with a warning naming them; returns
-    the images and the indices of the paths that were kept."""
+    `size` and centre-crop. Unreadable files are skipped: listed as "path: why" in `failures`,
+    or else each with a warning. Returns the images and the indices of the paths kept."""
     out, kept = [], []
     for i, p in enumerate(tqdm(paths, desc=desc, leave=False)):
         try:
@@ -94,7 +96,10 @@ def decode_images(paths: list[Path], size: int, desc: str = "decode") -> tuple[t
                 out.append(TF.pil_to_tensor(im))
                 kept.append(i)
         except (OSError, UnidentifiedImageError, ValueError) as err:
-            warnings.warn(f"skipped unreadable image {p}: {err}", stacklevel=2)
+            if failures is None:
+                warnings.warn(f"skipped unreadable image {p}: {err}", stacklevel=2)
+            else:
+                failures.append(f"{p}: {err}")
     if not out:
         return torch.empty(0, 3, size, size, dtype=torch.uint8), kept
     return torch.stack(out), kept
@@ -229,25 +234,23 @@ def real_dataset(cfg: RunConfig) -> Dataset:
         for fs in files:
             tr, te = _split_indices(len(fs), held_out(len(fs)), gen)
             parts.append(([fs[i] for i in tr.tolist()], [fs[i] for i in te.tolist()]))
-    skipped = 0
+    failures: list[str] = []
     splits = []
     for which in (0, 1):
         imgs, labels, paths = [], [], []
         for k, (c, part) in enumerate(zip(classes, parts)):
-            x, kept = decode_images(part[which], cfg.image_size, desc=f"decode {c} {'train' if which == 0 else 'test'}")
-            skipped += len(part[which]) - len(kept)
+            x, kept = decode_images(part[which], cfg.image_size, desc=f"decode {c} {'train' if which == 0 else 'test'}",
+                                    failures=failures)
             imgs.append(x)
             labels.append(torch.full((len(kept),), k, dtype=torch.long))
             paths += [str(part[which][i]) for i in kept]
         groups = torch.tensor([species_of[Path(p)] for p in paths], dtype=torch.long) if species_of else None
         splits.append(Split(torch.cat(imgs), torch.cat(labels), None, paths, groups))
-    if skipped:
-        warnings.warn(f"{skipped} unreadable image file(s) were skipped in {root}", stacklevel=2)
     for k, c in enumerate(classes):
         for split, what in zip(splits, ("training", "test")):
             if not (split.labels == k).any():
                 raise GADInputError(f"class {c!r} has no readable {what} images in {root}: add images")
-    return Dataset(splits[0], splits[1], classes, skipped)
+    return Dataset(splits[0], splits[1], classes, len(failures), tuple(failures))
 
 
 def load_dataset(cfg: RunConfig) -> Dataset:
@@ -255,7 +258,18 @@ def load_dataset(cfg: RunConfig) -> Dataset:
     its test split can serve n_eval evaluation images."""
     build = synthetic_dataset if cfg.dataset == "synthetic" else real_dataset
     files = runfiles.RunFiles(cfg)
-    data = runfiles.cached(files.data, runfiles.stamp("data", cfg, runfiles.DATA_FIELDS), lambda: build(cfg))
+
+    def build_and_list_skipped() -> Dataset:
+        data = build(cfg)
+        files.skipped_images.unlink(missing_ok=True)
+        if data.skipped:
+            runfiles.write_text("\n".join(data.skipped_files) + "\n", files.skipped_images)
+        return data
+
+    data = runfiles.cached(files.data, runfiles.stamp("data", cfg, runfiles.DATA_FIELDS), build_and_list_skipped)
+    if data.skipped:  # said by every notebook, since each may be the one a user opens
+        notices.warn(f"{data.skipped} unreadable image file(s) in {cfg.data_dir} were skipped; "
+                     f"the list is in {files.skipped_images}")
     check_n_eval(data, cfg.n_eval)
     return data
 

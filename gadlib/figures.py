@@ -13,13 +13,14 @@ import seaborn as sns
 import torch
 
 from .config import METHOD_SHORT
+from .runfiles import atomic_write
 
 MAP_CMAP = "gray_r"  # white = unimportant, black = important, as in the paper
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    path = Path(path)
+    atomic_write(path, lambda f: fig.savefig(f, format=path.suffix[1:], dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return path
 

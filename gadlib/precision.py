@@ -92,3 +92,15 @@ def plan(cfg: RunConfig, files: runfiles.RunFiles, models: list, fingerprints: l
     chosen, agreement = decide(ref, low, cfg)
     runfiles.save(files.precision, {"plan": chosen, "agreement": agreement}, st)
     return chosen, agreement, (idx, {m: (low if chosen[m] == "bf16" else ref)[m] for m in methods})
+
+
+def describe(cfg: RunConfig, chosen: dict[str, str], agreement: dict | None, device: torch.device) -> str:
+    """One line: the precision of each method and why (the run's console shows it)."""
+    listed = ", ".join(f"{m} {p}" for m, p in chosen.items())
+    if cfg.precision != "auto":
+        why = f"set by precision={cfg.precision}"
+    elif agreement is None:
+        why = f"no fast bf16 on {device.type}"
+    else:
+        why = f"bf16 kept only where the worst probe image agrees with fp32 at >= {MIN_AGREEMENT}"
+    return f"{cfg.arch} attribution precision: {listed} ({why})"

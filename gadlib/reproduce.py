@@ -61,36 +61,57 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
             load_classifier(cfg.checkpoint, arch, cfg.image_size)
 
 
+# The kernel's own start-up log (a transport warning on every start) is not the user's business;
+# its errors still reach the console.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
     # Settings first, with nothing heavy imported yet, so that bad input is answered in seconds.
     cfg = RunConfig.build(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__},
                           **params.get("extra", {}))
     preflight(cfg, archs)
+    import nbformat
     import papermill as pm
 
+    from . import notices
     from .record import code_state, write_run_record
+    from .runfiles import holding
     from .stages import run_results
 
-    code = code_state()
-    out_dir = cfg.run_dir / "executed"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    steps = [(nb, archs[0]) for nb in PER_RUN] + [(nb, a) for a in archs for nb in PER_ARCH] + [(nb, archs[0]) for nb in FINAL]
-    seconds = {}
-    for nb, arch in steps:
-        started = time.time()
-        suffix = f"_{arch}" if nb in PER_ARCH else ""
-        executed = out_dir / f"{nb}{suffix}.ipynb"
-        try:
-            pm.execute_notebook(
-                NOTEBOOK_DIR / f"{nb}.ipynb", executed,
-                parameters={**params, "arch": arch}, cwd=str(NOTEBOOK_DIR), progress_bar=False,
-                log_output=False,
-            )
-        except pm.PapermillExecutionError as err:
-            raise NotebookFailed(err, f"{nb}{suffix}", executed) from err
-        seconds[f"{nb}{suffix}"] = time.time() - started
-        log(f"{nb}{suffix}: {seconds[f'{nb}{suffix}']:.0f} s")
-    write_run_record(cfg, run_results(cfg), seconds, code)
+    with holding(cfg) as removed:
+        if removed:
+            log(f"removed {removed} half-written file(s) that a stopped run left in {cfg.run_dir}")
+        code = code_state()
+        out_dir = cfg.run_dir / "executed"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        steps = [(nb, archs[0]) for nb in PER_RUN] + [(nb, a) for a in archs for nb in PER_ARCH] + [(nb, archs[0]) for nb in FINAL]
+        seconds, told = {}, set()
+
+        def tell(executed: Path) -> None:  # the notebook's warnings and notes, each once per run
+            if executed.is_file():
+                for line in notices.from_notebook(nbformat.read(executed, as_version=4)):
+                    if line not in told:
+                        told.add(line)
+                        log(f"  {line}")
+
+        for nb, arch in steps:
+            started = time.time()
+            name = f"{nb}_{arch}" if nb in PER_ARCH else nb
+            executed = out_dir / f"{name}.ipynb"
+            try:
+                pm.execute_notebook(
+                    NOTEBOOK_DIR / f"{nb}.ipynb", executed,
+                    parameters={**params, "arch": arch}, cwd=str(NOTEBOOK_DIR), progress_bar=False,
+                    log_output=False, extra_arguments=KERNEL_ARGUMENTS,
+                )
+            except pm.PapermillExecutionError as err:
+                tell(executed)
+                raise NotebookFailed(err, name, executed) from err
+            seconds[name] = time.time() - started
+            log(f"{name}: {seconds[name]:.0f} s")
+            tell(executed)
+        write_run_record(cfg, run_results(cfg), seconds, code)
     return cfg
 
 

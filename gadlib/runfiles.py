@@ -17,11 +17,14 @@ import hashlib
 import json
 import os
 import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 import torch
+from filelock import FileLock, Timeout
 from torch import nn
 
 from .config import RunConfig
@@ -149,7 +152,7 @@ def check_key(path: Path, stored: dict | None, key: str, stage: str, of: Path) -
 # ---------------------------------------------------------------- torch files
 def save(path: Path, value: Any, st: dict) -> None:
     """Atomically store `value` with its stamp."""
-    _atomic(path, lambda f: torch.save({"stamp": st, "value": value}, f))
+    atomic_write(path, lambda f: torch.save({"stamp": st, "value": value}, f))
 
 
 def load(path: Path) -> tuple[Any, dict | None]:
@@ -191,7 +194,7 @@ STAMP_PREFIX = "# gad "
 def write_csv(df: pd.DataFrame, path: Path, st: dict, index: bool = False) -> None:
     """A CSV whose first line is the stamp."""
     text = STAMP_PREFIX + json.dumps(st, sort_keys=True) + "\n" + df.to_csv(index=index)
-    _atomic(path, lambda f: f.write(text.encode()))
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def read_csv(path: Path, **kwargs) -> tuple[pd.DataFrame | None, dict | None]:
@@ -209,7 +212,7 @@ def write_text(text: str, path: Path, st: dict | None = None) -> None:
     """A text file (Markdown table), with the stamp's key as a trailing HTML comment."""
     if st is not None:
         text = text.rstrip("\n") + f"\n\n<!-- gad key {st['key']} -->\n"
-    _atomic(path, lambda f: f.write(text.encode()))
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def strip_key(text: str) -> str:
@@ -217,11 +220,18 @@ def strip_key(text: str) -> str:
     return "\n".join(line for line in text.rstrip("\n").splitlines() if not line.startswith("<!-- gad key")).rstrip("\n")
 
 
-def _atomic(path: Path, write) -> None:
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(binary file) on a temporary file beside `path`, then rename it into place: a
+    reader (or a killed run) never sees a half-written `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; the file gets the usual permissions
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)
@@ -252,6 +262,10 @@ class RunFiles:
     @property
     def data(self) -> Path:
         return self.run_dir / "data.pt"
+
+    @property
+    def skipped_images(self) -> Path:
+        return self.run_dir / "skipped_images.txt"
 
     # 02
     @property
@@ -312,17 +326,52 @@ class RunFiles:
     def run_record(self) -> Path:
         return self.figure_dir / "RUN.json"
 
+    # the run as a whole
+    @property
+    def lock(self) -> Path:
+        return self.run_dir / ".lock"
+
+    @property
+    def holder(self) -> Path:
+        return self.run_dir / "RUNNING"
+
     def finished_archs(self) -> list[str]:
         return sorted(p.parent.name for p in self.run_dir.glob("*/rs.csv"))
 
 
+@contextmanager
+def holding(cfg: RunConfig) -> Iterator[int]:
+    """Hold the run folder for one run. A second run into the same folder stops with one line
+    instead of interleaving its writes; the OS frees the lock when the holder dies, even by
+    SIGKILL. Yields the number of half-written files (temporary files of atomic writes) that
+    a stopped run left and that were removed."""
+    files = RunFiles(cfg)
+    files.run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(files.lock, blocking=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        who = files.holder.read_text().strip() if files.holder.is_file() else "another process"
+        raise GADInputError(f"run folder {files.run_dir} is in use by another run ({who}): wait for it to "
+                            "finish, or give this run another --run-name") from None
+    try:
+        files.holder.write_text(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        leftovers = [p for d in (files.run_dir, files.figure_dir) if d.is_dir() for p in d.rglob(".*.tmp")]
+        for p in leftovers:
+            p.unlink()
+        yield len(leftovers)
+    finally:
+        files.holder.unlink(missing_ok=True)
+        lock.release()
+
+
 def write_json(obj: dict, path: Path) -> None:
     text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
-    _atomic(path, lambda f: f.write(text.encode()))
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 __all__ = [
-    "RunFiles", "cached", "check", "check_key", "difference", "fingerprint", "load", "load_input", "load_own", "normalise",
+    "RunFiles", "atomic_write", "cached", "check", "check_key", "difference", "fingerprint", "holding", "load", "load_input", "load_own", "normalise",
     "read_csv", "save", "split_fingerprint", "stamp", "strip_key", "write_csv", "write_json",
     "write_text",
 ]

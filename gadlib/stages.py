@@ -3,7 +3,6 @@ reads what the one before it stored in the run folder and caches its own output 
 path and cache key comes from `gadlib.runfiles`."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import pandas as pd
@@ -12,7 +11,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import consensus as cons
-from . import metrics, precision, runfiles
+from . import metrics, notices, precision, runfiles
 from .config import RunConfig
 from .data import Dataset, eval_indices, normalize
 from .engine import attribution_maps
@@ -59,10 +58,9 @@ def _state(model: nn.Module) -> dict:
 
 def _warn_if_chance(cfg: RunConfig, acc: float) -> None:
     if acc < 0.5 + CHANCE_MARGIN:
-        warnings.warn(
+        notices.warn(
             f"THE ORIGINAL {cfg.arch} IS NOT CLEARLY BETTER THAN CHANCE: test accuracy {acc:.3f}. "
-            "Its explanations explain little; train longer (train_epochs) or give a checkpoint.",
-            stacklevel=3,
+            "Its explanations explain little; train longer (train_epochs) or give a checkpoint."
         )
 
 
@@ -204,7 +202,7 @@ def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> Attribut
             runfiles.save(files.attributions(m), maps, stamps[m])
             out[m] = maps
         print(f"computed {', '.join(todo)}")
-    print("precision per method, the same for every model:", plan)
+    notices.note(precision.describe(cfg, plan, agreement, device))
     return Attributions(out, {m: st["key"] for m, st in stamps.items()}, plan, agreement)
 
 

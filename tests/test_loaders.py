@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from gadlib import GADInputError, RunConfig
+from gadlib.errors import GADWarning
 from gadlib.data import load_dataset
 
 
@@ -32,10 +33,12 @@ def kaggle(tmp_path):
 
 
 def test_kaggle_layout_with_odd_and_corrupt_files(tmp_path, kaggle):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        data = load_dataset(_cfg(tmp_path, "kaggle", kaggle))
-    assert any("cat.7.jpg" in str(w.message) for w in caught)
+    cfg = _cfg(tmp_path, "kaggle", kaggle)
+    with pytest.warns(GADWarning, match="1 unreadable image file") as caught:
+        data = load_dataset(cfg)
+    listed = (cfg.run_dir / "skipped_images.txt").read_text()
+    assert f"the list is in {cfg.run_dir / 'skipped_images.txt'}" in str(caught[0].message)
+    assert listed.startswith(str(kaggle / "train" / "cat.7.jpg") + ": ") and listed.count("\n") == 1
     assert data.skipped == 1
     assert data.classes == ["cat", "dog"]
     assert len(data.train) + len(data.test) == 5 + 6  # 6 cats minus the corrupt one, 6 dogs

@@ -135,3 +135,36 @@ def test_an_error_inside_a_notebook_is_one_line(tmp_path, monkeypatch, capsys, e
     assert err.startswith(match) and "\n" not in err, err
     assert reproduce.main(["--profile", "smoke", "--verbose"]) == code
     assert "Traceback" in capsys.readouterr().err
+
+
+def _documented_commands():
+    """Every `make reproduce` and `python -m gadlib.reproduce` line in the README's code blocks."""
+    from conftest import ROOT
+
+    blocks = (ROOT / "README.md").read_text().split("```")[1::2]
+    return [line.split("#")[0].strip() for block in blocks for line in block.splitlines()
+            if line.strip().startswith("make reproduce") or "-m gadlib.reproduce" in line]
+
+
+@pytest.mark.parametrize("line", _documented_commands())
+def test_every_documented_command_form_is_understood(runner, line):
+    """Through make's own expansion (make -n) to the runner's parser: each form reaches the
+    first notebook, or stops only because the README's example folder is not on this machine."""
+    import os
+    import shlex
+    import subprocess
+
+    from conftest import ROOT
+
+    line = line.replace("$q", "0.3")
+    if line.startswith("make "):
+        dry = subprocess.run(["make", "-n", *shlex.split(line)[1:]], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.replace("\\\n", " ")
+        line = next(cmd for cmd in dry.splitlines() if "-m gadlib.reproduce" in cmd)
+    argv = [os.path.expanduser(a) for a in shlex.split(line)]
+    argv = argv[argv.index("gadlib.reproduce") + 1:]
+    try:
+        code, err, _ = runner(*argv)
+    except KernelStarted:
+        return
+    assert code == 2 and "does not exist" in err, (line, err)

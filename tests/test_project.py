@@ -62,3 +62,33 @@ def test_readme_tool_refuses_a_table_left_by_another_run(tmp_path):
     (tmp_path / "table1_frac_max.md").write_text("| a |\n|---|\n| 2 |\n\n<!-- gad key old -->\n")
     with pytest.raises(SystemExit, match="was not made from the rows"):
         readme_tables.check_made_by_run(tmp_path / "table1_frac_max.md")
+
+
+def test_make_lab_starts_and_prints_its_url_as_any_user():
+    """JupyterLab refuses root unless told (containers run as root); `make lab` tells it only then."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lab = subprocess.Popen(["make", "lab", f"LAB_ARGS=--no-browser --port={port}"], cwd=ROOT, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    seen, deadline = [], time.time() + 120
+    try:
+        while time.time() < deadline:
+            line = lab.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if f":{port}/lab?token=" in line:
+                break
+    finally:
+        os.killpg(lab.pid, signal.SIGTERM)
+        lab.wait(timeout=30)
+    text = "".join(seen)
+    assert f"http://localhost:{port}/lab?token=" in text or f"http://127.0.0.1:{port}/lab?token=" in text, text
+    assert ("--allow-root" in text) == (os.geteuid() == 0), text
