@@ -1,7 +1,8 @@
 """GAD, Gradient Artificial Distancing: less noisy gradient attribution maps.
 
 The notebooks call `gadlib.stages`; the pieces are in small modules: `config` (profiles and
-parameters), `data` and `synthetic` (datasets), `models` and `training` (classifier and
+parameters), `runfiles` (run files, stamps, the run-folder lock), `layouts` (image folders),
+`data` and `synthetic` (datasets), `models` and `training` (classifier and
 supports), `engine` and `attributions` (the five methods), `consensus` and `hulls` (GAD and
 its regions), `metrics` (RC, RS, tables), `figures` and `report` (plots).
 """

@@ -51,12 +51,13 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
     folder's layout and class counts against n_eval, and the checkpoint. Raises GADInputError."""
     for arch in archs:
         cfg.with_arch(arch).validate()
-    from .data import check_files_serve_n_eval
-    from .models import load_classifier
+    from .layouts import check_files_serve_n_eval
 
     if cfg.dataset != "synthetic":
         check_files_serve_n_eval(cfg)
     if cfg.checkpoint:
+        from .models import load_classifier  # imports torch: only when there is a checkpoint to check
+
         for arch in archs:
             load_classifier(cfg.checkpoint, arch, cfg.image_size)
 

@@ -168,3 +168,22 @@ def test_every_documented_command_form_is_understood(runner, line):
     except KernelStarted:
         return
     assert code == 2 and "does not exist" in err, (line, err)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--dataset", "folder", "--data-dir", "/no/such/folder"], "data folder /no/such/folder does not exist"),
+    (["-p", "ig_steps=0"], "ig_steps must be a whole number >= 1"),
+    (["--archs", "alexnet"], "unknown architecture 'alexnet'"),
+])
+def test_a_fresh_process_answers_bad_input_in_under_5_seconds(argv, match):
+    """The whole command, interpreter start included: settings and folders are checked before
+    torch or Papermill is imported."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    started = time.time()
+    done = subprocess.run([sys.executable, "-m", "gadlib.reproduce", *argv], cwd=ROOT, capture_output=True, text=True)
+    assert time.time() - started < 5
+    assert done.returncode == 2 and done.stderr.strip().startswith(f"error: {match}") and "\n" not in done.stderr.strip()

@@ -1,0 +1,134 @@
+"""Real-image folders as users have them on disk: class folders, Kaggle Dogs vs. Cats, the
+CUB-200-2011 release. Lists and checks files without decoding any, and without importing torch,
+so that the runner can answer a bad folder in a fraction of a second."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import GADInputError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise GADInputError(f"{what} {path} does not exist or is not a folder: point data_dir at it")
+    return path
+
+
+def folder_files(root: Path, classes: list[str] | None) -> tuple[list[str], list[list[Path]]]:
+    """root/<class>/*.jpg: class names are the sub-folder names (sorted) unless given."""
+    _require_dir(root, "data folder")
+    if classes is None:
+        classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if len(classes) != 2:
+        raise GADInputError(f"data folder {root} must hold exactly two class folders (or pass classes=[a, b]), found {classes}")
+    files = []
+    for c in classes:
+        files.append(_image_files(_require_dir(root / c, "class folder")))
+    return classes, files
+
+
+def kaggle_files(root: Path, classes: list[str] | None) -> tuple[list[str], list[list[Path]]]:
+    """Kaggle Dogs vs. Cats: flat `cat.123.jpg`, `dog.456.jpg` (in root or root/train)."""
+    _require_dir(root, "Kaggle folder")
+    if (root / "train").is_dir():
+        root = root / "train"
+    classes = classes or ["cat", "dog"]
+    files = _image_files(root)
+    return classes, [[p for p in files if p.name.split(".")[0].lower() == c.lower()] for c in classes]
+
+
+CUB_FILES = ("images.txt", "image_class_labels.txt", "classes.txt", "train_test_split.txt")
+
+
+def _read_table(path: Path) -> dict[int, str]:
+    if not path.is_file():
+        raise GADInputError(f"CUB metadata file {path} is missing: data_dir must be the CUB_200_2011 release folder")
+    rows = (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
+    return {int(k): v.strip() for k, v in rows}
+
+
+def cub_files(root: Path, classes: list[str] | None):
+    """CUB-200-2011 release folder; species grouped by name pattern (paper: Warbler vs Sparrow).
+
+    Returns class names and, per class, (train paths, test paths) from the official split, and
+    the species id of every path."""
+    _require_dir(root, "CUB folder")
+    images, labels, species, is_train = (_read_table(root / f) for f in CUB_FILES)
+    patterns = classes or ["Warbler", "Sparrow"]
+    group = {}
+    for sid, name in species.items():
+        hits = [k for k, pat in enumerate(patterns) if re.search(pat, name)]
+        if len(hits) == 1:
+            group[sid] = hits[0]
+    per_class = [([], []) for _ in patterns]
+    species_of = {}
+    for iid, rel in images.items():
+        g = group.get(int(labels[iid]))
+        if g is not None:
+            path = root / "images" / rel
+            per_class[g][0 if is_train[iid] == "1" else 1].append(path)
+            species_of[path] = int(labels[iid])
+    return [p.strip("_").lower() for p in patterns], per_class, species_of
+
+
+TEST_FRACTION = 0.3  # folder and Kaggle data: the seeded share of each class held out
+
+
+def held_out(n: int) -> int:
+    """How many of a class's n images the folder and Kaggle split holds out."""
+    return round(TEST_FRACTION * n)
+
+
+def image_files(cfg: RunConfig):
+    """(class names, per class the files, species of each path) of a real dataset, checked
+    before anything is decoded: folder and Kaggle give one list of paths per class, CUB a
+    (train, test) pair. Every error is one line naming the folder and what to do."""
+    root = Path(cfg.data_dir).expanduser()
+    if cfg.dataset == "cub":
+        classes, parts, species_of = cub_files(root, cfg.classes)
+        for c, (tr, te) in zip(classes, parts):
+            if not tr and not te:
+                raise GADInputError(f"class {c!r} has no images in {root}: check the folder or the class names")
+        return classes, parts, species_of
+    classes, files = (folder_files if cfg.dataset == "folder" else kaggle_files)(root, cfg.classes)
+    for c, fs in zip(classes, files):
+        if not fs:
+            raise GADInputError(f"class {c!r} has no images in {root}: add .jpg or .png files, or check the class names")
+        if held_out(len(fs)) < 1 or len(fs) - held_out(len(fs)) < 1:
+            raise GADInputError(
+                f"class {c!r} in {root} has {len(fs)} image(s): {TEST_FRACTION:.0%} of each class is held out "
+                "for evaluation and the rest trains, so each class needs at least 2 images; add images"
+            )
+    return classes, files, {}
+
+
+def check_files_serve_n_eval(cfg: RunConfig) -> None:
+    """Before anything is decoded: can the test split serve n_eval? (Unreadable files found
+    later can still make it fall short; load_dataset checks again.)"""
+    classes, files, _ = image_files(cfg)
+    if cfg.dataset == "cub":
+        test = {c: len(te) for c, (_, te) in zip(classes, files)}
+        total = {c: len(tr) + len(te) for c, (tr, te) in zip(classes, files)}
+    else:
+        test = {c: held_out(len(fs)) for c, fs in zip(classes, files)}
+        total = {c: len(fs) for c, fs in zip(classes, files)}
+    check_counts(test, total, cfg.n_eval)
+
+
+def check_counts(test: dict[str, int], total: dict[str, int], n_eval: int) -> None:
+    per = n_eval // 2
+    if min(test.values()) < per:
+        have = ", ".join(f"{c!r} {n}" for c, n in test.items())
+        totals = ", ".join(f"{c!r} {n}" for c, n in total.items())
+        raise GADInputError(
+            f"n_eval={n_eval} needs {per} held-out test images per class, but the test split has {have} "
+            f"(of {totals} images in all): lower n_eval to at most {2 * min(test.values())} or add images"
+        )
