@@ -58,7 +58,7 @@ precision-check: $(VENV)/.installed
 	for p in fp32 bf16; do \
 	  for a in $(ARCH); do mkdir -p runs/synthetic-$$p/$$a; \
 	    if [ -d runs/synthetic-default/$$a/models ]; then cp -rn runs/synthetic-default/$$a/models runs/synthetic-$$p/$$a/; fi; done; \
-	  $(PY) -m gadlib.reproduce --run-name synthetic-$$p --archs $(ARCH) -p precision=$$p || exit 1; \
+	  $(PY) -m gadlib.reproduce --run-name synthetic-$$p --archs $(ARCH) --no-controls -p precision=$$p || exit 1; \
 	done
 	$(PY) tools/compare_precisions.py figures/synthetic-fp32 figures/synthetic-bf16 > figures/synthetic-bf16/precision_check.md
 	cat figures/synthetic-bf16/precision_check.md

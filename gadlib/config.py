@@ -27,6 +27,7 @@ DATASETS = ("synthetic", "folder", "kaggle", "cub")
 THRESHOLD_RULES = ("top_q", "frac_max")
 OCCLUSION_FILLS = ("zero", "black")
 PRECISIONS = ("auto", "fp32", "bf16")
+SUPPORT_MODES = ("train", "frozen")
 
 # Profiles. `default` is what a notebook opened in JupyterLab runs: sized so that
 # `make reproduce` (both architectures, synthetic data) finishes in under 15 minutes on 2 CPU
@@ -78,6 +79,9 @@ class RunConfig:
     alphas_c2: list[float] | None = None  # alpha for class-2 images; None = same as alphas
     support_epochs: int = 2
     support_lr: float = 4e-5
+    # train: batch norm uses batch statistics (and updates its running ones) and dropout is on
+    # while a support trains, as in the paper's fine-tuning; frozen: both held in eval mode
+    support_mode: str = "train"
     # attributions
     methods: list[str] = dataclasses.field(default_factory=lambda: list(METHODS))
     n_eval: int = 64
@@ -92,6 +96,10 @@ class RunConfig:
     hull_q: float = 0.5
     hull_tau: float = 0.1
     occlusion_fill: str = "zero"
+    # controls (notebook 07)
+    smoothgrad_noise: float = 0.15  # SmoothGrad's noise sd, as a share of the input range
+    deletion_step: float = 0.05  # deletion / insertion curves: share of the pixels per step
+    bootstrap: int = 2000  # resamples of the paired bootstrap intervals
 
     @classmethod
     def build(cls, profile: str | None = None, **params) -> "RunConfig":
@@ -113,11 +121,30 @@ class RunConfig:
             if value not in allowed:
                 raise GADInputError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
 
+        def number(name, whole=False):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and value != int(value)):
+                raise GADInputError(f"{name} must be a {'whole ' if whole else ''}number, got {value!r}")
+
+        for name in ("n_eval", "ig_steps", "image_size", "train_epochs", "support_epochs", "batch_size", "n_train",
+                     "n_test", "bootstrap", "seed"):
+            number(name, whole=True)
+        for name in ("consensus_q", "hull_q", "consensus_tau", "hull_tau", "deletion_step", "smoothgrad_noise",
+                     "support_lr"):
+            number(name)
+        for name in ("alphas", "alphas_c2", "methods", "hull_rules"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (list, tuple)):
+                raise GADInputError(f"{name} must be a list, e.g. -p {name}='[...]', got {value!r}")
+        for a in [*self.alphas, *(self.alphas_c2 or [])]:
+            if isinstance(a, bool) or not isinstance(a, (int, float)):
+                raise GADInputError(f"alphas must be numbers, got {a!r}")
         choose("architecture", self.arch, ARCHS)
         choose("dataset", self.dataset, DATASETS)
         choose("consensus rule", self.consensus_rule, THRESHOLD_RULES)
         choose("occlusion fill", self.occlusion_fill, OCCLUSION_FILLS)
         choose("precision", self.precision, PRECISIONS)
+        choose("support mode", self.support_mode, SUPPORT_MODES)
         for m in self.methods:
             choose("attribution method", m, METHODS)
         for r in self.hull_rules:
@@ -134,11 +161,13 @@ class RunConfig:
             raise GADInputError(f"dataset {self.dataset!r} needs data_dir: the folder that holds the images")
         if self.n_eval < 2 or self.n_eval % 2:
             raise GADInputError(f"n_eval must be an even number >= 2 (half per class), got {self.n_eval}")
-        for name in ("consensus_q", "hull_q", "consensus_tau", "hull_tau"):
+        for name in ("consensus_q", "hull_q", "consensus_tau", "hull_tau", "deletion_step"):
             if not 0 < getattr(self, name) <= 1:
                 raise GADInputError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if not self.smoothgrad_noise > 0:
+            raise GADInputError(f"smoothgrad_noise must be > 0, got {self.smoothgrad_noise}")
         for name, least in (("ig_steps", 1), ("image_size", 8), ("train_epochs", 1), ("support_epochs", 1),
-                            ("batch_size", 1), ("n_train", 1), ("n_test", 1)):
+                            ("batch_size", 1), ("n_train", 1), ("n_test", 1), ("bootstrap", 100)):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < least or value != int(value):
                 raise GADInputError(f"{name} must be a whole number >= {least}, got {value!r}")

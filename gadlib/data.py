@@ -156,6 +156,8 @@ def load_dataset(cfg: RunConfig) -> Dataset:
 
     data = runfiles.cached(files.data, runfiles.stamp("data", cfg, runfiles.DATA_FIELDS), build_and_list_skipped)
     if data.skipped:  # said by every notebook, since each may be the one a user opens
+        if not files.skipped_images.is_file() and data.skipped_files:
+            runfiles.write_text("\n".join(data.skipped_files) + "\n", files.skipped_images)
         notices.warn(f"{data.skipped} unreadable image file(s) in {cfg.data_dir} were skipped; "
                      f"the list is in {files.skipped_images}")
     check_n_eval(data, cfg.n_eval)

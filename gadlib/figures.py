@@ -165,3 +165,49 @@ def example_grid(images: torch.Tensor, names: list[str], path: Path, title: str,
             _outline(ax, masks[j], "yellow")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def forest(paired: pd.DataFrame, path: Path, title: str) -> Path:
+    """GAD minus each control per image (> 0 favours GAD), mean and 95% bootstrap interval: one
+    panel per metric (RS per hull rule), one row per method and control."""
+    panels = [(m, r) for m, r in paired[["metric", "hull_rule"]].drop_duplicates().itertuples(index=False)
+              if m in ("rs", "deletion", "insertion")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 0.28 * paired["method"].nunique()
+                                                        * paired["GAD vs"].nunique() + 1.2), sharey=False)
+    colours = dict(zip(["sup", "orig", "base", "gad0", "smooth"], sns.color_palette("tab10", 5)))
+    for ax, (metric, rule) in zip(np.atleast_1d(axes), panels):
+        d = paired[(paired["metric"] == metric) & (paired["hull_rule"] == rule)].reset_index(drop=True)
+        y = np.arange(len(d))[::-1]
+        for yi, (_, row) in zip(y, d.iterrows()):
+            c = colours.get(row["GAD vs"], "k")
+            ax.plot([row["low"], row["high"]], [yi, yi], color=c, lw=2)
+            ax.plot(row["mean"], yi, "o", color=c, ms=4)
+        ax.axvline(0, color="grey", lw=0.8, ls="--")
+        ax.set_yticks(y, [f"{METHOD_SHORT[m]} vs {v}" for m, v in zip(d["method"], d["GAD vs"])], fontsize=7)
+        ax.set_title(f"{metric}" + (f" ({rule} hulls)" if rule != "none" else ""), fontsize=9)
+        ax.set_xlabel("<- control better | GAD better ->", fontsize=8)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+        ax.tick_params(axis="x", labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def cascade(rows: pd.DataFrame, path: Path, title: str) -> Path:
+    """Cascading randomisation: mean Spearman of the randomised maps with the trained ones, per
+    method, for the original and the GAD map, as more layers are randomised."""
+    d = rows.groupby(["method", "map", "step", "randomised"], sort=False)["spearman"].mean().reset_index()
+    methods = list(dict.fromkeys(d["method"]))
+    fig, axes = plt.subplots(1, len(methods), figsize=(2.6 * len(methods), 2.8), sharey=True)
+    for ax, method in zip(np.atleast_1d(axes), methods):
+        for kind, style in (("orig", "-o"), ("gad", "--s")):
+            g = d[(d["method"] == method) & (d["map"] == kind)]
+            ax.plot(g["step"], g["spearman"], style, ms=3, label={"orig": "original", "gad": "GAD"}[kind])
+        ax.set_xticks(g["step"], g["randomised"], rotation=45, ha="right", fontsize=7)
+        ax.set_title(METHOD_SHORT[method], fontsize=9)
+        ax.axhline(0, color="grey", lw=0.8, ls=":")
+    np.atleast_1d(axes)[0].set_ylabel("Spearman with trained map")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -65,7 +65,18 @@ def run_record(cfg: RunConfig, results: RunResults, code: dict | None = None) ->
         "parameters": params,
         "keys": {a: {k: st["key"] for k, st in s.items()} for a, s in results.stamps.items()},
         "tables_key": tables_stamp(cfg, results)["key"],
+        "controls_keys": controls_keys(cfg, results.archs),
     }
+
+
+def controls_keys(cfg: RunConfig, archs: list[str]) -> dict[str, str]:
+    """{arch: key of its controls rows} for the architectures notebook 07 ran on."""
+    out = {}
+    for arch in archs:
+        _, st = runfiles.read_csv(runfiles.RunFiles(cfg.with_arch(arch)).controls_csv, nrows=0)
+        if st is not None:
+            out[arch] = st["key"]
+    return out
 
 
 def write_run_record(cfg: RunConfig, results: RunResults, seconds: dict[str, float] | None = None,

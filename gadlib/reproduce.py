@@ -1,4 +1,5 @@
-"""Run the notebook chain headless with Papermill: 01 once, 02-05 per architecture, 06 once.
+"""Run the notebook chain headless with Papermill: 01 once, 02-05 per architecture, 07 (the
+controls) for the first architecture, 06 once.
 
     python -m gadlib.reproduce --dataset synthetic --profile default --archs resnet18 vgg16
     python -m gadlib.reproduce --dataset folder --data-dir ../shared/data/catsdogs --profile cpu
@@ -22,6 +23,7 @@ from .errors import GADInputError
 NOTEBOOK_DIR = ROOT / "notebooks"
 PER_RUN = ("01_data",)
 PER_ARCH = ("02_support_training", "03_attributions", "04_complexity", "05_sensitivity")
+CONTROLS = ("07_controls",)  # for the first architecture only (its support training is doubled)
 FINAL = ("06_figures",)
 
 
@@ -32,6 +34,21 @@ def _value(text: str):
         return text
 
 
+class _KernelError:
+    """A failure outside any cell (nbclient's DeadKernelError, a kernel that did not start), in
+    the shape of Papermill's cell error."""
+
+    def __init__(self, err: Exception):
+        self.ename, self.exec_count = type(err).__name__, None
+        self.evalue = str(err) or type(err).__name__
+        self.traceback = err
+
+    def __str__(self) -> str:
+        import traceback
+
+        return "".join(traceback.format_exception(self.traceback))
+
+
 class NotebookFailed(Exception):
     """A notebook of the chain raised: what to print in one line, and the full error."""
 
@@ -40,7 +57,8 @@ class NotebookFailed(Exception):
         if err.ename == "GADInputError":  # the project's own bad-input error: its message is the line
             self.line = err.evalue
         else:
-            self.line = (f"notebook {notebook} failed in cell {err.exec_count}: {err.ename}: "
+            where = f"in cell {err.exec_count}" if err.exec_count is not None else "outside any cell (the kernel stopped; out of memory?)"
+            self.line = (f"notebook {notebook} failed {where}: {err.ename}: "
                          f"{err.evalue.splitlines()[0] if err.evalue else ''} (the rest is in {executed}; "
                          "--verbose prints the traceback)")
         super().__init__(self.line)
@@ -67,13 +85,14 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
-def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
+def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = True) -> RunConfig:
     # Settings first, with nothing heavy imported yet, so that bad input is answered in seconds.
     cfg = RunConfig.build(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__},
                           **params.get("extra", {}))
     preflight(cfg, archs)
     import nbformat
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
 
     from . import notices
     from .record import code_state, write_run_record
@@ -86,7 +105,8 @@ def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
         code = code_state()
         out_dir = cfg.run_dir / "executed"
         out_dir.mkdir(parents=True, exist_ok=True)
-        steps = [(nb, archs[0]) for nb in PER_RUN] + [(nb, a) for a in archs for nb in PER_ARCH] + [(nb, archs[0]) for nb in FINAL]
+        steps = ([(nb, archs[0]) for nb in PER_RUN] + [(nb, a) for a in archs for nb in PER_ARCH]
+                 + [(nb, archs[0]) for nb in (CONTROLS if with_controls else ())] + [(nb, archs[0]) for nb in FINAL])
         seconds, told = {}, set()
 
         def tell(executed: Path) -> None:  # the notebook's warnings and notes, each once per run
@@ -98,7 +118,7 @@ def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
 
         for nb, arch in steps:
             started = time.time()
-            name = f"{nb}_{arch}" if nb in PER_ARCH else nb
+            name = f"{nb}_{arch}" if nb in PER_ARCH + CONTROLS else nb
             executed = out_dir / f"{name}.ipynb"
             try:
                 pm.execute_notebook(
@@ -109,6 +129,9 @@ def run_chain(params: dict, archs: list[str], log=print) -> RunConfig:
             except pm.PapermillExecutionError as err:
                 tell(executed)
                 raise NotebookFailed(err, name, executed) from err
+            except (DeadKernelError, RuntimeError, TimeoutError) as err:  # the kernel died (out of memory) or did not start
+                tell(executed)
+                raise NotebookFailed(_KernelError(err), name, executed) from err
             seconds[name] = time.time() - started
             log(f"{name}: {seconds[name]:.0f} s")
             tell(executed)
@@ -124,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--archs", nargs="+", default=list(ARCHS))
     ap.add_argument("--run-name", default=None)
     ap.add_argument("--verbose", action="store_true", help="print a failed notebook's whole traceback")
+    ap.add_argument("--no-controls", action="store_true", help="skip notebook 07 (the controls)")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                     help="any notebook parameter, e.g. -p ig_steps=50")
     args = ap.parse_args(argv)
@@ -141,17 +165,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: -p extra= needs a dict, e.g. -p \"extra={{'consensus_q': 0.3}}\", got {text!r}",
                       file=sys.stderr)
                 return 2
-            extra.update(value)
-            continue
-        target = params if name in _NOTEBOOK_PARAMETERS else extra
-        if name == "checkpoint" and isinstance(value, str):
-            value = str(Path(value).expanduser().resolve())
-        target[name] = value
+            pairs = list(value.items())
+        else:
+            pairs = [(name, value)]
+        for key, val in pairs:
+            if key in ("checkpoint", "data_dir") and isinstance(val, str):
+                val = str(Path(val).expanduser().resolve())  # the notebooks run inside notebooks/
+            # a notebook parameter goes in its own right (in `extra` it would be given twice)
+            (params if key in _NOTEBOOK_PARAMETERS else extra)[key] = val
     if extra:
         params["extra"] = extra
     try:
         started = time.time()
-        cfg = run_chain(params, args.archs)
+        cfg = run_chain(params, args.archs, with_controls=not args.no_controls)
     except GADInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

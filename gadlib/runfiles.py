@@ -33,7 +33,7 @@ from .errors import GADInputError
 # Settings each kind of file depends on; each tuple contains the ones before it.
 DATA_FIELDS = ("dataset", "data_dir", "classes", "image_size", "n_train", "n_test", "seed")
 MODEL_FIELDS = DATA_FIELDS + ("arch", "checkpoint", "pretrained", "train_epochs", "train_lr", "batch_size")
-SUPPORT_FIELDS = MODEL_FIELDS + ("support_epochs", "support_lr")
+SUPPORT_FIELDS = MODEL_FIELDS + ("support_epochs", "support_lr", "support_mode")
 FAMILY_FIELDS = SUPPORT_FIELDS + ("alphas", "alphas_c2")
 EVAL_FIELDS = DATA_FIELDS + ("n_eval",)  # which images are explained
 COMPLEXITY_FIELDS = FAMILY_FIELDS + (
@@ -43,11 +43,17 @@ COMPLEXITY_FIELDS = FAMILY_FIELDS + (
 PRECISION_FIELDS = COMPLEXITY_FIELDS  # the probe judges what the tables use
 SENSITIVITY_FIELDS = COMPLEXITY_FIELDS + ("occlusion_fill",)
 
+CONTROL_FIELDS = SENSITIVITY_FIELDS + ("smoothgrad_noise", "deletion_step", "bootstrap")
+# Settings added after runs were made: at this value they are left out of a stamp, so files made
+# before the setting existed (under what is still its default) keep their keys.
+LATER_DEFAULTS = {"support_mode": "train"}
+
 # Which notebook writes which stage's files (for the "rerun notebook ..." advice).
 MADE_BY = {
     "data": "01_data", "original": "02_support_training", "support": "02_support_training",
     "models": "02_support_training", "precision": "03_attributions", "attributions": "03_attributions",
     "complexity": "04_complexity", "sensitivity": "05_sensitivity", "tables": "06_figures",
+    "control": "07_controls", "controls": "07_controls",
 }
 
 
@@ -73,7 +79,8 @@ def _hash(payload: Any) -> str:
 
 def stamp(stage: str, cfg: RunConfig, fields: tuple[str, ...], **inputs: Any) -> dict:
     """The stamp of a file made by `stage` from the `fields` of `cfg` and the given inputs."""
-    settings = {f: normalise(getattr(cfg, f)) for f in fields}
+    settings = {f: normalise(getattr(cfg, f)) for f in fields
+                if not (f in LATER_DEFAULTS and getattr(cfg, f) == LATER_DEFAULTS[f])}
     inputs = normalise(inputs)
     return {"stage": stage, "settings": settings, "inputs": inputs,
             "key": _hash({"stage": stage, "settings": settings, "inputs": inputs})}
@@ -105,8 +112,9 @@ def difference(stored: dict, expected: dict) -> str | None:
     for part in ("settings", "inputs"):
         a, b = stored.get(part, {}), expected.get(part, {})
         for name in sorted(set(a) | set(b)):
-            if name in b and a.get(name, "<missing>") != b[name]:
-                old, new = a.get(name, "<missing>"), b[name]
+            missing = normalise(LATER_DEFAULTS.get(name, "<missing>")) if part == "settings" else "<missing>"
+            if name in b and a.get(name, missing) != b[name]:
+                old, new = a.get(name, missing), b[name]
                 if part == "inputs":
                     return f"other {name} than this run has (the models or an earlier stage changed)"
                 return f"{name}={_show(old)} (this run: {_show(new)})"
@@ -220,8 +228,19 @@ def strip_key(text: str) -> str:
     return "\n".join(line for line in text.rstrip("\n").splitlines() if not line.startswith("<!-- gad key")).rstrip("\n")
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+def _umask() -> int:
+    try:  # Linux: read it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
 
 
 def atomic_write(path: Path, write) -> None:
@@ -317,6 +336,22 @@ class RunFiles:
     def eval_logits(self) -> Path:
         return self.arch_dir / "eval_logits.pt"
 
+    # 07
+    def control(self, i: int) -> Path:
+        return self.arch_dir / "models" / f"control_{i + 1}.pt"
+
+    @property
+    def control_maps(self) -> Path:
+        return self.arch_dir / "control_maps.pt"
+
+    @property
+    def controls_csv(self) -> Path:
+        return self.arch_dir / "controls.csv"
+
+    @property
+    def sanity_csv(self) -> Path:
+        return self.arch_dir / "sanity.csv"
+
     # 06
     @property
     def figure_dir(self) -> Path:
@@ -339,6 +374,9 @@ class RunFiles:
         return sorted(p.parent.name for p in self.run_dir.glob("*/rs.csv"))
 
 
+LEFTOVER_AGE_S = 60
+
+
 @contextmanager
 def holding(cfg: RunConfig) -> Iterator[int]:
     """Hold the run folder for one run. A second run into the same folder stops with one line
@@ -347,16 +385,18 @@ def holding(cfg: RunConfig) -> Iterator[int]:
     a stopped run left and that were removed."""
     files = RunFiles(cfg)
     files.run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(files.lock, blocking=False)
+    lock = FileLock(files.lock)
     try:
-        lock.acquire()
+        lock.acquire(timeout=0)
     except Timeout:
         who = files.holder.read_text().strip() if files.holder.is_file() else "another process"
         raise GADInputError(f"run folder {files.run_dir} is in use by another run ({who}): wait for it to "
                             "finish, or give this run another --run-name") from None
     try:
-        files.holder.write_text(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        leftovers = [p for d in (files.run_dir, files.figure_dir) if d.is_dir() for p in d.rglob(".*.tmp")]
+        write_text(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n", files.holder)
+        # A killed run's kernel may live on for a second: only temporary files older than that go.
+        leftovers = [p for d in (files.run_dir, files.figure_dir) if d.is_dir() for p in d.rglob(".*.tmp")
+                     if time.time() - p.stat().st_mtime > LEFTOVER_AGE_S]
         for p in leftovers:
             p.unlink()
         yield len(leftovers)

@@ -95,27 +95,10 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     device = pick_device(cfg.device)
     train_split = runfiles.split_fingerprint(data.train)
     original, record = original_classifier(cfg, data, device, train_split)
-    train_logits = []  # predicted only if a support has to be trained (not when all are cached)
-    supports, stored_supports = [], []
-    for i, (a1, a2) in enumerate(tqdm(cfg.support_alphas, desc="supports", leave=False)):
-
-        def train(a1=a1, a2=a2, i=i):
-            if not train_logits:
-                train_logits.append(predict_logits(original, data.train.images))
-            targets = distanced_targets(train_logits[0], data.train.labels, a1, a2)
-            torch.manual_seed(cfg.seed + i + 1)
-            s, history = train_support(original, data.train, targets, cfg.support_epochs, cfg.support_lr,
-                                       cfg.batch_size, cfg.seed + i + 1, desc=f"support alpha={a1:g}/{a2:g}")
-            s = s.cpu()
-            return {"state": _state(s), "fingerprint": runfiles.fingerprint(s), "train_mse": history}
-
-        st = runfiles.stamp("support", cfg, runfiles.SUPPORT_FIELDS, alpha=[a1, a2],
-                            original=record["fingerprint"], train_split=train_split)
-        stored = runfiles.cached(files.support(a1, a2), st, train)
-        support = build_model(cfg.arch, 2, cfg.image_size)
-        support.load_state_dict(stored["state"])
-        supports.append(support.to(device).eval())
-        stored_supports.append(stored)
+    stamps = [runfiles.stamp("support", cfg, runfiles.SUPPORT_FIELDS, alpha=[a1, a2], original=record["fingerprint"],
+                             train_split=train_split) for a1, a2 in cfg.support_alphas]
+    supports, stored_supports = train_supports(cfg, data, original, cfg.support_alphas,
+                                               [files.support(a1, a2) for a1, a2 in cfg.support_alphas], stamps)
     fingerprints = [record["fingerprint"]] + [s["fingerprint"] for s in stored_supports]
     st = runfiles.stamp("models", cfg, runfiles.FAMILY_FIELDS, models=fingerprints,
                         test_split=runfiles.split_fingerprint(data.test))
@@ -132,6 +115,35 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     acc = float(report["accuracy"].iloc[0])
     _warn_if_chance(cfg, acc)
     return ModelFamily(original, supports, fingerprints, acc, report, record.get("train_files"), st)
+
+
+def train_supports(cfg: RunConfig, data: Dataset, original: nn.Module, alphas: list[tuple[float, float]],
+                   paths: list, stamps: list[dict], what: str = "support") -> tuple[list[nn.Module], list[dict]]:
+    """One support per (alpha for class 1, alpha for class 2), each trained (or read back) from
+    the original with seed cfg.seed + its position + 1, in cfg.support_mode. Returns the models
+    (eval mode, on the original's device) and their stored records."""
+    device = next(original.parameters()).device
+    train_logits = []  # predicted only if a support has to be trained (not when all are cached)
+    models, records = [], []
+    for i, ((a1, a2), path, st) in enumerate(zip(tqdm(alphas, desc=f"{what}s", leave=False), paths, stamps)):
+
+        def train(a1=a1, a2=a2, i=i):
+            if not train_logits:
+                train_logits.append(predict_logits(original, data.train.images))
+            targets = distanced_targets(train_logits[0], data.train.labels, a1, a2)
+            torch.manual_seed(cfg.seed + i + 1)
+            s, history = train_support(original, data.train, targets, cfg.support_epochs, cfg.support_lr,
+                                       cfg.batch_size, cfg.seed + i + 1, desc=f"{what} alpha={a1:g}/{a2:g}",
+                                       mode=cfg.support_mode)
+            s = s.cpu()
+            return {"state": _state(s), "fingerprint": runfiles.fingerprint(s), "train_mse": history}
+
+        stored = runfiles.cached(path, st, train)
+        model = build_model(cfg.arch, 2, cfg.image_size)
+        model.load_state_dict(stored["state"])
+        models.append(model.to(device).eval())
+        records.append(stored)
+    return models, records
 
 
 def logit_space(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFrame:

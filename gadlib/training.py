@@ -27,9 +27,10 @@ def _batches(n: int, batch_size: int, gen: torch.Generator, shuffle: bool = True
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False) -> list[float]:
-    """Adam over in-memory uint8 `images`; `loss_of(outputs, idx)` gives the batch loss.
-    Returns the mean loss of each epoch."""
+def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False, frozen=False) -> list[float]:
+    """Adam over in-memory uint8 `images`; `loss_of(outputs, idx)` gives the batch loss. With
+    `frozen`, batch norm and dropout stay in eval mode (running statistics neither used from the
+    batch nor updated). Returns the mean loss of each epoch."""
     device = next(model.parameters()).device
     images = images.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -37,7 +38,7 @@ def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False)
     history = []
     bar = tqdm(total=epochs * -(-len(images) // batch_size), desc=desc, leave=False)
     for _ in range(epochs):
-        model.train()
+        model.train(not frozen)
         total, count = 0.0, 0
         for idx in _batches(len(images), batch_size, gen):
             x = normalize(images[idx.to(device)])
@@ -85,14 +86,15 @@ def distanced_targets(logits: torch.Tensor, labels: torch.Tensor, alpha_c1: floa
 
 # ---------------------------------------------------------------- GAD step 2
 def train_support(original: nn.Module, train: Split, targets: torch.Tensor, epochs: int, lr: float,
-                  batch_size: int, seed: int = 0, desc: str = "support") -> tuple[nn.Module, list[float]]:
-    """A copy of `original` regressed (MSE, no softmax) onto the distanced `targets`."""
+                  batch_size: int, seed: int = 0, desc: str = "support", mode: str = "train") -> tuple[nn.Module, list[float]]:
+    """A copy of `original` regressed (MSE, no softmax) onto the distanced `targets`; `mode` is
+    "train" (batch norm on batch statistics, dropout on) or "frozen" (both in eval mode)."""
     support = copy.deepcopy(original)
     device = next(support.parameters()).device
     targets = targets.to(device)
     history = _fit(
         support, train.images, lambda out, idx: nn.functional.mse_loss(out, targets[idx.to(device)]),
-        epochs, lr, batch_size, seed, desc=desc,
+        epochs, lr, batch_size, seed, desc=desc, frozen=mode == "frozen",
     )
     return support, history
 

@@ -125,6 +125,7 @@ def test_an_error_inside_a_notebook_is_one_line(tmp_path, monkeypatch, capsys, e
     """The project's own error keeps its message and exit code 2; any other names the notebook,
     the cell and the executed copy to read."""
     monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAD_FIGURES_DIR", str(tmp_path / "figures"))
 
     def fails(*args, **kwargs):
         raise papermill.PapermillExecutionError(2, 3, "data = load_dataset(cfg)", ename, evalue, ["Traceback ..."])
@@ -187,3 +188,35 @@ def test_a_fresh_process_answers_bad_input_in_under_5_seconds(argv, match):
     done = subprocess.run([sys.executable, "-m", "gadlib.reproduce", *argv], cwd=ROOT, capture_output=True, text=True)
     assert time.time() - started < 5
     assert done.returncode == 2 and done.stderr.strip().startswith(f"error: {match}") and "\n" not in done.stderr.strip()
+
+
+def test_a_kernel_that_dies_is_one_line_too(tmp_path, monkeypatch, capsys):
+    from nbclient.exceptions import DeadKernelError
+
+    monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAD_FIGURES_DIR", str(tmp_path / "figures"))
+
+    def dies(*args, **kwargs):
+        raise DeadKernelError("Kernel died")
+
+    monkeypatch.setattr(papermill, "execute_notebook", dies)
+    assert reproduce.main(["--profile", "smoke"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: notebook 01_data failed outside any cell (the kernel stopped;") and "\n" not in err, err
+
+
+@pytest.mark.parametrize("param, match", [
+    ("n_eval=abc", "n_eval must be a whole number, got 'abc'"),
+    ("consensus_q=1/3", "consensus_q must be a number, got '1/3'"),
+    ("alphas=3", "alphas must be a list"),
+    ("alphas=['a']", "alphas must be numbers, got 'a'"),
+])
+def test_values_of_the_wrong_type(runner, param, match):
+    _fails_fast(runner("-p", param), match)
+
+
+def test_a_notebook_parameter_given_in_extra_is_passed_once(runner):
+    with pytest.raises(KernelStarted) as started:
+        runner("-p", "extra={'image_size': 40, 'consensus_q': 0.3}")
+    params = started.value.args[0]
+    assert params["image_size"] == 40 and params["extra"] == {"consensus_q": 0.3}

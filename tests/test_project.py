@@ -77,9 +77,15 @@ def test_make_lab_starts_and_prints_its_url_as_any_user():
         port = s.getsockname()[1]
     lab = subprocess.Popen(["make", "lab", f"LAB_ARGS=--no-browser --port={port}"], cwd=ROOT, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    import selectors
+
     seen, deadline = [], time.time() + 120
+    waiting = selectors.DefaultSelector()
+    waiting.register(lab.stdout, selectors.EVENT_READ)
     try:
         while time.time() < deadline:
+            if not waiting.select(timeout=deadline - time.time()):
+                break  # nothing printed before the deadline
             line = lab.stdout.readline()
             if not line:
                 break

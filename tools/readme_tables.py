@@ -41,9 +41,10 @@ def check_made_by_run(path: Path) -> None:
     record = path.parent / "RUN.json"
     if not record.is_file():
         return
-    expected = json.loads(record.read_text()).get("tables_key")
+    rec = json.loads(record.read_text())
+    expected = {rec.get("tables_key"), *rec.get("controls_keys", {}).values()}
     found = re.search(r"<!-- gad key (\w+) -->", path.read_text())
-    if not found or found.group(1) != expected:
+    if not found or found.group(1) not in expected:
         sys.exit(f"error: {path} was not made from the rows of the run in {record}: "
                  "rerun notebook 06 (or the make target that writes it)")
 

@@ -1,0 +1,209 @@
+"""The controls a reviewer asks for (notebook 07): is GAD's region better than what simpler
+means give at the same area?
+
+For every evaluation image, method and target class, five maps are compared:
+- `orig`: the original map; `gad`: the original map on the consensus (METHOD.md step 3);
+- `base`: the matched-area baseline, the original map's own top |C| pixels;
+- `gad0`: GAD with supports trained with alpha = 0 (targets = the original's logits; same epochs,
+  optimiser, seeds and support mode), so retraining noise alone shrinks its consensus;
+- `smooth`: SmoothGrad over the same base method (captum's NoiseTunnel, sd = smoothgrad_noise x
+  the input range, as many samples as models in the family) kept at the same top-|C| area.
+Each is scored by RS of its hull (and `sup`, the original hull minus GAD's, as in the paper),
+RC, deletion and insertion AUC (no hull), and on synthetic data against the true object. The
+paired table gives GAD minus each control per image (signed so that > 0 favours GAD), with a
+seeded bootstrap interval, the share of images where GAD wins, and a verdict.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import consensus as cons
+from . import faithfulness, metrics, runfiles, sanity, stats
+from .attributions import smoothgrad_maps
+from .config import RunConfig
+from .data import Dataset, normalize
+from .engine import attribution_maps
+from .hulls import hull_masks
+from .runfiles import RunFiles
+
+KINDS = ("orig", "gad", "base", "gad0", "smooth")
+# +1: a larger value is better for the map; -1: smaller is better (deletion: the logit falls fast)
+BETTER = {"rs": 1, "deletion": -1, "insertion": 1, "mass_inside": 1, "pointing_hit": 1, "hull_iou": 1}
+VERSUS = {"rs": ("sup", "base", "gad0", "smooth")}  # RS: the paper's comparison first
+VERSUS_MAPS = ("orig", "base", "gad0", "smooth")
+
+
+@dataclass
+class Controls:
+    rows: pd.DataFrame  # per image: method, hull_rule, target, image, map, metric, value
+    paired: pd.DataFrame  # GAD against each control: mean, interval, share of wins, verdict
+    means: pd.DataFrame  # mean of each metric per map, side by side
+    stamp: dict
+
+
+def control_family(cfg: RunConfig, data: Dataset, family) -> tuple[list[torch.nn.Module], list[str]]:
+    """Supports trained exactly like GAD's (same seeds, epochs, optimiser, mode) but with alpha = 0."""
+    from .stages import train_supports
+
+    files = RunFiles(cfg)
+    train_split = runfiles.split_fingerprint(data.train)
+    n = len(cfg.support_alphas)
+    stamps = [runfiles.stamp("control", cfg, runfiles.SUPPORT_FIELDS, alpha=[0.0, 0.0], position=i,
+                             original=family.fingerprints[0], train_split=train_split) for i in range(n)]
+    models, records = train_supports(cfg, data, family.original, [(0.0, 0.0)] * n,
+                                     [files.control(i) for i in range(n)], stamps, what="control")
+    return models, [r["fingerprint"] for r in records]
+
+
+def control_maps(cfg: RunConfig, data: Dataset, family, attr, controls: list, control_fps: list[str]) -> dict:
+    """{"gad0": {method: (controls, 2, N, H, W)}, "smooth": {method: (2, N, H, W)}}, cached."""
+    from .stages import eval_images
+
+    files = RunFiles(cfg)
+    _, ev = eval_images(cfg, data)
+    st = runfiles.stamp("control_maps", cfg, runfiles.CONTROL_FIELDS, models=family.fingerprints,
+                        controls=control_fps, precision=attr.precision, images=runfiles.split_fingerprint(ev))
+    x = normalize(ev.images)
+    device = next(family.original.parameters()).device
+
+    def compute():
+        gad0 = attribution_maps(controls, x, list(cfg.methods), ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
+                                internal_batch=cfg.ig_internal_batch, device=device, precision=attr.precision)
+        smooth = smoothgrad_maps(family.original, x, list(cfg.methods), samples=len(family.all),
+                                 noise=cfg.smoothgrad_noise, ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
+                                 seed=cfg.seed)
+        return {"gad0": gad0, "smooth": smooth}
+
+    return runfiles.cached(files.control_maps, st, compute)
+
+
+def controls(cfg: RunConfig, data: Dataset, family, attr, comp) -> Controls:
+    """Every control of the module docstring for one architecture; per-image rows cached in
+    controls.csv, tables (paired, means) computed from them."""
+    from .stages import eval_images
+
+    files = RunFiles(cfg)
+    models, control_fps = control_family(cfg, data, family)
+    st = runfiles.stamp("controls", cfg, runfiles.CONTROL_FIELDS, models=family.fingerprints, controls=control_fps,
+                        attributions=attr.keys, precision=attr.precision)
+    rows, stored = runfiles.read_csv(files.controls_csv)
+    if stored is None or stored["key"] != st["key"]:
+        maps = control_maps(cfg, data, family, attr, models, control_fps)
+        _, ev = eval_images(cfg, data)
+        rows = _score(cfg, ev, family.original, attr.maps, comp, maps).assign(dataset=cfg.dataset, arch=cfg.arch)
+        runfiles.write_csv(rows, files.controls_csv, st)
+    return Controls(rows, paired_table(rows, cfg.bootstrap, cfg.seed), means_table(rows), st)
+
+
+def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) -> pd.DataFrame:
+    x = normalize(ev.images)
+    fill = metrics.occlusion_fill(cfg.occlusion_fill)
+    out = []
+
+    def add(method, rule, t, kind, metric, values):
+        out.append(pd.DataFrame({"method": method, "hull_rule": rule, "target": t + 1, "image": range(len(ev)),
+                                 "map": kind, "metric": metric, "value": np.asarray(values, dtype=float)}))
+
+    for method, m in tqdm(family_maps.items(), desc="controls", leave=False):
+        c = comp.consensus[method]
+        c0 = cons.consensus(torch.cat([m[:1], maps["gad0"][method]]), cfg.consensus_rule, cfg.consensus_q,
+                            cfg.consensus_tau)
+        smooth = maps["smooth"][method]
+        views = {"orig": m[0], "gad": cons.gad_map(m[0], c), "base": cons.matched_area_map(m[0], c),
+                 "gad0": cons.gad_map(m[0], c0),
+                 "smooth": smooth * cons.top_k_mask(smooth, c.flatten(-2).sum(-1))}
+        for t in (0, 1):
+            stacked = torch.stack([v[t] for v in views.values()])
+            fractions, deletion, insertion = faithfulness.curves(original, x, stacked, t, fill, cfg.deletion_step,
+                                                                 batch_size=cfg.batch_size * 4)
+            for kind, d, i in zip(views, faithfulness.auc(fractions, deletion), faithfulness.auc(fractions, insertion)):
+                add(method, "none", t, kind, "deletion", d)
+                add(method, "none", t, kind, "insertion", i)
+                if ev.masks is not None:
+                    add(method, "none", t, kind, "mass_inside", metrics.mass_inside(views[kind][t], ev.masks))
+                    add(method, "none", t, kind, "pointing_hit", metrics.pointing_hit(views[kind][t], ev.masks))
+        for rule in cfg.hull_rules:
+            h = dict(comp.hulls[(method, rule)])
+            for kind in ("gad0", "smooth"):
+                h[kind] = hull_masks(cons.important(views[kind], rule, cfg.hull_q, cfg.hull_tau))
+            regions = {"gad": h["gad"], "sup": h["orig"] & ~h["gad"], "base": h["base"], "gad0": h["gad0"],
+                       "smooth": h["smooth"]}
+            for t in (0, 1):
+                rs = metrics.rs(original, x, torch.stack([r[t] for r in regions.values()]), t, cfg.occlusion_fill,
+                                batch_size=cfg.batch_size * 4)
+                for kind, v in zip(regions, rs):
+                    add(method, rule, t, kind, "rs", v)
+                for kind in ("gad", "base", "gad0", "smooth"):
+                    add(method, rule, t, kind, "rc", metrics.rc(h[kind][t], h["orig"][t]))
+                    if ev.masks is not None:
+                        add(method, rule, t, kind, "hull_iou", metrics.iou(h[kind][t], ev.masks))
+    return pd.concat(out, ignore_index=True)
+
+
+def sanity_check(cfg: RunConfig, data: Dataset, family, attr) -> pd.DataFrame:
+    """Cascading randomisation of the whole family (gadlib.sanity) on the first
+    sanity.PER_CLASS evaluation images of each class; per-image rows cached in sanity.csv."""
+    from .precision import probe_indices
+    from .stages import eval_images
+
+    files = RunFiles(cfg)
+    st = runfiles.stamp("sanity", cfg, runfiles.CONTROL_FIELDS, models=family.fingerprints, precision=attr.precision)
+    rows, stored = runfiles.read_csv(files.sanity_csv)
+    if stored is None or stored["key"] != st["key"]:
+        _, ev = eval_images(cfg, data)
+        idx = probe_indices(ev.labels, sanity.PER_CLASS)
+        rows = sanity.cascade(cfg, family.all, normalize(ev.images[idx]), attr.precision)
+        rows = rows.assign(dataset=cfg.dataset, arch=cfg.arch)
+        runfiles.write_csv(rows, files.sanity_csv, st)
+    return rows
+
+
+def paired_table(rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """GAD against each control, paired per image and target class, for every metric that has a
+    better direction: mean of sign x (GAD - control), its bootstrap interval, the share of
+    pairs where GAD is better, and the verdict."""
+    out = []
+    keys = ["dataset", "arch", "metric", "hull_rule", "method"]
+    for (dataset, arch, metric, rule, method), g in rows[rows["metric"].isin(BETTER)].groupby(keys, sort=False):
+        wide = g.pivot_table(index=["target", "image"], columns="map", values="value", dropna=False)
+        for other in VERSUS.get(metric, VERSUS_MAPS):
+            if other not in wide or "gad" not in wide:
+                continue
+            diff = BETTER[metric] * (wide["gad"] - wide[other]).to_numpy()
+            s = stats.paired_bootstrap(diff, resamples, seed)
+            out.append({"dataset": dataset, "arch": arch, "metric": metric, "hull_rule": rule, "method": method,
+                        "GAD vs": other, **s, "verdict": stats.verdict(s["low"], s["high"])})
+    return pd.DataFrame(out)
+
+
+def means_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean of each metric per map (NaN left out), maps side by side."""
+    t = rows.pivot_table(index=["dataset", "arch", "metric", "hull_rule", "method"], columns="map", values="value",
+                         aggfunc="mean", sort=False)
+    return t.reindex(columns=[k for k in ("orig", "gad", "sup", "base", "gad0", "smooth") if k in t.columns])
+
+
+def write_tables(cfg: RunConfig, ctrl: Controls) -> dict[str, pd.DataFrame]:
+    """controls_paired_<arch> and controls_means_<arch> (CSV and Markdown) in figures/<run>/."""
+    out_dir = RunFiles(cfg).figure_dir
+    short = ctrl.paired.assign(**{"mean (95% CI)": [f"{m:+.4g} [{lo:+.4g}, {hi:+.4g}]" for m, lo, hi in
+                                                   zip(ctrl.paired["mean"], ctrl.paired["low"], ctrl.paired["high"])]})
+    tables = {
+        f"controls_paired_{cfg.arch}": short.set_index(["dataset", "arch", "metric", "hull_rule", "method", "GAD vs"])[
+            ["n", "mean (95% CI)", "share_wins", "verdict"]],
+        f"controls_means_{cfg.arch}": ctrl.means,
+    }
+    for name, t in tables.items():
+        runfiles.write_csv(t, out_dir / f"{name}.csv", ctrl.stamp, index=True)
+        runfiles.write_text(metrics.to_markdown(t) + "\n", out_dir / f"{name}.md", ctrl.stamp)
+    return tables
+
+
+def verdict_counts(paired: pd.DataFrame) -> pd.DataFrame:
+    """How many (method, hull rule) comparisons hold, fail or are undecided, per metric and control."""
+    return paired.groupby(["metric", "GAD vs", "verdict"]).size().unstack(fill_value=0)

@@ -1,0 +1,59 @@
+"""Deletion and insertion curves: faithfulness of a map without any hull.
+
+Deletion removes the map's most important pixels first (replaced by the occlusion fill, as for
+RS) and follows the logit of the target class; insertion starts from the fully filled image and
+puts the most important pixels back first. A faithful map makes the deletion curve fall fast
+(low AUC) and the insertion curve rise fast (high AUC). Ties in a map are broken by pixel index
+(`consensus.pixel_ranks`), so zero-valued pixels come last in a fixed order.
+
+Quantus's PixelFlipping is the deletion curve; it has no insertion curve and perturbs channel
+values rather than whole pixels, so this batched version is used (tests/test_controls.py shows
+it equal to Quantus's on single-channel inputs, and equal to a hand computation).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .consensus import pixel_ranks
+
+
+def steps(n_pixels: int, step: float) -> torch.Tensor:
+    """Number of pixels changed after each step: 0, step, 2 step, ... of the pixels, up to all."""
+    n = math.ceil(1 / step - 1e-9)
+    return torch.tensor([min(n_pixels, round(s * step * n_pixels)) for s in range(n + 1)])
+
+
+@torch.no_grad()
+def curves(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, target: int, fill: torch.Tensor,
+           step: float = 0.05, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Deletion and insertion curves of K maps per image.
+
+    x: (N, C, H, W) model inputs; maps: (K, N, H, W); fill: broadcastable to x (the occlusion
+    value). Returns (fractions (S,), deletion (K, N, S), insertion (K, N, S)): the target logit
+    after each share of pixels changed, the unchanged image first."""
+    model.eval()
+    device = next(model.parameters()).device
+    k, n, h, w = maps.shape
+    counts = steps(h * w, step)
+    ranks = pixel_ranks(maps).view(k, n, 1, h, w)  # 0 = most important
+    fill = fill.to(device)
+    out = {"deletion": [], "insertion": []}
+    # every (map, image, step) is one input; built and evaluated batch by batch
+    jobs = torch.stack(torch.meshgrid(torch.arange(k), torch.arange(n), torch.arange(len(counts)), indexing="ij"), -1).view(-1, 3)
+    for kind in out:
+        for i in range(0, len(jobs), batch_size):
+            kk, nn_, ss = jobs[i : i + batch_size].unbind(1)
+            changed = (ranks[kk, nn_] < counts[ss].view(-1, 1, 1, 1)).to(device)
+            xi = x[nn_].to(device)
+            inputs = torch.where(changed, fill, xi) if kind == "deletion" else torch.where(changed, xi, fill)
+            out[kind].append(model(inputs).float()[:, target].cpu())
+    fractions = counts.double() / (h * w)
+    return (fractions, torch.cat(out["deletion"]).view(k, n, -1).double(),
+            torch.cat(out["insertion"]).view(k, n, -1).double())
+
+
+def auc(fractions: torch.Tensor, curve: torch.Tensor) -> torch.Tensor:
+    """Area under a curve over the share of pixels changed (trapezoid rule, x from 0 to 1)."""
+    return torch.trapezoid(curve, fractions, dim=-1)

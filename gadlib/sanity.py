@@ -1,0 +1,98 @@
+"""Sanity check (Adebayo et al., 2018): do the maps depend on the model's weights?
+
+Cascading parameter randomisation, top layer first: at each step the top share of the layers
+(modules with weights, in forward order from the output back) is re-initialised, in the
+original and in every support alike (the same layers, the same random values: each layer is
+reset under a seed of its own), and the original and GAD maps are computed again. Their
+Spearman rank correlation and SSIM with the trained model's maps fall towards 0 for a method
+that depends on the model. Guided Backprop and Deconvolution are known to stay similar.
+
+Quantus's MPRT does the same per layer for one model; here the whole family has to be
+randomised together, so the cascade is written out, with Quantus-style top-down order.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import torch
+from skimage.metrics import structural_similarity
+
+from . import consensus as cons
+from .engine import attribution_maps, map_agreement
+
+PER_CLASS = 8  # evaluation images of each class that the cascade explains
+STEPS = (("top layer", None), ("top 25%", 0.25), ("top 50%", 0.5), ("top 75%", 0.75), ("all layers", 1.0))
+
+
+def layers(model: torch.nn.Module) -> list[str]:
+    """Names of the modules with their own weights, from the output back to the input."""
+    return [n for n, m in model.named_modules() if hasattr(m, "reset_parameters") and
+            any(True for _ in m.parameters(recurse=False))][::-1]
+
+
+def randomised(model: torch.nn.Module, names: list[str], seed: int) -> torch.nn.Module:
+    """A copy of `model` with the named layers re-initialised; layer i under seed + i, so two
+    models of one architecture get the same random weights."""
+    out = copy.deepcopy(model)
+    for i, name in enumerate(layers(model)):
+        if name in names:
+            torch.manual_seed(seed + i)
+            out.get_submodule(name).reset_parameters()
+    return out
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """SSIM of each pair of maps (..., H, W), each pair on its own joint value range."""
+    a2, b2 = a.flatten(0, -3).double().numpy(), b.flatten(0, -3).double().numpy()
+    out = []
+    for x, y in zip(a2, b2):
+        span = max(float(x.max() - x.min()), float(y.max() - y.min()), 1e-12)
+        out.append(structural_similarity(x, y, data_range=span))
+    return np.array(out).reshape(a.shape[:-2])
+
+
+def cascade(cfg, family_models: list[torch.nn.Module], x: torch.Tensor, precision: dict) -> pd.DataFrame:
+    """Per step, method, target class and image: similarity of the randomised family's original
+    and GAD maps with the trained family's."""
+    def maps_of(models):
+        m = attribution_maps(models, x, list(cfg.methods), ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
+                             internal_batch=cfg.ig_internal_batch, precision=precision, progress=False)
+        return {k: (v[0], cons.gad_map(v[0], cons.consensus(v, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)))
+                for k, v in m.items()}
+
+    trained = maps_of(family_models)
+    names = layers(family_models[0])
+    rows = []
+    for step, (label, share) in enumerate(STEPS):
+        top = names[:1] if share is None else names[:max(1, round(share * len(names)))]
+        now = maps_of([randomised(m, top, cfg.seed) for m in family_models])
+        for method, pair in now.items():
+            for kind, a, b in (("orig", trained[method][0], pair[0]), ("gad", trained[method][1], pair[1])):
+                rho, _ = map_agreement(a, b)
+                s = ssim(a, b)
+                for t in (0, 1):
+                    rows.append(pd.DataFrame({"method": method, "step": step, "randomised": label, "layers": len(top),
+                                              "map": kind, "target": t + 1, "image": range(len(x)),
+                                              "spearman": rho[t].numpy(), "ssim": s[t]}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean Spearman and SSIM per method, step and map (orig / gad), steps as columns."""
+    t = rows.groupby(["method", "map", "step", "randomised"], sort=False)[["spearman", "ssim"]].mean()
+    return t.reset_index().pivot_table(index=["method", "map"], columns="randomised", values="spearman", sort=False)
+
+
+def verdicts(rows: pd.DataFrame) -> pd.DataFrame:
+    """With every layer random: mean Spearman of the original's and GAD's maps with their trained
+    maps (high: the map hardly depends on the model), and how GAD compares: "like the
+    original" (within 0.05), "more model-dependent" (lower) or "less model-dependent" (higher)."""
+    last = rows[rows["step"] == rows["step"].max()]
+    means = last.groupby(["method", "map"])["spearman"].mean().unstack()
+    out = means.rename(columns={"orig": "Spearman orig", "gad": "Spearman GAD"})
+    diff = out["Spearman GAD"] - out["Spearman orig"]
+    out["GAD"] = np.where(diff.abs() < 0.05, "like the original",
+                          np.where(diff < 0, "more model-dependent", "less model-dependent"))
+    return out

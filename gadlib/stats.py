@@ -1,0 +1,31 @@
+"""Paired comparisons per image: mean difference, seeded bootstrap interval, share of wins, and
+the verdict that the README's direction tables print."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def paired_bootstrap(diff: np.ndarray, resamples: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Mean of the paired differences `diff` (NaN pairs left out) with a percentile bootstrap
+    interval, and the share of pairs with a positive difference."""
+    d = np.asarray(diff, dtype=float)
+    d = d[~np.isnan(d)]
+    if len(d) == 0:
+        return {"n": 0, "mean": np.nan, "low": np.nan, "high": np.nan, "share_wins": np.nan}
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return {"n": len(d), "mean": float(d.mean()), "low": float(low), "high": float(high),
+            "share_wins": float((d > 0).mean())}
+
+
+def verdict(low: float, high: float) -> str:
+    """'holds' if the whole interval says GAD is better, 'fails' if it says worse, else undecided."""
+    if np.isnan(low) or np.isnan(high):
+        return "undefined"
+    if low > 0:
+        return "holds"
+    if high < 0:
+        return "fails"
+    return "undecided (interval contains 0)"

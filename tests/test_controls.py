@@ -1,0 +1,150 @@
+"""The controls of notebook 07 (issue #8): alpha = 0 supports, frozen training mode, SmoothGrad,
+deletion and insertion curves, paired bootstrap statistics."""
+import numpy as np
+import pytest
+import torch
+
+from gadlib import RunConfig, controls, faithfulness, stages, stats
+from gadlib.attributions import smoothgrad_maps
+from gadlib.data import Split, load_dataset
+from gadlib.models import build_model
+from gadlib.training import distanced_targets, train_support
+
+
+def test_alpha_zero_targets_are_the_original_logits():
+    z = torch.randn(10, 2)
+    labels = torch.tensor([0, 1] * 5)
+    assert torch.equal(distanced_targets(z, labels, 0.0, 0.0), z)
+    assert not torch.equal(distanced_targets(z, labels, 2.0, 2.0), z)
+
+
+def _bn_stats(model):
+    return {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+
+
+@pytest.mark.parametrize("mode, unchanged", [("frozen", True), ("train", False)])
+def test_frozen_mode_leaves_batch_norm_statistics_alone(mode, unchanged):
+    torch.manual_seed(0)
+    original = build_model("resnet18", 2, 32).eval()
+    images = (torch.rand(16, 3, 32, 32) * 255).to(torch.uint8)
+    train = Split(images, torch.tensor([0, 1] * 8))
+    support, _ = train_support(original, train, torch.randn(16, 2), epochs=1, lr=1e-3, batch_size=8, mode=mode)
+    before, after = _bn_stats(original), _bn_stats(support)
+    same = all(torch.equal(before[k], after[k]) for k in before)
+    assert same == unchanged
+    assert any(not torch.equal(a, b) for a, b in zip(original.parameters(), support.parameters()))  # it trained
+
+
+def test_bootstrap_interval_contains_the_true_difference_and_verdicts_follow_it():
+    rng = np.random.default_rng(1)
+    diff = 0.3 + rng.normal(size=400)
+    s = stats.paired_bootstrap(diff, resamples=2000, seed=0)
+    assert s["low"] < 0.3 < s["high"] and s["low"] > 0 and s["n"] == 400
+    assert stats.verdict(s["low"], s["high"]) == "holds"
+    assert stats.verdict(-0.2, -0.1) == "fails"
+    assert stats.verdict(-0.1, 0.2) == "undecided (interval contains 0)"
+    again = stats.paired_bootstrap(np.append(diff, np.nan), resamples=2000, seed=0)
+    assert again == s  # NaN pairs are left out; seeded, so the same interval
+
+
+def _linear(weights):
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(weights.numel(), 2, bias=False))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].weight[0] = weights.flatten()
+    return model.eval()
+
+
+def test_deletion_and_insertion_auc_of_a_hand_made_map_on_a_linear_model():
+    """A 1x2x2 image of ones, weights 4, 3, 2, 1, the map ranks the pixels in that order, fill 0,
+    steps of a quarter: deletion logits 10, 6, 3, 1, 0; insertion 0, 4, 7, 9, 10."""
+    model = _linear(torch.tensor([4.0, 3.0, 2.0, 1.0]))
+    x = torch.ones(1, 1, 2, 2)
+    maps = torch.tensor([[[[0.9, 0.5], [0.3, 0.1]]]])  # (K=1, N=1, 2, 2)
+    fractions, deletion, insertion = faithfulness.curves(model, x, maps, 0, torch.zeros(()), step=0.25)
+    assert deletion[0, 0].tolist() == [10, 6, 3, 1, 0] and insertion[0, 0].tolist() == [0, 4, 7, 9, 10]
+    by_hand = 0.25 * ((10 + 6) / 2 + (6 + 3) / 2 + (3 + 1) / 2 + (1 + 0) / 2)
+    assert float(faithfulness.auc(fractions, deletion)) == pytest.approx(by_hand)
+    assert float(faithfulness.auc(fractions, insertion)) == pytest.approx(0.25 * (2 + 5.5 + 8 + 9.5))
+
+
+def test_deletion_curve_equals_quantus_pixel_flipping():
+    """On single-channel inputs (where Quantus's features are pixels) with distinct map values."""
+    import quantus
+
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)).eval()
+    x = torch.randn(5, 1, 6, 6)
+    a = torch.rand(5, 1, 6, 6)
+    _, deletion, _ = faithfulness.curves(model, x, a[:, 0][None], 1, torch.zeros(()), step=4 / 36)
+    theirs = quantus.PixelFlipping(features_in_step=4, perturb_baseline=0.0, normalise=False, abs=False,
+                                   disable_warnings=True, display_progressbar=False)(
+        model=model, x_batch=x.numpy(), y_batch=np.ones(5, dtype=int), a_batch=a.numpy(), softmax=False,
+        channel_first=True, device="cpu")
+    np.testing.assert_allclose(deletion[0, :, 1:].numpy(), np.array(theirs), rtol=1e-5, atol=1e-6)
+
+
+def test_smoothgrad_of_a_linear_model_is_its_saliency_whatever_the_noise(linear_model):
+    x = torch.randn(4, 3, 6, 6)
+    smooth = smoothgrad_maps(linear_model, x, ["saliency", "input_x_gradient"], samples=3, noise=0.5)
+    w = linear_model[1].weight.detach().view(2, 3, 6, 6)
+    assert torch.allclose(smooth["saliency"], w.abs().sum(1)[:, None].expand(2, 4, 6, 6))
+    assert smooth["input_x_gradient"].shape == (2, 4, 6, 6)
+
+
+def test_controls_stage_cached_equals_fresh_and_control_supports_differ(tmp_path):
+    cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path), figures_dir=str(tmp_path / "f"), n_eval=4,
+                          methods=["saliency", "guided_backprop"], precision="fp32", bootstrap=200)
+    data = load_dataset(cfg)
+    family = stages.model_family(cfg, data)
+    attr = stages.attributions(cfg, data, family)
+    comp = stages.complexity(cfg, data, family, attr)
+    first = controls.controls(cfg, data, family, attr, comp)
+    assert set(first.rows["map"]) == {"orig", "gad", "sup", "base", "gad0", "smooth"}
+    assert set(first.paired["GAD vs"]) == {"sup", "orig", "base", "gad0", "smooth"}
+    models, fps = controls.control_family(cfg, data, family)
+    assert len(models) == len(cfg.alphas) and not set(fps) & set(family.fingerprints)
+    files = controls.RunFiles(cfg)
+    files.controls_csv.unlink()
+    files.control_maps.unlink()
+    fresh = controls.controls(cfg, data, family, attr, comp)
+    np.testing.assert_allclose(fresh.rows["value"].to_numpy(), first.rows["value"].to_numpy(), rtol=1e-6, equal_nan=True)
+    written = controls.write_tables(cfg, fresh)
+    assert all((cfg.figure_dir / f"{name}.md").is_file() for name in written)
+
+
+def test_paired_table_signs_each_metric_so_that_positive_favours_gad():
+    import pandas as pd
+
+    rows = pd.DataFrame({
+        "dataset": "d", "arch": "a", "hull_rule": "none", "method": "saliency", "target": 1,
+        "image": [0, 1, 2] * 4, "metric": ["deletion"] * 6 + ["insertion"] * 6,
+        "map": ["gad"] * 3 + ["orig"] * 3 + ["gad"] * 3 + ["orig"] * 3,
+        "value": [1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0],
+    })
+    paired = controls.paired_table(rows, resamples=200).set_index("metric")
+    assert paired.loc["deletion", "mean"] == 1.0 and paired.loc["deletion", "verdict"] == "holds"  # lower is better
+    assert paired.loc["insertion", "mean"] == -1.0 and paired.loc["insertion", "verdict"] == "fails"
+
+
+def test_randomising_the_top_layer_changes_the_logits_the_same_way_in_every_model():
+    from gadlib import sanity
+
+    torch.manual_seed(0)
+    a, b = build_model("resnet18", 2, 32).eval(), build_model("resnet18", 2, 32).eval()
+    names = sanity.layers(a)
+    assert names[0] == "fc" and names[-1] == "conv1"  # from the output back
+    x = torch.randn(2, 3, 32, 32)
+    ra, rb = sanity.randomised(a, names[:1], seed=5), sanity.randomised(b, names[:1], seed=5)
+    with torch.no_grad():
+        assert not torch.allclose(a(x), ra(x))
+    assert torch.equal(ra.fc.weight, rb.fc.weight)  # the supports get the same random top layer
+    assert torch.equal(ra.layer4[1].conv2.weight, a.layer4[1].conv2.weight)  # and nothing else changes
+
+
+def test_ssim_of_a_map_with_itself_is_one_and_with_noise_lower():
+    from gadlib import sanity
+
+    m = torch.rand(2, 3, 16, 16)
+    assert np.allclose(sanity.ssim(m, m), 1.0)
+    assert (sanity.ssim(m, torch.rand(2, 3, 16, 16)) < 0.5).all()
