@@ -188,15 +188,20 @@ def means_table(rows: pd.DataFrame) -> pd.DataFrame:
     return t.reindex(columns=[k for k in ("orig", "gad", "sup", "base", "gad0", "smooth") if k in t.columns])
 
 
-def write_tables(cfg: RunConfig, ctrl: Controls) -> dict[str, pd.DataFrame]:
-    """controls_paired_<arch> and controls_means_<arch> (CSV and Markdown) in figures/<run>/."""
+def write_tables(cfg: RunConfig, ctrl: Controls, sane: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """In figures/<run>/, as CSV and Markdown: controls_verdicts_<arch> (how many comparisons
+    hold, fail or are undecided), controls_paired_<arch>, controls_means_<arch> and
+    sanity_<arch> (cascading randomisation)."""
     out_dir = RunFiles(cfg).figure_dir
-    short = ctrl.paired.assign(**{"mean (95% CI)": [f"{m:+.4g} [{lo:+.4g}, {hi:+.4g}]" for m, lo, hi in
-                                                   zip(ctrl.paired["mean"], ctrl.paired["low"], ctrl.paired["high"])]})
+    p = ctrl.paired
+    short = p.assign(**{"mean (95% CI)": [f"{m:+.4g} [{lo:+.4g}, {hi:+.4g}]" for m, lo, hi in
+                                         zip(p["mean"], p["low"], p["high"])]})
     tables = {
+        f"controls_verdicts_{cfg.arch}": verdict_counts(p),
         f"controls_paired_{cfg.arch}": short.set_index(["dataset", "arch", "metric", "hull_rule", "method", "GAD vs"])[
             ["n", "mean (95% CI)", "share_wins", "verdict"]],
         f"controls_means_{cfg.arch}": ctrl.means,
+        f"sanity_{cfg.arch}": sanity.verdicts(sane),
     }
     for name, t in tables.items():
         runfiles.write_csv(t, out_dir / f"{name}.csv", ctrl.stamp, index=True)
@@ -205,5 +210,8 @@ def write_tables(cfg: RunConfig, ctrl: Controls) -> dict[str, pd.DataFrame]:
 
 
 def verdict_counts(paired: pd.DataFrame) -> pd.DataFrame:
-    """How many (method, hull rule) comparisons hold, fail or are undecided, per metric and control."""
-    return paired.groupby(["metric", "GAD vs", "verdict"]).size().unstack(fill_value=0)
+    """How many comparisons (one per method, and hull rule where there is one) hold, fail or are
+    undecided, per metric and control."""
+    t = paired.groupby(["dataset", "arch", "metric", "GAD vs", "verdict"], sort=False).size().unstack(fill_value=0)
+    order = ["holds", "fails", "undecided (interval contains 0)", "no difference", "undefined"]
+    return t.reindex(columns=[c for c in order if c in t.columns])

@@ -21,9 +21,12 @@ def paired_bootstrap(diff: np.ndarray, resamples: int = 2000, seed: int = 0, lev
 
 
 def verdict(low: float, high: float) -> str:
-    """'holds' if the whole interval says GAD is better, 'fails' if it says worse, else undecided."""
+    """'holds' if the whole interval says GAD is better, 'fails' if it says worse, 'no difference'
+    if every pair ties, else undecided."""
     if np.isnan(low) or np.isnan(high):
         return "undefined"
+    if low == high == 0:
+        return "no difference"
     if low > 0:
         return "holds"
     if high < 0:

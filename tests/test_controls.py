@@ -109,7 +109,7 @@ def test_controls_stage_cached_equals_fresh_and_control_supports_differ(tmp_path
     files.control_maps.unlink()
     fresh = controls.controls(cfg, data, family, attr, comp)
     np.testing.assert_allclose(fresh.rows["value"].to_numpy(), first.rows["value"].to_numpy(), rtol=1e-6, equal_nan=True)
-    written = controls.write_tables(cfg, fresh)
+    written = controls.write_tables(cfg, fresh, controls.sanity_check(cfg, data, family, attr))
     assert all((cfg.figure_dir / f"{name}.md").is_file() for name in written)
 
 
@@ -148,3 +148,29 @@ def test_ssim_of_a_map_with_itself_is_one_and_with_noise_lower():
     m = torch.rand(2, 3, 16, 16)
     assert np.allclose(sanity.ssim(m, m), 1.0)
     assert (sanity.ssim(m, torch.rand(2, 3, 16, 16)) < 0.5).all()
+
+
+def test_support_mode_keeps_old_keys_at_its_default_and_changes_them_when_frozen():
+    from gadlib import runfiles
+
+    fields = runfiles.SUPPORT_FIELDS
+    train = runfiles.stamp("support", RunConfig.build(profile="smoke"), fields)
+    frozen = runfiles.stamp("support", RunConfig.build(profile="smoke", support_mode="frozen"), fields)
+    assert "support_mode" not in train["settings"] and frozen["settings"]["support_mode"] == "frozen"
+    assert train["key"] != frozen["key"]
+    assert runfiles.difference(train, frozen) == "support_mode='train' (this run: 'frozen')"
+
+
+def test_spearman_gives_ties_their_average_rank():
+    from scipy.stats import spearmanr
+
+    from gadlib import sanity
+
+    a = torch.zeros(2, 4, 4)
+    a[:, :2] = torch.rand(2, 2, 4)  # half the pixels tied at 0, as outside a consensus
+    b = torch.zeros(2, 4, 4)
+    b[:, 2:] = torch.rand(2, 2, 4)
+    ours = sanity.spearman(a, b)
+    theirs = [spearmanr(a[i].flatten(), b[i].flatten()).statistic for i in range(2)]
+    np.testing.assert_allclose(ours, theirs)
+    assert (ours < 0).all()  # disjoint supports: no agreement, whatever the pixel order
