@@ -354,7 +354,7 @@ def run_results(cfg: RunConfig) -> RunResults:
                       pd.concat(parts["models"], ignore_index=True), stamps)
 
 
-TABLE_FIELDS = tuple(f for f in runfiles.SENSITIVITY_FIELDS if f != "arch")
+TABLE_FIELDS = tuple(f for f in runfiles.SENSITIVITY_FIELDS if f != "arch") + ("bootstrap",)
 
 
 def tables_stamp(cfg: RunConfig, results: RunResults) -> dict:
@@ -377,7 +377,8 @@ def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]
         tables[f"table1_{rule}"] = metrics.table1(rc_r)
         tables[f"table2_{rule}"] = metrics.table2(rs_r)
         tables[f"table2_with_baseline_{rule}"] = metrics.table2(rs_r, ("sup", "gad", "base"))
-        tables[f"direction_{rule}"] = metrics.direction_summary(rc_r, rs_r).set_index(["dataset", "arch", "method"])
+        tables[f"direction_{rule}"] = metrics.direction_summary(rc_r, rs_r, cfg.bootstrap, cfg.seed).set_index(
+            ["dataset", "arch", "method"])
     if results.ground_truth is not None:
         tables["ground_truth"] = ground_truth_summary(results.ground_truth)
     for name, t in tables.items():

@@ -61,8 +61,12 @@ def test_direction_summary_leaves_out_undefined_rc_like_table1():
         "dataset": "d", "arch": "a", "method": "saliency", "target": [1, 1, 1, 2],
         "rc": [0.5, float("nan"), 1.2, 0.3], "consensus_share": 0.4,
     })
-    rs = pd.DataFrame({"dataset": "d", "arch": "a", "method": "saliency", "target": [1, 1, 2, 2],
-                       "mask": ["gad", "sup", "gad", "sup"], "rs": [2.0, 1.0, 2.0, 1.0]})
-    share = float(metrics.direction_summary(rc, rs)["share RC<1"].iloc[0])
+    rs = pd.DataFrame({"dataset": "d", "arch": "a", "method": "saliency", "target": [1] * 6 + [2] * 6,
+                       "image": [0, 0, 0, 1, 1, 1] * 2, "mask": ["gad", "sup", "base"] * 4,
+                       "rs": [2.0, 1.0, 2.0, 3.0, 1.0, 3.0, 2.5, 1.0, 2.5, 2.0, 0.5, 2.0]})
+    row = metrics.direction_summary(rc, rs, resamples=200).iloc[0]
     t1 = metrics.table1(rc)["S"]
-    assert share == 2 / 3 == (t1.loc[("d", "a", "GAD 1")] + t1.loc[("d", "a", "GAD 2")]) / t1.sum()
+    assert row["share RC<1"] == 2 / 3 == (t1.loc[("d", "a", "GAD 1")] + t1.loc[("d", "a", "GAD 2")]) / t1.sum()
+    # paired per image: GAD above the supplementary region in every pair, equal to the baseline in every pair
+    assert row["RS GAD vs Sup"] == "holds" and row["RS GAD vs Base"] == "no difference"
+    assert row["RC<1 for most"] == "undecided (interval contains 0)"  # 2 of 3 images is not evidence

@@ -11,10 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 from gadlib.config import METHOD_SHORT
-from gadlib.metrics import to_markdown
+from gadlib.metrics import DIRECTION_VERDICTS, direction_verdict, to_markdown
 from gadlib.runfiles import read_csv
 
-VERDICTS = {"RC holds": "RC", "RS GAD > Sup (holds)": "RS>Sup", "RS GAD > Base": "RS>Base"}
 
 
 def same_models(a: Path, b: Path) -> tuple[dict, dict]:
@@ -37,9 +36,9 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
         if da is None or db is None:
             continue
         for arch in da.index.get_level_values(1).unique():
-            differ = [f"{m} {short}" for (_, ar, m) in da.index if ar == arch for v, short in VERDICTS.items()
-                      if bool(da.loc[(_, ar, m), v]) != bool(db.loc[(_, ar, m), v])]
-            n = int((da.index.get_level_values(1) == arch).sum()) * len(VERDICTS)
+            differ = [f"{m} {short}" for (_, ar, m) in da.index if ar == arch for short in DIRECTION_VERDICTS
+                      if direction_verdict(da, (_, ar, m), short) != direction_verdict(db, (_, ar, m), short)]
+            n = int((da.index.get_level_values(1) == arch).sum()) * len(DIRECTION_VERDICTS)
             rows.append({"hull rule": rule, "arch": arch, "verdicts": n, "agree": n - len(differ),
                          "differ": ", ".join(differ) or "none"})
     return pd.DataFrame(rows).set_index(["hull rule", "arch"])

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from gadlib.metrics import to_markdown
+from gadlib.metrics import DIRECTION_VERDICTS, direction_verdict, to_markdown
 from gadlib.runfiles import read_csv
 
 ROOT = Path(__file__).resolve().parent.parent
-VERDICTS = {"RC holds": "RC", "RS GAD > Sup (holds)": "RS>Sup", "RS GAD > Base": "RS>Base"}
 
 
 def old_csv(rev: str, path: Path, **kw) -> pd.DataFrame | None:
@@ -34,9 +33,10 @@ def summary(rev: str, folder: Path) -> dict:
         if new is None or old is None:
             continue
         for idx in new.index.intersection(old.index):
-            for v, short in VERDICTS.items():
-                if bool(new.loc[idx, v]) != bool(old.loc[idx, v]):
-                    flipped.append(f"{rule} {idx[1]} {idx[2]} {short} {bool(old.loc[idx, v])}->{bool(new.loc[idx, v])}")
+            for short in DIRECTION_VERDICTS:
+                before, now = direction_verdict(old, idx, short), direction_verdict(new, idx, short)
+                if before != now:
+                    flipped.append(f"{rule} {idx[1]} {idx[2]} {short} {before}->{now}")
     row["verdicts flipped"] = "; ".join(flipped) or "none"
     t1n, _ = read_csv(folder / "table1_top_q.csv", index_col=[0, 1, 2])
     t1o = old_csv(rev, folder / "table1_top_q.csv", index_col=[0, 1, 2])
