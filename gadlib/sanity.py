@@ -56,12 +56,14 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
-    """SSIM of each pair of maps (..., H, W), each pair on its own joint value range."""
-    a2, b2 = a.flatten(0, -3).double().numpy(), b.flatten(0, -3).double().numpy()
-    out = []
-    for x, y in zip(a2, b2):
-        span = max(float(x.max() - x.min()), float(y.max() - y.min()), 1e-12)
-        out.append(structural_similarity(x, y, data_range=span))
+    """SSIM of each pair of maps (..., H, W), each map first scaled to [0, 1] by its maximum
+    (as Adebayo et al. compare normalised maps: a randomised model's gradients differ in scale)."""
+    def unit(m):
+        m = m.flatten(0, -3).double()
+        peak = m.flatten(-2).amax(-1).clamp(min=1e-30)[:, None, None]
+        return (m / peak).numpy()
+
+    out = [structural_similarity(x, y, data_range=1.0) for x, y in zip(unit(a), unit(b))]
     return np.array(out).reshape(a.shape[:-2])
 
 
@@ -97,12 +99,13 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdicts(rows: pd.DataFrame) -> pd.DataFrame:
-    """With every layer random: mean Spearman of the original's and GAD's maps with their trained
-    maps (high: the map hardly depends on the model), and how GAD compares: "like the
+    """With every layer random: mean Spearman and SSIM of the original's and GAD's maps with their
+    trained maps (high: the map hardly depends on the model), and how GAD compares by Spearman: "like the
     original" (within 0.05), "more model-dependent" (lower) or "less model-dependent" (higher)."""
     last = rows[rows["step"] == rows["step"].max()]
-    means = last.groupby(["method", "map"])["spearman"].mean().unstack()
-    out = means.rename(columns={"orig": "Spearman orig", "gad": "Spearman GAD"})
+    means = last.groupby(["method", "map"], sort=False)[["spearman", "ssim"]].mean().unstack()
+    out = pd.DataFrame({"Spearman orig": means[("spearman", "orig")], "Spearman GAD": means[("spearman", "gad")],
+                        "SSIM orig": means[("ssim", "orig")], "SSIM GAD": means[("ssim", "gad")]})
     diff = out["Spearman GAD"] - out["Spearman orig"]
     out["GAD"] = np.where(diff.abs() < 0.05, "like the original",
                           np.where(diff < 0, "more model-dependent", "less model-dependent"))
