@@ -5,6 +5,7 @@
 # make paper-comparison : the paper's Table 1 and 2 beside the two real-image runs
 # make precision-check  : the default synthetic run with precision forced to fp32 and to bf16
 # make what-changed     : how the committed runs' verdicts and numbers moved since $(SINCE)
+# make controls-summary : notebook 07's verdicts of the committed runs side by side
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -15,7 +16,7 @@ PROFILE ?= default
 RUN_NAME ?=
 PARAMS ?=
 
-.PHONY: reproduce test lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed
+.PHONY: reproduce test lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,3 +68,8 @@ SINCE ?= f40dc9b
 what-changed: $(VENV)/.installed
 	$(PY) tools/what_changed.py $(SINCE) figures/synthetic-default figures/cub-cpu figures/catsdogs-cpu \
 		> figures/changes_since_$(SINCE).md
+
+CONTROL_RUNS ?= figures/synthetic-default figures/synthetic-frozen figures/cub-cpu figures/catsdogs-cpu
+controls-summary: $(VENV)/.installed
+	$(PY) tools/controls_summary.py $(CONTROL_RUNS) > figures/controls_summary.md
+	cat figures/controls_summary.md

@@ -4,7 +4,8 @@ The notebooks call `gadlib.stages`; the pieces are in small modules: `config` (p
 parameters), `runfiles` (run files, stamps, the run-folder lock), `layouts` (image folders),
 `data` and `synthetic` (datasets), `models` and `training` (classifier and
 supports), `engine` and `attributions` (the five methods), `consensus` and `hulls` (GAD and
-its regions), `metrics` (RC, RS, tables), `figures` and `report` (plots).
+its regions), `metrics` (RC, RS, tables), `figures` and `report` (plots); notebook 07's
+controls in `controls`, with `stats`, `faithfulness` and `sanity`.
 """
 from .config import METHODS, RunConfig
 from .errors import GADInputError

@@ -1,0 +1,60 @@
+"""The controls of several runs side by side (notebook 07's tables, read from figures/<run>/):
+1. per metric and control, how many comparisons (methods, x hull rules for RS) hold / fail /
+   are undecided;
+2. the cascading-randomisation check: Spearman of the original's and GAD's maps with the
+   trained ones once every layer is random.
+Usage: python tools/controls_summary.py figures/synthetic-default figures/cub-cpu ...
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from gadlib.config import METHOD_SHORT
+from gadlib.metrics import to_markdown
+from gadlib.runfiles import read_csv
+
+COUNTS = ("holds", "fails", "undecided (interval contains 0)")
+
+
+def verdicts(folder: Path) -> pd.Series:
+    """'holds / fails / undecided' counts per (metric, control) of the run's first architecture
+    with controls."""
+    rec = json.loads((folder / "RUN.json").read_text())
+    arch = next(iter(rec["controls_keys"]))
+    t, _ = read_csv(folder / f"controls_verdicts_{arch}.csv", index_col=[0, 1, 2, 3])
+    t = t.droplevel([0, 1])
+    cells = {}
+    for idx, row in t.iterrows():
+        n = [int(row.get(c, 0)) for c in COUNTS]
+        ties = int(row.get("no difference", 0))
+        cells[idx] = f"{n[0]} / {n[1]} / {n[2]}" + (f" ({ties} ties)" if ties else "")
+    return pd.Series(cells, name=f"{folder.name} ({arch})")
+
+
+def sanity(folder: Path) -> pd.Series:
+    rec = json.loads((folder / "RUN.json").read_text())
+    arch = next(iter(rec["controls_keys"]))
+    t, _ = read_csv(folder / f"sanity_{arch}.csv", index_col=0)
+    return pd.Series({METHOD_SHORT[m]: f"{r['Spearman orig']:.2f} / {r['Spearman GAD']:.2f} ({r['GAD']})"
+                      for m, r in t.iterrows()}, name=f"{folder.name} ({arch})")
+
+
+def main(*folders: str) -> None:
+    paths = [Path(f) for f in folders]
+    table = pd.concat([verdicts(p) for p in paths], axis=1).fillna("- (no true object)")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["metric", "GAD vs"])
+    print("GAD against each control: comparisons that hold / fail / are undecided "
+          "(95% paired bootstrap interval)\n")
+    print(to_markdown(table))
+    print("\nCascading randomisation, every layer random: Spearman with the trained map, original / GAD\n")
+    print(to_markdown(pd.concat([sanity(p) for p in paths], axis=1).rename_axis("method")))
+    keys = [" ".join(json.loads((p / "RUN.json").read_text())["controls_keys"].values()) for p in paths]
+    print(f"\n<!-- gad keys {' '.join(keys)} -->")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
