@@ -32,6 +32,8 @@ from .hulls import hull_masks
 from .runfiles import RunFiles
 
 KINDS = ("orig", "gad", "base", "gad0", "smooth")
+# Bumped when the rows' definition changes, so that stored rows made the old way are recomputed.
+ROWS_VERSION = 2  # 2: curves and the true object for the image's own class; ties in a curve in seeded order
 # +1: a larger value is better for the map; -1: smaller is better (deletion: the logit falls fast)
 BETTER = {"rs": 1, "deletion": -1, "insertion": 1, "mass_inside": 1, "pointing_hit": 1, "hull_iou": 1}
 VERSUS = {"rs": ("sup", "base", "gad0", "smooth")}  # RS: the paper's comparison first
@@ -90,7 +92,7 @@ def controls(cfg: RunConfig, data: Dataset, family, attr, comp) -> Controls:
     files = RunFiles(cfg)
     models, control_fps = control_family(cfg, data, family)
     st = runfiles.stamp("controls", cfg, runfiles.CONTROL_FIELDS, models=family.fingerprints, controls=control_fps,
-                        attributions=attr.keys, precision=attr.precision)
+                        attributions=attr.keys, precision=attr.precision, definition=ROWS_VERSION)
     rows, stored = runfiles.read_csv(files.controls_csv)
     if stored is None or stored["key"] != st["key"]:
         maps = control_maps(cfg, data, family, attr, models, control_fps)
@@ -105,8 +107,9 @@ def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) ->
     fill = metrics.occlusion_fill(cfg.occlusion_fill)
     out = []
 
-    def add(method, rule, t, kind, metric, values):
-        out.append(pd.DataFrame({"method": method, "hull_rule": rule, "target": t + 1, "image": range(len(ev)),
+    def add(method, rule, t, kind, metric, values, images=None):
+        images = range(len(ev)) if images is None else images
+        out.append(pd.DataFrame({"method": method, "hull_rule": rule, "target": t + 1, "image": images,
                                  "map": kind, "metric": metric, "value": np.asarray(values, dtype=float)}))
 
     for method, m in tqdm(family_maps.items(), desc="controls", leave=False):
@@ -117,16 +120,19 @@ def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) ->
         views = {"orig": m[0], "gad": cons.gad_map(m[0], c), "base": cons.matched_area_map(m[0], c),
                  "gad0": cons.gad_map(m[0], c0),
                  "smooth": smooth * cons.top_k_mask(smooth, c.flatten(-2).sum(-1))}
-        for t in (0, 1):
-            stacked = torch.stack([v[t] for v in views.values()])
-            fractions, deletion, insertion = faithfulness.curves(original, x, stacked, t, fill, cfg.deletion_step,
-                                                                 batch_size=cfg.batch_size * 4)
+        for t in (0, 1):  # curves and the true object: each image for its own class only
+            own = torch.nonzero(ev.labels == t).flatten()
+            stacked = torch.stack([v[t][own] for v in views.values()])
+            fractions, deletion, insertion = faithfulness.curves(original, x[own], stacked, t, fill, cfg.deletion_step,
+                                                                 batch_size=cfg.batch_size * 4, seed=cfg.seed)
             for kind, d, i in zip(views, faithfulness.auc(fractions, deletion), faithfulness.auc(fractions, insertion)):
-                add(method, "none", t, kind, "deletion", d)
-                add(method, "none", t, kind, "insertion", i)
+                add(method, "none", t, kind, "deletion", d, own.tolist())
+                add(method, "none", t, kind, "insertion", i, own.tolist())
                 if ev.masks is not None:
-                    add(method, "none", t, kind, "mass_inside", metrics.mass_inside(views[kind][t], ev.masks))
-                    add(method, "none", t, kind, "pointing_hit", metrics.pointing_hit(views[kind][t], ev.masks))
+                    add(method, "none", t, kind, "mass_inside", metrics.mass_inside(views[kind][t][own], ev.masks[own]),
+                        own.tolist())
+                    add(method, "none", t, kind, "pointing_hit",
+                        metrics.pointing_hit(views[kind][t][own], ev.masks[own]), own.tolist())
         for rule in cfg.hull_rules:
             h = dict(comp.hulls[(method, rule)])
             for kind in ("gad0", "smooth"):
@@ -152,7 +158,8 @@ def sanity_check(cfg: RunConfig, data: Dataset, family, attr) -> pd.DataFrame:
     from .stages import eval_images
 
     files = RunFiles(cfg)
-    st = runfiles.stamp("sanity", cfg, runfiles.CONTROL_FIELDS, models=family.fingerprints, precision=attr.precision)
+    st = runfiles.stamp("sanity", cfg, runfiles.CONTROL_FIELDS, models=family.fingerprints, precision=attr.precision,
+                        definition=sanity.VERSION)
     rows, stored = runfiles.read_csv(files.sanity_csv)
     if stored is None or stored["key"] != st["key"]:
         _, ev = eval_images(cfg, data)
@@ -164,9 +171,10 @@ def sanity_check(cfg: RunConfig, data: Dataset, family, attr) -> pd.DataFrame:
 
 
 def paired_table(rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """GAD against each control, paired per image and target class, for every metric that has a
-    better direction: mean of sign x (GAD - control), its bootstrap interval, the share of
-    pairs where GAD is better, and the verdict."""
+    """GAD against each control, paired per image, for every metric that has a better direction:
+    mean of sign x (GAD - control) over images (an image's two target classes averaged; deletion,
+    insertion and the true object are scored for the image's own class only), its bootstrap
+    interval over images, the share of images where GAD is strictly better, and the verdict."""
     out = []
     keys = ["dataset", "arch", "metric", "hull_rule", "method"]
     for (dataset, arch, metric, rule, method), g in rows[rows["metric"].isin(BETTER)].groupby(keys, sort=False):
@@ -174,7 +182,8 @@ def paired_table(rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd
         for other in VERSUS.get(metric, VERSUS_MAPS):
             if other not in wide or "gad" not in wide:
                 continue
-            diff = BETTER[metric] * (wide["gad"] - wide[other]).to_numpy()
+            # the unit is the image: its differences for the two target classes are averaged first
+            diff = (BETTER[metric] * (wide["gad"] - wide[other])).groupby(level="image").mean().to_numpy()
             s = stats.paired_bootstrap(diff, resamples, seed)
             out.append({"dataset": dataset, "arch": arch, "metric": metric, "hull_rule": rule, "method": method,
                         "GAD vs": other, **s, "verdict": stats.verdict(s["low"], s["high"])})

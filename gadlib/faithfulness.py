@@ -3,8 +3,9 @@
 Deletion removes the map's most important pixels first (replaced by the occlusion fill, as for
 RS) and follows the logit of the target class; insertion starts from the fully filled image and
 puts the most important pixels back first. A faithful map makes the deletion curve fall fast
-(low AUC) and the insertion curve rise fast (high AUC). Ties in a map are broken by pixel index
-(`consensus.pixel_ranks`), so zero-valued pixels come last in a fixed order.
+(low AUC) and the insertion curve rise fast (high AUC). Ties in a map (the zeros outside a sparse
+map) are taken in one seeded random order, the same for every map, so the tail of a curve is not
+a sweep from the top-left corner.
 
 Quantus's PixelFlipping is the deletion curve; it has no insertion curve and perturbs channel
 values rather than whole pixels, so this batched version is used (tests/test_controls.py shows
@@ -25,9 +26,20 @@ def steps(n_pixels: int, step: float) -> torch.Tensor:
     return torch.tensor([min(n_pixels, round(s * step * n_pixels)) for s in range(n + 1)])
 
 
+def ranks_with_seeded_ties(maps: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Rank of every pixel, 0 = largest; equal values (the zeros outside a sparse map) in one
+    seeded random order shared by every map, not in raster order."""
+    h, w = maps.shape[-2:]
+    perm = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))
+    shuffled = maps.flatten(-2)[..., perm].view(maps.shape)
+    ranks = torch.empty_like(perm.expand(*maps.shape[:-2], h * w))
+    ranks[..., perm] = pixel_ranks(shuffled).flatten(-2)  # ties now go to the lower shuffled index
+    return ranks.view(maps.shape)
+
+
 @torch.no_grad()
 def curves(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, target: int, fill: torch.Tensor,
-           step: float = 0.05, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+           step: float = 0.05, batch_size: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Deletion and insertion curves of K maps per image.
 
     x: (N, C, H, W) model inputs; maps: (K, N, H, W); fill: broadcastable to x (the occlusion
@@ -37,7 +49,7 @@ def curves(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, target: 
     device = next(model.parameters()).device
     k, n, h, w = maps.shape
     counts = steps(h * w, step)
-    ranks = pixel_ranks(maps).view(k, n, 1, h, w)  # 0 = most important
+    ranks = ranks_with_seeded_ties(maps, seed).view(k, n, 1, h, w)  # 0 = most important
     fill = fill.to(device)
     out = {"deletion": [], "insertion": []}
     # every (map, image, step) is one input; built and evaluated batch by batch

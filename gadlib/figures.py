@@ -200,9 +200,10 @@ def cascade(rows: pd.DataFrame, path: Path, title: str) -> Path:
     methods = list(dict.fromkeys(d["method"]))
     fig, axes = plt.subplots(1, len(methods), figsize=(2.6 * len(methods), 2.8), sharey=True)
     for ax, method in zip(np.atleast_1d(axes), methods):
-        for kind, style in (("orig", "-o"), ("gad", "--s")):
+        for kind, style in (("orig", "-o"), ("gad", "--s"), ("base", ":^")):
             g = d[(d["method"] == method) & (d["map"] == kind)]
-            ax.plot(g["step"], g["spearman"], style, ms=3, label={"orig": "original", "gad": "GAD"}[kind])
+            ax.plot(g["step"], g["spearman"], style, ms=3,
+                    label={"orig": "original", "gad": "GAD", "base": "matched-area baseline"}[kind])
         ax.set_xticks(g["step"], g["randomised"], rotation=45, ha="right", fontsize=7)
         ax.set_title(METHOD_SHORT[method], fontsize=9)
         ax.axhline(0, color="grey", lw=0.8, ls=":")

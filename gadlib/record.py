@@ -7,11 +7,13 @@ import json
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import torch
 
 from . import runfiles
 from .config import ROOT, RunConfig
+from .errors import GADInputError
 from .models import describe_device, pick_device
 from .stages import RunResults, tables_stamp
 
@@ -65,17 +67,23 @@ def run_record(cfg: RunConfig, results: RunResults, code: dict | None = None) ->
         "parameters": params,
         "keys": {a: {k: st["key"] for k, st in s.items()} for a, s in results.stamps.items()},
         "tables_key": tables_stamp(cfg, results)["key"],
-        "controls_keys": controls_keys(cfg, results.archs),
+        "controls_keys": controls_keys(cfg, results),
     }
 
 
-def controls_keys(cfg: RunConfig, archs: list[str]) -> dict[str, str]:
-    """{arch: key of its controls rows} for the architectures notebook 07 ran on."""
+def controls_keys(cfg: RunConfig, results: RunResults) -> dict[str, str]:
+    """{arch: key of its controls rows} for the architectures whose controls.csv was made under
+    this run's settings and from the same models (a file left by another run is not listed)."""
     out = {}
-    for arch in archs:
+    for arch in results.archs:
         _, st = runfiles.read_csv(runfiles.RunFiles(cfg.with_arch(arch)).controls_csv, nrows=0)
-        if st is not None:
-            out[arch] = st["key"]
+        expected = runfiles.stamp("controls", cfg.with_arch(arch), runfiles.CONTROL_FIELDS,
+                                  models=results.stamps[arch]["rc"]["inputs"]["models"])
+        try:
+            runfiles.check(Path("controls.csv"), st, expected, partial=True)
+        except GADInputError:
+            continue
+        out[arch] = st["key"]
     return out
 
 

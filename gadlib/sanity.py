@@ -8,7 +8,9 @@ Spearman rank correlation and SSIM with the trained model's maps fall towards 0 
 that depends on the model. Guided Backprop and Deconvolution are known to stay similar.
 
 Quantus's MPRT does the same per layer for one model; here the whole family has to be
-randomised together, so the cascade is written out, with Quantus-style top-down order.
+randomised together, so the cascade is written out, with Quantus-style top-down order. The
+matched-area baseline (the original's top |C| pixels) is cascaded too: it is as sparse as GAD, so
+it tells how much of GAD's change comes from sparsity alone.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from skimage.metrics import structural_similarity
 from . import consensus as cons
 from .engine import attribution_maps
 
+VERSION = 2  # bumped when the rows' definition changes (2: the matched-area baseline beside GAD)
 PER_CLASS = 8  # evaluation images of each class that the cascade explains
 STEPS = (("top layer", None), ("top 25%", 0.25), ("top 50%", 0.5), ("top 75%", 0.75), ("all layers", 1.0))
 
@@ -73,8 +76,11 @@ def cascade(cfg, family_models: list[torch.nn.Module], x: torch.Tensor, precisio
     def maps_of(models):
         m = attribution_maps(models, x, list(cfg.methods), ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
                              internal_batch=cfg.ig_internal_batch, precision=precision, progress=False)
-        return {k: (v[0], cons.gad_map(v[0], cons.consensus(v, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)))
-                for k, v in m.items()}
+        out = {}
+        for k, v in m.items():
+            c = cons.consensus(v, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
+            out[k] = (v[0], cons.gad_map(v[0], c), cons.matched_area_map(v[0], c))
+        return out
 
     trained = maps_of(family_models)
     names = layers(family_models[0])
@@ -83,7 +89,8 @@ def cascade(cfg, family_models: list[torch.nn.Module], x: torch.Tensor, precisio
         top = names[:1] if share is None else names[:max(1, round(share * len(names)))]
         now = maps_of([randomised(m, top, cfg.seed) for m in family_models])
         for method, pair in now.items():
-            for kind, a, b in (("orig", trained[method][0], pair[0]), ("gad", trained[method][1], pair[1])):
+            for kind, a, b in (("orig", trained[method][0], pair[0]), ("gad", trained[method][1], pair[1]),
+                               ("base", trained[method][2], pair[2])):
                 rho, s = spearman(a, b), ssim(a, b)
                 for t in (0, 1):
                     rows.append(pd.DataFrame({"method": method, "step": step, "randomised": label, "layers": len(top),
@@ -99,14 +106,16 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdicts(rows: pd.DataFrame) -> pd.DataFrame:
-    """With every layer random: mean Spearman and SSIM of the original's and GAD's maps with their
-    trained maps (high: the map hardly depends on the model), and how GAD compares by Spearman: "like the
-    original" (within 0.05), "more model-dependent" (lower) or "less model-dependent" (higher)."""
+    """With every layer random: mean Spearman and SSIM of the original's, GAD's and the
+    matched-area baseline's maps with their trained maps (high: the map hardly depends on the
+    model). GAD is judged against the baseline, which is as sparse as GAD (a sparser map
+    correlates less by itself): "like the baseline" (Spearman within 0.05), "more
+    model-dependent" (lower) or "less model-dependent" (higher)."""
     last = rows[rows["step"] == rows["step"].max()]
     means = last.groupby(["method", "map"], sort=False)[["spearman", "ssim"]].mean().unstack()
-    out = pd.DataFrame({"Spearman orig": means[("spearman", "orig")], "Spearman GAD": means[("spearman", "gad")],
-                        "SSIM orig": means[("ssim", "orig")], "SSIM GAD": means[("ssim", "gad")]})
-    diff = out["Spearman GAD"] - out["Spearman orig"]
-    out["GAD"] = np.where(diff.abs() < 0.05, "like the original",
+    out = pd.DataFrame({f"{m} {k}": means[(m.lower() if m == "Spearman" else "ssim", key)]
+                        for m in ("Spearman", "SSIM") for k, key in (("orig", "orig"), ("GAD", "gad"), ("base", "base"))})
+    diff = out["Spearman GAD"] - out["Spearman base"]
+    out["GAD"] = np.where(diff.abs() < 0.05, "like the baseline",
                           np.where(diff < 0, "more model-dependent", "less model-dependent"))
     return out

@@ -174,3 +174,42 @@ def test_spearman_gives_ties_their_average_rank():
     theirs = [spearmanr(a[i].flatten(), b[i].flatten()).statistic for i in range(2)]
     np.testing.assert_allclose(ours, theirs)
     assert (ours < 0).all()  # disjoint supports: no agreement, whatever the pixel order
+
+
+def test_an_alpha_zero_gad_support_is_its_control_and_the_mode_reaches_training(tmp_path):
+    """With alphas=[0] the GAD support and control 1 get the same targets, seed, epochs and mode,
+    so the same weights: the control family is trained exactly like GAD's. In frozen mode the
+    supports keep the original's batch-norm statistics."""
+    cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path), alphas=[0.0], support_mode="frozen")
+    data = load_dataset(cfg)
+    family = stages.model_family(cfg, data)
+    _, fps = controls.control_family(cfg, data, family)
+    assert fps == family.fingerprints[1:]
+    bn = {k: v for k, v in family.original.state_dict().items() if "running" in k}
+    assert all(torch.equal(v, family.supports[0].state_dict()[k]) for k, v in bn.items())
+
+
+def test_paired_table_takes_the_image_as_unit():
+    """Two classes per image: the interval is over images (their differences averaged), so two
+    perfectly opposite classes give a mean of 0 and no verdict of 'holds'."""
+    import pandas as pd
+
+    n = 20
+    rows = pd.DataFrame({
+        "dataset": "d", "arch": "a", "hull_rule": "top_q", "method": "saliency", "metric": "rs",
+        "target": np.repeat([1, 2, 1, 2], n), "image": np.tile(np.arange(n), 4),
+        "map": ["gad"] * (2 * n) + ["sup"] * (2 * n),
+        "value": np.concatenate([np.full(n, 2.0), np.full(n, 0.0), np.full(n, 1.0), np.full(n, 1.0)]),
+    })
+    p = controls.paired_table(rows, resamples=200).iloc[0]
+    assert p["n"] == n and p["mean"] == 0 and p["verdict"] == "no difference"
+
+
+def test_curve_ties_are_taken_in_one_seeded_order_for_every_map():
+    maps = torch.zeros(2, 1, 4, 4)
+    maps[0, 0, 0, 0], maps[1, 0, 3, 3] = 1.0, 1.0
+    r = faithfulness.ranks_with_seeded_ties(maps, seed=3)
+    assert r[0, 0, 0, 0] == 0 and r[1, 0, 3, 3] == 0
+    assert sorted(r[0].flatten().tolist()) == list(range(16))
+    zeros_0 = r[0].flatten().argsort()[1:].tolist()  # the tie order, pixel by pixel
+    assert zeros_0 != sorted(zeros_0)  # not raster order

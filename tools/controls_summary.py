@@ -2,7 +2,7 @@
 1. per metric and control, how many comparisons (methods, x hull rules for RS) hold / fail /
    are undecided;
 2. the cascading-randomisation check: Spearman of the original's and GAD's maps with the
-   trained ones once every layer is random.
+   trained ones once every layer is random, and of the matched-area baseline's.
 Usage: python tools/controls_summary.py figures/synthetic-default figures/cub-cpu ...
 """
 from __future__ import annotations
@@ -39,7 +39,8 @@ def sanity(folder: Path) -> pd.Series:
     rec = json.loads((folder / "RUN.json").read_text())
     arch = next(iter(rec["controls_keys"]))
     t, _ = read_csv(folder / f"sanity_{arch}.csv", index_col=0)
-    return pd.Series({METHOD_SHORT[m]: f"{r['Spearman orig']:.2f} / {r['Spearman GAD']:.2f} ({r['GAD']})"
+    return pd.Series({METHOD_SHORT[m]: f"{r['Spearman orig']:.2f} / {r['Spearman GAD']:.2f} / {r['Spearman base']:.2f}"
+                      f" ({r['GAD']})"
                       for m, r in t.iterrows()}, name=f"{folder.name} ({arch})")
 
 
@@ -50,7 +51,8 @@ def main(*folders: str) -> None:
     print("GAD against each control: comparisons that hold / fail / are undecided "
           "(95% paired bootstrap interval)\n")
     print(to_markdown(table))
-    print("\nCascading randomisation, every layer random: Spearman with the trained map, original / GAD\n")
+    print("\nCascading randomisation, every layer random: Spearman with the trained map, original / GAD / "
+          "matched-area baseline\n")
     print(to_markdown(pd.concat([sanity(p) for p in paths], axis=1).rename_axis("method")))
     keys = [" ".join(json.loads((p / "RUN.json").read_text())["controls_keys"].values()) for p in paths]
     print(f"\n<!-- gad keys {' '.join(keys)} -->")
