@@ -51,8 +51,16 @@ CUB_FILES = ("images.txt", "image_class_labels.txt", "classes.txt", "train_test_
 def _read_table(path: Path) -> dict[int, str]:
     if not path.is_file():
         raise GADInputError(f"CUB metadata file {path} is missing: data_dir must be the CUB_200_2011 release folder")
-    rows = (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
-    return {int(k): v.strip() for k, v in rows}
+    out = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split(maxsplit=1)
+        if not parts:
+            continue
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise GADInputError(f"CUB metadata file {path}, line {n}, is not '<id> <value>': {line[:60]!r}; "
+                                "use the files of the CUB_200_2011 release unchanged")
+        out[int(parts[0])] = parts[1].strip()
+    return out
 
 
 def cub_files(root: Path, classes: list[str] | None):
@@ -62,6 +70,11 @@ def cub_files(root: Path, classes: list[str] | None):
     the species id of every path."""
     _require_dir(root, "CUB folder")
     images, labels, species, is_train = (_read_table(root / f) for f in CUB_FILES)
+    _require_dir(root / "images", "CUB image folder")
+    for iid in images:
+        if iid not in labels or iid not in is_train:
+            raise GADInputError(f"image {iid} of {root / 'images.txt'} has no class or split line: "
+                                "use the files of the CUB_200_2011 release unchanged")
     patterns = classes or ["Warbler", "Sparrow"]
     group = {}
     for sid, name in species.items():
@@ -108,6 +121,14 @@ def image_files(cfg: RunConfig):
                 "for evaluation and the rest trains, so each class needs at least 2 images; add images"
             )
     return classes, files, {}
+
+
+def check_synthetic_serves_n_eval(cfg: RunConfig) -> None:
+    """The synthetic test split alternates the classes: n_test // 2 images of the second."""
+    half = {"class 1": cfg.n_test - cfg.n_test // 2, "class 2": cfg.n_test // 2}
+    if min(half.values()) < cfg.n_eval // 2:
+        raise GADInputError(f"n_eval={cfg.n_eval} needs {cfg.n_eval // 2} test images per class, but n_test={cfg.n_test} "
+                            f"gives {min(half.values())}: lower n_eval to at most {2 * min(half.values())} or raise n_test")
 
 
 def check_files_serve_n_eval(cfg: RunConfig) -> None:

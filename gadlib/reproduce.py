@@ -69,9 +69,11 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
     folder's layout and class counts against n_eval, and the checkpoint. Raises GADInputError."""
     for arch in archs:
         cfg.with_arch(arch).validate()
-    from .layouts import check_files_serve_n_eval
+    from .layouts import check_files_serve_n_eval, check_synthetic_serves_n_eval
 
-    if cfg.dataset != "synthetic":
+    if cfg.dataset == "synthetic":
+        check_synthetic_serves_n_eval(cfg)
+    else:
         check_files_serve_n_eval(cfg)
     if cfg.checkpoint:
         from .models import load_classifier  # imports torch: only when there is a checkpoint to check

@@ -220,3 +220,29 @@ def test_a_notebook_parameter_given_in_extra_is_passed_once(runner):
         runner("-p", "extra={'image_size': 40, 'consensus_q': 0.3}")
     params = started.value.args[0]
     assert params["image_size"] == 40 and params["extra"] == {"consensus_q": 0.3}
+
+
+def test_synthetic_n_eval_beyond_the_test_split(runner):
+    _fails_fast(runner("-p", "n_eval=64"), "n_eval=64 needs 32 test images per class, but n_test=32 gives 16")
+
+
+def _cub_release(root):
+    (root / "images" / "001.A_Warbler").mkdir(parents=True)
+    (root / "images.txt").write_text("1 001.A_Warbler/a.jpg\n")
+    (root / "image_class_labels.txt").write_text("1 1\n")
+    (root / "classes.txt").write_text("1 001.A_Warbler\n")
+    (root / "train_test_split.txt").write_text("1 1\n")
+    return root
+
+
+def test_cub_folder_without_its_images_folder(runner, tmp_path):
+    root = _cub_release(tmp_path / "CUB_200_2011")
+    (root / "images" / "001.A_Warbler").rmdir()
+    (root / "images").rmdir()
+    _fails_fast(runner("--dataset", "cub", "--data-dir", str(root)), "CUB image folder")
+
+
+def test_cub_table_that_is_not_the_release_format(runner, tmp_path):
+    root = _cub_release(tmp_path / "CUB_200_2011")
+    (root / "image_class_labels.txt").write_text("1 1\nthis line is not a row\n")
+    _fails_fast(runner("--dataset", "cub", "--data-dir", str(root)), "image_class_labels.txt, line 2, is not")
