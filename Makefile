@@ -6,6 +6,10 @@
 # make precision-check  : the default synthetic run with precision forced to fp32 and to bf16
 # make what-changed     : how the committed runs' verdicts and numbers moved since $(SINCE)
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
+# make lab       : the notebooks in JupyterLab
+# make notebooks : rewrite notebooks/ from tools/build_notebooks.py
+# make clean-runs: delete runs/ and build/ (cached models and attributions)
+# make help      : this list
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -16,7 +20,10 @@ PROFILE ?= default
 RUN_NAME ?=
 PARAMS ?=
 
-.PHONY: reproduce test lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
+help:
+	@sed -n 's/^# make /make /p' $(firstword $(MAKEFILE_LIST))
+
+.PHONY: help reproduce test lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -98,3 +98,13 @@ def test_make_lab_starts_and_prints_its_url_as_any_user():
     text = "".join(seen)
     assert f"http://localhost:{port}/lab?token=" in text or f"http://127.0.0.1:{port}/lab?token=" in text, text
     assert ("--allow-root" in text) == (os.geteuid() == 0), text
+
+
+def test_make_help_lists_every_target_that_users_run():
+    import re
+    import subprocess
+
+    text = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    phony = re.search(r"^\.PHONY: (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    listed = {line.split()[1] for line in text.splitlines() if line.startswith("make ")}
+    assert set(phony) <= listed, set(phony) - listed
