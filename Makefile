@@ -8,7 +8,7 @@
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make lab       : the notebooks in JupyterLab
 # make notebooks : rewrite notebooks/ from tools/build_notebooks.py
-# make clean-runs: delete runs/ and build/ (cached models and attributions)
+# make clean-runs : delete runs/ and build/ (cached models and attributions)
 # make help      : this list
 PYTHON ?= python3
 VENV ?= .venv
