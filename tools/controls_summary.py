@@ -2,7 +2,9 @@
 1. per metric and control, how many comparisons (methods, x hull rules for RS) hold / fail /
    are undecided;
 2. the cascading-randomisation check: Spearman of the original's and GAD's maps with the
-   trained ones once every layer is random, and of the matched-area baseline's.
+   trained ones once every layer is random, and of the matched-area baseline's;
+3. mean RC of each region, and how much of GAD's shrinking retraining alone (alpha = 0) gives
+   (reads runs/<run>/, so it needs the run folders, not only figures/).
 Usage: python tools/controls_summary.py figures/synthetic-default figures/cub-cpu ...
 """
 from __future__ import annotations
@@ -44,6 +46,18 @@ def sanity(folder: Path) -> pd.Series:
                       for m, r in t.iterrows()}, name=f"{folder.name} ({arch})")
 
 
+def shrinking(folder: Path) -> pd.Series:
+    """Mean RC (top-50% hulls, over methods, classes and images) of GAD, GAD(alpha=0), the
+    baseline and SmoothGrad, and the share of GAD's hull shrinking that alpha = 0 also gives."""
+    rec = json.loads((folder / "RUN.json").read_text())
+    arch = next(iter(rec["controls_keys"]))
+    rows, _ = read_csv(folder.parent.parent / "runs" / folder.name / arch / "controls.csv")
+    rc = rows[(rows["metric"] == "rc") & (rows["hull_rule"] == "top_q")].groupby("map")["value"].mean()
+    share = (1 - rc["gad0"]) / (1 - rc["gad"])
+    return pd.Series({**{f"RC {k}": f"{rc[k]:.3f}" for k in ("gad", "gad0", "base", "smooth")},
+                      "share of GAD's shrinking that alpha = 0 gives": f"{share:.0%}"}, name=f"{folder.name} ({arch})")
+
+
 def main(*folders: str) -> None:
     paths = [Path(f) for f in folders]
     table = pd.concat([verdicts(p) for p in paths], axis=1).fillna("- (no true object)")
@@ -54,6 +68,8 @@ def main(*folders: str) -> None:
     print("\nCascading randomisation, every layer random: Spearman with the trained map, original / GAD / "
           "matched-area baseline\n")
     print(to_markdown(pd.concat([sanity(p) for p in paths], axis=1).rename_axis("method")))
+    print("\nHull shrinking (mean RC, top-50% hulls; from runs/<run>/<arch>/controls.csv)\n")
+    print(to_markdown(pd.concat([shrinking(p) for p in paths], axis=1).rename_axis("top-50% hulls")))
     keys = [" ".join(json.loads((p / "RUN.json").read_text())["controls_keys"].values()) for p in paths]
     print(f"\n<!-- gad keys {' '.join(keys)} -->")
 
