@@ -213,3 +213,20 @@ def test_curve_ties_are_taken_in_one_seeded_order_for_every_map():
     assert sorted(r[0].flatten().tolist()) == list(range(16))
     zeros_0 = r[0].flatten().argsort()[1:].tolist()  # the tie order, pixel by pixel
     assert zeros_0 != sorted(zeros_0)  # not raster order
+
+
+def test_smoothgrad_noise_is_a_share_of_the_input_range_and_samples_as_asked(linear_model, monkeypatch):
+    from captum.attr import NoiseTunnel
+
+    seen = []
+    real = NoiseTunnel.attribute
+
+    def spy(self, inputs, **kwargs):
+        seen.append((kwargs["stdevs"], kwargs["nt_samples"], kwargs["nt_type"]))
+        return real(self, inputs, **kwargs)
+
+    monkeypatch.setattr(NoiseTunnel, "attribute", spy)
+    x = torch.rand(4, 3, 6, 6) * 3 - 1  # range about 3
+    smoothgrad_maps(linear_model, x, ["saliency"], samples=5, noise=0.15)
+    span = float(x.max() - x.min())
+    assert seen and all(sd == pytest.approx(0.15 * span) and n == 5 and kind == "smoothgrad" for sd, n, kind in seen)
