@@ -31,7 +31,6 @@ from .engine import attribution_maps
 from .hulls import hull_masks
 from .runfiles import RunFiles
 
-KINDS = ("orig", "gad", "base", "gad0", "smooth")
 # Bumped when the rows' definition changes, so that stored rows made the old way are recomputed.
 ROWS_VERSION = 2  # 2: curves and the true object for the image's own class; ties in a curve in seeded order
 # +1: a larger value is better for the map; -1: smaller is better (deletion: the logit falls fast)
@@ -62,12 +61,10 @@ def control_family(cfg: RunConfig, data: Dataset, family) -> tuple[list[torch.nn
     return models, [r["fingerprint"] for r in records]
 
 
-def control_maps(cfg: RunConfig, data: Dataset, family, attr, controls: list, control_fps: list[str]) -> dict:
-    """{"gad0": {method: (controls, 2, N, H, W)}, "smooth": {method: (2, N, H, W)}}, cached."""
-    from .stages import eval_images
-
+def control_maps(cfg: RunConfig, ev, family, attr, controls: list, control_fps: list[str]) -> dict:
+    """{"gad0": {method: (controls, 2, N, H, W)}, "smooth": {method: (2, N, H, W)}} for the
+    evaluation images `ev`, cached."""
     files = RunFiles(cfg)
-    _, ev = eval_images(cfg, data)
     st = runfiles.stamp("control_maps", cfg, runfiles.CONTROL_FIELDS, models=family.fingerprints,
                         controls=control_fps, precision=attr.precision, images=runfiles.split_fingerprint(ev))
     x = normalize(ev.images)
@@ -95,8 +92,8 @@ def controls(cfg: RunConfig, data: Dataset, family, attr, comp) -> Controls:
                         attributions=attr.keys, precision=attr.precision, definition=ROWS_VERSION)
     rows, stored = runfiles.read_csv(files.controls_csv)
     if stored is None or stored["key"] != st["key"]:
-        maps = control_maps(cfg, data, family, attr, models, control_fps)
         _, ev = eval_images(cfg, data)
+        maps = control_maps(cfg, ev, family, attr, models, control_fps)
         rows = _score(cfg, ev, family.original, attr.maps, comp, maps).assign(dataset=cfg.dataset, arch=cfg.arch)
         runfiles.write_csv(rows, files.controls_csv, st)
     return Controls(rows, paired_table(rows, cfg.bootstrap, cfg.seed), means_table(rows), st)

@@ -127,8 +127,8 @@ def direction_summary(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: i
     from .stats import paired_bootstrap, verdict
 
     def per_class(diffs: dict[int, np.ndarray]) -> str:
-        found = {k: verdict(*(lambda s: (s["low"], s["high"]))(paired_bootstrap(d, resamples, seed)))
-                 for k, d in diffs.items()}
+        intervals = {k: paired_bootstrap(d, resamples, seed) for k, d in diffs.items()}
+        found = {k: verdict(b["low"], b["high"]) for k, b in intervals.items()}
         if len(set(found.values())) == 1:
             return next(iter(found.values()))
         return ", ".join(f"class {k} {v.split(' (')[0]}" for k, v in sorted(found.items()))

@@ -22,11 +22,15 @@ from gadlib.runfiles import read_csv
 COUNTS = ("holds", "fails", "undecided (interval contains 0)")
 
 
+def _arch(folder: Path) -> str:
+    """The run's first architecture with controls (RUN.json lists only controls of its settings)."""
+    return next(iter(json.loads((folder / "RUN.json").read_text())["controls_keys"]))
+
+
 def verdicts(folder: Path) -> pd.Series:
     """'holds / fails / undecided' counts per (metric, control) of the run's first architecture
     with controls."""
-    rec = json.loads((folder / "RUN.json").read_text())
-    arch = next(iter(rec["controls_keys"]))
+    arch = _arch(folder)
     t, _ = read_csv(folder / f"controls_verdicts_{arch}.csv", index_col=[0, 1, 2, 3])
     t = t.droplevel([0, 1])
     cells = {}
@@ -38,8 +42,7 @@ def verdicts(folder: Path) -> pd.Series:
 
 
 def sanity(folder: Path) -> pd.Series:
-    rec = json.loads((folder / "RUN.json").read_text())
-    arch = next(iter(rec["controls_keys"]))
+    arch = _arch(folder)
     t, _ = read_csv(folder / f"sanity_{arch}.csv", index_col=0)
     return pd.Series({METHOD_SHORT[m]: f"{r['Spearman orig']:.2f} / {r['Spearman GAD']:.2f} / {r['Spearman base']:.2f}"
                       f" ({r['GAD']})"
@@ -49,8 +52,7 @@ def sanity(folder: Path) -> pd.Series:
 def shrinking(folder: Path) -> pd.Series:
     """Mean RC (top-50% hulls, over methods, classes and images) of GAD, GAD(alpha=0), the
     baseline and SmoothGrad, and the share of GAD's hull shrinking that alpha = 0 also gives."""
-    rec = json.loads((folder / "RUN.json").read_text())
-    arch = next(iter(rec["controls_keys"]))
+    arch = _arch(folder)
     rows, _ = read_csv(folder.parent.parent / "runs" / folder.name / arch / "controls.csv")
     rc = rows[(rows["metric"] == "rc") & (rows["hull_rule"] == "top_q")].groupby("map")["value"].mean()
     share = (1 - rc["gad0"]) / (1 - rc["gad"])
