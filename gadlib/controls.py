@@ -28,7 +28,7 @@ from .attributions import smoothgrad_maps
 from .config import RunConfig
 from .data import Dataset, normalize
 from .engine import attribution_maps
-from .hulls import hull_masks
+from .hulls import hulls_of
 from .runfiles import RunFiles
 
 # Bumped when the rows' definition changes, so that stored rows made the old way are recomputed.
@@ -130,10 +130,11 @@ def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) ->
                         own.tolist())
                     add(method, "none", t, kind, "pointing_hit",
                         metrics.pointing_hit(views[kind][t][own], ev.masks[own]), own.tolist())
+        extra = hulls_of({k: views[k] for k in ("gad0", "smooth")}, cfg.hull_rules, cfg.hull_q, cfg.hull_tau)
         for rule in cfg.hull_rules:
             h = dict(comp.hulls[(method, rule)])
             for kind in ("gad0", "smooth"):
-                h[kind] = hull_masks(cons.important(views[kind], rule, cfg.hull_q, cfg.hull_tau))
+                h[kind] = extra[(rule, kind)]
             regions = {"gad": h["gad"], "sup": h["orig"] & ~h["gad"], "base": h["base"], "gad0": h["gad0"],
                        "smooth": h["smooth"]}
             for t in (0, 1):

@@ -17,7 +17,7 @@ from . import consensus as cons
 from . import runfiles
 from .config import RunConfig
 from .engine import GRADIENT_METHODS, attribution_maps
-from .hulls import hull_masks
+from .hulls import hulls_of
 
 PROBE_PER_CLASS = 4  # probe images per class, the first of each class in the (shuffled) evaluation order
 MIN_AGREEMENT = 0.95  # worst-image Jaccard of consensus masks and IoU of hulls, bf16 against fp32
@@ -50,11 +50,11 @@ def worst_agreement(ref: torch.Tensor, low: torch.Tensor, cfg: RunConfig) -> dic
     out = {"consensus": float(_overlap(c_ref, c_low).min())}
     views = {"orig": (ref[0], low[0]), "gad": (cons.gad_map(ref[0], c_ref), cons.gad_map(low[0], c_low)),
              "base": (cons.matched_area_map(ref[0], c_ref), cons.matched_area_map(low[0], c_low))}
+    hulls = hulls_of({(name, p): v[p] for name, v in views.items() for p in (0, 1)}, cfg.hull_rules, cfg.hull_q,
+                     cfg.hull_tau)
     for rule in cfg.hull_rules:
-        for name, (a, b) in views.items():
-            ha = hull_masks(cons.important(a, rule, cfg.hull_q, cfg.hull_tau))
-            hb = hull_masks(cons.important(b, rule, cfg.hull_q, cfg.hull_tau))
-            out[f"hull {rule} {name}"] = float(_overlap(ha, hb).min())
+        for name in views:
+            out[f"hull {rule} {name}"] = float(_overlap(hulls[(rule, (name, 0))], hulls[(rule, (name, 1))]).min())
     return out
 
 

@@ -16,7 +16,7 @@ from .config import RunConfig
 from .data import Dataset, eval_indices, normalize
 from .engine import attribution_maps
 from .errors import GADInputError
-from .hulls import hull_masks
+from .hulls import hulls_of
 from .models import build_model, describe_device, load_classifier, pick_device, predict_logits
 from .runfiles import RunFiles
 from .tables import ground_truth_summary, model_table
@@ -247,8 +247,9 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
         c = cons.consensus(m, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)  # (2, N, H, W)
         consensus[method] = c
         views = {"orig": m[0], "gad": cons.gad_map(m[0], c), "base": cons.matched_area_map(m[0], c)}
+        all_hulls = hulls_of(views, cfg.hull_rules, cfg.hull_q, cfg.hull_tau)
         for rule in cfg.hull_rules:
-            h = {k: hull_masks(cons.important(v, rule, cfg.hull_q, cfg.hull_tau)) for k, v in views.items()}
+            h = {k: all_hulls[(rule, k)] for k in views}
             hulls[(method, rule)] = h
             rc = metrics.rc(h["gad"], h["orig"])
             rc_base = metrics.rc(h["base"], h["orig"])

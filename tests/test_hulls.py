@@ -1,0 +1,109 @@
+"""The batched hull fill equals scikit-image's convex_hull_image, mask for mask, on over
+10,000 masks: random ones, attribution-like maps thresholded by both rules, and the
+degenerate sets (empty, one pixel, collinear, touching the border)."""
+import numpy as np
+import pytest
+import torch
+
+from gadlib import consensus as cons
+from gadlib.hulls import hull_mask, hull_masks, hulls_of
+
+
+def _assert_same_as_skimage(masks: torch.Tensor, what: str) -> int:
+    got = hull_masks(masks)
+    ref = np.stack([hull_mask(m) for m in masks.reshape(-1, *masks.shape[-2:]).numpy()]).reshape(masks.shape)
+    bad = np.nonzero((got.numpy() != ref).reshape(-1, *masks.shape[-2:]).any((1, 2)))[0]
+    assert len(bad) == 0, f"{what}: {len(bad)} of {len(ref.reshape(-1, *masks.shape[-2:]))} masks differ, first {bad[:5]}"
+    return int(np.prod(masks.shape[:-2]))
+
+
+def _smooth_maps(n: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
+    """Blobby, attribution-like maps: smoothed noise, squared, with a few sharp peaks."""
+    x = torch.randn(n, 1, h, w, generator=gen)
+    x = torch.nn.functional.avg_pool2d(x, 7, 1, 3, count_include_pad=False)[:, 0] ** 2
+    peaks = torch.rand(n, h, w, generator=gen) > 0.995
+    return x + peaks * x.amax((-2, -1), keepdim=True)
+
+
+def _gradient_maps(gen: torch.Generator) -> torch.Tensor:
+    """Saliency maps (|input gradient|, summed over channels) of a small random CNN."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                              torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(8, 2))
+    x = torch.randn(600, 3, 40, 36, generator=gen, requires_grad=True)
+    (g,) = torch.autograd.grad(net(x)[:, 0].sum(), x)
+    return cons.reduce_channels(g)
+
+
+def _degenerate() -> list[np.ndarray]:
+    out = []
+    for h, w in [(1, 1), (1, 7), (7, 1), (5, 6), (9, 4)]:
+        out.append(np.zeros((h, w), bool))
+        out.append(np.ones((h, w), bool))
+        for r in range(h):  # one pixel everywhere, corners and borders included
+            for c in range(w):
+                m = np.zeros((h, w), bool)
+                m[r, c] = True
+                out.append(m)
+    base = np.zeros((12, 12), bool)
+    lines = [(slice(0, 1), slice(None)), (slice(None), slice(11, 12)), (slice(5, 6), slice(2, 9)),
+             (slice(3, 10), slice(4, 5))]
+    for rows, cols in lines:
+        m = base.copy()
+        m[rows, cols] = True
+        out.append(m)
+    for k in range(-11, 12):  # diagonals and anti-diagonals, every offset
+        out.append(np.eye(12, k=k, dtype=bool))
+        out.append(np.fliplr(np.eye(12, k=k, dtype=bool)))
+    for step in (2, 3, 5):  # collinear with gaps, steep and shallow slopes
+        m = base.copy()
+        idx = np.arange(0, 12, step)
+        m[idx, (idx * 7) // 11] = True
+        out.append(m)
+        out.append(m.T.copy())
+    corners = base.copy()
+    corners[0, 0] = corners[11, 11] = True
+    out.append(corners)
+    out.append(np.fliplr(corners).copy())
+    return out
+
+
+def test_equal_to_skimage_on_over_ten_thousand_masks():
+    gen = torch.Generator().manual_seed(0)
+    n = 0
+    for (h, w), p in [((6, 9), 0.1), ((8, 8), 0.3), ((17, 13), 0.02), ((32, 32), 0.003), ((24, 20), 0.6)]:
+        n += _assert_same_as_skimage(torch.rand(800, h, w, generator=gen) < p, f"random {h}x{w} p={p}")
+    maps = _smooth_maps(1500, 48, 40, gen)
+    grads = _gradient_maps(gen)
+    for name, m in [("smooth", maps), ("gradient", grads)]:
+        for rule, q, tau in [("top_q", 0.5, 0.1), ("top_q", 0.1, 0.1), ("frac_max", 0.5, 0.1), ("frac_max", 0.5, 0.5)]:
+            n += _assert_same_as_skimage(cons.important(m, rule, q, tau), f"{name} maps, {rule} q={q} tau={tau}")
+    shapes = {}
+    for m in _degenerate():
+        shapes.setdefault(m.shape, []).append(m)
+    for shape, group in shapes.items():
+        n += _assert_same_as_skimage(torch.from_numpy(np.stack(group)), f"degenerate {shape}")
+    assert n >= 10_000
+
+
+def test_batched_hulls_keep_leading_dimensions_and_device():
+    masks = torch.rand(2, 3, 10, 11) > 0.9
+    out = hull_masks(masks)
+    assert out.shape == masks.shape and out.dtype == torch.bool and out.device == masks.device
+    assert torch.equal(out[1, 2], hull_masks(masks[1, 2]))  # a mask's hull does not depend on its batch
+    assert hull_masks(torch.zeros(0, 5, 5, dtype=torch.bool)).shape == (0, 5, 5)
+
+
+def test_hulls_of_gives_every_rule_and_map_in_one_call():
+    gen = torch.Generator().manual_seed(1)
+    maps = {"a": torch.rand(2, 4, 16, 16, generator=gen), "b": torch.rand(2, 4, 16, 16, generator=gen) ** 4}
+    out = hulls_of(maps, ["top_q", "frac_max"], 0.5, 0.2)
+    assert set(out) == {(r, k) for r in ("top_q", "frac_max") for k in ("a", "b")}
+    assert torch.equal(out[("frac_max", "b")], hull_masks(cons.important(maps["b"], "frac_max", 0.5, 0.2)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_hulls_equal_cpu_hulls():
+    masks = cons.important(_smooth_maps(500, 64, 64, torch.Generator().manual_seed(2)), "top_q", 0.5)
+    assert torch.equal(hull_masks(masks, device="cuda"), hull_masks(masks, device="cpu"))
