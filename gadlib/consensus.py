@@ -23,11 +23,29 @@ def pixel_ranks(maps: torch.Tensor) -> torch.Tensor:
 
 
 def top_k_mask(maps: torch.Tensor, k: torch.Tensor | int) -> torch.Tensor:
-    """The k largest pixels of each map (k per map, broadcastable), never a zero-valued one."""
-    k = torch.as_tensor(k, device=maps.device)
-    while k.dim() and k.dim() < maps.dim():
-        k = k[..., None]
-    return (pixel_ranks(maps) < k) & (maps > 0)
+    """The k largest pixels of each map (k per map, broadcastable), never a zero-valued one:
+    the pixels whose `pixel_ranks` are below k. Found from the k-th largest value (topk, several
+    times faster than ranking every pixel): every pixel above it, and the first pixels equal to
+    it in index order until k are taken."""
+    flat = maps.flatten(-2)
+    k = torch.as_tensor(k, device=maps.device).clamp(0, flat.shape[-1])
+    while k.dim() and k.dim() < maps.dim() - 2:
+        k = k[None]
+    k = k.expand(flat.shape[:-1])[..., None]
+    k_max = int(k.max()) if k.numel() else 0
+    if k_max == 0:
+        return torch.zeros_like(maps, dtype=torch.bool)
+    if bool((k == k_max).all()):  # one k: the smallest of the k largest, no sorting needed
+        kth = flat.topk(k_max, dim=-1, sorted=False).values.amin(-1, keepdim=True)
+    else:
+        kth = flat.topk(k_max, dim=-1, sorted=True).values.gather(-1, (k - 1).clamp(min=0))
+        kth = torch.where(k > 0, kth, torch.inf)
+    above = flat > kth
+    tied = flat == kth
+    short = k - above.sum(-1, keepdim=True)  # how many of the tied pixels to take
+    if bool(((tied.sum(-1, keepdim=True) > short) & (kth > 0)).any()):  # ties at a nonzero threshold: by position
+        tied = tied & (tied.cumsum(-1) <= short)
+    return ((above | tied) & (flat > 0)).view(maps.shape)
 
 
 def important(maps: torch.Tensor, rule: str = "top_q", q: float = 0.5, tau: float = 0.1) -> torch.Tensor:

@@ -9,12 +9,18 @@ What it does differently from calling captum once per method, class and model:
   batches, with captum's own step sizes and points (Gauss-Legendre by default);
 - batch norm is folded into the convolutions (eval mode), and weights never get gradients;
 - bf16 autocast for the methods the caller names (`gadlib.precision` decides which, once for
-  a whole model family); channels_last on CUDA.
+  a whole model family); channels_last on CUDA;
+- each model is prepared once and kept while its weights are unchanged, so calling once per
+  method costs no more than one call for all methods;
+- on CUDA the image chunk and IG's internal batch are capped by what free memory holds, so no
+  setting or image size runs out of memory.
 Results agree with `captum_attribution` (see tests/test_attributions.py).
 """
 from __future__ import annotations
 
 import copy
+import itertools
+import weakref
 from contextlib import nullcontext
 
 import torch
@@ -71,6 +77,40 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     for p in m.parameters():
         p.requires_grad_(False)
     return m
+
+
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def prepared(model: nn.Module, device: torch.device) -> nn.Module:
+    """`prepare_model`, cached per model while its weights are unchanged: the key holds each
+    parameter's and buffer's storage and in-place version counter (bumped by training steps
+    and load_state_dict), so a changed model is prepared again."""
+    key = (str(device), tuple((t.data_ptr(), t._version) for t in itertools.chain(model.parameters(), model.buffers())))
+    hit = _PREPARED.get(model)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    m = prepare_model(model, device)
+    if device.type == "cuda":
+        m = m.to(memory_format=torch.channels_last)
+    _PREPARED[model] = (key, m)
+    return m
+
+
+def inputs_that_fit(model: nn.Module, x: torch.Tensor, classes, share: float = 0.5) -> int | None:
+    """On CUDA, how many inputs shaped like x[0] one forward pass with a backward pass per
+    class can take within `share` of the free memory (measured in fp32 on two inputs, the
+    heavier precision); None elsewhere."""
+    if x.device.type != "cuda":
+        return None
+    torch.cuda.synchronize(x.device)
+    before = torch.cuda.memory_allocated(x.device)
+    torch.cuda.reset_peak_memory_stats(x.device)
+    _grads(model, x[:1].expand(2, *x.shape[1:]), classes, nullcontext())
+    per_input = max(1, (torch.cuda.max_memory_allocated(x.device) - before) / 2)
+    free, _ = torch.cuda.mem_get_info(x.device)
+    free += torch.cuda.memory_reserved(x.device) - torch.cuda.memory_allocated(x.device)  # cached by torch
+    return max(1, int(share * free / per_input))
 
 
 def _set_rule(model: nn.Module, rule: str) -> None:
@@ -176,14 +216,17 @@ def attribution_maps(models: list[nn.Module], x: torch.Tensor, methods: list[str
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     results = {m: torch.zeros(len(models), len(classes), len(x), *x.shape[-2:]) for m in methods}
+    if len(x) == 0:
+        return results
     bar = tqdm(total=len(models) * len(x), desc="attributions", unit="img", leave=False, disable=not progress)
     for k, model in enumerate(models):
-        prepared = prepare_model(model, device)
-        if device.type == "cuda":
-            prepared = prepared.to(memory_format=torch.channels_last)
+        ready = prepared(model, device)
+        fit = inputs_that_fit(ready, x[:1].to(device), classes) if k == 0 else None  # one architecture per family
+        if fit is not None:
+            batch_size, internal_batch = min(batch_size, fit), min(internal_batch, fit)
         for i in range(0, len(x), batch_size):
             chunk = x[i : i + batch_size].to(device)
-            out = _maps_one_model(prepared, chunk, methods, classes, ig_steps, ig_method, internal_batch, bf16)
+            out = _maps_one_model(ready, chunk, methods, classes, ig_steps, ig_method, internal_batch, bf16)
             for m in methods:
                 results[m][k, :, i : i + len(chunk)] = out[m].cpu()
             bar.update(len(chunk))

@@ -87,3 +87,12 @@ def make_synthetic(n: int, size: int, seed: int, n_distractors: int = 2):
     obj = torch.where(labels[:, None, None] == 0, _ring(yy, xx, cy, cx, r), _cross(yy, xx, cy, cx, r))
     img = _paint(img, obj, colour)
     return img.clamp(0, 1), labels, obj
+
+
+def blob_maps(n: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
+    """Attribution-like maps (n, h, w) for tests and benchmarks: smoothed noise, squared, with a
+    few sharp peaks, so that thresholds give blobs, holes and stray pixels."""
+    x = torch.randn(n, 1, h, w, generator=gen)
+    x = torch.nn.functional.avg_pool2d(x, 7, 1, 3, count_include_pad=False)[:, 0] ** 2
+    peaks = torch.rand(n, h, w, generator=gen) > 0.995
+    return x + peaks * x.amax((-2, -1), keepdim=True)

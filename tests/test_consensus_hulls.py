@@ -73,3 +73,15 @@ def test_same_top_q_rule_gives_rc_at_most_one_for_every_image():
     h_gad = hull_masks(cons.important(cons.gad_map(maps[0], c), "top_q", 0.5))
     assert not (h_gad & ~h_orig).any()
     assert (metrics.rc(h_gad, h_orig) <= 1).all()
+
+
+def test_top_k_mask_equals_ranking_every_pixel_with_ties_and_per_map_k():
+    gen = torch.Generator().manual_seed(0)
+    maps = torch.randint(0, 4, (3, 7, 9, 8), generator=gen).float()  # many ties and zeros
+    for k in [0, 1, 5, 36, 72, 100]:
+        assert torch.equal(cons.top_k_mask(maps, k), (cons.pixel_ranks(maps) < k) & (maps > 0))
+    per_map = torch.randint(0, 73, (3, 7), generator=gen)
+    assert torch.equal(cons.top_k_mask(maps, per_map), (cons.pixel_ranks(maps) < per_map[..., None, None]) & (maps > 0))
+    per_image = torch.randint(0, 73, (7,), generator=gen)  # broadcast from the right, as before
+    assert torch.equal(cons.top_k_mask(maps, per_image),
+                       (cons.pixel_ranks(maps) < per_image[:, None, None]) & (maps > 0))

@@ -7,6 +7,7 @@ import torch
 
 from gadlib import consensus as cons
 from gadlib.hulls import hull_mask, hull_masks, hulls_of
+from gadlib.synthetic import blob_maps
 
 
 def _assert_same_as_skimage(masks: torch.Tensor, what: str) -> int:
@@ -15,14 +16,6 @@ def _assert_same_as_skimage(masks: torch.Tensor, what: str) -> int:
     bad = np.nonzero((got.numpy() != ref).reshape(-1, *masks.shape[-2:]).any((1, 2)))[0]
     assert len(bad) == 0, f"{what}: {len(bad)} of {len(ref.reshape(-1, *masks.shape[-2:]))} masks differ, first {bad[:5]}"
     return int(np.prod(masks.shape[:-2]))
-
-
-def _smooth_maps(n: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
-    """Blobby, attribution-like maps: smoothed noise, squared, with a few sharp peaks."""
-    x = torch.randn(n, 1, h, w, generator=gen)
-    x = torch.nn.functional.avg_pool2d(x, 7, 1, 3, count_include_pad=False)[:, 0] ** 2
-    peaks = torch.rand(n, h, w, generator=gen) > 0.995
-    return x + peaks * x.amax((-2, -1), keepdim=True)
 
 
 def _gradient_maps(gen: torch.Generator) -> torch.Tensor:
@@ -74,7 +67,7 @@ def test_equal_to_skimage_on_over_ten_thousand_masks():
     n = 0
     for (h, w), p in [((6, 9), 0.1), ((8, 8), 0.3), ((17, 13), 0.02), ((32, 32), 0.003), ((24, 20), 0.6)]:
         n += _assert_same_as_skimage(torch.rand(800, h, w, generator=gen) < p, f"random {h}x{w} p={p}")
-    maps = _smooth_maps(1500, 48, 40, gen)
+    maps = blob_maps(1500, 48, 40, gen)
     grads = _gradient_maps(gen)
     for name, m in [("smooth", maps), ("gradient", grads)]:
         for rule, q, tau in [("top_q", 0.5, 0.1), ("top_q", 0.1, 0.1), ("frac_max", 0.5, 0.1), ("frac_max", 0.5, 0.5)]:
@@ -105,5 +98,5 @@ def test_hulls_of_gives_every_rule_and_map_in_one_call():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_hulls_equal_cpu_hulls():
-    masks = cons.important(_smooth_maps(500, 64, 64, torch.Generator().manual_seed(2)), "top_q", 0.5)
+    masks = cons.important(blob_maps(500, 64, 64, torch.Generator().manual_seed(2)), "top_q", 0.5)
     assert torch.equal(hull_masks(masks, device="cuda"), hull_masks(masks, device="cpu"))

@@ -1,0 +1,252 @@
+"""Speed of gadlib's heavy stages against the plain way of doing the same work, in one run.
+
+    python benchmarks/speed.py                       # every stage, CPU sizes (a few minutes on 2 cores)
+    python benchmarks/speed.py --stage hulls --size 224
+    python benchmarks/speed.py --size 224 --images 128 --train-images 1024   # GPU sizes
+
+Stages:
+- hulls: the complexity stage's hulls (original, GAD and baseline maps, two threshold rules,
+  both classes, five methods) through gadlib's batched fill, against scikit-image's
+  convex_hull_image one mask at a time (the loop gadlib had before); and the top-q threshold
+  from the k-th largest value, against ranking every pixel (as before). Results must be equal.
+- attributions: gadlib's engine against plain captum (one call per method, class and model,
+  batched over images), per method and all five in one call; maps compared (Spearman, Jaccard).
+- training: one support's epochs from images decoded once into memory, against a torchvision
+  ImageFolder + DataLoader that decodes the JPEG files in every epoch.
+
+Every timing runs the same work on the same shapes once first (warm-up: cuDNN autotuning,
+allocator, caches), then reports the median of --reps runs.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gadlib import consensus as cons
+from gadlib.attributions import captum_maps
+from gadlib.config import METHOD_SHORT, METHODS
+from gadlib.engine import attribution_maps, map_agreement
+from gadlib.hulls import hull_mask, hull_masks
+from gadlib.models import build_model, pick_device
+from gadlib.synthetic import blob_maps
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def median_time(fn, device: torch.device, reps: int):
+    """Warm-up run, then the median wall time of `reps` runs; returns (last result, seconds)."""
+    fn()
+    times = []
+    for _ in range(reps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        out = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return out, statistics.median(times)
+
+
+def header(device: torch.device) -> str:
+    import captum
+    import skimage
+    import torchvision
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or 'x86-64'})"
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if commit and subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                 text=True).stdout.strip():
+        commit += " (with uncommitted changes)"
+    return (f"device: {name}, {torch.get_num_threads()} CPU threads; commit {commit or 'unknown'}; torch {torch.__version__}, "
+            f"torchvision {torchvision.__version__}, captum {captum.__version__}, scikit-image {skimage.__version__}, "
+            f"python {platform.python_version()}")
+
+
+# ---------------------------------------------------------------- hulls
+def bench_hulls(args, device) -> pd.DataFrame:
+    """The complexity stage's hull work for --images images and five methods: the original
+    map, the GAD map and the matched-area baseline, two threshold rules, both classes. Two
+    rows: the hull fill (the same masks in), and the top-q threshold (the same maps in)."""
+    gen = torch.Generator().manual_seed(0)
+    family = blob_maps(5 * 2 * args.images, args.size, args.size, gen).view(5, 2, args.images, args.size, args.size)
+    c = cons.consensus(family)
+    views = {"orig": family[0], "gad": cons.gad_map(family[0], c), "base": cons.matched_area_map(family[0], c)}
+    masks = torch.stack([cons.important(views[k], r, 0.5, 0.1) for r in ("top_q", "frac_max") for k in views])
+    n_methods = len(METHODS)
+    n = masks.numel() // (args.size * args.size) * n_methods
+
+    def batched():  # one call per method, as the complexity stage makes them
+        return [hull_masks(masks, device=device) for _ in range(n_methods)]
+
+    def loop():  # one scikit-image call per mask
+        flat = masks.reshape(-1, args.size, args.size).numpy()
+        return [np.stack([hull_mask(m) for m in flat]) for _ in range(n_methods)]
+
+    fast, t_fast = median_time(batched, device, args.reps)
+    plain, t_plain = median_time(loop, device, args.reps)
+    same = np.array_equal(fast[0].reshape(plain[0].shape).numpy(), plain[0])
+    stacked = torch.stack(list(views.values())).to(device)
+    k = round(0.5 * args.size * args.size)
+    top, t_top = median_time(lambda: [cons.top_k_mask(stacked, k) for _ in range(n_methods)], device, args.reps)
+    ranked, t_ranked = median_time(lambda: [(cons.pixel_ranks(stacked) < k) & (stacked > 0) for _ in range(n_methods)],
+                                   device, args.reps)
+    m = stacked.numel() // (args.size * args.size) * n_methods
+    return pd.DataFrame([
+        {"stage": "hulls", "work": f"hull fill, {n} masks, {args.size} px", "plain s": t_plain, "gadlib s": t_fast,
+         "plain ms/mask": 1e3 * t_plain / n, "gadlib ms/mask": 1e3 * t_fast / n, "ratio": t_plain / t_fast,
+         "check": "masks equal" if same else "MASKS DIFFER"},
+        {"stage": "hulls", "work": f"top-q threshold, {m} maps", "plain s": t_ranked, "gadlib s": t_top,
+         "plain ms/mask": 1e3 * t_ranked / m, "gadlib ms/mask": 1e3 * t_top / m, "ratio": t_ranked / t_top,
+         "check": "masks equal" if torch.equal(top[0], ranked[0]) else "MASKS DIFFER"},
+    ])
+
+
+# ---------------------------------------------------------------- attributions
+def random_models(arch, args, device):
+    torch.manual_seed(0)
+    models = []
+    for _ in range(args.models):
+        m = build_model(arch, 2, args.size).eval().to(device)
+        for mod in m.modules():  # trained-looking batch-norm statistics, so folding is real work
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.normal_(0, 0.2)
+                mod.running_var.uniform_(0.5, 2)
+        models.append(m)
+    return models, torch.randn(args.images, 3, args.size, args.size, device=device)
+
+
+def bench_attributions(args, device) -> pd.DataFrame:
+    rows = []
+    for arch in args.archs:
+        models, x = random_models(arch, args, device)
+        n = len(x) * len(models)
+        reference = {}
+
+        def engine(methods):
+            return attribution_maps(models, x, methods, ig_steps=args.ig_steps, batch_size=args.batch,
+                                    internal_batch=args.internal_batch, precision=args.precision, progress=False)
+
+        plain_total = 0.0
+        for method in METHODS:
+            plain, t_plain = median_time(lambda: captum_maps(models, x, [method], ig_steps=args.ig_steps,
+                                                             internal_batch_size=args.internal_batch), device, args.reps)
+            fast, t_fast = median_time(lambda: engine([method]), device, args.reps)
+            reference[method] = plain[method]
+            plain_total += t_plain
+            rho, jac = map_agreement(fast[method], plain[method])
+            rows.append({"stage": "attributions", "work": f"{arch} {METHOD_SHORT[method]}", "plain s": t_plain,
+                         "gadlib s": t_fast, "plain img/s": n / t_plain, "gadlib img/s": n / t_fast,
+                         "ratio": t_plain / t_fast, "check": f"spearman {float(rho.min()):.3f}, jaccard {float(jac.min()):.3f}"})
+        together, t_all = median_time(lambda: engine(list(METHODS)), device, args.reps)
+        worst = [map_agreement(together[m], reference[m]) for m in METHODS]
+        rows.append({"stage": "attributions", "work": f"{arch} all five", "plain s": plain_total, "gadlib s": t_all,
+                     "plain img/s": n / plain_total, "gadlib img/s": n / t_all, "ratio": plain_total / t_all,
+                     "check": f"spearman {min(float(r.min()) for r, _ in worst):.3f}, "
+                              f"jaccard {min(float(j.min()) for _, j in worst):.3f}"})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- training
+def bench_training(args, device) -> pd.DataFrame:
+    from torch.utils.data import DataLoader, Dataset
+    from torchvision import datasets, transforms
+
+    from gadlib.data import Split, decode_images
+    from gadlib.synthetic import make_synthetic
+    from gadlib.training import train_support
+
+    pack = ROOT.parent / "shared" / "data" / "catsdogs"
+    if pack.is_dir() and not args.synthetic:
+        folder = pack
+    else:  # synthetic JPEGs, so the plain loop has files to decode
+        folder = Path(tempfile.mkdtemp(prefix="gad-bench-"))
+        x, y, _ = make_synthetic(args.train_images, 256, seed=0)
+        for i, (img, label) in enumerate(zip(x, y)):
+            (folder / f"class{int(label)}").mkdir(exist_ok=True)
+            transforms.functional.to_pil_image(img).save(folder / f"class{int(label)}" / f"{i}.jpg", quality=90)
+    tf = transforms.Compose([transforms.Resize(args.size), transforms.CenterCrop(args.size), transforms.ToTensor(),
+                             transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    base = datasets.ImageFolder(folder, transform=tf)
+    keep = torch.randperm(len(base), generator=torch.Generator().manual_seed(0))[: args.train_images].tolist()
+
+    class Indexed(Dataset):
+        def __len__(self):
+            return len(keep)
+
+        def __getitem__(self, i):
+            x, y = base[keep[i]]
+            return x, y, i
+
+    torch.manual_seed(0)
+    original = build_model(args.train_arch, 2, args.size).to(device).eval()
+    targets = torch.randn(len(keep), 2)
+    loader = DataLoader(Indexed(), batch_size=args.batch, shuffle=True, num_workers=args.workers)
+
+    model = copy.deepcopy(original)
+    opt = torch.optim.Adam(model.parameters(), lr=4e-5)
+
+    def plain_epoch():
+        model.train()
+        for x, _, idx in loader:
+            loss = torch.nn.functional.mse_loss(model(x.to(device)), targets[idx].to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    _, t_plain = median_time(plain_epoch, device, args.reps)
+    start = time.perf_counter()
+    images, kept = decode_images([Path(base.samples[i][0]) for i in keep], args.size)
+    t_decode = time.perf_counter() - start
+    split = Split(images, torch.tensor([base.samples[i][1] for i in keep])[kept])
+    _, t_gad = median_time(lambda: train_support(original, split, targets[kept], 1, 4e-5, args.batch), device, args.reps)
+    n = len(keep)
+    return pd.DataFrame([{
+        "stage": "training", "work": f"{args.train_arch}, {n} images, {args.size} px, one epoch", "plain s": t_plain,
+        "gadlib s": t_gad, "plain img/s": n / t_plain, "gadlib img/s": n / t_gad, "ratio": t_plain / t_gad,
+        "check": f"decoding once: {t_decode:.1f} s ({folder.name})",
+    }])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stage", choices=["hulls", "attributions", "training", "all"], default="all")
+    ap.add_argument("--size", type=int, default=64, help="image side in pixels (224 for the paper)")
+    ap.add_argument("--images", type=int, default=16, help="images explained (hulls: images per method)")
+    ap.add_argument("--reps", type=int, default=3, help="timed repetitions after the warm-up; the median is shown")
+    ap.add_argument("--archs", nargs="+", default=["resnet18", "vgg16"])
+    ap.add_argument("--models", type=int, default=1, help="models explained (original + supports)")
+    ap.add_argument("--ig-steps", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--internal-batch", type=int, default=256)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="engine precision for every method")
+    ap.add_argument("--train-arch", default="resnet18")
+    ap.add_argument("--train-images", type=int, default=256)
+    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the plain training loop")
+    ap.add_argument("--synthetic", action="store_true", help="train on synthetic JPEGs even where the shared pack is")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    device = pick_device(args.device)
+    print(header(device), flush=True)
+    stages = ["hulls", "attributions", "training"] if args.stage == "all" else [args.stage]
+    bench = {"hulls": bench_hulls, "attributions": bench_attributions, "training": bench_training}
+    for stage in stages:
+        table = bench[stage](args, device)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
+    print(f"plain: the way without gadlib (see the docstring); ratio = plain time / gadlib time; median of "
+          f"{args.reps} runs after a warm-up")
+
+
+if __name__ == "__main__":
+    main()
