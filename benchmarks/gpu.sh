@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The GPU-size speed measurements of the README's Speed section, in one go (a few minutes on one
+# H100 or H200). Each table is also written to OUTDIR (default build/benchmarks).
+#   bash benchmarks/gpu.sh [OUTDIR]
+# SIZE, IMAGES, HULL_IMAGES and TRAIN_IMAGES override the sizes (small values try the script on a CPU).
+set -euo pipefail
+out=${1:-build/benchmarks}
+py=${PYTHON:-python}
+size=${SIZE:-224}
+mkdir -p "$out"
+$py benchmarks/speed.py --stage attributions --size "$size" --images "${IMAGES:-128}" | tee "$out/attributions.txt"
+$py benchmarks/speed.py --stage attributions --size "$size" --images "${IMAGES:-128}" --archs resnet18 \
+    --precision bf16 | tee "$out/attributions_bf16.txt"
+$py benchmarks/speed.py --stage hulls --size "$size" --images "${HULL_IMAGES:-64}" | tee "$out/hulls.txt"
+$py benchmarks/speed.py --stage training --size "$size" --train-images "${TRAIN_IMAGES:-1024}" --workers 8 \
+    --synthetic | tee "$out/training.txt"
