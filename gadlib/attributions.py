@@ -69,15 +69,24 @@ def smoothgrad_maps(model: nn.Module, x: torch.Tensor, methods: list[str], class
     from captum.attr import NoiseTunnel
 
     from .consensus import reduce_channels
+    from .engine import inputs_that_fit
 
     model.eval()
     device = next(model.parameters()).device
     sd = noise * float(x.max() - x.min())
+    # NoiseTunnel evaluates samples x images inputs at once, and IG all its steps of them too:
+    # on CUDA both are capped by what free memory holds (at 224 px, 64 images x 5 samples x 50
+    # steps would need hundreds of GB)
+    fit = inputs_that_fit(model, x[:1].to(device), classes) if len(x) else None
+    if fit is not None:
+        batch_size = max(1, min(batch_size, fit // samples))
     out = {}
     for method in methods:
         check_method(method)
         tunnel = NoiseTunnel(CAPTUM_CLASSES[method](model))
         extra = {"n_steps": ig_steps, "method": ig_method} if method == "integrated_gradients" else {}
+        if extra and fit is not None:
+            extra["internal_batch_size"] = max(batch_size * samples, fit)
         per_class = []
         for c in classes:
             torch.manual_seed(seed)  # the same noise for every method and class

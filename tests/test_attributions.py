@@ -61,6 +61,45 @@ def test_batched_equals_per_image():
         torch.testing.assert_close(batched[method], per_image, rtol=1e-4, atol=1e-7)
 
 
+def test_memory_cap_changes_batches_not_maps(monkeypatch):
+    """Where free memory holds only 3 inputs (as measured on CUDA), the image chunk and IG's
+    internal batch shrink to 3, and the maps stay the same."""
+    from gadlib import engine
+
+    model = _with_random_batch_norm(build_model("resnet18", 2, 32))
+    x = torch.randn(5, 3, 32, 32)
+    free = attribution_maps([model], x, list(METHODS), ig_steps=4, batch_size=4, internal_batch=16, progress=False)
+    seen = []
+    real = engine._maps_one_model
+
+    def spy(model, chunk, methods, classes, ig_steps, ig_method, internal_batch, bf16):
+        seen.append((len(chunk), internal_batch))
+        return real(model, chunk, methods, classes, ig_steps, ig_method, internal_batch, bf16)
+
+    monkeypatch.setattr(engine, "inputs_that_fit", lambda *args, **kwargs: 3)
+    monkeypatch.setattr(engine, "_maps_one_model", spy)
+    capped = attribution_maps([model], x, list(METHODS), ig_steps=4, batch_size=4, internal_batch=16, progress=False)
+    assert seen == [(3, 3), (2, 3)]
+    for method in METHODS:
+        torch.testing.assert_close(capped[method], free[method], rtol=1e-4, atol=1e-7)
+
+
+def test_prepared_model_is_reused_until_its_weights_change():
+    from gadlib import engine
+
+    model = _with_random_batch_norm(build_model("resnet18", 2, 32))
+    x = torch.randn(2, 3, 32, 32)
+    device = torch.device("cpu")
+    assert engine.prepared(model, device) is engine.prepared(model, device)
+    before = attribution_maps([model], x, ["saliency"], progress=False)["saliency"]
+    other = _with_random_batch_norm(build_model("resnet18", 2, 32))
+    model.load_state_dict(other.state_dict())  # in place, as a training step or a reload does
+    after = attribution_maps([model], x, ["saliency"], progress=False)["saliency"]
+    fresh = attribution_maps([other], x, ["saliency"], progress=False)["saliency"]
+    assert not torch.equal(before, after)
+    torch.testing.assert_close(after, fresh)
+
+
 def test_unknown_method_is_a_one_line_error(linear_model):
     with pytest.raises(GADInputError, match="unknown attribution method 'gradcam'") as err:
         attribution_maps([linear_model], torch.randn(1, 3, 6, 6), ["gradcam"], progress=False)

@@ -230,3 +230,28 @@ def test_smoothgrad_noise_is_a_share_of_the_input_range_and_samples_as_asked(lin
     smoothgrad_maps(linear_model, x, ["saliency"], samples=5, noise=0.15)
     span = float(x.max() - x.min())
     assert seen and all(sd == pytest.approx(0.15 * span) and n == 5 and kind == "smoothgrad" for sd, n, kind in seen)
+
+
+def test_smoothgrad_keeps_within_the_memory_cap(linear_model, monkeypatch):
+    """Where free memory holds only 12 inputs (as measured on CUDA), NoiseTunnel gets at most
+    12 // samples images per call and IG an internal batch, and noise-free maps do not change."""
+    from captum.attr import NoiseTunnel
+
+    from gadlib import engine
+
+    x = torch.rand(10, 3, 6, 6)
+    free = smoothgrad_maps(linear_model, x, ["saliency", "integrated_gradients"], samples=3, ig_steps=8)
+    seen = []
+    real = NoiseTunnel.attribute
+
+    def spy(self, inputs, **kwargs):
+        seen.append((len(inputs), kwargs.get("internal_batch_size")))
+        return real(self, inputs, **kwargs)
+
+    monkeypatch.setattr(NoiseTunnel, "attribute", spy)
+    monkeypatch.setattr(engine, "inputs_that_fit", lambda *args, **kwargs: 12)
+    capped = smoothgrad_maps(linear_model, x, ["saliency", "integrated_gradients"], samples=3, ig_steps=8)
+    assert max(n for n, _ in seen) == 4  # 12 inputs / 3 samples
+    assert {b for _, b in seen} == {None, 12}  # IG only
+    assert torch.equal(capped["saliency"], free["saliency"])  # a linear model's saliency has no noise
+    assert capped["integrated_gradients"].shape == free["integrated_gradients"].shape
