@@ -6,6 +6,8 @@
 # make precision-check  : the default synthetic run with precision forced to fp32 and to bf16
 # make what-changed     : how the committed runs' verdicts and numbers moved since $(SINCE)
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
+# make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
+# make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
 # make lab       : the notebooks in JupyterLab
 # make notebooks : rewrite notebooks/ from tools/build_notebooks.py
 # make clean-runs : delete runs/ and build/ (cached models and attributions)
@@ -23,7 +25,7 @@ PARAMS ?=
 help:
 	@sed -n 's/^# make /make /p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce test lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
+.PHONY: help reproduce test benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +43,12 @@ test: $(VENV)/.installed
 		$(PY) -m pytest -q -p no:cacheprovider tests
 	GAD_PROFILE=smoke GAD_RUNS_DIR=$(CURDIR)/build/test-runs GAD_FIGURES_DIR=$(CURDIR)/build/test-figures \
 		$(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
+
+benchmark: $(VENV)/.installed
+	$(PY) benchmarks/speed.py
+
+benchmark-gpu: $(VENV)/.installed
+	PYTHON=$(PY) bash benchmarks/gpu.sh build/benchmarks
 
 # JupyterLab refuses to run as root (containers) unless told; it prints the URL to open.
 lab: $(VENV)/.installed
