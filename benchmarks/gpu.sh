@@ -8,8 +8,8 @@ out=${1:-build/benchmarks}
 py=${PYTHON:-python}
 size=${SIZE:-224}
 mkdir -p "$out"
-$py benchmarks/speed.py --stage attributions --size "$size" --images "${IMAGES:-128}" | tee "$out/attributions.txt"
-$py benchmarks/speed.py --stage attributions --size "$size" --images "${IMAGES:-128}" --archs resnet18 \
+$py benchmarks/speed.py --stage attributions --size "$size" --images "${IMAGES:-128}" --ig-steps 50 | tee "$out/attributions.txt"
+$py benchmarks/speed.py --stage attributions --size "$size" --images "${IMAGES:-128}" --ig-steps 50 --archs resnet18 \
     --precision bf16 | tee "$out/attributions_bf16.txt"
 $py benchmarks/speed.py --stage hulls --size "$size" --images "${HULL_IMAGES:-64}" | tee "$out/hulls.txt"
 $py benchmarks/speed.py --stage training --size "$size" --train-images "${TRAIN_IMAGES:-1024}" --workers 8 \

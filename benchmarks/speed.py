@@ -1,8 +1,8 @@
 """Speed of gadlib's heavy stages against the plain way of doing the same work, in one run.
 
-    python benchmarks/speed.py                       # every stage, CPU sizes (a few minutes on 2 cores)
+    python benchmarks/speed.py                       # every stage, CPU sizes (several minutes on 2 cores)
     python benchmarks/speed.py --stage hulls --size 224
-    python benchmarks/speed.py --size 224 --images 128 --train-images 1024   # GPU sizes
+    python benchmarks/speed.py --size 224 --images 128 --ig-steps 50 --train-images 1024   # GPU sizes
 
 Stages:
 - hulls: the complexity stage's hulls (original, GAD and baseline maps, two threshold rules,
@@ -227,7 +227,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions after the warm-up; the median is shown")
     ap.add_argument("--archs", nargs="+", default=["resnet18", "vgg16"])
     ap.add_argument("--models", type=int, default=1, help="models explained (original + supports)")
-    ap.add_argument("--ig-steps", type=int, default=50)
+    ap.add_argument("--ig-steps", type=int, default=16, help="IG steps (16 as the default profile; 50 in the paper)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--internal-batch", type=int, default=256)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="engine precision for every method")

@@ -9,9 +9,10 @@ the same polygon is built for a whole batch at once, in exact integer arithmetic
   exact, with no tolerance;
 - at each height Y only the leftmost and rightmost point matters, so the hull is the region
   between the convex minorant of the left points and the concave majorant of the right ones;
-- one monotone-chain pass over the 2H + 1 heights builds both chains of every mask in lockstep
-  (the Python loop is over heights, never over maps), and each pixel row is then filled
-  between two exact integer bounds.
+- only running minima (from the top or from the bottom) can be corners of a chain, so one
+  monotone-chain pass over those candidate heights builds both chains of every mask in
+  lockstep (the Python loop is over heights, never over maps), and each pixel row is then
+  filled between two exact integer bounds.
 
 Empty masks give empty hulls; one pixel gives that pixel; collinear pixels give the line.
 """
@@ -49,8 +50,10 @@ def hull_masks(masks: torch.Tensor, device: torch.device | str | None = None) ->
     bounds = _row_bounds(g, *_lower_chain(g))
     n = len(flat)
     lo, hi = bounds[:n], -bounds[n:]  # first and last column of the hull in each row, lo > hi if none
-    cols = torch.arange(flat.shape[-1], device=device, dtype=torch.int16)
-    lo, hi = lo.clamp(-1, 1 << 14).short()[..., None], hi.clamp(-1, 1 << 14).short()[..., None]
+    w = flat.shape[-1]
+    small = torch.int16 if w < 1 << 14 else torch.int32  # the fill compares columns in the smallest type
+    cols = torch.arange(w, device=device, dtype=small)
+    lo, hi = lo.clamp(-1, w).to(small)[..., None], hi.clamp(-1, w).to(small)[..., None]
     out = torch.empty(flat.shape, dtype=torch.bool, device=device)
     for i in chunks:
         part = out[i : i + CHUNK]
