@@ -35,7 +35,7 @@ import torch
 from gadlib import consensus as cons
 from gadlib.attributions import captum_maps
 from gadlib.config import METHOD_SHORT, METHODS
-from gadlib.engine import attribution_maps, map_agreement
+from gadlib.engine import attribution_maps, clear_prepared, map_agreement
 from gadlib.hulls import hull_mask, hull_masks
 from gadlib.models import build_model, pick_device
 from gadlib.synthetic import blob_maps
@@ -134,7 +134,8 @@ def bench_attributions(args, device) -> pd.DataFrame:
         n = len(x) * len(models)
         reference = {}
 
-        def engine(methods):
+        def engine(methods):  # preparation (copy, batch-norm folding) included, as a fresh run pays it
+            clear_prepared()
             return attribution_maps(models, x, methods, ig_steps=args.ig_steps, batch_size=args.batch,
                                     internal_batch=args.internal_batch, precision=args.precision, progress=False)
 
@@ -168,10 +169,11 @@ def bench_training(args, device) -> pd.DataFrame:
     from gadlib.training import train_support
 
     pack = ROOT.parent / "shared" / "data" / "catsdogs"
+    scratch = tempfile.TemporaryDirectory(prefix="gad-bench-")  # removed when the benchmark ends
     if pack.is_dir() and not args.synthetic:
         folder = pack
     else:  # synthetic JPEGs, so the plain loop has files to decode
-        folder = Path(tempfile.mkdtemp(prefix="gad-bench-"))
+        folder = Path(scratch.name)
         x, y, _ = make_synthetic(args.train_images, 256, seed=0)
         for i, (img, label) in enumerate(zip(x, y)):
             (folder / f"class{int(label)}").mkdir(exist_ok=True)

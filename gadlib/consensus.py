@@ -28,9 +28,9 @@ def top_k_mask(maps: torch.Tensor, k: torch.Tensor | int) -> torch.Tensor:
     times faster than ranking every pixel): every pixel above it, and the first pixels equal to
     it in index order until k are taken."""
     flat = maps.flatten(-2)
-    k = torch.as_tensor(k, device=maps.device).clamp(0, flat.shape[-1])
-    while k.dim() and k.dim() < maps.dim() - 2:
-        k = k[None]
+    k = torch.as_tensor(k, device=maps.device).long().clamp(0, flat.shape[-1])
+    while k.dim() and k.dim() < maps.dim() - 2:  # k's dimensions are the maps' leading ones
+        k = k[..., None]
     k = k.expand(flat.shape[:-1])[..., None]
     k_max = int(k.max()) if k.numel() else 0
     if k_max == 0:

@@ -84,8 +84,9 @@ _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def prepared(model: nn.Module, device: torch.device) -> nn.Module:
     """`prepare_model`, cached per model while its weights are unchanged: the key holds each
-    parameter's and buffer's storage and in-place version counter (bumped by training steps
-    and load_state_dict), so a changed model is prepared again."""
+    parameter's and buffer's storage and in-place version counter (bumped by optimiser steps,
+    load_state_dict and in-place tensor ops). Changes that bypass the counter (writes through
+    `.data`, swapping a module without weights) are not seen: call `clear_prepared()` after them."""
     key = (str(device), tuple((t.data_ptr(), t._version) for t in itertools.chain(model.parameters(), model.buffers())))
     hit = _PREPARED.get(model)
     if hit is not None and hit[0] == key:
@@ -95,6 +96,11 @@ def prepared(model: nn.Module, device: torch.device) -> nn.Module:
         m = m.to(memory_format=torch.channels_last)
     _PREPARED[model] = (key, m)
     return m
+
+
+def clear_prepared() -> None:
+    """Forget every prepared copy (the next call prepares each model again)."""
+    _PREPARED.clear()
 
 
 def inputs_that_fit(model: nn.Module, x: torch.Tensor, classes, share: float = 0.5) -> int | None:
@@ -219,11 +225,11 @@ def attribution_maps(models: list[nn.Module], x: torch.Tensor, methods: list[str
     if len(x) == 0:
         return results
     bar = tqdm(total=len(models) * len(x), desc="attributions", unit="img", leave=False, disable=not progress)
-    for k, model in enumerate(models):
-        ready = prepared(model, device)
-        fit = inputs_that_fit(ready, x[:1].to(device), classes) if k == 0 else None  # one architecture per family
-        if fit is not None:
-            batch_size, internal_batch = min(batch_size, fit), min(internal_batch, fit)
+    family = [prepared(model, device) for model in models]
+    fit = inputs_that_fit(family[0], x[:1].to(device), classes)  # measured with the whole family in memory
+    if fit is not None:
+        batch_size, internal_batch = min(batch_size, fit), min(internal_batch, fit)
+    for k, ready in enumerate(family):
         for i in range(0, len(x), batch_size):
             chunk = x[i : i + batch_size].to(device)
             out = _maps_one_model(ready, chunk, methods, classes, ig_steps, ig_method, internal_batch, bf16)

@@ -104,6 +104,8 @@ def _lower_chain(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     from_bottom = torch.cat([g.flip(1).cummin(1).values.flip(1)[:, 1:], torch.full_like(g[:, :1], NONE)], 1)
     candidate = (g < NONE) & ((g < from_top) | (g < from_bottom))
     count = candidate.sum(1, keepdim=True)
+    if int(count.max()) == 0:  # every mask empty: no vertices
+        return torch.full((n, 1), m, dtype=torch.long, device=g.device), count
     order = torch.sort((~candidate).to(torch.uint8), dim=1, stable=True).indices[:, : int(count.max())]
     heights, values = order, g.gather(1, order)  # candidates first, in height order
     k_max = heights.shape[1]

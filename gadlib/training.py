@@ -44,10 +44,16 @@ def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False,
         # the loss is summed on the device (float64, as Python floats summed it before): reading
         # it every step would make the host wait for the GPU
         total, count = torch.zeros((), dtype=torch.float64, device=device), 0
-        for idx in _batches(len(images), batch_size, gen):
-            x = normalize(images[idx.to(device)])
+        # the epoch's order and flips are drawn on the CPU (the same generator calls as always)
+        # and copied to the device once: a copy per step would make the host wait for the GPU
+        batches = _batches(len(images), batch_size, gen)
+        flips = [torch.rand(len(b), generator=gen) < 0.5 for b in batches] if flip else None
+        on_device = torch.cat(batches).to(device).split([len(b) for b in batches])
+        flips_on_device = torch.cat(flips).to(device).split([len(b) for b in batches]) if flip else None
+        for step, idx in enumerate(on_device):
+            x = normalize(images[idx])
             if flip:  # horizontal flip of a random half of the batch
-                do = (torch.rand(len(x), generator=gen) < 0.5).to(device)
+                do = flips_on_device[step]
                 x = torch.where(do[:, None, None, None], x.flip(-1), x)
             if device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -72,6 +72,9 @@ def test_equal_to_skimage_on_over_ten_thousand_masks():
     for name, m in [("smooth", maps), ("gradient", grads)]:
         for rule, q, tau in [("top_q", 0.5, 0.1), ("top_q", 0.1, 0.1), ("frac_max", 0.5, 0.1), ("frac_max", 0.5, 0.5)]:
             n += _assert_same_as_skimage(cons.important(m, rule, q, tau), f"{name} maps, {rule} q={q} tau={tau}")
+    for (h, w), p in [((20, 300), 0.01), ((300, 20), 0.01), ((8, 257), 0.05)]:  # wider than a uint8 column index
+        n += _assert_same_as_skimage(torch.rand(60, h, w, generator=gen) < p, f"random {h}x{w} p={p}")
+    n += _assert_same_as_skimage(cons.important(blob_maps(60, 224, 224, gen), "top_q", 0.5), "blob maps at 224 px")
     shapes = {}
     for m in _degenerate():
         shapes.setdefault(m.shape, []).append(m)
@@ -86,6 +89,8 @@ def test_batched_hulls_keep_leading_dimensions_and_device():
     assert out.shape == masks.shape and out.dtype == torch.bool and out.device == masks.device
     assert torch.equal(out[1, 2], hull_masks(masks[1, 2]))  # a mask's hull does not depend on its batch
     assert hull_masks(torch.zeros(0, 5, 5, dtype=torch.bool)).shape == (0, 5, 5)
+    for shape in [(3, 5, 5), (1, 1, 1), (2, 1, 9)]:  # a batch of only empty masks
+        assert not hull_masks(torch.zeros(shape, dtype=torch.bool)).any()
 
 
 def test_hulls_of_gives_every_rule_and_map_in_one_call():
