@@ -9,7 +9,7 @@
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
 # make lab       : the notebooks in JupyterLab
-# make notebooks : rewrite notebooks/ from tools/build_notebooks.py
+# make notebooks : sync each notebook with its paired .py file (jupytext; the newer one wins)
 # make clean-runs : delete runs/ and build/ (cached models and attributions)
 # make help      : this list
 PYTHON ?= python3
@@ -37,7 +37,7 @@ reproduce: $(VENV)/.installed
 		--archs $(ARCH) --profile $(PROFILE) $(if $(RUN_NAME),--run-name $(RUN_NAME)) $(PARAMS)
 
 # Smoke runs write to build/, never to runs/ or figures/.
-test: $(VENV)/.installed
+test: $(VENV)/.installed notebooks
 	rm -rf build/test-runs build/test-figures
 	GAD_PROFILE=smoke GAD_RUNS_DIR=build/test-runs GAD_FIGURES_DIR=build/test-figures \
 		$(PY) -m pytest -q -p no:cacheprovider tests
@@ -51,12 +51,12 @@ benchmark-gpu: $(VENV)/.installed
 	PYTHON=$(PY) bash benchmarks/gpu.sh build/benchmarks
 
 # JupyterLab refuses to run as root (containers) unless told; it prints the URL to open.
-lab: $(VENV)/.installed
+lab: $(VENV)/.installed notebooks
 	@echo "JupyterLab: open the http://...?token=... URL printed below; Ctrl-C stops it."
 	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 notebooks: $(VENV)/.installed
-	$(PY) tools/build_notebooks.py
+	$(VENV)/bin/jupytext --sync --quiet notebooks/0*.ipynb
 
 clean-runs:
 	rm -rf runs build

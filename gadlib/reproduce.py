@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         params["profile"] = args.profile
     extra = {}
+    declared = notebook_parameters() if args.param else set()
     for item in args.param:
         name, _, text = item.partition("=")
         value = _value(text)
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             if key in ("checkpoint", "data_dir") and isinstance(val, str):
                 val = str(Path(val).expanduser().resolve())  # the notebooks run inside notebooks/
             # a notebook parameter goes in its own right (in `extra` it would be given twice)
-            (params if key in _NOTEBOOK_PARAMETERS else extra)[key] = val
+            (params if key in declared else extra)[key] = val
     if extra:
         params["extra"] = extra
     try:
@@ -199,11 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# Parameters that every notebook's parameters cell declares (the rest go through `extra`).
-_NOTEBOOK_PARAMETERS = {
-    "profile", "dataset", "data_dir", "classes", "arch", "run_name", "checkpoint", "pretrained", "image_size", "train_epochs",
-    "alphas", "alphas_c2", "support_epochs", "methods", "n_eval", "ig_steps", "consensus_rule", "hull_rules",
-}
+def notebook_parameters() -> set[str]:
+    """The names in the notebooks' parameters cell (the same in every notebook; a test checks
+    it), read by Papermill: anything else goes through `extra`."""
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(NOTEBOOK_DIR / "01_data.ipynb")))
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,4 @@
-"""Project hygiene: environment files agree, notebooks match their generator and stay thin."""
+"""Project hygiene: environment files agree, notebooks are paired with their .py files and stay thin."""
 import json
 import re
 import sys
@@ -21,20 +21,78 @@ def test_environment_yml_matches_pyproject():
     assert _names(deps) == _names(pip_lines)
 
 
-def test_notebooks_match_generator_and_define_nothing():
-    import build_notebooks
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
 
-    for name, cells in build_notebooks.NOTEBOOKS.items():
-        committed = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
-        expected = build_notebooks.build(name, cells)
-        assert ["".join(c["source"]) for c in committed["cells"]] == [c.source for c in expected.cells], name
-        tags = [c.get("metadata", {}).get("tags", []) for c in committed["cells"]]
-        assert sum("parameters" in t for t in tags) == 1, name
-        for c in committed["cells"]:
+
+def _jupytext(*args, cwd=ROOT):
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "jupytext", "--quiet", *map(str, args)], cwd=cwd, check=True)
+
+
+def test_notebooks_are_paired_stripped_and_thin():
+    """Each notebook has its percent-format .py twin with the same cells; no outputs are
+    committed; the parameters cell is the same everywhere and setup is one call; no cell
+    defines a function or a class."""
+    import jupytext
+
+    assert len(NOTEBOOKS) == 7
+    parameters = set()
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        twin = jupytext.read(path.with_suffix(".py"), fmt="py:percent")
+        assert [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]] == \
+            [(c.cell_type, c.source) for c in twin.cells], f"{path.name} and its .py differ: run `make notebooks`"
+        tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, path.name
+        parameters.add("".join(tagged[0]["source"]))
+        code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+        assert sum("cfg, data = stages.setup(globals())" in src for src in code) == 1, path.name
+        for c in nb["cells"]:
             if c["cell_type"] == "code":
-                src = "".join(c["source"])
-                assert not re.search(r"^\s*(def|class)\s", src, re.M), name
-                assert not c.get("outputs"), f"{name} is committed with outputs"
+                assert not re.search(r"^\s*(def|class)\s", "".join(c["source"]), re.M), path.name
+                assert not c.get("outputs") and c.get("execution_count") is None, f"{path.name} has outputs"
+    assert len(parameters) == 1, "the parameters cells differ between notebooks"
+
+
+def test_runner_reads_the_parameters_cell_and_each_name_is_a_setting():
+    import dataclasses
+
+    from gadlib import RunConfig
+    from gadlib.reproduce import notebook_parameters
+
+    names = notebook_parameters()
+    assert {"profile", "dataset", "arch", "alphas", "extra"} <= names
+    assert names - {"extra"} <= {f.name for f in dataclasses.fields(RunConfig)}
+
+
+def test_an_edit_in_either_form_reaches_the_other(tmp_path):
+    """What JupyterLab with jupytext does on save, scripted: an edit of the .py reaches the
+    notebook on sync, and an edit of the notebook reaches the .py."""
+    import os
+    import shutil
+
+    import nbformat
+
+    shutil.copy(ROOT / "notebooks" / "jupytext.toml", tmp_path)
+    nb_path = tmp_path / "04_complexity.ipynb"
+    shutil.copy(ROOT / "notebooks" / nb_path.name, nb_path)
+    shutil.copy(ROOT / "notebooks" / "04_complexity.py", tmp_path)
+    py_path = nb_path.with_suffix(".py")
+    text = py_path.read_text().replace("rc, gt = comp.rc, comp.ground_truth",
+                                       "rc, gt = comp.rc, comp.ground_truth\nprint('edited in the .py')")
+    py_path.write_text(text)
+    _jupytext("--sync", nb_path.name, cwd=tmp_path)
+    nb = nbformat.read(nb_path, 4)
+    assert any("print('edited in the .py')" in c.source for c in nb.cells)
+    assert "parameters" in nb.cells[1].metadata.get("tags", [])  # tags survive the round trip
+    nb.cells[-1].source += "\nassert True  # edited in the notebook"
+    nbformat.write(nb, nb_path)
+    later = py_path.stat().st_mtime + 2  # saved after the .py, whatever the clock's resolution
+    os.utime(nb_path, (later, later))
+    _jupytext("--sync", nb_path.name, cwd=tmp_path)
+    assert "assert True  # edited in the notebook" in py_path.read_text()
+    assert "print('edited in the .py')" in py_path.read_text()
 
 
 def test_readme_results_are_what_the_run_files_say():
