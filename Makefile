@@ -32,12 +32,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e .
 	touch $@
 
-reproduce: $(VENV)/.installed
+reproduce: $(VENV)/.installed notebooks
 	$(PY) -m gadlib.reproduce --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
 		--archs $(ARCH) --profile $(PROFILE) $(if $(RUN_NAME),--run-name $(RUN_NAME)) $(PARAMS)
 
 # Smoke runs write to build/, never to runs/ or figures/.
-test: $(VENV)/.installed notebooks
+test: $(VENV)/.installed
+	@before=$$($(NB_HASH)); $(MAKE) --no-print-directory notebooks; \
+	if [ "$$before" != "$$($(NB_HASH))" ]; then \
+	  echo "error: notebooks/ had outputs or a notebook and its .py differed; make notebooks fixed that:" \
+	       "review git diff notebooks/, commit, and run make test again"; exit 1; fi
 	rm -rf build/test-runs build/test-figures
 	GAD_PROFILE=smoke GAD_RUNS_DIR=build/test-runs GAD_FIGURES_DIR=build/test-figures \
 		$(PY) -m pytest -q -p no:cacheprovider tests
@@ -55,8 +59,13 @@ lab: $(VENV)/.installed notebooks
 	@echo "JupyterLab: open the http://...?token=... URL printed below; Ctrl-C stops it."
 	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
+# The newer file of each pair wins; then outputs are cleared (notebooks are committed without).
 notebooks: $(VENV)/.installed
 	$(VENV)/bin/jupytext --sync --quiet notebooks/0*.ipynb
+	$(VENV)/bin/jupyter nbconvert --log-level=WARN --clear-output --inplace notebooks/0*.ipynb
+
+# make test syncs too, but fails if that changed anything: what is committed must be in sync.
+NB_HASH = cat notebooks/0*.ipynb notebooks/0*.py | cksum
 
 clean-runs:
 	rm -rf runs build

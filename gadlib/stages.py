@@ -28,15 +28,20 @@ CHANCE_MARGIN = 0.15  # below 0.5 + this, the classifier is not clearly better t
 # ---------------------------------------------------------------- 01 data
 def setup(namespace: dict) -> tuple[RunConfig, Dataset]:
     """Every notebook's setup cell: `cfg, data = stages.setup(globals())`. The settings are the
-    notebook's parameters (its globals named like a RunConfig field; None takes the profile's
-    value) plus the `extra` dict, and the dataset is loaded (or read from the run folder)."""
+    notebook's parameters (its globals named like a RunConfig field, so a later cell that
+    defines, say, `seed` and runs setup again changes the run; None takes the profile's value)
+    plus the `extra` dict, and the dataset is loaded (or read from the run folder)."""
     import dataclasses
 
     from .data import load_dataset
 
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     given = {k: v for k, v in namespace.items() if k in fields}
-    cfg = RunConfig.build(**{**given, **(namespace.get("extra") or {})})
+    extra = namespace.get("extra") or {}
+    twice = sorted(set(given) & set(extra))
+    if twice:
+        raise GADInputError(f"{', '.join(twice)} given both as a parameter and in extra: give each once")
+    cfg = RunConfig.build(**given, **extra)
     print(f"run folder: {cfg.run_dir}  profile: {cfg.profile}  arch: {cfg.arch}")
     return cfg, load_dataset(cfg)
 

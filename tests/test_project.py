@@ -1,4 +1,5 @@
 """Project hygiene: environment files agree, notebooks are paired with their .py files and stay thin."""
+import ast
 import json
 import re
 import sys
@@ -50,7 +51,10 @@ def test_notebooks_are_paired_stripped_and_thin():
         assert sum("cfg, data = stages.setup(globals())" in src for src in code) == 1, path.name
         for c in nb["cells"]:
             if c["cell_type"] == "code":
-                assert not re.search(r"^\s*(def|class)\s", "".join(c["source"]), re.M), path.name
+                tree = ast.parse("".join(c["source"]))
+                defined = [type(n).__name__ for n in ast.walk(tree)
+                           if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
+                assert not defined, f"{path.name} defines {defined}: put it in gadlib"
                 assert not c.get("outputs") and c.get("execution_count") is None, f"{path.name} has outputs"
     assert len(parameters) == 1, "the parameters cells differ between notebooks"
 
@@ -166,3 +170,12 @@ def test_make_help_lists_every_target_that_users_run():
     phony = re.search(r"^\.PHONY: (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
     listed = {line.split()[1] for line in text.splitlines() if line.startswith("make ")}
     assert set(phony) <= listed, set(phony) - listed
+
+
+def test_setup_refuses_a_setting_given_twice():
+    import pytest
+
+    from gadlib import GADInputError, stages
+
+    with pytest.raises(GADInputError, match="alphas given both as a parameter and in extra"):
+        stages.setup({"profile": "smoke", "alphas": [2.0], "extra": {"alphas": [4.0]}, "os": object()})
