@@ -1,5 +1,6 @@
 # make reproduce : tables and figures on the embedded synthetic data (CPU, no download)
 # make test      : unit tests + every notebook under nbval in smoke settings (what CI runs)
+# make lint      : ruff: lint and format check (CI runs it first)
 # Both create .venv from pyproject.toml first if it is missing or out of date.
 # make readme-tables    : rewrite the README's result sections from figures/<run>/ (never by hand)
 # make paper-comparison : the paper's Table 1 and 2 beside the two real-image runs
@@ -25,11 +26,11 @@ PARAMS ?=
 help:
 	@sed -n 's/^# make /make /p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce test benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
+.PHONY: help reproduce test lint benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e .
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
 reproduce: $(VENV)/.installed notebooks
@@ -53,6 +54,10 @@ benchmark: $(VENV)/.installed
 
 benchmark-gpu: $(VENV)/.installed
 	PYTHON=$(PY) bash benchmarks/gpu.sh build/benchmarks
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # JupyterLab refuses to run as root (containers) unless told; it prints the URL to open.
 lab: $(VENV)/.installed notebooks

@@ -17,6 +17,7 @@ Stages:
 Every timing runs the same work on the same shapes once first (warm-up: cuDNN autotuning,
 allocator, caches), then reports the median of --reps runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,12 +67,19 @@ def header(device: torch.device) -> str:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or 'x86-64'})"
     git = ["git", "-C", str(ROOT)]
     commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    if commit and subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                 text=True).stdout.strip():
+    if (
+        commit
+        and subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        ).stdout.strip()
+    ):
         commit += " (with uncommitted changes)"
-    return (f"device: {name}, {torch.get_num_threads()} CPU threads; commit {commit or 'unknown'}; torch {torch.__version__}, "
-            f"torchvision {torchvision.__version__}, captum {captum.__version__}, scikit-image {skimage.__version__}, "
-            f"python {platform.python_version()}")
+    return (
+        f"device: {name}, {torch.get_num_threads()} CPU threads; commit {commit or 'unknown'}; "
+        f"torch {torch.__version__}, "
+        f"torchvision {torchvision.__version__}, captum {captum.__version__}, scikit-image {skimage.__version__}, "
+        f"python {platform.python_version()}"
+    )
 
 
 # ---------------------------------------------------------------- hulls
@@ -100,17 +108,34 @@ def bench_hulls(args, device) -> pd.DataFrame:
     stacked = torch.stack(list(views.values())).to(device)
     k = round(0.5 * args.size * args.size)
     top, t_top = median_time(lambda: [cons.top_k_mask(stacked, k) for _ in range(n_methods)], device, args.reps)
-    ranked, t_ranked = median_time(lambda: [(cons.pixel_ranks(stacked) < k) & (stacked > 0) for _ in range(n_methods)],
-                                   device, args.reps)
+    ranked, t_ranked = median_time(
+        lambda: [(cons.pixel_ranks(stacked) < k) & (stacked > 0) for _ in range(n_methods)], device, args.reps
+    )
     m = stacked.numel() // (args.size * args.size) * n_methods
-    return pd.DataFrame([
-        {"stage": "hulls", "work": f"hull fill, {n} masks, {args.size} px", "plain s": t_plain, "gadlib s": t_fast,
-         "plain ms/mask": 1e3 * t_plain / n, "gadlib ms/mask": 1e3 * t_fast / n, "ratio": t_plain / t_fast,
-         "check": "masks equal" if same else "MASKS DIFFER"},
-        {"stage": "hulls", "work": f"top-q threshold, {m} maps", "plain s": t_ranked, "gadlib s": t_top,
-         "plain ms/mask": 1e3 * t_ranked / m, "gadlib ms/mask": 1e3 * t_top / m, "ratio": t_ranked / t_top,
-         "check": "masks equal" if torch.equal(top[0], ranked[0]) else "MASKS DIFFER"},
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "stage": "hulls",
+                "work": f"hull fill, {n} masks, {args.size} px",
+                "plain s": t_plain,
+                "gadlib s": t_fast,
+                "plain ms/mask": 1e3 * t_plain / n,
+                "gadlib ms/mask": 1e3 * t_fast / n,
+                "ratio": t_plain / t_fast,
+                "check": "masks equal" if same else "MASKS DIFFER",
+            },
+            {
+                "stage": "hulls",
+                "work": f"top-q threshold, {m} maps",
+                "plain s": t_ranked,
+                "gadlib s": t_top,
+                "plain ms/mask": 1e3 * t_ranked / m,
+                "gadlib ms/mask": 1e3 * t_top / m,
+                "ratio": t_ranked / t_top,
+                "check": "masks equal" if torch.equal(top[0], ranked[0]) else "MASKS DIFFER",
+            },
+        ]
+    )
 
 
 # ---------------------------------------------------------------- attributions
@@ -134,28 +159,59 @@ def bench_attributions(args, device) -> pd.DataFrame:
         n = len(x) * len(models)
         reference = {}
 
-        def engine(methods):  # preparation (copy, batch-norm folding) included, as a fresh run pays it
+        def engine(methods, models=models, x=x):  # preparation (copy, batch-norm folding) included
             clear_prepared()
-            return attribution_maps(models, x, methods, ig_steps=args.ig_steps, batch_size=args.batch,
-                                    internal_batch=args.internal_batch, precision=args.precision, progress=False)
+            return attribution_maps(
+                models,
+                x,
+                methods,
+                ig_steps=args.ig_steps,
+                batch_size=args.batch,
+                internal_batch=args.internal_batch,
+                precision=args.precision,
+                progress=False,
+            )
 
         plain_total = 0.0
         for method in METHODS:
-            plain, t_plain = median_time(lambda: captum_maps(models, x, [method], ig_steps=args.ig_steps,
-                                                             internal_batch_size=args.internal_batch), device, args.reps)
-            fast, t_fast = median_time(lambda: engine([method]), device, args.reps)
+            plain, t_plain = median_time(
+                lambda method=method, models=models, x=x: captum_maps(
+                    models, x, [method], ig_steps=args.ig_steps, internal_batch_size=args.internal_batch
+                ),
+                device,
+                args.reps,
+            )
+            fast, t_fast = median_time(lambda method=method: engine([method]), device, args.reps)
             reference[method] = plain[method]
             plain_total += t_plain
             rho, jac = map_agreement(fast[method], plain[method])
-            rows.append({"stage": "attributions", "work": f"{arch} {METHOD_SHORT[method]}", "plain s": t_plain,
-                         "gadlib s": t_fast, "plain img/s": n / t_plain, "gadlib img/s": n / t_fast,
-                         "ratio": t_plain / t_fast, "check": f"spearman {float(rho.min()):.3f}, jaccard {float(jac.min()):.3f}"})
+            rows.append(
+                {
+                    "stage": "attributions",
+                    "work": f"{arch} {METHOD_SHORT[method]}",
+                    "plain s": t_plain,
+                    "gadlib s": t_fast,
+                    "plain img/s": n / t_plain,
+                    "gadlib img/s": n / t_fast,
+                    "ratio": t_plain / t_fast,
+                    "check": f"spearman {float(rho.min()):.3f}, jaccard {float(jac.min()):.3f}",
+                }
+            )
         together, t_all = median_time(lambda: engine(list(METHODS)), device, args.reps)
         worst = [map_agreement(together[m], reference[m]) for m in METHODS]
-        rows.append({"stage": "attributions", "work": f"{arch} all five", "plain s": plain_total, "gadlib s": t_all,
-                     "plain img/s": n / plain_total, "gadlib img/s": n / t_all, "ratio": plain_total / t_all,
-                     "check": f"spearman {min(float(r.min()) for r, _ in worst):.3f}, "
-                              f"jaccard {min(float(j.min()) for _, j in worst):.3f}"})
+        rows.append(
+            {
+                "stage": "attributions",
+                "work": f"{arch} all five",
+                "plain s": plain_total,
+                "gadlib s": t_all,
+                "plain img/s": n / plain_total,
+                "gadlib img/s": n / t_all,
+                "ratio": plain_total / t_all,
+                "check": f"spearman {min(float(r.min()) for r, _ in worst):.3f}, "
+                f"jaccard {min(float(j.min()) for _, j in worst):.3f}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -178,8 +234,14 @@ def bench_training(args, device) -> pd.DataFrame:
         for i, (img, label) in enumerate(zip(x, y)):
             (folder / f"class{int(label)}").mkdir(exist_ok=True)
             transforms.functional.to_pil_image(img).save(folder / f"class{int(label)}" / f"{i}.jpg", quality=90)
-    tf = transforms.Compose([transforms.Resize(args.size), transforms.CenterCrop(args.size), transforms.ToTensor(),
-                             transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    tf = transforms.Compose(
+        [
+            transforms.Resize(args.size),
+            transforms.CenterCrop(args.size),
+            transforms.ToTensor(),
+            transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        ]
+    )
     base = datasets.ImageFolder(folder, transform=tf)
     keep = torch.randperm(len(base), generator=torch.Generator().manual_seed(0))[: args.train_images].tolist()
 
@@ -212,13 +274,24 @@ def bench_training(args, device) -> pd.DataFrame:
     images, kept = decode_images([Path(base.samples[i][0]) for i in keep], args.size)
     t_decode = time.perf_counter() - start
     split = Split(images, torch.tensor([base.samples[i][1] for i in keep])[kept])
-    _, t_gad = median_time(lambda: train_support(original, split, targets[kept], 1, 4e-5, args.batch), device, args.reps)
+    _, t_gad = median_time(
+        lambda: train_support(original, split, targets[kept], 1, 4e-5, args.batch), device, args.reps
+    )
     n = len(keep)
-    return pd.DataFrame([{
-        "stage": "training", "work": f"{args.train_arch}, {n} images, {args.size} px, one epoch", "plain s": t_plain,
-        "gadlib s": t_gad, "plain img/s": n / t_plain, "gadlib img/s": n / t_gad, "ratio": t_plain / t_gad,
-        "check": f"decoding once: {t_decode:.1f} s ({folder.name})",
-    }])
+    return pd.DataFrame(
+        [
+            {
+                "stage": "training",
+                "work": f"{args.train_arch}, {n} images, {args.size} px, one epoch",
+                "plain s": t_plain,
+                "gadlib s": t_gad,
+                "plain img/s": n / t_plain,
+                "gadlib img/s": n / t_gad,
+                "ratio": t_plain / t_gad,
+                "check": f"decoding once: {t_decode:.1f} s ({folder.name})",
+            }
+        ]
+    )
 
 
 def main() -> None:
@@ -246,8 +319,10 @@ def main() -> None:
     for stage in stages:
         table = bench[stage](args, device)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
-    print(f"plain: the way without gadlib (see the docstring); ratio = plain time / gadlib time; median of "
-          f"{args.reps} runs after a warm-up")
+    print(
+        f"plain: the way without gadlib (see the docstring); ratio = plain time / gadlib time; median of "
+        f"{args.reps} runs after a warm-up"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ supports), `engine` and `attributions` (the five methods), `consensus` and `hull
 its regions), `metrics` (RC, RS, tables), `figures` and `report` (plots); notebook 07's
 controls in `controls`, with `stats`, `faithfulness` and `sanity`.
 """
+
 from .config import METHODS, RunConfig
 from .errors import GADInputError
 

@@ -4,6 +4,7 @@ Every notebook builds one `RunConfig` from its Papermill parameters; a parameter
 takes the value of the chosen profile. Which settings each run file depends on, and its cache
 key, is `gadlib.runfiles`'s business.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,20 +35,48 @@ SUPPORT_MODES = ("train", "frozen")
 # cores. `smoke` only proves the chain runs (nbval). `paper` is the paper's protocol (GPU).
 PROFILES: dict[str, dict] = {
     "smoke": dict(
-        image_size=32, n_train=96, n_test=32, train_epochs=1, support_epochs=1,
-        alphas=[2.0, 8.0], n_eval=8, ig_steps=4, batch_size=32,
+        image_size=32,
+        n_train=96,
+        n_test=32,
+        train_epochs=1,
+        support_epochs=1,
+        alphas=[2.0, 8.0],
+        n_eval=8,
+        ig_steps=4,
+        batch_size=32,
     ),
     "default": dict(
-        image_size=32, n_train=2000, n_test=400, train_epochs=5, support_epochs=2,
-        alphas=[2.0, 4.0, 6.0, 8.0], n_eval=64, ig_steps=16, batch_size=64,
+        image_size=32,
+        n_train=2000,
+        n_test=400,
+        train_epochs=5,
+        support_epochs=2,
+        alphas=[2.0, 4.0, 6.0, 8.0],
+        n_eval=64,
+        ig_steps=16,
+        batch_size=64,
     ),
     "cpu": dict(
-        image_size=64, n_train=2000, n_test=400, train_epochs=8, support_epochs=2,
-        alphas=[2.0, 4.0, 6.0, 8.0], n_eval=64, ig_steps=16, batch_size=64,
+        image_size=64,
+        n_train=2000,
+        n_test=400,
+        train_epochs=8,
+        support_epochs=2,
+        alphas=[2.0, 4.0, 6.0, 8.0],
+        n_eval=64,
+        ig_steps=16,
+        batch_size=64,
     ),
     "paper": dict(
-        image_size=224, n_train=4000, n_test=1000, train_epochs=20, support_epochs=10,
-        alphas=[2.0, 4.0, 6.0, 8.0], n_eval=512, ig_steps=50, batch_size=64,
+        image_size=224,
+        n_train=4000,
+        n_test=1000,
+        train_epochs=20,
+        support_epochs=10,
+        alphas=[2.0, 4.0, 6.0, 8.0],
+        n_eval=512,
+        ig_steps=50,
+        batch_size=64,
     ),
 }
 
@@ -126,11 +155,28 @@ class RunConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and value != int(value)):
                 raise GADInputError(f"{name} must be a {'whole ' if whole else ''}number, got {value!r}")
 
-        for name in ("n_eval", "ig_steps", "image_size", "train_epochs", "support_epochs", "batch_size", "n_train",
-                     "n_test", "bootstrap", "seed"):
+        for name in (
+            "n_eval",
+            "ig_steps",
+            "image_size",
+            "train_epochs",
+            "support_epochs",
+            "batch_size",
+            "n_train",
+            "n_test",
+            "bootstrap",
+            "seed",
+        ):
             number(name, whole=True)
-        for name in ("consensus_q", "hull_q", "consensus_tau", "hull_tau", "deletion_step", "smoothgrad_noise",
-                     "support_lr"):
+        for name in (
+            "consensus_q",
+            "hull_q",
+            "consensus_tau",
+            "hull_tau",
+            "deletion_step",
+            "smoothgrad_noise",
+            "support_lr",
+        ):
             number(name)
         for name in ("alphas", "alphas_c2", "methods", "hull_rules"):
             value = getattr(self, name)
@@ -166,8 +212,16 @@ class RunConfig:
                 raise GADInputError(f"{name} must be in (0, 1], got {getattr(self, name)}")
         if not self.smoothgrad_noise > 0:
             raise GADInputError(f"smoothgrad_noise must be > 0, got {self.smoothgrad_noise}")
-        for name, least in (("ig_steps", 1), ("image_size", 8), ("train_epochs", 1), ("support_epochs", 1),
-                            ("batch_size", 1), ("n_train", 1), ("n_test", 1), ("bootstrap", 100)):
+        for name, least in (
+            ("ig_steps", 1),
+            ("image_size", 8),
+            ("train_epochs", 1),
+            ("support_epochs", 1),
+            ("batch_size", 1),
+            ("n_train", 1),
+            ("n_test", 1),
+            ("bootstrap", 100),
+        ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < least or value != int(value):
                 raise GADInputError(f"{name} must be a whole number >= {least}, got {value!r}")

@@ -1,5 +1,6 @@
 """GAD step 3 (METHOD.md): important pixels, the consensus of all models, the GAD map, and the
 matched-area baseline. Everything works on whole batches of maps (..., H, W) at once."""
+
 from __future__ import annotations
 
 import torch

@@ -13,6 +13,7 @@ RC, deletion and insertion AUC (no hull), and on synthetic data against the true
 paired table gives GAD minus each control per image (signed so that > 0 favours GAD), with a
 seeded bootstrap interval, the share of images where GAD wins, and a verdict.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,10 +55,21 @@ def control_family(cfg: RunConfig, data: Dataset, family) -> tuple[list[torch.nn
     files = RunFiles(cfg)
     train_split = runfiles.split_fingerprint(data.train)
     n = len(cfg.support_alphas)
-    stamps = [runfiles.stamp("control", cfg, runfiles.SUPPORT_FIELDS, alpha=[0.0, 0.0], position=i,
-                             original=family.fingerprints[0], train_split=train_split) for i in range(n)]
-    models, records = train_supports(cfg, data, family.original, [(0.0, 0.0)] * n,
-                                     [files.control(i) for i in range(n)], stamps, what="control")
+    stamps = [
+        runfiles.stamp(
+            "control",
+            cfg,
+            runfiles.SUPPORT_FIELDS,
+            alpha=[0.0, 0.0],
+            position=i,
+            original=family.fingerprints[0],
+            train_split=train_split,
+        )
+        for i in range(n)
+    ]
+    models, records = train_supports(
+        cfg, data, family.original, [(0.0, 0.0)] * n, [files.control(i) for i in range(n)], stamps, what="control"
+    )
     return models, [r["fingerprint"] for r in records]
 
 
@@ -65,17 +77,39 @@ def control_maps(cfg: RunConfig, ev, family, attr, controls: list, control_fps: 
     """{"gad0": {method: (controls, 2, N, H, W)}, "smooth": {method: (2, N, H, W)}} for the
     evaluation images `ev`, cached."""
     files = RunFiles(cfg)
-    st = runfiles.stamp("control_maps", cfg, runfiles.CONTROL_FIELDS, models=family.fingerprints,
-                        controls=control_fps, precision=attr.precision, images=runfiles.split_fingerprint(ev))
+    st = runfiles.stamp(
+        "control_maps",
+        cfg,
+        runfiles.CONTROL_FIELDS,
+        models=family.fingerprints,
+        controls=control_fps,
+        precision=attr.precision,
+        images=runfiles.split_fingerprint(ev),
+    )
     x = normalize(ev.images)
     device = next(family.original.parameters()).device
 
     def compute():
-        gad0 = attribution_maps(controls, x, list(cfg.methods), ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
-                                internal_batch=cfg.ig_internal_batch, device=device, precision=attr.precision)
-        smooth = smoothgrad_maps(family.original, x, list(cfg.methods), samples=len(family.all),
-                                 noise=cfg.smoothgrad_noise, ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
-                                 seed=cfg.seed)
+        gad0 = attribution_maps(
+            controls,
+            x,
+            list(cfg.methods),
+            ig_steps=cfg.ig_steps,
+            batch_size=cfg.batch_size,
+            internal_batch=cfg.ig_internal_batch,
+            device=device,
+            precision=attr.precision,
+        )
+        smooth = smoothgrad_maps(
+            family.original,
+            x,
+            list(cfg.methods),
+            samples=len(family.all),
+            noise=cfg.smoothgrad_noise,
+            ig_steps=cfg.ig_steps,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+        )
         return {"gad0": gad0, "smooth": smooth}
 
     return runfiles.cached(files.control_maps, st, compute)
@@ -88,8 +122,16 @@ def controls(cfg: RunConfig, data: Dataset, family, attr, comp) -> Controls:
 
     files = RunFiles(cfg)
     models, control_fps = control_family(cfg, data, family)
-    st = runfiles.stamp("controls", cfg, runfiles.CONTROL_FIELDS, models=family.fingerprints, controls=control_fps,
-                        attributions=attr.keys, precision=attr.precision, definition=ROWS_VERSION)
+    st = runfiles.stamp(
+        "controls",
+        cfg,
+        runfiles.CONTROL_FIELDS,
+        models=family.fingerprints,
+        controls=control_fps,
+        attributions=attr.keys,
+        precision=attr.precision,
+        definition=ROWS_VERSION,
+    )
     rows, stored = runfiles.read_csv(files.controls_csv)
     if stored is None or stored["key"] != st["key"]:
         _, ev = eval_images(cfg, data)
@@ -106,40 +148,82 @@ def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) ->
 
     def add(method, rule, t, kind, metric, values, images=None):
         images = range(len(ev)) if images is None else images
-        out.append(pd.DataFrame({"method": method, "hull_rule": rule, "target": t + 1, "image": images,
-                                 "map": kind, "metric": metric, "value": np.asarray(values, dtype=float)}))
+        out.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "hull_rule": rule,
+                    "target": t + 1,
+                    "image": images,
+                    "map": kind,
+                    "metric": metric,
+                    "value": np.asarray(values, dtype=float),
+                }
+            )
+        )
 
     for method, m in tqdm(family_maps.items(), desc="controls", leave=False):
         c = comp.consensus[method]
-        c0 = cons.consensus(torch.cat([m[:1], maps["gad0"][method]]), cfg.consensus_rule, cfg.consensus_q,
-                            cfg.consensus_tau)
+        c0 = cons.consensus(
+            torch.cat([m[:1], maps["gad0"][method]]), cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau
+        )
         smooth = maps["smooth"][method]
-        views = {"orig": m[0], "gad": cons.gad_map(m[0], c), "base": cons.matched_area_map(m[0], c),
-                 "gad0": cons.gad_map(m[0], c0),
-                 "smooth": smooth * cons.top_k_mask(smooth, c.flatten(-2).sum(-1))}
+        views = {
+            "orig": m[0],
+            "gad": cons.gad_map(m[0], c),
+            "base": cons.matched_area_map(m[0], c),
+            "gad0": cons.gad_map(m[0], c0),
+            "smooth": smooth * cons.top_k_mask(smooth, c.flatten(-2).sum(-1)),
+        }
         for t in (0, 1):  # curves and the true object: each image for its own class only
             own = torch.nonzero(ev.labels == t).flatten()
             stacked = torch.stack([v[t][own] for v in views.values()])
-            fractions, deletion, insertion = faithfulness.curves(original, x[own], stacked, t, fill, cfg.deletion_step,
-                                                                 batch_size=cfg.batch_size * 4, seed=cfg.seed)
+            fractions, deletion, insertion = faithfulness.curves(
+                original, x[own], stacked, t, fill, cfg.deletion_step, batch_size=cfg.batch_size * 4, seed=cfg.seed
+            )
             for kind, d, i in zip(views, faithfulness.auc(fractions, deletion), faithfulness.auc(fractions, insertion)):
                 add(method, "none", t, kind, "deletion", d, own.tolist())
                 add(method, "none", t, kind, "insertion", i, own.tolist())
                 if ev.masks is not None:
-                    add(method, "none", t, kind, "mass_inside", metrics.mass_inside(views[kind][t][own], ev.masks[own]),
-                        own.tolist())
-                    add(method, "none", t, kind, "pointing_hit",
-                        metrics.pointing_hit(views[kind][t][own], ev.masks[own]), own.tolist())
+                    add(
+                        method,
+                        "none",
+                        t,
+                        kind,
+                        "mass_inside",
+                        metrics.mass_inside(views[kind][t][own], ev.masks[own]),
+                        own.tolist(),
+                    )
+                    add(
+                        method,
+                        "none",
+                        t,
+                        kind,
+                        "pointing_hit",
+                        metrics.pointing_hit(views[kind][t][own], ev.masks[own]),
+                        own.tolist(),
+                    )
         extra = hulls_of({k: views[k] for k in ("gad0", "smooth")}, cfg.hull_rules, cfg.hull_q, cfg.hull_tau)
         for rule in cfg.hull_rules:
             h = dict(comp.hulls[(method, rule)])
             for kind in ("gad0", "smooth"):
                 h[kind] = extra[(rule, kind)]
-            regions = {"gad": h["gad"], "sup": h["orig"] & ~h["gad"], "base": h["base"], "gad0": h["gad0"],
-                       "smooth": h["smooth"]}
+            regions = {
+                "gad": h["gad"],
+                "sup": h["orig"] & ~h["gad"],
+                "base": h["base"],
+                "gad0": h["gad0"],
+                "smooth": h["smooth"],
+            }
             for t in (0, 1):
-                rs = metrics.rs(original, x, torch.stack([r[t] for r in regions.values()]), t, cfg.occlusion_fill,
-                                batch_size=cfg.batch_size * 4)
+                rs = metrics.rs(
+                    original,
+                    x,
+                    torch.stack([r[t] for r in regions.values()]),
+                    t,
+                    cfg.occlusion_fill,
+                    batch_size=cfg.batch_size * 4,
+                )
                 for kind, v in zip(regions, rs):
                     add(method, rule, t, kind, "rs", v)
                 for kind in ("gad", "base", "gad0", "smooth"):
@@ -156,8 +240,14 @@ def sanity_check(cfg: RunConfig, data: Dataset, family, attr) -> pd.DataFrame:
     from .stages import eval_images
 
     files = RunFiles(cfg)
-    st = runfiles.stamp("sanity", cfg, runfiles.CONTROL_FIELDS, models=family.fingerprints, precision=attr.precision,
-                        definition=sanity.VERSION)
+    st = runfiles.stamp(
+        "sanity",
+        cfg,
+        runfiles.CONTROL_FIELDS,
+        models=family.fingerprints,
+        precision=attr.precision,
+        definition=sanity.VERSION,
+    )
     rows, stored = runfiles.read_csv(files.sanity_csv)
     if stored is None or stored["key"] != st["key"]:
         _, ev = eval_images(cfg, data)
@@ -183,15 +273,30 @@ def paired_table(rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd
             # the unit is the image: its differences for the two target classes are averaged first
             diff = (BETTER[metric] * (wide["gad"] - wide[other])).groupby(level="image").mean().to_numpy()
             s = stats.paired_bootstrap(diff, resamples, seed)
-            out.append({"dataset": dataset, "arch": arch, "metric": metric, "hull_rule": rule, "method": method,
-                        "GAD vs": other, **s, "verdict": stats.verdict(s["low"], s["high"])})
+            out.append(
+                {
+                    "dataset": dataset,
+                    "arch": arch,
+                    "metric": metric,
+                    "hull_rule": rule,
+                    "method": method,
+                    "GAD vs": other,
+                    **s,
+                    "verdict": stats.verdict(s["low"], s["high"]),
+                }
+            )
     return pd.DataFrame(out)
 
 
 def means_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean of each metric per map (NaN left out), maps side by side."""
-    t = rows.pivot_table(index=["dataset", "arch", "metric", "hull_rule", "method"], columns="map", values="value",
-                         aggfunc="mean", sort=False)
+    t = rows.pivot_table(
+        index=["dataset", "arch", "metric", "hull_rule", "method"],
+        columns="map",
+        values="value",
+        aggfunc="mean",
+        sort=False,
+    )
     return t.reindex(columns=[k for k in ("orig", "gad", "sup", "base", "gad0", "smooth") if k in t.columns])
 
 
@@ -201,12 +306,14 @@ def write_tables(cfg: RunConfig, ctrl: Controls, sane: pd.DataFrame) -> dict[str
     sanity_<arch> (cascading randomisation)."""
     out_dir = RunFiles(cfg).figure_dir
     p = ctrl.paired
-    short = p.assign(**{"mean (95% CI)": [f"{m:+.4g} [{lo:+.4g}, {hi:+.4g}]" for m, lo, hi in
-                                         zip(p["mean"], p["low"], p["high"])]})
+    short = p.assign(
+        **{"mean (95% CI)": [f"{m:+.4g} [{lo:+.4g}, {hi:+.4g}]" for m, lo, hi in zip(p["mean"], p["low"], p["high"])]}
+    )
     tables = {
         f"controls_verdicts_{cfg.arch}": verdict_counts(p),
         f"controls_paired_{cfg.arch}": short.set_index(["dataset", "arch", "metric", "hull_rule", "method", "GAD vs"])[
-            ["n", "mean (95% CI)", "share_wins", "verdict"]],
+            ["n", "mean (95% CI)", "share_wins", "verdict"]
+        ],
         f"controls_means_{cfg.arch}": ctrl.means,
         f"sanity_{cfg.arch}": sanity.verdicts(sane),
     }

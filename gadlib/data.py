@@ -9,6 +9,7 @@ The train/test split depends only on the data and the seed, never on how many im
 evaluated, so a model trained in one run can never see an image that a later run with a larger
 `n_eval` evaluates; evaluation images are always drawn from the test split.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -81,8 +82,9 @@ def synthetic_dataset(cfg: RunConfig) -> Dataset:
 
 
 # ---------------------------------------------------------------- real images
-def decode_images(paths: list[Path], size: int, desc: str = "decode",
-                  failures: list[str] | None = None) -> tuple[torch.Tensor, list[int]]:
+def decode_images(
+    paths: list[Path], size: int, desc: str = "decode", failures: list[str] | None = None
+) -> tuple[torch.Tensor, list[int]]:
     """Decode, convert to RGB (greyscale, CMYK, RGBA, palette PNG ...), resize the short side to
     `size` and centre-crop. Unreadable files are skipped: listed as "path: why" in `failures`,
     or else each with a warning. Returns the images and the indices of the paths kept."""
@@ -127,8 +129,9 @@ def real_dataset(cfg: RunConfig) -> Dataset:
     for which in (0, 1):
         imgs, labels, paths = [], [], []
         for k, (c, part) in enumerate(zip(classes, parts)):
-            x, kept = decode_images(part[which], cfg.image_size, desc=f"decode {c} {'train' if which == 0 else 'test'}",
-                                    failures=failures)
+            x, kept = decode_images(
+                part[which], cfg.image_size, desc=f"decode {c} {'train' if which == 0 else 'test'}", failures=failures
+            )
             imgs.append(x)
             labels.append(torch.full((len(kept),), k, dtype=torch.long))
             paths += [str(part[which][i]) for i in kept]
@@ -158,8 +161,10 @@ def load_dataset(cfg: RunConfig) -> Dataset:
     if data.skipped:  # said by every notebook, since each may be the one a user opens
         if not files.skipped_images.is_file() and data.skipped_files:
             runfiles.write_text("\n".join(data.skipped_files) + "\n", files.skipped_images)
-        notices.warn(f"{data.skipped} unreadable image file(s) in {cfg.data_dir} were skipped; "
-                     f"the list is in {files.skipped_images}")
+        notices.warn(
+            f"{data.skipped} unreadable image file(s) in {cfg.data_dir} were skipped; "
+            f"the list is in {files.skipped_images}"
+        )
     check_n_eval(data, cfg.n_eval)
     return data
 
@@ -181,8 +186,9 @@ def eval_indices(split: Split, n_eval: int, seed: int = 0) -> torch.Tensor:
     for k in (0, 1):
         members = torch.nonzero(split.labels == k).flatten()
         if len(members) < per:
-            raise GADInputError(f"class {k + 1} has {len(members)} test images but n_eval={n_eval} needs {per} "
-                                "per class: lower n_eval")
+            raise GADInputError(
+                f"class {k + 1} has {len(members)} test images but n_eval={n_eval} needs {per} per class: lower n_eval"
+            )
         members = members[torch.randperm(len(members), generator=gen)]
         if split.groups is not None:
             groups = split.groups[members]

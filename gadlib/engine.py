@@ -16,6 +16,7 @@ What it does differently from calling captum once per method, class and model:
   setting or image size runs out of memory.
 Results agree with `captum_attribution` (see tests/test_attributions.py).
 """
+
 from __future__ import annotations
 
 import copy
@@ -156,6 +157,7 @@ def _maps_one_model(model, x, methods, classes, ig_steps, ig_method, internal_ba
     """{method: (classes, N, H, W)} for one prepared model and one chunk of images; the methods
     in `bf16` run under bf16 autocast (Saliency and Gradient x Input share one pass, so they
     share one precision)."""
+
     def autocast(method):
         return _autocast(x.device, method in bf16)
 
@@ -204,10 +206,19 @@ def _autocast(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
-def attribution_maps(models: list[nn.Module], x: torch.Tensor, methods: list[str], classes=(0, 1),
-                     ig_steps: int = 50, ig_method: str = "gausslegendre", batch_size: int = 64,
-                     internal_batch: int = 256, device: torch.device | str | None = None,
-                     precision: str | dict[str, str] = "fp32", progress: bool = True) -> dict[str, torch.Tensor]:
+def attribution_maps(
+    models: list[nn.Module],
+    x: torch.Tensor,
+    methods: list[str],
+    classes=(0, 1),
+    ig_steps: int = 50,
+    ig_method: str = "gausslegendre",
+    batch_size: int = 64,
+    internal_batch: int = 256,
+    device: torch.device | str | None = None,
+    precision: str | dict[str, str] = "fp32",
+    progress: bool = True,
+) -> dict[str, torch.Tensor]:
     """Channel-reduced maps {method: (models, classes, N, H, W)} on CPU, float32.
 
     `x` holds normalised images (N, 3, H, W). precision: "fp32", "bf16", or {method: "fp32" |

@@ -11,6 +11,7 @@ Quantus's PixelFlipping is the deletion curve; it has no insertion curve and per
 values rather than whole pixels, so this batched version is used (tests/test_controls.py shows
 it equal to Quantus's on single-channel inputs, and equal to a hand computation).
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,16 @@ def ranks_with_seeded_ties(maps: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 @torch.no_grad()
-def curves(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, target: int, fill: torch.Tensor,
-           step: float = 0.05, batch_size: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def curves(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    target: int,
+    fill: torch.Tensor,
+    step: float = 0.05,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Deletion and insertion curves of K maps per image.
 
     x: (N, C, H, W) model inputs; maps: (K, N, H, W); fill: broadcastable to x (the occlusion
@@ -53,7 +62,9 @@ def curves(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, target: 
     fill = fill.to(device)
     out = {"deletion": [], "insertion": []}
     # every (map, image, step) is one input; built and evaluated batch by batch
-    jobs = torch.stack(torch.meshgrid(torch.arange(k), torch.arange(n), torch.arange(len(counts)), indexing="ij"), -1).view(-1, 3)
+    jobs = torch.stack(
+        torch.meshgrid(torch.arange(k), torch.arange(n), torch.arange(len(counts)), indexing="ij"), -1
+    ).view(-1, 3)
     for kind in out:
         for i in range(0, len(jobs), batch_size):
             kk, nn_, ss = jobs[i : i + batch_size].unbind(1)
@@ -62,8 +73,11 @@ def curves(model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, target: 
             inputs = torch.where(changed, fill, xi) if kind == "deletion" else torch.where(changed, xi, fill)
             out[kind].append(model(inputs).float()[:, target].cpu())
     fractions = counts.double() / (h * w)
-    return (fractions, torch.cat(out["deletion"]).view(k, n, -1).double(),
-            torch.cat(out["insertion"]).view(k, n, -1).double())
+    return (
+        fractions,
+        torch.cat(out["deletion"]).view(k, n, -1).double(),
+        torch.cat(out["insertion"]).view(k, n, -1).double(),
+    )
 
 
 def auc(fractions: torch.Tensor, curve: torch.Tensor) -> torch.Tensor:

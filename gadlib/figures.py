@@ -1,4 +1,5 @@
 """The paper's figures, regenerated from a run folder (PNG, titled and labelled)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,7 +52,9 @@ def logit_space(df: pd.DataFrame, classes: list[str], path: Path, title: str) ->
     panels = [("original", 0.0, "original logits")] + [("support", a, f"support, alpha={a:g}") for a in alphas]
     for ax, (what, alpha, name) in zip(np.atleast_1d(axes), panels):
         d = df[(df["what"] == what) & (df["alpha"] == alpha)]
-        sns.scatterplot(data=d, x="z1", y="z2", hue="label", hue_order=classes, s=8, alpha=0.5, ax=ax, legend=ax is axes[0])
+        sns.scatterplot(
+            data=d, x="z1", y="z2", hue="label", hue_order=classes, s=8, alpha=0.5, ax=ax, legend=ax is axes[0]
+        )
         if what == "support":
             t = df[(df["what"] == "target") & (df["alpha"] == alpha)]
             ax.scatter(t["z1"], t["z2"], s=2, c="k", alpha=0.15, label="target")
@@ -119,7 +122,9 @@ def hull_comparison(panels: dict, path: Path, title: str) -> Path:
     archs = list(panels)
     methods = list(next(iter(panels.values()))[2])
     k = len(next(iter(panels.values()))[0])
-    fig, axes = plt.subplots(len(methods), k * len(archs), figsize=(1.4 * k * len(archs), 1.45 * len(methods)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(methods), k * len(archs), figsize=(1.4 * k * len(archs), 1.45 * len(methods)), squeeze=False
+    )
     for a, arch in enumerate(archs):
         images, names, hulls = panels[arch]
         for i, method in enumerate(methods):
@@ -137,7 +142,9 @@ def hull_comparison(panels: dict, path: Path, title: str) -> Path:
 
 def rc_distribution(rc: pd.DataFrame, path: Path, title: str) -> Path:
     d = rc.assign(method=rc["method"].map(METHOD_SHORT))
-    g = sns.catplot(data=d, x="method", y="rc", hue="arch", col="hull_rule", kind="box", height=3.2, aspect=1.3, fliersize=1)
+    g = sns.catplot(
+        data=d, x="method", y="rc", hue="arch", col="hull_rule", kind="box", height=3.2, aspect=1.3, fliersize=1
+    )
     for ax in g.axes.flat:
         ax.axhline(1, color="grey", ls="--", lw=0.8)
     g.set_axis_labels("method", "RC = area(GAD hull) / area(original hull)")
@@ -148,14 +155,27 @@ def rc_distribution(rc: pd.DataFrame, path: Path, title: str) -> Path:
 def rs_distribution(rs: pd.DataFrame, path: Path, title: str) -> Path:
     d = rs.dropna(subset=["rs"]).assign(method=rs["method"].map(METHOD_SHORT))
     d = d[d["rs"] > 0].assign(log10_rs=lambda t: np.log10(t["rs"]))
-    g = sns.catplot(data=d, x="method", y="log10_rs", hue="mask", hue_order=["gad", "sup", "base"],
-                    row="arch", col="hull_rule", kind="box", height=3, aspect=1.4, fliersize=1)
+    g = sns.catplot(
+        data=d,
+        x="method",
+        y="log10_rs",
+        hue="mask",
+        hue_order=["gad", "sup", "base"],
+        row="arch",
+        col="hull_rule",
+        kind="box",
+        height=3,
+        aspect=1.4,
+        fliersize=1,
+    )
     g.set_axis_labels("method", "log10 RS (logit change per occluded pixel)")
     g.figure.suptitle(title, y=1.02)
     return _save(g.figure, path)
 
 
-def example_grid(images: torch.Tensor, names: list[str], path: Path, title: str, masks: torch.Tensor | None = None) -> Path:
+def example_grid(
+    images: torch.Tensor, names: list[str], path: Path, title: str, masks: torch.Tensor | None = None
+) -> Path:
     """A few dataset images with their class (and the ground-truth object outline if known)."""
     k = len(images)
     fig, axes = plt.subplots(1, k, figsize=(1.5 * k, 1.8), squeeze=False)
@@ -170,10 +190,17 @@ def example_grid(images: torch.Tensor, names: list[str], path: Path, title: str,
 def forest(paired: pd.DataFrame, path: Path, title: str) -> Path:
     """GAD minus each control per image (> 0 favours GAD), mean and 95% bootstrap interval: one
     panel per metric (RS per hull rule), one row per method and control."""
-    panels = [(m, r) for m, r in paired[["metric", "hull_rule"]].drop_duplicates().itertuples(index=False)
-              if m in ("rs", "deletion", "insertion")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 0.28 * paired["method"].nunique()
-                                                        * paired["GAD vs"].nunique() + 1.2), sharey=False)
+    panels = [
+        (m, r)
+        for m, r in paired[["metric", "hull_rule"]].drop_duplicates().itertuples(index=False)
+        if m in ("rs", "deletion", "insertion")
+    ]
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(3.4 * len(panels), 0.28 * paired["method"].nunique() * paired["GAD vs"].nunique() + 1.2),
+        sharey=False,
+    )
     colours = dict(zip(["sup", "orig", "base", "gad0", "smooth"], sns.color_palette("tab10", 5)))
     for ax, (metric, rule) in zip(np.atleast_1d(axes), panels):
         d = paired[(paired["metric"] == metric) & (paired["hull_rule"] == rule)].reset_index(drop=True)
@@ -202,8 +229,13 @@ def cascade(rows: pd.DataFrame, path: Path, title: str) -> Path:
     for ax, method in zip(np.atleast_1d(axes), methods):
         for kind, style in (("orig", "-o"), ("gad", "--s"), ("base", ":^")):
             g = d[(d["method"] == method) & (d["map"] == kind)]
-            ax.plot(g["step"], g["spearman"], style, ms=3,
-                    label={"orig": "original", "gad": "GAD", "base": "matched-area baseline"}[kind])
+            ax.plot(
+                g["step"],
+                g["spearman"],
+                style,
+                ms=3,
+                label={"orig": "original", "gad": "GAD", "base": "matched-area baseline"}[kind],
+            )
         ax.set_xticks(g["step"], g["randomised"], rotation=45, ha="right", fontsize=7)
         ax.set_title(METHOD_SHORT[method], fontsize=9)
         ax.axhline(0, color="grey", lw=0.8, ls=":")

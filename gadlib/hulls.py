@@ -16,6 +16,7 @@ the same polygon is built for a whole batch at once, in exact integer arithmetic
 
 Empty masks give empty hulls; one pixel gives that pixel; collinear pixels give the line.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -152,7 +153,9 @@ def _row_bounds(g: torch.Tensor, vertices: torch.Tensor, count: torch.Tensor) ->
     return torch.where(inside, bound, NONE)
 
 
-def hulls_of(maps: dict[str, torch.Tensor], rules: list[str], q: float, tau: float) -> dict[tuple[str, str], torch.Tensor]:
+def hulls_of(
+    maps: dict[str, torch.Tensor], rules: list[str], q: float, tau: float
+) -> dict[tuple[str, str], torch.Tensor]:
     """Hulls of the important pixels of every map in `maps` ({name: (..., H, W)}, one shape)
     under every threshold rule, in one batched call: {(rule, name): hull}."""
     from .consensus import important

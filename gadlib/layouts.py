@@ -1,6 +1,7 @@
 """Real-image folders as users have them on disk: class folders, Kaggle Dogs vs. Cats, the
 CUB-200-2011 release. Lists and checks files without decoding any, and without importing torch,
 so that the runner can answer a bad folder in a fraction of a second."""
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,9 @@ def folder_files(root: Path, classes: list[str] | None) -> tuple[list[str], list
     if classes is None:
         classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if len(classes) != 2:
-        raise GADInputError(f"data folder {root} must hold exactly two class folders (or pass classes=[a, b]), found {classes}")
+        raise GADInputError(
+            f"data folder {root} must hold exactly two class folders (or pass classes=[a, b]), found {classes}"
+        )
     files = []
     for c in classes:
         files.append(_image_files(_require_dir(root / c, "class folder")))
@@ -57,8 +60,10 @@ def _read_table(path: Path) -> dict[int, str]:
         if not parts:
             continue
         if len(parts) != 2 or not parts[0].isdigit():
-            raise GADInputError(f"CUB metadata file {path}, line {n}, is not '<id> <value>': {line[:60]!r}; "
-                                "use the files of the CUB_200_2011 release unchanged")
+            raise GADInputError(
+                f"CUB metadata file {path}, line {n}, is not '<id> <value>': {line[:60]!r}; "
+                "use the files of the CUB_200_2011 release unchanged"
+            )
         out[int(parts[0])] = parts[1].strip()
     return out
 
@@ -73,8 +78,10 @@ def cub_files(root: Path, classes: list[str] | None):
     _require_dir(root / "images", "CUB image folder")
     for iid in images:
         if iid not in labels or iid not in is_train:
-            raise GADInputError(f"image {iid} of {root / 'images.txt'} has no class or split line: "
-                                "use the files of the CUB_200_2011 release unchanged")
+            raise GADInputError(
+                f"image {iid} of {root / 'images.txt'} has no class or split line: "
+                "use the files of the CUB_200_2011 release unchanged"
+            )
     patterns = classes or ["Warbler", "Sparrow"]
     group = {}
     for sid, name in species.items():
@@ -114,7 +121,9 @@ def image_files(cfg: RunConfig):
     classes, files = (folder_files if cfg.dataset == "folder" else kaggle_files)(root, cfg.classes)
     for c, fs in zip(classes, files):
         if not fs:
-            raise GADInputError(f"class {c!r} has no images in {root}: add .jpg or .png files, or check the class names")
+            raise GADInputError(
+                f"class {c!r} has no images in {root}: add .jpg or .png files, or check the class names"
+            )
         if held_out(len(fs)) < 1 or len(fs) - held_out(len(fs)) < 1:
             raise GADInputError(
                 f"class {c!r} in {root} has {len(fs)} image(s): {TEST_FRACTION:.0%} of each class is held out "
@@ -127,8 +136,10 @@ def check_synthetic_serves_n_eval(cfg: RunConfig) -> None:
     """The synthetic test split alternates the classes: n_test // 2 images of the second."""
     half = {"class 1": cfg.n_test - cfg.n_test // 2, "class 2": cfg.n_test // 2}
     if min(half.values()) < cfg.n_eval // 2:
-        raise GADInputError(f"n_eval={cfg.n_eval} needs {cfg.n_eval // 2} test images per class, but n_test={cfg.n_test} "
-                            f"gives {min(half.values())}: lower n_eval to at most {2 * min(half.values())} or raise n_test")
+        raise GADInputError(
+            f"n_eval={cfg.n_eval} needs {cfg.n_eval // 2} test images per class, but n_test={cfg.n_test} "
+            f"gives {min(half.values())}: lower n_eval to at most {2 * min(half.values())} or raise n_test"
+        )
 
 
 def check_files_serve_n_eval(cfg: RunConfig) -> None:

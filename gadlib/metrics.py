@@ -1,4 +1,5 @@
 """The paper's metrics (RC, RS), its Table 1 and Table 2 layouts, and ground-truth scores."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,14 @@ def occlusion_fill(kind: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def rs(model: torch.nn.Module, x: torch.Tensor, masks: torch.Tensor, target: torch.Tensor | int,
-       fill: str = "zero", batch_size: int = 256) -> torch.Tensor:
+def rs(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    masks: torch.Tensor,
+    target: torch.Tensor | int,
+    fill: str = "zero",
+    batch_size: int = 256,
+) -> torch.Tensor:
     """RS(I, M, a) = |N_a(I) - N_a(I * (1 - M))| / sum(M), for a batch.
 
     x: (N, 3, H, W) normalised images; masks: (K, N, H, W), K masks per image; target: class a
@@ -114,8 +121,9 @@ def table2(rs_rows: pd.DataFrame, masks: tuple[str, ...] = ("sup", "gad")) -> pd
     return pd.DataFrame(rows).set_index(["dataset", "arch", "row"]).reindex(columns=_method_columns(rs_rows))
 
 
-def direction_summary(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int = 2000,
-                      seed: int = 0) -> pd.DataFrame:
+def direction_summary(
+    rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int = 2000, seed: int = 0
+) -> pd.DataFrame:
     """Per architecture and method, the paper's two directions and the baseline, as verdicts from
     per-image statistics for each target class (the paper's tables are per class too); seeded
     bootstrap over images, 95%: "holds", "fails" or "undecided (interval contains 0)", the same
@@ -139,22 +147,32 @@ def direction_summary(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: i
         wide = r.pivot_table(index=["target", "image"], columns="mask", values="rs", dropna=False)
         defined = g.dropna(subset=["rc"])  # an empty original hull has no RC; table1 leaves it out too
         targets = sorted(g["target"].unique())
-        out.append({
-            "dataset": dataset, "arch": arch, "method": METHOD_SHORT[method],
-            "consensus share": float(g["consensus_share"].mean()),
-            "share RC<1": float((defined["rc"] < 1).mean()) if len(defined) else np.nan,
-            "RC<1 for most": per_class({k: (defined.loc[defined["target"] == k, "rc"] < 1).to_numpy(float) - 0.5
-                                        for k in targets}),
-            "RS GAD vs Sup": per_class({k: (wide.loc[k, "gad"] - wide.loc[k, "sup"]).to_numpy() for k in targets}),
-            "RS GAD vs Base": per_class({k: (wide.loc[k, "gad"] - wide.loc[k, "base"]).to_numpy() for k in targets}),
-        })
+        out.append(
+            {
+                "dataset": dataset,
+                "arch": arch,
+                "method": METHOD_SHORT[method],
+                "consensus share": float(g["consensus_share"].mean()),
+                "share RC<1": float((defined["rc"] < 1).mean()) if len(defined) else np.nan,
+                "RC<1 for most": per_class(
+                    {k: (defined.loc[defined["target"] == k, "rc"] < 1).to_numpy(float) - 0.5 for k in targets}
+                ),
+                "RS GAD vs Sup": per_class({k: (wide.loc[k, "gad"] - wide.loc[k, "sup"]).to_numpy() for k in targets}),
+                "RS GAD vs Base": per_class(
+                    {k: (wide.loc[k, "gad"] - wide.loc[k, "base"]).to_numpy() for k in targets}
+                ),
+            }
+        )
     return pd.DataFrame(out)
 
 
 # The direction table's verdict columns, and what tables made before the paired verdicts called
 # them (True / False on mean values): tools comparing runs across that change read both.
-DIRECTION_VERDICTS = {"RC": ("RC<1 for most", "RC holds"), "RS>Sup": ("RS GAD vs Sup", "RS GAD > Sup (holds)"),
-                      "RS>Base": ("RS GAD vs Base", "RS GAD > Base")}
+DIRECTION_VERDICTS = {
+    "RC": ("RC<1 for most", "RC holds"),
+    "RS>Sup": ("RS GAD vs Sup", "RS GAD > Sup (holds)"),
+    "RS>Base": ("RS GAD vs Base", "RS GAD > Base"),
+}
 
 
 def direction_verdict(table: pd.DataFrame, idx, short: str) -> str:

@@ -1,4 +1,5 @@
 """The classifiers being explained: torchvision ResNet18 and VGG16 with a two-class head."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -78,8 +79,12 @@ def build_model(arch: str, num_classes: int = 2, image_size: int = 224, pretrain
         if image_size < 224:
             model.avgpool = nn.AdaptiveAvgPool2d(1)
             model.classifier = nn.Sequential(
-                nn.Linear(512, 512), nn.ReLU(), nn.Dropout(),
-                nn.Linear(512, 512), nn.ReLU(), nn.Dropout(),
+                nn.Linear(512, 512),
+                nn.ReLU(),
+                nn.Dropout(),
+                nn.Linear(512, 512),
+                nn.ReLU(),
+                nn.Dropout(),
                 nn.Linear(512, num_classes),
             )
     else:
@@ -96,14 +101,17 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # a text file, a truncated download, another format
-        raise GADInputError(f"checkpoint {path} is not a PyTorch file ({type(err).__name__}): "
-                            "give a state_dict or model saved with torch.save") from None
+        raise GADInputError(
+            f"checkpoint {path} is not a PyTorch file ({type(err).__name__}): "
+            "give a state_dict or model saved with torch.save"
+        ) from None
     if isinstance(obj, nn.Module):
         with torch.no_grad():
             outputs = obj.eval()(torch.zeros(1, 3, image_size, image_size)).shape[-1]
         if outputs != 2:
-            raise GADInputError(f"checkpoint {path} is a model with {outputs} outputs: GAD here explains a "
-                                "two-class classifier")
+            raise GADInputError(
+                f"checkpoint {path} is a model with {outputs} outputs: GAD here explains a two-class classifier"
+            )
         return _no_inplace_relu(obj)
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if state is None:

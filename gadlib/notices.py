@@ -2,6 +2,7 @@
 decisions taken for them ("notes", e.g. the precision of each method). Inside a notebook they
 show under the cell; `python -m gadlib.reproduce` reads them back from each executed notebook
 and repeats them on the console, once per run."""
+
 from __future__ import annotations
 
 import re
@@ -34,8 +35,8 @@ def from_notebook(nb) -> list[str]:
                 streams[out["name"]] = streams.get(out["name"], "") + out.get("text", "")
         for text in streams.values():
             for line in re.split(r"[\r\n]", text):
-                if (found := _WARNING.search(line)):
+                if found := _WARNING.search(line):
                     lines.append("warning: " + found.group(1).strip())
                 elif line.startswith(NOTE_PREFIX):
-                    lines.append("note: " + line[len(NOTE_PREFIX):].strip())
+                    lines.append("note: " + line[len(NOTE_PREFIX) :].strip())
     return list(dict.fromkeys(lines))

@@ -9,6 +9,7 @@ fp32 in the *worst* probe image: Jaccard / IoU >= MIN_AGREEMENT. Saliency and Gr
 precision. The decision is stored in the run folder and lands in the cache keys of the
 attribution files and in the run record.
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,18 +49,23 @@ def worst_agreement(ref: torch.Tensor, low: torch.Tensor, cfg: RunConfig) -> dic
     c_ref = cons.consensus(ref, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
     c_low = cons.consensus(low, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
     out = {"consensus": float(_overlap(c_ref, c_low).min())}
-    views = {"orig": (ref[0], low[0]), "gad": (cons.gad_map(ref[0], c_ref), cons.gad_map(low[0], c_low)),
-             "base": (cons.matched_area_map(ref[0], c_ref), cons.matched_area_map(low[0], c_low))}
-    hulls = hulls_of({(name, p): v[p] for name, v in views.items() for p in (0, 1)}, cfg.hull_rules, cfg.hull_q,
-                     cfg.hull_tau)
+    views = {
+        "orig": (ref[0], low[0]),
+        "gad": (cons.gad_map(ref[0], c_ref), cons.gad_map(low[0], c_low)),
+        "base": (cons.matched_area_map(ref[0], c_ref), cons.matched_area_map(low[0], c_low)),
+    }
+    hulls = hulls_of(
+        {(name, p): v[p] for name, v in views.items() for p in (0, 1)}, cfg.hull_rules, cfg.hull_q, cfg.hull_tau
+    )
     for rule in cfg.hull_rules:
         for name in views:
             out[f"hull {rule} {name}"] = float(_overlap(hulls[(rule, (name, 0))], hulls[(rule, (name, 1))]).min())
     return out
 
 
-def decide(ref: dict[str, torch.Tensor], low: dict[str, torch.Tensor], cfg: RunConfig,
-           min_agreement: float = MIN_AGREEMENT) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
+def decide(
+    ref: dict[str, torch.Tensor], low: dict[str, torch.Tensor], cfg: RunConfig, min_agreement: float = MIN_AGREEMENT
+) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
     """({method: "bf16" | "fp32"}, {method: worst agreements}) from fp32 and bf16 probe maps."""
     agreement = {m: worst_agreement(ref[m], low[m], cfg) for m in ref}
     plan = {m: "bf16" if min(a.values()) >= min_agreement else "fp32" for m, a in agreement.items()}
@@ -69,8 +75,16 @@ def decide(ref: dict[str, torch.Tensor], low: dict[str, torch.Tensor], cfg: RunC
     return plan, agreement
 
 
-def plan(cfg: RunConfig, files: runfiles.RunFiles, models: list, fingerprints: list[str], x: torch.Tensor,
-         labels: torch.Tensor, device: torch.device, device_name: str):
+def plan(
+    cfg: RunConfig,
+    files: runfiles.RunFiles,
+    models: list,
+    fingerprints: list[str],
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    device: torch.device,
+    device_name: str,
+):
     """The precision of each method for this family: (plan, agreement or None, probe or None).
 
     `probe` is (indices into x, {method: maps}) when the probe ran now, so its maps in the chosen
@@ -85,8 +99,13 @@ def plan(cfg: RunConfig, files: runfiles.RunFiles, models: list, fingerprints: l
     if stored is not None:
         return stored["plan"], stored["agreement"], None
     idx = probe_indices(labels)
-    common = dict(ig_steps=cfg.ig_steps, batch_size=cfg.batch_size, internal_batch=cfg.ig_internal_batch,
-                  device=device, progress=False)
+    common = dict(
+        ig_steps=cfg.ig_steps,
+        batch_size=cfg.batch_size,
+        internal_batch=cfg.ig_internal_batch,
+        device=device,
+        progress=False,
+    )
     ref = attribution_maps(models, x[idx], methods, precision="fp32", **common)
     low = attribution_maps(models, x[idx], methods, precision="bf16", **common)
     chosen, agreement = decide(ref, low, cfg)

@@ -1,5 +1,6 @@
 """RUN.json: how a run was made (code, versions, machine, precision, settings, time), written
 beside its tables so that every number in figures/<run>/ can be traced to what produced it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,15 +46,17 @@ def code_state() -> dict:
     that do). The runner takes this when a run starts, whatever is edited meanwhile."""
     status = _git("status", "--porcelain", "--", *RESULT_PATHS)
     paths = [line.split(None, 1)[1] for line in status.splitlines() if line.strip()] if status else []
-    return {"commit": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(paths),
-            "dirty_paths": paths}
+    return {"commit": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(paths), "dirty_paths": paths}
 
 
 def run_record(cfg: RunConfig, results: RunResults, code: dict | None = None) -> dict:
     """The record of a run; `seconds` per notebook is added by the runner that timed them."""
     code = code or code_state()
-    params = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(cfg), default=str)).items()
-              if k not in ("arch", "runs_dir", "figures_dir")}
+    params = {
+        k: v
+        for k, v in json.loads(json.dumps(dataclasses.asdict(cfg), default=str)).items()
+        if k not in ("arch", "runs_dir", "figures_dir")
+    }
     return {
         "run": cfg.name,
         "commit": code["commit"],
@@ -77,8 +80,12 @@ def controls_keys(cfg: RunConfig, results: RunResults) -> dict[str, str]:
     out = {}
     for arch in results.archs:
         _, st = runfiles.read_csv(runfiles.RunFiles(cfg.with_arch(arch)).controls_csv, nrows=0)
-        expected = runfiles.stamp("controls", cfg.with_arch(arch), runfiles.CONTROL_FIELDS,
-                                  models=results.stamps[arch]["rc"]["inputs"]["models"])
+        expected = runfiles.stamp(
+            "controls",
+            cfg.with_arch(arch),
+            runfiles.CONTROL_FIELDS,
+            models=results.stamps[arch]["rc"]["inputs"]["models"],
+        )
         try:
             runfiles.check(Path("controls.csv"), st, expected, partial=True)
         except GADInputError:
@@ -87,8 +94,9 @@ def controls_keys(cfg: RunConfig, results: RunResults) -> dict[str, str]:
     return out
 
 
-def write_run_record(cfg: RunConfig, results: RunResults, seconds: dict[str, float] | None = None,
-                     code: dict | None = None) -> dict:
+def write_run_record(
+    cfg: RunConfig, results: RunResults, seconds: dict[str, float] | None = None, code: dict | None = None
+) -> dict:
     record = run_record(cfg, results, code)
     if seconds is not None:
         record["seconds"] = {k: round(v, 1) for k, v in seconds.items()}

@@ -9,6 +9,7 @@ Executed notebooks go to <run folder>/executed/, tables and figures to figures/<
 record of the run (commit, versions, device, precision, settings, seconds per notebook) to
 figures/<run>/RUN.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,10 +58,16 @@ class NotebookFailed(Exception):
         if err.ename == "GADInputError":  # the project's own bad-input error: its message is the line
             self.line = err.evalue
         else:
-            where = f"in cell {err.exec_count}" if err.exec_count is not None else "outside any cell (the kernel stopped; out of memory?)"
-            self.line = (f"notebook {notebook} failed {where}: {err.ename}: "
-                         f"{err.evalue.splitlines()[0] if err.evalue else ''} (the rest is in {executed}; "
-                         "--verbose prints the traceback)")
+            where = (
+                f"in cell {err.exec_count}"
+                if err.exec_count is not None
+                else "outside any cell (the kernel stopped; out of memory?)"
+            )
+            self.line = (
+                f"notebook {notebook} failed {where}: {err.ename}: "
+                f"{err.evalue.splitlines()[0] if err.evalue else ''} (the rest is in {executed}; "
+                "--verbose prints the traceback)"
+            )
         super().__init__(self.line)
 
 
@@ -89,8 +96,9 @@ KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = True) -> RunConfig:
     # Settings first, with nothing heavy imported yet, so that bad input is answered in seconds.
-    cfg = RunConfig.build(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__},
-                          **params.get("extra", {}))
+    cfg = RunConfig.build(
+        **{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__}, **params.get("extra", {})
+    )
     preflight(cfg, archs)
     import nbformat
     import papermill as pm
@@ -107,8 +115,12 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
         code = code_state()
         out_dir = cfg.run_dir / "executed"
         out_dir.mkdir(parents=True, exist_ok=True)
-        steps = ([(nb, archs[0]) for nb in PER_RUN] + [(nb, a) for a in archs for nb in PER_ARCH]
-                 + [(nb, archs[0]) for nb in (CONTROLS if with_controls else ())] + [(nb, archs[0]) for nb in FINAL])
+        steps = (
+            [(nb, archs[0]) for nb in PER_RUN]
+            + [(nb, a) for a in archs for nb in PER_ARCH]
+            + [(nb, archs[0]) for nb in (CONTROLS if with_controls else ())]
+            + [(nb, archs[0]) for nb in FINAL]
+        )
         seconds, told = {}, set()
 
         def tell(executed: Path) -> None:  # the notebook's warnings and notes, each once per run
@@ -124,14 +136,22 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
             executed = out_dir / f"{name}.ipynb"
             try:
                 pm.execute_notebook(
-                    NOTEBOOK_DIR / f"{nb}.ipynb", executed,
-                    parameters={**params, "arch": arch}, cwd=str(NOTEBOOK_DIR), progress_bar=False,
-                    log_output=False, extra_arguments=KERNEL_ARGUMENTS,
+                    NOTEBOOK_DIR / f"{nb}.ipynb",
+                    executed,
+                    parameters={**params, "arch": arch},
+                    cwd=str(NOTEBOOK_DIR),
+                    progress_bar=False,
+                    log_output=False,
+                    extra_arguments=KERNEL_ARGUMENTS,
                 )
             except pm.PapermillExecutionError as err:
                 tell(executed)
                 raise NotebookFailed(err, name, executed) from err
-            except (DeadKernelError, RuntimeError, TimeoutError) as err:  # the kernel died (out of memory) or did not start
+            except (
+                DeadKernelError,
+                RuntimeError,
+                TimeoutError,
+            ) as err:  # the kernel died (out of memory) or did not start
                 tell(executed)
                 raise NotebookFailed(_KernelError(err), name, executed) from err
             seconds[name] = time.time() - started
@@ -150,8 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-name", default=None)
     ap.add_argument("--verbose", action="store_true", help="print a failed notebook's whole traceback")
     ap.add_argument("--no-controls", action="store_true", help="skip notebook 07 (the controls)")
-    ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                    help="any notebook parameter, e.g. -p ig_steps=50")
+    ap.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any notebook parameter, e.g. -p ig_steps=50",
+    )
     args = ap.parse_args(argv)
     # Notebooks run inside notebooks/, so paths given here are made absolute first.
     data_dir = str(Path(args.data_dir).expanduser().resolve()) if args.data_dir else None
@@ -165,8 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         value = _value(text)
         if name == "extra":  # the notebooks' own form: -p "extra={'consensus_q': 0.3}"
             if not isinstance(value, dict):
-                print(f"error: -p extra= needs a dict, e.g. -p \"extra={{'consensus_q': 0.3}}\", got {text!r}",
-                      file=sys.stderr)
+                print(
+                    f"error: -p extra= needs a dict, e.g. -p \"extra={{'consensus_q': 0.3}}\", got {text!r}",
+                    file=sys.stderr,
+                )
                 return 2
             pairs = list(value.items())
         else:

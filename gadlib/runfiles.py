@@ -11,6 +11,7 @@ A stage that finds its *own* output under another key recomputes it; a stage tha
 *another* stage's output under other settings stops with a one-line error that names the
 setting and the notebook to rerun. Writes are atomic (temporary file, then rename).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,16 @@ SUPPORT_FIELDS = MODEL_FIELDS + ("support_epochs", "support_lr", "support_mode")
 FAMILY_FIELDS = SUPPORT_FIELDS + ("alphas", "alphas_c2")
 EVAL_FIELDS = DATA_FIELDS + ("n_eval",)  # which images are explained
 COMPLEXITY_FIELDS = FAMILY_FIELDS + (
-    "n_eval", "ig_steps", "methods", "precision",
-    "consensus_rule", "consensus_q", "consensus_tau", "hull_rules", "hull_q", "hull_tau",
+    "n_eval",
+    "ig_steps",
+    "methods",
+    "precision",
+    "consensus_rule",
+    "consensus_q",
+    "consensus_tau",
+    "hull_rules",
+    "hull_q",
+    "hull_tau",
 )
 PRECISION_FIELDS = COMPLEXITY_FIELDS  # the probe judges what the tables use
 SENSITIVITY_FIELDS = COMPLEXITY_FIELDS + ("occlusion_fill",)
@@ -50,10 +59,17 @@ LATER_DEFAULTS = {"support_mode": "train"}
 
 # Which notebook writes which stage's files (for the "rerun notebook ..." advice).
 MADE_BY = {
-    "data": "01_data", "original": "02_support_training", "support": "02_support_training",
-    "models": "02_support_training", "precision": "03_attributions", "attributions": "03_attributions",
-    "complexity": "04_complexity", "sensitivity": "05_sensitivity", "tables": "06_figures",
-    "control": "07_controls", "controls": "07_controls",
+    "data": "01_data",
+    "original": "02_support_training",
+    "support": "02_support_training",
+    "models": "02_support_training",
+    "precision": "03_attributions",
+    "attributions": "03_attributions",
+    "complexity": "04_complexity",
+    "sensitivity": "05_sensitivity",
+    "tables": "06_figures",
+    "control": "07_controls",
+    "controls": "07_controls",
 }
 
 
@@ -79,11 +95,18 @@ def _hash(payload: Any) -> str:
 
 def stamp(stage: str, cfg: RunConfig, fields: tuple[str, ...], **inputs: Any) -> dict:
     """The stamp of a file made by `stage` from the `fields` of `cfg` and the given inputs."""
-    settings = {f: normalise(getattr(cfg, f)) for f in fields
-                if not (f in LATER_DEFAULTS and getattr(cfg, f) == LATER_DEFAULTS[f])}
+    settings = {
+        f: normalise(getattr(cfg, f))
+        for f in fields
+        if not (f in LATER_DEFAULTS and getattr(cfg, f) == LATER_DEFAULTS[f])
+    }
     inputs = normalise(inputs)
-    return {"stage": stage, "settings": settings, "inputs": inputs,
-            "key": _hash({"stage": stage, "settings": settings, "inputs": inputs})}
+    return {
+        "stage": stage,
+        "settings": settings,
+        "inputs": inputs,
+        "key": _hash({"stage": stage, "settings": settings, "inputs": inputs}),
+    }
 
 
 def fingerprint(model: nn.Module) -> str:
@@ -137,15 +160,19 @@ def check(path: Path, stored: dict | None, expected: dict, partial: bool = False
     if stored is None:
         raise GADInputError(f"{path} is missing or was written by an older gadlib: run notebook {made_by} first")
     if partial:
-        same = all(stored.get(part, {}).get(k, "<missing>") == v
-                   for part in ("settings", "inputs") for k, v in expected.get(part, {}).items())
+        same = all(
+            stored.get(part, {}).get(k, "<missing>") == v
+            for part in ("settings", "inputs")
+            for k, v in expected.get(part, {}).items()
+        )
     else:
         same = stored.get("key") == expected["key"]
     if same:
         return
     why = difference(stored, expected) or "another key"
-    raise GADInputError(f"{path} was made with {why}: rerun notebook {made_by} with this run's settings, "
-                        "or use another run_name")
+    raise GADInputError(
+        f"{path} was made with {why}: rerun notebook {made_by} with this run's settings, or use another run_name"
+    )
 
 
 def check_key(path: Path, stored: dict | None, key: str, stage: str, of: Path) -> None:
@@ -153,8 +180,10 @@ def check_key(path: Path, stored: dict | None, key: str, stage: str, of: Path) -
     from: a file rewritten by a later run with other settings must not be mixed in."""
     made_by = MADE_BY.get(stage, "the earlier notebooks")
     if stored is None or stored.get("key") != key:
-        raise GADInputError(f"{path} is not the one {of.name} was made from (a later run with other settings "
-                            f"rewrote one of them): rerun notebook {made_by} and the notebooks after it")
+        raise GADInputError(
+            f"{path} is not the one {of.name} was made from (a later run with other settings "
+            f"rewrote one of them): rerun notebook {made_by} and the notebooks after it"
+        )
 
 
 # ---------------------------------------------------------------- torch files
@@ -212,7 +241,7 @@ def read_csv(path: Path, **kwargs) -> tuple[pd.DataFrame | None, dict | None]:
         return None, None
     with open(path) as f:
         first = f.readline()
-    st = json.loads(first[len(STAMP_PREFIX):]) if first.startswith(STAMP_PREFIX) else None
+    st = json.loads(first[len(STAMP_PREFIX) :]) if first.startswith(STAMP_PREFIX) else None
     return pd.read_csv(path, skiprows=1 if st else 0, **kwargs), st
 
 
@@ -225,7 +254,9 @@ def write_text(text: str, path: Path, st: dict | None = None) -> None:
 
 def strip_key(text: str) -> str:
     """A Markdown table without the key comment `write_text` adds."""
-    return "\n".join(line for line in text.rstrip("\n").splitlines() if not line.startswith("<!-- gad key")).rstrip("\n")
+    return "\n".join(line for line in text.rstrip("\n").splitlines() if not line.startswith("<!-- gad key")).rstrip(
+        "\n"
+    )
 
 
 def _umask() -> int:
@@ -390,13 +421,20 @@ def holding(cfg: RunConfig) -> Iterator[int]:
         lock.acquire(timeout=0)
     except Timeout:
         who = files.holder.read_text().strip() if files.holder.is_file() else "another process"
-        raise GADInputError(f"run folder {files.run_dir} is in use by another run ({who}): wait for it to "
-                            "finish, or give this run another --run-name") from None
+        raise GADInputError(
+            f"run folder {files.run_dir} is in use by another run ({who}): wait for it to "
+            "finish, or give this run another --run-name"
+        ) from None
     try:
         write_text(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n", files.holder)
         # A killed run's kernel may live on for a second: only temporary files older than that go.
-        leftovers = [p for d in (files.run_dir, files.figure_dir) if d.is_dir() for p in d.rglob(".*.tmp")
-                     if time.time() - p.stat().st_mtime > LEFTOVER_AGE_S]
+        leftovers = [
+            p
+            for d in (files.run_dir, files.figure_dir)
+            if d.is_dir()
+            for p in d.rglob(".*.tmp")
+            if time.time() - p.stat().st_mtime > LEFTOVER_AGE_S
+        ]
         for p in leftovers:
             p.unlink()
         yield len(leftovers)
@@ -411,7 +449,24 @@ def write_json(obj: dict, path: Path) -> None:
 
 
 __all__ = [
-    "RunFiles", "atomic_write", "cached", "check", "check_key", "difference", "fingerprint", "holding", "load", "load_input", "load_own", "normalise",
-    "read_csv", "save", "split_fingerprint", "stamp", "strip_key", "write_csv", "write_json",
+    "RunFiles",
+    "atomic_write",
+    "cached",
+    "check",
+    "check_key",
+    "difference",
+    "fingerprint",
+    "holding",
+    "load",
+    "load_input",
+    "load_own",
+    "normalise",
+    "read_csv",
+    "save",
+    "split_fingerprint",
+    "stamp",
+    "strip_key",
+    "write_csv",
+    "write_json",
     "write_text",
 ]

@@ -12,6 +12,7 @@ randomised together, so the cascade is written out, with Quantus-style top-down 
 matched-area baseline (the original's top |C| pixels) is cascaded too: it is as sparse as GAD, so
 it tells how much of GAD's change comes from sparsity alone.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,8 +33,11 @@ STEPS = (("top layer", None), ("top 25%", 0.25), ("top 50%", 0.5), ("top 75%", 0
 
 def layers(model: torch.nn.Module) -> list[str]:
     """Names of the modules with their own weights, from the output back to the input."""
-    return [n for n, m in model.named_modules() if hasattr(m, "reset_parameters") and
-            any(True for _ in m.parameters(recurse=False))][::-1]
+    return [
+        n
+        for n, m in model.named_modules()
+        if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))
+    ][::-1]
 
 
 def randomised(model: torch.nn.Module, names: list[str], seed: int) -> torch.nn.Module:
@@ -61,6 +65,7 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
 def ssim(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     """SSIM of each pair of maps (..., H, W), each map first scaled to [0, 1] by its maximum
     (as Adebayo et al. compare normalised maps: a randomised model's gradients differ in scale)."""
+
     def unit(m):
         m = m.flatten(0, -3).double()
         peak = m.flatten(-2).amax(-1).clamp(min=1e-30)[:, None, None]
@@ -73,9 +78,18 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
 def cascade(cfg, family_models: list[torch.nn.Module], x: torch.Tensor, precision: dict) -> pd.DataFrame:
     """Per step, method, target class and image: similarity of the randomised family's original
     and GAD maps with the trained family's."""
+
     def maps_of(models):
-        m = attribution_maps(models, x, list(cfg.methods), ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
-                             internal_batch=cfg.ig_internal_batch, precision=precision, progress=False)
+        m = attribution_maps(
+            models,
+            x,
+            list(cfg.methods),
+            ig_steps=cfg.ig_steps,
+            batch_size=cfg.batch_size,
+            internal_batch=cfg.ig_internal_batch,
+            precision=precision,
+            progress=False,
+        )
         out = {}
         for k, v in m.items():
             c = cons.consensus(v, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
@@ -86,16 +100,31 @@ def cascade(cfg, family_models: list[torch.nn.Module], x: torch.Tensor, precisio
     names = layers(family_models[0])
     rows = []
     for step, (label, share) in enumerate(STEPS):
-        top = names[:1] if share is None else names[:max(1, round(share * len(names)))]
+        top = names[:1] if share is None else names[: max(1, round(share * len(names)))]
         now = maps_of([randomised(m, top, cfg.seed) for m in family_models])
         for method, pair in now.items():
-            for kind, a, b in (("orig", trained[method][0], pair[0]), ("gad", trained[method][1], pair[1]),
-                               ("base", trained[method][2], pair[2])):
+            for kind, a, b in (
+                ("orig", trained[method][0], pair[0]),
+                ("gad", trained[method][1], pair[1]),
+                ("base", trained[method][2], pair[2]),
+            ):
                 rho, s = spearman(a, b), ssim(a, b)
                 for t in (0, 1):
-                    rows.append(pd.DataFrame({"method": method, "step": step, "randomised": label, "layers": len(top),
-                                              "map": kind, "target": t + 1, "image": range(len(x)),
-                                              "spearman": rho[t], "ssim": s[t]}))
+                    rows.append(
+                        pd.DataFrame(
+                            {
+                                "method": method,
+                                "step": step,
+                                "randomised": label,
+                                "layers": len(top),
+                                "map": kind,
+                                "target": t + 1,
+                                "image": range(len(x)),
+                                "spearman": rho[t],
+                                "ssim": s[t],
+                            }
+                        )
+                    )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -113,9 +142,15 @@ def verdicts(rows: pd.DataFrame) -> pd.DataFrame:
     model-dependent" (lower) or "less model-dependent" (higher)."""
     last = rows[rows["step"] == rows["step"].max()]
     means = last.groupby(["method", "map"], sort=False)[["spearman", "ssim"]].mean().unstack()
-    out = pd.DataFrame({f"{m} {k}": means[(m.lower() if m == "Spearman" else "ssim", key)]
-                        for m in ("Spearman", "SSIM") for k, key in (("orig", "orig"), ("GAD", "gad"), ("base", "base"))})
+    out = pd.DataFrame(
+        {
+            f"{m} {k}": means[(m.lower() if m == "Spearman" else "ssim", key)]
+            for m in ("Spearman", "SSIM")
+            for k, key in (("orig", "orig"), ("GAD", "gad"), ("base", "base"))
+        }
+    )
     diff = out["Spearman GAD"] - out["Spearman base"]
-    out["GAD"] = np.where(diff.abs() < 0.05, "like the baseline",
-                          np.where(diff < 0, "more model-dependent", "less model-dependent"))
+    out["GAD"] = np.where(
+        diff.abs() < 0.05, "like the baseline", np.where(diff < 0, "more model-dependent", "less model-dependent")
+    )
     return out

@@ -1,6 +1,7 @@
 """One function per notebook stage. Notebooks call these and show what they return; each stage
 reads what the one before it stored in the run folder and caches its own output there. Every
 path and cache key comes from `gadlib.runfiles`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ def data_summary(data: Dataset) -> pd.DataFrame:
 @dataclass
 class ModelFamily:
     """The original classifier (alpha = 0) and its supports, in the order of cfg.support_alphas."""
+
     original: nn.Module
     supports: list[nn.Module]
     fingerprints: list[str]  # SHA-256 of each model's weights, the original first
@@ -84,7 +86,9 @@ def _warn_if_chance(cfg: RunConfig, acc: float) -> None:
         )
 
 
-def original_classifier(cfg: RunConfig, data: Dataset, device: torch.device, train_split: str) -> tuple[nn.Module, dict]:
+def original_classifier(
+    cfg: RunConfig, data: Dataset, device: torch.device, train_split: str
+) -> tuple[nn.Module, dict]:
     """Load the user's checkpoint or train one here (cached). Returns the model and its record:
     {"fingerprint", "train_files"}."""
     files = RunFiles(cfg)
@@ -100,8 +104,12 @@ def original_classifier(cfg: RunConfig, data: Dataset, device: torch.device, tra
             m = build_model(cfg.arch, 2, cfg.image_size, pretrained=cfg.pretrained).to(device)
             history = train_classifier(m, data.train, cfg.train_epochs, cfg.lr, cfg.batch_size, cfg.seed)
             m = m.cpu()
-            return {"state": _state(m), "fingerprint": runfiles.fingerprint(m), "train_files": data.train.paths,
-                    "train_loss": history}
+            return {
+                "state": _state(m),
+                "fingerprint": runfiles.fingerprint(m),
+                "train_files": data.train.paths,
+                "train_loss": history,
+            }
 
         record = runfiles.cached(files.original, st, train)
         model.load_state_dict(record["state"])
@@ -115,13 +123,24 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     device = pick_device(cfg.device)
     train_split = runfiles.split_fingerprint(data.train)
     original, record = original_classifier(cfg, data, device, train_split)
-    stamps = [runfiles.stamp("support", cfg, runfiles.SUPPORT_FIELDS, alpha=[a1, a2], original=record["fingerprint"],
-                             train_split=train_split) for a1, a2 in cfg.support_alphas]
-    supports, stored_supports = train_supports(cfg, data, original, cfg.support_alphas,
-                                               [files.support(a1, a2) for a1, a2 in cfg.support_alphas], stamps)
+    stamps = [
+        runfiles.stamp(
+            "support",
+            cfg,
+            runfiles.SUPPORT_FIELDS,
+            alpha=[a1, a2],
+            original=record["fingerprint"],
+            train_split=train_split,
+        )
+        for a1, a2 in cfg.support_alphas
+    ]
+    supports, stored_supports = train_supports(
+        cfg, data, original, cfg.support_alphas, [files.support(a1, a2) for a1, a2 in cfg.support_alphas], stamps
+    )
     fingerprints = [record["fingerprint"]] + [s["fingerprint"] for s in stored_supports]
-    st = runfiles.stamp("models", cfg, runfiles.FAMILY_FIELDS, models=fingerprints,
-                        test_split=runfiles.split_fingerprint(data.test))
+    st = runfiles.stamp(
+        "models", cfg, runfiles.FAMILY_FIELDS, models=fingerprints, test_split=runfiles.split_fingerprint(data.test)
+    )
     report, stored_st = runfiles.read_csv(files.models_csv)
     if stored_st is None or stored_st["key"] != st["key"]:
         test_logits = predict_logits(original, data.test.images)
@@ -137,8 +156,15 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     return ModelFamily(original, supports, fingerprints, acc, report, record.get("train_files"), st)
 
 
-def train_supports(cfg: RunConfig, data: Dataset, original: nn.Module, alphas: list[tuple[float, float]],
-                   paths: list, stamps: list[dict], what: str = "support") -> tuple[list[nn.Module], list[dict]]:
+def train_supports(
+    cfg: RunConfig,
+    data: Dataset,
+    original: nn.Module,
+    alphas: list[tuple[float, float]],
+    paths: list,
+    stamps: list[dict],
+    what: str = "support",
+) -> tuple[list[nn.Module], list[dict]]:
     """One support per (alpha for class 1, alpha for class 2), each trained (or read back) from
     the original with seed cfg.seed + its position + 1, in cfg.support_mode. Returns the models
     (eval mode, on the original's device) and their stored records."""
@@ -152,9 +178,17 @@ def train_supports(cfg: RunConfig, data: Dataset, original: nn.Module, alphas: l
                 train_logits.append(predict_logits(original, data.train.images))
             targets = distanced_targets(train_logits[0], data.train.labels, a1, a2)
             torch.manual_seed(cfg.seed + i + 1)
-            s, history = train_support(original, data.train, targets, cfg.support_epochs, cfg.support_lr,
-                                       cfg.batch_size, cfg.seed + i + 1, desc=f"{what} alpha={a1:g}/{a2:g}",
-                                       mode=cfg.support_mode)
+            s, history = train_support(
+                original,
+                data.train,
+                targets,
+                cfg.support_epochs,
+                cfg.support_lr,
+                cfg.batch_size,
+                cfg.seed + i + 1,
+                desc=f"{what} alpha={a1:g}/{a2:g}",
+                mode=cfg.support_mode,
+            )
             s = s.cpu()
             return {"state": _state(s), "fingerprint": runfiles.fingerprint(s), "train_mse": history}
 
@@ -196,14 +230,17 @@ class Attributions:
     agreement: dict | None  # worst bf16-vs-fp32 agreement per method, when the probe ran
 
     def summary(self) -> pd.DataFrame:
-        return pd.DataFrame([(m, tuple(v.shape), float(v.mean()), self.precision[m]) for m, v in self.maps.items()],
-                            columns=["method", "shape", "mean", "precision"])
+        return pd.DataFrame(
+            [(m, tuple(v.shape), float(v.mean()), self.precision[m]) for m, v in self.maps.items()],
+            columns=["method", "shape", "mean", "precision"],
+        )
 
 
 def _attribution_stamp(cfg: RunConfig, family: ModelFamily, method: str, used: str, images: str) -> dict:
     fields = runfiles.EVAL_FIELDS + (("ig_steps",) if method == "integrated_gradients" else ())
-    return runfiles.stamp("attributions", cfg, fields, method=method, precision=used, models=family.fingerprints,
-                          images=images)
+    return runfiles.stamp(
+        "attributions", cfg, fields, method=method, precision=used, models=family.fingerprints, images=images
+    )
 
 
 def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> Attributions:
@@ -213,8 +250,9 @@ def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> Attribut
     _, ev = eval_images(cfg, data)
     x = normalize(ev.images)
     device = pick_device(cfg.device)
-    plan, agreement, probe = precision.plan(cfg, files, family.all, family.fingerprints, x, ev.labels, device,
-                                            describe_device(device))
+    plan, agreement, probe = precision.plan(
+        cfg, files, family.all, family.fingerprints, x, ev.labels, device, describe_device(device)
+    )
     images = runfiles.split_fingerprint(ev)  # the very images: a rebuilt data folder is noticed
     stamps = {m: _attribution_stamp(cfg, family, m, plan[m], images) for m in cfg.methods}
     out = {m: runfiles.load_own(files.attributions(m), stamps[m]) for m in cfg.methods}
@@ -223,9 +261,16 @@ def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> Attribut
         rest = torch.arange(len(x))
         if probe is not None:  # the probe's maps in the chosen precision are kept, not recomputed
             rest = rest[~torch.isin(rest, probe[0])]
-        fresh = attribution_maps(family.all, x[rest], todo, ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
-                                 internal_batch=cfg.ig_internal_batch, device=device,
-                                 precision={m: plan[m] for m in todo})
+        fresh = attribution_maps(
+            family.all,
+            x[rest],
+            todo,
+            ig_steps=cfg.ig_steps,
+            batch_size=cfg.batch_size,
+            internal_batch=cfg.ig_internal_batch,
+            device=device,
+            precision={m: plan[m] for m in todo},
+        )
         for m in todo:
             maps = torch.zeros(len(family.all), 2, len(x), *x.shape[-2:])
             maps[:, :, rest] = fresh[m]
@@ -251,16 +296,27 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
     """Consensus, GAD map, matched-area baseline and their hulls under every hull rule, RC per
     image, and (synthetic data) scores against the true object. Cached under one stamp."""
     files = RunFiles(cfg)
-    st = runfiles.stamp("complexity", cfg, runfiles.COMPLEXITY_FIELDS, models=family.fingerprints,
-                        attributions=attr.keys, precision=attr.precision)
+    st = runfiles.stamp(
+        "complexity",
+        cfg,
+        runfiles.COMPLEXITY_FIELDS,
+        models=family.fingerprints,
+        attributions=attr.keys,
+        precision=attr.precision,
+    )
     _, ev = eval_images(cfg, data)
     consensus = runfiles.load_own(files.consensus, st)
     hulls = runfiles.load_own(files.hulls, st)
     rc_df, rc_st = runfiles.read_csv(files.rc_csv)
     gt_df, gt_st = runfiles.read_csv(files.ground_truth_csv)
     has_gt = ev.masks is not None
-    if (consensus is not None and hulls is not None and rc_st and rc_st["key"] == st["key"]
-            and (not has_gt or (gt_st and gt_st["key"] == st["key"]))):
+    if (
+        consensus is not None
+        and hulls is not None
+        and rc_st
+        and rc_st["key"] == st["key"]
+        and (not has_gt or (gt_st and gt_st["key"] == st["key"]))
+    ):
         return Complexity(rc_df, gt_df if has_gt else None, consensus, hulls)
     rc_rows, gt_rows, hulls, consensus = [], [], {}, {}
     for method, m in tqdm(attr.maps.items(), desc="complexity", leave=False):
@@ -274,21 +330,39 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
             rc = metrics.rc(h["gad"], h["orig"])
             rc_base = metrics.rc(h["base"], h["orig"])
             for t in (0, 1):
-                rc_rows.append(pd.DataFrame({
-                    "method": method, "hull_rule": rule, "target": t + 1, "image": range(len(ev)),
-                    "label": (ev.labels + 1).numpy(), "rc": rc[t].numpy(), "rc_base": rc_base[t].numpy(),
-                    "area_orig": metrics.area(h["orig"][t]).numpy(), "area_gad": metrics.area(h["gad"][t]).numpy(),
-                    "consensus_share": (metrics.area(c[t]) / c[t][0].numel()).numpy(),
-                }))
+                rc_rows.append(
+                    pd.DataFrame(
+                        {
+                            "method": method,
+                            "hull_rule": rule,
+                            "target": t + 1,
+                            "image": range(len(ev)),
+                            "label": (ev.labels + 1).numpy(),
+                            "rc": rc[t].numpy(),
+                            "rc_base": rc_base[t].numpy(),
+                            "area_orig": metrics.area(h["orig"][t]).numpy(),
+                            "area_gad": metrics.area(h["gad"][t]).numpy(),
+                            "consensus_share": (metrics.area(c[t]) / c[t][0].numel()).numpy(),
+                        }
+                    )
+                )
                 if has_gt:
                     for kind, v in views.items():
-                        gt_rows.append(pd.DataFrame({
-                            "method": method, "hull_rule": rule, "target": t + 1, "map": kind,
-                            "image": range(len(ev)), "own_class": (ev.labels == t).numpy(),
-                            "mass_inside": metrics.mass_inside(v[t], ev.masks).numpy(),
-                            "pointing_hit": metrics.pointing_hit(v[t], ev.masks).numpy(),
-                            "hull_iou": metrics.iou(h[kind][t], ev.masks).numpy(),
-                        }))
+                        gt_rows.append(
+                            pd.DataFrame(
+                                {
+                                    "method": method,
+                                    "hull_rule": rule,
+                                    "target": t + 1,
+                                    "map": kind,
+                                    "image": range(len(ev)),
+                                    "own_class": (ev.labels == t).numpy(),
+                                    "mass_inside": metrics.mass_inside(v[t], ev.masks).numpy(),
+                                    "pointing_hit": metrics.pointing_hit(v[t], ev.masks).numpy(),
+                                    "hull_iou": metrics.iou(h[kind][t], ev.masks).numpy(),
+                                }
+                            )
+                        )
     rc_df = pd.concat(rc_rows, ignore_index=True).assign(dataset=cfg.dataset, arch=cfg.arch)
     gt_df = pd.concat(gt_rows, ignore_index=True).assign(dataset=cfg.dataset, arch=cfg.arch) if gt_rows else None
     runfiles.save(files.consensus, consensus, st)
@@ -308,8 +382,9 @@ def sensitivity(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
     files = RunFiles(cfg)
     expected = runfiles.stamp("complexity", cfg, runfiles.COMPLEXITY_FIELDS, models=family.fingerprints)
     hulls, hull_st = runfiles.load_input(files.hulls, expected, partial=True)
-    st = runfiles.stamp("sensitivity", cfg, runfiles.SENSITIVITY_FIELDS, models=family.fingerprints,
-                        complexity=hull_st["key"])
+    st = runfiles.stamp(
+        "sensitivity", cfg, runfiles.SENSITIVITY_FIELDS, models=family.fingerprints, complexity=hull_st["key"]
+    )
     rs_df, rs_st = runfiles.read_csv(files.rs_csv)
     if rs_st and rs_st["key"] == st["key"] and runfiles.load_own(files.eval_logits, st) is not None:
         return rs_df
@@ -322,10 +397,18 @@ def sensitivity(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
             stacked = torch.stack([m[t] for m in masks.values()])
             values = metrics.rs(family.original, x, stacked, t, cfg.occlusion_fill, batch_size=cfg.batch_size * 4)
             for kind, v in zip(masks, values):
-                rows.append(pd.DataFrame({
-                    "method": method, "hull_rule": rule, "target": t + 1, "mask": kind,
-                    "image": range(len(ev)), "rs": v.numpy(),
-                }))
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "method": method,
+                            "hull_rule": rule,
+                            "target": t + 1,
+                            "mask": kind,
+                            "image": range(len(ev)),
+                            "rs": v.numpy(),
+                        }
+                    )
+                )
     df = pd.concat(rows, ignore_index=True).assign(dataset=cfg.dataset, arch=cfg.arch)
     runfiles.save(files.eval_logits, predict_logits(family.original, x), st)  # for figure 6
     runfiles.write_csv(df, files.rs_csv, st)
@@ -336,6 +419,7 @@ def sensitivity(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
 @dataclass
 class RunResults:
     """Every architecture's rows of one run, all made under the current settings."""
+
     archs: list[str]
     rc: pd.DataFrame
     rs: pd.DataFrame
@@ -360,8 +444,12 @@ def run_results(cfg: RunConfig) -> RunResults:
         rc, rc_st = runfiles.read_csv(fa.rc_csv)
         runfiles.check_key(fa.rc_csv, rc_st, rs_st["inputs"]["complexity"], "complexity", fa.rs_csv)
         models, m_st = runfiles.read_csv(fa.models_csv)
-        runfiles.check(fa.models_csv, m_st, runfiles.stamp("models", ca, runfiles.FAMILY_FIELDS,
-                                                           models=rc_st["inputs"]["models"]), partial=True)
+        runfiles.check(
+            fa.models_csv,
+            m_st,
+            runfiles.stamp("models", ca, runfiles.FAMILY_FIELDS, models=rc_st["inputs"]["models"]),
+            partial=True,
+        )
         gt, gt_st = runfiles.read_csv(fa.ground_truth_csv)
         if gt is not None:
             runfiles.check_key(fa.ground_truth_csv, gt_st, rc_st["key"], "complexity", fa.rc_csv)
@@ -370,9 +458,14 @@ def run_results(cfg: RunConfig) -> RunResults:
         parts["rs"].append(rs)
         parts["models"].append(models)
         stamps[arch] = {"rc": rc_st, "rs": rs_st, "models": m_st}
-    return RunResults(archs, pd.concat(parts["rc"], ignore_index=True), pd.concat(parts["rs"], ignore_index=True),
-                      pd.concat(parts["gt"], ignore_index=True) if parts["gt"] else None,
-                      pd.concat(parts["models"], ignore_index=True), stamps)
+    return RunResults(
+        archs,
+        pd.concat(parts["rc"], ignore_index=True),
+        pd.concat(parts["rs"], ignore_index=True),
+        pd.concat(parts["gt"], ignore_index=True) if parts["gt"] else None,
+        pd.concat(parts["models"], ignore_index=True),
+        stamps,
+    )
 
 
 TABLE_FIELDS = tuple(f for f in runfiles.SENSITIVITY_FIELDS if f != "arch") + ("bootstrap",)
@@ -388,8 +481,12 @@ def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]
     with the settings and the keys of every architecture's rows."""
     st = tables_stamp(cfg, results)
     out_dir = RunFiles(cfg).figure_dir
-    for old in [*out_dir.glob("table*_*.*"), *out_dir.glob("direction_*.*"), *out_dir.glob("ground_truth.*"),
-                *out_dir.glob("paper_comparison.md")]:
+    for old in [
+        *out_dir.glob("table*_*.*"),
+        *out_dir.glob("direction_*.*"),
+        *out_dir.glob("ground_truth.*"),
+        *out_dir.glob("paper_comparison.md"),
+    ]:
         old.unlink()  # tables of an earlier run of this folder (other hull rules, say) must not linger
     rc, rs = results.rc, results.rs
     tables = {"models": model_table(results.models)}
@@ -399,7 +496,8 @@ def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]
         tables[f"table2_{rule}"] = metrics.table2(rs_r)
         tables[f"table2_with_baseline_{rule}"] = metrics.table2(rs_r, ("sup", "gad", "base"))
         tables[f"direction_{rule}"] = metrics.direction_summary(rc_r, rs_r, cfg.bootstrap, cfg.seed).set_index(
-            ["dataset", "arch", "method"])
+            ["dataset", "arch", "method"]
+        )
     if results.ground_truth is not None:
         tables["ground_truth"] = ground_truth_summary(results.ground_truth)
     for name, t in tables.items():

@@ -1,5 +1,6 @@
 """Paired comparisons per image: mean difference, seeded bootstrap interval, share of wins, and
 the verdict that the README's direction tables print."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,13 @@ def paired_bootstrap(diff: np.ndarray, resamples: int = 2000, seed: int = 0, lev
     means = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
     tail = (1 - level) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
-    return {"n": len(d), "mean": float(d.mean()), "low": float(low), "high": float(high),
-            "share_wins": float((d > 0).mean())}
+    return {
+        "n": len(d),
+        "mean": float(d.mean()),
+        "low": float(low),
+        "high": float(high),
+        "share_wins": float((d > 0).mean()),
+    }
 
 
 def verdict(low: float, high: float) -> str:

@@ -8,6 +8,7 @@ known, attribution maps can be scored against ground truth, which real photograp
 Generation is vectorised over images: shapes are drawn by broadcasting pixel coordinates
 against per-image parameters, so there is no per-image Python loop.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Table layouts built from a run's per-image rows (the maths of RC and RS is in `metrics`)."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -16,8 +17,9 @@ def ground_truth_summary(gt: pd.DataFrame) -> pd.DataFrame:
     """Localisation against the object mask, for the image's own class: attribution mass inside
     the object and pointing-game hits (map scores), and hull IoU with the object under each hull
     rule; columns orig / gad / base (the matched-area baseline)."""
-    own = gt[gt["own_class"]].assign(method=lambda d: pd.Categorical(d["method"].map(METHOD_SHORT),
-                                                                      list(METHOD_SHORT.values())))
+    own = gt[gt["own_class"]].assign(
+        method=lambda d: pd.Categorical(d["method"].map(METHOD_SHORT), list(METHOD_SHORT.values()))
+    )
     first_rule = own[own["hull_rule"] == own["hull_rule"].iloc[0]]  # map scores do not depend on it
     maps = first_rule.groupby(["arch", "method", "map"], observed=True)[["mass_inside", "pointing_hit"]].mean()
     maps = maps.unstack("map")

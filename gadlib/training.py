@@ -3,6 +3,7 @@
 Decoded images live in memory (on the GPU when there is one) as uint8 and are normalised per
 batch, so no epoch ever touches a JPEG. Mixed precision (bf16) on CUDA.
 """
+
 from __future__ import annotations
 
 import copy
@@ -72,12 +73,21 @@ def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False,
     return history
 
 
-def train_classifier(model: nn.Module, train: Split, epochs: int, lr: float, batch_size: int, seed: int = 0) -> list[float]:
+def train_classifier(
+    model: nn.Module, train: Split, epochs: int, lr: float, batch_size: int, seed: int = 0
+) -> list[float]:
     """Cross-entropy training of the original classifier, with horizontal flips."""
     labels = train.labels.to(next(model.parameters()).device)
     return _fit(
-        model, train.images, lambda out, idx: nn.functional.cross_entropy(out, labels[idx.to(labels.device)]),
-        epochs, lr, batch_size, seed, desc="train original", flip=True,
+        model,
+        train.images,
+        lambda out, idx: nn.functional.cross_entropy(out, labels[idx.to(labels.device)]),
+        epochs,
+        lr,
+        batch_size,
+        seed,
+        desc="train original",
+        flip=True,
     )
 
 
@@ -86,8 +96,9 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 # ---------------------------------------------------------------- GAD step 1
-def distanced_targets(logits: torch.Tensor, labels: torch.Tensor, alpha_c1: float, alpha_c2: float,
-                      c1: int = 0, c2: int = 1) -> torch.Tensor:
+def distanced_targets(
+    logits: torch.Tensor, labels: torch.Tensor, alpha_c1: float, alpha_c2: float, c1: int = 0, c2: int = 1
+) -> torch.Tensor:
     """METHOD.md step 1: for images of c1 lower logit c2 by alpha_c1; for images of c2 lower
     logit c1 by alpha_c2. Every other logit stays as it is."""
     y = logits.clone()
@@ -97,22 +108,39 @@ def distanced_targets(logits: torch.Tensor, labels: torch.Tensor, alpha_c1: floa
 
 
 # ---------------------------------------------------------------- GAD step 2
-def train_support(original: nn.Module, train: Split, targets: torch.Tensor, epochs: int, lr: float,
-                  batch_size: int, seed: int = 0, desc: str = "support", mode: str = "train") -> tuple[nn.Module, list[float]]:
+def train_support(
+    original: nn.Module,
+    train: Split,
+    targets: torch.Tensor,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int = 0,
+    desc: str = "support",
+    mode: str = "train",
+) -> tuple[nn.Module, list[float]]:
     """A copy of `original` regressed (MSE, no softmax) onto the distanced `targets`; `mode` is
     "train" (batch norm on batch statistics, dropout on) or "frozen" (both in eval mode)."""
     support = copy.deepcopy(original)
     device = next(support.parameters()).device
     targets = targets.to(device)
     history = _fit(
-        support, train.images, lambda out, idx: nn.functional.mse_loss(out, targets[idx.to(device)]),
-        epochs, lr, batch_size, seed, desc=desc, frozen=mode == "frozen",
+        support,
+        train.images,
+        lambda out, idx: nn.functional.mse_loss(out, targets[idx.to(device)]),
+        epochs,
+        lr,
+        batch_size,
+        seed,
+        desc=desc,
+        frozen=mode == "frozen",
     )
     return support, history
 
 
-def support_report(original_logits: torch.Tensor, support_logits: torch.Tensor, labels: torch.Tensor,
-                   alpha_c1: float, alpha_c2: float) -> dict:
+def support_report(
+    original_logits: torch.Tensor, support_logits: torch.Tensor, labels: torch.Tensor, alpha_c1: float, alpha_c2: float
+) -> dict:
     """MSE to the distanced targets, accuracy, and per-class Spearman rank agreement of the
     support's logits with the original's, on held-out images."""
     targets = distanced_targets(original_logits, labels, alpha_c1, alpha_c2)
@@ -129,5 +157,10 @@ def support_report(original_logits: torch.Tensor, support_logits: torch.Tensor, 
 
 
 __all__ = [
-    "accuracy", "distanced_targets", "predict_logits", "support_report", "train_classifier", "train_support",
+    "accuracy",
+    "distanced_targets",
+    "predict_logits",
+    "support_report",
+    "train_classifier",
+    "train_support",
 ]

@@ -37,10 +37,9 @@ hull_rules = None
 extra = {}
 
 # %%
-import pandas as pd
 from IPython.display import Image, display
 
-from gadlib import controls, figures, metrics, record, report, runfiles, sanity, stages, tables
+from gadlib import report, runfiles, stages
 
 cfg, data = stages.setup(globals())
 

@@ -37,22 +37,29 @@ hull_rules = None
 extra = {}
 
 # %%
-import pandas as pd
 from IPython.display import Image, display
 
-from gadlib import controls, figures, metrics, record, report, runfiles, sanity, stages, tables
+from gadlib import figures, runfiles, stages
 
 cfg, data = stages.setup(globals())
 
 # %%
 family = stages.model_family(cfg, data)
-print(f'original {cfg.arch}: test accuracy {family.test_accuracy:.3f}')
+print(f"original {cfg.arch}: test accuracy {family.test_accuracy:.3f}")
 family.report
 
 # %%
 logits = stages.logit_space(cfg, data, family)
-display(Image(figures.logit_space(logits, data.classes, cfg.figure_dir / f'fig1_logit_space_{cfg.arch}.png',
-                                  f'Logit space before and after distancing ({cfg.arch})')))
+display(
+    Image(
+        figures.logit_space(
+            logits,
+            data.classes,
+            cfg.figure_dir / f"fig1_logit_space_{cfg.arch}.png",
+            f"Logit space before and after distancing ({cfg.arch})",
+        )
+    )
+)
 
 # %% [markdown]
 # ## Checks
@@ -60,4 +67,4 @@ display(Image(figures.logit_space(logits, data.classes, cfg.figure_dir / f'fig1_
 # %%
 assert len(family.supports) == len(cfg.alphas)
 assert runfiles.RunFiles(cfg).original.is_file() or cfg.checkpoint
-assert family.report['mse'].iloc[1:].notna().all()  # row 0 is the original
+assert family.report["mse"].iloc[1:].notna().all()  # row 0 is the original

@@ -37,10 +37,7 @@ hull_rules = None
 extra = {}
 
 # %%
-import pandas as pd
-from IPython.display import Image, display
-
-from gadlib import controls, figures, metrics, record, report, runfiles, sanity, stages, tables
+from gadlib import stages
 
 cfg, data = stages.setup(globals())
 
@@ -54,7 +51,7 @@ attr.summary()
 
 # %%
 n_models = 1 + len(cfg.alphas)
-assert set(attr.precision) == set(cfg.methods) and set(attr.precision.values()) <= {'fp32', 'bf16'}
+assert set(attr.precision) == set(cfg.methods) and set(attr.precision.values()) <= {"fp32", "bf16"}
 for m, v in attr.maps.items():
     assert v.shape == (n_models, 2, cfg.n_eval, cfg.image_size, cfg.image_size), m
     assert v.isfinite().all() and (v >= 0).all(), m

@@ -37,10 +37,9 @@ hull_rules = None
 extra = {}
 
 # %%
-import pandas as pd
-from IPython.display import Image, display
+from IPython.display import display
 
-from gadlib import controls, figures, metrics, record, report, runfiles, sanity, stages, tables
+from gadlib import metrics, stages, tables
 
 cfg, data = stages.setup(globals())
 
@@ -50,17 +49,17 @@ attr = stages.attributions(cfg, data, family)
 comp = stages.complexity(cfg, data, family, attr)
 rc, gt = comp.rc, comp.ground_truth
 for rule in cfg.hull_rules:
-    print(f'Table 1, hull rule {rule}')
-    display(metrics.table1(rc[rc['hull_rule'] == rule]))
+    print(f"Table 1, hull rule {rule}")
+    display(metrics.table1(rc[rc["hull_rule"] == rule]))
 
 # %%
-tables.ground_truth_summary(gt) if gt is not None else 'no ground truth for real images'
+tables.ground_truth_summary(gt) if gt is not None else "no ground truth for real images"
 
 # %% [markdown]
 # ## Checks
 
 # %%
 assert len(rc) == len(cfg.methods) * len(cfg.hull_rules) * 2 * cfg.n_eval
-same_rule = cfg.consensus_rule == 'top_q' and cfg.consensus_q == cfg.hull_q
+same_rule = cfg.consensus_rule == "top_q" and cfg.consensus_q == cfg.hull_q
 if same_rule:  # METHOD.md: then the GAD hull lies inside the original hull
-    assert (rc[rc['hull_rule'] == 'top_q']['rc'].dropna() <= 1 + 1e-9).all()
+    assert (rc[rc["hull_rule"] == "top_q"]["rc"].dropna() <= 1 + 1e-9).all()

@@ -37,10 +37,9 @@ hull_rules = None
 extra = {}
 
 # %%
-import pandas as pd
-from IPython.display import Image, display
+from IPython.display import display
 
-from gadlib import controls, figures, metrics, record, report, runfiles, sanity, stages, tables
+from gadlib import metrics, stages
 
 cfg, data = stages.setup(globals())
 
@@ -48,15 +47,15 @@ cfg, data = stages.setup(globals())
 family = stages.model_family(cfg, data)
 rs = stages.sensitivity(cfg, data, family)
 for rule in cfg.hull_rules:
-    print(f'Table 2 (RS x 10^2), hull rule {rule}')
-    display(metrics.table2(rs[rs['hull_rule'] == rule], ('sup', 'gad', 'base')))
+    print(f"Table 2 (RS x 10^2), hull rule {rule}")
+    display(metrics.table2(rs[rs["hull_rule"] == rule], ("sup", "gad", "base")))
 
 # %%
-print('empty masks (RS undefined, left out of the means):', int(rs['rs'].isna().sum()))
+print("empty masks (RS undefined, left out of the means):", int(rs["rs"].isna().sum()))
 
 # %% [markdown]
 # ## Checks
 
 # %%
-assert set(rs['mask']) == {'gad', 'sup', 'base'}
-assert (rs['rs'].dropna() >= 0).all()
+assert set(rs["mask"]) == {"gad", "sup", "base"}
+assert (rs["rs"].dropna() >= 0).all()

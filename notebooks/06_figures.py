@@ -37,10 +37,9 @@ hull_rules = None
 extra = {}
 
 # %%
-import pandas as pd
 from IPython.display import Image, display
 
-from gadlib import controls, figures, metrics, record, report, runfiles, sanity, stages, tables
+from gadlib import record, report, runfiles, stages
 
 cfg, data = stages.setup(globals())
 
@@ -62,4 +61,4 @@ for p in paths:
 
 # %%
 assert all(p.is_file() for p in paths)
-assert runfiles.RunFiles(cfg).run_record.is_file() and (cfg.figure_dir / f'table1_{cfg.hull_rules[0]}.md').is_file()
+assert runfiles.RunFiles(cfg).run_record.is_file() and (cfg.figure_dir / f"table1_{cfg.hull_rules[0]}.md").is_file()

@@ -37,10 +37,9 @@ hull_rules = None
 extra = {}
 
 # %%
-import pandas as pd
 from IPython.display import Image, display
 
-from gadlib import controls, figures, metrics, record, report, runfiles, sanity, stages, tables
+from gadlib import controls, figures, stages
 
 cfg, data = stages.setup(globals())
 
@@ -51,35 +50,47 @@ comp = stages.complexity(cfg, data, family, attr)
 ctrl = controls.controls(cfg, data, family, attr, comp)
 sane = controls.sanity_check(cfg, data, family, attr)
 written = controls.write_tables(cfg, ctrl, sane)
-written[f'controls_verdicts_{cfg.arch}']
+written[f"controls_verdicts_{cfg.arch}"]
 
 # %% [markdown]
 # ## GAD against each control
 # Mean of GAD minus the control per image and class, signed so that > 0 favours GAD (deletion: lower is better), with a 95% bootstrap interval and the share of images where GAD wins.
 
 # %%
-display(Image(figures.forest(ctrl.paired, cfg.figure_dir / f'fig_controls_{cfg.arch}.png',
-                             f'GAD against its controls ({cfg.dataset}, {cfg.arch})')))
-written[f'controls_paired_{cfg.arch}']
+display(
+    Image(
+        figures.forest(
+            ctrl.paired,
+            cfg.figure_dir / f"fig_controls_{cfg.arch}.png",
+            f"GAD against its controls ({cfg.dataset}, {cfg.arch})",
+        )
+    )
+)
+written[f"controls_paired_{cfg.arch}"]
 
 # %%
-written[f'controls_means_{cfg.arch}']
+written[f"controls_means_{cfg.arch}"]
 
 # %% [markdown]
 # ## Do the maps depend on the model?
 # Cascading randomisation of the whole family, top layer first (Adebayo et al., 2018): Spearman correlation of the original's, GAD's and the matched-area baseline's maps with the trained ones. A map that stays similar to the trained one hardly depends on the model.
 
 # %%
-display(Image(figures.cascade(sane, cfg.figure_dir / f'fig_sanity_{cfg.arch}.png',
-                              f'Cascading randomisation ({cfg.dataset}, {cfg.arch})')))
-written[f'sanity_{cfg.arch}']
+display(
+    Image(
+        figures.cascade(
+            sane, cfg.figure_dir / f"fig_sanity_{cfg.arch}.png", f"Cascading randomisation ({cfg.dataset}, {cfg.arch})"
+        )
+    )
+)
+written[f"sanity_{cfg.arch}"]
 
 # %% [markdown]
 # ## Checks
 
 # %%
-assert set(ctrl.rows['map']) >= {'orig', 'gad', 'base', 'gad0', 'smooth'}
-assert (ctrl.paired['low'] <= ctrl.paired['high']).all()
-assert set(sane['map']) == {'orig', 'gad', 'base'}
-everything_random = sane[(sane['step'] == sane['step'].max()) & (sane['map'] == 'orig')]
-assert everything_random['spearman'].mean() < 0.99  # randomising every layer changes the maps
+assert set(ctrl.rows["map"]) >= {"orig", "gad", "base", "gad0", "smooth"}
+assert (ctrl.paired["low"] <= ctrl.paired["high"]).all()
+assert set(sane["map"]) == {"orig", "gad", "base"}
+everything_random = sane[(sane["step"] == sane["step"].max()) & (sane["map"] == "orig")]
+assert everything_random["spearman"].mean() < 0.99  # randomising every layer changes the maps

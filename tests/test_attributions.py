@@ -1,5 +1,6 @@
 """Attributions: closed forms on a linear model, agreement of the engine with plain captum,
 and batched results equal to per-image results."""
+
 import pytest
 import torch
 
@@ -41,8 +42,9 @@ def test_engine_agrees_with_plain_captum(arch):
     models = [_with_random_batch_norm(build_model(arch, 2, 32)) for _ in range(2)]
     x = torch.randn(3, 3, 32, 32)
     plain = captum_maps(models, x, list(METHODS), ig_steps=6)
-    fast = attribution_maps(models, x, list(METHODS), ig_steps=6, batch_size=2, internal_batch=8, precision="fp32",
-                            progress=False)
+    fast = attribution_maps(
+        models, x, list(METHODS), ig_steps=6, batch_size=2, internal_batch=8, precision="fp32", progress=False
+    )
     for method in METHODS:
         assert fast[method].shape == plain[method].shape == (2, 2, 3, 32, 32)
         torch.testing.assert_close(fast[method], plain[method], rtol=1e-3, atol=1e-6 * float(plain[method].abs().max()))
@@ -54,8 +56,12 @@ def test_batched_equals_per_image():
     model = _with_random_batch_norm(build_model("resnet18", 2, 32))
     x = torch.randn(4, 3, 32, 32)
     batched = attribution_maps([model], x, list(METHODS), ig_steps=4, batch_size=4, precision="fp32", progress=False)
-    single = [attribution_maps([model], x[i : i + 1], list(METHODS), ig_steps=4, batch_size=1, precision="fp32",
-                               progress=False) for i in range(4)]
+    single = [
+        attribution_maps(
+            [model], x[i : i + 1], list(METHODS), ig_steps=4, batch_size=1, precision="fp32", progress=False
+        )
+        for i in range(4)
+    ]
     for method in METHODS:
         per_image = torch.cat([s[method] for s in single], dim=2)
         torch.testing.assert_close(batched[method], per_image, rtol=1e-4, atol=1e-7)

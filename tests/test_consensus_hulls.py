@@ -83,5 +83,6 @@ def test_top_k_mask_equals_ranking_every_pixel_with_ties_and_per_map_k():
     per_map = torch.randint(0, 73, (3, 7), generator=gen)
     assert torch.equal(cons.top_k_mask(maps, per_map), (cons.pixel_ranks(maps) < per_map[..., None, None]) & (maps > 0))
     per_family = torch.randint(0, 73, (3,), generator=gen)  # k's dimensions lead, as they always did
-    assert torch.equal(cons.top_k_mask(maps, per_family),
-                       (cons.pixel_ranks(maps) < per_family[:, None, None, None]) & (maps > 0))
+    assert torch.equal(
+        cons.top_k_mask(maps, per_family), (cons.pixel_ranks(maps) < per_family[:, None, None, None]) & (maps > 0)
+    )

@@ -1,5 +1,6 @@
 """The controls of notebook 07 (issue #8): alpha = 0 supports, frozen training mode, SmoothGrad,
 deletion and insertion curves, paired bootstrap statistics."""
+
 import numpy as np
 import pytest
 import torch
@@ -73,14 +74,28 @@ def test_deletion_curve_equals_quantus_pixel_flipping():
     import quantus
 
     torch.manual_seed(3)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)).eval()
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(36, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)
+    ).eval()
     x = torch.randn(5, 1, 6, 6)
     a = torch.rand(5, 1, 6, 6)
     _, deletion, _ = faithfulness.curves(model, x, a[:, 0][None], 1, torch.zeros(()), step=4 / 36)
-    theirs = quantus.PixelFlipping(features_in_step=4, perturb_baseline=0.0, normalise=False, abs=False,
-                                   disable_warnings=True, display_progressbar=False)(
-        model=model, x_batch=x.numpy(), y_batch=np.ones(5, dtype=int), a_batch=a.numpy(), softmax=False,
-        channel_first=True, device="cpu")
+    theirs = quantus.PixelFlipping(
+        features_in_step=4,
+        perturb_baseline=0.0,
+        normalise=False,
+        abs=False,
+        disable_warnings=True,
+        display_progressbar=False,
+    )(
+        model=model,
+        x_batch=x.numpy(),
+        y_batch=np.ones(5, dtype=int),
+        a_batch=a.numpy(),
+        softmax=False,
+        channel_first=True,
+        device="cpu",
+    )
     np.testing.assert_allclose(deletion[0, :, 1:].numpy(), np.array(theirs), rtol=1e-5, atol=1e-6)
 
 
@@ -93,8 +108,15 @@ def test_smoothgrad_of_a_linear_model_is_its_saliency_whatever_the_noise(linear_
 
 
 def test_controls_stage_cached_equals_fresh_and_control_supports_differ(tmp_path):
-    cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path), figures_dir=str(tmp_path / "f"), n_eval=4,
-                          methods=["saliency", "guided_backprop"], precision="fp32", bootstrap=200)
+    cfg = RunConfig.build(
+        profile="smoke",
+        runs_dir=str(tmp_path),
+        figures_dir=str(tmp_path / "f"),
+        n_eval=4,
+        methods=["saliency", "guided_backprop"],
+        precision="fp32",
+        bootstrap=200,
+    )
     data = load_dataset(cfg)
     family = stages.model_family(cfg, data)
     attr = stages.attributions(cfg, data, family)
@@ -108,7 +130,9 @@ def test_controls_stage_cached_equals_fresh_and_control_supports_differ(tmp_path
     files.controls_csv.unlink()
     files.control_maps.unlink()
     fresh = controls.controls(cfg, data, family, attr, comp)
-    np.testing.assert_allclose(fresh.rows["value"].to_numpy(), first.rows["value"].to_numpy(), rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(
+        fresh.rows["value"].to_numpy(), first.rows["value"].to_numpy(), rtol=1e-6, equal_nan=True
+    )
     written = controls.write_tables(cfg, fresh, controls.sanity_check(cfg, data, family, attr))
     assert all((cfg.figure_dir / f"{name}.md").is_file() for name in written)
 
@@ -116,12 +140,19 @@ def test_controls_stage_cached_equals_fresh_and_control_supports_differ(tmp_path
 def test_paired_table_signs_each_metric_so_that_positive_favours_gad():
     import pandas as pd
 
-    rows = pd.DataFrame({
-        "dataset": "d", "arch": "a", "hull_rule": "none", "method": "saliency", "target": 1,
-        "image": [0, 1, 2] * 4, "metric": ["deletion"] * 6 + ["insertion"] * 6,
-        "map": ["gad"] * 3 + ["orig"] * 3 + ["gad"] * 3 + ["orig"] * 3,
-        "value": [1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0],
-    })
+    rows = pd.DataFrame(
+        {
+            "dataset": "d",
+            "arch": "a",
+            "hull_rule": "none",
+            "method": "saliency",
+            "target": 1,
+            "image": [0, 1, 2] * 4,
+            "metric": ["deletion"] * 6 + ["insertion"] * 6,
+            "map": ["gad"] * 3 + ["orig"] * 3 + ["gad"] * 3 + ["orig"] * 3,
+            "value": [1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0],
+        }
+    )
     paired = controls.paired_table(rows, resamples=200).set_index("metric")
     assert paired.loc["deletion", "mean"] == 1.0 and paired.loc["deletion", "verdict"] == "holds"  # lower is better
     assert paired.loc["insertion", "mean"] == -1.0 and paired.loc["insertion", "verdict"] == "fails"
@@ -195,12 +226,19 @@ def test_paired_table_takes_the_image_as_unit():
     import pandas as pd
 
     n = 20
-    rows = pd.DataFrame({
-        "dataset": "d", "arch": "a", "hull_rule": "top_q", "method": "saliency", "metric": "rs",
-        "target": np.repeat([1, 2, 1, 2], n), "image": np.tile(np.arange(n), 4),
-        "map": ["gad"] * (2 * n) + ["sup"] * (2 * n),
-        "value": np.concatenate([np.full(n, 2.0), np.full(n, 0.0), np.full(n, 1.0), np.full(n, 1.0)]),
-    })
+    rows = pd.DataFrame(
+        {
+            "dataset": "d",
+            "arch": "a",
+            "hull_rule": "top_q",
+            "method": "saliency",
+            "metric": "rs",
+            "target": np.repeat([1, 2, 1, 2], n),
+            "image": np.tile(np.arange(n), 4),
+            "map": ["gad"] * (2 * n) + ["sup"] * (2 * n),
+            "value": np.concatenate([np.full(n, 2.0), np.full(n, 0.0), np.full(n, 1.0), np.full(n, 1.0)]),
+        }
+    )
     p = controls.paired_table(rows, resamples=200).iloc[0]
     assert p["n"] == n and p["mean"] == 0 and p["verdict"] == "no difference"
 

@@ -1,6 +1,7 @@
 """The batched hull fill equals scikit-image's convex_hull_image, mask for mask, on over
 10,000 masks: random ones, attribution-like maps thresholded by both rules, and the
 degenerate sets (empty, one pixel, collinear, touching the border)."""
+
 import numpy as np
 import pytest
 import torch
@@ -14,16 +15,25 @@ def _assert_same_as_skimage(masks: torch.Tensor, what: str) -> int:
     got = hull_masks(masks)
     ref = np.stack([hull_mask(m) for m in masks.reshape(-1, *masks.shape[-2:]).numpy()]).reshape(masks.shape)
     bad = np.nonzero((got.numpy() != ref).reshape(-1, *masks.shape[-2:]).any((1, 2)))[0]
-    assert len(bad) == 0, f"{what}: {len(bad)} of {len(ref.reshape(-1, *masks.shape[-2:]))} masks differ, first {bad[:5]}"
+    assert len(bad) == 0, (
+        f"{what}: {len(bad)} of {len(ref.reshape(-1, *masks.shape[-2:]))} masks differ, first {bad[:5]}"
+    )
     return int(np.prod(masks.shape[:-2]))
 
 
 def _gradient_maps(gen: torch.Generator) -> torch.Tensor:
     """Saliency maps (|input gradient|, summed over channels) of a small random CNN."""
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                              torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                              torch.nn.Flatten(), torch.nn.Linear(8, 2))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 2),
+    )
     x = torch.randn(600, 3, 40, 36, generator=gen, requires_grad=True)
     (g,) = torch.autograd.grad(net(x)[:, 0].sum(), x)
     return cons.reduce_channels(g)
@@ -40,8 +50,12 @@ def _degenerate() -> list[np.ndarray]:
                 m[r, c] = True
                 out.append(m)
     base = np.zeros((12, 12), bool)
-    lines = [(slice(0, 1), slice(None)), (slice(None), slice(11, 12)), (slice(5, 6), slice(2, 9)),
-             (slice(3, 10), slice(4, 5))]
+    lines = [
+        (slice(0, 1), slice(None)),
+        (slice(None), slice(11, 12)),
+        (slice(5, 6), slice(2, 9)),
+        (slice(3, 10), slice(4, 5)),
+    ]
     for rows, cols in lines:
         m = base.copy()
         m[rows, cols] = True

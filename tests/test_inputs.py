@@ -1,9 +1,9 @@
 """Bad input gives one clear line naming the problem; caching reuses and recomputes correctly."""
+
 import pytest
 import torch
 
-from gadlib import GADInputError, RunConfig
-from gadlib import runfiles
+from gadlib import GADInputError, RunConfig, runfiles
 from gadlib.data import load_dataset
 from gadlib.models import build_model
 
@@ -57,7 +57,7 @@ def test_cached_result_equals_fresh_and_changes_with_key(tmp_path):
 def test_stamps_depend_only_on_named_fields():
     a = RunConfig.build(profile="smoke")
     b = RunConfig.build(profile="smoke", ig_steps=9)
-    key = lambda cfg, fields: runfiles.stamp("s", cfg, fields)["key"]  # noqa: E731
+    key = lambda cfg, fields: runfiles.stamp("s", cfg, fields)["key"]  # noqa: E731  a one-line helper
     assert key(a, runfiles.SUPPORT_FIELDS) == key(b, runfiles.SUPPORT_FIELDS)
     assert key(a, runfiles.COMPLEXITY_FIELDS) != key(b, runfiles.COMPLEXITY_FIELDS)
 

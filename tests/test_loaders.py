@@ -1,5 +1,6 @@
 """Real-image loaders on tiny fake folders in the layouts users have: class folders, Kaggle
 Dogs vs. Cats, CUB-200-2011; with a corrupt JPEG, an RGBA PNG, a greyscale and a CMYK image."""
+
 import warnings
 
 import pytest
@@ -7,8 +8,8 @@ import torch
 from PIL import Image
 
 from gadlib import GADInputError, RunConfig
-from gadlib.errors import GADWarning
 from gadlib.data import load_dataset
+from gadlib.errors import GADWarning
 
 
 def _image(path, mode="RGB", size=(40, 30)):
@@ -17,7 +18,9 @@ def _image(path, mode="RGB", size=(40, 30)):
 
 
 def _cfg(tmp_path, dataset, root, **kw):
-    return RunConfig.build(profile="smoke", dataset=dataset, data_dir=str(root), runs_dir=str(tmp_path / "runs"), n_eval=2, **kw)
+    return RunConfig.build(
+        profile="smoke", dataset=dataset, data_dir=str(root), runs_dir=str(tmp_path / "runs"), n_eval=2, **kw
+    )
 
 
 @pytest.fixture
@@ -75,8 +78,10 @@ def _cub(root, drop=None):
             rows_labels.append(f"{iid} {sid}")
             rows_split.append(f"{iid} {1 if j < 2 else 0}")
     files = {
-        "images.txt": rows_images, "image_class_labels.txt": rows_labels,
-        "classes.txt": [f"{i} {n}" for i, n in enumerate(species, 1)], "train_test_split.txt": rows_split,
+        "images.txt": rows_images,
+        "image_class_labels.txt": rows_labels,
+        "classes.txt": [f"{i} {n}" for i, n in enumerate(species, 1)],
+        "train_test_split.txt": rows_split,
     }
     for name, rows in files.items():
         if name != drop:
@@ -105,5 +110,12 @@ def test_too_few_images_for_the_evaluation(tmp_path):
         for i in range(3):
             _image(tmp_path / "f" / c / f"{i}.jpg")
     with pytest.raises(GADInputError, match="lower n_eval"):
-        load_dataset(RunConfig.build(profile="smoke", dataset="folder", data_dir=str(tmp_path / "f"),
-                                     runs_dir=str(tmp_path / "runs"), n_eval=8))
+        load_dataset(
+            RunConfig.build(
+                profile="smoke",
+                dataset="folder",
+                data_dir=str(tmp_path / "f"),
+                runs_dir=str(tmp_path / "runs"),
+                n_eval=8,
+            )
+        )

@@ -35,10 +35,15 @@ def test_ground_truth_scores():
 
 
 def test_table1_counts_and_layout():
-    rows = pd.DataFrame({
-        "dataset": "d", "arch": "a", "method": ["saliency"] * 4 + ["integrated_gradients"] * 4,
-        "target": [1, 1, 2, 2] * 2, "rc": [0.5, 1.0, 0.2, 0.3, 1.0, 1.0, float("nan"), 0.1],
-    })
+    rows = pd.DataFrame(
+        {
+            "dataset": "d",
+            "arch": "a",
+            "method": ["saliency"] * 4 + ["integrated_gradients"] * 4,
+            "target": [1, 1, 2, 2] * 2,
+            "rc": [0.5, 1.0, 0.2, 0.3, 1.0, 1.0, float("nan"), 0.1],
+        }
+    )
     t = metrics.table1(rows)
     assert list(t.columns) == ["S", "IG"]
     assert [r[2] for r in t.index] == ["Orig.1", "GAD 1", "Orig.2", "GAD 2"]
@@ -47,23 +52,43 @@ def test_table1_counts_and_layout():
 
 
 def test_table2_means_times_100():
-    rows = pd.DataFrame({
-        "dataset": "d", "arch": "a", "method": "saliency", "target": [1, 1, 1, 2, 2],
-        "mask": ["gad", "gad", "sup", "gad", "sup"], "rs": [0.01, 0.03, 0.005, float("nan"), 0.001],
-    })
+    rows = pd.DataFrame(
+        {
+            "dataset": "d",
+            "arch": "a",
+            "method": "saliency",
+            "target": [1, 1, 1, 2, 2],
+            "mask": ["gad", "gad", "sup", "gad", "sup"],
+            "rs": [0.01, 0.03, 0.005, float("nan"), 0.001],
+        }
+    )
     t = metrics.table2(rows)
     assert t.loc[("d", "a", "GAD 1"), "S"] == 2.0
     assert t.loc[("d", "a", "Sup.1"), "S"] == 0.5
 
 
 def test_direction_summary_leaves_out_undefined_rc_like_table1():
-    rc = pd.DataFrame({
-        "dataset": "d", "arch": "a", "method": "saliency", "target": [1, 1, 1, 2],
-        "rc": [0.5, float("nan"), 1.2, 0.3], "consensus_share": 0.4,
-    })
-    rs = pd.DataFrame({"dataset": "d", "arch": "a", "method": "saliency", "target": [1] * 6 + [2] * 6,
-                       "image": [0, 0, 0, 1, 1, 1] * 2, "mask": ["gad", "sup", "base"] * 4,
-                       "rs": [2.0, 1.0, 2.0, 3.0, 1.0, 3.0, 2.5, 1.0, 2.5, 2.0, 0.5, 2.0]})
+    rc = pd.DataFrame(
+        {
+            "dataset": "d",
+            "arch": "a",
+            "method": "saliency",
+            "target": [1, 1, 1, 2],
+            "rc": [0.5, float("nan"), 1.2, 0.3],
+            "consensus_share": 0.4,
+        }
+    )
+    rs = pd.DataFrame(
+        {
+            "dataset": "d",
+            "arch": "a",
+            "method": "saliency",
+            "target": [1] * 6 + [2] * 6,
+            "image": [0, 0, 0, 1, 1, 1] * 2,
+            "mask": ["gad", "sup", "base"] * 4,
+            "rs": [2.0, 1.0, 2.0, 3.0, 1.0, 3.0, 2.5, 1.0, 2.5, 2.0, 0.5, 2.0],
+        }
+    )
     row = metrics.direction_summary(rc, rs, resamples=200).iloc[0]
     t1 = metrics.table1(rc)["S"]
     assert row["share RC<1"] == 2 / 3 == (t1.loc[("d", "a", "GAD 1")] + t1.loc[("d", "a", "GAD 2")]) / t1.sum()

@@ -1,5 +1,6 @@
 """Bad input fails fast: `python -m gadlib.reproduce` checks every input before the first kernel
 starts and answers with one line, `error: ...`, and exit code 2 (issue #13's table, row by row)."""
+
 import time
 
 import papermill
@@ -78,17 +79,20 @@ def test_cub_folder_without_images_txt(runner, tmp_path):
     _fails_fast(runner("--dataset", "cub", "--data-dir", str(tmp_path / "CUB_200_2011")), "images.txt is missing")
 
 
-@pytest.mark.parametrize("param, match", [
-    ("ig_steps=0", "ig_steps must be a whole number >= 1"),
-    ("image_size=-4", "image_size must be a whole number >= 8"),
-    ("train_epochs=0", "train_epochs must be a whole number >= 1"),
-    ("hull_tau=1.5", "hull_tau must be in (0, 1]"),
-    ("alphas=[]", "alphas is empty"),
-    ("n_eval=7", "n_eval must be an even number"),
-    ("methods=['gradcam']", "unknown attribution method 'gradcam'"),
-    ("extra={'consensus_q': 0}", "consensus_q must be in (0, 1]"),
-    ("extra=0.3", "-p extra= needs a dict"),
-])
+@pytest.mark.parametrize(
+    "param, match",
+    [
+        ("ig_steps=0", "ig_steps must be a whole number >= 1"),
+        ("image_size=-4", "image_size must be a whole number >= 8"),
+        ("train_epochs=0", "train_epochs must be a whole number >= 1"),
+        ("hull_tau=1.5", "hull_tau must be in (0, 1]"),
+        ("alphas=[]", "alphas is empty"),
+        ("n_eval=7", "n_eval must be an even number"),
+        ("methods=['gradcam']", "unknown attribution method 'gradcam'"),
+        ("extra={'consensus_q': 0}", "consensus_q must be in (0, 1]"),
+        ("extra=0.3", "-p extra= needs a dict"),
+    ],
+)
 def test_bad_settings(runner, param, match):
     _fails_fast(runner("-p", param), match)
 
@@ -115,12 +119,23 @@ def test_documented_forms_of_extra_reach_the_notebooks(runner, form):
     assert params["extra"] == {"consensus_q": 0.3} and params["ig_steps"] == 3
 
 
-@pytest.mark.parametrize("ename, evalue, code, match", [
-    ("GADInputError", "class 'dogs' has no readable training images in /x: add images", 2,
-     "error: class 'dogs' has no readable training images in /x: add images"),
-    ("RuntimeError", "CUDA out of memory\nmore detail", 1,
-     "error: notebook 01_data failed in cell 3: RuntimeError: CUDA out of memory (the rest is in"),
-])
+@pytest.mark.parametrize(
+    "ename, evalue, code, match",
+    [
+        (
+            "GADInputError",
+            "class 'dogs' has no readable training images in /x: add images",
+            2,
+            "error: class 'dogs' has no readable training images in /x: add images",
+        ),
+        (
+            "RuntimeError",
+            "CUDA out of memory\nmore detail",
+            1,
+            "error: notebook 01_data failed in cell 3: RuntimeError: CUDA out of memory (the rest is in",
+        ),
+    ],
+)
 def test_an_error_inside_a_notebook_is_one_line(tmp_path, monkeypatch, capsys, ename, evalue, code, match):
     """The project's own error keeps its message and exit code 2; any other names the notebook,
     the cell and the executed copy to read."""
@@ -143,8 +158,12 @@ def _documented_commands():
     from conftest import ROOT
 
     blocks = (ROOT / "README.md").read_text().split("```")[1::2]
-    return [line.split("#")[0].strip() for block in blocks for line in block.splitlines()
-            if line.strip().startswith("make reproduce") or "-m gadlib.reproduce" in line]
+    return [
+        line.split("#")[0].strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.strip().startswith("make reproduce") or "-m gadlib.reproduce" in line
+    ]
 
 
 @pytest.mark.parametrize("line", _documented_commands())
@@ -159,11 +178,12 @@ def test_every_documented_command_form_is_understood(runner, line):
 
     line = line.replace("$q", "0.3")
     if line.startswith("make "):
-        dry = subprocess.run(["make", "-n", *shlex.split(line)[1:]], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.replace("\\\n", " ")
+        dry = subprocess.run(
+            ["make", "-n", *shlex.split(line)[1:]], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.replace("\\\n", " ")
         line = next(cmd for cmd in dry.splitlines() if "-m gadlib.reproduce" in cmd)
     argv = [os.path.expanduser(a) for a in shlex.split(line)]
-    argv = argv[argv.index("gadlib.reproduce") + 1:]
+    argv = argv[argv.index("gadlib.reproduce") + 1 :]
     try:
         code, err, _ = runner(*argv)
     except KernelStarted:
@@ -171,11 +191,14 @@ def test_every_documented_command_form_is_understood(runner, line):
     assert code == 2 and "does not exist" in err, (line, err)
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--dataset", "folder", "--data-dir", "/no/such/folder"], "data folder /no/such/folder does not exist"),
-    (["-p", "ig_steps=0"], "ig_steps must be a whole number >= 1"),
-    (["--archs", "alexnet"], "unknown architecture 'alexnet'"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--dataset", "folder", "--data-dir", "/no/such/folder"], "data folder /no/such/folder does not exist"),
+        (["-p", "ig_steps=0"], "ig_steps must be a whole number >= 1"),
+        (["--archs", "alexnet"], "unknown architecture 'alexnet'"),
+    ],
+)
 def test_a_fresh_process_answers_bad_input_in_under_5_seconds(argv, match):
     """The whole command, interpreter start included: settings and folders are checked before
     torch or Papermill is imported."""
@@ -187,7 +210,9 @@ def test_a_fresh_process_answers_bad_input_in_under_5_seconds(argv, match):
     started = time.time()
     done = subprocess.run([sys.executable, "-m", "gadlib.reproduce", *argv], cwd=ROOT, capture_output=True, text=True)
     assert time.time() - started < 5
-    assert done.returncode == 2 and done.stderr.strip().startswith(f"error: {match}") and "\n" not in done.stderr.strip()
+    assert (
+        done.returncode == 2 and done.stderr.strip().startswith(f"error: {match}") and "\n" not in done.stderr.strip()
+    )
 
 
 def test_a_kernel_that_dies_is_one_line_too(tmp_path, monkeypatch, capsys):
@@ -202,15 +227,20 @@ def test_a_kernel_that_dies_is_one_line_too(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(papermill, "execute_notebook", dies)
     assert reproduce.main(["--profile", "smoke"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: notebook 01_data failed outside any cell (the kernel stopped;") and "\n" not in err, err
+    assert err.startswith("error: notebook 01_data failed outside any cell (the kernel stopped;") and "\n" not in err, (
+        err
+    )
 
 
-@pytest.mark.parametrize("param, match", [
-    ("n_eval=abc", "n_eval must be a whole number, got 'abc'"),
-    ("consensus_q=1/3", "consensus_q must be a number, got '1/3'"),
-    ("alphas=3", "alphas must be a list"),
-    ("alphas=['a']", "alphas must be numbers, got 'a'"),
-])
+@pytest.mark.parametrize(
+    "param, match",
+    [
+        ("n_eval=abc", "n_eval must be a whole number, got 'abc'"),
+        ("consensus_q=1/3", "consensus_q must be a number, got '1/3'"),
+        ("alphas=3", "alphas must be a list"),
+        ("alphas=['a']", "alphas must be numbers, got 'a'"),
+    ],
+)
 def test_values_of_the_wrong_type(runner, param, match):
     _fails_fast(runner("-p", param), match)
 

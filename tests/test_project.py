@@ -1,4 +1,5 @@
 """Project hygiene: environment files agree, notebooks are paired with their .py files and stay thin."""
+
 import ast
 import json
 import re
@@ -10,16 +11,15 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "tools"))
 
 
-def _names(reqs):
-    return {re.split(r"[=<>!~ ]", r, maxsplit=1)[0].lower(): r.replace(" ", "") for r in reqs}
-
-
-def test_environment_yml_matches_pyproject():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+def test_environment_yml_installs_the_package_with_its_dev_extra_only():
+    """One list of packages: pyproject.toml. environment.yml adds only Python and pip."""
     text = (ROOT / "environment.yml").read_text()
-    pip_block = text.split("- pip:", 1)[1].splitlines()
-    pip_lines = [line.strip()[2:] for line in pip_block if line.strip().startswith("- ") and "-e" not in line]
-    assert _names(deps) == _names(pip_lines)
+    entries = [line.strip()[2:] for line in text.splitlines() if line.strip().startswith("- ")]
+    assert entries == ["conda-forge", "python=3.11", "pip", "pip:", "-e .[dev]"], entries
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    dev = {re.split(r"[=<>!~ ]", r, maxsplit=1)[0] for r in project["optional-dependencies"]["dev"]}
+    runtime = {re.split(r"[=<>!~ ]", r, maxsplit=1)[0] for r in project["dependencies"]}
+    assert {"pytest", "nbval", "ruff"} <= dev and not ({"pytest", "nbval", "ruff"} & runtime)
 
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
@@ -42,8 +42,9 @@ def test_notebooks_are_paired_stripped_and_thin():
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text())
         twin = jupytext.read(path.with_suffix(".py"), fmt="py:percent")
-        assert [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]] == \
-            [(c.cell_type, c.source) for c in twin.cells], f"{path.name} and its .py differ: run `make notebooks`"
+        assert [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]] == [
+            (c.cell_type, c.source) for c in twin.cells
+        ], f"{path.name} and its .py differ: run `make notebooks`"
         tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, path.name
         parameters.add("".join(tagged[0]["source"]))
@@ -52,8 +53,11 @@ def test_notebooks_are_paired_stripped_and_thin():
         for c in nb["cells"]:
             if c["cell_type"] == "code":
                 tree = ast.parse("".join(c["source"]))
-                defined = [type(n).__name__ for n in ast.walk(tree)
-                           if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
+                defined = [
+                    type(n).__name__
+                    for n in ast.walk(tree)
+                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))
+                ]
                 assert not defined, f"{path.name} defines {defined}: put it in gadlib"
                 assert not c.get("outputs") and c.get("execution_count") is None, f"{path.name} has outputs"
     assert len(parameters) == 1, "the parameters cells differ between notebooks"
@@ -83,8 +87,9 @@ def test_an_edit_in_either_form_reaches_the_other(tmp_path):
     shutil.copy(ROOT / "notebooks" / nb_path.name, nb_path)
     shutil.copy(ROOT / "notebooks" / "04_complexity.py", tmp_path)
     py_path = nb_path.with_suffix(".py")
-    text = py_path.read_text().replace("rc, gt = comp.rc, comp.ground_truth",
-                                       "rc, gt = comp.rc, comp.ground_truth\nprint('edited in the .py')")
+    text = py_path.read_text().replace(
+        "rc, gt = comp.rc, comp.ground_truth", "rc, gt = comp.rc, comp.ground_truth\nprint('edited in the .py')"
+    )
     py_path.write_text(text)
     _jupytext("--sync", nb_path.name, cwd=tmp_path)
     nb = nbformat.read(nb_path, 4)
@@ -137,8 +142,14 @@ def test_make_lab_starts_and_prints_its_url_as_any_user():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    lab = subprocess.Popen(["make", "lab", f"LAB_ARGS=--no-browser --port={port}"], cwd=ROOT, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lab = subprocess.Popen(
+        ["make", "lab", f"LAB_ARGS=--no-browser --port={port}"],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     import selectors
 
     seen, deadline = [], time.time() + 120

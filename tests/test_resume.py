@@ -1,5 +1,6 @@
 """A run started again reuses finished supports and attributions, and recomputes exactly what a
 changed setting affects."""
+
 import torch
 
 from gadlib import RunConfig, stages

@@ -2,6 +2,7 @@
 images in the class folders, a run killed by SIGKILL during support training and again during
 the attributions, a second run started into the same run folder, and the resume that finishes
 the job without recomputing anything finished. Also the console's copy of notebook warnings."""
+
 import json
 import os
 import signal
@@ -14,8 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT
 from gadlib import notices
+
+from conftest import ROOT
 
 RUN = "kill-test"
 # Slow enough stages to be caught in the middle on any machine: each support trains for a few
@@ -56,8 +58,24 @@ def _users_folder(root):
 
 def _start(data_dir, tmp_path, *extra):
     env = {**os.environ, "GAD_RUNS_DIR": str(tmp_path / "runs"), "GAD_FIGURES_DIR": str(tmp_path / "figures")}
-    cmd = [sys.executable, "-m", "gadlib.reproduce", "--profile", "smoke", "--dataset", "folder",
-           "--data-dir", str(data_dir), "--archs", "resnet18", "--run-name", RUN, "--no-controls", *SLOW, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gadlib.reproduce",
+        "--profile",
+        "smoke",
+        "--dataset",
+        "folder",
+        "--data-dir",
+        str(data_dir),
+        "--archs",
+        "resnet18",
+        "--run-name",
+        RUN,
+        "--no-controls",
+        *SLOW,
+        *extra,
+    ]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -98,8 +116,10 @@ def _cell_running(notebook, text):
         nb = json.loads(notebook.read_text())
     except (FileNotFoundError, json.JSONDecodeError):  # Papermill rewrites it in place
         return False
-    return any(text in "".join(c["source"]) and c["metadata"].get("papermill", {}).get("status") == "running"
-               for c in nb["cells"])
+    return any(
+        text in "".join(c["source"]) and c["metadata"].get("papermill", {}).get("status") == "running"
+        for c in nb["cells"]
+    )
 
 
 def _snapshot(run_dir):
@@ -135,7 +155,9 @@ def test_killed_twice_then_resumed_with_a_second_run_refused(tmp_path, started_p
     assert not (models / "support_8_8.pt").exists(), "the supports trained too fast to be killed in the middle"
     _every_file_whole(run_dir)
     killed_in_training = _snapshot(run_dir)
-    assert {"data.pt", "resnet18/models/original.pt", "resnet18/models/support_2_2.pt"} <= {str(p) for p in killed_in_training}
+    assert {"data.pt", "resnet18/models/original.pt", "resnet18/models/support_2_2.pt"} <= {
+        str(p) for p in killed_in_training
+    }
 
     # 2. The resume is killed during the attributions; meanwhile a second run into the same folder is refused.
     second = _start(data_dir, tmp_path)
@@ -174,7 +196,8 @@ def test_killed_twice_then_resumed_with_a_second_run_refused(tmp_path, started_p
     # The notebooks' warnings reached the console, once each: the skipped images, with the list.
     listed = (run_dir / "skipped_images.txt").read_text().splitlines()
     assert sorted(line.split(":")[0].rsplit("/", 1)[1] for line in listed) == ["empty.jpg", "fake.jpg", "truncated.jpg"]
-    warning = f"  warning: 3 unreadable image file(s) in {data_dir} were skipped; the list is in {run_dir / 'skipped_images.txt'}"
+    listing = run_dir / "skipped_images.txt"
+    warning = f"  warning: 3 unreadable image file(s) in {data_dir} were skipped; the list is in {listing}"
     assert out.splitlines().count(warning) == 1, out
     assert "note: resnet18 attribution precision: saliency " in out
     assert "Kernel is running over TCP" not in err
@@ -186,15 +209,28 @@ def test_notes_and_warnings_are_read_back_from_an_executed_notebook():
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    nb = new_notebook(cells=[
-        new_code_cell("a", outputs=[
-            new_output("stream", name="stderr", text="\r/x.py:3: GADWarning: 3 unreadable image"),
-            new_output("stream", name="stderr", text=" file(s) were skipped\n  data = load(cfg)\n"),
-            new_output("stream", name="stdout", text=f"{notices.NOTE_PREFIX}precision: fp32\nother output\n"),
-        ]),
-        new_code_cell("b", outputs=[new_output("stream", name="stderr", text="/x.py:3: GADWarning: 3 unreadable image "
-                                                                             "file(s) were skipped\nUserWarning: other\n")]),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "a",
+                outputs=[
+                    new_output("stream", name="stderr", text="\r/x.py:3: GADWarning: 3 unreadable image"),
+                    new_output("stream", name="stderr", text=" file(s) were skipped\n  data = load(cfg)\n"),
+                    new_output("stream", name="stdout", text=f"{notices.NOTE_PREFIX}precision: fp32\nother output\n"),
+                ],
+            ),
+            new_code_cell(
+                "b",
+                outputs=[
+                    new_output(
+                        "stream",
+                        name="stderr",
+                        text="/x.py:3: GADWarning: 3 unreadable image file(s) were skipped\nUserWarning: other\n",
+                    )
+                ],
+            ),
+        ]
+    )
     nbformat.validate(nb)
     assert notices.from_notebook(nb) == ["warning: 3 unreadable image file(s) were skipped", "note: precision: fp32"]
 
@@ -205,14 +241,19 @@ def test_a_held_run_folder_is_refused_and_a_killed_holder_frees_it(tmp_path):
     from gadlib import GADInputError, RunConfig, runfiles
 
     cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path / "runs"), figures_dir=str(tmp_path / "figures"))
-    code = ("import os, sys, time; sys.path.insert(0, sys.argv[1]); from gadlib import RunConfig, runfiles\n"
-            "cfg = RunConfig.build(profile='smoke', runs_dir=sys.argv[2], figures_dir=sys.argv[3])\n"
-            "with runfiles.holding(cfg):\n"
-            "    p = cfg.run_dir / '.data.pt.x1.tmp'; p.write_text('half'); os.utime(p, (1, 1))\n"
-            "    (cfg.run_dir / '.rs.csv.x2.tmp').write_text('being written now')\n"
-            "    print('held', flush=True); time.sleep(60)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(ROOT), str(tmp_path / "runs"), str(tmp_path / "figures")],
-                              stdout=subprocess.PIPE, text=True)
+    code = (
+        "import os, sys, time; sys.path.insert(0, sys.argv[1]); from gadlib import RunConfig, runfiles\n"
+        "cfg = RunConfig.build(profile='smoke', runs_dir=sys.argv[2], figures_dir=sys.argv[3])\n"
+        "with runfiles.holding(cfg):\n"
+        "    p = cfg.run_dir / '.data.pt.x1.tmp'; p.write_text('half'); os.utime(p, (1, 1))\n"
+        "    (cfg.run_dir / '.rs.csv.x2.tmp').write_text('being written now')\n"
+        "    print('held', flush=True); time.sleep(60)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(ROOT), str(tmp_path / "runs"), str(tmp_path / "figures")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(GADInputError, match=f"in use by another run \\(pid {holder.pid}, started "):
         with runfiles.holding(cfg):

@@ -1,10 +1,12 @@
 """The whole notebook chain, smoke settings, on each real image pack in ../shared/data."""
+
 import json
 
 import pytest
 
-from conftest import SHARED_DATA
 from gadlib.reproduce import run_chain
+
+from conftest import SHARED_DATA
 
 PACKS = ["catsdogs", "cub_warbler_sparrow"]
 
@@ -15,7 +17,11 @@ def test_notebook_chain_on_shared_pack(pack, tmp_path, monkeypatch):
         pytest.skip(f"{SHARED_DATA / pack} is not here: the real-image packs sit beside the repository")
     monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("GAD_FIGURES_DIR", str(tmp_path / "figures"))
-    cfg = run_chain({"profile": "smoke", "dataset": "folder", "data_dir": str(SHARED_DATA / pack)}, ["resnet18"], log=lambda *_: None)
+    cfg = run_chain(
+        {"profile": "smoke", "dataset": "folder", "data_dir": str(SHARED_DATA / pack)},
+        ["resnet18"],
+        log=lambda *_: None,
+    )
     table1 = (cfg.figure_dir / "table1_top_q.md").read_text()
     assert "resnet18" in table1 and "GAD 1" in table1
     assert (cfg.figure_dir / "fig5_original_vs_gad.png").is_file()

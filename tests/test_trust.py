@@ -1,5 +1,6 @@
 """Results that cannot be silently wrong: the evaluation split, the evaluation set, one
 precision per method for the family, and run files that refuse to mix settings."""
+
 import os
 
 import pytest
@@ -28,8 +29,15 @@ def test_larger_n_eval_never_evaluates_images_the_models_trained_on(tmp_path):
     evaluation image is a training image of the cached models) or it is a one-line error. It
     never enlarges the test split under a classifier already trained on those images."""
     root = _folder(tmp_path / "pets")  # 20 per class: 6 held out, 14 train
-    base = dict(profile="smoke", dataset="folder", data_dir=str(root), runs_dir=str(tmp_path / "runs"),
-                alphas=[2.0], methods=["saliency"], precision="fp32")
+    base = dict(
+        profile="smoke",
+        dataset="folder",
+        data_dir=str(root),
+        runs_dir=str(tmp_path / "runs"),
+        alphas=[2.0],
+        methods=["saliency"],
+        precision="fp32",
+    )
     small = RunConfig.build(**base, n_eval=4)
     trained_on = set(stages.model_family(small, load_dataset(small)).train_files)
     original = runfiles.RunFiles(small).original
@@ -50,8 +58,9 @@ def test_larger_n_eval_never_evaluates_images_the_models_trained_on(tmp_path):
 
 def test_an_n_eval_the_split_cannot_serve_names_the_class_counts(tmp_path):
     root = _folder(tmp_path / "pets")
-    cfg = RunConfig.build(profile="smoke", dataset="folder", data_dir=str(root), runs_dir=str(tmp_path / "runs"),
-                          n_eval=14)
+    cfg = RunConfig.build(
+        profile="smoke", dataset="folder", data_dir=str(root), runs_dir=str(tmp_path / "runs"), n_eval=14
+    )
     with pytest.raises(GADInputError, match=r"'cats' 6, 'dogs' 6 \(of 'cats' 20, 'dogs' 20") as err:
         load_dataset(cfg)
     assert "\n" not in str(err.value) and "at most 12" in str(err.value)
@@ -81,8 +90,9 @@ def _cub_many_species(root, per_group=5, test_per_species=4):
 
 def test_cub_evaluation_set_covers_every_species(tmp_path):
     root, species = _cub_many_species(tmp_path / "CUB_200_2011")
-    cfg = RunConfig.build(profile="smoke", dataset="cub", data_dir=str(root), runs_dir=str(tmp_path / "runs"),
-                          n_eval=10)
+    cfg = RunConfig.build(
+        profile="smoke", dataset="cub", data_dir=str(root), runs_dir=str(tmp_path / "runs"), n_eval=10
+    )
     data = load_dataset(cfg)
     ev = data.test.subset(eval_indices(data.test, cfg.n_eval, cfg.seed))
     seen = {p.split("/")[-2] for p in ev.paths}
@@ -110,16 +120,21 @@ def test_precision_rule_judges_the_worst_image_not_the_mean():
     close = ref + 1e-6 * torch.rand_like(ref)
     one_bad = ref.clone()
     one_bad[2, 0, 5] = torch.rand(12, 12)  # one support, one image: another map entirely
-    plan, agreement = precision.decide({"saliency": ref, "input_x_gradient": ref, "guided_backprop": ref},
-                                       {"saliency": close, "input_x_gradient": one_bad, "guided_backprop": close}, cfg)
+    plan, agreement = precision.decide(
+        {"saliency": ref, "input_x_gradient": ref, "guided_backprop": ref},
+        {"saliency": close, "input_x_gradient": one_bad, "guided_backprop": close},
+        cfg,
+    )
     assert plan["guided_backprop"] == "bf16"
     assert agreement["input_x_gradient"]["consensus"] < 0.8
     assert plan["input_x_gradient"] == "fp32" and plan["saliency"] == "fp32"  # one pass, one precision
     # the mean over maps would have passed: 31 of 32 consensus masks are identical
     from gadlib import consensus as cons
 
-    overlap = precision._overlap(cons.consensus(ref, cfg.consensus_rule, cfg.consensus_q),
-                                 cons.consensus(one_bad, cfg.consensus_rule, cfg.consensus_q))
+    overlap = precision._overlap(
+        cons.consensus(ref, cfg.consensus_rule, cfg.consensus_q),
+        cons.consensus(one_bad, cfg.consensus_rule, cfg.consensus_q),
+    )
     assert overlap.mean() > 0.95 > overlap.min()
 
 
@@ -131,13 +146,15 @@ def test_auto_precision_is_one_choice_per_method_for_the_whole_family(tmp_path, 
     from gadlib.models import build_model
 
     monkeypatch.setattr(precision, "bf16_available", lambda device: True)
-    cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path), methods=["saliency", "input_x_gradient",
-                                                                            "guided_backprop"])
+    cfg = RunConfig.build(
+        profile="smoke", runs_dir=str(tmp_path), methods=["saliency", "input_x_gradient", "guided_backprop"]
+    )
     torch.manual_seed(0)
     models = [build_model("resnet18", 2, 32).eval() for _ in range(3)]
     x, labels = torch.randn(12, 3, 32, 32), torch.arange(12) // 6
-    plan, agreement, probe = precision.plan(cfg, runfiles.RunFiles(cfg), models, ["a", "b", "c"], x, labels,
-                                            torch.device("cpu"), "cpu")
+    plan, agreement, probe = precision.plan(
+        cfg, runfiles.RunFiles(cfg), models, ["a", "b", "c"], x, labels, torch.device("cpu"), "cpu"
+    )
     idx = probe[0]
     assert set(labels[idx].tolist()) == {0, 1}
     ref = attribution_maps(models, x[idx], cfg.methods, ig_steps=cfg.ig_steps, precision="fp32", progress=False)
@@ -149,14 +166,23 @@ def test_auto_precision_is_one_choice_per_method_for_the_whole_family(tmp_path, 
             assert plan[m] == ("bf16" if worst >= precision.MIN_AGREEMENT else "fp32")
     assert plan["saliency"] == plan["input_x_gradient"]
     # a second call reads the stored decision instead of probing again
-    again, _, probe_again = precision.plan(cfg, runfiles.RunFiles(cfg), models, ["a", "b", "c"], x, labels,
-                                           torch.device("cpu"), "cpu")
+    again, _, probe_again = precision.plan(
+        cfg, runfiles.RunFiles(cfg), models, ["a", "b", "c"], x, labels, torch.device("cpu"), "cpu"
+    )
     assert again == plan and probe_again is None
 
 
 def _smoke(tmp_path, **kw):
-    base = dict(profile="smoke", runs_dir=str(tmp_path / "runs"), figures_dir=str(tmp_path / "fig"), alphas=[2.0],
-                n_eval=4, methods=["saliency", "integrated_gradients"], hull_rules=["top_q"], precision="fp32")
+    base = dict(
+        profile="smoke",
+        runs_dir=str(tmp_path / "runs"),
+        figures_dir=str(tmp_path / "fig"),
+        alphas=[2.0],
+        n_eval=4,
+        methods=["saliency", "integrated_gradients"],
+        hull_rules=["top_q"],
+        precision="fp32",
+    )
     return RunConfig.build(**{**base, **kw})
 
 
@@ -200,8 +226,9 @@ def finished_run(tmp_path_factory):
     return tmp, data
 
 
-@pytest.mark.parametrize("change, value", [("consensus_q", 0.3), ("hull_q", 0.7),
-                                           ("methods", ["saliency", "guided_backprop"])])
+@pytest.mark.parametrize(
+    "change, value", [("consensus_q", 0.3), ("hull_q", 0.7), ("methods", ["saliency", "guided_backprop"])]
+)
 def test_a_changed_setting_is_recomputed_by_its_stage_or_named_by_later_ones(finished_run, change, value):
     tmp, data = finished_run
     cfg = _smoke(tmp)
@@ -278,7 +305,10 @@ def test_fingerprint_sees_buffers_and_numbers_are_normalised():
     floats = RunConfig.build(profile="smoke", alphas=[2.0, 8.0], n_eval=8.0)
     fields = runfiles.COMPLEXITY_FIELDS
     assert runfiles.stamp("x", ints, fields)["key"] == runfiles.stamp("x", floats, fields)["key"]
-    assert runfiles.stamp("x", ints, fields)["key"] != runfiles.stamp("x", RunConfig.build(profile="smoke", alphas=[2, 6]), fields)["key"]
+    assert (
+        runfiles.stamp("x", ints, fields)["key"]
+        != runfiles.stamp("x", RunConfig.build(profile="smoke", alphas=[2, 6]), fields)["key"]
+    )
 
 
 def test_stamped_csv_reads_back_and_plain_pandas_skips_the_stamp(tmp_path):

@@ -2,6 +2,7 @@
 two runs of the same trained models that differ only in `precision` (fp32 and bf16) and prints a
 Markdown report whose table sums them up per hull rule and architecture.
 Usage: python tools/compare_precisions.py figures/synthetic-fp32 figures/synthetic-bf16"""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,6 @@ import pandas as pd
 from gadlib.config import METHOD_SHORT
 from gadlib.metrics import DIRECTION_VERDICTS, direction_verdict, to_markdown
 from gadlib.runfiles import read_csv
-
 
 
 def same_models(a: Path, b: Path) -> tuple[dict, dict]:
@@ -36,20 +36,34 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
         if da is None or db is None:
             continue
         for arch in da.index.get_level_values(1).unique():
-            differ = [f"{m} {short}" for (_, ar, m) in da.index if ar == arch for short in DIRECTION_VERDICTS
-                      if direction_verdict(da, (_, ar, m), short) != direction_verdict(db, (_, ar, m), short)]
+            differ = [
+                f"{m} {short}"
+                for (_, ar, m) in da.index
+                if ar == arch
+                for short in DIRECTION_VERDICTS
+                if direction_verdict(da, (_, ar, m), short) != direction_verdict(db, (_, ar, m), short)
+            ]
             n = int((da.index.get_level_values(1) == arch).sum()) * len(DIRECTION_VERDICTS)
-            rows.append({"hull rule": rule, "arch": arch, "verdicts": n, "agree": n - len(differ),
-                         "differ": ", ".join(differ) or "none"})
+            rows.append(
+                {
+                    "hull rule": rule,
+                    "arch": arch,
+                    "verdicts": n,
+                    "agree": n - len(differ),
+                    "differ": ", ".join(differ) or "none",
+                }
+            )
     return pd.DataFrame(rows).set_index(["hull rule", "arch"])
 
 
 def main(a: str, b: str) -> None:
     ra, rb = same_models(Path(a), Path(b))
     table = compare(Path(a), Path(b))
-    print(f"Verdicts (RC holds, RS GAD > Sup, RS GAD > Base, per method: {', '.join(METHOD_SHORT.values())}) "
-          f"of {Path(a).name} (precision {ra['parameters']['precision']}) and {Path(b).name} "
-          f"(precision {rb['parameters']['precision']}), the same trained models:\n")
+    print(
+        f"Verdicts (RC holds, RS GAD > Sup, RS GAD > Base, per method: {', '.join(METHOD_SHORT.values())}) "
+        f"of {Path(a).name} (precision {ra['parameters']['precision']}) and {Path(b).name} "
+        f"(precision {rb['parameters']['precision']}), the same trained models:\n"
+    )
     print(to_markdown(table))
     print(f"\n<!-- gad key {rb['tables_key']} -->")
 

@@ -1,5 +1,6 @@
 """Put a run's Table 1 and Table 2 beside the paper's, and say per method whether the paper's
 direction holds. Usage: python tools/compare_with_paper.py figures/catsdogs-cpu catsdogs [top_q]"""
+
 import sys
 from pathlib import Path
 

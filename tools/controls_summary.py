@@ -7,6 +7,7 @@
    (reads runs/<run>/, so it needs the run folders, not only figures/).
 Usage: python tools/controls_summary.py figures/synthetic-default figures/cub-cpu ...
 """
+
 from __future__ import annotations
 
 import json
@@ -44,9 +45,14 @@ def verdicts(folder: Path) -> pd.Series:
 def sanity(folder: Path) -> pd.Series:
     arch = _arch(folder)
     t, _ = read_csv(folder / f"sanity_{arch}.csv", index_col=0)
-    return pd.Series({METHOD_SHORT[m]: f"{r['Spearman orig']:.2f} / {r['Spearman GAD']:.2f} / {r['Spearman base']:.2f}"
-                      f" ({r['GAD']})"
-                      for m, r in t.iterrows()}, name=f"{folder.name} ({arch})")
+    return pd.Series(
+        {
+            METHOD_SHORT[m]: f"{r['Spearman orig']:.2f} / {r['Spearman GAD']:.2f} / {r['Spearman base']:.2f}"
+            f" ({r['GAD']})"
+            for m, r in t.iterrows()
+        },
+        name=f"{folder.name} ({arch})",
+    )
 
 
 def shrinking(folder: Path) -> pd.Series:
@@ -56,19 +62,25 @@ def shrinking(folder: Path) -> pd.Series:
     rows, _ = read_csv(folder.parent.parent / "runs" / folder.name / arch / "controls.csv")
     rc = rows[(rows["metric"] == "rc") & (rows["hull_rule"] == "top_q")].groupby("map")["value"].mean()
     share = (1 - rc["gad0"]) / (1 - rc["gad"])
-    return pd.Series({**{f"RC {k}": f"{rc[k]:.3f}" for k in ("gad", "gad0", "base", "smooth")},
-                      "share of GAD's shrinking that alpha = 0 gives": f"{share:.0%}"}, name=f"{folder.name} ({arch})")
+    return pd.Series(
+        {
+            **{f"RC {k}": f"{rc[k]:.3f}" for k in ("gad", "gad0", "base", "smooth")},
+            "share of GAD's shrinking that alpha = 0 gives": f"{share:.0%}",
+        },
+        name=f"{folder.name} ({arch})",
+    )
 
 
 def main(*folders: str) -> None:
     paths = [Path(f) for f in folders]
     table = pd.concat([verdicts(p) for p in paths], axis=1).fillna("- (no true object)")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["metric", "GAD vs"])
-    print("GAD against each control: comparisons that hold / fail / are undecided "
-          "(95% paired bootstrap interval)\n")
+    print("GAD against each control: comparisons that hold / fail / are undecided (95% paired bootstrap interval)\n")
     print(to_markdown(table))
-    print("\nCascading randomisation, every layer random: Spearman with the trained map, original / GAD / "
-          "matched-area baseline\n")
+    print(
+        "\nCascading randomisation, every layer random: Spearman with the trained map, original / GAD / "
+        "matched-area baseline\n"
+    )
     print(to_markdown(pd.concat([sanity(p) for p in paths], axis=1).rename_axis("method")))
     print("\nHull shrinking (mean RC, top-50% hulls; from runs/<run>/<arch>/controls.csv)\n")
     print(to_markdown(pd.concat([shrinking(p) for p in paths], axis=1).rename_axis("top-50% hulls")))

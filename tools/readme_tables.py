@@ -7,6 +7,7 @@ Markers in the README (the lines between a marker and its end are replaced):
     <!-- run figures/<run> -->               ...   <!-- end run -->     (one line from RUN.json)
 --check exits 1, changing nothing, if the README is not what the files give.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,10 @@ def check_made_by_run(path: Path) -> None:
     expected = {rec.get("tables_key"), *rec.get("controls_keys", {}).values()}
     found = re.search(r"<!-- gad key (\w+) -->", path.read_text())
     if not found or found.group(1) not in expected:
-        sys.exit(f"error: {path} was not made from the rows of the run in {record}: "
-                 "rerun notebook 06 (or the make target that writes it)")
+        sys.exit(
+            f"error: {path} was not made from the rows of the run in {record}: "
+            "rerun notebook 06 (or the make target that writes it)"
+        )
 
 
 def table(ref: str) -> str:
@@ -64,10 +67,12 @@ def run_line(folder: str) -> str:
         bf16 = [METHOD_SHORT[m] for m, p in plan.items() if p == "bf16"]
         precision.append(f"{arch} bf16 for {', '.join(bf16)}" if bf16 else f"{arch} fp32 throughout")
     seconds = f"{rec['total_seconds']:.0f} s in the notebooks" if "total_seconds" in rec else "time not recorded"
-    return (f"Run record (`{folder}/RUN.json`): commit `{(rec['commit'] or 'unknown')[:7]}`"
-            f"{' with uncommitted changes' if rec['dirty'] else ''}, python {v['python']}, torch {v['torch']}, "
-            f"captum {v['captum']}, {rec['device']}, {rec['threads']} threads, {seconds}; precision: "
-            f"{'; '.join(precision)}.")
+    return (
+        f"Run record (`{folder}/RUN.json`): commit `{(rec['commit'] or 'unknown')[:7]}`"
+        f"{' with uncommitted changes' if rec['dirty'] else ''}, python {v['python']}, torch {v['torch']}, "
+        f"captum {v['captum']}, {rec['device']}, {rec['threads']} threads, {seconds}; precision: "
+        f"{'; '.join(precision)}."
+    )
 
 
 def render(readme: str) -> str:

@@ -2,6 +2,7 @@
 and how far the numbers of Table 1, Table 2 and the classifiers moved. The earlier files are
 read from git, the current ones from figures/<run>/.
 Usage: python tools/what_changed.py f40dc9b figures/synthetic-default [figures/cub-cpu ...]"""
+
 from __future__ import annotations
 
 import io
@@ -53,7 +54,8 @@ def summary(rev: str, folder: Path) -> dict:
     mo = old_csv(rev, folder / "models.csv")
     orig_n, orig_o = mn[mn["alpha_c1"] == 0], mo[mo["alpha_c1"] == 0]
     row["original accuracy, before -> now"] = ", ".join(
-        f"{a} {o:.3f} -> {n:.3f}" for a, o, n in zip(orig_n["arch"], orig_o["accuracy"], orig_n["accuracy"]))
+        f"{a} {o:.3f} -> {n:.3f}" for a, o, n in zip(orig_n["arch"], orig_o["accuracy"], orig_n["accuracy"])
+    )
     return row
 
 
