@@ -1,11 +1,9 @@
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parent.parent  # gadlib itself is installed (pip install -e .[dev])
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

@@ -8,8 +8,6 @@ import tomllib
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "tools"))
-
 
 def test_environment_yml_installs_the_package_with_its_dev_extra_only():
     """One list of packages: pyproject.toml. environment.yml adds only Python and pip."""

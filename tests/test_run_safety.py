@@ -141,6 +141,7 @@ def started_procs():
             _kill_hard(p)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 def test_killed_twice_then_resumed_with_a_second_run_refused(tmp_path, started_procs):
     data_dir = _users_folder(tmp_path / "pets")
@@ -242,15 +243,15 @@ def test_a_held_run_folder_is_refused_and_a_killed_holder_frees_it(tmp_path):
 
     cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path / "runs"), figures_dir=str(tmp_path / "figures"))
     code = (
-        "import os, sys, time; sys.path.insert(0, sys.argv[1]); from gadlib import RunConfig, runfiles\n"
-        "cfg = RunConfig.build(profile='smoke', runs_dir=sys.argv[2], figures_dir=sys.argv[3])\n"
+        "import os, sys, time; from gadlib import RunConfig, runfiles\n"
+        "cfg = RunConfig.build(profile='smoke', runs_dir=sys.argv[1], figures_dir=sys.argv[2])\n"
         "with runfiles.holding(cfg):\n"
         "    p = cfg.run_dir / '.data.pt.x1.tmp'; p.write_text('half'); os.utime(p, (1, 1))\n"
         "    (cfg.run_dir / '.rs.csv.x2.tmp').write_text('being written now')\n"
         "    print('held', flush=True); time.sleep(60)\n"
     )
     holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(ROOT), str(tmp_path / "runs"), str(tmp_path / "figures")],
+        [sys.executable, "-c", code, str(tmp_path / "runs"), str(tmp_path / "figures")],
         stdout=subprocess.PIPE,
         text=True,
     )

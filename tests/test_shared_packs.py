@@ -11,6 +11,7 @@ from conftest import SHARED_DATA
 PACKS = ["catsdogs", "cub_warbler_sparrow"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pack", PACKS)
 def test_notebook_chain_on_shared_pack(pack, tmp_path, monkeypatch):
     if not (SHARED_DATA / pack).is_dir():
