@@ -16,7 +16,7 @@ from . import runfiles
 from .config import ROOT, RunConfig
 from .errors import GADInputError
 from .models import describe_device, pick_device
-from .stages import RunResults, tables_stamp
+from .report import RunResults, tables_stamp
 
 PACKAGES = ("torch", "torchvision", "captum", "numpy", "scikit-image", "pandas")
 

@@ -106,8 +106,8 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
 
     from . import notices
     from .record import code_state, write_run_record
+    from .report import run_results
     from .runfiles import holding
-    from .stages import run_results
 
     with holding(cfg) as removed:
         if removed:

@@ -20,7 +20,6 @@ from .errors import GADInputError
 from .hulls import hulls_of
 from .models import build_model, describe_device, load_classifier, pick_device, predict_logits
 from .runfiles import RunFiles
-from .tables import ground_truth_summary, model_table
 from .training import accuracy, distanced_targets, support_report, train_classifier, train_support
 
 CHANCE_MARGIN = 0.15  # below 0.5 + this, the classifier is not clearly better than chance
@@ -413,94 +412,3 @@ def sensitivity(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
     runfiles.save(files.eval_logits, predict_logits(family.original, x), st)  # for figure 6
     runfiles.write_csv(df, files.rs_csv, st)
     return df
-
-
-# ---------------------------------------------------------------- 06 tables
-@dataclass
-class RunResults:
-    """Every architecture's rows of one run, all made under the current settings."""
-
-    archs: list[str]
-    rc: pd.DataFrame
-    rs: pd.DataFrame
-    ground_truth: pd.DataFrame | None
-    models: pd.DataFrame
-    stamps: dict[str, dict[str, dict]]  # {arch: {"rc" | "rs" | "models": stamp}}
-
-
-def run_results(cfg: RunConfig) -> RunResults:
-    """Read every finished architecture of the run folder, after checking that each file was
-    made under this run's settings and that the files of one architecture belong together."""
-    files = RunFiles(cfg)
-    archs = files.finished_archs()
-    if not archs:
-        raise GADInputError(f"no finished architecture in {cfg.run_dir}: run notebooks 02-05 first")
-    parts = {"rc": [], "rs": [], "models": [], "gt": []}
-    stamps = {}
-    for arch in archs:
-        fa, ca = files.arch(arch), cfg.with_arch(arch)
-        rs, rs_st = runfiles.read_csv(fa.rs_csv)
-        runfiles.check(fa.rs_csv, rs_st, runfiles.stamp("sensitivity", ca, runfiles.SENSITIVITY_FIELDS), partial=True)
-        rc, rc_st = runfiles.read_csv(fa.rc_csv)
-        runfiles.check_key(fa.rc_csv, rc_st, rs_st["inputs"]["complexity"], "complexity", fa.rs_csv)
-        models, m_st = runfiles.read_csv(fa.models_csv)
-        runfiles.check(
-            fa.models_csv,
-            m_st,
-            runfiles.stamp("models", ca, runfiles.FAMILY_FIELDS, models=rc_st["inputs"]["models"]),
-            partial=True,
-        )
-        gt, gt_st = runfiles.read_csv(fa.ground_truth_csv)
-        if gt is not None:
-            runfiles.check_key(fa.ground_truth_csv, gt_st, rc_st["key"], "complexity", fa.rc_csv)
-            parts["gt"].append(gt)
-        parts["rc"].append(rc)
-        parts["rs"].append(rs)
-        parts["models"].append(models)
-        stamps[arch] = {"rc": rc_st, "rs": rs_st, "models": m_st}
-    return RunResults(
-        archs,
-        pd.concat(parts["rc"], ignore_index=True),
-        pd.concat(parts["rs"], ignore_index=True),
-        pd.concat(parts["gt"], ignore_index=True) if parts["gt"] else None,
-        pd.concat(parts["models"], ignore_index=True),
-        stamps,
-    )
-
-
-TABLE_FIELDS = tuple(f for f in runfiles.SENSITIVITY_FIELDS if f != "arch") + ("bootstrap",)
-
-
-def tables_stamp(cfg: RunConfig, results: RunResults) -> dict:
-    """The stamp of the tables made from `results`: the settings and each architecture's rows."""
-    return runfiles.stamp("tables", cfg, TABLE_FIELDS, **{a: s["rs"]["key"] for a, s in results.stamps.items()})
-
-
-def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]:
-    """Table 1 and Table 2 (and our extra tables) per hull rule, as CSV and Markdown, stamped
-    with the settings and the keys of every architecture's rows."""
-    st = tables_stamp(cfg, results)
-    out_dir = RunFiles(cfg).figure_dir
-    for old in [
-        *out_dir.glob("table*_*.*"),
-        *out_dir.glob("direction_*.*"),
-        *out_dir.glob("ground_truth.*"),
-        *out_dir.glob("paper_comparison.md"),
-    ]:
-        old.unlink()  # tables of an earlier run of this folder (other hull rules, say) must not linger
-    rc, rs = results.rc, results.rs
-    tables = {"models": model_table(results.models)}
-    for rule in rc["hull_rule"].unique():
-        rc_r, rs_r = rc[rc["hull_rule"] == rule], rs[rs["hull_rule"] == rule]
-        tables[f"table1_{rule}"] = metrics.table1(rc_r)
-        tables[f"table2_{rule}"] = metrics.table2(rs_r)
-        tables[f"table2_with_baseline_{rule}"] = metrics.table2(rs_r, ("sup", "gad", "base"))
-        tables[f"direction_{rule}"] = metrics.direction_summary(rc_r, rs_r, cfg.bootstrap, cfg.seed).set_index(
-            ["dataset", "arch", "method"]
-        )
-    if results.ground_truth is not None:
-        tables["ground_truth"] = ground_truth_summary(results.ground_truth)
-    for name, t in tables.items():
-        runfiles.write_csv(t, out_dir / f"{name}.csv", st, index=True)
-        runfiles.write_text(metrics.to_markdown(t) + "\n", out_dir / f"{name}.md", st)
-    return tables

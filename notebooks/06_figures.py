@@ -44,8 +44,8 @@ from gadlib import record, report, runfiles, stages
 cfg, data = stages.setup(globals())
 
 # %%
-results = stages.run_results(cfg)
-written = stages.write_tables(cfg, results)
+results = report.run_results(cfg)
+written = report.write_tables(cfg, results)
 record.write_run_record(cfg, results)
 for name, t in written.items():
     print(name)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gadlib import GADInputError, RunConfig, record, runfiles, stages
+from gadlib import GADInputError, RunConfig, record, report, runfiles, stages
 from gadlib.data import eval_indices, load_dataset
 
 
@@ -199,13 +199,13 @@ def test_forced_fp32_and_bf16_share_no_attribution_file_and_record_differently(t
     fp32 = _smoke(tmp_path)
     data = load_dataset(fp32)
     _, attr32, _ = _through(fp32, data)
-    record32 = record.run_record(fp32, stages.run_results(fp32))
+    record32 = record.run_record(fp32, report.run_results(fp32))
     files = runfiles.RunFiles(fp32)
     stamps = {m: _mtime(files.attributions(m)) for m in fp32.methods}
 
     bf16 = _smoke(tmp_path, precision="bf16")
     _, attr16, _ = _through(bf16, data)
-    record16 = record.run_record(bf16, stages.run_results(bf16))
+    record16 = record.run_record(bf16, report.run_results(bf16))
     for m in fp32.methods:
         assert _mtime(files.attributions(m)) != stamps[m]  # recomputed, not reused
         assert attr32.keys[m] != attr16.keys[m]
@@ -238,29 +238,29 @@ def test_a_changed_setting_is_recomputed_by_its_stage_or_named_by_later_ones(fin
         stages.sensitivity(changed, data, family)  # notebook 05 alone
     assert "\n" not in str(err.value) and "04_complexity" in str(err.value)
     with pytest.raises(GADInputError, match=f"rs.csv was made with {change}="):
-        stages.run_results(changed)  # notebook 06 alone
+        report.run_results(changed)  # notebook 06 alone
     # notebook 04 recomputes its own output; then 05 recomputes its own
     comp = stages.complexity(changed, data, family, stages.attributions(changed, data, family))
     assert set(comp.rc["method"]) == set(changed.methods)
     rs = stages.sensitivity(changed, data, family)
     assert set(rs["method"]) == set(changed.methods)
-    assert stages.run_results(changed).rc.equals(comp.rc)
+    assert report.run_results(changed).rc.equals(comp.rc)
     # and the first settings are refused now, never mixed with the new rows
     with pytest.raises(GADInputError, match="was made with"):
-        stages.run_results(cfg)
+        report.run_results(cfg)
     _through(cfg, data)  # restore for the next case
 
 
 def test_a_changed_occlusion_fill_recomputes_rs_and_stops_the_tables(finished_run):
     tmp, data = finished_run
     cfg = _smoke(tmp)
-    rs_zero = stages.run_results(cfg).rs
+    rs_zero = report.run_results(cfg).rs
     black = _smoke(tmp, occlusion_fill="black")
     with pytest.raises(GADInputError, match=r"rs.csv was made with occlusion_fill='zero' \(this run: 'black'\)"):
-        stages.run_results(black)
+        report.run_results(black)
     rs_black = stages.sensitivity(black, data, stages.model_family(black, data))
     assert not rs_black["rs"].equals(rs_zero["rs"])
-    assert stages.run_results(black).rs["rs"].equals(rs_black["rs"])
+    assert report.run_results(black).rs["rs"].equals(rs_black["rs"])
     stages.sensitivity(cfg, data, stages.model_family(cfg, data))
 
 
@@ -271,9 +271,9 @@ def test_two_settings_in_one_run_folder_are_never_mixed_by_the_tables(finished_r
     family = stages.model_family(second, data)
     stages.complexity(second, data, family, stages.attributions(second, data, family))  # 04 only
     with pytest.raises(GADInputError, match="rc.csv is not the one rs.csv was made from"):
-        stages.run_results(first)
+        report.run_results(first)
     with pytest.raises(GADInputError, match="consensus_q=0.5 \\(this run: 0.4\\)"):
-        stages.run_results(second)
+        report.run_results(second)
     _through(first, data)
 
 
@@ -282,7 +282,7 @@ def test_figures_refuse_a_file_the_tables_were_not_made_from(finished_run):
 
     tmp, data = finished_run
     cfg = _smoke(tmp)
-    results = stages.run_results(cfg)
+    results = report.run_results(cfg)
     files = runfiles.RunFiles(cfg)
     value, st = runfiles.load(files.consensus)
     runfiles.save(files.consensus, value, {**st, "key": "made-by-another-run"})
