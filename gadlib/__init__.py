@@ -1,6 +1,7 @@
 """GAD, Gradient Artificial Distancing: less noisy gradient attribution maps.
 
-Notebooks 01-05 call `gadlib.stages`, notebook 06 `gadlib.report` (tables and figures); the pieces are in small modules: `config` (profiles and
+Notebooks 01-05 call `gadlib.stages`, notebook 06 `gadlib.report` (tables and figures); the
+pieces are in small modules: `config` (profiles and
 parameters), `runfiles` (run files, stamps, the run-folder lock), `layouts` (image folders),
 `data` and `synthetic` (datasets), `models` and `training` (classifier and
 supports), `engine` and `attributions` (the five methods), `consensus` and `hulls` (GAD and
