@@ -59,6 +59,25 @@ def median_time(fn, device: torch.device, reps: int):
     return out, statistics.median(times)
 
 
+def row(stage: str, work: str, t_plain: float, t_gad: float, n: int, unit: str, check: str) -> dict:
+    """One line of a benchmark table: both times, each per item ("ms/mask") or as a rate
+    ("img/s") for n items per run, and their ratio."""
+
+    def per(t):
+        return 1e3 * t / n if unit.startswith("ms/") else n / t
+
+    return {
+        "stage": stage,
+        "work": work,
+        "plain s": t_plain,
+        "gadlib s": t_gad,
+        f"plain {unit}": per(t_plain),
+        f"gadlib {unit}": per(t_gad),
+        "ratio": t_plain / t_gad,
+        "check": check,
+    }
+
+
 def header(device: torch.device) -> str:
     import captum
     import skimage
@@ -114,26 +133,24 @@ def bench_hulls(args, device) -> pd.DataFrame:
     m = stacked.numel() // (args.size * args.size) * n_methods
     return pd.DataFrame(
         [
-            {
-                "stage": "hulls",
-                "work": f"hull fill, {n} masks, {args.size} px",
-                "plain s": t_plain,
-                "gadlib s": t_fast,
-                "plain ms/mask": 1e3 * t_plain / n,
-                "gadlib ms/mask": 1e3 * t_fast / n,
-                "ratio": t_plain / t_fast,
-                "check": "masks equal" if same else "MASKS DIFFER",
-            },
-            {
-                "stage": "hulls",
-                "work": f"top-q threshold, {m} maps",
-                "plain s": t_ranked,
-                "gadlib s": t_top,
-                "plain ms/mask": 1e3 * t_ranked / m,
-                "gadlib ms/mask": 1e3 * t_top / m,
-                "ratio": t_ranked / t_top,
-                "check": "masks equal" if torch.equal(top[0], ranked[0]) else "MASKS DIFFER",
-            },
+            row(
+                "hulls",
+                f"hull fill, {n} masks, {args.size} px",
+                t_plain,
+                t_fast,
+                n,
+                "ms/mask",
+                "masks equal" if same else "MASKS DIFFER",
+            ),
+            row(
+                "hulls",
+                f"top-q threshold, {m} maps",
+                t_ranked,
+                t_top,
+                m,
+                "ms/mask",
+                "masks equal" if torch.equal(top[0], ranked[0]) else "MASKS DIFFER",
+            ),
         ]
     )
 
@@ -185,33 +202,14 @@ def bench_attributions(args, device) -> pd.DataFrame:
             reference[method] = plain[method]
             plain_total += t_plain
             rho, jac = map_agreement(fast[method], plain[method])
-            rows.append(
-                {
-                    "stage": "attributions",
-                    "work": f"{arch} {METHOD_SHORT[method]}",
-                    "plain s": t_plain,
-                    "gadlib s": t_fast,
-                    "plain img/s": n / t_plain,
-                    "gadlib img/s": n / t_fast,
-                    "ratio": t_plain / t_fast,
-                    "check": f"spearman {float(rho.min()):.3f}, jaccard {float(jac.min()):.3f}",
-                }
-            )
+            check = f"spearman {float(rho.min()):.3f}, jaccard {float(jac.min()):.3f}"
+            rows.append(row("attributions", f"{arch} {METHOD_SHORT[method]}", t_plain, t_fast, n, "img/s", check))
         together, t_all = median_time(lambda: engine(list(METHODS)), device, args.reps)
         worst = [map_agreement(together[m], reference[m]) for m in METHODS]
-        rows.append(
-            {
-                "stage": "attributions",
-                "work": f"{arch} all five",
-                "plain s": plain_total,
-                "gadlib s": t_all,
-                "plain img/s": n / plain_total,
-                "gadlib img/s": n / t_all,
-                "ratio": plain_total / t_all,
-                "check": f"spearman {min(float(r.min()) for r, _ in worst):.3f}, "
-                f"jaccard {min(float(j.min()) for _, j in worst):.3f}",
-            }
+        check = (
+            f"spearman {min(float(r.min()) for r, _ in worst):.3f}, jaccard {min(float(j.min()) for _, j in worst):.3f}"
         )
+        rows.append(row("attributions", f"{arch} all five", plain_total, t_all, n, "img/s", check))
     return pd.DataFrame(rows)
 
 
@@ -278,20 +276,9 @@ def bench_training(args, device) -> pd.DataFrame:
         lambda: train_support(original, split, targets[kept], 1, 4e-5, args.batch), device, args.reps
     )
     n = len(keep)
-    return pd.DataFrame(
-        [
-            {
-                "stage": "training",
-                "work": f"{args.train_arch}, {n} images, {args.size} px, one epoch",
-                "plain s": t_plain,
-                "gadlib s": t_gad,
-                "plain img/s": n / t_plain,
-                "gadlib img/s": n / t_gad,
-                "ratio": t_plain / t_gad,
-                "check": f"decoding once: {t_decode:.1f} s ({folder.name})",
-            }
-        ]
-    )
+    work = f"{args.train_arch}, {n} images, {args.size} px, one epoch"
+    check = f"decoding once: {t_decode:.1f} s ({folder.name})"
+    return pd.DataFrame([row("training", work, t_plain, t_gad, n, "img/s", check)])
 
 
 def main() -> None:

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from skimage.morphology import convex_hull_image
 
+from .consensus import important
+
 CHUNK = 256  # masks per pass: keeps the (chunk, H, W) temporaries in cache
 NONE = 1 << 40  # "no point at this height": beyond any coordinate, small enough for exact products
 
@@ -158,8 +160,6 @@ def hulls_of(
 ) -> dict[tuple[str, str], torch.Tensor]:
     """Hulls of the important pixels of every map in `maps` ({name: (..., H, W)}, one shape)
     under every threshold rule, in one batched call: {(rule, name): hull}."""
-    from .consensus import important
-
     keys = [(rule, name) for rule in rules for name in maps]
     masks = torch.stack([important(maps[name], rule, q, tau) for rule, name in keys])
     return dict(zip(keys, hull_masks(masks).unbind(0)))
