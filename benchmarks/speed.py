@@ -34,12 +34,13 @@ import pandas as pd
 import torch
 
 from gadlib import consensus as cons
-from gadlib.attributions import captum_maps
+from gadlib.attributions import attribution_maps, clear_prepared, map_agreement
 from gadlib.config import METHOD_SHORT, METHODS
-from gadlib.engine import attribution_maps, clear_prepared, map_agreement
 from gadlib.hulls import hull_mask, hull_masks
 from gadlib.models import build_model, pick_device
 from gadlib.synthetic import blob_maps
+
+from captum_reference import captum_maps
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,12 +1,12 @@
 """GAD, Gradient Artificial Distancing: less noisy gradient attribution maps.
 
 Notebooks 01-05 call `gadlib.stages`, notebook 06 `gadlib.report` (tables and figures); the
-pieces are in small modules: `config` (profiles and
-parameters), `runfiles` (run files, stamps, the run-folder lock), `layouts` (image folders),
-`data` and `synthetic` (datasets), `models` and `training` (classifier and
-supports), `engine` and `attributions` (the five methods), `consensus` and `hulls` (GAD and
-its regions), `metrics` (RC, RS, tables), `figures` (plots); notebook 07's
-controls in `controls`, with `stats`, `faithfulness` and `sanity`.
+pieces are in small modules: `config` (profiles and parameters), `runfiles` (run files, stamps,
+the run-folder lock), `layouts` (image folders), `data` and `synthetic` (datasets), `models` and
+`training` (classifier and supports), `attributions` (the five methods), `consensus` and
+`hulls` (GAD and its regions), `metrics` (RC, RS), `tables` (every table layout, and the
+paper's tables, transcribed in `paper`, beside ours), `figures` (plots); notebook 07's controls
+in `controls`, with `stats`, `faithfulness` and `sanity`.
 """
 
 from .config import METHODS, RunConfig

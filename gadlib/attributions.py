@@ -1,18 +1,42 @@
-"""The five gradient methods, computed with captum, reduced over channels, stored once.
+"""The pipeline's attributions: a fast engine with captum's definitions of the five methods.
 
-`captum_attribution` is the plain way (one captum call per method, target and model, batched
-over images). `attribution_maps` is what the pipeline uses: it goes through the engine in
-`gadlib.engine`, which keeps captum's definitions but shares work between classes and models.
+What it does differently from calling captum once per method, class and model:
+- one forward pass serves both target classes (two backward passes on the kept graph), and one
+  plain-gradient pass serves both Saliency (|g|) and Gradient x Input (x * g);
+- Guided Backprop and Deconvolution swap each ReLU for a module with the modified backward
+  rule (the rule captum's hooks apply) instead of hooking every call;
+- Integrated Gradients evaluates all interpolation steps of a chunk of images in large internal
+  batches, with captum's own step sizes and points (Gauss-Legendre by default);
+- batch norm is folded into the convolutions (eval mode), and weights never get gradients;
+- bf16 autocast for the methods the caller names (`gadlib.precision` decides which, once for
+  a whole model family); channels_last on CUDA;
+- each model is prepared once and kept while its weights are unchanged, so calling once per
+  method costs no more than one call for all methods;
+- on CUDA the image chunk and IG's internal batch are capped by what free memory holds, so no
+  setting or image size runs out of memory.
+Results agree with plain captum (`benchmarks/captum_reference.py`, checked by
+tests/test_attributions.py). SmoothGrad, a control of notebook 07, calls captum's NoiseTunnel
+over the same methods.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
+import weakref
+from contextlib import nullcontext
+
 import torch
-from captum.attr import Deconvolution, GuidedBackprop, InputXGradient, IntegratedGradients, Saliency
+from captum.attr import Deconvolution, GuidedBackprop, InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
+from captum.attr._utils.approximation_methods import approximation_parameters
 from torch import nn
+from tqdm.auto import tqdm
 
 from .config import METHODS
+from .consensus import important, reduce_channels
 from .errors import GADInputError
+
+GRADIENT_METHODS = {"saliency", "input_x_gradient"}  # one pass serves both, so one precision
 
 CAPTUM_CLASSES = {
     "saliency": Saliency,
@@ -28,56 +52,220 @@ def check_method(method: str) -> None:
         raise GADInputError(f"unknown attribution method {method!r}: choose one of {', '.join(METHODS)}")
 
 
-def captum_attribution(
-    model: nn.Module,
-    method: str,
-    x: torch.Tensor,
-    target: torch.Tensor | int,
-    ig_steps: int = 50,
-    ig_method: str = "gausslegendre",
-    internal_batch_size: int | None = None,
-) -> torch.Tensor:
-    """One captum call: attributions (N, C, H, W) of `model` for `target` on inputs `x`."""
-    check_method(method)
-    model.eval()
-    explainer = CAPTUM_CLASSES[method](model)
+class _ReLURule(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, rule):
+        ctx.save_for_backward(x)
+        ctx.rule = rule
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        if ctx.rule == "guided":  # captum GuidedBackprop: relu of the ReLU's usual input gradient
+            return (grad * (x > 0)).clamp(min=0), None
+        return grad.clamp(min=0), None  # deconvolution: relu of the output gradient
+
+
+class SwitchableReLU(nn.Module):
+    """ReLU whose backward rule is plain, guided or deconvolution, chosen by `rule`."""
+
+    def __init__(self):
+        super().__init__()
+        self.rule = "plain"
+
+    def forward(self, x):
+        return x.clamp(min=0) if self.rule == "plain" else _ReLURule.apply(x, self.rule)
+
+
+def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """An eval-mode copy with batch norm folded into convolutions, switchable ReLUs, frozen
+    weights, on `device`."""
+    m = copy.deepcopy(model).eval().to(device)
+    try:
+        from torch.fx.experimental.optimization import fuse
+
+        m = fuse(m)
+    except Exception:  # a model FX cannot trace keeps its batch norms
+        pass
+    for name, child in list(m.named_modules()):
+        if isinstance(child, nn.ReLU):
+            parent = m.get_submodule(name.rpartition(".")[0]) if "." in name else m
+            setattr(parent, name.rpartition(".")[2], SwitchableReLU())
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m
+
+
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def prepared(model: nn.Module, device: torch.device) -> nn.Module:
+    """`prepare_model`, cached per model while its weights are unchanged: the key holds each
+    parameter's and buffer's storage and in-place version counter (bumped by optimiser steps,
+    load_state_dict and in-place tensor ops). Changes that bypass the counter (writes through
+    `.data`, swapping a module without weights) are not seen: call `clear_prepared()` after them."""
+    key = (str(device), tuple((t.data_ptr(), t._version) for t in itertools.chain(model.parameters(), model.buffers())))
+    hit = _PREPARED.get(model)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    m = prepare_model(model, device)
+    if device.type == "cuda":
+        m = m.to(memory_format=torch.channels_last)
+    _PREPARED[model] = (key, m)
+    return m
+
+
+def clear_prepared() -> None:
+    """Forget every prepared copy (the next call prepares each model again)."""
+    _PREPARED.clear()
+
+
+def inputs_that_fit(model: nn.Module, x: torch.Tensor, classes, share: float = 0.5) -> int | None:
+    """On CUDA, how many inputs shaped like x[0] one forward pass with a backward pass per
+    class can take within `share` of the free memory (measured in fp32 on two inputs, the
+    heavier precision); None elsewhere."""
+    if x.device.type != "cuda":
+        return None
+    torch.cuda.synchronize(x.device)
+    before = torch.cuda.memory_allocated(x.device)
+    torch.cuda.reset_peak_memory_stats(x.device)
+    _grads(model, x[:1].expand(2, *x.shape[1:]), classes, nullcontext())
+    per_input = max(1, (torch.cuda.max_memory_allocated(x.device) - before) / 2)
+    free, _ = torch.cuda.mem_get_info(x.device)
+    free += torch.cuda.memory_reserved(x.device) - torch.cuda.memory_allocated(x.device)  # cached by torch
+    return max(1, int(share * free / per_input))
+
+
+def _set_rule(model: nn.Module, rule: str) -> None:
+    for mod in model.modules():
+        if isinstance(mod, SwitchableReLU):
+            mod.rule = rule
+
+
+def _grads(model, x, classes, autocast):
+    """Input gradients of each class logit, from one forward pass."""
     x = x.detach().requires_grad_(True)
-    if method == "integrated_gradients":
-        return explainer.attribute(
-            x, target=target, n_steps=ig_steps, method=ig_method, internal_batch_size=internal_batch_size
-        ).detach()
-    return explainer.attribute(x, target=target).detach()
+    with autocast:
+        out = model(x).float()
+    grads = []
+    for i, c in enumerate(classes):
+        (g,) = torch.autograd.grad(out[:, c].sum(), x, retain_graph=i < len(classes) - 1)
+        grads.append(g.float())
+    return grads
 
 
-def captum_maps(
+def _ig(model, x, classes, steps, ig_method, internal_batch, autocast):
+    """Integrated gradients (zero baseline) of a chunk x for every class, captum's rule."""
+    step_sizes_of, alphas_of = approximation_parameters(ig_method)
+    step_sizes, alphas = step_sizes_of(steps), alphas_of(steps)
+    total = [torch.zeros_like(x, dtype=torch.float32) for _ in classes]
+    per = max(1, internal_batch // len(x))  # interpolation steps per forward pass
+    for s in range(0, steps, per):
+        a = torch.tensor(alphas[s : s + per], device=x.device, dtype=x.dtype)
+        w = torch.tensor(step_sizes[s : s + per], device=x.device, dtype=torch.float32)
+        scaled = (a[:, None, None, None, None] * x[None]).flatten(0, 1)
+        for acc, g in zip(total, _grads(model, scaled, classes, autocast)):
+            acc += (g.view(len(a), *x.shape) * w[:, None, None, None, None]).sum(0)
+    return [x.float() * acc for acc in total]
+
+
+def _maps_one_model(model, x, methods, classes, ig_steps, ig_method, internal_batch, bf16=frozenset()):
+    """{method: (classes, N, H, W)} for one prepared model and one chunk of images; the methods
+    in `bf16` run under bf16 autocast (Saliency and Gradient x Input share one pass, so they
+    share one precision)."""
+
+    def autocast(method):
+        return _autocast(x.device, method in bf16)
+
+    out = {}
+    grad_methods = [m for m in methods if m in GRADIENT_METHODS]
+    if grad_methods:
+        _set_rule(model, "plain")
+        grads = _grads(model, x, classes, autocast(grad_methods[0]))
+        if "saliency" in methods:
+            out["saliency"] = torch.stack([reduce_channels(g.abs()) for g in grads])
+        if "input_x_gradient" in methods:
+            out["input_x_gradient"] = torch.stack([reduce_channels(x * g) for g in grads])
+    for method, rule in (("guided_backprop", "guided"), ("deconvolution", "deconv")):
+        if method in methods:
+            _set_rule(model, rule)
+            out[method] = torch.stack([reduce_channels(g) for g in _grads(model, x, classes, autocast(method))])
+    _set_rule(model, "plain")
+    if "integrated_gradients" in methods:
+        ig = _ig(model, x, classes, ig_steps, ig_method, internal_batch, autocast("integrated_gradients"))
+        out["integrated_gradients"] = torch.stack([reduce_channels(a) for a in ig])
+    return out
+
+
+def maps_agree(a: torch.Tensor, b: torch.Tensor, min_spearman: float = 0.98, min_jaccard: float = 0.95) -> bool:
+    """The agreement rule for reduced precision, on channel-reduced maps (..., H, W): mean over
+    maps of the Spearman rank correlation >= 0.98 and of the top-half Jaccard >= 0.95."""
+    rho, jac = map_agreement(a, b)
+    return bool(rho.mean() >= min_spearman and jac.mean() >= min_jaccard)
+
+
+def map_agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-map Spearman rank correlation and top-half Jaccard between two stacks of maps."""
+    from .consensus import pixel_ranks
+
+    ra = pixel_ranks(a).flatten(-2).double()
+    rb = pixel_ranks(b).flatten(-2).double()
+    ra, rb = ra - ra.mean(-1, keepdim=True), rb - rb.mean(-1, keepdim=True)
+    rho = (ra * rb).sum(-1) / (ra.norm(dim=-1) * rb.norm(dim=-1))
+    ta, tb = important(a, "top_q", 0.5), important(b, "top_q", 0.5)
+    inter = (ta & tb).flatten(-2).sum(-1).double()
+    union = (ta | tb).flatten(-2).sum(-1).double().clamp(min=1)
+    return rho, inter / union
+
+
+def _autocast(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+
+
+def attribution_maps(
     models: list[nn.Module],
     x: torch.Tensor,
     methods: list[str],
     classes=(0, 1),
     ig_steps: int = 50,
     ig_method: str = "gausslegendre",
-    internal_batch_size: int | None = None,
+    batch_size: int = 64,
+    internal_batch: int = 256,
+    device: torch.device | str | None = None,
+    precision: str | dict[str, str] = "fp32",
+    progress: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """The plain way, as a competent captum user writes it: one call per method, class and
-    model, batched over all images. {method: (models, classes, N, H, W)}."""
-    from .consensus import reduce_channels
+    """Channel-reduced maps {method: (models, classes, N, H, W)} on CPU, float32.
 
-    out = {}
-    for method in methods:
-        out[method] = torch.stack(
-            [
-                torch.stack(
-                    [
-                        reduce_channels(
-                            captum_attribution(model, method, x, c, ig_steps, ig_method, internal_batch_size)
-                        ).cpu()
-                        for c in classes
-                    ]
-                )
-                for model in models
-            ]
-        )
-    return out
+    `x` holds normalised images (N, 3, H, W). precision: "fp32", "bf16", or {method: "fp32" |
+    "bf16"}, the same for every model (`gadlib.precision.plan` makes that choice)."""
+    for m in methods:
+        check_method(m)
+    plan = precision if isinstance(precision, dict) else {m: precision for m in methods}
+    bf16 = frozenset(m for m in methods if plan[m] == "bf16")
+    if (GRADIENT_METHODS & set(methods)) and len({plan[m] for m in GRADIENT_METHODS & set(methods)}) > 1:
+        raise ValueError("saliency and input_x_gradient share one pass: give them the same precision")
+    device = torch.device(device) if device else next(models[0].parameters()).device
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    results = {m: torch.zeros(len(models), len(classes), len(x), *x.shape[-2:]) for m in methods}
+    if len(x) == 0:
+        return results
+    bar = tqdm(total=len(models) * len(x), desc="attributions", unit="img", leave=False, disable=not progress)
+    family = [prepared(model, device) for model in models]
+    fit = inputs_that_fit(family[0], x[:1].to(device), classes)  # measured with the whole family in memory
+    if fit is not None:
+        batch_size, internal_batch = min(batch_size, fit), min(internal_batch, fit)
+    for k, ready in enumerate(family):
+        for i in range(0, len(x), batch_size):
+            chunk = x[i : i + batch_size].to(device)
+            out = _maps_one_model(ready, chunk, methods, classes, ig_steps, ig_method, internal_batch, bf16)
+            for m in methods:
+                results[m][k, :, i : i + len(chunk)] = out[m].cpu()
+            bar.update(len(chunk))
+    bar.close()
+    return results
 
 
 def smoothgrad_maps(
@@ -95,10 +283,6 @@ def smoothgrad_maps(
     """SmoothGrad over each base method with captum's NoiseTunnel: the mean attribution over
     `samples` noisy copies (sd = noise x the input range of x), reduced over channels.
     {method: (classes, N, H, W)} on CPU."""
-    from captum.attr import NoiseTunnel
-
-    from .consensus import reduce_channels
-    from .engine import inputs_that_fit
 
     model.eval()
     device = next(model.parameters()).device

@@ -25,12 +25,12 @@ from tqdm.auto import tqdm
 
 from . import consensus as cons
 from . import faithfulness, metrics, runfiles, sanity, stats
-from .attributions import smoothgrad_maps
+from .attributions import attribution_maps, smoothgrad_maps
 from .config import RunConfig
 from .data import Dataset, normalize
-from .engine import attribution_maps
 from .hulls import hulls_of
 from .runfiles import RunFiles
+from .tables import to_markdown
 
 # Bumped when the rows' definition changes, so that stored rows made the old way are recomputed.
 ROWS_VERSION = 2  # 2: curves and the true object for the image's own class; ties in a curve in seeded order
@@ -319,7 +319,7 @@ def write_tables(cfg: RunConfig, ctrl: Controls, sane: pd.DataFrame) -> dict[str
     }
     for name, t in tables.items():
         runfiles.write_csv(t, out_dir / f"{name}.csv", ctrl.stamp, index=True)
-        runfiles.write_text(metrics.to_markdown(t) + "\n", out_dir / f"{name}.md", ctrl.stamp)
+        runfiles.write_text(to_markdown(t) + "\n", out_dir / f"{name}.md", ctrl.stamp)
     return tables
 
 

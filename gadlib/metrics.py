@@ -1,12 +1,9 @@
-"""The paper's metrics (RC, RS), its Table 1 and Table 2 layouts, and ground-truth scores."""
+"""The paper's metrics (RC, RS) and ground-truth scores, per image; `gadlib.tables` lays them out."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import torch
 
-from .config import METHOD_SHORT, METHODS
 from .data import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -81,108 +78,3 @@ def pointing_hit(maps: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     union = area(a | b)
     return torch.where(union > 0, area(a & b) / union.clamp(min=1), torch.nan)
-
-
-# ---------------------------------------------------------------- the paper's tables
-def _method_columns(df: pd.DataFrame) -> list[str]:
-    present = set(df["method"])
-    return [METHOD_SHORT[m] for m in METHODS if m in present]
-
-
-def table1(rc_rows: pd.DataFrame) -> pd.DataFrame:
-    """Counts of RC >= 1 (Orig.k) and RC < 1 (GAD k) per target class k, laid out like the
-    paper's Table 1: rows dataset / architecture / Orig.1, GAD 1, Orig.2, GAD 2."""
-    d = rc_rows.dropna(subset=["rc"]).assign(m=lambda t: t["method"].map(METHOD_SHORT))
-    rows = []
-    for (dataset, arch), g in d.groupby(["dataset", "arch"], sort=False):
-        for k in (1, 2):
-            gk = g[g["target"] == k]
-            orig = gk[gk["rc"] >= 1].groupby("m").size()
-            gad = gk[gk["rc"] < 1].groupby("m").size()
-            rows.append({"dataset": dataset, "arch": arch, "row": f"Orig.{k}", **orig.to_dict()})
-            rows.append({"dataset": dataset, "arch": arch, "row": f"GAD {k}", **gad.to_dict()})
-    cols = _method_columns(rc_rows)
-    out = pd.DataFrame(rows).set_index(["dataset", "arch", "row"]).reindex(columns=cols)
-    return out.fillna(0).astype(int)
-
-
-def table2(rs_rows: pd.DataFrame, masks: tuple[str, ...] = ("sup", "gad")) -> pd.DataFrame:
-    """Mean RS x 10^2 per target class for the supplementary (Sup.k) and GAD masks, laid out
-    like the paper's Table 2. NaN RS (empty mask) is left out of the mean."""
-    names = {"sup": "Sup.{k}", "gad": "GAD {k}", "base": "Base {k}"}
-    d = rs_rows.assign(m=lambda t: t["method"].map(METHOD_SHORT))
-    rows = []
-    for (dataset, arch), g in d.groupby(["dataset", "arch"], sort=False):
-        for k in (1, 2):
-            for mask in masks:
-                gm = g[(g["target"] == k) & (g["mask"] == mask)]
-                means = (gm.groupby("m")["rs"].mean() * 100).to_dict()
-                rows.append({"dataset": dataset, "arch": arch, "row": names[mask].format(k=k), **means})
-    return pd.DataFrame(rows).set_index(["dataset", "arch", "row"]).reindex(columns=_method_columns(rs_rows))
-
-
-def direction_summary(
-    rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int = 2000, seed: int = 0
-) -> pd.DataFrame:
-    """Per architecture and method, the paper's two directions and the baseline, as verdicts from
-    per-image statistics for each target class (the paper's tables are per class too); seeded
-    bootstrap over images, 95%: "holds", "fails" or "undecided (interval contains 0)", the same
-    for both classes, or "class 1 ..., class 2 ..." when the classes disagree.
-    - RC<1 for most: the share of images with RC < 1 is above one half;
-    - RS GAD vs Sup: RS of the GAD hull above that of the supplementary region, image by image;
-    - RS GAD vs Base: above that of the matched-area baseline's hull.
-    Also the consensus share of the pixels, and the share of images with RC < 1 (both classes)."""
-    from .stats import paired_bootstrap, verdict
-
-    def per_class(diffs: dict[int, np.ndarray]) -> str:
-        intervals = {k: paired_bootstrap(d, resamples, seed) for k, d in diffs.items()}
-        found = {k: verdict(b["low"], b["high"]) for k, b in intervals.items()}
-        if len(set(found.values())) == 1:
-            return next(iter(found.values()))
-        return ", ".join(f"class {k} {v.split(' (')[0]}" for k, v in sorted(found.items()))
-
-    out = []
-    for (dataset, arch, method), g in rc_rows.groupby(["dataset", "arch", "method"], sort=False):
-        r = rs_rows[(rs_rows["dataset"] == dataset) & (rs_rows["arch"] == arch) & (rs_rows["method"] == method)]
-        wide = r.pivot_table(index=["target", "image"], columns="mask", values="rs", dropna=False)
-        defined = g.dropna(subset=["rc"])  # an empty original hull has no RC; table1 leaves it out too
-        targets = sorted(g["target"].unique())
-        out.append(
-            {
-                "dataset": dataset,
-                "arch": arch,
-                "method": METHOD_SHORT[method],
-                "consensus share": float(g["consensus_share"].mean()),
-                "share RC<1": float((defined["rc"] < 1).mean()) if len(defined) else np.nan,
-                "RC<1 for most": per_class(
-                    {k: (defined.loc[defined["target"] == k, "rc"] < 1).to_numpy(float) - 0.5 for k in targets}
-                ),
-                "RS GAD vs Sup": per_class({k: (wide.loc[k, "gad"] - wide.loc[k, "sup"]).to_numpy() for k in targets}),
-                "RS GAD vs Base": per_class(
-                    {k: (wide.loc[k, "gad"] - wide.loc[k, "base"]).to_numpy() for k in targets}
-                ),
-            }
-        )
-    return pd.DataFrame(out)
-
-
-# The direction table's verdict columns, and what tables made before the paired verdicts called
-# them (True / False on mean values): tools comparing runs across that change read both.
-DIRECTION_VERDICTS = {
-    "RC": ("RC<1 for most", "RC holds"),
-    "RS>Sup": ("RS GAD vs Sup", "RS GAD > Sup (holds)"),
-    "RS>Base": ("RS GAD vs Base", "RS GAD > Base"),
-}
-
-
-def direction_verdict(table: pd.DataFrame, idx, short: str) -> str:
-    """The verdict `short` ("RC", "RS>Sup", "RS>Base") of row `idx`, old or new table alike."""
-    new, old = DIRECTION_VERDICTS[short]
-    if new in table.columns:
-        return str(table.loc[idx, new])
-    value = table.loc[idx, old]
-    return "holds" if str(value) == "True" or value is True else "fails"
-
-
-def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
-    return df.reset_index().to_markdown(index=False, floatfmt=floatfmt)

@@ -58,26 +58,3 @@ def table1() -> pd.DataFrame:
 
 def table2() -> pd.DataFrame:
     return _frame(TABLE2, ["Sup.1", "GAD 1", "Sup.2", "GAD 2"])
-
-
-def direction(t1: pd.DataFrame, t2: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, arch) and method: share of images with RC < 1 over both classes, and whether
-    the GAD mask's mean RS beats the supplementary mask's for both classes."""
-    rows = []
-    for (dataset, arch), g1 in t1.groupby(level=[0, 1], sort=False):
-        g1 = g1.droplevel([0, 1])
-        g2 = t2.xs((dataset, arch), level=[0, 1])
-        for m in g1.columns:
-            gad = g1.loc[["GAD 1", "GAD 2"], m].sum()
-            total = g1[m].sum()
-            rs = all(g2.loc[f"GAD {k}", m] > g2.loc[f"Sup.{k}", m] for k in (1, 2))
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "arch": arch,
-                    "method": m,
-                    "share RC<1": gad / total if total else float("nan"),
-                    "RS GAD > Sup": rs,
-                }
-            )
-    return pd.DataFrame(rows)

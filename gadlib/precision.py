@@ -16,8 +16,8 @@ import torch
 
 from . import consensus as cons
 from . import runfiles
+from .attributions import GRADIENT_METHODS, attribution_maps
 from .config import RunConfig
-from .engine import GRADIENT_METHODS, attribution_maps
 from .hulls import hulls_of
 
 PROBE_PER_CLASS = 4  # probe images per class, the first of each class in the (shuffled) evaluation order

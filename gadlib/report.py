@@ -11,12 +11,12 @@ import pandas as pd
 import torch
 
 from . import consensus as cons
-from . import figures, metrics, runfiles
+from . import figures, runfiles
 from .config import RunConfig
 from .data import Dataset, eval_indices
 from .errors import GADInputError
 from .runfiles import RunFiles
-from .tables import ground_truth_summary, model_table
+from .tables import direction_summary, ground_truth_summary, model_table, table1, table2, to_markdown
 
 
 # ---------------------------------------------------------------- tables
@@ -96,17 +96,17 @@ def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]
     tables = {"models": model_table(results.models)}
     for rule in rc["hull_rule"].unique():
         rc_r, rs_r = rc[rc["hull_rule"] == rule], rs[rs["hull_rule"] == rule]
-        tables[f"table1_{rule}"] = metrics.table1(rc_r)
-        tables[f"table2_{rule}"] = metrics.table2(rs_r)
-        tables[f"table2_with_baseline_{rule}"] = metrics.table2(rs_r, ("sup", "gad", "base"))
-        tables[f"direction_{rule}"] = metrics.direction_summary(rc_r, rs_r, cfg.bootstrap, cfg.seed).set_index(
+        tables[f"table1_{rule}"] = table1(rc_r)
+        tables[f"table2_{rule}"] = table2(rs_r)
+        tables[f"table2_with_baseline_{rule}"] = table2(rs_r, ("sup", "gad", "base"))
+        tables[f"direction_{rule}"] = direction_summary(rc_r, rs_r, cfg.bootstrap, cfg.seed).set_index(
             ["dataset", "arch", "method"]
         )
     if results.ground_truth is not None:
         tables["ground_truth"] = ground_truth_summary(results.ground_truth)
     for name, t in tables.items():
         runfiles.write_csv(t, out_dir / f"{name}.csv", st, index=True)
-        runfiles.write_text(metrics.to_markdown(t) + "\n", out_dir / f"{name}.md", st)
+        runfiles.write_text(to_markdown(t) + "\n", out_dir / f"{name}.md", st)
     return tables
 
 

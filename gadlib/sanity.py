@@ -24,7 +24,7 @@ from scipy.stats import rankdata
 from skimage.metrics import structural_similarity
 
 from . import consensus as cons
-from .engine import attribution_maps
+from .attributions import attribution_maps
 
 VERSION = 2  # bumped when the rows' definition changes (2: the matched-area baseline beside GAD)
 PER_CLASS = 8  # evaluation images of each class that the cascade explains

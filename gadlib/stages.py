@@ -13,9 +13,9 @@ from tqdm.auto import tqdm
 
 from . import consensus as cons
 from . import metrics, notices, precision, runfiles
+from .attributions import attribution_maps
 from .config import RunConfig
 from .data import Dataset, eval_indices, normalize
-from .engine import attribution_maps
 from .errors import GADInputError
 from .hulls import hulls_of
 from .models import build_model, describe_device, load_classifier, pick_device, predict_logits

@@ -39,7 +39,7 @@ extra = {}
 # %%
 from IPython.display import display
 
-from gadlib import metrics, stages, tables
+from gadlib import stages, tables
 
 cfg, data = stages.setup(globals())
 
@@ -50,7 +50,7 @@ comp = stages.complexity(cfg, data, family, attr)
 rc, gt = comp.rc, comp.ground_truth
 for rule in cfg.hull_rules:
     print(f"Table 1, hull rule {rule}")
-    display(metrics.table1(rc[rc["hull_rule"] == rule]))
+    display(tables.table1(rc[rc["hull_rule"] == rule]))
 
 # %%
 tables.ground_truth_summary(gt) if gt is not None else "no ground truth for real images"

@@ -39,7 +39,7 @@ extra = {}
 # %%
 from IPython.display import display
 
-from gadlib import metrics, stages
+from gadlib import stages, tables
 
 cfg, data = stages.setup(globals())
 
@@ -48,7 +48,7 @@ family = stages.model_family(cfg, data)
 rs = stages.sensitivity(cfg, data, family)
 for rule in cfg.hull_rules:
     print(f"Table 2 (RS x 10^2), hull rule {rule}")
-    display(metrics.table2(rs[rs["hull_rule"] == rule], ("sup", "gad", "base")))
+    display(tables.table2(rs[rs["hull_rule"] == rule], ("sup", "gad", "base")))
 
 # %%
 print("empty masks (RS undefined, left out of the means):", int(rs["rs"].isna().sum()))

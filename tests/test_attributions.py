@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from gadlib import METHODS, GADInputError
-from gadlib.attributions import captum_attribution, captum_maps
+from gadlib.attributions import attribution_maps, map_agreement
 from gadlib.consensus import reduce_channels
-from gadlib.engine import attribution_maps, map_agreement
 from gadlib.models import build_model
+
+from captum_reference import captum_attribution, captum_maps
 
 
 def test_closed_forms_of_a_linear_model(linear_model):
@@ -70,20 +71,20 @@ def test_batched_equals_per_image():
 def test_memory_cap_changes_batches_not_maps(monkeypatch):
     """Where free memory holds only 3 inputs (as measured on CUDA), the image chunk and IG's
     internal batch shrink to 3, and the maps stay the same."""
-    from gadlib import engine
+    from gadlib import attributions
 
     model = _with_random_batch_norm(build_model("resnet18", 2, 32))
     x = torch.randn(5, 3, 32, 32)
     free = attribution_maps([model], x, list(METHODS), ig_steps=4, batch_size=4, internal_batch=16, progress=False)
     seen = []
-    real = engine._maps_one_model
+    real = attributions._maps_one_model
 
     def spy(model, chunk, methods, classes, ig_steps, ig_method, internal_batch, bf16):
         seen.append((len(chunk), internal_batch))
         return real(model, chunk, methods, classes, ig_steps, ig_method, internal_batch, bf16)
 
-    monkeypatch.setattr(engine, "inputs_that_fit", lambda *args, **kwargs: 3)
-    monkeypatch.setattr(engine, "_maps_one_model", spy)
+    monkeypatch.setattr(attributions, "inputs_that_fit", lambda *args, **kwargs: 3)
+    monkeypatch.setattr(attributions, "_maps_one_model", spy)
     capped = attribution_maps([model], x, list(METHODS), ig_steps=4, batch_size=4, internal_batch=16, progress=False)
     assert seen == [(3, 3), (2, 3)]
     for method in METHODS:
@@ -91,12 +92,12 @@ def test_memory_cap_changes_batches_not_maps(monkeypatch):
 
 
 def test_prepared_model_is_reused_until_its_weights_change():
-    from gadlib import engine
+    from gadlib import attributions
 
     model = _with_random_batch_norm(build_model("resnet18", 2, 32))
     x = torch.randn(2, 3, 32, 32)
     device = torch.device("cpu")
-    assert engine.prepared(model, device) is engine.prepared(model, device)
+    assert attributions.prepared(model, device) is attributions.prepared(model, device)
     before = attribution_maps([model], x, ["saliency"], progress=False)["saliency"]
     other = _with_random_batch_norm(build_model("resnet18", 2, 32))
     model.load_state_dict(other.state_dict())  # in place, as a training step or a reload does
@@ -113,7 +114,7 @@ def test_unknown_method_is_a_one_line_error(linear_model):
 
 
 def test_agreement_rule_rejects_unrelated_maps():
-    from gadlib.engine import maps_agree
+    from gadlib.attributions import maps_agree
 
     a = torch.rand(3, 16, 16)
     assert maps_agree(a, a.clone())

@@ -275,7 +275,7 @@ def test_smoothgrad_keeps_within_the_memory_cap(linear_model, monkeypatch):
     12 // samples images per call and IG an internal batch, and noise-free maps do not change."""
     from captum.attr import NoiseTunnel
 
-    from gadlib import engine
+    from gadlib import attributions
 
     x = torch.rand(10, 3, 6, 6)
     free = smoothgrad_maps(linear_model, x, ["saliency", "integrated_gradients"], samples=3, ig_steps=8)
@@ -287,7 +287,7 @@ def test_smoothgrad_keeps_within_the_memory_cap(linear_model, monkeypatch):
         return real(self, inputs, **kwargs)
 
     monkeypatch.setattr(NoiseTunnel, "attribute", spy)
-    monkeypatch.setattr(engine, "inputs_that_fit", lambda *args, **kwargs: 12)
+    monkeypatch.setattr(attributions, "inputs_that_fit", lambda *args, **kwargs: 12)
     capped = smoothgrad_maps(linear_model, x, ["saliency", "integrated_gradients"], samples=3, ig_steps=8)
     assert max(n for n, _ in seen) == 4  # 12 inputs / 3 samples
     assert {b for _, b in seen} == {None, 12}  # IG only

@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import torch
 
-from gadlib import metrics
+from gadlib import metrics, tables
 
 
 def test_rs_of_a_linear_model_equals_hand_value(linear_model):
@@ -44,7 +44,7 @@ def test_table1_counts_and_layout():
             "rc": [0.5, 1.0, 0.2, 0.3, 1.0, 1.0, float("nan"), 0.1],
         }
     )
-    t = metrics.table1(rows)
+    t = tables.table1(rows)
     assert list(t.columns) == ["S", "IG"]
     assert [r[2] for r in t.index] == ["Orig.1", "GAD 1", "Orig.2", "GAD 2"]
     assert t["S"].tolist() == [1, 1, 0, 2]
@@ -62,7 +62,7 @@ def test_table2_means_times_100():
             "rs": [0.01, 0.03, 0.005, float("nan"), 0.001],
         }
     )
-    t = metrics.table2(rows)
+    t = tables.table2(rows)
     assert t.loc[("d", "a", "GAD 1"), "S"] == 2.0
     assert t.loc[("d", "a", "Sup.1"), "S"] == 0.5
 
@@ -89,8 +89,8 @@ def test_direction_summary_leaves_out_undefined_rc_like_table1():
             "rs": [2.0, 1.0, 2.0, 3.0, 1.0, 3.0, 2.5, 1.0, 2.5, 2.0, 0.5, 2.0],
         }
     )
-    row = metrics.direction_summary(rc, rs, resamples=200).iloc[0]
-    t1 = metrics.table1(rc)["S"]
+    row = tables.direction_summary(rc, rs, resamples=200).iloc[0]
+    t1 = tables.table1(rc)["S"]
     assert row["share RC<1"] == 2 / 3 == (t1.loc[("d", "a", "GAD 1")] + t1.loc[("d", "a", "GAD 2")]) / t1.sum()
     # paired per image: GAD above the supplementary region in every pair, equal to the baseline in every pair
     assert row["RS GAD vs Sup"] == "holds" and row["RS GAD vs Base"] == "no difference"

@@ -142,7 +142,7 @@ def test_auto_precision_is_one_choice_per_method_for_the_whole_family(tmp_path, 
     """Forced to probe on any CPU: the plan must be what its own criterion says on the probe
     images (both classes), the same for every model."""
     from gadlib import precision
-    from gadlib.engine import attribution_maps
+    from gadlib.attributions import attribution_maps
     from gadlib.models import build_model
 
     monkeypatch.setattr(precision, "bf16_available", lambda device: True)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from gadlib.config import METHOD_SHORT
-from gadlib.metrics import DIRECTION_VERDICTS, direction_verdict, to_markdown
 from gadlib.runfiles import read_csv
+from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, to_markdown
 
 
 def same_models(a: Path, b: Path) -> tuple[dict, dict]:

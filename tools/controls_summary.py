@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from gadlib.config import METHOD_SHORT
-from gadlib.metrics import to_markdown
 from gadlib.runfiles import read_csv
+from gadlib.tables import to_markdown
 
 COUNTS = ("holds", "fails", "undecided (interval contains 0)")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gadlib.metrics import DIRECTION_VERDICTS, direction_verdict, to_markdown
 from gadlib.runfiles import read_csv
+from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, to_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,0 +1,61 @@
+"""The plain way to compute the five methods: one captum call per method, target and model,
+batched over images. Tests check gadlib's attributions against it and the benchmark times
+gadlib against it; the pipeline never calls it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gadlib.attributions import CAPTUM_CLASSES, check_method
+from gadlib.consensus import reduce_channels
+
+
+def captum_attribution(
+    model: nn.Module,
+    method: str,
+    x: torch.Tensor,
+    target: torch.Tensor | int,
+    ig_steps: int = 50,
+    ig_method: str = "gausslegendre",
+    internal_batch_size: int | None = None,
+) -> torch.Tensor:
+    """One captum call: attributions (N, C, H, W) of `model` for `target` on inputs `x`."""
+    check_method(method)
+    model.eval()
+    explainer = CAPTUM_CLASSES[method](model)
+    x = x.detach().requires_grad_(True)
+    if method == "integrated_gradients":
+        return explainer.attribute(
+            x, target=target, n_steps=ig_steps, method=ig_method, internal_batch_size=internal_batch_size
+        ).detach()
+    return explainer.attribute(x, target=target).detach()
+
+
+def captum_maps(
+    models: list[nn.Module],
+    x: torch.Tensor,
+    methods: list[str],
+    classes=(0, 1),
+    ig_steps: int = 50,
+    ig_method: str = "gausslegendre",
+    internal_batch_size: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """The plain way, as a competent captum user writes it: one call per method, class and
+    model, batched over all images. {method: (models, classes, N, H, W)}."""
+    out = {}
+    for method in methods:
+        out[method] = torch.stack(
+            [
+                torch.stack(
+                    [
+                        reduce_channels(
+                            captum_attribution(model, method, x, c, ig_steps, ig_method, internal_batch_size)
+                        ).cpu()
+                        for c in classes
+                    ]
+                )
+                for model in models
+            ]
+        )
+    return out
