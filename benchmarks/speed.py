@@ -219,7 +219,7 @@ def bench_training(args, device) -> pd.DataFrame:
     from torch.utils.data import DataLoader, Dataset
     from torchvision import datasets, transforms
 
-    from gadlib.data import Split, decode_images
+    from gadlib.data import decode_images
     from gadlib.synthetic import make_synthetic
     from gadlib.training import train_support
 
@@ -272,9 +272,8 @@ def bench_training(args, device) -> pd.DataFrame:
     start = time.perf_counter()
     images, kept = decode_images([Path(base.samples[i][0]) for i in keep], args.size)
     t_decode = time.perf_counter() - start
-    split = Split(images, torch.tensor([base.samples[i][1] for i in keep])[kept])
     _, t_gad = median_time(
-        lambda: train_support(original, split, targets[kept], 1, 4e-5, args.batch), device, args.reps
+        lambda: train_support(original, images, targets[kept], 1, 4e-5, args.batch), device, args.reps
     )
     n = len(keep)
     work = f"{args.train_arch}, {n} images, {args.size} px, one epoch"

@@ -1,5 +1,7 @@
 """GAD, Gradient Artificial Distancing: less noisy gradient attribution maps.
 
+`gadlib.GAD` is GAD on any classifier, shaped like a captum attribution (`gadlib.gad`).
+
 Notebooks 01-05 call `gadlib.stages`, notebook 06 `gadlib.report` (tables and figures); the
 pieces are in small modules: `config` (profiles and parameters), `runfiles` (run files, stamps,
 the run-folder lock), `layouts` (image folders), `data` and `synthetic` (datasets), `models` and
@@ -12,5 +14,15 @@ in `controls`, with `stats`, `faithfulness` and `sanity`.
 from .config import METHODS, RunConfig
 from .errors import GADInputError
 
-__all__ = ["METHODS", "GADInputError", "RunConfig"]
+__all__ = ["GAD", "METHODS", "GADInputError", "RunConfig"]
+
+
+def __getattr__(name: str):
+    # GAD imports torch models and captum: loaded on first use, so `python -m gadlib.reproduce`
+    # still answers bad input within a second or two
+    if name == "GAD":
+        from .gad import GAD
+
+        return GAD
+    raise AttributeError(f"module 'gadlib' has no attribute {name!r}")
 __version__ = "0.1.0"

@@ -75,3 +75,26 @@ def matched_area_map(original_map: torch.Tensor, consensus_mask: torch.Tensor) -
     """Baseline: the original map's own top |C| pixels, a plain intensity filter of the same area."""
     k = consensus_mask.flatten(-2).sum(-1)
     return original_map * top_k_mask(original_map, k)
+
+
+def regions(maps: torch.Tensor, rule: str = "top_q", q: float = 0.5, tau: float = 0.1):
+    """GAD step 3 in one call, for (models, ..., H, W) maps with the original first: the
+    consensus mask and the three maps the evaluation compares, {"orig", "gad", "base"} (the
+    original, the GAD map and the matched-area baseline)."""
+    c = consensus(maps, rule, q, tau)
+    return c, views(maps[0], c)
+
+
+def views(original_map: torch.Tensor, consensus_mask: torch.Tensor) -> dict:
+    """{"orig", "gad", "base"}: the original map, the GAD map and the matched-area baseline."""
+    return {
+        "orig": original_map,
+        "gad": gad_map(original_map, consensus_mask),
+        "base": matched_area_map(original_map, consensus_mask),
+    }
+
+
+def occlusion_regions(hulls: dict) -> dict:
+    """The regions RS occludes, from the hulls of `regions`' maps: the GAD hull, the
+    supplementary region (the original's hull minus the GAD hull) and the baseline's hull."""
+    return {"gad": hulls["gad"], "sup": hulls["orig"] & ~hulls["gad"], "base": hulls["base"]}

@@ -169,9 +169,7 @@ def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) ->
         )
         smooth = maps["smooth"][method]
         views = {
-            "orig": m[0],
-            "gad": cons.gad_map(m[0], c),
-            "base": cons.matched_area_map(m[0], c),
+            **cons.views(m[0], c),
             "gad0": cons.gad_map(m[0], c0),
             "smooth": smooth * cons.top_k_mask(smooth, c.flatten(-2).sum(-1)),
         }
@@ -208,13 +206,7 @@ def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) ->
             h = dict(comp.hulls[(method, rule)])
             for kind in ("gad0", "smooth"):
                 h[kind] = extra[(rule, kind)]
-            regions = {
-                "gad": h["gad"],
-                "sup": h["orig"] & ~h["gad"],
-                "base": h["base"],
-                "gad0": h["gad0"],
-                "smooth": h["smooth"],
-            }
+            regions = {**cons.occlusion_regions(h), "gad0": h["gad0"], "smooth": h["smooth"]}
             for t in (0, 1):
                 rs = metrics.rs(
                     original,

@@ -92,6 +92,24 @@ def build_model(arch: str, num_classes: int = 2, image_size: int = 224, pretrain
     return _no_inplace_relu(model)
 
 
+def small_cnn(num_classes: int, channels: int = 16) -> nn.Module:
+    """A small convolutional classifier (three conv + batch-norm + ReLU blocks, global pooling):
+    a stand-in for "your own model" in the quickstart and the tests, trained in seconds on a CPU."""
+    c = channels
+
+    def block(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
+
+    return nn.Sequential(
+        *block(3, c),
+        *block(c, 2 * c),
+        *block(2 * c, 2 * c),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2 * c, num_classes),
+    )
+
+
 def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
     """A user's trained two-class classifier: a state_dict for `build_model(arch)` or a whole
     pickled module."""

@@ -17,10 +17,11 @@ from .attributions import attribution_maps
 from .config import RunConfig
 from .data import Dataset, eval_indices, normalize
 from .errors import GADInputError
+from .gad import GAD
 from .hulls import hulls_of
 from .models import build_model, describe_device, load_classifier, pick_device, predict_logits
 from .runfiles import RunFiles
-from .training import accuracy, distanced_targets, support_report, train_classifier, train_support
+from .training import accuracy, distanced_targets, support_report, train_classifier
 
 CHANCE_MARGIN = 0.15  # below 0.5 + this, the classifier is not clearly better than chance
 
@@ -145,7 +146,7 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
         test_logits = predict_logits(original, data.test.images)
         rows = [{"alpha_c1": 0.0, "alpha_c2": 0.0, "accuracy": accuracy(test_logits, data.test.labels)}]
         for (a1, a2), support, stored in zip(cfg.support_alphas, supports, stored_supports):
-            row = support_report(test_logits, predict_logits(support, data.test.images), data.test.labels, a1, a2)
+            row = support_report(test_logits, predict_logits(support, data.test.images), data.test.labels, (a1, a2))
             row["train_mse_last_epoch"] = stored["train_mse"][-1] if stored["train_mse"] else float("nan")
             rows.append(row)
         report = pd.DataFrame(rows).assign(dataset=cfg.dataset, arch=cfg.arch)
@@ -164,39 +165,33 @@ def train_supports(
     stamps: list[dict],
     what: str = "support",
 ) -> tuple[list[nn.Module], list[dict]]:
-    """One support per (alpha for class 1, alpha for class 2), each trained (or read back) from
-    the original with seed cfg.seed + its position + 1, in cfg.support_mode. Returns the models
-    (eval mode, on the original's device) and their stored records."""
-    device = next(original.parameters()).device
-    train_logits = []  # predicted only if a support has to be trained (not when all are cached)
-    models, records = [], []
-    for i, ((a1, a2), path, st) in enumerate(zip(tqdm(alphas, desc=f"{what}s", leave=False), paths, stamps)):
+    """One support per (alpha for class 1, alpha for class 2), trained by `GAD.fit` (seed
+    cfg.seed + its position + 1, in cfg.support_mode) or read back from its run file. Returns
+    the models (eval mode, on the original's device) and their stored records."""
+    records = []
 
-        def train(a1=a1, a2=a2, i=i):
-            if not train_logits:
-                train_logits.append(predict_logits(original, data.train.images))
-            targets = distanced_targets(train_logits[0], data.train.labels, a1, a2)
-            torch.manual_seed(cfg.seed + i + 1)
-            s, history = train_support(
-                original,
-                data.train,
-                targets,
-                cfg.support_epochs,
-                cfg.support_lr,
-                cfg.batch_size,
-                cfg.seed + i + 1,
-                desc=f"{what} alpha={a1:g}/{a2:g}",
-                mode=cfg.support_mode,
-            )
+    def keep(i, train):
+        def record():
+            s, history = train()
             s = s.cpu()
             return {"state": _state(s), "fingerprint": runfiles.fingerprint(s), "train_mse": history}
 
-        stored = runfiles.cached(path, st, train)
-        model = build_model(cfg.arch, 2, cfg.image_size)
-        model.load_state_dict(stored["state"])
-        models.append(model.to(device).eval())
-        records.append(stored)
-    return models, records
+        records.append(runfiles.cached(paths[i], stamps[i], record))
+        return records[-1]["state"]
+
+    gad = GAD(original, "saliency", alphas)  # the method is not used to train
+    gad.fit(
+        data.train.images,
+        data.train.labels,
+        cfg.support_epochs,
+        cfg.support_lr,
+        cfg.batch_size,
+        cfg.seed,
+        cfg.support_mode,
+        keep=keep,
+        desc=what,
+    )
+    return gad.supports, records
 
 
 def logit_space(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFrame:
@@ -205,7 +200,7 @@ def logit_space(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
     z = predict_logits(family.original, data.train.images)
     frames.append(pd.DataFrame({"z1": z[:, 0], "z2": z[:, 1], "what": "original", "alpha": 0.0}))
     for (a1, a2), support in zip(cfg.support_alphas, family.supports):
-        y = distanced_targets(z, data.train.labels, a1, a2)
+        y = distanced_targets(z, data.train.labels, (a1, a2))
         s = predict_logits(support, data.train.images)
         frames.append(pd.DataFrame({"z1": y[:, 0], "z2": y[:, 1], "what": "target", "alpha": a1}))
         frames.append(pd.DataFrame({"z1": s[:, 0], "z2": s[:, 1], "what": "support", "alpha": a1}))
@@ -319,9 +314,8 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
         return Complexity(rc_df, gt_df if has_gt else None, consensus, hulls)
     rc_rows, gt_rows, hulls, consensus = [], [], {}, {}
     for method, m in tqdm(attr.maps.items(), desc="complexity", leave=False):
-        c = cons.consensus(m, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)  # (2, N, H, W)
+        c, views = cons.regions(m, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)  # c: (2, N, H, W)
         consensus[method] = c
-        views = {"orig": m[0], "gad": cons.gad_map(m[0], c), "base": cons.matched_area_map(m[0], c)}
         all_hulls = hulls_of(views, cfg.hull_rules, cfg.hull_q, cfg.hull_tau)
         for rule in cfg.hull_rules:
             h = {k: all_hulls[(rule, k)] for k in views}
@@ -391,7 +385,7 @@ def sensitivity(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
     x = normalize(ev.images)
     rows = []
     for (method, rule), h in tqdm(hulls.items(), desc="sensitivity", leave=False):
-        masks = {"gad": h["gad"], "sup": h["orig"] & ~h["gad"], "base": h["base"]}
+        masks = cons.occlusion_regions(h)
         for t in (0, 1):
             stacked = torch.stack([m[t] for m in masks.values()])
             values = metrics.rs(family.original, x, stacked, t, cfg.occlusion_fill, batch_size=cfg.batch_size * 4)

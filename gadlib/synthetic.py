@@ -1,8 +1,9 @@
-"""Deterministic synthetic two-class dataset with a ground-truth object mask.
+"""Deterministic synthetic dataset (two classes, or three) with a ground-truth object mask.
 
-Every image has a smooth background texture, a few distractor shapes that both classes share
+Every image has a smooth background texture, a few distractor shapes that all classes share
 (small discs and triangles), and one class-deciding object at a random place, colour and scale:
-a ring for class 0, a plus-shaped cross for class 1. Because the deciding object's mask is
+a ring for class 0, a plus-shaped cross for class 1, and (with three classes) a diamond for
+class 2. Because the deciding object's mask is
 known, attribution maps can be scored against ground truth, which real photographs cannot give.
 
 Generation is vectorised over images: shapes are drawn by broadcasting pixel coordinates
@@ -14,6 +15,7 @@ from __future__ import annotations
 import torch
 
 CLASS_NAMES = ("ring", "cross")
+THREE_CLASS_NAMES = ("ring", "cross", "diamond")
 
 
 def _smooth_texture(gen: torch.Generator, n: int, size: int) -> torch.Tensor:
@@ -56,15 +58,22 @@ def _cross(yy, xx, cy, cx, r):
     return ((dy <= rr) & (dx <= arm)) | ((dx <= rr) & (dy <= arm))
 
 
-def make_synthetic(n: int, size: int, seed: int, n_distractors: int = 2):
+def _diamond(yy, xx, cy, cx, r):
+    return (yy - cy[:, None, None]).abs() + (xx - cx[:, None, None]).abs() <= r[:, None, None]
+
+
+def make_synthetic(n: int, size: int, seed: int, n_distractors: int = 2, n_classes: int = 2):
     """Return (images in [0, 1], labels, object masks) for `n` images of `size` pixels.
 
-    Classes alternate 0, 1, 0, 1 ... so every prefix is balanced. Same seed, same data.
+    Classes take turns 0, 1, 0, 1 ... (0, 1, 2, 0, ... with three), so every prefix is balanced.
+    Same seed, same data; the two-class set does not depend on whether a third class exists.
     """
     if n <= 0 or size < 8:
         raise ValueError(f"synthetic dataset needs n > 0 and size >= 8 (got n={n}, size={size})")
+    if n_classes not in (2, 3):
+        raise ValueError(f"synthetic dataset has 2 or 3 classes (got {n_classes})")
     gen = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 2
+    labels = torch.arange(n) % n_classes
     coords = torch.arange(size, dtype=torch.float32) + 0.5
     yy, xx = coords[None, :, None], coords[None, None, :]
     img = _smooth_texture(gen, n, size)
@@ -86,6 +95,8 @@ def make_synthetic(n: int, size: int, seed: int, n_distractors: int = 2):
     light_bg = img.mean(dim=(1, 2, 3)) > 0.5
     colour = torch.where(light_bg[:, None], 0.3 * colour, 0.7 + 0.3 * colour)
     obj = torch.where(labels[:, None, None] == 0, _ring(yy, xx, cy, cx, r), _cross(yy, xx, cy, cx, r))
+    if n_classes == 3:
+        obj = torch.where(labels[:, None, None] == 2, _diamond(yy, xx, cy, cx, r), obj)
     img = _paint(img, obj, colour)
     return img.clamp(0, 1), labels, obj
 

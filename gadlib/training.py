@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Split, normalize
+from .errors import GADInputError
 from .models import predict_logits
 
 
@@ -29,7 +30,8 @@ def _batches(n: int, batch_size: int, gen: torch.Generator, shuffle: bool = True
 
 
 def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False, frozen=False) -> list[float]:
-    """Adam over in-memory uint8 `images`; `loss_of(outputs, idx)` gives the batch loss. With
+    """Adam over in-memory `images`, uint8 (normalised per batch) or float (the model's input as
+    it is); `loss_of(outputs, idx)` gives the batch loss. With
     `frozen`, batch norm and dropout stay in eval mode (running statistics neither used from the
     batch nor updated). Returns the mean loss of each epoch."""
     device = next(model.parameters()).device
@@ -52,7 +54,7 @@ def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False,
         on_device = torch.cat(batches).to(device).split([len(b) for b in batches])
         flips_on_device = torch.cat(flips).to(device).split([len(b) for b in batches]) if flip else None
         for step, idx in enumerate(on_device):
-            x = normalize(images[idx])
+            x = normalize(images[idx]) if images.dtype == torch.uint8 else images[idx]
             if flip:  # horizontal flip of a random half of the batch
                 do = flips_on_device[step]
                 x = torch.where(do[:, None, None, None], x.flip(-1), x)
@@ -76,11 +78,13 @@ def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False,
 def train_classifier(
     model: nn.Module, train: Split, epochs: int, lr: float, batch_size: int, seed: int = 0
 ) -> list[float]:
-    """Cross-entropy training of the original classifier, with horizontal flips."""
-    labels = train.labels.to(next(model.parameters()).device)
+    """Cross-entropy training of the original classifier, with horizontal flips. `train` is a
+    Split, or (images, labels) tensors."""
+    images, labels = (train.images, train.labels) if isinstance(train, Split) else train
+    labels = labels.to(next(model.parameters()).device)
     return _fit(
         model,
-        train.images,
+        images,
         lambda out, idx: nn.functional.cross_entropy(out, labels[idx.to(labels.device)]),
         epochs,
         lr,
@@ -96,21 +100,34 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 # ---------------------------------------------------------------- GAD step 1
-def distanced_targets(
-    logits: torch.Tensor, labels: torch.Tensor, alpha_c1: float, alpha_c2: float, c1: int = 0, c2: int = 1
-) -> torch.Tensor:
-    """METHOD.md step 1: for images of c1 lower logit c2 by alpha_c1; for images of c2 lower
-    logit c1 by alpha_c2. Every other logit stays as it is."""
-    y = logits.clone()
-    y[labels == c1, c2] -= alpha_c1
-    y[labels == c2, c1] -= alpha_c2
-    return y
+def per_class_alphas(alpha, n_classes: int) -> torch.Tensor:
+    """One support's alphas as a float tensor (n_classes,), alpha[c] for the images of class c:
+    one number serves every class; a sequence gives one per class."""
+    a = torch.as_tensor(alpha, dtype=torch.float32)
+    if a.dim() == 0:
+        return a.expand(n_classes).clone()
+    if a.shape != (n_classes,):
+        raise GADInputError(
+            f"alphas {alpha!r} give {a.numel()} values for a model with {n_classes} classes: "
+            "give one number, or one per class"
+        )
+    return a
+
+
+def distanced_targets(logits: torch.Tensor, labels: torch.Tensor, alpha) -> torch.Tensor:
+    """METHOD.md step 1, for any number of classes: for an image of class c, every other logit
+    is lowered by alpha[c] and logit c stays as it is. `alpha` is one number or one per class.
+    With two classes this is the paper's rule: images of class 1 lower logit 2 by alpha_c1,
+    images of class 2 lower logit 1 by alpha_c2."""
+    a = per_class_alphas(alpha, logits.shape[1]).to(logits.device)[labels]
+    own = nn.functional.one_hot(labels.long(), logits.shape[1]).bool().to(logits.device)
+    return torch.where(own, logits, logits - a[:, None].to(logits.dtype))
 
 
 # ---------------------------------------------------------------- GAD step 2
 def train_support(
     original: nn.Module,
-    train: Split,
+    images: torch.Tensor,
     targets: torch.Tensor,
     epochs: int,
     lr: float,
@@ -119,14 +136,15 @@ def train_support(
     desc: str = "support",
     mode: str = "train",
 ) -> tuple[nn.Module, list[float]]:
-    """A copy of `original` regressed (MSE, no softmax) onto the distanced `targets`; `mode` is
-    "train" (batch norm on batch statistics, dropout on) or "frozen" (both in eval mode)."""
+    """A copy of `original` regressed (MSE, no softmax) onto the distanced `targets` of `images`
+    (uint8, or float model input); `mode` is "train" (batch norm on batch statistics, dropout on)
+    or "frozen" (both in eval mode)."""
     support = copy.deepcopy(original)
     device = next(support.parameters()).device
     targets = targets.to(device)
     history = _fit(
         support,
-        train.images,
+        images,
         lambda out, idx: nn.functional.mse_loss(out, targets[idx.to(device)]),
         epochs,
         lr,
@@ -138,19 +156,17 @@ def train_support(
     return support, history
 
 
-def support_report(
-    original_logits: torch.Tensor, support_logits: torch.Tensor, labels: torch.Tensor, alpha_c1: float, alpha_c2: float
-) -> dict:
+def support_report(original_logits: torch.Tensor, support_logits: torch.Tensor, labels: torch.Tensor, alpha) -> dict:
     """MSE to the distanced targets, accuracy, and per-class Spearman rank agreement of the
-    support's logits with the original's, on held-out images."""
-    targets = distanced_targets(original_logits, labels, alpha_c1, alpha_c2)
-    row = {
-        "alpha_c1": alpha_c1,
-        "alpha_c2": alpha_c2,
-        "mse": float(nn.functional.mse_loss(support_logits, targets)),
-        "accuracy": accuracy(support_logits, labels),
-    }
-    for c in range(original_logits.shape[1]):
+    support's logits with the original's, on held-out images; alpha_c1, alpha_c2, ... per class."""
+    n_classes = original_logits.shape[1]
+    targets = distanced_targets(original_logits, labels, alpha)
+    per_class_alphas(alpha, n_classes)  # checks the count
+    alphas = [alpha] * n_classes if torch.as_tensor(alpha).dim() == 0 else list(alpha)
+    row = {f"alpha_c{c + 1}": float(a) for c, a in enumerate(alphas)}
+    row["mse"] = float(nn.functional.mse_loss(support_logits, targets))
+    row["accuracy"] = accuracy(support_logits, labels)
+    for c in range(n_classes):
         rho = spearmanr(original_logits[:, c].numpy(), support_logits[:, c].numpy()).statistic
         row[f"spearman_logit{c + 1}"] = float(np.nan_to_num(rho))
     return row
@@ -159,6 +175,7 @@ def support_report(
 __all__ = [
     "accuracy",
     "distanced_targets",
+    "per_class_alphas",
     "predict_logits",
     "support_report",
     "train_classifier",

@@ -7,7 +7,7 @@ import torch
 
 from gadlib import RunConfig, controls, faithfulness, stages, stats
 from gadlib.attributions import smoothgrad_maps
-from gadlib.data import Split, load_dataset
+from gadlib.data import load_dataset
 from gadlib.models import build_model
 from gadlib.training import distanced_targets, train_support
 
@@ -15,8 +15,8 @@ from gadlib.training import distanced_targets, train_support
 def test_alpha_zero_targets_are_the_original_logits():
     z = torch.randn(10, 2)
     labels = torch.tensor([0, 1] * 5)
-    assert torch.equal(distanced_targets(z, labels, 0.0, 0.0), z)
-    assert not torch.equal(distanced_targets(z, labels, 2.0, 2.0), z)
+    assert torch.equal(distanced_targets(z, labels, (0.0, 0.0)), z)
+    assert not torch.equal(distanced_targets(z, labels, (2.0, 2.0)), z)
 
 
 def _bn_stats(model):
@@ -28,8 +28,7 @@ def test_frozen_mode_leaves_batch_norm_statistics_alone(mode, unchanged):
     torch.manual_seed(0)
     original = build_model("resnet18", 2, 32).eval()
     images = (torch.rand(16, 3, 32, 32) * 255).to(torch.uint8)
-    train = Split(images, torch.tensor([0, 1] * 8))
-    support, _ = train_support(original, train, torch.randn(16, 2), epochs=1, lr=1e-3, batch_size=8, mode=mode)
+    support, _ = train_support(original, images, torch.randn(16, 2), epochs=1, lr=1e-3, batch_size=8, mode=mode)
     before, after = _bn_stats(original), _bn_stats(support)
     same = all(torch.equal(before[k], after[k]) for k in before)
     assert same == unchanged

@@ -7,21 +7,50 @@ from gadlib.training import distanced_targets, support_report, train_support
 def test_distanced_targets_match_hand_values():
     z = torch.tensor([[1.0, -1.0], [0.5, -0.6], [-0.9, 0.8]])
     labels = torch.tensor([0, 0, 1])
-    y = distanced_targets(z, labels, alpha_c1=2.0, alpha_c2=3.0)
+    y = distanced_targets(z, labels, (2.0, 3.0))
     # class-1 images lose alpha_c1 on logit 2; class-2 images lose alpha_c2 on logit 1
     assert torch.equal(y, torch.tensor([[1.0, -3.0], [0.5, -2.6], [-3.9, 0.8]]))
     assert torch.equal(z, torch.tensor([[1.0, -1.0], [0.5, -0.6], [-0.9, 0.8]]))  # input untouched
 
 
-def test_distancing_a_chosen_pair_of_an_m_class_model_leaves_other_logits():
+def _paper_rule(logits, labels, alpha_c1, alpha_c2):
+    """METHOD.md step 1 as the paper states it for two classes, written out by hand."""
+    y = logits.clone()
+    y[labels == 0, 1] -= alpha_c1
+    y[labels == 1, 0] -= alpha_c2
+    return y
+
+
+def test_two_class_distancing_equals_the_papers_rule_exactly():
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        z = torch.randn(64, 2, generator=gen) * 5
+        labels = torch.randint(0, 2, (64,), generator=gen)
+        a1, a2 = (float(v) for v in torch.rand(2, generator=gen) * 10)  # not round numbers
+        assert torch.equal(distanced_targets(z, labels, (a1, a2)), _paper_rule(z, labels, a1, a2))
+        assert torch.equal(distanced_targets(z, labels, a1), _paper_rule(z, labels, a1, a1))
+
+
+def test_m_class_distancing_lowers_every_other_logit_by_the_images_alpha():
     z = torch.zeros(3, 4)
-    y = distanced_targets(z, torch.tensor([1, 3, 2]), 2.0, 4.0, c1=1, c2=3)
-    assert torch.equal(y, torch.tensor([[0, 0, 0, -2.0], [0, -4.0, 0, 0], [0, 0, 0, 0]]))
+    y = distanced_targets(z, torch.tensor([1, 3, 2]), (1.0, 2.0, 3.0, 4.0))
+    assert torch.equal(y, torch.tensor([[-2.0, 0, -2, -2], [-4, -4, -4, 0], [-3, -3, 0, -3]]))
+    scalar = distanced_targets(z, torch.tensor([1, 3, 2]), 2.0)  # one alpha for every class
+    assert torch.equal(scalar, torch.tensor([[-2.0, 0, -2, -2], [-2, -2, -2, 0], [-2, -2, 0, -2]]))
+
+
+def test_alphas_of_the_wrong_length_are_a_one_line_error():
+    import pytest
+
+    from gadlib import GADInputError
+
+    with pytest.raises(GADInputError, match="give one number, or one per class"):
+        distanced_targets(torch.zeros(3, 4), torch.tensor([0, 1, 2]), (2.0, 4.0))
 
 
 def test_fresh_support_starts_from_the_original_weights(linear_model):
     split = Split(torch.randint(0, 255, (4, 3, 6, 6), dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))
-    support, history = train_support(linear_model, split, torch.zeros(4, 2), epochs=0, lr=4e-5, batch_size=2)
+    support, history = train_support(linear_model, split.images, torch.zeros(4, 2), epochs=0, lr=4e-5, batch_size=2)
     assert support is not linear_model and history == []
     for (name, a), (_, b) in zip(linear_model.state_dict().items(), support.state_dict().items()):
         assert torch.equal(a, b), name
@@ -30,7 +59,7 @@ def test_fresh_support_starts_from_the_original_weights(linear_model):
 def test_support_training_moves_outputs_towards_targets(linear_model):
     split = Split(torch.randint(0, 255, (16, 3, 6, 6), dtype=torch.uint8), torch.arange(16) % 2)
     targets = torch.randn(16, 2) * 3
-    _, history = train_support(linear_model, split, targets, epochs=20, lr=1e-2, batch_size=8)
+    _, history = train_support(linear_model, split.images, targets, epochs=20, lr=1e-2, batch_size=8)
     assert history[-1] < history[0]
 
 
@@ -46,11 +75,11 @@ def test_report_of_a_trained_support_shows_it_fits_the_distanced_targets():
     labels = (predict_logits(model, normalize(images)).argmax(1) + (torch.arange(64) % 8 == 0)) % 2  # mostly right
     split = Split(images, labels)
     z = predict_logits(model, normalize(images))
-    targets = distanced_targets(z, labels, 2.0, 2.0)
-    support, history = train_support(model, split, targets, epochs=60, lr=3e-3, batch_size=16)
+    targets = distanced_targets(z, labels, 2.0)
+    support, history = train_support(model, split.images, targets, epochs=60, lr=3e-3, batch_size=16)
     s = predict_logits(support, normalize(images))
-    row = support_report(z, s, labels, 2.0, 2.0)
-    before = support_report(z, z, labels, 2.0, 2.0)  # the original itself as a "support"
+    row = support_report(z, s, labels, 2.0)
+    before = support_report(z, z, labels, 2.0)  # the original itself as a "support"
     assert row["mse"] < 0.5 * before["mse"] and history[-1] < history[0]
     gap = lambda logits: (logits[:, 0] - logits[:, 1]) * (1 - 2 * labels)  # noqa: E731  margin of the true class
     assert gap(s).mean() > gap(z).mean() + 1.0

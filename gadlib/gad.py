@@ -1,0 +1,389 @@
+"""GAD on your own model, shaped like a captum attribution.
+
+    gad = GAD(model, IntegratedGradients, alphas=[2, 4, 6, 8])
+    gad.fit(images, labels, epochs=10)         # METHOD.md steps 1-2: one support per alpha
+    maps = gad.attribute(inputs, target=3)     # step 3: the original's map where all models agree
+
+`method` is any captum gradient attribution (a class, an instance, or NoiseTunnel around one),
+or one of the five names of `gadlib.METHODS`. Saliency, Deconvolution, InputXGradient,
+GuidedBackprop and IntegratedGradients (zero baseline) go through the project's fast engine,
+which gives captum's maps; anything else (GradientShap, NoiseTunnel, other arguments) calls
+captum itself. Maps are reduced over channels (sum of absolute values), (N, H, W), on the CPU.
+
+Any number of classes: an image of class c has every other logit lowered by alpha (one number,
+or one per class); with two classes that is the paper's rule. The pipeline's notebooks train
+their supports through `GAD.fit` and use the same consensus code (`consensus.regions`).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from captum.attr import Attribution, NoiseTunnel
+from captum.attr._utils.attribution import LayerAttribution, NeuronAttribution
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import consensus as cons
+from . import metrics, runfiles
+from .attributions import CAPTUM_CLASSES, attribution_maps
+from .config import METHODS
+from .errors import GADInputError
+from .hulls import hulls_of
+from .models import predict_logits
+from .training import distanced_targets, per_class_alphas, train_support
+
+SAVE_FORMAT = "gad-supports/1"
+# captum arguments the engine implements, per method (IG's zero baseline is captum's default)
+_ENGINE_ARGS = {"integrated_gradients": {"n_steps", "method", "internal_batch_size"}}
+
+
+@dataclass
+class Explanation:
+    """Everything GAD computes for a batch, from one pass over the models."""
+
+    maps: torch.Tensor  # (models, N, H, W): the original's map first, then each support's
+    consensus: torch.Tensor  # (N, H, W) bool: pixels every model ranks important
+    gad: torch.Tensor  # (N, H, W): the original's map on the consensus, 0 elsewhere
+    baseline: torch.Tensor  # (N, H, W): the original's own top |consensus| pixels (matched area)
+
+    @property
+    def original(self) -> torch.Tensor:
+        return self.maps[0]
+
+
+class GAD:
+    """Gradient Artificial Distancing around `model` and one attribution `method`.
+
+    alphas: one entry per support, each one number or one number per class. supports: models you
+    already trained (then no `fit`). rule, q, tau: the importance threshold of the consensus
+    (top-q share of pixels, or tau x the map's maximum), METHOD.md's defaults."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        method,
+        alphas: Sequence = (2, 4, 6, 8),
+        supports: Sequence[nn.Module] | None = None,
+        rule: str = "top_q",
+        q: float = 0.5,
+        tau: float = 0.1,
+    ):
+        if not isinstance(model, nn.Module):
+            raise GADInputError(f"model is a {type(model).__name__}: GAD explains a torch.nn.Module classifier")
+        if rule not in ("top_q", "frac_max"):
+            raise GADInputError(f"unknown threshold rule {rule!r}: choose top_q or frac_max")
+        self.model = model
+        self.method = method
+        self._spec = method_spec(method)  # checks the method now, not at the first attribute()
+        self.alphas = list(alphas)
+        if not self.alphas:
+            raise GADInputError("alphas is empty: GAD needs at least one support (the paper uses 2, 4, 6, 8)")
+        self.supports = list(supports) if supports is not None else []
+        if supports is not None and len(self.supports) != len(self.alphas):
+            raise GADInputError(
+                f"{len(self.supports)} supports for {len(self.alphas)} alphas: give one support per alpha"
+            )
+        self.rule, self.q, self.tau = rule, q, tau
+        self.history: list[list[float] | None] = [None] * len(self.alphas)
+
+    @property
+    def models(self) -> list[nn.Module]:
+        """The original first, then the supports."""
+        return [self.model, *self.supports]
+
+    # ------------------------------------------------------------ steps 1-2
+    def fit(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        epochs: int = 10,
+        lr: float = 4e-5,
+        batch_size: int = 32,
+        seed: int = 0,
+        mode: str = "train",
+        keep: Callable[[int, Callable[[], tuple[nn.Module, list[float]]]], dict] | None = None,
+        desc: str = "support",
+    ) -> GAD:
+        """Train one support per alpha: a copy of the model regressed (Adam, MSE, no softmax) onto
+        the model's own logits with every other class's logit lowered by alpha; support i is
+        seeded with seed + i + 1. images: uint8 (normalised with ImageNet statistics, as the
+        pipeline does) or float (the model's input as it is), (N, C, H, W); labels: (N,) classes.
+
+        keep(i, train) -> state_dict decides how support i is kept (train() gives the support and
+        its loss per epoch): the default trains it; the pipeline passes its run-file cache, so a
+        support trained once is read back. `history` holds each trained support's losses."""
+        images = check_images(images, "images")
+        labels = torch.as_tensor(labels).long()
+        if labels.shape != (len(images),):
+            raise GADInputError(f"labels of shape {tuple(labels.shape)} for {len(images)} images: give one class each")
+        device = next(self.model.parameters()).device
+        logits = []  # the model's training logits, predicted only if a support must be trained
+
+        def trainer(i, alpha):
+            def train():
+                if not logits:
+                    logits.append(predict_logits(self.model, images))
+                    check_classes(logits[0], labels)
+                targets = distanced_targets(logits[0], labels, alpha)
+                torch.manual_seed(seed + i + 1)
+                return train_support(
+                    self.model,
+                    images,
+                    targets,
+                    epochs,
+                    lr,
+                    batch_size,
+                    seed + i + 1,
+                    desc=f"{desc} alpha={_alpha_text(alpha)}",
+                    mode=mode,
+                )
+
+            return train
+
+        supports, self.history = [], [None] * len(self.alphas)
+        for i, alpha in enumerate(tqdm(self.alphas, desc=f"{desc}s", leave=False)):
+            train = trainer(i, alpha)
+
+            def trained(i=i, train=train):
+                support, self.history[i] = train()
+                return support, self.history[i]
+
+            if keep is None:
+                support = trained()[0]
+            else:
+                support = copy.deepcopy(self.model)
+                support.load_state_dict(keep(i, trained))
+            supports.append(support.to(device).eval())
+        self.supports = supports
+        return self
+
+    # ------------------------------------------------------------ step 3
+    def explain(self, inputs: torch.Tensor, target, **method_kwargs) -> Explanation:
+        """Every model's map, the consensus, the GAD map and the matched-area baseline for
+        `inputs` (N, C, H, W), explaining class `target` (one int, or one per image)."""
+        maps = self.maps(inputs, target, **method_kwargs)
+        c, views = cons.regions(maps, self.rule, self.q, self.tau)
+        return Explanation(maps, c, views["gad"], views["base"])
+
+    def attribute(self, inputs: torch.Tensor, target, **method_kwargs) -> torch.Tensor:
+        """The GAD map (N, H, W): the original model's map where every model agrees, 0 elsewhere."""
+        return self.explain(inputs, target, **method_kwargs).gad
+
+    def consensus(self, inputs: torch.Tensor, target, **method_kwargs) -> torch.Tensor:
+        """(N, H, W) bool: the pixels that the original and every support rank important."""
+        return self.explain(inputs, target, **method_kwargs).consensus
+
+    def maps(self, inputs: torch.Tensor, target, fast: bool = True, **method_kwargs) -> torch.Tensor:
+        """(models, N, H, W): each model's channel-reduced map for `target`, the original first.
+        fast=False calls captum even where the engine could."""
+        if not self.supports:
+            raise GADInputError("this GAD has no supports: call fit(images, labels) or give supports=[...]")
+        x = check_images(inputs, "inputs")
+        if x.dtype == torch.uint8:
+            raise GADInputError("inputs are uint8 images: give the model's input (normalised float tensors)")
+        target = _targets(target, len(x))
+        device = next(self.model.parameters()).device
+        with torch.no_grad():
+            check_classes(self.model.eval()(x[:1].to(device)), target)
+        name = self._spec.get("engine")
+        if fast and name and set(method_kwargs) <= _ENGINE_ARGS.get(name, set()):
+            return self._engine_maps(name, x, target, device, method_kwargs)
+        return self._captum_maps(x, target, device, method_kwargs)
+
+    def _engine_maps(self, name, x, target, device, kwargs) -> torch.Tensor:
+        classes = torch.unique(target).tolist()
+        ig = {}
+        if name == "integrated_gradients":
+            ig = {"ig_steps": kwargs.get("n_steps", 50), "ig_method": kwargs.get("method", "gausslegendre")}
+            if kwargs.get("internal_batch_size"):
+                ig["internal_batch"] = kwargs["internal_batch_size"]
+        out = attribution_maps(self.models, x, [name], classes=classes, device=device, progress=False, **ig)[name]
+        which = torch.searchsorted(torch.tensor(classes), target)  # each image's class among `classes`
+        return out[:, which, torch.arange(len(x))]
+
+    def _captum_maps(self, x, target, device, kwargs) -> torch.Tensor:
+        out = []
+        for model in self.models:
+            explainer = bound_method(self._spec, model.eval())
+            a = explainer.attribute(x.to(device).requires_grad_(True), target=target.to(device), **kwargs)
+            out.append(cons.reduce_channels(a.detach()).float().cpu())
+        return torch.stack(out)
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(
+        self,
+        inputs: torch.Tensor,
+        target,
+        hull_rule: str = "top_q",
+        hull_q: float = 0.5,
+        hull_tau: float = 0.1,
+        fill: str = "zero",
+        **method_kwargs,
+    ) -> pd.DataFrame:
+        """The paper's measures per image for class `target` (any class of the model): RC of the
+        GAD hull and of the baseline's hull against the original's, and RS of the GAD hull, the
+        supplementary region and the baseline's hull (occluded with `fill`)."""
+        ex = self.explain(inputs, target, **method_kwargs)
+        views = {"orig": ex.original, "gad": ex.gad, "base": ex.baseline}
+        h = {k: v for (_, k), v in hulls_of(views, [hull_rule], hull_q, hull_tau).items()}
+        regions = cons.occlusion_regions(h)
+        rs = metrics.rs(self.model, inputs, torch.stack(list(regions.values())), _targets(target, len(inputs)), fill)
+        return pd.DataFrame(
+            {
+                "image": range(len(inputs)),
+                "target": _targets(target, len(inputs)).numpy(),
+                "rc": metrics.rc(h["gad"], h["orig"]).numpy(),
+                "rc_base": metrics.rc(h["base"], h["orig"]).numpy(),
+                "consensus_share": (metrics.area(ex.consensus) / ex.consensus[0].numel()).numpy(),
+                **{f"rs_{k}": v.numpy() for k, v in zip(regions, rs)},
+            }
+        )
+
+    # ------------------------------------------------------------ save and load
+    def save(self, path: str | Path) -> None:
+        """The supports and settings, with the model's fingerprint (written atomically)."""
+        if not self.supports:
+            raise GADInputError("nothing to save: call fit(images, labels) first")
+        state = {
+            "format": SAVE_FORMAT,
+            "model_fingerprint": runfiles.fingerprint(self.model),
+            "method": self._spec["saved"],
+            "alphas": self.alphas,
+            "rule": self.rule,
+            "q": self.q,
+            "tau": self.tau,
+            "supports": [{k: v.cpu() for k, v in s.state_dict().items()} for s in self.supports],
+        }
+        runfiles.atomic_write(Path(path), lambda f: torch.save(state, f))
+
+    @classmethod
+    def load(cls, path: str | Path, model: nn.Module, method=None) -> GAD:
+        """A saved GAD for `model`, which must be the model it was fitted on (same weights);
+        `method` replaces the saved one (give it when the saved one was an instance with
+        constructor arguments other than multiply_by_inputs)."""
+        path = Path(path)
+        if not path.is_file():
+            raise GADInputError(f"{path} does not exist: give the file GAD.save wrote")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:
+            raise GADInputError(f"{path} is not a file GAD.save wrote ({type(err).__name__})") from None
+        if not isinstance(state, dict) or state.get("format") != SAVE_FORMAT:
+            raise GADInputError(f"{path} is not a file GAD.save wrote (no {SAVE_FORMAT} header)")
+        found = runfiles.fingerprint(model)
+        if found != state["model_fingerprint"]:
+            raise GADInputError(
+                f"{path} holds supports of another model (weights {state['model_fingerprint'][:12]}, "
+                f"this model's {found[:12]}): load it with the model it was fitted on"
+            )
+        device = next(model.parameters()).device
+        supports = []
+        for sd in state["supports"]:
+            s = copy.deepcopy(model)
+            s.load_state_dict(sd)
+            supports.append(s.to(device).eval())
+        method = method if method is not None else rebuild_method(state["method"])
+        return cls(model, method, state["alphas"], supports, state["rule"], state["q"], state["tau"])
+
+
+# ---------------------------------------------------------------- methods
+def method_spec(method) -> dict:
+    """What `method` is: {"build": how to make it for a model, "engine": the engine's name for it
+    or None, "saved": a picklable description}. Raises a one-line error for anything else."""
+    if isinstance(method, str):
+        if method not in METHODS:
+            raise GADInputError(f"unknown attribution method {method!r}: choose one of {', '.join(METHODS)}")
+        return method_spec(CAPTUM_CLASSES[method])
+    if isinstance(method, NoiseTunnel):
+        inner = method_spec(method.attribution_method)
+        return {"wrap": inner, "engine": None, "saved": {"noise_tunnel": inner["saved"]}}
+    cls = method if isinstance(method, type) else type(method)
+    takes = inspect.signature(cls.__init__).parameters if isinstance(cls, type) else {}
+    if (
+        not issubclass(cls, Attribution)
+        or issubclass(cls, (LayerAttribution, NeuronAttribution, NoiseTunnel))
+        or not ({"forward_func", "model"} & set(takes))
+    ):
+        raise GADInputError(
+            f"unknown attribution method {method!r}: give a captum attribution class or instance "
+            "(Saliency, IntegratedGradients, GradientShap, ...), NoiseTunnel around one, "
+            f"or one of {', '.join(METHODS)}"
+        )
+    kwargs = {}
+    if not isinstance(method, type) and "multiply_by_inputs" in takes:
+        kwargs["multiply_by_inputs"] = method.multiplies_by_inputs
+    engine = next((name for name, c in CAPTUM_CLASSES.items() if c is cls), None)
+    if kwargs.get("multiply_by_inputs") is False:
+        engine = None  # the engine multiplies by the inputs, as captum does by default
+    return {"cls": cls, "kwargs": kwargs, "engine": engine, "saved": {"class": _path_of(cls), "kwargs": kwargs}}
+
+
+def bound_method(spec: dict, model: nn.Module):
+    """The captum attribution of `spec` for `model`."""
+    if "wrap" in spec:
+        return NoiseTunnel(bound_method(spec["wrap"], model))
+    return spec["cls"](model, **spec["kwargs"])
+
+
+def rebuild_method(saved: dict):
+    """The method a saved GAD used, from its description."""
+    if "noise_tunnel" in saved:
+        return NoiseTunnel(bound_method(method_spec(rebuild_method(saved["noise_tunnel"])), nn.Identity()))
+    module, _, name = saved["class"].rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return cls(nn.Identity(), **saved["kwargs"]) if saved["kwargs"] else cls
+
+
+def _path_of(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# ---------------------------------------------------------------- inputs
+def check_images(x, what: str) -> torch.Tensor:
+    """A batch of images (N, C, H, W) as a tensor, or a one-line error naming `what`."""
+    if not isinstance(x, torch.Tensor):
+        raise GADInputError(f"{what} is a {type(x).__name__}: give a torch.Tensor of images (N, C, H, W)")
+    if x.dim() != 4:
+        hint = " (one image: add a batch dimension, x[None])" if x.dim() == 3 else ""
+        raise GADInputError(f"{what} has shape {tuple(x.shape)}: give a batch of images (N, C, H, W){hint}")
+    if len(x) == 0:
+        raise GADInputError(f"{what} holds no images")
+    return x
+
+
+def check_classes(logits: torch.Tensor, classes: torch.Tensor) -> None:
+    """The model must give two or more logits per image, and every class asked for must exist."""
+    if logits.dim() != 2 or logits.shape[1] < 2:
+        raise GADInputError(
+            f"the model gives outputs of shape {tuple(logits.shape)}: GAD needs a classifier with "
+            "two or more logits per image (N, classes)"
+        )
+    bad = classes[(classes < 0) | (classes >= logits.shape[1])]
+    if len(bad):
+        m = logits.shape[1]
+        raise GADInputError(f"class {int(bad[0])} is not one of the model's {m} classes (0 to {m - 1})")
+
+
+def _targets(target, n: int) -> torch.Tensor:
+    t = torch.as_tensor(target).long().cpu()
+    if t.dim() == 0:
+        return t.expand(n).clone()
+    if t.shape != (n,):
+        raise GADInputError(f"target of shape {tuple(t.shape)} for {n} images: give one class, or one per image")
+    return t
+
+
+def _alpha_text(alpha) -> str:
+    a = torch.as_tensor(alpha)
+    return f"{float(a):g}" if a.dim() == 0 else "/".join(f"{float(v):g}" for v in a)
+
+
+__all__ = ["GAD", "Explanation", "method_spec", "per_class_alphas"]

@@ -1,0 +1,218 @@
+"""`gadlib.GAD` on models the project did not build: closed forms, every captum method, any
+number of classes, save and load, and one-line errors."""
+
+import pytest
+import torch
+from captum.attr import (
+    Deconvolution,
+    GradientShap,
+    GuidedBackprop,
+    InputXGradient,
+    IntegratedGradients,
+    NoiseTunnel,
+    Saliency,
+)
+from torch import nn
+
+from gadlib import GAD, GADInputError
+from gadlib.data import normalize
+from gadlib.models import small_cnn
+from gadlib.synthetic import make_synthetic
+from gadlib.training import train_classifier
+
+FIVE = [Saliency, Deconvolution, InputXGradient, GuidedBackprop, IntegratedGradients]
+
+
+def _linear(weights: torch.Tensor) -> nn.Module:
+    """A linear three-class model on 3x4x4 inputs whose class-1 weights are `weights` (4x4) on
+    channel 0 and 0 elsewhere: Saliency's map for class 1 is |weights|."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].weight[1, :16] = weights.flatten()
+        model[1].bias.zero_()
+    return model.eval()
+
+
+def test_saliency_of_linear_models_is_the_closed_form_restricted_to_the_consensus():
+    w0 = torch.arange(1.0, 17.0).view(4, 4)  # top half (q = 0.5): pixels 8..15
+    order = torch.tensor([0, 1, 2, 3, 12, 13, 14, 15, 4, 5, 6, 7, 8, 9, 10, 11])
+    w1 = torch.empty(16).index_copy_(0, order, torch.arange(1.0, 17.0)).view(4, 4)  # top half: 4..11
+    w2 = -w1  # the sign does not matter to Saliency
+    gad = GAD(_linear(w0), Saliency, alphas=[2, 4], supports=[_linear(w1), _linear(w2)])
+    x = torch.randn(5, 3, 4, 4)
+    ex = gad.explain(x, target=1)
+    expected_consensus = torch.zeros(16, dtype=torch.bool)
+    expected_consensus[8:12] = True
+    assert torch.equal(ex.consensus, expected_consensus.view(4, 4).expand(5, 4, 4))
+    assert torch.equal(ex.original, w0.expand(5, 4, 4))
+    assert torch.equal(ex.gad, (w0 * expected_consensus.view(4, 4)).expand(5, 4, 4))
+    # the matched-area baseline: the original's own 4 largest pixels, 12..15
+    assert torch.equal(ex.baseline, (w0 * (torch.arange(16) >= 12).view(4, 4)).expand(5, 4, 4))
+    assert torch.equal(gad.attribute(x, target=1), ex.gad)
+
+
+@pytest.fixture(scope="module")
+def three_class():
+    """A small CNN trained on the three-class synthetic set, with two supports."""
+    x, y, _ = make_synthetic(360, 32, seed=0, n_classes=3)
+    images = (x * 255).round().to(torch.uint8)
+    torch.manual_seed(0)
+    model = small_cnn(3)
+    train_classifier(model, (images[:300], y[:300]), epochs=6, lr=3e-3, batch_size=32)
+    gad = GAD(model, Saliency, alphas=[2, (1, 3, 5)]).fit(images[:300], y[:300], epochs=1, batch_size=64)
+    gad.train_set = images[:300], y[:300]
+    return model.eval(), gad, normalize(images[300:]), y[300:]
+
+
+def test_a_small_cnn_learns_the_three_class_synthetic_set(three_class):
+    model, _, x, y = three_class
+    assert set(y.tolist()) == {0, 1, 2}
+    with torch.no_grad():
+        assert (model(x).argmax(1) == y).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("method", FIVE, ids=lambda m: m.__name__)
+def test_the_engine_gives_captums_maps_for_every_class_of_a_three_class_model(three_class, method):
+    _, fitted, x, y = three_class
+    gad = GAD(fitted.model, method, fitted.alphas, fitted.supports)
+    fast = gad.maps(x[:6], target=y[:6])
+    plain = gad.maps(x[:6], target=y[:6], fast=False)
+    assert fast.shape == (3, 6, 32, 32)
+    assert torch.allclose(fast, plain, rtol=1e-3, atol=1e-4 * float(plain.abs().max()))
+    one = gad.maps(x[:6], target=2, fast=False)  # one class for every image
+    assert not torch.allclose(one, plain)  # the targets mattered
+
+
+@pytest.mark.parametrize(
+    "method, kwargs",
+    [
+        *[(m, {}) for m in FIVE],
+        (IntegratedGradients, {"n_steps": 8, "method": "riemann_trapezoid"}),
+        (GradientShap, {"baselines": torch.zeros(2, 3, 32, 32), "n_samples": 4}),
+        (NoiseTunnel(Saliency(nn.Identity())), {"nt_samples": 3, "stdevs": 0.1}),
+        (NoiseTunnel(IntegratedGradients(nn.Identity())), {"nt_samples": 2, "n_steps": 4}),
+        (NoiseTunnel(GuidedBackprop(nn.Identity())), {"nt_type": "smoothgrad_sq", "nt_samples": 2}),
+        ("integrated_gradients", {"n_steps": 8}),
+        (IntegratedGradients(nn.Identity(), multiply_by_inputs=False), {"n_steps": 4}),
+    ],
+    ids=[
+        *(m.__name__ for m in FIVE),
+        "IG-riemann",
+        "GradientShap",
+        "NT-Saliency",
+        "NT-IG",
+        "NT-GB-sq",
+        "ig-name",
+        "IG-no-x",
+    ],
+)
+def test_every_captum_method_runs_through_gad_with_maps_of_the_inputs_spatial_shape(three_class, method, kwargs):
+    _, fitted, x, y = three_class
+    gad = GAD(fitted.model, method, fitted.alphas, fitted.supports)
+    ex = gad.explain(x[:4], target=y[:4], **kwargs)
+    assert ex.gad.shape == ex.consensus.shape == ex.baseline.shape == (4, 32, 32) and ex.gad.dtype == torch.float32
+    assert ex.maps.shape == (3, 4, 32, 32)
+    assert (ex.gad >= 0).all() and (ex.gad > 0).any()
+    assert ((ex.gad > 0) <= ex.consensus).all()  # GAD never adds a pixel
+
+
+def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(three_class):
+    _, gad, x, y = three_class
+    for target in (0, 2, y[:8]):
+        rows = gad.evaluate(x[:8], target)  # hull rule top_q 0.5, the consensus threshold too
+        assert len(rows) == 8
+        assert (rows["rc"].dropna() <= 1).all()  # the GAD map's top pixels are the consensus
+        assert rows[["rs_gad", "rs_base"]].notna().all().all()
+
+
+def test_fit_save_load_attribute_gives_the_same_maps(three_class, tmp_path):
+    model, fitted, x, y = three_class
+    path = tmp_path / "gad.pt"
+    fitted.save(path)
+    loaded = GAD.load(path, model)
+    assert loaded.alphas == fitted.alphas and type(loaded.method) is type and loaded.method is Saliency
+    assert torch.equal(loaded.attribute(x[:8], y[:8]), fitted.attribute(x[:8], y[:8]))
+    # a method instance with its constructor argument comes back too
+    GAD(model, IntegratedGradients(model, multiply_by_inputs=False), supports=fitted.supports, alphas=[2, 4]).save(path)
+    assert GAD.load(path, model).method.multiplies_by_inputs is False
+    GAD(model, NoiseTunnel(Saliency(model)), supports=fitted.supports, alphas=[2, 4]).save(path)
+    assert isinstance(GAD.load(path, model).method, NoiseTunnel)
+
+
+def test_fit_is_reproducible_and_trains_from_the_model(three_class):
+    model, fitted, x, y = three_class
+    again = GAD(model, Saliency, alphas=[2, (1, 3, 5)]).fit(*fitted.train_set, epochs=1, batch_size=64)
+    for a, b in zip(again.supports, fitted.supports):
+        for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert torch.equal(p, q), name
+    assert not torch.equal(again.supports[0][0].weight, model[0].weight)
+    assert again.history[0] is not None and len(again.history[0]) == 1
+
+
+def _one_line(excinfo) -> str:
+    message = str(excinfo.value)
+    assert "\n" not in message
+    return message
+
+
+def test_loading_with_another_model_is_a_one_line_error(three_class, tmp_path):
+    _, fitted, _, _ = three_class
+    fitted.save(tmp_path / "gad.pt")
+    with pytest.raises(GADInputError) as err:
+        GAD.load(tmp_path / "gad.pt", small_cnn(3))
+    assert "another model" in _one_line(err)
+    with pytest.raises(GADInputError) as err:
+        GAD.load(tmp_path / "missing.pt", small_cnn(3))
+    assert "does not exist" in _one_line(err)
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(GADInputError) as err:
+        GAD.load(tmp_path / "text.pt", small_cnn(3))
+    assert "not a file GAD.save wrote" in _one_line(err)
+
+
+@pytest.mark.parametrize("method", ["smoothgrad", nn.Linear, "IntegratedGradients", 3])
+def test_an_unknown_method_is_a_one_line_error(method):
+    with pytest.raises(GADInputError) as err:
+        GAD(small_cnn(2), method)
+    assert "unknown attribution method" in _one_line(err)
+
+
+def test_a_model_with_one_output_is_a_one_line_error():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 1))
+    gad = GAD(model, Saliency, alphas=[2], supports=[model])
+    with pytest.raises(GADInputError) as err:
+        gad.attribute(torch.randn(2, 3, 8, 8), target=0)
+    assert "two or more logits" in _one_line(err)
+    with pytest.raises(GADInputError) as err:
+        GAD(model, Saliency, alphas=[2]).fit(torch.randn(4, 3, 8, 8), torch.zeros(4, dtype=torch.long), 1)
+    assert "two or more logits" in _one_line(err)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8), (2, 1, 3, 8, 8), (8, 8)])
+def test_images_of_the_wrong_rank_are_a_one_line_error(shape):
+    model = small_cnn(2)
+    gad = GAD(model, Saliency, alphas=[2], supports=[model])
+    with pytest.raises(GADInputError) as err:
+        gad.attribute(torch.randn(*shape), target=0)
+    assert "give a batch of images (N, C, H, W)" in _one_line(err)
+
+
+def test_other_bad_inputs_are_one_line_errors():
+    model = small_cnn(2)
+    gad = GAD(model, Saliency, alphas=[2], supports=[model])
+    cases = [
+        (lambda: gad.attribute(torch.randn(2, 3, 8, 8), target=5), "not one of the model's 2 classes"),
+        (lambda: gad.attribute(torch.randn(2, 3, 8, 8), target=[0, 1, 0]), "one class, or one per image"),
+        (lambda: GAD(model, Saliency).attribute(torch.randn(2, 3, 8, 8), 0), "has no supports"),
+        (lambda: GAD(model, Saliency, alphas=[2, 4], supports=[model]), "one support per alpha"),
+        (
+            lambda: GAD(model, Saliency, alphas=[(1, 2, 3)]).fit(torch.randn(4, 3, 8, 8), torch.tensor([0, 1] * 2), 1),
+            "one per class",
+        ),
+        (lambda: GAD("model", Saliency), "torch.nn.Module"),
+    ]
+    for call, message in cases:
+        with pytest.raises(GADInputError) as err:
+            call()
+        assert message in _one_line(err)
