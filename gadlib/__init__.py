@@ -25,4 +25,6 @@ def __getattr__(name: str):
 
         return GAD
     raise AttributeError(f"module 'gadlib' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"

@@ -41,13 +41,29 @@ def _method_columns(df: pd.DataFrame) -> list[str]:
     return [METHOD_SHORT[m] for m in METHODS if m in present]
 
 
+def rows_of_evaluation(
+    evaluation: pd.DataFrame, method: str, dataset: str = "own", arch: str = "model"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`GAD.evaluate`'s per-image frame as the pipeline's RC and RS rows (targets numbered from
+    1), so that table1, table2 and direction_summary lay out any class of any model."""
+    base = evaluation.assign(method=method, dataset=dataset, arch=arch, target=evaluation["target"] + 1)
+    rs = base.melt(
+        id_vars=["dataset", "arch", "method", "target", "image"],
+        value_vars=["rs_gad", "rs_sup", "rs_base"],
+        var_name="mask",
+        value_name="rs",
+    )
+    return base.drop(columns=["rs_gad", "rs_sup", "rs_base"]), rs.assign(mask=rs["mask"].str.removeprefix("rs_"))
+
+
 def table1(rc_rows: pd.DataFrame) -> pd.DataFrame:
     """Counts of RC >= 1 (Orig.k) and RC < 1 (GAD k) per target class k, laid out like the
     paper's Table 1: rows dataset / architecture / Orig.1, GAD 1, Orig.2, GAD 2."""
     d = rc_rows.dropna(subset=["rc"]).assign(m=lambda t: t["method"].map(METHOD_SHORT))
+    targets = sorted(rc_rows["target"].unique())  # 1 and 2 in the paper; any class of an m-class model
     rows = []
     for (dataset, arch), g in d.groupby(["dataset", "arch"], sort=False):
-        for k in (1, 2):
+        for k in targets:
             gk = g[g["target"] == k]
             orig = gk[gk["rc"] >= 1].groupby("m").size()
             gad = gk[gk["rc"] < 1].groupby("m").size()
@@ -63,9 +79,10 @@ def table2(rs_rows: pd.DataFrame, masks: tuple[str, ...] = ("sup", "gad")) -> pd
     like the paper's Table 2. NaN RS (empty mask) is left out of the mean."""
     names = {"sup": "Sup.{k}", "gad": "GAD {k}", "base": "Base {k}"}
     d = rs_rows.assign(m=lambda t: t["method"].map(METHOD_SHORT))
+    targets = sorted(rs_rows["target"].unique())
     rows = []
     for (dataset, arch), g in d.groupby(["dataset", "arch"], sort=False):
-        for k in (1, 2):
+        for k in targets:
             for mask in masks:
                 gm = g[(g["target"] == k) & (g["mask"] == mask)]
                 means = (gm.groupby("m")["rs"].mean() * 100).to_dict()

@@ -14,7 +14,7 @@ from captum.attr import (
 )
 from torch import nn
 
-from gadlib import GAD, GADInputError
+from gadlib import GAD, GADInputError, tables
 from gadlib.data import normalize
 from gadlib.models import small_cnn
 from gadlib.synthetic import make_synthetic
@@ -124,6 +124,13 @@ def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(t
         assert len(rows) == 8
         assert (rows["rc"].dropna() <= 1).all()  # the GAD map's top pixels are the consensus
         assert rows[["rs_gad", "rs_base"]].notna().all().all()
+    rc, rs = tables.rows_of_evaluation(rows, "saliency")  # the last: each image for its own class
+    t1, t2 = tables.table1(rc), tables.table2(rs)
+    assert [r[2] for r in t1.index] == ["Orig.1", "GAD 1", "Orig.2", "GAD 2", "Orig.3", "GAD 3"]
+    assert t1["S"].sum() == rows["rc"].notna().sum()
+    assert t1.loc[("own", "model", "Orig.3"), "S"] == (rows.loc[rows["target"] == 2, "rc"] >= 1).sum()
+    own_gad = rows.loc[rows["target"] == 2, "rs_gad"].mean() * 100
+    assert t2.loc[("own", "model", "GAD 3"), "S"] == pytest.approx(own_gad)
 
 
 def test_fit_save_load_attribute_gives_the_same_maps(three_class, tmp_path):
