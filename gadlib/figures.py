@@ -115,6 +115,36 @@ def original_vs_gad_grid(panels: dict, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
+def original_vs_gad(images: torch.Tensor, explanation, titles: list[str], path: Path | None = None):
+    """A GAD explanation at a glance: the original map (top row) and the GAD map (bottom row)
+    over each image (uint8 or [0, 1] float, (N, 3, H, W)), drawn with captum's
+    `visualize_image_attr`. Returns the PNG as an IPython image, which a notebook shows (this
+    module draws off-screen), and writes it to `path` too when given."""
+    import io
+
+    from captum.attr import visualization as viz
+    from IPython.display import Image
+
+    images = images.float() / 255 if images.dtype == torch.uint8 else images
+    fig, axes = plt.subplots(2, len(images), figsize=(2 * len(images), 4.4), squeeze=False)
+    for row, (kind, maps) in enumerate([("original", explanation.original), ("GAD", explanation.gad)]):
+        for i, title in enumerate(titles):
+            viz.visualize_image_attr(
+                maps[i, ..., None].numpy(),
+                images[i].permute(1, 2, 0).numpy(),
+                "blended_heat_map",
+                plt_fig_axis=(fig, axes[row, i]),
+                use_pyplot=False,
+                title=f"{kind}: {title}",
+            )
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    if path is not None:
+        _save(fig, Path(path))
+    plt.close(fig)
+    return Image(data=buffer.getvalue())
+
+
 def hull_comparison(panels: dict, path: Path, title: str) -> Path:
     """Paper Fig. 6: original hull (red) vs GAD hull (green) on the least-activated images.
 

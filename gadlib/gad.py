@@ -92,7 +92,11 @@ class GAD:
                 f"{len(self.supports)} supports for {len(self.alphas)} alphas: give one support per alpha"
             )
         self.rule, self.q, self.tau = rule, q, tau
+        # each trained support's loss per epoch (None for supports given or read back)
         self.history: list[list[float] | None] = [None] * len(self.alphas)
+        # the weights the supports belong to: taken when they are given or trained, so that
+        # `save` refuses a model changed since
+        self.model_fingerprint = runfiles.fingerprint(model) if self.supports else None
 
     @property
     def models(self) -> list[nn.Module]:
@@ -121,17 +125,20 @@ class GAD:
         its loss per epoch): the default trains it; the pipeline passes its run-file cache, so a
         support trained once is read back. `history` holds each trained support's losses."""
         images = check_images(images, "images")
-        labels = torch.as_tensor(labels).long()
+        labels = torch.as_tensor(labels).long().cpu()  # beside the logits, which predict_logits gives on the CPU
         if labels.shape != (len(images),):
             raise GADInputError(f"labels of shape {tuple(labels.shape)} for {len(images)} images: give one class each")
         device = next(self.model.parameters()).device
+        first = predict_logits(self.model, images[:1])  # the model's classes, before any work
+        check_classes(first, labels)
+        for alpha in self.alphas:
+            per_class_alphas(alpha, first.shape[1])
         logits = []  # the model's training logits, predicted only if a support must be trained
 
         def trainer(i, alpha):
             def train():
                 if not logits:
                     logits.append(predict_logits(self.model, images))
-                    check_classes(logits[0], labels)
                 targets = distanced_targets(logits[0], labels, alpha)
                 torch.manual_seed(seed + i + 1)
                 return train_support(
@@ -163,6 +170,7 @@ class GAD:
                 support.load_state_dict(keep(i, trained))
             supports.append(support.to(device).eval())
         self.supports = supports
+        self.model_fingerprint = runfiles.fingerprint(self.model)
         return self
 
     # ------------------------------------------------------------ step 3
@@ -199,21 +207,25 @@ class GAD:
         return self._captum_maps(x, target, device, method_kwargs)
 
     def _engine_maps(self, name, x, target, device, kwargs) -> torch.Tensor:
-        classes = torch.unique(target).tolist()
         ig = {}
         if name == "integrated_gradients":
             ig = {"ig_steps": kwargs.get("n_steps", 50), "ig_method": kwargs.get("method", "gausslegendre")}
             if kwargs.get("internal_batch_size"):
                 ig["internal_batch"] = kwargs["internal_batch_size"]
-        out = attribution_maps(self.models, x, [name], classes=classes, device=device, progress=False, **ig)[name]
-        which = torch.searchsorted(torch.tensor(classes), target)  # each image's class among `classes`
-        return out[:, which, torch.arange(len(x))]
+        out = torch.zeros(len(self.models), *x.shape[:1], *x.shape[-2:])
+        for c in torch.unique(target).tolist():  # each image for its own target only
+            idx = torch.nonzero(target == c).flatten()
+            maps = attribution_maps(self.models, x[idx], [name], classes=(c,), device=device, progress=False, **ig)
+            out[:, idx] = maps[name][:, 0]
+        return out
 
     def _captum_maps(self, x, target, device, kwargs) -> torch.Tensor:
+        kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}  # baselines
+        x = x.detach().to(device)
         out = []
         for model in self.models:
             explainer = bound_method(self._spec, model.eval())
-            a = explainer.attribute(x.to(device).requires_grad_(True), target=target.to(device), **kwargs)
+            a = explainer.attribute(x.clone().requires_grad_(True), target=target.to(device), **kwargs)
             out.append(cons.reduce_channels(a.detach()).float().cpu())
         return torch.stack(out)
 
@@ -252,9 +264,11 @@ class GAD:
         """The supports and settings, with the model's fingerprint (written atomically)."""
         if not self.supports:
             raise GADInputError("nothing to save: call fit(images, labels) first")
+        if runfiles.fingerprint(self.model) != self.model_fingerprint:
+            raise GADInputError("the model's weights changed since its supports were fitted: fit again, then save")
         state = {
             "format": SAVE_FORMAT,
-            "model_fingerprint": runfiles.fingerprint(self.model),
+            "model_fingerprint": self.model_fingerprint,
             "method": self._spec["saved"],
             "alphas": self.alphas,
             "rule": self.rule,
@@ -273,7 +287,7 @@ class GAD:
         if not path.is_file():
             raise GADInputError(f"{path} does not exist: give the file GAD.save wrote")
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
+            state = torch.load(path, map_location="cpu", weights_only=True)  # runs no pickled code
         except Exception as err:
             raise GADInputError(f"{path} is not a file GAD.save wrote ({type(err).__name__})") from None
         if not isinstance(state, dict) or state.get("format") != SAVE_FORMAT:
@@ -296,8 +310,9 @@ class GAD:
 
 # ---------------------------------------------------------------- methods
 def method_spec(method) -> dict:
-    """What `method` is: {"build": how to make it for a model, "engine": the engine's name for it
-    or None, "saved": a picklable description}. Raises a one-line error for anything else."""
+    """What `method` is: {"cls" and "kwargs" (or "wrap", the spec inside a NoiseTunnel), "engine":
+    the engine's name for it or None, "saved": a description `rebuild_method` reads back}.
+    Raises a one-line error for anything else."""
     if isinstance(method, str):
         if method not in METHODS:
             raise GADInputError(f"unknown attribution method {method!r}: choose one of {', '.join(METHODS)}")

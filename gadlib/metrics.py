@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .data import IMAGENET_MEAN, IMAGENET_STD
+from .errors import GADInputError
 
 
 # ---------------------------------------------------------------- complexity
@@ -19,13 +20,16 @@ def rc(hull_gad: torch.Tensor, hull_orig: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- sensitivity
-def occlusion_fill(kind: str) -> torch.Tensor:
-    """Value of an occluded pixel in the model's (normalised) input space."""
+def occlusion_fill(kind: str, channels: int = 3) -> torch.Tensor:
+    """Value of an occluded pixel in the model's (normalised) input space: 0 ("zero"), or black
+    under ImageNet normalisation ("black", three channels)."""
     if kind == "zero":
-        return torch.zeros(1, 3, 1, 1)
+        return torch.zeros(1, channels, 1, 1)
     if kind == "black":
+        if channels != 3:
+            raise GADInputError(f"occlusion fill 'black' is for ImageNet-normalised RGB, not {channels} channels")
         return (0 - IMAGENET_MEAN) / IMAGENET_STD
-    raise ValueError(f"unknown occlusion fill {kind!r}: choose zero or black")
+    raise GADInputError(f"unknown occlusion fill {kind!r}: choose zero or black")
 
 
 @torch.no_grad()
@@ -45,7 +49,7 @@ def rs(
     device = next(model.parameters()).device
     k, n = masks.shape[:2]
     target = torch.as_tensor(target).expand(n)
-    fill_value = occlusion_fill(fill).to(device)
+    fill_value = occlusion_fill(fill, x.shape[1]).to(device)
     base = torch.cat([model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)])
     base = base.gather(1, target[:, None]).squeeze(1)
     flat_masks = masks.reshape(k * n, *masks.shape[-2:])

@@ -38,7 +38,12 @@ def ground_truth_summary(gt: pd.DataFrame) -> pd.DataFrame:
 
 def _method_columns(df: pd.DataFrame) -> list[str]:
     present = set(df["method"])
-    return [METHOD_SHORT[m] for m in METHODS if m in present]
+    # the paper's five in its order, then any other method (GAD on other captum methods)
+    return [METHOD_SHORT[m] for m in METHODS if m in present] + sorted(present - set(METHOD_SHORT))
+
+
+def _short(method: str) -> str:
+    return METHOD_SHORT.get(method, method)
 
 
 def rows_of_evaluation(
@@ -59,7 +64,7 @@ def rows_of_evaluation(
 def table1(rc_rows: pd.DataFrame) -> pd.DataFrame:
     """Counts of RC >= 1 (Orig.k) and RC < 1 (GAD k) per target class k, laid out like the
     paper's Table 1: rows dataset / architecture / Orig.1, GAD 1, Orig.2, GAD 2."""
-    d = rc_rows.dropna(subset=["rc"]).assign(m=lambda t: t["method"].map(METHOD_SHORT))
+    d = rc_rows.dropna(subset=["rc"]).assign(m=lambda t: t["method"].map(_short))
     targets = sorted(rc_rows["target"].unique())  # 1 and 2 in the paper; any class of an m-class model
     rows = []
     for (dataset, arch), g in d.groupby(["dataset", "arch"], sort=False):
@@ -78,7 +83,7 @@ def table2(rs_rows: pd.DataFrame, masks: tuple[str, ...] = ("sup", "gad")) -> pd
     """Mean RS x 10^2 per target class for the supplementary (Sup.k) and GAD masks, laid out
     like the paper's Table 2. NaN RS (empty mask) is left out of the mean."""
     names = {"sup": "Sup.{k}", "gad": "GAD {k}", "base": "Base {k}"}
-    d = rs_rows.assign(m=lambda t: t["method"].map(METHOD_SHORT))
+    d = rs_rows.assign(m=lambda t: t["method"].map(_short))
     targets = sorted(rs_rows["target"].unique())
     rows = []
     for (dataset, arch), g in d.groupby(["dataset", "arch"], sort=False):
@@ -120,7 +125,7 @@ def direction_summary(
             {
                 "dataset": dataset,
                 "arch": arch,
-                "method": METHOD_SHORT[method],
+                "method": _short(method),
                 "consensus share": float(g["consensus_share"].mean()),
                 "share RC<1": float((defined["rc"] < 1).mean()) if len(defined) else np.nan,
                 "RC<1 for most": per_class(

@@ -119,8 +119,9 @@ def distanced_targets(logits: torch.Tensor, labels: torch.Tensor, alpha) -> torc
     is lowered by alpha[c] and logit c stays as it is. `alpha` is one number or one per class.
     With two classes this is the paper's rule: images of class 1 lower logit 2 by alpha_c1,
     images of class 2 lower logit 1 by alpha_c2."""
+    labels = labels.long().to(logits.device)
     a = per_class_alphas(alpha, logits.shape[1]).to(logits.device)[labels]
-    own = nn.functional.one_hot(labels.long(), logits.shape[1]).bool().to(logits.device)
+    own = nn.functional.one_hot(labels, logits.shape[1]).bool()
     return torch.where(own, logits, logits - a[:, None].to(logits.dtype))
 
 
@@ -161,8 +162,7 @@ def support_report(original_logits: torch.Tensor, support_logits: torch.Tensor, 
     support's logits with the original's, on held-out images; alpha_c1, alpha_c2, ... per class."""
     n_classes = original_logits.shape[1]
     targets = distanced_targets(original_logits, labels, alpha)
-    per_class_alphas(alpha, n_classes)  # checks the count
-    alphas = [alpha] * n_classes if torch.as_tensor(alpha).dim() == 0 else list(alpha)
+    alphas = [alpha] * n_classes if torch.as_tensor(alpha).dim() == 0 else list(alpha)  # as given, not float32
     row = {f"alpha_c{c + 1}": float(a) for c, a in enumerate(alphas)}
     row["mse"] = float(nn.functional.mse_loss(support_logits, targets))
     row["accuracy"] = accuracy(support_logits, labels)

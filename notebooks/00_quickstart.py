@@ -2,9 +2,9 @@
 # # 00 Quickstart: GAD on your own model
 # GAD needs a trained classifier, some of its training images with their labels, and a captum
 # gradient method. Here the classifier is a small CNN trained below on three synthetic shapes
-# (ring, cross, diamond); put your own model and images in its place. Images go in as uint8
-# (N, 3, H, W) (normalised with ImageNet statistics, as the pipeline does) or as the float
-# tensors your model takes.
+# (ring, cross, diamond); put your own model and images in its place. Training images go in as
+# uint8 (N, 3, H, W) (normalised with ImageNet statistics, as the pipeline does) or as the float
+# tensors your model takes; the images to explain as your model takes them.
 #
 # **Reads:** nothing. **Writes:** a temporary `gad.pt` (the supports).
 
@@ -12,12 +12,10 @@
 import tempfile
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
 from captum.attr import IntegratedGradients
-from captum.attr import visualization as viz
 
-from gadlib import GAD
+from gadlib import GAD, figures
 from gadlib.data import normalize
 from gadlib.models import small_cnn
 from gadlib.synthetic import THREE_CLASS_NAMES, make_synthetic
@@ -38,27 +36,13 @@ inputs, targets = normalize(images[480:486]), y[480:486]
 # %% [markdown]
 # GAD: four supports, each the model regressed onto its own logits with every other class's
 # logit lowered by alpha (METHOD.md steps 1-2); then the pixels that every model's Integrated
-# Gradients map ranks in its top half (step 3).
+# Gradients map ranks in its top half (step 3). The original map (top) and the GAD map
+# (bottom), drawn with captum's `visualize_image_attr`:
 
 # %%
 gad = GAD(model, IntegratedGradients, alphas=[2, 4, 6, 8]).fit(images[:480], y[:480], epochs=2)
 ex = gad.explain(inputs, target=targets, n_steps=32)
-
-# %% [markdown]
-# The original map (top) and the GAD map (bottom), drawn with captum's `visualize_image_attr`.
-
-# %%
-fig, axes = plt.subplots(2, len(inputs), figsize=(2 * len(inputs), 4.4))
-for i, t in enumerate(targets.tolist()):
-    for row, (kind, maps) in enumerate([("original", ex.original), ("GAD", ex.gad)]):
-        viz.visualize_image_attr(
-            maps[i, ..., None].numpy(),
-            x[480 + i].permute(1, 2, 0).numpy(),
-            "blended_heat_map",
-            plt_fig_axis=(fig, axes[row, i]),
-            use_pyplot=False,
-            title=f"{kind}: {THREE_CLASS_NAMES[t]}",
-        )
+figures.original_vs_gad(images[480:486], ex, [THREE_CLASS_NAMES[t] for t in targets])
 
 # %% [markdown]
 # The paper's measures for these images (RC < 1: the GAD hull is smaller than the original's;
@@ -68,6 +52,5 @@ for i, t in enumerate(targets.tolist()):
 gad.evaluate(inputs, targets, n_steps=32)
 
 # %%
-path = Path(tempfile.mkdtemp()) / "gad.pt"
-gad.save(path)
+gad.save(path := Path(tempfile.mkdtemp()) / "gad.pt")
 assert torch.equal(GAD.load(path, model).attribute(inputs, targets, n_steps=32), ex.gad)

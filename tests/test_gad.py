@@ -1,6 +1,8 @@
 """`gadlib.GAD` on models the project did not build: closed forms, every captum method, any
 number of classes, save and load, and one-line errors."""
 
+import copy
+
 import pytest
 import torch
 from captum.attr import (
@@ -50,6 +52,17 @@ def test_saliency_of_linear_models_is_the_closed_form_restricted_to_the_consensu
     # the matched-area baseline: the original's own 4 largest pixels, 12..15
     assert torch.equal(ex.baseline, (w0 * (torch.arange(16) >= 12).view(4, 4)).expand(5, 4, 4))
     assert torch.equal(gad.attribute(x, target=1), ex.gad)
+    plain = gad.explain(x, target=1, fast=False)  # captum itself gives the same closed form
+    assert torch.equal(plain.consensus, ex.consensus) and torch.allclose(plain.gad, ex.gad)
+
+
+def test_method_arguments_reach_captum():
+    """An instance's multiply_by_inputs reaches captum: IG without the input factor is the
+    path-integrated gradient, which for a linear model is the weights themselves."""
+    w = torch.randn(4, 4)
+    gad = GAD(_linear(w), IntegratedGradients(nn.Identity(), multiply_by_inputs=False), [2], [_linear(w)])
+    maps = gad.maps(torch.randn(3, 3, 4, 4), target=1, n_steps=4)
+    assert torch.allclose(maps, w.abs().expand(2, 3, 4, 4), atol=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +156,31 @@ def test_fit_save_load_attribute_gives_the_same_maps(three_class, tmp_path):
     # a method instance with its constructor argument comes back too
     GAD(model, IntegratedGradients(model, multiply_by_inputs=False), supports=fitted.supports, alphas=[2, 4]).save(path)
     assert GAD.load(path, model).method.multiplies_by_inputs is False
-    GAD(model, NoiseTunnel(Saliency(model)), supports=fitted.supports, alphas=[2, 4]).save(path)
-    assert isinstance(GAD.load(path, model).method, NoiseTunnel)
+    GAD(model, NoiseTunnel(GuidedBackprop(model)), supports=fitted.supports, alphas=[2, 4]).save(path)
+    method = GAD.load(path, model).method
+    assert isinstance(method, NoiseTunnel) and type(method.attribution_method) is GuidedBackprop
+
+
+def test_save_refuses_a_model_changed_since_fit(three_class, tmp_path):
+    model, fitted, _, _ = three_class
+    changed = copy.deepcopy(model)
+    gad = GAD(changed, Saliency, fitted.alphas, fitted.supports)
+    with torch.no_grad():
+        changed[0].weight.add_(1.0)
+    with pytest.raises(GADInputError) as err:
+        gad.save(tmp_path / "gad.pt")
+    assert "changed since" in _one_line(err)
+
+
+def test_gad_on_a_one_channel_model_with_uint8_labels_and_any_captum_method_in_the_tables():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
+    images, labels = torch.randn(16, 1, 8, 8), (torch.arange(16) % 2).to(torch.uint8)
+    gad = GAD(model, GradientShap, alphas=[2, 4]).fit(images, labels, epochs=1, batch_size=8)
+    rows = gad.evaluate(images[:4], labels[:4], baselines=torch.zeros(2, 1, 8, 8))
+    assert rows["rs_gad"].notna().any()
+    rc, rs = tables.rows_of_evaluation(rows, "gradient_shap")
+    assert list(tables.table1(rc).columns) == list(tables.table2(rs).columns) == ["gradient_shap"]
 
 
 def test_fit_is_reproducible_and_trains_from_the_model(three_class):
@@ -154,6 +190,8 @@ def test_fit_is_reproducible_and_trains_from_the_model(three_class):
         for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
             assert torch.equal(p, q), name
     assert not torch.equal(again.supports[0][0].weight, model[0].weight)
+    # trained from the model: one epoch at lr 4e-5 moves no weight far from it
+    assert (again.supports[0][0].weight - model[0].weight).abs().max() < 0.01
     assert again.history[0] is not None and len(again.history[0]) == 1
 
 

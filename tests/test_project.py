@@ -190,3 +190,12 @@ def test_setup_refuses_a_setting_given_twice():
 
     with pytest.raises(GADInputError, match="alphas given both as a parameter and in extra"):
         stages.setup({"profile": "smoke", "alphas": [2.0], "extra": {"alphas": [4.0]}, "os": object()})
+
+
+def test_readme_shows_the_quickstart_notebooks_code():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## GAD on your own model") :]
+    block = section[section.index("```python\n") + 10 : section.index("\n```\n")]
+    code = (ROOT / "notebooks" / "00_quickstart.py").read_text().splitlines()
+    lines = [line for line in code if line.strip() and not line.startswith("#")]
+    assert [line for line in block.splitlines() if line.strip()] == lines, "copy 00_quickstart's code to the README"
