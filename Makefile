@@ -9,6 +9,7 @@
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
+# make sweep     : a parameter sweep on Dask (SWEEP=name GRID=file.yaml or PARAMS="-p NAME=[VALUES]")
 # make lab       : the notebooks in JupyterLab
 # make notebooks : sync each notebook with its paired .py file (jupytext; the newer one wins)
 # make clean-runs : delete runs/ and build/ (cached models and attributions)
@@ -22,11 +23,14 @@ ARCH ?= resnet18 vgg16
 PROFILE ?= default
 RUN_NAME ?=
 PARAMS ?=
+SWEEP ?= alphas-q
+GRID ?= sweeps/$(SWEEP).yaml
+SWEEP_ARGS ?=
 
 help:
 	@sed -n 's/^# make /make /p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce test lint benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
+.PHONY: help reproduce sweep test lint benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +40,12 @@ $(VENV)/.installed: pyproject.toml
 reproduce: $(VENV)/.installed notebooks
 	$(PY) -m gadlib.reproduce --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
 		--archs $(ARCH) --profile $(PROFILE) $(if $(RUN_NAME),--run-name $(RUN_NAME)) $(PARAMS)
+
+# A grid of notebook parameters, each point a notebook chain, run in parallel on Dask (gadlib/sweep.py):
+# runs/$(SWEEP)/<point>/, figures/$(SWEEP)/<point>/ and figures/$(SWEEP)/points.csv.
+sweep: $(VENV)/.installed notebooks
+	$(PY) -m gadlib.sweep $(SWEEP) $(if $(wildcard $(GRID)),--grid $(GRID)) --dataset $(DATASET) \
+		$(if $(DATA_DIR),--data-dir $(DATA_DIR)) --archs $(ARCH) --profile $(PROFILE) $(PARAMS) $(SWEEP_ARGS)
 
 # Smoke runs write to build/, never to runs/ or figures/.
 test: $(VENV)/.installed

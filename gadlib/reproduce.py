@@ -184,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     params = {"dataset": args.dataset, "data_dir": data_dir, "run_name": args.run_name}
     if args.profile:
         params["profile"] = args.profile
-    extra = {}
-    declared = notebook_parameters() if args.param else set()
+    values = {}
     for item in args.param:
         name, _, text = item.partition("=")
         value = _value(text)
@@ -202,10 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         for key, val in pairs:
             if key in ("checkpoint", "data_dir") and isinstance(val, str):
                 val = str(Path(val).expanduser().resolve())  # the notebooks run inside notebooks/
-            # a notebook parameter goes in its own right (in `extra` it would be given twice)
-            (params if key in declared else extra)[key] = val
-    if extra:
-        params["extra"] = extra
+            values[key] = val
+    if values:
+        params = notebook_params({**params, **values})
     try:
         started = time.time()
         cfg = run_chain(params, args.archs, with_controls=not args.no_controls)
@@ -226,6 +224,15 @@ def main(argv: list[str] | None = None) -> int:
             if path.exists():
                 print(f"\n{table} (hull rule {rule})\n{strip_key(path.read_text())}\n")
     return 0
+
+
+def notebook_params(values: dict) -> dict:
+    """Settings as the notebooks take them: a name of their parameters cell in its own right,
+    any other RunConfig field in `extra` (given twice, it would be refused)."""
+    declared = notebook_parameters()
+    params = {k: v for k, v in values.items() if k in declared and k != "extra"}
+    extra = {**values.get("extra", {}), **{k: v for k, v in values.items() if k not in declared}}
+    return {**params, "extra": extra} if extra else params
 
 
 def notebook_parameters() -> set[str]:
