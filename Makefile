@@ -1,5 +1,6 @@
 # make reproduce : tables and figures on the embedded synthetic data (CPU, no download)
 # make test      : unit tests + every notebook under nbval in smoke settings (what CI runs)
+# make test-heavy : the tests make test leaves out (a sweep worker killed mid-point)
 # make lint      : ruff: lint and format check (CI runs it first)
 # Both create .venv from pyproject.toml first if it is missing or out of date.
 # make readme-tables    : rewrite the README's result sections from figures/<run>/ (never by hand)
@@ -10,6 +11,7 @@
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
 # make sweep     : a parameter sweep on Dask (SWEEP=name GRID=file.yaml or PARAMS="-p NAME=[VALUES]")
+# make alpha-selection : choose alphas from the training split, then sweep them against 2-4-6-8 (resnet18)
 # make lab       : the notebooks in JupyterLab
 # make notebooks : sync each notebook with its paired .py file (jupytext; the newer one wins)
 # make clean-runs : delete runs/ and build/ (cached models and attributions)
@@ -30,7 +32,7 @@ SWEEP_ARGS ?=
 help:
 	@sed -n 's/^# make /make /p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce sweep test lint benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
+.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +49,10 @@ sweep: $(VENV)/.installed notebooks
 	$(PY) -m gadlib.sweep $(SWEEP) $(if $(wildcard $(GRID)),--grid $(GRID)) --dataset $(DATASET) \
 		$(if $(DATA_DIR),--data-dir $(DATA_DIR)) --archs $(ARCH) --profile $(PROFILE) $(PARAMS) $(SWEEP_ARGS)
 
+alpha-selection: $(VENV)/.installed notebooks
+	$(PY) -m gadlib.alpha_selection --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
+		--profile $(PROFILE) --arch $(firstword $(ARCH)) --evaluate
+
 # Smoke runs write to build/, never to runs/ or figures/.
 test: $(VENV)/.installed
 	@before=$$($(NB_HASH)); $(MAKE) --no-print-directory notebooks; \
@@ -55,9 +61,12 @@ test: $(VENV)/.installed
 	       "review git diff notebooks/, commit, and run make test again"; exit 1; fi
 	rm -rf build/test-runs build/test-figures
 	GAD_PROFILE=smoke GAD_RUNS_DIR=build/test-runs GAD_FIGURES_DIR=build/test-figures \
-		$(PY) -m pytest -q -p no:cacheprovider tests
+		$(PY) -m pytest -q -p no:cacheprovider -m "not heavy" tests
 	GAD_PROFILE=smoke GAD_RUNS_DIR=$(CURDIR)/build/test-runs GAD_FIGURES_DIR=$(CURDIR)/build/test-figures \
-		$(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
+		GAD_SWEEP=test-sweep $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
+
+test-heavy: $(VENV)/.installed
+	GAD_PROFILE=smoke $(PY) -m pytest -q -p no:cacheprovider -m heavy tests
 
 benchmark: $(VENV)/.installed
 	$(PY) benchmarks/speed.py

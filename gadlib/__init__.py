@@ -8,7 +8,8 @@ the run-folder lock), `layouts` (image folders), `data` and `synthetic` (dataset
 `training` (classifier and supports), `attributions` (the five methods), `consensus` and
 `hulls` (GAD and its regions), `metrics` (RC, RS), `tables` (every table layout, and the
 paper's tables, transcribed in `paper`, beside ours), `figures` (plots); notebook 07's controls
-in `controls`, with `stats`, `faithfulness` and `sanity`.
+in `controls`, with `stats`, `faithfulness` and `sanity`; sweeps on Dask in `sweep`, and what
+they show (notebook 08) in `sweep_effects`.
 """
 
 from .config import METHODS, RunConfig

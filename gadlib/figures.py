@@ -274,3 +274,46 @@ def cascade(rows: pd.DataFrame, path: Path, title: str) -> Path:
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def sweep_effects(table: pd.DataFrame, path: Path, title: str) -> Path:
+    """Notebook 08: each measure (rows) against each swept parameter (columns), one marker per
+    method (and line style per architecture), with 95% bootstrap intervals."""
+    params = list(dict.fromkeys(table["parameter"]))
+    measures = list(dict.fromkeys(table["measure"]))
+    methods = list(dict.fromkeys(table["method"]))
+    archs = list(dict.fromkeys(table["arch"]))
+    colours = dict(zip(methods, sns.color_palette("tab10", len(methods))))
+    fig, axes = plt.subplots(
+        len(measures), len(params), figsize=(3.6 * len(params), 2.6 * len(measures)), squeeze=False
+    )
+    width = 0.8 / max(1, len(methods) * len(archs))
+    for i, measure in enumerate(measures):
+        for j, param in enumerate(params):
+            ax = axes[i, j]
+            d = table[(table["measure"] == measure) & (table["parameter"] == param)]
+            values = list(dict.fromkeys(d["value"]))
+            for k, (arch, method) in enumerate((a, m) for a in archs for m in methods):
+                e = d[(d["arch"] == arch) & (d["method"] == method)].set_index("value").reindex(values)
+                x = np.arange(len(values)) - 0.4 + width * (k + 0.5)
+                ax.errorbar(
+                    x,
+                    e["mean"],
+                    yerr=[e["mean"] - e["low"], e["high"] - e["mean"]],
+                    fmt="o-" if archs.index(arch) == 0 else "s--",
+                    ms=3,
+                    lw=0.8,
+                    capsize=2,
+                    color=colours[method],
+                    label=f"{method}" + (f" {arch}" if len(archs) > 1 else ""),
+                )
+            ax.axhline(0.5 if measure.startswith("share") else 0, color="grey", ls=":", lw=0.8)
+            ax.set_xticks(range(len(values)), values, fontsize=7)
+            if i == len(measures) - 1:
+                ax.set_xlabel(param)
+            if j == 0:
+                ax.set_ylabel(measure)
+    axes[0, -1].legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)

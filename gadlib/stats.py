@@ -38,3 +38,23 @@ def verdict(low: float, high: float) -> str:
     if high < 0:
         return "fails"
     return "undecided (interval contains 0)"
+
+
+def cluster_bootstrap(values, clusters, resamples: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Mean of `values` with a percentile bootstrap interval that resamples whole clusters (an
+    image seen under several settings is one cluster), not single values; NaN values left out.
+    n is the number of clusters."""
+    v = np.asarray(values, dtype=float)
+    c = np.asarray(clusters)
+    keep = ~np.isnan(v)
+    v, c = v[keep], c[keep]
+    if len(v) == 0:
+        return {"n": 0, "mean": np.nan, "low": np.nan, "high": np.nan}
+    _, codes = np.unique(c, return_inverse=True)
+    k = codes.max() + 1
+    sums, counts = np.bincount(codes, weights=v, minlength=k), np.bincount(codes, minlength=k)
+    pick = np.random.default_rng(seed).integers(0, k, size=(resamples, k))
+    means = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return {"n": int(k), "mean": float(v.mean()), "low": float(low), "high": float(high)}

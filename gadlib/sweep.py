@@ -99,8 +99,6 @@ def run_point(spec: dict, leader: dict | None = None) -> dict:
 
     started = time.time()
     run_dir = Path(spec["runs_dir"]) / spec["sweep"] / spec["point"]
-    if leader and leader.get("status") == "done" and not run_dir.exists():
-        _link_tree(Path(leader["run_dir"]), run_dir)
     _bind_device(spec)
     values = {
         **spec["base"],
@@ -112,6 +110,8 @@ def run_point(spec: dict, leader: dict | None = None) -> dict:
     result = {"point": spec["point"], "run_dir": str(run_dir), "status": "failed", "key": "", "error": ""}
     log_lines = []
     try:
+        if leader and leader.get("status") == "done" and not run_dir.exists():
+            _link_tree(Path(leader["run_dir"]), run_dir)
         cfg = reproduce.run_chain(
             reproduce.notebook_params(values), spec["archs"], log=log_lines.append, with_controls=spec["controls"]
         )
@@ -155,27 +155,43 @@ def _bind_device(spec: dict) -> None:
         index = int(str(get_worker().name).rsplit("-", 1)[-1])
     except (ImportError, ValueError):  # not on a Dask worker, or a worker named by the user
         index = 0
-    if spec.get("gpus"):
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(index % spec["gpus"])
+    if spec.get("gpus"):  # among the GPUs this machine lets the sweep see
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        ids = visible.split(",") if visible else [str(i) for i in range(spec["gpus"])]
+        os.environ["CUDA_VISIBLE_DEVICES"] = ids[index % len(ids)]
     if spec.get("threads"):
         os.environ["OMP_NUM_THREADS"] = str(spec["threads"])
 
 
 # ---------------------------------------------------------------- the sweep (runs on the client)
-def _read_points(path: Path) -> pd.DataFrame:
+def read_points(path: Path) -> pd.DataFrame:
+    """A sweep's points.csv (its first line, the shared settings, left out)."""
     if path.is_file():
-        return pd.read_csv(path, dtype={"error": str, "key": str}, keep_default_na=False)
+        skip = 1 if _read_context(path) is not None else 0
+        return pd.read_csv(path, dtype={"error": str, "key": str}, keep_default_na=False, skiprows=skip)
     return pd.DataFrame(columns=POINT_COLUMNS)
 
 
-def _write_points(rows: dict[str, dict], path: Path) -> None:
+def _read_context(path: Path) -> str | None:
+    """The settings every point of the sweep shares (dataset, profile, archs, controls), from
+    points.csv's first line."""
+    if not path.is_file():
+        return None
+    first = path.read_text().splitlines()[0]
+    return first[len("# sweep ") :] if first.startswith("# sweep ") else None
+
+
+def _write_points(rows: dict[str, dict], path: Path, context: str) -> None:
     frame = pd.DataFrame(list(rows.values()), columns=POINT_COLUMNS)
-    atomic_write(path, lambda f: f.write(frame.to_csv(index=False).encode()))
+    text = f"# sweep {context}\n" + frame.to_csv(index=False)
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def local_cluster(workers: int | None = None):
-    """Dask's LocalCluster sized to this machine: one worker per GPU, or one per two CPU cores
-    (at least one), one thread each; each worker's kernels get its share of the cores."""
+    """Dask's LocalCluster sized to this machine: one worker per GPU, or one per CPU core, one
+    thread each; each worker's kernels get its share of the cores. (A point spends much of its
+    time starting kernels and reading files, so points side by side keep the cores busier than
+    one point with every core.)"""
     from distributed import LocalCluster
 
     try:
@@ -185,7 +201,7 @@ def local_cluster(workers: int | None = None):
     except ImportError:
         gpus = 0
     cores = os.cpu_count() or 1
-    n = workers or gpus or max(1, cores // 2)
+    n = workers or gpus or cores
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
     return cluster, gpus, max(1, cores // n)
 
@@ -212,74 +228,102 @@ def run_sweep(
     runs = Path(runs_dir or os.environ.get("GAD_RUNS_DIR") or ROOT / "runs").resolve()
     figures = Path(figures_dir or os.environ.get("GAD_FIGURES_DIR") or ROOT / "figures").resolve()
     index_path = figures / name / "points.csv"
+    # the profile is settled here, not by each worker's environment (a cluster's workers have their own)
+    base = {**base, "profile": base.get("profile") or os.environ.get("GAD_PROFILE") or "default"}
+    context = json.dumps({"base": base, "archs": archs, "controls": controls}, sort_keys=True)
     points = points_of(grid)  # a point with a bad setting fails in its own preflight, in seconds
-    earlier = {r["point"]: r for r in _read_points(index_path).to_dict("records")}
-    rows, todo = {}, []
-    for params in points:
-        point = point_name(params)
-        row = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
-        old = earlier.get(point)
-        if old and old["status"] == "done" and (figures / name / point / "RUN.json").is_file():
-            row.update({k: old[k] for k in ("status", "key", "seconds")}, error="")
-        else:
+    names = [point_name(p) for p in points]
+    if len(set(names)) < len(names):
+        raise GADInputError(f"two points of the grid get the same folder name ({names}): give distinct values")
+    # earlier points stay in the index, also those of another grid of the same sweep
+    rows = {r["point"]: {c: r.get(c, "") for c in POINT_COLUMNS} for r in read_points(index_path).to_dict("records")}
+    earlier_context = _read_context(index_path)
+    todo = []
+    for params, point in zip(points, names):
+        old = rows.get(point)
+        finished = (
+            old is not None
+            and old["status"] == "done"
+            and earlier_context == context
+            and (figures / name / point / "RUN.json").is_file()
+        )
+        if not finished:
+            rows[point] = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
+            rows[point] = {c: rows[point].get(c, "") for c in POINT_COLUMNS}
             todo.append((point, params))
-        rows[point] = {c: row.get(c, "") for c in POINT_COLUMNS}
-    _write_points(rows, index_path)
+    if earlier_context not in (None, context):  # other base settings: nothing earlier counts as finished
+        for row in rows.values():
+            if row["status"] == "done" and all(row["point"] != p for p, _ in todo):
+                row["status"] = "stale (other base settings)"
+    _write_points(rows, index_path, context)
     log(f"sweep {name}: {len(points)} points, {len(points) - len(todo)} finished earlier; index {index_path}")
     if not todo:
-        return pd.DataFrame(list(rows.values()), columns=POINT_COLUMNS)
+        return _current(rows, names)
 
     cluster, gpus, threads = (None, 0, None) if scheduler else local_cluster(workers)
-    with Client(scheduler or cluster) as client:
-        log(f"Dask dashboard: {client.dashboard_link}")
+    try:
+        with Client(scheduler or cluster) as client:
+            log(f"Dask dashboard: {client.dashboard_link}")
 
-        def spec(point, params):
-            return {
-                "sweep": name,
-                "point": point,
-                "params": params,
-                "base": base,
-                "archs": archs,
-                "controls": controls,
-                "runs_dir": str(runs),
-                "figures_dir": str(figures),
-                "gpus": gpus,
-                "threads": threads,
-            }
+            def submit(point, params, leader):
+                spec = {
+                    "sweep": name,
+                    "point": point,
+                    "params": params,
+                    "base": base,
+                    "archs": archs,
+                    "controls": controls,
+                    "runs_dir": str(runs),
+                    "figures_dir": str(figures),
+                    "gpus": gpus,
+                    "threads": threads,
+                }
+                rows[point]["status"] = "submitted"
+                return client.submit(run_point, spec, leader, key=f"{name}/{point}", pure=False)
 
-        futures, leaders = [], {}
-        for point, params in todo:
-            group = rows[point]["group"]
-            done_before = next(
-                (p for p, r in rows.items() if r["group"] == group and r["status"] == "done"),
-                None,
-            )
-            if done_before:  # a point of this group finished in an earlier run of the sweep
-                leader = {"status": "done", "run_dir": str(runs / name / done_before)}
-            else:  # the group's first point runs first; the others start from its run folder
-                leader = leaders.get(group)
-            future = client.submit(run_point, spec(point, params), leader, key=f"{name}/{point}", pure=False)
-            if not done_before:
-                leaders.setdefault(group, future)
-            futures.append(future)
-            rows[point]["status"] = "running" if leader is None else "waiting"
-        _write_points(rows, index_path)
-        bar = tqdm(total=len(futures), desc=f"sweep {name}", unit="point")
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except Exception as err:  # the worker died more often than Dask allows
+            # Per group: start from a point that finished earlier, or run one point first and
+            # hand its result (plain data, not a Dask dependency) to the rest once it is done.
+            waiting: dict[str, list] = {}
+            running = as_completed()
+            for point, params in todo:
+                group = rows[point]["group"]
+                done = next((p for p, r in rows.items() if r["group"] == group and r["status"] == "done"), None)
+                if done:
+                    running.add(submit(point, params, {"status": "done", "run_dir": str(runs / name / done)}))
+                elif group in waiting:
+                    waiting[group].append((point, params))
+                else:
+                    waiting[group] = []
+                    running.add(submit(point, params, None))
+            _write_points(rows, index_path, context)
+            bar = tqdm(total=len(todo), desc=f"sweep {name}", unit="point")
+            for future in running:
                 point = future.key.split("/", 1)[1]
-                result = {"point": point, "status": "failed", "error": f"{type(err).__name__}: {err}", "key": ""}
-            row = rows[result["point"]]
-            row.update({k: result.get(k, "") for k in ("status", "key", "seconds", "error")})
-            _write_points(rows, index_path)
-            bar.update()
-            log(f"{result['point']}: {result['status']} in {result.get('seconds', 0):.0f} s {result['error']}".rstrip())
-        bar.close()
-    if cluster is not None:
-        cluster.close()
-    return pd.DataFrame(list(rows.values()), columns=POINT_COLUMNS)
+                try:
+                    result = future.result()
+                except Exception as err:  # its worker died more often than Dask allows
+                    result = {"point": point, "status": "failed", "error": f"{type(err).__name__}: {err}"}
+                rows[point].update({k: result.get(k, "") for k in ("status", "key", "seconds", "error")})
+                followers = waiting.pop(rows[point]["group"], [])
+                if result["status"] == "done":
+                    for other in followers:
+                        running.add(submit(*other, result))
+                elif followers:  # the next point of the group goes first in its place
+                    waiting[rows[point]["group"]] = followers[1:]
+                    running.add(submit(*followers[0], None))
+                _write_points(rows, index_path, context)
+                bar.update()
+                log(f"{point}: {result['status']} in {result.get('seconds', 0):.0f} s {result['error']}".rstrip())
+            bar.close()
+    finally:  # also on Ctrl-C: the workers stop; points.csv says which points finished
+        if cluster is not None:
+            cluster.close()
+    return _current(rows, names)
+
+
+def _current(rows: dict, names: list[str]) -> pd.DataFrame:
+    """The rows of this grid's points, in the grid's order."""
+    return pd.DataFrame([rows[n] for n in names], columns=POINT_COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--archs", nargs="+", default=list(ARCHS))
     ap.add_argument("--controls", action="store_true", help="run notebook 07 at every point too")
     ap.add_argument("--scheduler", help="address of a running Dask scheduler (default: a LocalCluster here)")
-    ap.add_argument("--workers", type=int, help="LocalCluster workers (default: one per GPU, or per two cores)")
+    ap.add_argument("--workers", type=int, help="LocalCluster workers (default: one per GPU, or per core)")
     ap.add_argument("--runs-dir", help="where runs/<name>/ goes (a shared filesystem for a cluster)")
     ap.add_argument("--figures-dir", help="where figures/<name>/ goes")
     args = ap.parse_args(argv)
@@ -320,7 +364,37 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failed = table[table["status"] != "done"]
     print(f"{len(table) - len(failed)} of {len(table)} points done")
+    if len(failed) < len(table):
+        summarise(args.name, args.runs_dir, args.figures_dir)
     return 1 if len(failed) else 0
+
+
+def summarise(name: str, runs_dir=None, figures_dir=None) -> None:
+    """Notebook 08 on the sweep: runs/<sweep>/08_sweep.ipynb, figures/<sweep>/effects_*.md and
+    sweep_effects_*.png."""
+    import papermill as pm
+
+    from .reproduce import KERNEL_ARGUMENTS, NOTEBOOK_DIR
+    from .sweep_effects import sweep_dirs
+
+    runs, figures = sweep_dirs(name, runs_dir, figures_dir)
+    parameters = {"sweep": name}
+    env = {"GAD_RUNS_DIR": str(runs.parent), "GAD_FIGURES_DIR": str(figures.parent)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the notebook's kernel reads the sweep where this command wrote it
+    try:
+        pm.execute_notebook(
+            NOTEBOOK_DIR / "08_sweep.ipynb",
+            runs / "08_sweep.ipynb",
+            parameters=parameters,
+            cwd=str(NOTEBOOK_DIR),
+            progress_bar=False,
+            extra_arguments=KERNEL_ARGUMENTS,
+        )
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    print(f"notebook 08: {figures}/sweep_effects_top_q.png and effects_top_q.md (executed: {runs}/08_sweep.ipynb)")
 
 
 if __name__ == "__main__":

@@ -96,3 +96,18 @@ def test_direction_summary_leaves_out_undefined_rc_like_table1():
     assert row["RS GAD vs Sup"] == "holds" and row["RS GAD vs Base"] == "no difference"
     # class 1: one image of two below 1 is no evidence; the classes are judged apart and both named
     assert row["RC<1 for most"] == "class 1 undecided, class 2 holds"
+
+
+def test_cluster_bootstrap_counts_an_image_seen_twice_once():
+    """Each value duplicated within its cluster (one image under two settings): the interval is
+    the one of the values themselves, not the narrower one of twice as many values."""
+    import numpy as np
+
+    from gadlib.stats import cluster_bootstrap, paired_bootstrap
+
+    values = np.random.default_rng(1).normal(size=40)
+    once = paired_bootstrap(values, 500, seed=3)
+    twice = cluster_bootstrap(np.repeat(values, 2), np.repeat(np.arange(40), 2), 500, seed=3)
+    assert (twice["n"], twice["low"], twice["high"]) == (40, once["low"], once["high"])
+    naive = paired_bootstrap(np.repeat(values, 2), 500, seed=3)
+    assert naive["high"] - naive["low"] < twice["high"] - twice["low"]

@@ -2,12 +2,14 @@
 
 import json
 import os
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from gadlib import GADInputError
-from gadlib.sweep import group_of, parse_grid, point_name, points_of, run_sweep
+from gadlib.sweep import group_of, parse_grid, point_name, points_of, read_points, run_sweep
 
 
 def test_grid_from_the_command_line_and_yaml(tmp_path):
@@ -39,6 +41,44 @@ def test_a_bad_grid_is_a_one_line_error(items, message):
     assert "\n" not in str(err.value)
 
 
+CALLS = []  # (point, the run folder it started from), as the stand-in below saw them
+
+
+def fake_point(spec, leader=None):
+    """A stand-in for sweep.run_point: no notebooks; consensus_q 1.5 fails."""
+    CALLS.append((spec["point"], leader and leader["run_dir"]))
+    bad = spec["params"]["consensus_q"] == 1.5
+    return {
+        "point": spec["point"],
+        "run_dir": str(Path(spec["runs_dir"]) / spec["sweep"] / spec["point"]),
+        "status": "failed" if bad else "done",
+        "key": "k",
+        "seconds": 0.0,
+        "error": "consensus_q must be in (0, 1]" if bad else "",
+    }
+
+
+def test_a_failed_first_point_hands_its_group_to_the_next(tmp_path, monkeypatch):
+    """The scheduling alone, with a stand-in for the notebook chain on an in-process cluster:
+    when a group's first point fails, the next point of the group runs first in its place, and
+    no point ever starts from a failed point's folder."""
+    from distributed import LocalCluster
+
+    from gadlib import sweep
+
+    CALLS.clear()
+    monkeypatch.setattr(sweep, "run_point", fake_point)
+    monkeypatch.setattr(sweep, "local_cluster", lambda workers: (LocalCluster(n_workers=2, processes=False), 0, 1))
+    grid = {"alphas": [[2], [4]], "consensus_q": [1.5, 0.3, 0.5]}
+    table = run_sweep("fake", grid, {"dataset": "synthetic"}, ["resnet18"], runs_dir=tmp_path, figures_dir=tmp_path)
+    assert table["status"].tolist() == ["failed", "done", "done"] * 2
+    started_from = dict(CALLS)
+    for a in ("2", "4"):
+        assert started_from[f"alphas-{a}__consensus_q-1.5"] is None
+        assert started_from[f"alphas-{a}__consensus_q-0.3"] is None  # runs first in the failed one's place
+        assert started_from[f"alphas-{a}__consensus_q-0.5"].endswith(f"alphas-{a}__consensus_q-0.3")
+
+
 def _inode(path):
     return os.stat(path).st_ino
 
@@ -49,14 +89,19 @@ def test_a_sweep_shares_stages_restarts_where_it_stopped_and_records_failed_poin
     train their supports and attributions once; then the sweep is run again with one finished
     point, one new point and one that fails: only the new and the failing points run."""
     monkeypatch.setenv("GAD_PROFILE", "smoke")
-    dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    # under make test the sweep stays in build/ for notebook 08 to read (GAD_SWEEP=test-sweep)
+    root_runs = Path(os.environ.get("GAD_RUNS_DIR") or tmp_path / "runs").resolve()
+    root_figures = Path(os.environ.get("GAD_FIGURES_DIR") or tmp_path / "figures").resolve()
+    for root in (root_runs, root_figures):
+        shutil.rmtree(root / "test-sweep", ignore_errors=True)
+    dirs = {"runs_dir": str(root_runs), "figures_dir": str(root_figures)}
     base, archs = {"dataset": "synthetic"}, ["resnet18"]
     grid = {"alphas": [[2], [2, 4]], "consensus_q": [0.3, 0.5]}
-    table = run_sweep("s", grid, base, archs, workers=2, **dirs)
+    table = run_sweep("test-sweep", grid, base, archs, workers=2, **dirs)
     assert (table["status"] == "done").all(), table["error"].tolist()
-    index = pd.read_csv(tmp_path / "figures" / "s" / "points.csv")
+    index = read_points(root_figures / "test-sweep" / "points.csv")
     assert index["status"].tolist() == ["done"] * 4 and index["key"].str.len().min() == 16
-    runs = tmp_path / "runs" / "s"
+    runs = root_runs / "test-sweep"
     for group in ("alphas-2", "alphas-2-4"):
         a, b = (runs / f"{group}__consensus_q-{q}" / "resnet18" for q in ("0.3", "0.5"))
         # the shared stages ran once: the second point's files are the first's, not rewritten
@@ -68,20 +113,86 @@ def test_a_sweep_shares_stages_restarts_where_it_stopped_and_records_failed_poin
         ]
         assert computed == [True, False]
     for point in index["point"]:
-        assert json.loads((tmp_path / "figures" / "s" / point / "RUN.json").read_text())["tables_key"]
+        assert json.loads((root_figures / "test-sweep" / point / "RUN.json").read_text())["tables_key"]
     finished = {p: (runs / p / "executed" / "06_figures.ipynb").stat().st_mtime for p in index["point"]}
 
-    # run again: one finished point, one new point of the same group, one with a bad setting
-    again = run_sweep("s", {"alphas": [[2]], "consensus_q": [0.3, 0.7, 1.5]}, base, archs, workers=2, **dirs)
+    # as a sweep stopped while a point ran leaves it: its row not done, its RUN.json not written
+    stopped = "alphas-2__consensus_q-0.5"
+    path = root_figures / "test-sweep" / "points.csv"
+    text = path.read_text().splitlines()
+    text = [line.replace(",done,", ",running,") if line.startswith(stopped + ",") else line for line in text]
+    path.write_text("\n".join(text) + "\n")
+    (root_figures / "test-sweep" / stopped / "RUN.json").unlink()
+    # run again: the stopped point, a new point of the same group, one with a bad setting, and
+    # one that finished
+    grid = {"alphas": [[2]], "consensus_q": [0.3, 0.5, 0.7, 1.5]}
+    again = run_sweep("test-sweep", grid, base, archs, workers=2, **dirs)
     status = dict(zip(again["point"], again["status"]))
     assert status == {
         "alphas-2__consensus_q-0.3": "done",
+        "alphas-2__consensus_q-0.5": "done",
         "alphas-2__consensus_q-0.7": "done",
         "alphas-2__consensus_q-1.5": "failed",
     }
     error = again.set_index("point").loc["alphas-2__consensus_q-1.5", "error"]
     assert "consensus_q" in error and "\n" not in error
-    for point, mtime in finished.items():  # nothing finished earlier ran again
-        assert (runs / point / "executed" / "06_figures.ipynb").stat().st_mtime == mtime
+    for point, mtime in finished.items():  # only the stopped point ran again
+        now = (runs / point / "executed" / "06_figures.ipynb").stat().st_mtime
+        assert (now == mtime) == (point != stopped), point
     new, old = (runs / f"alphas-2__consensus_q-{q}" / "resnet18" / "models" / "support_2_2.pt" for q in ("0.7", "0.3"))
     assert _inode(new) == _inode(old)  # the new point started from its finished group-mate
+    # the index keeps every point of both grids
+    assert len(read_points(path)) == 6
+
+
+def _worker_processes():
+    """The Dask worker processes this test's LocalCluster started (children of this process)."""
+    import psutil
+
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        line = " ".join(p.cmdline())
+        if "spawn_main" in line and "resource_tracker" not in line:
+            found.append(p)
+    return found
+
+
+@pytest.mark.heavy
+def test_killing_a_worker_mid_sweep_still_finishes_every_point(tmp_path, monkeypatch):
+    """SIGKILL one of two workers while both run a point: Dask runs that point again on the
+    restarted worker, the point resumes from its run folder, and every file is whole."""
+    import signal
+    import threading
+    import time
+
+    import torch
+
+    monkeypatch.setenv("GAD_PROFILE", "smoke")
+    dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    result = {}
+    sweep = threading.Thread(
+        target=lambda: result.update(
+            table=run_sweep("kill", {"alphas": [[2], [4]]}, {"dataset": "synthetic"}, ["resnet18"], workers=2, **dirs)
+        )
+    )
+    sweep.start()
+    started = list((tmp_path / "runs" / "kill").glob("*/executed/02_support_training_resnet18.ipynb"))
+    deadline = time.time() + 300
+    while not started and time.time() < deadline:
+        time.sleep(0.5)
+        started = list((tmp_path / "runs" / "kill").glob("*/executed/02_support_training_resnet18.ipynb"))
+    assert started, "no point reached support training"
+    workers = _worker_processes()
+    assert len(workers) == 2
+    workers[0].send_signal(signal.SIGKILL)
+    sweep.join(timeout=600)
+    table = result["table"]
+    assert (table["status"] == "done").all(), table["error"].tolist()
+    for path in (tmp_path / "runs" / "kill").rglob("*.pt"):
+        if not path.name.startswith("."):
+            torch.load(path, map_location="cpu", weights_only=False)  # whole, or this raises
+    for path in (tmp_path / "figures" / "kill").rglob("*.json"):
+        json.loads(path.read_text())
+    for path in [*(tmp_path / "runs" / "kill").rglob("*.csv"), *(tmp_path / "figures" / "kill").rglob("*.csv")]:
+        if not path.name.startswith("."):
+            assert len(read_points(path) if path.name == "points.csv" else pd.read_csv(path, comment="#")), path

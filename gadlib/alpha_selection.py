@@ -1,0 +1,148 @@
+"""Automatic alpha selection, judged on the test images only after the choice is made.
+
+The rule looks only at the training split. A seeded share of it (20%) is held out for
+validation. One support per candidate alpha is trained on the rest, with the run's epochs,
+learning rate and seed, exactly as `GAD.fit` trains supports.
+
+On the validation images, each support's logits are compared with the original's by Spearman
+rank correlation, one logit at a time. The rule keeps the candidates whose lowest correlation
+is at least `min_spearman` (0.98). The paper asks the supports to keep the order of the
+original's activations; a support that reorders its logits no longer "thinks" like the original.
+
+Of the kept candidates, the rule chooses the `k` largest (4, as many as the paper's alphas):
+the widest distancing that still keeps that order. If fewer candidates are kept, all of them
+are chosen; if none is, the smallest candidate is.
+
+    python -m gadlib.alpha_selection              # choose on the synthetic default run (resnet18)
+    python -m gadlib.alpha_selection --evaluate   # then sweep the choice against fixed and other alphas
+
+`--evaluate` runs the sweep `alpha-selection` over
+[chosen, the paper's 2-4-6-8, and the other alphas in EVALUATED], at the run's settings. It then
+writes figures/alpha-selection/comparison.md, marking the best alphas in hindsight for each
+measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pandas as pd
+import torch
+
+from .config import ROOT
+from .errors import GADInputError
+
+CANDIDATES = (1, 2, 3, 4, 6, 8, 10, 12, 16, 24)
+PAPER = [2, 4, 6, 8]
+EVALUATED = [[1, 2, 3, 4], [8, 10, 12, 16]]  # besides the chosen and the paper's: a low and a high set
+
+
+def validation_split(n: int, share: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded (fit, validation) indices of a training split of n images."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1000))
+    n_val = max(1, int(round(share * n)))
+    return order[n_val:].sort().values, order[:n_val].sort().values
+
+
+def candidate_report(cfg, data, original, candidates=CANDIDATES, share: float = 0.2) -> pd.DataFrame:
+    """One row per candidate alpha: Spearman rank correlation of each logit with the original's
+    on the validation part, MSE to the distanced targets and accuracy there."""
+    from .gad import GAD
+    from .models import predict_logits
+    from .training import support_report
+
+    fit, val = validation_split(len(data.train), share, cfg.seed)
+    train = data.train.subset(fit)
+    gad = GAD(original, "saliency", alphas=list(candidates)).fit(
+        train.images,
+        train.labels,
+        cfg.support_epochs,
+        cfg.support_lr,
+        cfg.batch_size,
+        cfg.seed,
+        cfg.support_mode,
+        desc="candidate",
+    )
+    val_images, val_labels = data.train.images[val], data.train.labels[val]
+    z = predict_logits(original, val_images)
+    rows = []
+    for alpha, support in zip(candidates, gad.supports):
+        row = support_report(z, predict_logits(support, val_images), val_labels, alpha)
+        row["alpha"] = alpha
+        row["min_spearman"] = min(v for k, v in row.items() if k.startswith("spearman_logit"))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("alpha")
+
+
+def choose(report: pd.DataFrame, k: int = 4, min_spearman: float = 0.98) -> list:
+    """The k largest candidates whose supports keep every logit's order (Spearman >= min_spearman)."""
+    kept = sorted(a for a in report.index if report.loc[a, "min_spearman"] >= min_spearman)
+    if not kept:
+        return [min(report.index)]
+    return kept[-k:]
+
+
+def comparison(effects: pd.DataFrame, chosen: list) -> pd.DataFrame:
+    """Per alphas setting, method and measure, the estimate with its interval, which setting is
+    the chosen one and the paper's, and which is best in hindsight (the highest mean)."""
+    d = effects[effects["parameter"] == "alphas"].copy()
+    d["setting"] = d["value"].map(
+        lambda v: "chosen" if json.loads(v) == chosen else "paper" if json.loads(v) == PAPER else "other"
+    )
+    best = d.groupby(["arch", "method", "measure"])["mean"].transform("max")
+    d["best in hindsight"] = d["mean"] == best
+    return d[["arch", "method", "measure", "value", "setting", "mean", "low", "high", "best in hindsight"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="synthetic")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--profile", default="default")
+    ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--min-spearman", type=float, default=0.98)
+    ap.add_argument("--evaluate", action="store_true", help="sweep the choice against the paper's and other alphas")
+    args = ap.parse_args(argv)
+    from . import stages
+    from .models import pick_device
+    from .runfiles import atomic_write, split_fingerprint
+    from .tables import to_markdown
+
+    try:
+        values = {"dataset": args.dataset, "data_dir": args.data_dir, "profile": args.profile, "arch": args.arch}
+        cfg, data = stages.setup(values)
+        original, _ = stages.original_classifier(cfg, data, pick_device(cfg.device), split_fingerprint(data.train))
+        report = candidate_report(cfg, data, original)
+        chosen = choose(report, min_spearman=args.min_spearman)
+        out = ROOT / "figures" / "alpha-selection"
+        text = (
+            f"Candidates on a validation part (20%) of {cfg.dataset}'s training split, {cfg.arch}, "
+            f"profile {cfg.profile}; kept: lowest Spearman >= {args.min_spearman}; chosen: {chosen}\n\n"
+            + to_markdown(report, floatfmt=".4f")
+            + "\n"
+        )
+        atomic_write(out / "selection.md", lambda f: f.write(text.encode()))
+        print(text)
+        if args.evaluate:
+            from . import sweep_effects
+            from .sweep import run_sweep
+
+            grid = {"alphas": [chosen] + [a for a in [PAPER, *EVALUATED] if a != chosen]}
+            base = {"dataset": args.dataset, "profile": args.profile}
+            if args.data_dir:
+                base["data_dir"] = args.data_dir
+            run_sweep("alpha-selection", grid, base, [args.arch])
+            points, rc, rs = sweep_effects.read_sweep("alpha-selection")
+            table = comparison(sweep_effects.effects(points, rc, rs), chosen)
+            atomic_write(out / "comparison.md", lambda f: f.write((to_markdown(table, ".3g") + "\n").encode()))
+            print(to_markdown(table, ".3g"))
+    except GADInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

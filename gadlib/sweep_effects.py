@@ -1,0 +1,125 @@
+"""What a sweep shows (notebook 08): for every swept parameter and value, the share of images
+with RC < 1 and the RS gains of GAD over the supplementary region and over the matched-area
+baseline, pooled over every point with that value, with seeded bootstrap intervals that
+resample image-target pairs (each seen once per point).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .config import ROOT
+from .errors import GADInputError
+from .runfiles import read_csv
+from .stats import cluster_bootstrap
+from .sweep import read_points
+from .tables import _short
+
+MEASURES = {
+    "share RC<1": "share of images whose GAD hull is smaller than the original's",
+    "RS GAD - Sup": "RS of the GAD hull minus RS of the supplementary region",
+    "RS GAD - Base": "RS of the GAD hull minus RS of the matched-area baseline's hull",
+}
+
+
+def sweep_dirs(name: str, runs_dir=None, figures_dir=None) -> tuple[Path, Path]:
+    runs = Path(runs_dir or os.environ.get("GAD_RUNS_DIR") or ROOT / "runs") / name
+    figures = Path(figures_dir or os.environ.get("GAD_FIGURES_DIR") or ROOT / "figures") / name
+    return runs, figures
+
+
+def read_sweep(name: str, runs_dir=None, figures_dir=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The finished points (one column per swept parameter, values as text), and the per-image
+    RC and RS rows of every architecture of those points (with a `point` column)."""
+    runs, figures = sweep_dirs(name, runs_dir, figures_dir)
+    index = figures / "points.csv"
+    if not index.is_file():
+        raise GADInputError(f"no sweep {name!r}: {index} does not exist (run python -m gadlib.sweep {name} ... first)")
+    points = read_points(index)
+    points = points[points["status"] == "done"].reset_index(drop=True)
+    if points.empty:
+        raise GADInputError(f"sweep {name!r} has no finished point yet: see {index}")
+    params = pd.DataFrame([{k: json.dumps(v) for k, v in json.loads(p).items()} for p in points["params"]])
+    points = pd.concat([points[["point", "group", "key", "seconds"]], params], axis=1)
+    rc, rs = [], []
+    for point in points["point"]:
+        for arch_dir in sorted(p for p in (runs / point).iterdir() if (p / "rc.csv").is_file()):
+            rc.append(read_csv(arch_dir / "rc.csv")[0].assign(point=point))
+            rs.append(read_csv(arch_dir / "rs.csv")[0].assign(point=point))
+    if not rc:
+        raise GADInputError(f"sweep {name!r}: no per-image rows under {runs} (the run folders are not on this machine)")
+    return points, pd.concat(rc, ignore_index=True), pd.concat(rs, ignore_index=True)
+
+
+def _pairs(rows: pd.DataFrame):
+    return (rows["target"].astype(str) + "/" + rows["image"].astype(str)).to_numpy()
+
+
+def swept(points: pd.DataFrame) -> list[str]:
+    return [c for c in points.columns if c not in ("point", "group", "key", "seconds")]
+
+
+def effects(
+    points: pd.DataFrame,
+    rc: pd.DataFrame,
+    rs: pd.DataFrame,
+    hull_rule: str = "top_q",
+    resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per swept parameter, value, architecture, method and measure: mean, 95% bootstrap
+    interval and number of image-target pairs, pooled over every point with that value."""
+    rc = rc[rc["hull_rule"] == hull_rule]
+    wide = rs[rs["hull_rule"] == hull_rule].pivot_table(
+        index=["point", "arch", "method", "target", "image"], columns="mask", values="rs", dropna=False
+    )
+    wide = wide.reset_index()
+    rows = []
+    for param in swept(points):
+        for value, members in points.groupby(param, sort=False):
+            chosen = set(members["point"])
+            r, w = rc[rc["point"].isin(chosen)], wide[wide["point"].isin(chosen)]
+            for (arch, method), g in r.groupby(["arch", "method"], sort=False):
+                gw = w[(w["arch"] == arch) & (w["method"] == method)]
+                defined = g.dropna(subset=["rc"])
+                samples = {  # (values, the image-target pair each value belongs to)
+                    "share RC<1": ((defined["rc"] < 1).to_numpy(float), _pairs(defined)),
+                    "RS GAD - Sup": ((gw["gad"] - gw["sup"]).to_numpy(), _pairs(gw)),
+                    "RS GAD - Base": ((gw["gad"] - gw["base"]).to_numpy(), _pairs(gw)),
+                }
+                for measure, (values, pairs) in samples.items():
+                    # each image-target pair is seen once per point with this value: resampled whole
+                    b = cluster_bootstrap(values, pairs, resamples, seed)
+                    rows.append(
+                        {
+                            "parameter": param,
+                            "value": value,
+                            "arch": arch,
+                            "method": _short(method),
+                            "measure": measure,
+                            "mean": b["mean"],
+                            "low": b["low"],
+                            "high": b["high"],
+                            "n": b["n"],
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def write(table: pd.DataFrame, name: str, hull_rule: str, figures_dir=None) -> tuple[Path, Path]:
+    """figures/<sweep>/effects_<rule>.csv and .md (atomic writes)."""
+    from .runfiles import atomic_write
+    from .tables import to_markdown
+
+    _, figures = sweep_dirs(name, None, figures_dir)
+    csv, md = figures / f"effects_{hull_rule}.csv", figures / f"effects_{hull_rule}.md"
+    atomic_write(csv, lambda f: f.write(table.to_csv(index=False).encode()))
+    wide = table.assign(estimate=table.apply(lambda r: f"{r['mean']:.3g} [{r['low']:.3g}, {r['high']:.3g}]", axis=1))
+    keys = ["parameter", "value", "arch", "method"]
+    wide = wide.pivot_table(index=keys, columns="measure", values="estimate", aggfunc="first", sort=False)
+    atomic_write(md, lambda f: f.write((to_markdown(wide[list(MEASURES)], floatfmt=".3g") + "\n").encode()))
+    return csv, md

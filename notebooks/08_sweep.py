@@ -1,0 +1,37 @@
+# %% [markdown]
+# # 08 Sweep: how the verdicts move with each swept parameter
+# Reads a finished sweep (`python -m gadlib.sweep NAME ...` or `make sweep`): its index
+# `figures/<sweep>/points.csv` and every point's per-image RC and RS rows. For each swept
+# parameter and value, pooled over every point with that value: the share of images with
+# RC < 1, the RS gain of GAD over the supplementary region, and its gain over the matched-area
+# baseline, each with a seeded 95% bootstrap interval over image-target pairs.
+#
+# **Reads:** `figures/<sweep>/points.csv`, `runs/<sweep>/<point>/<arch>/{rc,rs}.csv`.
+# **Writes:** `figures/<sweep>/effects_<hull rule>.{csv,md}`, `figures/<sweep>/sweep_effects_<hull rule>.png`.
+
+# %% tags=["parameters"]
+import os
+
+# the sweep's name (make test sets GAD_SWEEP to the sweep its tests ran)
+sweep = os.environ.get("GAD_SWEEP", "alphas-q")
+hull_rule = "top_q"
+resamples = 2000
+seed = 0
+
+# %%
+from IPython.display import Image, display
+
+from gadlib import figures, sweep_effects
+
+points, rc, rs = sweep_effects.read_sweep(sweep)
+points
+
+# %%
+table = sweep_effects.effects(points, rc, rs, hull_rule, resamples, seed)
+csv, md = sweep_effects.write(table, sweep, hull_rule)
+print(md.read_text())
+
+# %%
+_, out = sweep_effects.sweep_dirs(sweep)
+path = figures.sweep_effects(table, out / f"sweep_effects_{hull_rule}.png", f"sweep {sweep}, hull rule {hull_rule}")
+display(Image(filename=path))

@@ -1,0 +1,63 @@
+"""Automatic alpha selection: the rule, and that it never looks at the evaluation images."""
+
+import pandas as pd
+import torch
+
+from gadlib.alpha_selection import PAPER, candidate_report, choose, comparison, validation_split
+
+
+def _report(spearman: dict) -> pd.DataFrame:
+    return pd.DataFrame({"min_spearman": spearman}).rename_axis("alpha")
+
+
+def test_choose_takes_the_largest_alphas_that_keep_the_logits_order():
+    report = _report({1: 0.999, 2: 0.995, 4: 0.99, 6: 0.985, 8: 0.981, 12: 0.97, 16: 0.99})
+    assert choose(report) == [4, 6, 8, 16]
+    assert choose(report, k=2) == [8, 16]
+    assert choose(report, min_spearman=0.99) == [1, 2, 4, 16]
+    assert choose(_report({2: 0.5, 4: 0.4})) == [2]  # none kept: the smallest candidate
+    assert choose(_report({2: 0.99, 4: 0.4})) == [2]  # fewer than k kept: all of them
+
+
+def test_validation_split_is_seeded_disjoint_and_covers_the_training_split():
+    fit, val = validation_split(100, 0.2, seed=3)
+    assert len(val) == 20 and len(fit) == 80
+    assert sorted(torch.cat([fit, val]).tolist()) == list(range(100))
+    again = validation_split(100, 0.2, seed=3)
+    assert torch.equal(again[1], val) and not torch.equal(validation_split(100, 0.2, seed=4)[1], val)
+
+
+def test_the_report_depends_on_the_training_split_only():
+    """Replacing every test image changes nothing: the rule never sees the evaluation images."""
+    from gadlib import RunConfig
+    from gadlib.data import load_dataset
+    from gadlib.models import build_model
+
+    cfg = RunConfig.build(profile="smoke", arch="resnet18", run_name="alpha-selection-test")
+    data = load_dataset(cfg)
+    torch.manual_seed(0)
+    original = build_model("resnet18", 2, cfg.image_size).eval()
+    first = candidate_report(cfg, data, original, candidates=(2, 8))
+    data.test.images = torch.zeros_like(data.test.images)
+    data.test.labels = 1 - data.test.labels
+    second = candidate_report(cfg, data, original, candidates=(2, 8))
+    pd.testing.assert_frame_equal(first, second)
+    assert list(first.index) == [2, 8] and first["min_spearman"].between(-1, 1).all()
+
+
+def test_comparison_marks_the_chosen_the_papers_and_the_best_in_hindsight():
+    effects = pd.DataFrame(
+        {
+            "parameter": "alphas",
+            "value": ["[2, 4, 6, 8]", "[4, 8, 12, 16]", "[1, 2, 3, 4]"],
+            "arch": "resnet18",
+            "method": "S",
+            "measure": "RS GAD - Base",
+            "mean": [0.1, 0.3, 0.2],
+            "low": 0.0,
+            "high": 1.0,
+        }
+    )
+    table = comparison(effects, chosen=[4, 8, 12, 16])
+    assert table["setting"].tolist() == ["paper", "chosen", "other"] and PAPER == [2, 4, 6, 8]
+    assert table["best in hindsight"].tolist() == [False, True, False]
