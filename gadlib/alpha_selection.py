@@ -93,7 +93,43 @@ def comparison(effects: pd.DataFrame, chosen: list) -> pd.DataFrame:
     )
     best = d.groupby(["arch", "method", "measure"])["mean"].transform("max")
     d["best in hindsight"] = d["mean"] == best
-    return d[["arch", "method", "measure", "value", "setting", "mean", "low", "high", "best in hindsight"]]
+    cols = ["arch", "method", "measure", "value", "setting", "mean", "low", "high", "best in hindsight"]
+    return d[cols].reset_index(drop=True)
+
+
+def comparison_text(table: pd.DataFrame) -> str:
+    """Markdown: one row per method and measure, one column per alphas setting ("mean [low,
+    high]", * for the best in hindsight), then how often each setting was best and whether the
+    chosen alphas' interval ever lies clear of the paper's."""
+    from .tables import to_markdown
+
+    t = table.assign(
+        cell=table.apply(
+            lambda r: f"{r['mean']:.3g} [{r['low']:.3g}, {r['high']:.3g}]" + (" *" if r["best in hindsight"] else ""),
+            axis=1,
+        ),
+        column=table["value"] + " (" + table["setting"] + ")",
+    )
+    wide = t.pivot_table(
+        index=["arch", "method", "measure"], columns="column", values="cell", aggfunc="first", sort=False
+    )
+    order = sorted(wide.columns, key=lambda c: ("(chosen)" not in c, "(paper)" not in c, c))
+    wins = t[t["best in hindsight"]].groupby("column").size().to_dict()
+    keyed = table.set_index(["arch", "method", "measure", "setting"])
+    clear = []
+    for (arch, method, measure), _ in table.groupby(["arch", "method", "measure"], sort=False):
+        c, p = keyed.loc[(arch, method, measure, "chosen")], keyed.loc[(arch, method, measure, "paper")]
+        if c["low"] > p["high"] or c["high"] < p["low"]:
+            clear.append(f"{method} {measure}: chosen {'above' if c['low'] > p['high'] else 'below'} the paper's")
+    cells = table.groupby(["arch", "method", "measure"]).ngroups
+    summary = (
+        f"Best in hindsight (highest mean) in {cells} method-measure cells: "
+        + ", ".join(f"{k} {wins.get(k, 0)}" for k in order)
+        + " (ties count for each). Chosen vs the paper's 2-4-6-8, intervals apart: "
+        + ("; ".join(clear) if clear else "none (every interval overlaps)")
+        + "."
+    )
+    return to_markdown(wide[order], floatfmt=".3g") + "\n\n" + summary + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
                 base["data_dir"] = args.data_dir
             run_sweep("alpha-selection", grid, base, [args.arch])
             points, rc, rs = sweep_effects.read_sweep("alpha-selection")
-            table = comparison(sweep_effects.effects(points, rc, rs), chosen)
-            atomic_write(out / "comparison.md", lambda f: f.write((to_markdown(table, ".3g") + "\n").encode()))
-            print(to_markdown(table, ".3g"))
+            text = comparison_text(comparison(sweep_effects.effects(points, rc, rs), chosen))
+            atomic_write(out / "comparison.md", lambda f: f.write(text.encode()))
+            print(text)
     except GADInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

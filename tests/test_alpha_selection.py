@@ -3,7 +3,7 @@
 import pandas as pd
 import torch
 
-from gadlib.alpha_selection import PAPER, candidate_report, choose, comparison, validation_split
+from gadlib.alpha_selection import PAPER, candidate_report, choose, comparison, comparison_text, validation_split
 
 
 def _report(spearman: dict) -> pd.DataFrame:
@@ -61,3 +61,7 @@ def test_comparison_marks_the_chosen_the_papers_and_the_best_in_hindsight():
     table = comparison(effects, chosen=[4, 8, 12, 16])
     assert table["setting"].tolist() == ["paper", "chosen", "other"] and PAPER == [2, 4, 6, 8]
     assert table["best in hindsight"].tolist() == [False, True, False]
+    text = comparison_text(table)
+    assert "0.3 [0, 1] *" in text and "intervals apart: none" in text
+    apart = comparison(effects.assign(low=[0.0, 0.25, 0.1], high=[0.2, 0.35, 0.3]), chosen=[4, 8, 12, 16])
+    assert "S RS GAD - Base: chosen above the paper's" in comparison_text(apart)
