@@ -326,7 +326,7 @@ def _current(rows: dict, names: list[str]) -> pd.DataFrame:
     return pd.DataFrame([rows[n] for n in names], columns=POINT_COLUMNS)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name", help="the sweep's name: runs/<name>/ and figures/<name>/")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=[VALUES]", help="a swept setting")
@@ -340,7 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, help="LocalCluster workers (default: one per GPU, or per core)")
     ap.add_argument("--runs-dir", help="where runs/<name>/ goes (a shared filesystem for a cluster)")
     ap.add_argument("--figures-dir", help="where figures/<name>/ goes")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     base = {"dataset": args.dataset}
     if args.data_dir:
         base["data_dir"] = str(Path(args.data_dir).expanduser().resolve())

@@ -79,6 +79,28 @@ def test_a_failed_first_point_hands_its_group_to_the_next(tmp_path, monkeypatch)
         assert started_from[f"alphas-{a}__consensus_q-0.5"].endswith(f"alphas-{a}__consensus_q-0.3")
 
 
+def test_every_sweep_command_of_the_readme_parses():
+    """Each `python -m gadlib.sweep` line of the README is a command the sweep accepts, with a
+    grid it can read (nothing runs)."""
+    import shlex
+
+    from gadlib.sweep import parser
+
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    commands = [
+        line[line.index("gadlib.sweep") + len("gadlib.sweep") :]
+        for line in text.splitlines()
+        if "-m gadlib.sweep " in line
+    ]
+    assert commands
+    for command in commands:
+        args = parser().parse_args(shlex.split(command.split("#")[0].strip().rstrip("`")))
+        grid = parse_grid(args.param, str(ROOT / args.grid) if args.grid else None)
+        assert points_of(grid), command
+
+
 def _inode(path):
     return os.stat(path).st_ino
 
