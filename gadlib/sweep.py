@@ -248,8 +248,8 @@ def run_sweep(
             and (figures / name / point / "RUN.json").is_file()
         )
         if not finished:
-            rows[point] = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
-            rows[point] = {c: rows[point].get(c, "") for c in POINT_COLUMNS}
+            fresh = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
+            rows[point] = {c: fresh.get(c, "") for c in POINT_COLUMNS}
             todo.append((point, params))
     if earlier_context not in (None, context):  # other base settings: nothing earlier counts as finished
         for row in rows.values():

@@ -17,7 +17,7 @@ from .errors import GADInputError
 from .runfiles import read_csv
 from .stats import cluster_bootstrap
 from .sweep import read_points
-from .tables import _short
+from .tables import method_label
 
 MEASURES = {
     "share RC<1": "share of images whose GAD hull is smaller than the original's",
@@ -99,7 +99,7 @@ def effects(
                             "parameter": param,
                             "value": value,
                             "arch": arch,
-                            "method": _short(method),
+                            "method": method_label(method),
                             "measure": measure,
                             "mean": b["mean"],
                             "low": b["low"],

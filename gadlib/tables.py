@@ -42,7 +42,8 @@ def _method_columns(df: pd.DataFrame) -> list[str]:
     return [METHOD_SHORT[m] for m in METHODS if m in present] + sorted(present - set(METHOD_SHORT))
 
 
-def _short(method: str) -> str:
+def method_label(method: str) -> str:
+    """The short column name of a method (S, D, GxI, GB, IG), or its own name for any other."""
     return METHOD_SHORT.get(method, method)
 
 
@@ -64,7 +65,7 @@ def rows_of_evaluation(
 def table1(rc_rows: pd.DataFrame) -> pd.DataFrame:
     """Counts of RC >= 1 (Orig.k) and RC < 1 (GAD k) per target class k, laid out like the
     paper's Table 1: rows dataset / architecture / Orig.1, GAD 1, Orig.2, GAD 2."""
-    d = rc_rows.dropna(subset=["rc"]).assign(m=lambda t: t["method"].map(_short))
+    d = rc_rows.dropna(subset=["rc"]).assign(m=lambda t: t["method"].map(method_label))
     targets = sorted(rc_rows["target"].unique())  # 1 and 2 in the paper; any class of an m-class model
     rows = []
     for (dataset, arch), g in d.groupby(["dataset", "arch"], sort=False):
@@ -83,7 +84,7 @@ def table2(rs_rows: pd.DataFrame, masks: tuple[str, ...] = ("sup", "gad")) -> pd
     """Mean RS x 10^2 per target class for the supplementary (Sup.k) and GAD masks, laid out
     like the paper's Table 2. NaN RS (empty mask) is left out of the mean."""
     names = {"sup": "Sup.{k}", "gad": "GAD {k}", "base": "Base {k}"}
-    d = rs_rows.assign(m=lambda t: t["method"].map(_short))
+    d = rs_rows.assign(m=lambda t: t["method"].map(method_label))
     targets = sorted(rs_rows["target"].unique())
     rows = []
     for (dataset, arch), g in d.groupby(["dataset", "arch"], sort=False):
@@ -125,7 +126,7 @@ def direction_summary(
             {
                 "dataset": dataset,
                 "arch": arch,
-                "method": _short(method),
+                "method": method_label(method),
                 "consensus share": float(g["consensus_share"].mean()),
                 "share RC<1": float((defined["rc"] < 1).mean()) if len(defined) else np.nan,
                 "RC<1 for most": per_class(
