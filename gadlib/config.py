@@ -44,6 +44,7 @@ PROFILES: dict[str, dict] = {
         n_eval=8,
         ig_steps=4,
         batch_size=32,
+        images_per_class=48,  # real folders: enough for n_eval, and the chain runs in seconds
     ),
     "default": dict(
         image_size=32,
@@ -97,6 +98,9 @@ class RunConfig:
     image_size: int = 32
     n_train: int = 2000  # synthetic only: images generated for training
     n_test: int = 400  # synthetic only: held-out images
+    # real images only: at most this many of each class, a seeded draw made before the split
+    # (a quick first run on a large folder); None takes every image
+    images_per_class: int | None = None
     # original classifier
     checkpoint: str | None = None  # the user's own trained classifier; None = train here
     pretrained: bool = False  # start from torchvision's ImageNet weights (must be in the torch cache)
@@ -226,6 +230,14 @@ class RunConfig:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < least or value != int(value):
                 raise GADInputError(f"{name} must be a whole number >= {least}, got {value!r}")
             setattr(self, name, int(value))
+        if self.images_per_class is not None:
+            value = self.images_per_class
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 2 or value != int(value):
+                raise GADInputError(
+                    f"images_per_class must be a whole number >= 2 (some images of each class train, some are "
+                    f"held out) or None for every image, got {value!r}"
+                )
+            self.images_per_class = int(value)
         # One spelling per value, so that equal settings give equal cache keys.
         self.alphas = [float(a) for a in self.alphas]
         if self.alphas_c2 is not None:

@@ -4,6 +4,7 @@ so that the runner can answer a bad folder in a fraction of a second."""
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
@@ -112,13 +113,18 @@ def image_files(cfg: RunConfig):
     before anything is decoded: folder and Kaggle give one list of paths per class, CUB a
     (train, test) pair. Every error is one line naming the folder and what to do."""
     root = Path(cfg.data_dir).expanduser()
+    cap = cfg.images_per_class
     if cfg.dataset == "cub":
         classes, parts, species_of = cub_files(root, cfg.classes)
         for c, (tr, te) in zip(classes, parts):
             if not tr and not te:
                 raise GADInputError(f"class {c!r} has no images in {root}: check the folder or the class names")
+        if cap is not None:
+            parts = [_draw_split(tr, te, cap, cfg.seed) for tr, te in parts]
         return classes, parts, species_of
     classes, files = (folder_files if cfg.dataset == "folder" else kaggle_files)(root, cfg.classes)
+    if cap is not None:
+        files = [_draw(fs, cap, cfg.seed) for fs in files]
     for c, fs in zip(classes, files):
         if not fs:
             raise GADInputError(
@@ -140,6 +146,22 @@ def check_synthetic_serves_n_eval(cfg: RunConfig) -> None:
             f"n_eval={cfg.n_eval} needs {cfg.n_eval // 2} test images per class, but n_test={cfg.n_test} "
             f"gives {min(half.values())}: lower n_eval to at most {2 * min(half.values())} or raise n_test"
         )
+
+
+def _draw(paths: list[Path], n: int, seed: int) -> list[Path]:
+    """A seeded draw of n of `paths` (images_per_class), in their sorted order; all if n >= len."""
+    if n >= len(paths):
+        return paths
+    keep = sorted(random.Random(seed).sample(range(len(paths)), n))
+    return [paths[i] for i in keep]
+
+
+def _draw_split(train: list[Path], test: list[Path], n: int, seed: int) -> tuple[list[Path], list[Path]]:
+    """n images of a class with an official split, drawn so that the split keeps its train share."""
+    if n >= len(train) + len(test):
+        return train, test
+    n_train = min(len(train), n - 1, max(1, round(n * len(train) / (len(train) + len(test)))))
+    return _draw(train, n_train, seed), _draw(test, n - n_train, seed)
 
 
 def check_files_serve_n_eval(cfg: RunConfig) -> None:

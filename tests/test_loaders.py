@@ -1,6 +1,7 @@
 """Real-image loaders on tiny fake folders in the layouts users have: class folders, Kaggle
 Dogs vs. Cats, CUB-200-2011; with a corrupt JPEG, an RGBA PNG, a greyscale and a CMYK image."""
 
+import dataclasses
 import warnings
 
 import pytest
@@ -119,3 +120,38 @@ def test_too_few_images_for_the_evaluation(tmp_path):
                 n_eval=8,
             )
         )
+
+
+def test_images_per_class_draws_the_same_files_for_the_check_and_the_load(tmp_path, kaggle):
+    """The cap is a seeded draw made before the split: preflight counts what loading decodes,
+    every class keeps at most the cap, and CUB keeps its official split's train share."""
+    from gadlib.layouts import check_files_serve_n_eval, image_files
+
+    cfg = _cfg(tmp_path, "kaggle", kaggle, images_per_class=4)
+    classes, files, _ = image_files(cfg)
+    assert [len(fs) for fs in files] == [4, 4] and all(fs == sorted(fs) for fs in files)
+    assert image_files(cfg)[1] == files  # seeded: the same draw every time
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_dataset(cfg)
+    decoded = sorted(data.train.paths + data.test.paths)
+    drawn = sorted(str(p) for fs in files for p in fs)
+    assert set(decoded) <= set(drawn) and len(drawn) - len(decoded) <= 1  # the corrupt cat, if drawn
+    assert (
+        image_files(_cfg(tmp_path, "kaggle", kaggle, images_per_class=5, seed=1))[1]
+        != image_files(_cfg(tmp_path, "kaggle", kaggle, images_per_class=5))[1]
+    )
+    assert [len(fs) for fs in image_files(_cfg(tmp_path, "kaggle", kaggle, images_per_class=None))[1]] == [6, 6]
+    # 4 of each class hold out 1: the check before decoding counts the draw, not the folder
+    few = RunConfig.build(profile="smoke", dataset="kaggle", data_dir=str(kaggle), images_per_class=4, n_eval=4)
+    with pytest.raises(GADInputError, match="n_eval=4 needs 2 held-out test images per class"):
+        check_files_serve_n_eval(few)
+    check_files_serve_n_eval(dataclasses.replace(few, images_per_class=None))
+
+    root = _cub(tmp_path / "CUB_200_2011")  # per class: 2 species x (2 train + 2 test)
+    classes, parts, _ = image_files(_cfg(tmp_path, "cub", root, images_per_class=4))
+    assert [(len(tr), len(te)) for tr, te in parts] == [(2, 2), (2, 2)]
+    classes, parts, _ = image_files(_cfg(tmp_path, "cub", root, images_per_class=2))
+    assert [(len(tr), len(te)) for tr, te in parts] == [(1, 1), (1, 1)]
+    with pytest.raises(GADInputError, match="images_per_class must be a whole number >= 2"):
+        _cfg(tmp_path, "kaggle", kaggle, images_per_class=1)

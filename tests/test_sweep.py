@@ -48,6 +48,10 @@ def fake_point(spec, leader=None):
     """A stand-in for sweep.run_point: no notebooks; consensus_q 1.5 fails."""
     CALLS.append((spec["point"], leader and leader["run_dir"]))
     bad = spec["params"]["consensus_q"] == 1.5
+    if not bad:  # what a finished chain leaves
+        record = Path(spec["figures_dir"]) / spec["sweep"] / spec["point"] / "RUN.json"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text("{}")
     return {
         "point": spec["point"],
         "run_dir": str(Path(spec["runs_dir"]) / spec["sweep"] / spec["point"]),
@@ -79,6 +83,50 @@ def test_a_failed_first_point_hands_its_group_to_the_next(tmp_path, monkeypatch)
         assert started_from[f"alphas-{a}__consensus_q-0.5"].endswith(f"alphas-{a}__consensus_q-0.3")
 
 
+def test_a_restart_runs_the_stopped_new_and_failing_points_only(tmp_path, monkeypatch):
+    """A sweep run again (stand-in chain, in-process cluster) skips its finished points, runs
+    again the one that was running when the sweep stopped (its row not done, its RUN.json not
+    written), starts new points from a finished point of their group, and records a failing one."""
+    from distributed import LocalCluster
+
+    from gadlib import sweep
+
+    monkeypatch.setattr(sweep, "run_point", fake_point)
+    monkeypatch.setattr(sweep, "local_cluster", lambda workers: (LocalCluster(n_workers=2, processes=False), 0, 1))
+    dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    base, archs = {"dataset": "synthetic"}, ["resnet18"]
+    run_sweep("r", {"alphas": [[2], [2, 4]], "consensus_q": [0.3, 0.5]}, base, archs, **dirs)
+    stopped = "alphas-2__consensus_q-0.5"
+    path = tmp_path / "figures" / "r" / "points.csv"
+    lines = [
+        line.replace(",done,", ",running,") if line.startswith(stopped + ",") else line
+        for line in path.read_text().splitlines()
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    (tmp_path / "figures" / "r" / stopped / "RUN.json").unlink()
+
+    CALLS.clear()
+    again = run_sweep("r", {"alphas": [[2]], "consensus_q": [0.3, 0.5, 0.7, 1.5]}, base, archs, **dirs)
+    assert dict(zip(again["point"], again["status"])) == {
+        "alphas-2__consensus_q-0.3": "done",
+        "alphas-2__consensus_q-0.5": "done",
+        "alphas-2__consensus_q-0.7": "done",
+        "alphas-2__consensus_q-1.5": "failed",
+    }
+    error = again.set_index("point").loc["alphas-2__consensus_q-1.5", "error"]
+    assert "consensus_q" in error and "\n" not in error
+    started_from = dict(CALLS)
+    assert set(started_from) == {stopped, "alphas-2__consensus_q-0.7", "alphas-2__consensus_q-1.5"}
+    finished_mate = str(tmp_path / "runs" / "r" / "alphas-2__consensus_q-0.3")
+    assert started_from[stopped] == started_from["alphas-2__consensus_q-0.7"] == finished_mate
+    assert len(read_points(path)) == 6  # the index keeps every point of both grids
+
+    # other shared settings: nothing earlier counts as finished
+    CALLS.clear()
+    run_sweep("r", {"alphas": [[2]], "consensus_q": [0.3]}, {"dataset": "synthetic", "n_eval": 4}, archs, **dirs)
+    assert [p for p, _ in CALLS] == ["alphas-2__consensus_q-0.3"]
+
+
 def test_every_sweep_command_of_the_readme_parses():
     """Each `python -m gadlib.sweep` line of the README is a command the sweep accepts, with a
     grid it can read (nothing runs)."""
@@ -106,10 +154,9 @@ def _inode(path):
 
 
 @pytest.mark.slow
-def test_a_sweep_shares_stages_restarts_where_it_stopped_and_records_failed_points(tmp_path, monkeypatch):
-    """A 2x2 smoke sweep on a two-worker LocalCluster: points that differ only in consensus_q
-    train their supports and attributions once; then the sweep is run again with one finished
-    point, one new point and one that fails: only the new and the failing points run."""
+def test_a_sweep_shares_the_stages_of_a_group(tmp_path, monkeypatch):
+    """A 2x2 smoke sweep of notebook chains on a two-worker LocalCluster: points that differ only
+    in consensus_q train their supports and compute their attributions once."""
     monkeypatch.setenv("GAD_PROFILE", "smoke")
     # under make test the sweep stays in build/ for notebook 08 to read (GAD_SWEEP=test-sweep)
     root_runs = Path(os.environ.get("GAD_RUNS_DIR") or tmp_path / "runs").resolve()
@@ -136,35 +183,6 @@ def test_a_sweep_shares_stages_restarts_where_it_stopped_and_records_failed_poin
         assert computed == [True, False]
     for point in index["point"]:
         assert json.loads((root_figures / "test-sweep" / point / "RUN.json").read_text())["tables_key"]
-    finished = {p: (runs / p / "executed" / "06_figures.ipynb").stat().st_mtime for p in index["point"]}
-
-    # as a sweep stopped while a point ran leaves it: its row not done, its RUN.json not written
-    stopped = "alphas-2__consensus_q-0.5"
-    path = root_figures / "test-sweep" / "points.csv"
-    text = path.read_text().splitlines()
-    text = [line.replace(",done,", ",running,") if line.startswith(stopped + ",") else line for line in text]
-    path.write_text("\n".join(text) + "\n")
-    (root_figures / "test-sweep" / stopped / "RUN.json").unlink()
-    # run again: the stopped point, a new point of the same group, one with a bad setting, and
-    # one that finished
-    grid = {"alphas": [[2]], "consensus_q": [0.3, 0.5, 0.7, 1.5]}
-    again = run_sweep("test-sweep", grid, base, archs, workers=2, **dirs)
-    status = dict(zip(again["point"], again["status"]))
-    assert status == {
-        "alphas-2__consensus_q-0.3": "done",
-        "alphas-2__consensus_q-0.5": "done",
-        "alphas-2__consensus_q-0.7": "done",
-        "alphas-2__consensus_q-1.5": "failed",
-    }
-    error = again.set_index("point").loc["alphas-2__consensus_q-1.5", "error"]
-    assert "consensus_q" in error and "\n" not in error
-    for point, mtime in finished.items():  # only the stopped point ran again
-        now = (runs / point / "executed" / "06_figures.ipynb").stat().st_mtime
-        assert (now == mtime) == (point != stopped), point
-    new, old = (runs / f"alphas-2__consensus_q-{q}" / "resnet18" / "models" / "support_2_2.pt" for q in ("0.7", "0.3"))
-    assert _inode(new) == _inode(old)  # the new point started from its finished group-mate
-    # the index keeps every point of both grids
-    assert len(read_points(path)) == 6
 
 
 def _worker_processes():
