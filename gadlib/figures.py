@@ -10,13 +10,20 @@ matplotlib.use("Agg")  # headless under Papermill and CI; notebooks still displa
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
 
 from .config import METHOD_SHORT
 from .runfiles import atomic_write
 
 MAP_CMAP = "gray_r"  # white = unimportant, black = important, as in the paper
+
+
+def _seaborn():
+    """seaborn, imported when a figure needs it: it imports scipy.stats (about 0.7 s), which the
+    notebooks that draw no seaborn figure never need, and each notebook starts a new kernel."""
+    import seaborn
+
+    return seaborn
 
 
 def _save(fig, path: Path) -> Path:
@@ -47,6 +54,7 @@ def _outline(ax, mask: torch.Tensor, colour: str):
 
 def logit_space(df: pd.DataFrame, classes: list[str], path: Path, title: str) -> Path:
     """Paper Fig. 1: the original logits, the distanced targets and the supports' outputs."""
+    sns = _seaborn()
     alphas = sorted(df.loc[df["what"] != "original", "alpha"].unique())
     fig, axes = plt.subplots(1, 1 + len(alphas), figsize=(3.2 * (1 + len(alphas)), 3.2), sharex=True, sharey=True)
     panels = [("original", 0.0, "original logits")] + [("support", a, f"support, alpha={a:g}") for a in alphas]
@@ -171,6 +179,7 @@ def hull_comparison(panels: dict, path: Path, title: str) -> Path:
 
 
 def rc_distribution(rc: pd.DataFrame, path: Path, title: str) -> Path:
+    sns = _seaborn()
     d = rc.assign(method=rc["method"].map(METHOD_SHORT))
     g = sns.catplot(
         data=d, x="method", y="rc", hue="arch", col="hull_rule", kind="box", height=3.2, aspect=1.3, fliersize=1
@@ -183,6 +192,7 @@ def rc_distribution(rc: pd.DataFrame, path: Path, title: str) -> Path:
 
 
 def rs_distribution(rs: pd.DataFrame, path: Path, title: str) -> Path:
+    sns = _seaborn()
     d = rs.dropna(subset=["rs"]).assign(method=rs["method"].map(METHOD_SHORT))
     d = d[d["rs"] > 0].assign(log10_rs=lambda t: np.log10(t["rs"]))
     g = sns.catplot(
@@ -220,6 +230,7 @@ def example_grid(
 def forest(paired: pd.DataFrame, path: Path, title: str) -> Path:
     """GAD minus each control per image (> 0 favours GAD), mean and 95% bootstrap interval: one
     panel per metric (RS per hull rule), one row per method and control."""
+    sns = _seaborn()
     panels = [
         (m, r)
         for m, r in paired[["metric", "hull_rule"]].drop_duplicates().itertuples(index=False)
@@ -279,6 +290,7 @@ def cascade(rows: pd.DataFrame, path: Path, title: str) -> Path:
 def sweep_effects(table: pd.DataFrame, path: Path, title: str) -> Path:
     """Notebook 08: each measure (rows) against each swept parameter (columns), one marker per
     method (and line style per architecture), with 95% bootstrap intervals."""
+    sns = _seaborn()
     params = list(dict.fromkeys(table["parameter"]))
     measures = list(dict.fromkeys(table["measure"]))
     methods = list(dict.fromkeys(table["method"]))

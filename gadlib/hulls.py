@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from skimage.morphology import convex_hull_image
 
 from .consensus import important
 
@@ -32,6 +31,8 @@ NONE = 1 << 40  # "no point at this height": beyond any coordinate, small enough
 def hull_mask(mask: np.ndarray) -> np.ndarray:
     """scikit-image's filled convex hull (boundary included) of one 2-D mask, empty for an empty
     mask: the reference the batched `hull_masks` is tested against."""
+    from skimage.morphology import convex_hull_image  # the reference only: not imported by the pipeline
+
     if not mask.any():
         return np.zeros_like(mask, dtype=bool)
     return convex_hull_image(mask)

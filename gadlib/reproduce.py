@@ -105,6 +105,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
     from nbclient.exceptions import DeadKernelError
 
     from . import notices
+    from .kernels import WarmKernel
     from .record import code_state, write_run_record
     from .report import run_results
     from .runfiles import holding
@@ -130,33 +131,43 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                         told.add(line)
                         log(f"  {line}")
 
-        for nb, arch in steps:
-            started = time.time()
-            name = f"{nb}_{arch}" if nb in PER_ARCH + CONTROLS else nb
-            executed = out_dir / f"{name}.ipynb"
-            try:
-                pm.execute_notebook(
-                    NOTEBOOK_DIR / f"{nb}.ipynb",
-                    executed,
-                    parameters={**params, "arch": arch},
-                    cwd=str(NOTEBOOK_DIR),
-                    progress_bar=False,
-                    log_output=False,
-                    extra_arguments=KERNEL_ARGUMENTS,
-                )
-            except pm.PapermillExecutionError as err:
+        # each notebook runs in a kernel started (and warmed up) while the one before it ran
+        upcoming = WarmKernel(NOTEBOOK_DIR, KERNEL_ARGUMENTS)
+        try:
+            for i, (nb, arch) in enumerate(steps):
+                started = time.time()
+                name = f"{nb}_{arch}" if nb in PER_ARCH + CONTROLS else nb
+                executed = out_dir / f"{name}.ipynb"
+                kernel, upcoming = upcoming, WarmKernel(NOTEBOOK_DIR, KERNEL_ARGUMENTS) if i + 1 < len(steps) else None
+                try:
+                    pm.execute_notebook(
+                        NOTEBOOK_DIR / f"{nb}.ipynb",
+                        executed,
+                        parameters={**params, "arch": arch},
+                        cwd=str(NOTEBOOK_DIR),
+                        progress_bar=False,
+                        log_output=False,
+                        extra_arguments=KERNEL_ARGUMENTS,
+                        km=kernel.km,
+                    )
+                except pm.PapermillExecutionError as err:
+                    tell(executed)
+                    raise NotebookFailed(err, name, executed) from err
+                except (
+                    DeadKernelError,
+                    RuntimeError,
+                    TimeoutError,
+                ) as err:  # the kernel died (out of memory) or did not start
+                    tell(executed)
+                    raise NotebookFailed(_KernelError(err), name, executed) from err
+                finally:
+                    kernel.close()
+                seconds[name] = time.time() - started
+                log(f"{name}: {seconds[name]:.0f} s")
                 tell(executed)
-                raise NotebookFailed(err, name, executed) from err
-            except (
-                DeadKernelError,
-                RuntimeError,
-                TimeoutError,
-            ) as err:  # the kernel died (out of memory) or did not start
-                tell(executed)
-                raise NotebookFailed(_KernelError(err), name, executed) from err
-            seconds[name] = time.time() - started
-            log(f"{name}: {seconds[name]:.0f} s")
-            tell(executed)
+        finally:
+            if upcoming is not None:
+                upcoming.close()
         write_run_record(cfg, run_results(cfg), seconds, code)
     return cfg
 

@@ -11,7 +11,6 @@ from contextlib import nullcontext
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -160,6 +159,8 @@ def train_support(
 def support_report(original_logits: torch.Tensor, support_logits: torch.Tensor, labels: torch.Tensor, alpha) -> dict:
     """MSE to the distanced targets, accuracy, and per-class Spearman rank agreement of the
     support's logits with the original's, on held-out images; alpha_c1, alpha_c2, ... per class."""
+    from scipy.stats import spearmanr  # here: scipy.stats takes 0.7 s to import, and most notebooks never call this
+
     n_classes = original_logits.shape[1]
     targets = distanced_targets(original_logits, labels, alpha)
     alphas = [alpha] * n_classes if torch.as_tensor(alpha).dim() == 0 else list(alpha)  # as given, not float32

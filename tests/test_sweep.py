@@ -156,7 +156,8 @@ def _inode(path):
 @pytest.mark.slow
 def test_a_sweep_shares_the_stages_of_a_group(tmp_path, monkeypatch):
     """A 2x2 smoke sweep of notebook chains on a two-worker LocalCluster: points that differ only
-    in consensus_q train their supports and compute their attributions once."""
+    in consensus_q train their supports and compute their attributions once. (Restarts and
+    failures: the stand-in tests above.)"""
     monkeypatch.setenv("GAD_PROFILE", "smoke")
     # under make test the sweep stays in build/ for notebook 08 to read (GAD_SWEEP=test-sweep)
     root_runs = Path(os.environ.get("GAD_RUNS_DIR") or tmp_path / "runs").resolve()
@@ -164,7 +165,8 @@ def test_a_sweep_shares_the_stages_of_a_group(tmp_path, monkeypatch):
     for root in (root_runs, root_figures):
         shutil.rmtree(root / "test-sweep", ignore_errors=True)
     dirs = {"runs_dir": str(root_runs), "figures_dir": str(root_figures)}
-    base, archs = {"dataset": "synthetic"}, ["resnet18"]
+    # fp32: with precision auto the probe depends on consensus_q too (the README's limit)
+    base, archs = {"dataset": "synthetic", "precision": "fp32"}, ["resnet18"]
     grid = {"alphas": [[2], [2, 4]], "consensus_q": [0.3, 0.5]}
     table = run_sweep("test-sweep", grid, base, archs, workers=2, **dirs)
     assert (table["status"] == "done").all(), table["error"].tolist()
@@ -174,7 +176,7 @@ def test_a_sweep_shares_the_stages_of_a_group(tmp_path, monkeypatch):
     for group in ("alphas-2", "alphas-2-4"):
         a, b = (runs / f"{group}__consensus_q-{q}" / "resnet18" for q in ("0.3", "0.5"))
         # the shared stages ran once: the second point's files are the first's, not rewritten
-        for shared in ("models/support_2_2.pt", "attributions/saliency.pt"):
+        for shared in ("models/original.pt", "models/support_2_2.pt", "attributions/saliency.pt"):
             assert _inode(a / shared) == _inode(b / shared), shared
         assert not (a / "rc.csv").samefile(b / "rc.csv")  # what consensus_q changes is its own
         computed = [

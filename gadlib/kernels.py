@@ -1,0 +1,67 @@
+"""Notebook kernels started one notebook ahead.
+
+Every notebook of a chain runs in a new kernel (Papermill), and a new kernel spends about 3 s
+importing torch, torchvision, pandas and captum before the notebook's first real cell. The
+runner starts the next notebook's kernel, and has it import those modules, while the current
+notebook runs; Papermill then runs the notebook in that kernel. The warm-up is a silent
+execution (no history, no execution count, no output, no names in the notebook's namespace): only
+`sys.modules` differs, so the notebook computes what it would in a cold kernel.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+
+from jupyter_client import KernelManager
+
+# Expression statements: they bind no name in the notebook's namespace.
+WARM_UP = "__import__('gadlib.stages'); __import__('gadlib.figures'); __import__('IPython.display')"
+
+
+class _Manager(KernelManager):
+    # Started and stopped here with the plain (blocking) manager; Papermill's client (nbclient)
+    # talks to the kernel with the asynchronous client it uses for its own kernels.
+    client_class = "jupyter_client.asynchronous.AsyncKernelClient"
+
+
+class WarmKernel:
+    """A kernel started now, in `cwd` with `arguments`, that imports gadlib's modules at once;
+    its manager `km` goes to Papermill (`km=`) whenever the notebook is due. The kernel runs
+    requests in order, so the notebook's first cell waits for the warm-up if it is not done."""
+
+    def __init__(self, cwd: str | Path, arguments: list[str], kernel_name: str = "python3"):
+        self.km = _Manager(kernel_name=kernel_name)
+        self.km.start_kernel(cwd=str(cwd), extra_arguments=list(arguments))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._warm_up, name="warm-kernel", daemon=True)
+        self._thread.start()
+
+    def _warm_up(self) -> None:
+        # Whatever goes wrong here (a kernel that does not start, an import error) is left for
+        # the notebook itself to meet and report as it would in a cold kernel.
+        kc = self.km.blocking_client()
+        try:
+            kc.start_channels()
+            kc.wait_for_ready(timeout=60)
+            msg_id = kc.execute(WARM_UP, silent=True, store_history=False)
+            while not self._stop.is_set():
+                try:
+                    if kc.get_shell_msg(timeout=0.2)["parent_header"].get("msg_id") == msg_id:
+                        return
+                except queue.Empty:
+                    if not self.km.is_alive():
+                        return
+        except Exception:
+            return
+        finally:
+            kc.stop_channels()
+
+    def close(self) -> None:
+        """Shut the kernel down (at once if it is still warming up: nothing of it is needed)."""
+        warming = self._thread.is_alive()
+        self._stop.set()
+        self._thread.join()
+        if self.km.has_kernel:
+            self.km.shutdown_kernel(now=warming)

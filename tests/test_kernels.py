@@ -1,0 +1,55 @@
+"""Kernels started one notebook ahead (gadlib/kernels.py): a notebook run in a warmed kernel sees
+what it would see in a cold one, except that gadlib is imported already."""
+
+import time
+
+import nbformat
+import papermill as pm
+import psutil
+
+from gadlib.kernels import WarmKernel
+from gadlib.reproduce import KERNEL_ARGUMENTS
+
+PROBE = """import sys
+shell = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+names = sorted(n for n in globals() if not n.startswith("_") and n not in shell | {"shell"})
+imported = "gadlib.stages" in sys.modules
+print(names, imported, len(In))"""
+
+
+def _kernels():
+    return [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+
+
+def _probe(tmp_path, name, **kwargs):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(PROBE)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    out = pm.execute_notebook(
+        tmp_path / "probe.ipynb",
+        tmp_path / f"{name}.ipynb",
+        cwd=str(tmp_path),
+        progress_bar=False,
+        extra_arguments=KERNEL_ARGUMENTS,
+        **kwargs,
+    )
+    return [c.execution_count for c in out.cells], out.cells[1].outputs[0]["text"]
+
+
+def test_a_warmed_kernel_differs_from_a_cold_one_only_in_what_is_imported(tmp_path):
+    cold_counts, cold = _probe(tmp_path, "cold")
+    kernel = WarmKernel(tmp_path, KERNEL_ARGUMENTS)
+    try:
+        warm_counts, warm = _probe(tmp_path, "warm", km=kernel.km)
+    finally:
+        kernel.close()
+    assert warm_counts == cold_counts == [1, 2]  # the warm-up left no execution count
+    assert cold == "['sys', 'x'] False 3\n" and warm == "['sys', 'x'] True 3\n"  # no name, no history: only sys.modules
+    assert not _kernels()
+
+
+def test_a_kernel_closed_while_warming_up_is_gone_at_once():
+    kernel = WarmKernel(".", KERNEL_ARGUMENTS)
+    started = time.time()
+    kernel.close()
+    assert time.time() - started < 5 and not kernel.km.is_alive() and not _kernels()
