@@ -225,19 +225,14 @@ class RunConfig:
             ("n_train", 1),
             ("n_test", 1),
             ("bootstrap", 100),
+            ("images_per_class", 2),  # or None: every image
         ):
             value = getattr(self, name)
+            if value is None and name == "images_per_class":
+                continue
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < least or value != int(value):
                 raise GADInputError(f"{name} must be a whole number >= {least}, got {value!r}")
             setattr(self, name, int(value))
-        if self.images_per_class is not None:
-            value = self.images_per_class
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 2 or value != int(value):
-                raise GADInputError(
-                    f"images_per_class must be a whole number >= 2 (some images of each class train, some are "
-                    f"held out) or None for every image, got {value!r}"
-                )
-            self.images_per_class = int(value)
         # One spelling per value, so that equal settings give equal cache keys.
         self.alphas = [float(a) for a in self.alphas]
         if self.alphas_c2 is not None:

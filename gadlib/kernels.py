@@ -5,7 +5,9 @@ importing torch, torchvision, pandas and captum before the notebook's first real
 runner starts the next notebook's kernel, and has it import those modules, while the current
 notebook runs; Papermill then runs the notebook in that kernel. The warm-up is a silent
 execution (no history, no execution count, no output, no names in the notebook's namespace): only
-`sys.modules` differs, so the notebook computes what it would in a cold kernel.
+`sys.modules` differs, so the notebook computes what it would in a cold kernel. It also freezes
+the import-time objects (`gc.freeze()`): the interpreter's last garbage collection would walk
+them at exit, a second or more per notebook, and they live until then anyway.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from pathlib import Path
 from jupyter_client import KernelManager
 
 # Expression statements: they bind no name in the notebook's namespace.
-WARM_UP = "__import__('gadlib.stages'); __import__('gadlib.figures'); __import__('IPython.display')"
+WARM_UP = (
+    "__import__('gadlib.stages'); __import__('gadlib.figures'); __import__('IPython.display'); "
+    "__import__('gc').freeze()"
+)
 
 
 class _Manager(KernelManager):
@@ -25,11 +30,20 @@ class _Manager(KernelManager):
     # talks to the kernel with the asynchronous client it uses for its own kernels.
     client_class = "jupyter_client.asynchronous.AsyncKernelClient"
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.clients = []  # nbclient stops the client it made only for kernels it started itself
+
+    def client(self, **kwargs):
+        kc = super().client(**kwargs)
+        self.clients.append(kc)
+        return kc
+
 
 class WarmKernel:
-    """A kernel started now, in `cwd` with `arguments`, that imports gadlib's modules at once;
-    its manager `km` goes to Papermill (`km=`) whenever the notebook is due. The kernel runs
-    requests in order, so the notebook's first cell waits for the warm-up if it is not done."""
+    """A kernel started now, in `cwd` with `arguments`, that imports gadlib's modules at once.
+    `wait()` returns its manager once the warm-up is done (normally long before), for Papermill
+    (`execute_notebook(km=...)`); `close()` shuts it down."""
 
     def __init__(self, cwd: str | Path, arguments: list[str], kernel_name: str = "python3"):
         self.km = _Manager(kernel_name=kernel_name)
@@ -58,10 +72,19 @@ class WarmKernel:
         finally:
             kc.stop_channels()
 
-    def close(self) -> None:
-        """Shut the kernel down (at once if it is still warming up: nothing of it is needed)."""
-        warming = self._thread.is_alive()
-        self._stop.set()
+    def wait(self) -> KernelManager:
+        """The manager, once the warm-up has run: the notebook's cells come after it."""
         self._thread.join()
-        if self.km.has_kernel:
-            self.km.shutdown_kernel(now=warming)
+        return self.km
+
+    def close(self) -> None:
+        """Shut the kernel down; at once if it is still warming up (nothing of it is needed)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=True)
+            self._thread.join(timeout=10)  # its wait_for_ready sees the dead kernel and returns
+        elif self.km.has_kernel:
+            self.km.shutdown_kernel()
+        for kc in self.km.clients:
+            kc.stop_channels()

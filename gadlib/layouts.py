@@ -4,7 +4,7 @@ so that the runner can answer a bad folder in a fraction of a second."""
 
 from __future__ import annotations
 
-import random
+import hashlib
 import re
 from pathlib import Path
 
@@ -149,11 +149,13 @@ def check_synthetic_serves_n_eval(cfg: RunConfig) -> None:
 
 
 def _draw(paths: list[Path], n: int, seed: int) -> list[Path]:
-    """A seeded draw of n of `paths` (images_per_class), in their sorted order; all if n >= len."""
+    """A seeded draw of n of `paths` (images_per_class), in their sorted order; all if n >= len.
+    Each file's rank is a hash of the seed and its name: the same draw on any machine and Python
+    version, wherever the folder is, and independent between classes."""
     if n >= len(paths):
         return paths
-    keep = sorted(random.Random(seed).sample(range(len(paths)), n))
-    return [paths[i] for i in keep]
+    kept = set(sorted(paths, key=lambda p: hashlib.sha256(f"{seed}/{p.name}".encode()).hexdigest())[:n])
+    return [p for p in paths if p in kept]
 
 
 def _draw_split(train: list[Path], test: list[Path], n: int, seed: int) -> tuple[list[Path], list[Path]]:

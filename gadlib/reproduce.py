@@ -131,8 +131,9 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                         told.add(line)
                         log(f"  {line}")
 
-        # each notebook runs in a kernel started (and warmed up) while the one before it ran
-        upcoming = WarmKernel(NOTEBOOK_DIR, KERNEL_ARGUMENTS)
+        # From the second notebook on, each runs in a kernel started (and warmed up) while the
+        # one before it ran; the first in a kernel of Papermill's own.
+        upcoming = None
         try:
             for i, (nb, arch) in enumerate(steps):
                 started = time.time()
@@ -148,7 +149,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                         progress_bar=False,
                         log_output=False,
                         extra_arguments=KERNEL_ARGUMENTS,
-                        km=kernel.km,
+                        km=kernel and kernel.wait(),
                     )
                 except pm.PapermillExecutionError as err:
                     tell(executed)
@@ -161,7 +162,8 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                     tell(executed)
                     raise NotebookFailed(_KernelError(err), name, executed) from err
                 finally:
-                    kernel.close()
+                    if kernel is not None:
+                        kernel.close()
                 seconds[name] = time.time() - started
                 log(f"{name}: {seconds[name]:.0f} s")
                 tell(executed)

@@ -33,15 +33,9 @@ def setup(namespace: dict) -> tuple[RunConfig, Dataset]:
     defines, say, `seed` and runs setup again changes the run; None takes the profile's value)
     plus the `extra` dict, and the dataset is loaded (or read from the run folder)."""
     import dataclasses
-    import gc
 
     from .data import load_dataset
 
-    # The kernel has imported torch, torchvision and captum by now: about a million objects that
-    # the interpreter's last garbage collection would walk when the kernel exits (a second or
-    # more per notebook of a chain). Frozen, the collector leaves them alone; they live until
-    # exit anyway.
-    gc.freeze()
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     given = {k: v for k, v in namespace.items() if k in fields}
     extra = namespace.get("extra") or {}

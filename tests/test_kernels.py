@@ -40,7 +40,7 @@ def test_a_warmed_kernel_differs_from_a_cold_one_only_in_what_is_imported(tmp_pa
     cold_counts, cold = _probe(tmp_path, "cold")
     kernel = WarmKernel(tmp_path, KERNEL_ARGUMENTS)
     try:
-        warm_counts, warm = _probe(tmp_path, "warm", km=kernel.km)
+        warm_counts, warm = _probe(tmp_path, "warm", km=kernel.wait())
     finally:
         kernel.close()
     assert warm_counts == cold_counts == [1, 2]  # the warm-up left no execution count
@@ -53,3 +53,26 @@ def test_a_kernel_closed_while_warming_up_is_gone_at_once():
     started = time.time()
     kernel.close()
     assert time.time() - started < 5 and not kernel.km.is_alive() and not _kernels()
+
+
+def test_a_chain_that_fails_leaves_no_kernel(tmp_path, monkeypatch):
+    """The second notebook fails (a stand-in for Papermill that raises as a failing cell would):
+    its warmed kernel and the one started for the third are both shut down."""
+    import pytest
+
+    from gadlib import reproduce
+
+    monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAD_FIGURES_DIR", str(tmp_path / "figures"))
+    given = []
+
+    def second_fails(*args, km=None, **kwargs):
+        given.append(km)
+        if len(given) == 2:
+            raise pm.PapermillExecutionError(1, 2, "x", "ValueError", "boom", ["Traceback ..."])
+
+    monkeypatch.setattr(pm, "execute_notebook", second_fails)
+    with pytest.raises(reproduce.NotebookFailed):
+        reproduce.run_chain({"profile": "smoke"}, ["resnet18"], log=lambda *_: None)
+    assert given[0] is None and given[1] is not None  # the first in Papermill's kernel, the second in a warmed one
+    assert not _kernels()

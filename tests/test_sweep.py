@@ -62,10 +62,9 @@ def fake_point(spec, leader=None):
     }
 
 
-def test_a_failed_first_point_hands_its_group_to_the_next(tmp_path, monkeypatch):
-    """The scheduling alone, with a stand-in for the notebook chain on an in-process cluster:
-    when a group's first point fails, the next point of the group runs first in its place, and
-    no point ever starts from a failed point's folder."""
+@pytest.fixture
+def stand_in_sweep(monkeypatch):
+    """The sweep with `fake_point` for the notebook chain, on an in-process two-worker cluster."""
     from distributed import LocalCluster
 
     from gadlib import sweep
@@ -73,6 +72,12 @@ def test_a_failed_first_point_hands_its_group_to_the_next(tmp_path, monkeypatch)
     CALLS.clear()
     monkeypatch.setattr(sweep, "run_point", fake_point)
     monkeypatch.setattr(sweep, "local_cluster", lambda workers: (LocalCluster(n_workers=2, processes=False), 0, 1))
+
+
+def test_a_failed_first_point_hands_its_group_to_the_next(tmp_path, stand_in_sweep):
+    """The scheduling alone, with a stand-in for the notebook chain on an in-process cluster:
+    when a group's first point fails, the next point of the group runs first in its place, and
+    no point ever starts from a failed point's folder."""
     grid = {"alphas": [[2], [4]], "consensus_q": [1.5, 0.3, 0.5]}
     table = run_sweep("fake", grid, {"dataset": "synthetic"}, ["resnet18"], runs_dir=tmp_path, figures_dir=tmp_path)
     assert table["status"].tolist() == ["failed", "done", "done"] * 2
@@ -83,16 +88,10 @@ def test_a_failed_first_point_hands_its_group_to_the_next(tmp_path, monkeypatch)
         assert started_from[f"alphas-{a}__consensus_q-0.5"].endswith(f"alphas-{a}__consensus_q-0.3")
 
 
-def test_a_restart_runs_the_stopped_new_and_failing_points_only(tmp_path, monkeypatch):
+def test_a_restart_runs_the_stopped_new_and_failing_points_only(tmp_path, stand_in_sweep):
     """A sweep run again (stand-in chain, in-process cluster) skips its finished points, runs
     again the one that was running when the sweep stopped (its row not done, its RUN.json not
     written), starts new points from a finished point of their group, and records a failing one."""
-    from distributed import LocalCluster
-
-    from gadlib import sweep
-
-    monkeypatch.setattr(sweep, "run_point", fake_point)
-    monkeypatch.setattr(sweep, "local_cluster", lambda workers: (LocalCluster(n_workers=2, processes=False), 0, 1))
     dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
     base, archs = {"dataset": "synthetic"}, ["resnet18"]
     run_sweep("r", {"alphas": [[2], [2, 4]], "consensus_q": [0.3, 0.5]}, base, archs, **dirs)
