@@ -165,14 +165,14 @@ def load_dataset(cfg: RunConfig) -> Dataset:
             f"{data.skipped} unreadable image file(s) in {cfg.data_dir} were skipped; "
             f"the list is in {files.skipped_images}"
         )
-    check_n_eval(data, cfg.n_eval)
+    check_n_eval(data, cfg.n_eval, None if cfg.dataset == "synthetic" else cfg.images_per_class)
     return data
 
 
-def check_n_eval(data: Dataset, n_eval: int) -> None:
+def check_n_eval(data: Dataset, n_eval: int, cap: int | None = None) -> None:
     test = {c: int((data.test.labels == k).sum()) for k, c in enumerate(data.classes)}
     total = {c: n + int((data.train.labels == k).sum()) for k, (c, n) in enumerate(test.items())}
-    check_counts(test, total, n_eval)
+    check_counts(test, total, n_eval, cap)
 
 
 def eval_indices(split: Split, n_eval: int, seed: int = 0) -> torch.Tensor:

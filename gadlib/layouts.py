@@ -176,15 +176,16 @@ def check_files_serve_n_eval(cfg: RunConfig) -> None:
     else:
         test = {c: held_out(len(fs)) for c, fs in zip(classes, files)}
         total = {c: len(fs) for c, fs in zip(classes, files)}
-    check_counts(test, total, cfg.n_eval)
+    check_counts(test, total, cfg.n_eval, cfg.images_per_class)
 
 
-def check_counts(test: dict[str, int], total: dict[str, int], n_eval: int) -> None:
+def check_counts(test: dict[str, int], total: dict[str, int], n_eval: int, cap: int | None = None) -> None:
     per = n_eval // 2
     if min(test.values()) < per:
         have = ", ".join(f"{c!r} {n}" for c, n in test.items())
         totals = ", ".join(f"{c!r} {n}" for c, n in total.items())
+        more = f"raise images_per_class (now {cap})" if cap is not None else "add images"
         raise GADInputError(
             f"n_eval={n_eval} needs {per} held-out test images per class, but the test split has {have} "
-            f"(of {totals} images in all): lower n_eval to at most {2 * min(test.values())} or add images"
+            f"(of {totals} images in all): lower n_eval to at most {2 * min(test.values())} or {more}"
         )

@@ -144,7 +144,9 @@ def test_images_per_class_draws_the_same_files_for_the_check_and_the_load(tmp_pa
     assert [len(fs) for fs in image_files(_cfg(tmp_path, "kaggle", kaggle, images_per_class=None))[1]] == [6, 6]
     # 4 of each class hold out 1: the check before decoding counts the draw, not the folder
     few = RunConfig.build(profile="smoke", dataset="kaggle", data_dir=str(kaggle), images_per_class=4, n_eval=4)
-    with pytest.raises(GADInputError, match="n_eval=4 needs 2 held-out test images per class"):
+    with pytest.raises(
+        GADInputError, match=r"n_eval=4 needs 2 held-out test images per class.*raise images_per_class \(now 4\)"
+    ):
         check_files_serve_n_eval(few)
     check_files_serve_n_eval(dataclasses.replace(few, images_per_class=None))
 
