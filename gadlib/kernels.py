@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 
 from jupyter_client import KernelManager
@@ -23,6 +24,9 @@ WARM_UP = (
     "__import__('gadlib.stages'); __import__('gadlib.figures'); __import__('IPython.display'); "
     "__import__('gc').freeze()"
 )
+
+
+WARM_UP_TIMEOUT = 120  # seconds; past it the notebook starts in the kernel as it is
 
 
 class _Manager(KernelManager):
@@ -54,15 +58,17 @@ class WarmKernel:
 
     def _warm_up(self) -> None:
         # Whatever goes wrong here (a kernel that does not start, an import error) is left for
-        # the notebook itself to meet and report as it would in a cold kernel.
+        # the notebook itself to meet and report as it would in a cold kernel. The request is
+        # sent at once (ZeroMQ holds it until the kernel listens) rather than after the client's
+        # wait_for_ready, whose one-second polls would keep a close() waiting up to two seconds.
         kc = self.km.blocking_client()
         try:
-            kc.start_channels()
-            kc.wait_for_ready(timeout=60)
+            kc.start_channels(iopub=False, stdin=False, hb=False, control=False)  # the reply is all it needs
             msg_id = kc.execute(WARM_UP, silent=True, store_history=False)
-            while not self._stop.is_set():
+            deadline = time.monotonic() + WARM_UP_TIMEOUT
+            while not self._stop.is_set() and time.monotonic() < deadline:
                 try:
-                    if kc.get_shell_msg(timeout=0.2)["parent_header"].get("msg_id") == msg_id:
+                    if kc.get_shell_msg(timeout=0.1)["parent_header"].get("msg_id") == msg_id:
                         return
                 except queue.Empty:
                     if not self.km.is_alive():
@@ -83,7 +89,7 @@ class WarmKernel:
         if self._thread.is_alive():
             if self.km.has_kernel:
                 self.km.shutdown_kernel(now=True)
-            self._thread.join(timeout=10)  # its wait_for_ready sees the dead kernel and returns
+            self._thread.join(timeout=10)  # it sees the stop at its next poll (0.1 s)
         elif self.km.has_kernel:
             self.km.shutdown_kernel()
         for kc in self.km.clients:
