@@ -313,15 +313,22 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
     ):
         return Complexity(rc_df, gt_df if has_gt else None, consensus, hulls)
     rc_rows, gt_rows, hulls, consensus = [], [], {}, {}
+    # One method at a time on the GPU when there is one: the ranking, the consensus, the hulls and
+    # the areas are exact there too (comparisons, counts, integer geometry), so the masks and RC
+    # are the CPU's; only the results come back.
+    device = pick_device(cfg.device)
+    truth = ev.masks.to(device) if has_gt else None
     for method, m in tqdm(attr.maps.items(), desc="complexity", leave=False):
-        c, views = cons.regions(m, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)  # c: (2, N, H, W)
-        consensus[method] = c
+        c, views = cons.regions(m.to(device), cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)  # (2, N, H, W)
+        consensus[method] = c.cpu()
+        share = (metrics.area(c) / c[0, 0].numel()).cpu()
         all_hulls = hulls_of(views, cfg.hull_rules, cfg.hull_q, cfg.hull_tau)
         for rule in cfg.hull_rules:
             h = {k: all_hulls[(rule, k)] for k in views}
-            hulls[(method, rule)] = h
-            rc = metrics.rc(h["gad"], h["orig"])
-            rc_base = metrics.rc(h["base"], h["orig"])
+            hulls[(method, rule)] = {k: v.cpu() for k, v in h.items()}
+            rc = metrics.rc(h["gad"], h["orig"]).cpu()
+            rc_base = metrics.rc(h["base"], h["orig"]).cpu()
+            area_orig, area_gad = metrics.area(h["orig"]).cpu(), metrics.area(h["gad"]).cpu()
             for t in (0, 1):
                 rc_rows.append(
                     pd.DataFrame(
@@ -333,9 +340,9 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
                             "label": (ev.labels + 1).numpy(),
                             "rc": rc[t].numpy(),
                             "rc_base": rc_base[t].numpy(),
-                            "area_orig": metrics.area(h["orig"][t]).numpy(),
-                            "area_gad": metrics.area(h["gad"][t]).numpy(),
-                            "consensus_share": (metrics.area(c[t]) / c[t][0].numel()).numpy(),
+                            "area_orig": area_orig[t].numpy(),
+                            "area_gad": area_gad[t].numpy(),
+                            "consensus_share": share[t].numpy(),
                         }
                     )
                 )
@@ -350,9 +357,9 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
                                     "map": kind,
                                     "image": range(len(ev)),
                                     "own_class": (ev.labels == t).numpy(),
-                                    "mass_inside": metrics.mass_inside(v[t], ev.masks).numpy(),
-                                    "pointing_hit": metrics.pointing_hit(v[t], ev.masks).numpy(),
-                                    "hull_iou": metrics.iou(h[kind][t], ev.masks).numpy(),
+                                    "mass_inside": metrics.mass_inside(v[t], truth).cpu().numpy(),
+                                    "pointing_hit": metrics.pointing_hit(v[t], truth).cpu().numpy(),
+                                    "hull_iou": metrics.iou(h[kind][t], truth).cpu().numpy(),
                                 }
                             )
                         )

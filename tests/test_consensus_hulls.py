@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
 from gadlib import consensus as cons
 from gadlib import metrics
-from gadlib.hulls import hull_mask, hull_masks
+from gadlib.hulls import hull_mask, hull_masks, hulls_of
 
 
 def test_top_q_keeps_the_largest_pixels_and_breaks_ties_by_position():
@@ -86,3 +87,23 @@ def test_top_k_mask_equals_ranking_every_pixel_with_ties_and_per_map_k():
     assert torch.equal(
         cons.top_k_mask(maps, per_family), (cons.pixel_ranks(maps) < per_family[:, None, None, None]) & (maps > 0)
     )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_notebook_04s_masks_and_areas_on_cuda_equal_the_cpus():
+    """stages.complexity runs on the GPU when there is one: its masks and RC must be the CPU's,
+    ties at the top-q threshold, zero pixels and empty hulls included."""
+    torch.manual_seed(0)
+    maps = torch.rand(5, 2, 24, 32, 32)
+    maps[:, :, :, :6] = 0  # zero pixels: never important
+    maps[1, :, :, 10:14] = 0.5  # ties at the threshold
+    maps[:, :, 0] = 0  # an all-zero map: empty hull, RC NaN
+    out = {}
+    for device in ("cpu", "cuda"):
+        c, views = cons.regions(maps.to(device))
+        hulls = hulls_of(views, ["top_q", "frac_max"], 0.5, 0.1)
+        rc = {rule: metrics.rc(hulls[(rule, "gad")], hulls[(rule, "orig")]).cpu() for rule in ("top_q", "frac_max")}
+        out[device] = (c.cpu(), {k: v.cpu() for k, v in hulls.items()}, rc)
+    (c0, h0, rc0), (c1, h1, rc1) = out["cpu"], out["cuda"]
+    assert torch.equal(c0, c1) and all(torch.equal(h0[k], h1[k]) for k in h0)
+    assert all(torch.equal(rc0[r].nan_to_num(-1), rc1[r].nan_to_num(-1)) for r in rc0)
