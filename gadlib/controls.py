@@ -144,7 +144,8 @@ def controls(cfg: RunConfig, data: Dataset, family, attr, comp) -> Controls:
 def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) -> pd.DataFrame:
     x = normalize(ev.images)
     fill = metrics.occlusion_fill(cfg.occlusion_fill)
-    out = []
+    out, batch = [], cfg.batch_size * 4
+    logits = metrics.unoccluded_logits(original, x, batch)  # RS's N_a(I), the same for every region
 
     def add(method, rule, t, kind, metric, values, images=None):
         images = range(len(ev)) if images is None else images
@@ -214,7 +215,8 @@ def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) ->
                     torch.stack([r[t] for r in regions.values()]),
                     t,
                     cfg.occlusion_fill,
-                    batch_size=cfg.batch_size * 4,
+                    batch,
+                    logits,
                 )
                 for kind, v in zip(regions, rs):
                     add(method, rule, t, kind, "rs", v)

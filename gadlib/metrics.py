@@ -33,6 +33,14 @@ def occlusion_fill(kind: str, channels: int = 3) -> torch.Tensor:
 
 
 @torch.no_grad()
+def unoccluded_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """N(I): the model's logits (N, classes) on the whole images, in RS's batches."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
+
+
+@torch.no_grad()
 def rs(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -40,18 +48,21 @@ def rs(
     target: torch.Tensor | int,
     fill: str = "zero",
     batch_size: int = 256,
+    logits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """RS(I, M, a) = |N_a(I) - N_a(I * (1 - M))| / sum(M), for a batch.
 
     x: (N, 3, H, W) normalised images; masks: (K, N, H, W), K masks per image; target: class a
-    per image (N,) or one int. Returns (K, N); NaN where a mask is empty."""
+    per image (N,) or one int; logits: `unoccluded_logits(model, x, batch_size)` when the caller
+    has them (it is the same for every mask). Returns (K, N); NaN where a mask is empty."""
     model.eval()
     device = next(model.parameters()).device
     k, n = masks.shape[:2]
     target = torch.as_tensor(target).expand(n)
     fill_value = occlusion_fill(fill, x.shape[1]).to(device)
-    base = torch.cat([model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)])
-    base = base.gather(1, target[:, None]).squeeze(1)
+    if logits is None:
+        logits = unoccluded_logits(model, x, batch_size)
+    base = logits.gather(1, target[:, None]).squeeze(1)
     flat_masks = masks.reshape(k * n, *masks.shape[-2:])
     img_idx = torch.arange(n).repeat(k)
     out = []

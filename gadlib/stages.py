@@ -390,12 +390,13 @@ def sensitivity(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
         return rs_df
     _, ev = eval_images(cfg, data)
     x = normalize(ev.images)
-    rows = []
+    rows, batch = [], cfg.batch_size * 4
+    logits = metrics.unoccluded_logits(family.original, x, batch)  # N_a(I): once, not once per method and rule
     for (method, rule), h in tqdm(hulls.items(), desc="sensitivity", leave=False):
         masks = cons.occlusion_regions(h)
         for t in (0, 1):
             stacked = torch.stack([m[t] for m in masks.values()])
-            values = metrics.rs(family.original, x, stacked, t, cfg.occlusion_fill, batch_size=cfg.batch_size * 4)
+            values = metrics.rs(family.original, x, stacked, t, cfg.occlusion_fill, batch, logits)
             for kind, v in zip(masks, values):
                 rows.append(
                     pd.DataFrame(

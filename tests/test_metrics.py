@@ -19,6 +19,19 @@ def test_rs_of_a_linear_model_equals_hand_value(linear_model):
         assert math.isclose(float(got[0, i]), float(expected), rel_tol=1e-5)
 
 
+def test_rs_with_the_unoccluded_logits_given_equals_rs_computing_them(linear_model):
+    """Notebooks 05 and 07 compute N_a(I) once and hand it to every RS call."""
+    x, masks = torch.randn(5, 3, 6, 6), torch.rand(3, 5, 6, 6) > 0.6
+    logits = metrics.unoccluded_logits(linear_model, x, batch_size=2)
+    assert torch.allclose(logits, linear_model(x).detach(), atol=1e-6)
+    for t in (0, 1):
+        given = metrics.rs(linear_model, x, masks, t, batch_size=2, logits=logits)
+        assert torch.equal(given, metrics.rs(linear_model, x, masks, t, batch_size=2))
+    # the logits are used, not recomputed: other logits give other values
+    shifted = metrics.rs(linear_model, x, masks, 0, logits=logits + 1)
+    assert not torch.equal(shifted, metrics.rs(linear_model, x, masks, 0))
+
+
 def test_rs_of_an_empty_mask_is_nan(linear_model):
     got = metrics.rs(linear_model, torch.randn(1, 3, 6, 6), torch.zeros(1, 1, 6, 6, dtype=torch.bool), 0)
     assert torch.isnan(got).all()
