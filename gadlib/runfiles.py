@@ -197,7 +197,10 @@ def load(path: Path) -> tuple[Any, dict | None]:
     path = Path(path)
     if not path.is_file():
         return None, None
-    stored = torch.load(path, map_location="cpu", weights_only=False)
+    # Memory-mapped (copy-on-write) where files can be replaced while mapped: a stage reads its
+    # inputs' pages as it uses them instead of copying gigabytes of maps at once. Every file is
+    # replaced by a rename, never rewritten in place, so a mapping always sees a whole file.
+    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=os.name == "posix")
     if not isinstance(stored, dict) or "stamp" not in stored:
         return None, None
     return stored["value"], stored["stamp"]

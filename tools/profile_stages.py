@@ -1,0 +1,92 @@
+"""Where notebooks 02-05 spend their time beyond the arithmetic. Each stage runs in a fresh
+process, as in its notebook (nothing in memory, every earlier result read from the run folder),
+and prints its seconds per call and cProfile's top functions by cumulative time. The run folder
+is the one `make reproduce` would use with the same settings (GAD_RUNS_DIR moves it), so a
+stage already computed there is only read back. For example, the birds pack at the paper's
+size with one epoch per model (about 13 minutes for notebooks 02 and 03 on the 2-core CPU):
+
+  .venv/bin/python tools/profile_stages.py --dataset folder --data-dir ../shared/data/cub_warbler_sparrow \\
+      --profile paper --run-name profile-224 -p n_eval=360 -p train_epochs=1 -p support_epochs=1 \\
+      -p "methods=['saliency','deconvolution']" --stages 02 03 04 05
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STAGES = {  # notebook -> the stage calls its setup cell makes, in order
+    "02": ["model_family"],
+    "03": ["model_family", "attributions"],
+    "04": ["model_family", "attributions", "complexity"],
+    "05": ["model_family", "sensitivity"],
+}
+
+
+def run_stage(notebook: str, settings: dict, top: int) -> None:
+    started = time.time()
+    from gadlib import stages
+
+    seconds = {"imports": time.time() - started}
+    profile = cProfile.Profile()
+    profile.enable()
+    t = time.time()
+    cfg, data = stages.setup(settings)
+    seconds["setup"] = time.time() - t
+    results = {}
+    for name in STAGES[notebook]:
+        t = time.time()
+        args = {
+            "model_family": (cfg, data),
+            "attributions": (cfg, data, results.get("model_family")),
+            "complexity": (cfg, data, results.get("model_family"), results.get("attributions")),
+            "sensitivity": (cfg, data, results.get("model_family")),
+        }[name]
+        results[name] = getattr(stages, name)(*args)
+        seconds[name] = time.time() - t
+    profile.disable()
+    print(f"notebook {notebook} ({cfg.arch}): " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(top)
+    print(out.getvalue().split("\n\n", 2)[-1].rstrip() + "\n", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gadlib.reproduce import _value
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="synthetic")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--profile", default="default")
+    ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--run-name", default="profile-stages")
+    ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    ap.add_argument("--top", type=int, default=25, help="functions listed per stage")
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # a single stage, in the child process
+    args = ap.parse_args(argv)
+    settings = {"dataset": args.dataset, "profile": args.profile, "arch": args.arch, "run_name": args.run_name}
+    if args.data_dir:
+        settings["data_dir"] = str(Path(args.data_dir).expanduser().resolve())
+    for item in args.param:
+        name, _, text = item.partition("=")
+        settings[name] = _value(text)
+    if args.one:
+        run_stage(args.one, settings, args.top)
+        return 0
+    given = argv if argv is not None else sys.argv[1:]
+    for notebook in args.stages:  # each in its own process, as each notebook has its own kernel
+        code = subprocess.call([sys.executable, __file__, *given, "--one", notebook])
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
