@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from pathlib import Path
 
 from jupyter_client import KernelManager
@@ -24,9 +23,6 @@ WARM_UP = (
     "__import__('gadlib.stages'); __import__('gadlib.figures'); __import__('IPython.display'); "
     "__import__('gc').freeze()"
 )
-
-
-WARM_UP_TIMEOUT = 120  # seconds; past it the notebook starts in the kernel as it is
 
 
 class _Manager(KernelManager):
@@ -65,8 +61,7 @@ class WarmKernel:
         try:
             kc.start_channels(iopub=False, stdin=False, hb=False, control=False)  # the reply is all it needs
             msg_id = kc.execute(WARM_UP, silent=True, store_history=False)
-            deadline = time.monotonic() + WARM_UP_TIMEOUT
-            while not self._stop.is_set() and time.monotonic() < deadline:
+            while not self._stop.is_set():
                 try:
                     if kc.get_shell_msg(timeout=0.1)["parent_header"].get("msg_id") == msg_id:
                         return

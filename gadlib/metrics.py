@@ -62,6 +62,8 @@ def rs(
     fill_value = occlusion_fill(fill, x.shape[1]).to(device)
     if logits is None:
         logits = unoccluded_logits(model, x, batch_size)
+    elif len(logits) != n:
+        raise ValueError(f"rs: logits for {len(logits)} images given with {n} images")
     base = logits.gather(1, target[:, None]).squeeze(1)
     flat_masks = masks.reshape(k * n, *masks.shape[-2:])
     img_idx = torch.arange(n).repeat(k)

@@ -315,14 +315,15 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
     rc_rows, gt_rows, hulls, consensus = [], [], {}, {}
     # One method at a time on the GPU when there is one: the ranking, the consensus, the hulls and
     # the areas are exact there too (comparisons, counts, integer geometry), so the masks and RC
-    # are the CPU's; only the results come back.
+    # are the CPU's; only the results come back. The ground-truth scores sum float maps, whose
+    # order of additions differs between devices, so they are computed on the CPU.
     device = pick_device(cfg.device)
-    truth = ev.masks.to(device) if has_gt else None
     for method, m in tqdm(attr.maps.items(), desc="complexity", leave=False):
         c, views = cons.regions(m.to(device), cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)  # (2, N, H, W)
         consensus[method] = c.cpu()
         share = (metrics.area(c) / c[0, 0].numel()).cpu()
         all_hulls = hulls_of(views, cfg.hull_rules, cfg.hull_q, cfg.hull_tau)
+        views_cpu = {k: v.cpu() for k, v in views.items()} if has_gt else {}
         for rule in cfg.hull_rules:
             h = {k: all_hulls[(rule, k)] for k in views}
             hulls[(method, rule)] = {k: v.cpu() for k, v in h.items()}
@@ -347,7 +348,7 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
                     )
                 )
                 if has_gt:
-                    for kind, v in views.items():
+                    for kind, v in views_cpu.items():
                         gt_rows.append(
                             pd.DataFrame(
                                 {
@@ -357,12 +358,13 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
                                     "map": kind,
                                     "image": range(len(ev)),
                                     "own_class": (ev.labels == t).numpy(),
-                                    "mass_inside": metrics.mass_inside(v[t], truth).cpu().numpy(),
-                                    "pointing_hit": metrics.pointing_hit(v[t], truth).cpu().numpy(),
-                                    "hull_iou": metrics.iou(h[kind][t], truth).cpu().numpy(),
+                                    "mass_inside": metrics.mass_inside(v[t], ev.masks).numpy(),
+                                    "pointing_hit": metrics.pointing_hit(v[t], ev.masks).numpy(),
+                                    "hull_iou": metrics.iou(hulls[(method, rule)][kind][t], ev.masks).numpy(),
                                 }
                             )
                         )
+        del c, views, all_hulls, h  # this method's GPU tensors go before the next method's arrive
     rc_df = pd.concat(rc_rows, ignore_index=True).assign(dataset=cfg.dataset, arch=cfg.arch)
     gt_df = pd.concat(gt_rows, ignore_index=True).assign(dataset=cfg.dataset, arch=cfg.arch) if gt_rows else None
     runfiles.save(files.consensus, consensus, st)

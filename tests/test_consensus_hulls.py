@@ -94,15 +94,15 @@ def test_notebook_04s_masks_and_areas_on_cuda_equal_the_cpus():
     """stages.complexity runs on the GPU when there is one: its masks and RC must be the CPU's,
     ties at the top-q threshold, zero pixels and empty hulls included."""
     torch.manual_seed(0)
-    maps = torch.rand(5, 2, 24, 32, 32)
+    maps = torch.randint(0, 8, (5, 2, 24, 32, 32)) / 8  # eight values: ties at every threshold
     maps[:, :, :, :6] = 0  # zero pixels: never important
-    maps[1, :, :, 10:14] = 0.5  # ties at the threshold
     maps[:, :, 0] = 0  # an all-zero map: empty hull, RC NaN
     out = {}
     for device in ("cpu", "cuda"):
         c, views = cons.regions(maps.to(device))
         hulls = hulls_of(views, ["top_q", "frac_max"], 0.5, 0.1)
         rc = {rule: metrics.rc(hulls[(rule, "gad")], hulls[(rule, "orig")]).cpu() for rule in ("top_q", "frac_max")}
+        rc["area"] = metrics.area(hulls[("top_q", "base")]).cpu()
         out[device] = (c.cpu(), {k: v.cpu() for k, v in hulls.items()}, rc)
     (c0, h0, rc0), (c1, h1, rc1) = out["cpu"], out["cuda"]
     assert torch.equal(c0, c1) and all(torch.equal(h0[k], h1[k]) for k in h0)

@@ -74,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"dataset": args.dataset, "profile": args.profile, "arch": args.arch, "run_name": args.run_name}
     if args.data_dir:
         settings["data_dir"] = str(Path(args.data_dir).expanduser().resolve())
+    from gadlib.config import RunConfig
+
     for item in args.param:
-        name, _, text = item.partition("=")
+        name, eq, text = item.partition("=")
+        if not eq or (name not in RunConfig.__dataclass_fields__ and name != "extra"):
+            ap.error(f"-p {item}: give NAME=VALUE with NAME a notebook parameter (RunConfig field) or extra")
         settings[name] = _value(text)
     if args.one:
         run_stage(args.one, settings, args.top)
