@@ -85,7 +85,7 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     try:
         from torch.fx.experimental.optimization import fuse
 
-        m = fuse(m)
+        m = fuse(m, inplace=True)  # m is already a copy: fuse need not copy it again
     except Exception:  # a model FX cannot trace keeps its batch norms
         pass
     for name, child in list(m.named_modules()):
