@@ -91,6 +91,23 @@ def test_memory_cap_changes_batches_not_maps(monkeypatch):
         torch.testing.assert_close(capped[method], free[method], rtol=1e-4, atol=1e-7)
 
 
+def test_preparing_a_model_folds_a_copy_and_leaves_the_users_model_as_it_was():
+    from gadlib.attributions import prepare_model
+
+    model = build_model("resnet18", 2, 32).eval()
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-1, 1)  # statistics that folding changes the weights by
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    prepared = prepare_model(model, torch.device("cpu"))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in prepared.modules())  # folded
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 20  # the user's model keeps its own
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.requires_grad for p in model.parameters())  # frozen are the copy's weights only
+    x = torch.randn(4, 3, 32, 32)
+    torch.testing.assert_close(prepared(x), model(x), rtol=1e-4, atol=1e-5)
+
+
 def test_prepared_model_is_reused_until_its_weights_change():
     from gadlib import attributions
 
