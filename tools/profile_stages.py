@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = {  # notebook -> the stage calls its setup cell makes, in order
+STAGES = {  # notebook -> the stage calls its cells make, in order
     "02": ["model_family"],
     "03": ["model_family", "attributions"],
     "04": ["model_family", "attributions", "complexity"],
@@ -39,16 +39,10 @@ def run_stage(notebook: str, settings: dict, top: int) -> None:
     t = time.time()
     cfg, data = stages.setup(settings)
     seconds["setup"] = time.time() - t
-    results = {}
+    earlier = []  # each stage takes cfg, data and the results of the calls before it
     for name in STAGES[notebook]:
         t = time.time()
-        args = {
-            "model_family": (cfg, data),
-            "attributions": (cfg, data, results.get("model_family")),
-            "complexity": (cfg, data, results.get("model_family"), results.get("attributions")),
-            "sensitivity": (cfg, data, results.get("model_family")),
-        }[name]
-        results[name] = getattr(stages, name)(*args)
+        earlier.append(getattr(stages, name)(cfg, data, *earlier))
         seconds[name] = time.time() - t
     profile.disable()
     print(f"notebook {notebook} ({cfg.arch}): " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
