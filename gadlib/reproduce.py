@@ -100,41 +100,44 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
         **{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__}, **params.get("extra", {})
     )
     preflight(cfg, archs)
-    import nbformat
-    import papermill as pm
-    from nbclient.exceptions import DeadKernelError
+    from .runfolder import holding
 
-    from . import notices
-    from .kernels import WarmKernel
-    from .record import code_state, write_run_record
-    from .report import run_results
-    from .runfiles import holding
-
+    # The lock before anything heavy is imported: a second run into a held folder is refused at once.
     with holding(cfg) as removed:
         if removed:
             log(f"removed {removed} half-written file(s) that a stopped run left in {cfg.run_dir}")
-        code = code_state()
-        out_dir = cfg.run_dir / "executed"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        steps = (
-            [(nb, archs[0]) for nb in PER_RUN]
-            + [(nb, a) for a in archs for nb in PER_ARCH]
-            + [(nb, archs[0]) for nb in (CONTROLS if with_controls else ())]
-            + [(nb, archs[0]) for nb in FINAL]
-        )
-        seconds, told = {}, set()
+        from .kernels import WarmKernel
 
-        def tell(executed: Path) -> None:  # the notebook's warnings and notes, each once per run
-            if executed.is_file():
-                for line in notices.from_notebook(nbformat.read(executed, as_version=4)):
-                    if line not in told:
-                        told.add(line)
-                        log(f"  {line}")
-
-        # From the second notebook on, each runs in a kernel started (and warmed up) while the
-        # one before it ran; the first in a kernel of Papermill's own.
-        upcoming = None
+        # Every notebook runs in a kernel started, and warmed up, ahead of it: the first one's
+        # imports overlap this process's own below, each later one's the notebook before it.
+        upcoming = WarmKernel(NOTEBOOK_DIR, KERNEL_ARGUMENTS)
         try:
+            import nbformat
+            import papermill as pm
+            from nbclient.exceptions import DeadKernelError
+
+            from . import notices
+            from .record import code_state, write_run_record
+            from .report import run_results
+
+            code = code_state()
+            out_dir = cfg.run_dir / "executed"
+            out_dir.mkdir(parents=True, exist_ok=True)
+            steps = (
+                [(nb, archs[0]) for nb in PER_RUN]
+                + [(nb, a) for a in archs for nb in PER_ARCH]
+                + [(nb, archs[0]) for nb in (CONTROLS if with_controls else ())]
+                + [(nb, archs[0]) for nb in FINAL]
+            )
+            seconds, told = {}, set()
+
+            def tell(executed: Path) -> None:  # the notebook's warnings and notes, each once per run
+                if executed.is_file():
+                    for line in notices.from_notebook(nbformat.read(executed, as_version=4)):
+                        if line not in told:
+                            told.add(line)
+                            log(f"  {line}")
+
             for i, (nb, arch) in enumerate(steps):
                 started = time.time()
                 name = f"{nb}_{arch}" if nb in PER_ARCH + CONTROLS else nb
@@ -149,7 +152,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                         progress_bar=False,
                         log_output=False,
                         extra_arguments=KERNEL_ARGUMENTS,
-                        km=kernel and kernel.wait(),
+                        km=kernel.wait(),
                     )
                 except pm.PapermillExecutionError as err:
                     tell(executed)
@@ -162,8 +165,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                     tell(executed)
                     raise NotebookFailed(_KernelError(err), name, executed) from err
                 finally:
-                    if kernel is not None:
-                        kernel.close()
+                    kernel.close()
                 seconds[name] = time.time() - started
                 log(f"{name}: {seconds[name]:.0f} s")
                 tell(executed)

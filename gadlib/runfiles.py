@@ -9,7 +9,8 @@ line, `# gad {...}` (read them with `pandas.read_csv(path, comment="#")` or `rea
 
 A stage that finds its *own* output under another key recomputes it; a stage that finds
 *another* stage's output under other settings stops with a one-line error that names the
-setting and the notebook to rerun. Writes are atomic (temporary file, then rename).
+setting and the notebook to rerun. Writes are atomic (temporary file, then rename; in
+`runfolder.py`, with the lock a run holds on its folder).
 """
 
 from __future__ import annotations
@@ -17,19 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import torch
-from filelock import FileLock, Timeout
 from torch import nn
 
 from .config import RunConfig
 from .errors import GADInputError
+from .runfolder import atomic_write, holder_path, holding, lock_path
 
 # Settings each kind of file depends on; each tuple contains the ones before it.
 DATA_FIELDS = ("dataset", "data_dir", "classes", "image_size", "n_train", "n_test", "images_per_class", "seed")
@@ -262,37 +260,6 @@ def strip_key(text: str) -> str:
     )
 
 
-def _umask() -> int:
-    try:  # Linux: read it without changing it
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(binary file) on a temporary file beside `path`, then rename it into place: a
-    reader (or a killed run) never sees a half-written `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; the file gets the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 # ---------------------------------------------------------------- paths
 class RunFiles:
     """Paths of one run folder and one architecture. Stages read and write only through here."""
@@ -398,52 +365,14 @@ class RunFiles:
     # the run as a whole
     @property
     def lock(self) -> Path:
-        return self.run_dir / ".lock"
+        return lock_path(self.run_dir)
 
     @property
     def holder(self) -> Path:
-        return self.run_dir / "RUNNING"
+        return holder_path(self.run_dir)
 
     def finished_archs(self) -> list[str]:
         return sorted(p.parent.name for p in self.run_dir.glob("*/rs.csv"))
-
-
-LEFTOVER_AGE_S = 60
-
-
-@contextmanager
-def holding(cfg: RunConfig) -> Iterator[int]:
-    """Hold the run folder for one run. A second run into the same folder stops with one line
-    instead of interleaving its writes; the OS frees the lock when the holder dies, even by
-    SIGKILL. Yields the number of half-written files (temporary files of atomic writes) that
-    a stopped run left and that were removed."""
-    files = RunFiles(cfg)
-    files.run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(files.lock)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        who = files.holder.read_text().strip() if files.holder.is_file() else "another process"
-        raise GADInputError(
-            f"run folder {files.run_dir} is in use by another run ({who}): wait for it to "
-            "finish, or give this run another --run-name"
-        ) from None
-    try:
-        write_text(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n", files.holder)
-        # A killed run's kernel may live on for a second: only temporary files older than that go.
-        leftovers = [
-            p
-            for d in (files.run_dir, files.figure_dir)
-            if d.is_dir()
-            for p in d.rglob(".*.tmp")
-            if time.time() - p.stat().st_mtime > LEFTOVER_AGE_S
-        ]
-        for p in leftovers:
-            p.unlink()
-        yield len(leftovers)
-    finally:
-        files.holder.unlink(missing_ok=True)
-        lock.release()
 
 
 def write_json(obj: dict, path: Path) -> None:

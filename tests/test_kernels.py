@@ -74,5 +74,5 @@ def test_a_chain_that_fails_leaves_no_kernel(tmp_path, monkeypatch):
     monkeypatch.setattr(pm, "execute_notebook", second_fails)
     with pytest.raises(reproduce.NotebookFailed):
         reproduce.run_chain({"profile": "smoke"}, ["resnet18"], log=lambda *_: None)
-    assert given[0] is None and given[1] is not None  # the first in Papermill's kernel, the second in a warmed one
+    assert len(given) == 2 and None not in given and given[0] is not given[1]  # each notebook in its own warmed kernel
     assert not _kernels()

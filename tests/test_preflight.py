@@ -15,6 +15,27 @@ class KernelStarted(Exception):
     pass
 
 
+class _NoKernel:
+    """Stands in for the runner's warmed kernels here: these tests stop at the first notebook,
+    and a real kernel would only add its start-up and warm-up to every test."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def wait(self):
+        return None
+
+    def close(self):
+        pass
+
+
+@pytest.fixture(autouse=True)
+def no_kernels(monkeypatch):
+    from gadlib import kernels
+
+    monkeypatch.setattr(kernels, "WarmKernel", _NoKernel)
+
+
 @pytest.fixture
 def runner(tmp_path, monkeypatch, capsys):
     """Run the command line; a notebook start raises KernelStarted (with its parameters)."""

@@ -1,4 +1,6 @@
-"""The whole notebook chain, smoke settings, on each real image pack in ../shared/data."""
+"""The whole notebook chain, smoke settings, on each real image pack in ../shared/data. The
+controls (notebook 07) run on one pack: they read real images the same way for both, and make
+test runs them on the synthetic data too (nbval)."""
 
 import json
 
@@ -22,6 +24,7 @@ def test_notebook_chain_on_shared_pack(pack, tmp_path, monkeypatch):
         {"profile": "smoke", "dataset": "folder", "data_dir": str(SHARED_DATA / pack)},
         ["resnet18"],
         log=lambda *_: None,
+        with_controls=pack == "cub_warbler_sparrow",
     )
     table1 = (cfg.figure_dir / "table1_top_q.md").read_text()
     assert "resnet18" in table1 and "GAD 1" in table1
@@ -29,4 +32,5 @@ def test_notebook_chain_on_shared_pack(pack, tmp_path, monkeypatch):
     record = json.loads((cfg.figure_dir / "RUN.json").read_text())
     assert record["archs"] == ["resnet18"] and record["parameters"]["data_dir"] == str(SHARED_DATA / pack)
     assert set(record["seconds"]) >= {"01_data", "03_attributions_resnet18", "06_figures"}
+    assert ("07_controls_resnet18" in record["seconds"]) == (pack == "cub_warbler_sparrow")
     assert set(record["precision"]["resnet18"].values()) <= {"fp32", "bf16"}
