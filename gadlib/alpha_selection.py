@@ -64,6 +64,7 @@ def candidate_report(cfg, data, original, candidates=CANDIDATES, share: float = 
         cfg.seed,
         cfg.support_mode,
         desc="candidate",
+        precision=cfg.train_precision,
     )
     val_images, val_labels = data.train.images[val], data.train.labels[val]
     z = predict_logits(original, val_images)

@@ -38,7 +38,7 @@ from .config import METHODS
 from .errors import GADInputError
 from .hulls import hulls_of
 from .models import predict_logits
-from .training import distanced_targets, per_class_alphas, train_support
+from .training import distanced_targets, per_class_alphas, train_support, uses_bf16
 
 SAVE_FORMAT = "gad-supports/1"
 # captum arguments the engine implements, per method (IG's zero baseline is captum's default)
@@ -115,6 +115,7 @@ class GAD:
         mode: str = "train",
         keep: Callable[[int, Callable[[], tuple[nn.Module, list[float]]]], dict] | None = None,
         desc: str = "support",
+        precision: str = "auto",
     ) -> GAD:
         """Train one support per alpha: a copy of the model regressed (Adam, MSE, no softmax) onto
         the model's own logits with every other class's logit lowered by alpha; support i is
@@ -123,12 +124,15 @@ class GAD:
 
         keep(i, train) -> state_dict decides how support i is kept (train() gives the support and
         its loss per epoch): the default trains it; the pipeline passes its run-file cache, so a
-        support trained once is read back. `history` holds each trained support's losses."""
+        support trained once is read back. `history` holds each trained support's losses.
+        precision: "auto" trains under bf16 autocast on CUDA and in fp32 on the CPU; "fp32" or
+        "bf16" choose (bf16 on the CPU pays only where it has native bf16)."""
         images = check_images(images, "images")
         labels = torch.as_tensor(labels).long().cpu()  # beside the logits, which predict_logits gives on the CPU
         if labels.shape != (len(images),):
             raise GADInputError(f"labels of shape {tuple(labels.shape)} for {len(images)} images: give one class each")
         device = next(self.model.parameters()).device
+        uses_bf16(device, precision)  # an unknown precision is named before any work
         first = predict_logits(self.model, images[:1])  # the model's classes, before any work
         check_classes(first, labels)
         for alpha in self.alphas:
@@ -151,6 +155,7 @@ class GAD:
                     seed + i + 1,
                     desc=f"{desc} alpha={_alpha_text(alpha)}",
                     mode=mode,
+                    precision=precision,
                 )
 
             return train

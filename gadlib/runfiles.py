@@ -31,7 +31,15 @@ from .runfolder import atomic_write, holder_path, holding, lock_path
 
 # Settings each kind of file depends on; each tuple contains the ones before it.
 DATA_FIELDS = ("dataset", "data_dir", "classes", "image_size", "n_train", "n_test", "images_per_class", "seed")
-MODEL_FIELDS = DATA_FIELDS + ("arch", "checkpoint", "pretrained", "train_epochs", "train_lr", "batch_size")
+MODEL_FIELDS = DATA_FIELDS + (
+    "arch",
+    "checkpoint",
+    "pretrained",
+    "train_epochs",
+    "train_lr",
+    "batch_size",
+    "train_precision",
+)
 SUPPORT_FIELDS = MODEL_FIELDS + ("support_epochs", "support_lr", "support_mode")
 FAMILY_FIELDS = SUPPORT_FIELDS + ("alphas", "alphas_c2")
 EVAL_FIELDS = DATA_FIELDS + ("n_eval",)  # which images are explained
@@ -53,7 +61,7 @@ SENSITIVITY_FIELDS = COMPLEXITY_FIELDS + ("occlusion_fill",)
 CONTROL_FIELDS = SENSITIVITY_FIELDS + ("smoothgrad_noise", "deletion_step", "bootstrap")
 # Settings added after runs were made: at this value they are left out of a stamp, so files made
 # before the setting existed (under what is still its default) keep their keys.
-LATER_DEFAULTS = {"support_mode": "train", "images_per_class": None}
+LATER_DEFAULTS = {"support_mode": "train", "images_per_class": None, "train_precision": "auto"}
 
 # Which notebook writes which stage's files (for the "rerun notebook ..." advice).
 MADE_BY = {

@@ -102,7 +102,9 @@ def original_classifier(
         def train():
             torch.manual_seed(cfg.seed)
             m = build_model(cfg.arch, 2, cfg.image_size, pretrained=cfg.pretrained).to(device)
-            history = train_classifier(m, data.train, cfg.train_epochs, cfg.lr, cfg.batch_size, cfg.seed)
+            history = train_classifier(
+                m, data.train, cfg.train_epochs, cfg.lr, cfg.batch_size, cfg.seed, precision=cfg.train_precision
+            )
             m = m.cpu()
             return {
                 "state": _state(m),
@@ -190,6 +192,7 @@ def train_supports(
         cfg.support_mode,
         keep=keep,
         desc=what,
+        precision=cfg.train_precision,
     )
     return gad.supports, records
 

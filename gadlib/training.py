@@ -1,7 +1,8 @@
 """Training: the original classifier, and the support regressions of GAD (METHOD.md steps 1-2).
 
 Decoded images live in memory (on the GPU when there is one) as uint8 and are normalised per
-batch, so no epoch ever touches a JPEG. Mixed precision (bf16) on CUDA.
+batch, so no epoch ever touches a JPEG. Mixed precision (bf16 autocast, channels_last) on CUDA,
+and on the CPU when asked for (`precision="bf16"`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from .errors import GADInputError
 from .models import predict_logits
 
 
-def _autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+def uses_bf16(device: torch.device, precision: str = "auto") -> bool:
+    """Whether training runs under bf16 autocast: `auto` is bf16 on CUDA and fp32 on the CPU, where
+    bf16 pays only on CPUs with native bf16 and would change the models that fp32 trains."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise GADInputError(f"unknown train precision {precision!r}: choose one of auto, fp32, bf16")
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
 def _batches(n: int, batch_size: int, gen: torch.Generator, shuffle: bool = True):
@@ -28,14 +33,17 @@ def _batches(n: int, batch_size: int, gen: torch.Generator, shuffle: bool = True
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False, frozen=False) -> list[float]:
+def _fit(
+    model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False, frozen=False, precision="auto"
+) -> list[float]:
     """Adam over in-memory `images`, uint8 (normalised per batch) or float (the model's input as
     it is); `loss_of(outputs, idx)` gives the batch loss. With
     `frozen`, batch norm and dropout stay in eval mode (running statistics neither used from the
-    batch nor updated). Returns the mean loss of each epoch."""
+    batch nor updated). `precision`: see `uses_bf16`. Returns the mean loss of each epoch."""
     device = next(model.parameters()).device
     images = images.to(device)
-    if device.type == "cuda":  # faster convolutions with bf16 on tensor cores
+    bf16 = uses_bf16(device, precision)
+    if bf16:  # faster bf16 convolutions (tensor cores; oneDNN on the CPU)
         model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
@@ -57,9 +65,9 @@ def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False,
             if flip:  # horizontal flip of a random half of the batch
                 do = flips_on_device[step]
                 x = torch.where(do[:, None, None, None], x.flip(-1), x)
-            if device.type == "cuda":
+            if bf16:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(device):
+            with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
                 loss = loss_of(model(x).float(), idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -75,10 +83,10 @@ def _fit(model, images, loss_of, epochs, lr, batch_size, seed, desc, flip=False,
 
 
 def train_classifier(
-    model: nn.Module, train: Split, epochs: int, lr: float, batch_size: int, seed: int = 0
+    model: nn.Module, train: Split, epochs: int, lr: float, batch_size: int, seed: int = 0, precision: str = "auto"
 ) -> list[float]:
     """Cross-entropy training of the original classifier, with horizontal flips. `train` is a
-    Split, or (images, labels) tensors."""
+    Split, or (images, labels) tensors; `precision` as in `uses_bf16`."""
     images, labels = (train.images, train.labels) if isinstance(train, Split) else train
     labels = labels.to(next(model.parameters()).device)
     return _fit(
@@ -91,6 +99,7 @@ def train_classifier(
         seed,
         desc="train original",
         flip=True,
+        precision=precision,
     )
 
 
@@ -135,10 +144,11 @@ def train_support(
     seed: int = 0,
     desc: str = "support",
     mode: str = "train",
+    precision: str = "auto",
 ) -> tuple[nn.Module, list[float]]:
     """A copy of `original` regressed (MSE, no softmax) onto the distanced `targets` of `images`
     (uint8, or float model input); `mode` is "train" (batch norm on batch statistics, dropout on)
-    or "frozen" (both in eval mode)."""
+    or "frozen" (both in eval mode); `precision` as in `uses_bf16`."""
     support = copy.deepcopy(original)
     device = next(support.parameters()).device
     targets = targets.to(device)
@@ -152,6 +162,7 @@ def train_support(
         seed,
         desc=desc,
         frozen=mode == "frozen",
+        precision=precision,
     )
     return support, history
 
@@ -181,4 +192,5 @@ __all__ = [
     "support_report",
     "train_classifier",
     "train_support",
+    "uses_bf16",
 ]

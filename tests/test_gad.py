@@ -261,3 +261,25 @@ def test_other_bad_inputs_are_one_line_errors():
         with pytest.raises(GADInputError) as err:
             call()
         assert message in _one_line(err)
+
+
+@pytest.mark.parametrize(
+    "precision, dtype", [("auto", torch.float32), ("fp32", torch.float32), ("bf16", torch.bfloat16)]
+)
+def test_train_precision_is_the_dtype_training_computes_in(precision, dtype):
+    """`auto` trains in fp32 on the CPU (bf16 only on CUDA); `bf16` asks for autocast on the CPU
+    too, for supports and the original alike."""
+    torch.manual_seed(0)
+    model, seen = small_cnn(2), []
+    model[0].register_forward_hook(lambda m, i, out: seen.append(out.dtype) if m.training else None)
+    x, y = torch.rand(8, 3, 8, 8), torch.tensor([0, 1] * 4)
+    GAD(model, Saliency, alphas=[2]).fit(x, y, epochs=1, batch_size=4, precision=precision)
+    train_classifier(model, (x, y), epochs=1, lr=1e-3, batch_size=4, precision=precision)
+    assert seen and set(seen) == {dtype}
+
+
+def test_an_unknown_train_precision_is_named_before_any_training():
+    model = small_cnn(2)
+    with pytest.raises(GADInputError) as err:
+        GAD(model, Saliency, alphas=[2]).fit(torch.rand(4, 3, 8, 8), torch.tensor([0, 1] * 2), 1, precision="fp16")
+    assert "unknown train precision 'fp16': choose one of auto, fp32, bf16" in _one_line(err)

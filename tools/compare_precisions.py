@@ -1,6 +1,8 @@
 """Do the paper's directions survive a change of precision? Compares the direction verdicts of
-two runs of the same trained models that differ only in `precision` (fp32 and bf16) and prints a
-Markdown report whose table sums them up per hull rule and architecture.
+two runs that differ only in `precision` (the attributions of the same trained models) or only in
+`train_precision` (models trained in fp32 and in bf16), and prints a Markdown report whose table
+sums them up per hull rule and architecture; for a change of training precision, each model's
+test accuracy in both runs too.
 Usage: python tools/compare_precisions.py figures/synthetic-fp32 figures/synthetic-bf16"""
 
 from __future__ import annotations
@@ -15,17 +17,31 @@ from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import read_csv
 from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, to_markdown
 
+PRECISION_FIELDS = ("precision", "train_precision")
 
-def same_models(a: Path, b: Path) -> tuple[dict, dict]:
-    """The two RUN.json records, after checking that the runs differ only in precision."""
+
+def same_models(a: Path, b: Path) -> tuple[dict, dict, str]:
+    """The two RUN.json records and the one precision setting they differ in, after checking
+    that nothing else differs (and, for `precision`, that the trained models are the same)."""
     ra, rb = (json.loads((f / "RUN.json").read_text()) for f in (a, b))
-    pa = {k: v for k, v in ra["parameters"].items() if k not in ("precision", "run_name")}
-    pb = {k: v for k, v in rb["parameters"].items() if k not in ("precision", "run_name")}
+    pa, pb = ({"train_precision": "auto", **r["parameters"]} for r in (ra, rb))  # records made before it existed
+    differ = [k for k in PRECISION_FIELDS if pa.get(k) != pb.get(k)]
+    rest_a, rest_b = ({k: v for k, v in p.items() if k not in (*PRECISION_FIELDS, "run_name")} for p in (pa, pb))
     models_a = {arch: k["models"] for arch, k in ra["keys"].items()}
     models_b = {arch: k["models"] for arch, k in rb["keys"].items()}
-    if pa != pb or models_a != models_b:
-        sys.exit(f"error: {a} and {b} differ in more than precision (settings or trained models)")
-    return ra, rb
+    if rest_a != rest_b or len(differ) != 1 or (differ == ["precision"] and models_a != models_b):
+        sys.exit(f"error: {a} and {b} must differ in precision or in train_precision alone")
+    return pa, pb, differ[0]
+
+
+def accuracies(a: Path, b: Path, pa: dict, pb: dict) -> pd.DataFrame:
+    """Each model's test accuracy in both runs (models.csv beside the tables)."""
+    frames = []
+    for run, p in ((a, pa), (b, pb)):
+        df, _ = read_csv(run / "models.csv")
+        model = df["alpha_c1"].map(lambda v: "original" if v == 0 else f"support {v:g}")
+        frames.append(df.assign(model=model, run=f"train {p['train_precision']}")[["arch", "model", "run", "accuracy"]])
+    return pd.concat(frames).pivot_table(index=["arch", "model"], columns="run", values="accuracy", sort=False)
 
 
 def compare(a: Path, b: Path) -> pd.DataFrame:
@@ -57,15 +73,18 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
 
 
 def main(a: str, b: str) -> None:
-    ra, rb = same_models(Path(a), Path(b))
+    pa, pb, field = same_models(Path(a), Path(b))
     table = compare(Path(a), Path(b))
+    models = "the same trained models" if field == "precision" else "models trained in each precision"
     print(
         f"Verdicts (RC holds, RS GAD > Sup, RS GAD > Base, per method: {', '.join(METHOD_SHORT.values())}) "
-        f"of {Path(a).name} (precision {ra['parameters']['precision']}) and {Path(b).name} "
-        f"(precision {rb['parameters']['precision']}), the same trained models:\n"
+        f"of {Path(a).name} ({field} {pa[field]}) and {Path(b).name} ({field} {pb[field]}), {models}:\n"
     )
     print(to_markdown(table))
-    print(f"\n<!-- gad key {rb['tables_key']} -->")
+    if field == "train_precision":
+        print("\nTest accuracy of each model:\n")
+        print(to_markdown(accuracies(Path(a), Path(b), pa, pb), floatfmt=".3f"))
+    print(f"\n<!-- gad key {json.loads((Path(b) / 'RUN.json').read_text())['tables_key']} -->")
 
 
 if __name__ == "__main__":
