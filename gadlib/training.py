@@ -28,6 +28,14 @@ def uses_bf16(device: torch.device, precision: str = "auto") -> bool:
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
+def adam(params, lr: float, bf16: bool) -> torch.optim.Adam:
+    """Adam's step for all parameters at once. In fp32 the foreach step: on the CPU, where torch
+    would loop over the tensors one by one, it gives the same weights bit for bit (a test checks)
+    in about half the time (15 against 26 ms per ResNet18 step here); CUDA uses it already. Under
+    bf16 the fused step (5 ms): not bit-identical, but bf16 changes the trained models anyway."""
+    return torch.optim.Adam(params, lr=lr, **({"fused": True} if bf16 else {"foreach": True}))
+
+
 def _batches(n: int, batch_size: int, gen: torch.Generator, shuffle: bool = True):
     order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
@@ -45,7 +53,7 @@ def _fit(
     bf16 = uses_bf16(device, precision)
     if bf16:  # faster bf16 convolutions (tensor cores; oneDNN on the CPU)
         model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = adam(model.parameters(), lr, bf16)
     gen = torch.Generator().manual_seed(seed)
     history = []
     bar = tqdm(total=epochs * -(-len(images) // batch_size), desc=desc, leave=False)
