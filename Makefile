@@ -6,6 +6,7 @@
 # make readme-tables    : rewrite the README's result sections from figures/<run>/ (never by hand)
 # make paper-comparison : the paper's Table 1 and 2 beside the two real-image runs
 # make precision-check  : the default synthetic run with precision forced to fp32 and to bf16
+# make train-precision-check : the default synthetic run with its models trained in bf16 on the CPU
 # make what-changed     : how the committed runs' verdicts and numbers moved since $(SINCE)
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
@@ -32,7 +33,7 @@ SWEEP_ARGS ?=
 help:
 	@sed -n 's/^# make /make /p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check what-changed controls-summary
+.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check what-changed controls-summary
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -118,6 +119,14 @@ precision-check: $(VENV)/.installed
 	done
 	$(PY) tools/compare_precisions.py figures/synthetic-fp32 figures/synthetic-bf16 > figures/synthetic-bf16/precision_check.md
 	cat figures/synthetic-bf16/precision_check.md
+
+# train_precision=bf16 (a lever where the CPU has native bf16): other models than the committed
+# fp32 run's, so their verdicts and test accuracies are compared with it.
+train-precision-check: $(VENV)/.installed
+	$(PY) -m gadlib.reproduce --run-name synthetic-bf16-train --archs $(ARCH) -p train_precision=bf16
+	$(PY) tools/compare_precisions.py figures/synthetic-default figures/synthetic-bf16-train \
+		> figures/synthetic-bf16-train/precision_check.md
+	cat figures/synthetic-bf16-train/precision_check.md
 
 SINCE ?= f40dc9b
 what-changed: $(VENV)/.installed

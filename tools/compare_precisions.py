@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from gadlib.config import METHOD_SHORT
-from gadlib.runfiles import read_csv
+from gadlib.runfiles import LATER_DEFAULTS, read_csv
 from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, to_markdown
 
 PRECISION_FIELDS = ("precision", "train_precision")
@@ -24,7 +24,7 @@ def same_models(a: Path, b: Path) -> tuple[dict, dict, str]:
     """The two RUN.json records and the one precision setting they differ in, after checking
     that nothing else differs (and, for `precision`, that the trained models are the same)."""
     ra, rb = (json.loads((f / "RUN.json").read_text()) for f in (a, b))
-    pa, pb = ({"train_precision": "auto", **r["parameters"]} for r in (ra, rb))  # records made before it existed
+    pa, pb = ({**LATER_DEFAULTS, **r["parameters"]} for r in (ra, rb))  # records made before a setting existed
     differ = [k for k in PRECISION_FIELDS if pa.get(k) != pb.get(k)]
     rest_a, rest_b = ({k: v for k, v in p.items() if k not in (*PRECISION_FIELDS, "run_name")} for p in (pa, pb))
     models_a = {arch: k["models"] for arch, k in ra["keys"].items()}
