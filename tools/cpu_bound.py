@@ -1,15 +1,18 @@
-"""How fast can this CPU train the pipeline's VGG16 at all? Prints the FLOPs of one forward and
+"""How fast can this CPU train the pipeline's models at all? Prints the FLOPs of one forward and
 backward pass per image (torch.utils.flop_counter), the fp32 and bf16 rate of a 2048 x 2048
-matrix product, and VGG16's training rate (Adam, MSE, batch 64) at 32 px, so that the README's
-whole-run bound can be checked: `.venv/bin/python tools/cpu_bound.py`."""
+matrix product, and the training rate (Adam, MSE, batch 64) of VGG16 at 32 and 64 px and
+ResNet18 at 32 px, in fp32 and with `train_precision=bf16`, so that the README's whole-run
+bounds can be checked: `.venv/bin/python tools/cpu_bound.py`."""
 
 import time
+from contextlib import nullcontext
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from gadlib.models import build_model
+from gadlib.training import adam
 
 
 def step_flops(arch: str, size: int) -> float:
@@ -29,14 +32,20 @@ def matmul_rate(dtype: torch.dtype, n: int = 2048, reps: int = 20) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - started)
 
 
-def training_rate(arch: str, size: int, batch: int = 64, steps: int = 6) -> float:
+def training_rate(arch: str, size: int, bf16: bool = False, batch: int = 64, steps: int = 6) -> float:
+    """Images per second of the pipeline's training step (gadlib/training.py): fp32, or with
+    `train_precision=bf16` (bf16 autocast, channels_last, Adam's fused step)."""
     model = build_model(arch, 2, size).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    opt = adam(model.parameters(), 1e-4, bf16)
     x, y = torch.randn(batch, 3, size, size), torch.randn(batch, 2)
+    if bf16:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
 
     def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+            loss = nn.functional.mse_loss(model(x).float(), y)
         opt.zero_grad()
-        nn.functional.mse_loss(model(x), y).backward()
+        loss.backward()
         opt.step()
 
     for _ in range(2):
@@ -55,5 +64,10 @@ if __name__ == "__main__":
         f"2048 x 2048 matrix product: fp32 {matmul_rate(torch.float32) / 1e9:.0f} GFLOP/s, "
         f"bf16 {matmul_rate(torch.bfloat16) / 1e9:.0f} GFLOP/s"
     )
-    rate = training_rate("vgg16", 32)
-    print(f"vgg16 32 px training: {rate:.0f} img/s = {rate * step_flops('vgg16', 32) / 1e9:.0f} GFLOP/s")
+    for arch, size in [("vgg16", 32), ("vgg16", 64), ("resnet18", 32)]:
+        flops = step_flops(arch, size)
+        rates = {p: training_rate(arch, size, bf16=p == "bf16") for p in ("fp32", "bf16")}
+        print(
+            f"{arch} {size} px training: "
+            + ", ".join(f"{p} {r:.0f} img/s = {r * flops / 1e9:.0f} GFLOP/s" for p, r in rates.items())
+        )
