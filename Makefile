@@ -60,7 +60,7 @@ alpha-selection: $(VENV)/.installed notebooks
 # Smoke runs write to build/, never to runs/ or figures/. The smoke notebooks' tiny tensor ops
 # leave torch's OpenMP threads spinning between them, on the core the next notebook's kernel is
 # warming up on; PASSIVE puts them to sleep (a pack chain 39 s -> 32 s here). Real runs keep the
-# default: PASSIVE made VGG16's CPU training about 5% slower (tools/cpu_bound.py).
+# default: PASSIVE made VGG16's CPU training about 5% slower (tools/cpu_bound.py with and without it).
 test: $(VENV)/.installed
 	@before=$$($(NB_HASH)); $(MAKE) --no-print-directory notebooks; \
 	if [ "$$before" != "$$($(NB_HASH))" ]; then \
@@ -122,7 +122,7 @@ precision-check: $(VENV)/.installed
 
 # train_precision=bf16 (a lever where the CPU has native bf16): other models than the committed
 # fp32 run's, so their verdicts and test accuracies are compared with it.
-train-precision-check: $(VENV)/.installed
+train-precision-check: $(VENV)/.installed notebooks
 	$(PY) -m gadlib.reproduce --run-name synthetic-bf16-train --archs $(ARCH) -p train_precision=bf16
 	$(PY) tools/compare_precisions.py figures/synthetic-default figures/synthetic-bf16-train \
 		> figures/synthetic-bf16-train/precision_check.md

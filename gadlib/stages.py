@@ -86,6 +86,14 @@ def _warn_if_chance(cfg: RunConfig, acc: float) -> None:
         )
 
 
+def _warn_if_slow_bf16(cfg: RunConfig, device: torch.device) -> None:
+    if cfg.train_precision == "bf16" and not precision.bf16_available(device):
+        notices.warn(
+            f"train_precision=bf16 on a device without native bf16 ({describe_device(device)}): "
+            "training is likely slower than in fp32 here; auto trains in fp32 on such a CPU."
+        )
+
+
 def original_classifier(
     cfg: RunConfig, data: Dataset, device: torch.device, train_split: str
 ) -> tuple[nn.Module, dict]:
@@ -123,6 +131,7 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     report of their quality on the test split (computed once, then read from models.csv)."""
     files = RunFiles(cfg)
     device = pick_device(cfg.device)
+    _warn_if_slow_bf16(cfg, device)
     train_split = runfiles.split_fingerprint(data.train)
     original, record = original_classifier(cfg, data, device, train_split)
     stamps = [

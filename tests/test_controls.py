@@ -292,3 +292,26 @@ def test_smoothgrad_keeps_within_the_memory_cap(linear_model, monkeypatch):
     assert {b for _, b in seen} == {None, 12}  # IG only
     assert torch.equal(capped["saliency"], free["saliency"])  # a linear model's saliency has no noise
     assert capped["integrated_gradients"].shape == free["integrated_gradients"].shape
+
+
+def test_train_precision_reaches_every_model_the_pipeline_trains(tmp_path, monkeypatch):
+    """The original, each support, each control and each alpha candidate: every training the
+    pipeline does is asked for the run's train_precision (training itself is stubbed out here)."""
+    from gadlib import alpha_selection, training
+
+    asked = []
+
+    def no_training(model, images, loss_of, epochs, *args, precision="auto", desc="", **kwargs):
+        asked.append((desc.split(" alpha")[0], precision))
+        return [0.0] * epochs
+
+    monkeypatch.setattr(training, "_fit", no_training)
+    cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path), train_precision="bf16")
+    data = load_dataset(cfg)
+    family = stages.model_family(cfg, data)
+    controls.control_family(cfg, data, family)
+    alpha_selection.candidate_report(cfg, data, family.original, candidates=[2.0, 3.0])
+    kinds = [kind for kind, _ in asked]
+    assert {p for _, p in asked} == {"bf16"}
+    assert kinds.count("train original") == 1 and kinds.count("support") == len(cfg.alphas)
+    assert kinds.count("control") == len(cfg.alphas) and kinds.count("candidate") == 2

@@ -6,6 +6,7 @@ import time
 import nbformat
 import papermill as pm
 import psutil
+import pytest
 
 from gadlib.kernels import WarmKernel
 from gadlib.reproduce import KERNEL_ARGUMENTS
@@ -55,24 +56,23 @@ def test_a_kernel_closed_while_warming_up_is_gone_at_once():
     assert time.time() - started < 1.5 and not _kernels()  # no wait for the warm-up's polls
 
 
-def test_a_chain_that_fails_leaves_no_kernel(tmp_path, monkeypatch):
-    """The second notebook fails (a stand-in for Papermill that raises as a failing cell would):
-    its warmed kernel and the one started for the third are both shut down."""
-    import pytest
-
+@pytest.mark.parametrize("failing", [1, 2])
+def test_a_chain_that_fails_leaves_no_kernel(tmp_path, monkeypatch, failing):
+    """The first or the second notebook fails (a stand-in for Papermill that raises as a failing
+    cell would): its warmed kernel and the one started for the next are both shut down."""
     from gadlib import reproduce
 
     monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("GAD_FIGURES_DIR", str(tmp_path / "figures"))
     given = []
 
-    def second_fails(*args, km=None, **kwargs):
+    def fails(*args, km=None, **kwargs):
         given.append(km)
-        if len(given) == 2:
+        if len(given) == failing:
             raise pm.PapermillExecutionError(1, 2, "x", "ValueError", "boom", ["Traceback ..."])
 
-    monkeypatch.setattr(pm, "execute_notebook", second_fails)
+    monkeypatch.setattr(pm, "execute_notebook", fails)
     with pytest.raises(reproduce.NotebookFailed):
         reproduce.run_chain({"profile": "smoke"}, ["resnet18"], log=lambda *_: None)
-    assert len(given) == 2 and None not in given and given[0] is not given[1]  # each notebook in its own warmed kernel
+    assert len(given) == failing and None not in given and len(set(map(id, given))) == failing  # each in its own
     assert not _kernels()

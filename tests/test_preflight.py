@@ -110,6 +110,7 @@ def test_cub_folder_without_images_txt(runner, tmp_path):
         ("alphas=[]", "alphas is empty"),
         ("n_eval=7", "n_eval must be an even number"),
         ("methods=['gradcam']", "unknown attribution method 'gradcam'"),
+        ("train_precision=fp16", "unknown train precision 'fp16': choose one of auto, fp32, bf16"),
         ("extra={'consensus_q': 0}", "consensus_q must be in (0, 1]"),
         ("extra=0.3", "-p extra= needs a dict"),
     ],

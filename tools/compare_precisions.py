@@ -41,7 +41,8 @@ def accuracies(a: Path, b: Path, pa: dict, pb: dict) -> pd.DataFrame:
         df, _ = read_csv(run / "models.csv")
         model = df["alpha_c1"].map(lambda v: "original" if v == 0 else f"support {v:g}")
         frames.append(df.assign(model=model, run=f"train {p['train_precision']}")[["arch", "model", "run", "accuracy"]])
-    return pd.concat(frames).pivot_table(index=["arch", "model"], columns="run", values="accuracy", sort=False)
+    table = pd.concat(frames).pivot_table(index=["arch", "model"], columns="run", values="accuracy", sort=False)
+    return table.dropna()  # the architectures both runs trained
 
 
 def compare(a: Path, b: Path) -> pd.DataFrame:

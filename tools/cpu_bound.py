@@ -36,7 +36,7 @@ def training_rate(arch: str, size: int, bf16: bool = False, batch: int = 64, ste
     """Images per second of the pipeline's training step (gadlib/training.py): fp32, or with
     `train_precision=bf16` (bf16 autocast, channels_last, Adam's fused step)."""
     model = build_model(arch, 2, size).train()
-    opt = adam(model.parameters(), 1e-4, bf16)
+    opt = adam(model.parameters(), 1e-4, fused=bf16)
     x, y = torch.randn(batch, 3, size, size), torch.randn(batch, 2)
     if bf16:
         model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
