@@ -67,10 +67,13 @@ def test_notebooks_are_paired_stripped_and_thin():
 def test_runner_reads_the_parameters_cell_and_each_name_is_a_setting():
     import dataclasses
 
+    import papermill as pm
+
     from gadlib import RunConfig
     from gadlib.reproduce import notebook_parameters
 
     names = notebook_parameters()
+    assert names == set(pm.inspect_notebook(str(ROOT / "notebooks" / "01_data.ipynb")))  # as Papermill reads it
     assert {"profile", "dataset", "arch", "alphas", "extra"} <= names
     assert names - {"extra"} <= {f.name for f in dataclasses.fields(RunConfig)}
 

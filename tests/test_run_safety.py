@@ -266,18 +266,19 @@ def test_a_held_run_folder_is_refused_and_a_killed_holder_frees_it(tmp_path):
 
 
 def test_the_runner_refuses_a_held_folder_before_importing_torch(tmp_path):
-    """The lock is the runner's first step after the input checks: a second run is told at once,
-    not after the seconds that importing torch, torchvision and captum take."""
+    """The lock is the runner's first step after the input checks (settings given with -p
+    included): a second run is told at once, not after the seconds that importing Papermill,
+    torch, torchvision and captum take."""
     from gadlib import RunConfig, runfolder
 
     dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
     code = (
         "import sys; from gadlib.reproduce import main\n"
-        "rc = main(['--profile', 'smoke', '--archs', 'resnet18'])\n"
-        "print(rc, 'torch' in sys.modules, 'jupyter_client' in sys.modules)\n"
+        "rc = main(['--profile', 'smoke', '--archs', 'resnet18', '-p', 'ig_steps=3'])\n"
+        "print(rc, *(m in sys.modules for m in ('torch', 'papermill', 'jupyter_client')))\n"
     )
     env = {**os.environ, "GAD_RUNS_DIR": dirs["runs_dir"], "GAD_FIGURES_DIR": dirs["figures_dir"]}
     with runfolder.holding(RunConfig.build(profile="smoke", **dirs)):
         done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.stdout == "2 False False\n", (done.stdout, done.stderr)  # refused, with no torch and no kernel
+    assert done.stdout == "2 False False False\n", (done.stdout, done.stderr)  # no torch, no Papermill, no kernel
     assert done.stderr.startswith("error: run folder ") and "is in use by another run (pid " in done.stderr
