@@ -1,6 +1,8 @@
 """A run started again reuses finished supports and attributions, and recomputes exactly what a
 changed setting affects."""
 
+import pandas as pd
+import pytest
 import torch
 
 from gadlib import RunConfig, stages
@@ -33,3 +35,20 @@ def test_stages_resume_and_recompute_what_a_setting_touches(tmp_path):
     stages.attributions(longer, data, stages.model_family(longer, data))
     assert _mtime(original) == stamps[original]  # the classifier does not depend on support epochs
     assert _mtime(support) != stamps[support]
+
+
+def test_the_logit_space_is_read_back_for_the_same_models_and_equals_a_fresh_one(tmp_path, monkeypatch):
+    cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path), alphas=[2.0, 8.0])
+    data = load_dataset(cfg)
+    family = stages.model_family(cfg, data)
+    longer = RunConfig.build(profile="smoke", runs_dir=str(tmp_path / "b"), alphas=[2.0, 8.0], support_epochs=2)
+    other = stages.model_family(longer, data)  # other supports
+    fresh = stages.logit_space(cfg, data, family)
+
+    def no_prediction(*args, **kwargs):
+        raise AssertionError("the logit space was computed again")
+
+    monkeypatch.setattr(stages, "predict_logits", no_prediction)
+    pd.testing.assert_frame_equal(stages.logit_space(cfg, data, family), fresh)  # dtypes too: float32 logits
+    with pytest.raises(AssertionError, match="computed again"):  # the file is of other models
+        stages.logit_space(cfg, data, other)
