@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .config import PRECISIONS
 from .data import Split, normalize
 from .errors import GADInputError
 from .models import predict_logits
@@ -23,8 +24,8 @@ from .models import predict_logits
 def uses_bf16(device: torch.device, precision: str = "auto") -> bool:
     """Whether training runs under bf16 autocast: `auto` is bf16 on CUDA and fp32 on the CPU, where
     bf16 pays only on CPUs with native bf16 and would change the models that fp32 trains."""
-    if precision not in ("auto", "fp32", "bf16"):
-        raise GADInputError(f"unknown train precision {precision!r}: choose one of auto, fp32, bf16")
+    if precision not in PRECISIONS:
+        raise GADInputError(f"unknown train precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 

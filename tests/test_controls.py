@@ -8,6 +8,7 @@ import torch
 from gadlib import RunConfig, controls, faithfulness, stages, stats
 from gadlib.attributions import smoothgrad_maps
 from gadlib.data import load_dataset
+from gadlib.errors import GADWarning
 from gadlib.models import build_model
 from gadlib.training import distanced_targets, train_support
 
@@ -312,6 +313,9 @@ def test_train_precision_reaches_every_model_the_pipeline_trains(tmp_path, monke
     controls.control_family(cfg, data, family)
     alpha_selection.candidate_report(cfg, data, family.original, candidates=[2.0, 3.0])
     kinds = [kind for kind, _ in asked]
+    monkeypatch.setattr(stages.precision, "bf16_available", lambda device: False)
+    with pytest.warns(GADWarning, match="train_precision=bf16 on a device without native bf16"):
+        stages.model_family(cfg, data)
     assert {p for _, p in asked} == {"bf16"}
     assert kinds.count("train original") == 1 and kinds.count("support") == len(cfg.alphas)
     assert kinds.count("control") == len(cfg.alphas) and kinds.count("candidate") == 2
