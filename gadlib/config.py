@@ -108,7 +108,7 @@ class RunConfig:
     train_lr: float | None = None  # None: 1e-3 for ResNet18, 1e-4 for VGG16
     batch_size: int = 64
     # auto: bf16 autocast on CUDA, fp32 on the CPU; bf16 on the CPU pays only where the CPU has
-    # native bf16 (VGG16 1.7x at 32 px, 2.4x at 64 px here: tools/cpu_bound.py), and trains
+    # native bf16 (VGG16 1.7x at 32 px, 2.2-2.5x at 64 px here: tools/cpu_bound.py), and trains
     # other models than fp32 does
     train_precision: str = "auto"
     # supports (METHOD.md step 2)

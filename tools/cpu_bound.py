@@ -5,14 +5,12 @@ ResNet18 at 32 px, in fp32 and with `train_precision=bf16`, so that the README's
 bounds can be checked: `.venv/bin/python tools/cpu_bound.py`."""
 
 import time
-from contextlib import nullcontext
 
 import torch
-from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from gadlib.models import build_model
-from gadlib.training import adam
+from gadlib.training import train_support
 
 
 def step_flops(arch: str, size: int) -> float:
@@ -33,26 +31,14 @@ def matmul_rate(dtype: torch.dtype, n: int = 2048, reps: int = 20) -> float:
 
 
 def training_rate(arch: str, size: int, bf16: bool = False, batch: int = 64, steps: int = 6) -> float:
-    """Images per second of the pipeline's training step (gadlib/training.py): fp32, or with
-    `train_precision=bf16` (bf16 autocast, channels_last, Adam's fused step)."""
-    model = build_model(arch, 2, size).train()
-    opt = adam(model.parameters(), 1e-4, fused=bf16)
-    x, y = torch.randn(batch, 3, size, size), torch.randn(batch, 2)
-    if bf16:
-        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-
-    def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
-            loss = nn.functional.mse_loss(model(x).float(), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    for _ in range(2):
-        step()
+    """Images per second of the pipeline's own support training (`train_support`, MSE, Adam,
+    batch 64) in fp32 or with `train_precision=bf16`, after one warm-up pass of two batches."""
+    precision = "bf16" if bf16 else "fp32"
+    model = build_model(arch, 2, size)
+    x, y = torch.randn(batch * steps, 3, size, size), torch.randn(batch * steps, 2)
+    train_support(model, x[: 2 * batch], y[: 2 * batch], 1, 1e-4, batch, precision=precision)
     started = time.perf_counter()
-    for _ in range(steps):
-        step()
+    train_support(model, x, y, 1, 1e-4, batch, precision=precision)
     return batch * steps / (time.perf_counter() - started)
 
 
