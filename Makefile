@@ -7,6 +7,8 @@
 # make paper-comparison : the paper's Table 1 and 2 beside the two real-image runs
 # make precision-check  : the default synthetic run with precision forced to fp32 and to bf16
 # make train-precision-check : the default synthetic run with its models trained in bf16 on the CPU
+# make machine-check    : the default synthetic run again on this machine (RUN_NAME, synthetic-rerun unless set),
+#                         its verdicts and test accuracies against the committed figures/synthetic-default
 # make what-changed     : how the committed runs' verdicts and numbers moved since $(SINCE)
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
@@ -33,7 +35,7 @@ SWEEP_ARGS ?=
 help:
 	@sed -n 's/^# make /make /p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check what-changed controls-summary
+.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -117,16 +119,24 @@ precision-check: $(VENV)/.installed
 	    if [ -d runs/synthetic-default/$$a/models ]; then cp -rn runs/synthetic-default/$$a/models runs/synthetic-$$p/$$a/; fi; done; \
 	  $(PY) -m gadlib.reproduce --run-name synthetic-$$p --archs $(ARCH) --no-controls -p precision=$$p || exit 1; \
 	done
-	$(PY) tools/compare_precisions.py figures/synthetic-fp32 figures/synthetic-bf16 > figures/synthetic-bf16/precision_check.md
+	$(PY) tools/compare_runs.py figures/synthetic-fp32 figures/synthetic-bf16 > figures/synthetic-bf16/precision_check.md
 	cat figures/synthetic-bf16/precision_check.md
 
 # train_precision=bf16 (a lever where the CPU has native bf16): other models than the committed
 # fp32 run's, so their verdicts and test accuracies are compared with it.
 train-precision-check: $(VENV)/.installed notebooks
 	$(PY) -m gadlib.reproduce --run-name synthetic-bf16-train --archs $(ARCH) -p train_precision=bf16
-	$(PY) tools/compare_precisions.py figures/synthetic-default figures/synthetic-bf16-train \
+	$(PY) tools/compare_runs.py figures/synthetic-default figures/synthetic-bf16-train \
 		> figures/synthetic-bf16-train/precision_check.md
 	cat figures/synthetic-bf16-train/precision_check.md
+
+# The same command on another machine trains other models (floating point differs between CPUs):
+# which verdicts does that move?
+RERUN = $(or $(RUN_NAME),synthetic-rerun)
+machine-check: $(VENV)/.installed notebooks
+	$(PY) -m gadlib.reproduce --run-name $(RERUN)
+	$(PY) tools/compare_runs.py figures/synthetic-default figures/$(RERUN) > figures/$(RERUN)/machine_check.md
+	cat figures/$(RERUN)/machine_check.md
 
 SINCE ?= f40dc9b
 what-changed: $(VENV)/.installed

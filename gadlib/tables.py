@@ -159,6 +159,20 @@ def direction_verdict(table: pd.DataFrame, idx, short: str) -> str:
     return "holds" if str(value) == "True" or value is True else "fails"
 
 
+def opposite_verdicts(a: str, b: str) -> bool:
+    """Whether two verdicts of direction_summary contradict each other: one holds and the other
+    fails for some class ("undecided" contradicts neither)."""
+
+    def per_class(text: str) -> dict:  # {class: outcome}, or {None: outcome} when both classes agree
+        if not text.startswith("class "):
+            return {None: text.split(" (")[0]}
+        return {int(k): v for k, v in (part[len("class ") :].split(" ", 1) for part in text.split(", "))}
+
+    va, vb = per_class(a), per_class(b)
+    classes = (set(va) | set(vb)) - {None} or {None}
+    return any({va.get(k, va.get(None)), vb.get(k, vb.get(None))} == {"holds", "fails"} for k in classes)
+
+
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
     return df.reset_index().to_markdown(index=False, floatfmt=floatfmt)
 

@@ -1,0 +1,60 @@
+"""tools/compare_runs.py: the direction verdicts of two runs, and which differences contradict."""
+
+import json
+import shutil
+
+import pytest
+from compare_runs import compare, what_differs
+
+from gadlib.tables import opposite_verdicts
+
+from conftest import ROOT
+
+UNDECIDED = "undecided (interval contains 0)"
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ("holds", "fails", True),
+        ("holds", UNDECIDED, False),
+        ("fails", "fails", False),
+        ("class 1 holds, class 2 undecided", "fails", True),
+        ("class 1 holds, class 2 fails", "class 1 holds, class 2 undecided", False),
+        ("class 1 undecided, class 2 fails", "class 1 fails, class 2 holds", True),
+        ("fails", "class 1 undecided, class 2 fails", False),
+    ],
+)
+def test_opposite_verdicts_are_holds_against_fails_for_some_class(a, b, expected):
+    assert opposite_verdicts(a, b) is expected and opposite_verdicts(b, a) is expected
+
+
+def test_a_run_against_a_copy_with_one_verdict_turned_names_that_verdict(tmp_path):
+    run = ROOT / "figures" / "synthetic-default"
+    copy = tmp_path / "rerun"
+    shutil.copytree(run, copy)
+    assert what_differs(run, copy)[2] == "device"  # no setting differs
+    same = compare(run, copy)
+    assert (same["agree"] == same["verdicts"]).all() and (same["opposite"] == 0).all()
+
+    path = copy / "direction_top_q.csv"
+    lines = path.read_text().splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("synthetic,vgg16,S,"))
+    assert lines[row].endswith(",holds,holds,fails")
+    lines[row] = lines[row][: -len(",holds,fails")] + ",fails,fails"  # RS GAD vs Sup turned
+    path.write_text("\n".join(lines) + "\n")
+    turned = compare(run, copy)
+    assert turned.loc[("top_q", "vgg16"), "differ"] == "S RS>Sup"
+    assert turned.loc[("top_q", "vgg16"), "opposite"] == 1
+    assert turned["opposite"].sum() == 1 and (turned["verdicts"] - turned["agree"]).sum() == 1
+
+
+def test_runs_that_differ_in_a_setting_other_than_precision_are_refused(tmp_path):
+    run = ROOT / "figures" / "synthetic-default"
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    record = json.loads((other / "RUN.json").read_text())
+    record["parameters"]["consensus_q"] = 0.3
+    (other / "RUN.json").write_text(json.dumps(record))
+    with pytest.raises(SystemExit, match="must differ in precision or in train_precision alone"):
+        what_differs(run, other)

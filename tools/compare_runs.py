@@ -1,0 +1,105 @@
+"""Do the paper's directions survive a change of precision, or of machine? Compares the direction
+verdicts of two runs that differ only in `precision` (the attributions of the same trained
+models), only in `train_precision` (models trained in fp32 and in bf16), or in no setting at all
+(the same command on another machine, whose floating point trains other models), and prints a
+Markdown report whose table sums them up per hull rule and architecture; where the models were
+trained apart, each model's test accuracy in both runs too.
+Usage: python tools/compare_runs.py figures/synthetic-fp32 figures/synthetic-bf16"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from gadlib.config import METHOD_SHORT
+from gadlib.runfiles import LATER_DEFAULTS, read_csv
+from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, opposite_verdicts, to_markdown
+
+PRECISION_FIELDS = ("precision", "train_precision")
+
+
+def what_differs(a: Path, b: Path) -> tuple[dict, dict, str]:
+    """The two runs' parameters and what sets them apart: the one precision setting they differ
+    in, or "device" where no setting differs, after checking that nothing else differs (and, for
+    `precision`, that the trained models are the same)."""
+    ra, rb = (json.loads((f / "RUN.json").read_text()) for f in (a, b))
+    pa, pb = ({**LATER_DEFAULTS, **r["parameters"]} for r in (ra, rb))  # records made before a setting existed
+    differ = [k for k in PRECISION_FIELDS if pa.get(k) != pb.get(k)]
+    rest_a, rest_b = ({k: v for k, v in p.items() if k not in (*PRECISION_FIELDS, "run_name")} for p in (pa, pb))
+    models_a = {arch: k["models"] for arch, k in ra["keys"].items()}
+    models_b = {arch: k["models"] for arch, k in rb["keys"].items()}
+    if rest_a == rest_b and not differ:
+        return {**pa, "device": ra["device"]}, {**pb, "device": rb["device"]}, "device"
+    if rest_a != rest_b or len(differ) != 1 or (differ == ["precision"] and models_a != models_b):
+        sys.exit(f"error: {a} and {b} must differ in precision or in train_precision alone, or in no setting")
+    return pa, pb, differ[0]
+
+
+def accuracies(a: Path, b: Path, labels: tuple[str, str]) -> pd.DataFrame:
+    """Each model's test accuracy in both runs (models.csv beside the tables)."""
+    frames = []
+    for run, label in zip((a, b), labels):
+        df, _ = read_csv(run / "models.csv")
+        model = df["alpha_c1"].map(lambda v: "original" if v == 0 else f"support {v:g}")
+        frames.append(df.assign(model=model, run=label)[["arch", "model", "run", "accuracy"]])
+    table = pd.concat(frames).pivot_table(index=["arch", "model"], columns="run", values="accuracy", sort=False)
+    return table.dropna()  # the architectures both runs trained
+
+
+def compare(a: Path, b: Path) -> pd.DataFrame:
+    rows = []
+    for rule in ("top_q", "frac_max"):
+        da, _ = read_csv(a / f"direction_{rule}.csv", index_col=[0, 1, 2])
+        db, _ = read_csv(b / f"direction_{rule}.csv", index_col=[0, 1, 2])
+        if da is None or db is None:
+            continue
+        for arch in da.index.get_level_values(1).unique():
+            pairs = {
+                f"{m} {short}": (direction_verdict(da, (d, ar, m), short), direction_verdict(db, (d, ar, m), short))
+                for (d, ar, m) in da.index
+                if ar == arch
+                for short in DIRECTION_VERDICTS
+            }
+            differ = [name for name, (va, vb) in pairs.items() if va != vb]
+            rows.append(
+                {
+                    "hull rule": rule,
+                    "arch": arch,
+                    "verdicts": len(pairs),
+                    "agree": len(pairs) - len(differ),
+                    "opposite": sum(opposite_verdicts(*pairs[name]) for name in differ),
+                    "differ": ", ".join(differ) or "none",
+                }
+            )
+    return pd.DataFrame(rows).set_index(["hull rule", "arch"])
+
+
+def main(a: str, b: str) -> None:
+    pa, pb, field = what_differs(Path(a), Path(b))
+    table = compare(Path(a), Path(b))
+    models = {
+        "precision": "the same trained models",
+        "train_precision": "models trained in each precision",
+        "device": "the same settings, models trained on each machine",
+    }[field]
+    print(
+        f"Verdicts (RC holds, RS GAD > Sup, RS GAD > Base, per method: {', '.join(METHOD_SHORT.values())}) "
+        f"of {Path(a).name} ({field} {pa[field]}) and {Path(b).name} ({field} {pb[field]}), {models}:\n"
+    )
+    print(to_markdown(table))
+    print('\n"opposite": verdicts that hold in one run and fail in the other for a class; the other differences')
+    print('are between a verdict and "undecided", or between one verdict for both classes and one per class.')
+    if field != "precision":
+        labels = (
+            (f"train {pa[field]}", f"train {pb[field]}") if field == "train_precision" else (Path(a).name, Path(b).name)
+        )
+        print("\nTest accuracy of each model:\n")
+        print(to_markdown(accuracies(Path(a), Path(b), labels), floatfmt=".3f"))
+    print(f"\n<!-- gad key {json.loads((Path(b) / 'RUN.json').read_text())['tables_key']} -->")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
