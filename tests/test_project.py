@@ -171,7 +171,13 @@ def test_make_lab_starts_and_prints_its_url_as_any_user():
                 break
     finally:
         os.killpg(lab.pid, signal.SIGTERM)
-        lab.wait(timeout=30)
+        try:
+            lab.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            # Twice in CI the server took SIGTERM and then never finished its shutdown, and make
+            # waits for it; what this test checks is the start, so the group is killed.
+            os.killpg(lab.pid, signal.SIGKILL)
+            lab.wait(timeout=15)
     text = "".join(seen)
     assert f"http://localhost:{port}/lab?token=" in text or f"http://127.0.0.1:{port}/lab?token=" in text, text
     assert ("--allow-root" in text) == (os.geteuid() == 0), text
