@@ -209,3 +209,27 @@ def test_readme_shows_the_quickstart_notebooks_code():
     code = (ROOT / "notebooks" / "00_quickstart.py").read_text().splitlines()
     lines = [line for line in code if line.strip() and not line.startswith("#")]
     assert [line for line in block.splitlines() if line.strip()] == lines, "copy 00_quickstart's code to the README"
+
+
+def test_uv_installs_from_the_package_sources_pip_is_configured_with():
+    """`make` installs with uv, which reads no pip.conf: tools/pip_sources.py hands it pip's
+    sources, each once, with one main index (pip's environment variables, listed first, win)."""
+    from pip_sources import sources
+
+    listing = """:env:.find-links='/opt/wheels'
+:env:.index-url='https://mirror.example/simple'
+:env:.default-timeout='180'
+global.cert='/etc/ssl/certs/ca-certificates.crt'
+global.constraint='/etc/xdg/pip/constraints.txt'
+global.extra-index-url='file:///opt/pypi/simple file:///opt/pypi-more/simple'
+global.find-links='/opt/wheels'
+global.index-url='https://pypi.org/simple'
+"""
+    assert sources(listing) == [
+        *("--find-links", "/opt/wheels"),
+        *("--index-url", "https://mirror.example/simple"),
+        *("--constraint", "/etc/xdg/pip/constraints.txt"),
+        *("--extra-index-url", "file:///opt/pypi/simple"),
+        *("--extra-index-url", "file:///opt/pypi-more/simple"),
+    ]
+    assert sources("") == [] and sources(":env:.default-timeout='180'\n") == []
