@@ -43,9 +43,10 @@ help:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv && \
-	  $(VENV)/bin/uv pip install -q --python $(PY) --index-strategy unsafe-best-match \
-	    $$($(PYTHON) tools/pip_sources.py) --no-compile -e '.[dev]' || \
-	  $(PY) -m pip install -q --disable-pip-version-check --no-compile -e '.[dev]'
+	  $(PY) tools/pip_sources.py | xargs -d '\n' $(VENV)/bin/uv pip install -q --python $(PY) \
+	    --index-strategy unsafe-best-match --no-compile -e '.[dev]' || \
+	  { echo "uv could not install the environment (above); installing with pip instead" >&2; \
+	    $(PY) -m pip install -q --disable-pip-version-check --no-compile -e '.[dev]'; }
 	@# Installed without byte-compiling, which pip does one file at a time; compileall uses every core.
 	@# Some packages ship files that do not compile (pip skips them too), hence || true.
 	$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
@@ -140,6 +141,8 @@ train-precision-check: $(VENV)/.installed notebooks
 # which verdicts does that move?
 RERUN = $(or $(RUN_NAME),synthetic-rerun)
 machine-check: $(VENV)/.installed notebooks
+	@if [ "$(RERUN)" = synthetic-default ]; then \
+	  echo "error: RUN_NAME=synthetic-default is the committed run this check compares with; choose another" >&2; exit 2; fi
 	$(PY) -m gadlib.reproduce --run-name $(RERUN)
 	$(PY) tools/compare_runs.py figures/synthetic-default figures/$(RERUN) > figures/$(RERUN)/machine_check.md
 	cat figures/$(RERUN)/machine_check.md

@@ -33,7 +33,11 @@ def test_a_run_against_a_copy_with_one_verdict_turned_names_that_verdict(tmp_pat
     run = ROOT / "figures" / "synthetic-default"
     copy = tmp_path / "rerun"
     shutil.copytree(run, copy)
-    assert what_differs(run, copy)[2] == "device"  # no setting differs
+    with pytest.raises(SystemExit, match="differ in nothing"):
+        what_differs(run, copy)
+    record = json.loads((copy / "RUN.json").read_text())
+    (copy / "RUN.json").write_text(json.dumps({**record, "device": "cpu: another machine"}))
+    assert what_differs(run, copy)[2] == "device"  # no setting differs, the machine does
     same = compare(run, copy)
     assert (same["agree"] == same["verdicts"]).all() and (same["opposite"] == 0).all()
 
@@ -58,3 +62,10 @@ def test_runs_that_differ_in_a_setting_other_than_precision_are_refused(tmp_path
     (other / "RUN.json").write_text(json.dumps(record))
     with pytest.raises(SystemExit, match="must differ in precision or in train_precision alone"):
         what_differs(run, other)
+
+
+def test_tables_with_verdicts_on_means_have_no_opposite_count():
+    """synthetic-fp32 and -bf16 were made when verdicts were True/False on means: a flip there is
+    not an interval that holds against one that fails, so "opposite" is not counted."""
+    table = compare(ROOT / "figures" / "synthetic-fp32", ROOT / "figures" / "synthetic-bf16")
+    assert (table["opposite"] == "n/a").all() and table["agree"].sum() == 58

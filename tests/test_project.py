@@ -211,25 +211,28 @@ def test_readme_shows_the_quickstart_notebooks_code():
     assert [line for line in block.splitlines() if line.strip()] == lines, "copy 00_quickstart's code to the README"
 
 
-def test_uv_installs_from_the_package_sources_pip_is_configured_with():
+def test_pips_package_sources_become_uvs_options():
     """`make` installs with uv, which reads no pip.conf: tools/pip_sources.py hands it pip's
-    sources, each once, with one main index (pip's environment variables, listed first, win)."""
+    sources as `pip install` reads them: an environment variable replaces the files' value,
+    [install] comes before [global], other sections are not read, values may span lines."""
     from pip_sources import sources
 
-    listing = """:env:.find-links='/opt/wheels'
-:env:.index-url='https://mirror.example/simple'
+    listing = """download.index-url='https://download-only.example/simple'
+:env:.find-links='/opt/wheels'
 :env:.default-timeout='180'
 global.cert='/etc/ssl/certs/ca-certificates.crt'
 global.constraint='/etc/xdg/pip/constraints.txt'
-global.extra-index-url='file:///opt/pypi/simple file:///opt/pypi-more/simple'
-global.find-links='/opt/wheels'
+global.extra-index-url='\\nfile:///opt/pypi/simple\\nfile:///opt/pypi-more/simple'
+global.find-links='/srv/other-wheels'
 global.index-url='https://pypi.org/simple'
+install.index-url='https://mirror.example/simple https://second.example/simple'
 """
     assert sources(listing) == [
-        *("--find-links", "/opt/wheels"),
         *("--index-url", "https://mirror.example/simple"),
-        *("--constraint", "/etc/xdg/pip/constraints.txt"),
         *("--extra-index-url", "file:///opt/pypi/simple"),
         *("--extra-index-url", "file:///opt/pypi-more/simple"),
+        *("--find-links", "/opt/wheels"),
+        *("--constraint", "/etc/xdg/pip/constraints.txt"),
     ]
+    assert sources(":env:.no-index='true'\n") == ["--no-index"]
     assert sources("") == [] and sources(":env:.default-timeout='180'\n") == []

@@ -19,12 +19,14 @@ from gadlib.runfiles import LATER_DEFAULTS, read_csv
 from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, opposite_verdicts, to_markdown
 
 PRECISION_FIELDS = ("precision", "train_precision")
+# What else a run's record says about how it ran; with the same settings, these are what differ.
+RUN_FIELDS = ("device", "commit", "versions", "threads", "precision")
 
 
 def what_differs(a: Path, b: Path) -> tuple[dict, dict, str]:
     """The two runs' parameters and what sets them apart: the one precision setting they differ
-    in, or "device" where no setting differs, after checking that nothing else differs (and, for
-    `precision`, that the trained models are the same)."""
+    in, or "device" where no setting differs but the machine or the code does, after checking
+    that nothing else differs (and, for `precision`, that the trained models are the same)."""
     ra, rb = (json.loads((f / "RUN.json").read_text()) for f in (a, b))
     pa, pb = ({**LATER_DEFAULTS, **r["parameters"]} for r in (ra, rb))  # records made before a setting existed
     differ = [k for k in PRECISION_FIELDS if pa.get(k) != pb.get(k)]
@@ -32,7 +34,10 @@ def what_differs(a: Path, b: Path) -> tuple[dict, dict, str]:
     models_a = {arch: k["models"] for arch, k in ra["keys"].items()}
     models_b = {arch: k["models"] for arch, k in rb["keys"].items()}
     if rest_a == rest_b and not differ:
-        return {**pa, "device": ra["device"]}, {**pb, "device": rb["device"]}, "device"
+        run_a, run_b = ({k: r.get(k, "unknown") for k in RUN_FIELDS} for r in (ra, rb))
+        if run_a == run_b:
+            sys.exit(f"error: {a} and {b} differ in nothing: no setting, machine, code or version")
+        return {**pa, **run_a}, {**pb, **run_b}, "device"
     if rest_a != rest_b or len(differ) != 1 or (differ == ["precision"] and models_a != models_b):
         sys.exit(f"error: {a} and {b} must differ in precision or in train_precision alone, or in no setting")
     return pa, pb, differ[0]
@@ -57,24 +62,50 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
         if da is None or db is None:
             continue
         for arch in da.index.get_level_values(1).unique():
+            datasets = da.index.get_level_values(0).unique()
             pairs = {
-                f"{m} {short}": (direction_verdict(da, (d, ar, m), short), direction_verdict(db, (d, ar, m), short))
+                (f"{d} " if len(datasets) > 1 else "") + f"{m} {short}": (
+                    direction_verdict(da, (d, ar, m), short),
+                    direction_verdict(db, (d, ar, m), short),
+                )
                 for (d, ar, m) in da.index
                 if ar == arch
                 for short in DIRECTION_VERDICTS
             }
             differ = [name for name, (va, vb) in pairs.items() if va != vb]
+            # Tables made before the paired verdicts say True/False on means: no interval to oppose.
+            paired = all(new in t.columns for t in (da, db) for new, _ in DIRECTION_VERDICTS.values())
             rows.append(
                 {
                     "hull rule": rule,
                     "arch": arch,
                     "verdicts": len(pairs),
                     "agree": len(pairs) - len(differ),
-                    "opposite": sum(opposite_verdicts(*pairs[name]) for name in differ),
+                    "opposite": sum(opposite_verdicts(*pairs[name]) for name in differ) if paired else "n/a",
                     "differ": ", ".join(differ) or "none",
                 }
             )
     return pd.DataFrame(rows).set_index(["hull rule", "arch"])
+
+
+def _also_differ(pa: dict, pb: dict) -> list[str]:
+    """What else differs between two runs of the same settings, each as 'name a / b'."""
+    out = []
+    for name in RUN_FIELDS[1:]:
+        va, vb = pa[name], pb[name]
+        if name == "commit":
+            va, vb = str(va)[:7], str(vb)[:7]
+        if name == "precision" and isinstance(va, dict) and isinstance(vb, dict):  # what "auto" chose
+            moved = [
+                f"{arch} {m} {va[arch][m]} / {vb[arch][m]}"
+                for arch in va
+                for m in va[arch]
+                if arch in vb and va[arch][m] != vb[arch].get(m)
+            ]
+            out.append("attribution precision " + (", ".join(moved) if moved else "the same"))
+        elif va != vb:
+            out.append(f"{name} {va} / {vb}")
+    return out
 
 
 def main(a: str, b: str) -> None:
@@ -87,11 +118,14 @@ def main(a: str, b: str) -> None:
     }[field]
     print(
         f"Verdicts (RC holds, RS GAD > Sup, RS GAD > Base, per method: {', '.join(METHOD_SHORT.values())}) "
-        f"of {Path(a).name} ({field} {pa[field]}) and {Path(b).name} ({field} {pb[field]}), {models}:\n"
+        f"of {Path(a).name} ({field} {pa[field]}) and {Path(b).name} ({field} {pb[field]}), {models}"
+        + ("" if field != "device" else "; " + "; ".join(_also_differ(pa, pb)))
+        + ":\n"
     )
     print(to_markdown(table))
     print('\n"opposite": verdicts that hold in one run and fail in the other for a class; the other differences')
-    print('are between a verdict and "undecided", or between one verdict for both classes and one per class.')
+    print('are between a verdict and "undecided", or between one verdict for both classes and one per class;')
+    print("n/a: a table made before the paired verdicts, whose True/False compares means and has no interval.")
     if field != "precision":
         labels = (
             (f"train {pa[field]}", f"train {pb[field]}") if field == "train_precision" else (Path(a).name, Path(b).name)
