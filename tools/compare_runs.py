@@ -28,16 +28,20 @@ def what_differs(a: Path, b: Path) -> tuple[dict, dict, str]:
     in, or "device" where no setting differs but the machine or the code does, after checking
     that nothing else differs (and, for `precision`, that the trained models are the same)."""
     ra, rb = (json.loads((f / "RUN.json").read_text()) for f in (a, b))
-    pa, pb = ({**LATER_DEFAULTS, **r["parameters"]} for r in (ra, rb))  # records made before a setting existed
+    # records made before a setting existed have its later default; "_run" is how each run ran
+    pa, pb = (
+        {**LATER_DEFAULTS, **r["parameters"], "_run": {k: r.get(k, "unknown") for k in RUN_FIELDS}} for r in (ra, rb)
+    )
     differ = [k for k in PRECISION_FIELDS if pa.get(k) != pb.get(k)]
-    rest_a, rest_b = ({k: v for k, v in p.items() if k not in (*PRECISION_FIELDS, "run_name")} for p in (pa, pb))
+    rest_a, rest_b = (
+        {k: v for k, v in p.items() if k not in (*PRECISION_FIELDS, "run_name", "_run")} for p in (pa, pb)
+    )
     models_a = {arch: k["models"] for arch, k in ra["keys"].items()}
     models_b = {arch: k["models"] for arch, k in rb["keys"].items()}
     if rest_a == rest_b and not differ:
-        run_a, run_b = ({k: r.get(k, "unknown") for k in RUN_FIELDS} for r in (ra, rb))
-        if run_a == run_b:
+        if pa["_run"] == pb["_run"]:
             sys.exit(f"error: {a} and {b} differ in nothing: no setting, machine, code or version")
-        return {**pa, **run_a}, {**pb, **run_b}, "device"
+        return {**pa, "device": pa["_run"]["device"]}, {**pb, "device": pb["_run"]["device"]}, "device"
     if rest_a != rest_b or len(differ) != 1 or (differ == ["precision"] and models_a != models_b):
         sys.exit(f"error: {a} and {b} must differ in precision or in train_precision alone, or in no setting")
     return pa, pb, differ[0]
@@ -88,11 +92,14 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["hull rule", "arch"])
 
 
-def _also_differ(pa: dict, pb: dict) -> list[str]:
-    """What else differs between two runs of the same settings, each as 'name a / b'."""
+def _also_differ(pa: dict, pb: dict, field: str) -> list[str]:
+    """How else the two runs ran apart (machine, code, versions, what auto precision chose),
+    each as 'name a / b'."""
     out = []
-    for name in RUN_FIELDS[1:]:
-        va, vb = pa[name], pb[name]
+    for name in RUN_FIELDS:
+        if name == field:
+            continue
+        va, vb = pa["_run"][name], pb["_run"][name]
         if name == "commit":
             va, vb = str(va)[:7], str(vb)[:7]
         if name == "precision" and isinstance(va, dict) and isinstance(vb, dict):  # what "auto" chose
@@ -102,7 +109,7 @@ def _also_differ(pa: dict, pb: dict) -> list[str]:
                 for m in va[arch]
                 if arch in vb and va[arch][m] != vb[arch].get(m)
             ]
-            out.append("attribution precision " + (", ".join(moved) if moved else "the same"))
+            out += ["attribution precision " + ", ".join(moved)] if moved else []
         elif va != vb:
             out.append(f"{name} {va} / {vb}")
     return out
@@ -119,7 +126,7 @@ def main(a: str, b: str) -> None:
     print(
         f"Verdicts (RC holds, RS GAD > Sup, RS GAD > Base, per method: {', '.join(METHOD_SHORT.values())}) "
         f"of {Path(a).name} ({field} {pa[field]}) and {Path(b).name} ({field} {pb[field]}), {models}"
-        + ("" if field != "device" else "; " + "; ".join(_also_differ(pa, pb)))
+        + "".join("; " + part for part in _also_differ(pa, pb, field))
         + ":\n"
     )
     print(to_markdown(table))
