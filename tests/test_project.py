@@ -174,7 +174,7 @@ def test_make_lab_starts_and_prints_its_url_as_any_user():
         try:
             lab.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            # Twice in CI the server took SIGTERM and then never finished its shutdown, and make
+            # Twice (once in CI) the server took SIGTERM and never finished its shutdown, and make
             # waits for it; what this test checks is the start, so the group is killed.
             os.killpg(lab.pid, signal.SIGKILL)
             lab.wait(timeout=15)
