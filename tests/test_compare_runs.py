@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from compare_runs import compare, what_differs
+from compare_runs import _also_differ, compare, what_differs
 
 from gadlib.tables import opposite_verdicts
 
@@ -38,6 +38,10 @@ def test_a_run_against_a_copy_with_one_verdict_turned_names_that_verdict(tmp_pat
     record = json.loads((copy / "RUN.json").read_text())
     (copy / "RUN.json").write_text(json.dumps({**record, "device": "cpu: another machine"}))
     assert what_differs(run, copy)[2] == "device"  # no setting differs, the machine does
+    # the report's header names how else the runs ran apart: here the code too
+    (copy / "RUN.json").write_text(json.dumps({**record, "device": "cpu: another machine", "commit": "f" * 40}))
+    pa, pb, field = what_differs(run, copy)
+    assert _also_differ(pa, pb, field) == [f"commit {record['commit'][:7]} / fffffff"]
     same = compare(run, copy)
     assert (same["agree"] == same["verdicts"]).all() and (same["opposite"] == 0).all()
 
