@@ -92,7 +92,10 @@ def test_the_engine_gives_captums_maps_for_every_class_of_a_three_class_model(th
     fast = gad.maps(x[:6], target=y[:6])
     plain = gad.maps(x[:6], target=y[:6], fast=False)
     assert fast.shape == (3, 6, 32, 32)
-    assert torch.allclose(fast, plain, rtol=1e-3, atol=1e-4 * float(plain.abs().max()))
+    # IG sums many steps' gradients through a model with batch norm folded (the engine) or not
+    # (captum); a pixel whose channels cancel keeps its parts' rounding error: 1.2e-4 of the
+    # largest value seen on an AVX2-only CPU, so 5e-4 (a wrong class differs by tenths)
+    assert torch.allclose(fast, plain, rtol=1e-3, atol=5e-4 * float(plain.abs().max()))
     one = gad.maps(x[:6], target=2, fast=False)  # one class for every image
     assert not torch.allclose(one, plain)  # the targets mattered
 
