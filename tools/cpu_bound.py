@@ -2,14 +2,18 @@
 backward pass per image (torch.utils.flop_counter), the fp32 and bf16 rate of a 2048 x 2048
 matrix product, and the training rate (Adam, MSE, batch 64) of VGG16 at 32 and 64 px and
 ResNet18 at 32 px, in fp32 and with `train_precision=bf16`, so that the README's whole-run
-bounds can be checked: `.venv/bin/python tools/cpu_bound.py`."""
+bounds can be checked: `.venv/bin/python tools/cpu_bound.py`. On a CPU without native bf16
+it times fp32 only (emulated bf16 ran for over 15 minutes on an AVX2-only EPYC); `--bf16`
+times it anyway."""
 
+import sys
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from gadlib.models import build_model
+from gadlib.precision import bf16_available
 from gadlib.training import train_support
 
 
@@ -43,16 +47,22 @@ def training_rate(arch: str, size: int, bf16: bool = False, batch: int = 64, ste
 
 
 if __name__ == "__main__":
+    precisions = ("fp32", "bf16") if bf16_available(torch.device("cpu")) or "--bf16" in sys.argv else ("fp32",)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if precisions == ("fp32",):
+        print("no native bf16 on this CPU: fp32 only (--bf16 times the emulated bf16 too, slowly)")
     for arch, size in [("vgg16", 32), ("vgg16", 64), ("resnet18", 32)]:
         print(f"{arch} {size} px: {step_flops(arch, size) / 1e9:.3f} GFLOP per image, forward and backward")
     print(
-        f"2048 x 2048 matrix product: fp32 {matmul_rate(torch.float32) / 1e9:.0f} GFLOP/s, "
-        f"bf16 {matmul_rate(torch.bfloat16) / 1e9:.0f} GFLOP/s"
+        "2048 x 2048 matrix product: "
+        + ", ".join(
+            f"{p} {matmul_rate(getattr(torch, {'fp32': 'float32', 'bf16': 'bfloat16'}[p])) / 1e9:.0f} GFLOP/s"
+            for p in precisions
+        )
     )
     for arch, size in [("vgg16", 32), ("vgg16", 64), ("resnet18", 32)]:
         flops = step_flops(arch, size)
-        rates = {p: training_rate(arch, size, bf16=p == "bf16") for p in ("fp32", "bf16")}
+        rates = {p: training_rate(arch, size, bf16=p == "bf16") for p in precisions}
         print(
             f"{arch} {size} px training: "
             + ", ".join(f"{p} {r:.0f} img/s = {r * flops / 1e9:.0f} GFLOP/s" for p, r in rates.items())
