@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from .config import METHODS
 from .consensus import important, reduce_channels
+from .convs import single_pixel_convs, use_single_pixel_convs
 from .errors import GADInputError
 
 GRADIENT_METHODS = {"saliency", "input_x_gradient"}  # one pass serves both, so one precision
@@ -94,7 +95,7 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
             setattr(parent, name.rpartition(".")[2], SwitchableReLU())
     for p in m.parameters():
         p.requires_grad_(False)
-    return m
+    return use_single_pixel_convs(m)  # after fusing, which matches plain nn.Conv2d only
 
 
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -294,20 +295,21 @@ def smoothgrad_maps(
     if fit is not None:
         batch_size = max(1, min(batch_size, fit // samples))
     out = {}
-    for method in methods:
-        check_method(method)
-        tunnel = NoiseTunnel(CAPTUM_CLASSES[method](model))
-        extra = {"n_steps": ig_steps, "method": ig_method} if method == "integrated_gradients" else {}
-        if extra and fit is not None:
-            extra["internal_batch_size"] = max(batch_size * samples, fit)
-        per_class = []
-        for c in classes:
-            torch.manual_seed(seed)  # the same noise for every method and class
-            chunks = []
-            for i in range(0, len(x), batch_size):
-                xi = x[i : i + batch_size].to(device).requires_grad_(True)
-                a = tunnel.attribute(xi, nt_type="smoothgrad", nt_samples=samples, stdevs=sd, target=c, **extra)
-                chunks.append(reduce_channels(a.detach()).cpu())
-            per_class.append(torch.cat(chunks))
-        out[method] = torch.stack(per_class)
+    with single_pixel_convs(model):  # ResNet18's 1 x 1 maps at 32 px (convs.py)
+        for method in methods:
+            check_method(method)
+            tunnel = NoiseTunnel(CAPTUM_CLASSES[method](model))
+            extra = {"n_steps": ig_steps, "method": ig_method} if method == "integrated_gradients" else {}
+            if extra and fit is not None:
+                extra["internal_batch_size"] = max(batch_size * samples, fit)
+            per_class = []
+            for c in classes:
+                torch.manual_seed(seed)  # the same noise for every method and class
+                chunks = []
+                for i in range(0, len(x), batch_size):
+                    xi = x[i : i + batch_size].to(device).requires_grad_(True)
+                    a = tunnel.attribute(xi, nt_type="smoothgrad", nt_samples=samples, stdevs=sd, target=c, **extra)
+                    chunks.append(reduce_channels(a.detach()).cpu())
+                per_class.append(torch.cat(chunks))
+            out[method] = torch.stack(per_class)
     return out

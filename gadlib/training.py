@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import PRECISIONS
+from .convs import single_pixel_convs
 from .data import Split, normalize
 from .errors import GADInputError
 from .models import predict_logits
@@ -57,34 +58,36 @@ def _fit(
     gen = torch.Generator().manual_seed(seed)
     history = []
     bar = tqdm(total=epochs * -(-len(images) // batch_size), desc=desc, leave=False)
-    for _ in range(epochs):
-        model.train(not frozen)
-        # the loss is summed on the device (float64, as Python floats summed it before): reading
-        # it every step would make the host wait for the GPU
-        total, count = torch.zeros((), dtype=torch.float64, device=device), 0
-        # the epoch's order and flips are drawn on the CPU (the same generator calls as always)
-        # and copied to the device once: a copy per step would make the host wait for the GPU
-        batches = _batches(len(images), batch_size, gen)
-        flips = [torch.rand(len(b), generator=gen) < 0.5 for b in batches] if flip else None
-        on_device = torch.cat(batches).to(device).split([len(b) for b in batches])
-        flips_on_device = torch.cat(flips).to(device).split([len(b) for b in batches]) if flip else None
-        for step, idx in enumerate(on_device):
-            x = normalize(images[idx]) if images.dtype == torch.uint8 else images[idx]
-            if flip:  # horizontal flip of a random half of the batch
-                do = flips_on_device[step]
-                x = torch.where(do[:, None, None, None], x.flip(-1), x)
-            if bf16:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
-                loss = loss_of(model(x).float(), idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach().double() * len(idx)
-            count += len(idx)
-            bar.update()
-        history.append(float(total) / count)
-        bar.set_postfix(loss=f"{history[-1]:.4f}")
+    # single-pixel convolutions as linear layers: ResNet18 at 32 px trains 1.8x faster (convs.py)
+    with single_pixel_convs(model):
+        for _ in range(epochs):
+            model.train(not frozen)
+            # the loss is summed on the device (float64, as Python floats summed it before): reading
+            # it every step would make the host wait for the GPU
+            total, count = torch.zeros((), dtype=torch.float64, device=device), 0
+            # the epoch's order and flips are drawn on the CPU (the same generator calls as always)
+            # and copied to the device once: a copy per step would make the host wait for the GPU
+            batches = _batches(len(images), batch_size, gen)
+            flips = [torch.rand(len(b), generator=gen) < 0.5 for b in batches] if flip else None
+            on_device = torch.cat(batches).to(device).split([len(b) for b in batches])
+            flips_on_device = torch.cat(flips).to(device).split([len(b) for b in batches]) if flip else None
+            for step, idx in enumerate(on_device):
+                x = normalize(images[idx]) if images.dtype == torch.uint8 else images[idx]
+                if flip:  # horizontal flip of a random half of the batch
+                    do = flips_on_device[step]
+                    x = torch.where(do[:, None, None, None], x.flip(-1), x)
+                if bf16:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
+                    loss = loss_of(model(x).float(), idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.detach().double() * len(idx)
+                count += len(idx)
+                bar.update()
+            history.append(float(total) / count)
+            bar.set_postfix(loss=f"{history[-1]:.4f}")
     bar.close()
     model.eval()
     if bf16:  # the caller gets the model in the memory format it gave (values are unchanged)
