@@ -13,6 +13,8 @@ Stages:
   batched over images), per method and all five in one call; maps compared (Spearman, Jaccard).
 - training: one support's epochs from images decoded once into memory, against a torchvision
   ImageFolder + DataLoader that decodes the JPEG files in every epoch.
+- convs: ResNet18 at 32 px, support training and the engine with its single-pixel
+  convolutions as linear layers (gadlib/convs.py), against the same calls without.
 
 Every timing runs the same work on the same shapes once first (warm-up: cuDNN autotuning,
 allocator, caches), then reports the median of --reps runs.
@@ -21,6 +23,7 @@ allocator, caches), then reports the median of --reps runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import platform
 import statistics
@@ -281,9 +284,67 @@ def bench_training(args, device) -> pd.DataFrame:
     return pd.DataFrame([row("training", work, t_plain, t_gad, n, "img/s", check)])
 
 
+# ---------------------------------------------------------------- single-pixel convolutions
+@contextlib.contextmanager
+def plain_convs():
+    """gadlib with every convolution run as one (no single-pixel linear layers, gadlib/convs.py)."""
+    import gadlib.attributions as attributions
+    import gadlib.training as training
+
+    saved = training.single_pixel_convs, attributions.single_pixel_convs, attributions.use_single_pixel_convs
+    training.single_pixel_convs = attributions.single_pixel_convs = contextlib.nullcontext
+    attributions.use_single_pixel_convs = lambda model: model
+    clear_prepared()
+    try:
+        yield
+    finally:
+        training.single_pixel_convs, attributions.single_pixel_convs, attributions.use_single_pixel_convs = saved
+        clear_prepared()
+
+
+def bench_convs(args, device) -> pd.DataFrame:
+    """ResNet18 at 32 px (the default profile), where four convolutions have a one-pixel output:
+    support training and the engine's five methods with those as linear layers, against the same
+    calls with every convolution run as one. The rounding differs, so the check is how far apart
+    the two trained supports' logits are, and the maps' agreement."""
+    from gadlib.training import train_support
+
+    size, rows = 32, []
+    torch.manual_seed(0)
+    original = build_model("resnet18", 2, size).to(device).eval()
+    x, targets = torch.randn(8 * args.batch, 3, size, size), torch.randn(8 * args.batch, 2)
+
+    def train():
+        return train_support(original, x, targets, 1, 4e-5, args.batch)[0]
+
+    with plain_convs():
+        plain, t_plain = median_time(train, device, args.reps)
+    fast, t_fast = median_time(train, device, args.reps)
+    probe = x[:64].to(device)
+    with torch.no_grad():
+        apart = float((plain(probe) - fast(probe)).abs().max() / plain(probe).abs().max())
+    check = f"logits apart by {apart:.1e} of their largest"
+    rows.append(row("convs", f"resnet18 training, {len(x)} images, 32 px", t_plain, t_fast, len(x), "img/s", check))
+
+    models, images = random_models("resnet18", argparse.Namespace(**{**vars(args), "size": size}), device)
+
+    def engine():
+        clear_prepared()
+        return attribution_maps(models, images, list(METHODS), ig_steps=args.ig_steps, precision="fp32", progress=False)
+
+    with plain_convs():
+        plain_maps, t_plain = median_time(engine, device, args.reps)
+    fast_maps, t_fast = median_time(engine, device, args.reps)
+    worst = [map_agreement(fast_maps[m], plain_maps[m]) for m in METHODS]
+    check = f"spearman {min(float(r.min()) for r, _ in worst):.3f}, jaccard {min(float(j.min()) for _, j in worst):.3f}"
+    n = len(images) * len(models)
+    rows.append(row("convs", "resnet18 engine, all five, 32 px", t_plain, t_fast, n, "img/s", check))
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stage", choices=["hulls", "attributions", "training", "all"], default="all")
+    ap.add_argument("--stage", choices=["hulls", "attributions", "training", "convs", "all"], default="all")
     ap.add_argument("--size", type=int, default=64, help="image side in pixels (224 for the paper)")
     ap.add_argument("--images", type=int, default=16, help="images explained (hulls: images per method)")
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions after the warm-up; the median is shown")
@@ -301,8 +362,8 @@ def main() -> None:
     args = ap.parse_args()
     device = pick_device(args.device)
     print(header(device), flush=True)
-    stages = ["hulls", "attributions", "training"] if args.stage == "all" else [args.stage]
-    bench = {"hulls": bench_hulls, "attributions": bench_attributions, "training": bench_training}
+    stages = ["hulls", "attributions", "training", "convs"] if args.stage == "all" else [args.stage]
+    bench = {"hulls": bench_hulls, "attributions": bench_attributions, "training": bench_training, "convs": bench_convs}
     for stage in stages:
         table = bench[stage](args, device)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)

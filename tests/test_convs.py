@@ -52,21 +52,27 @@ def test_same_function_and_gradients_as_the_convolution():
     assert taken > 50 and fallback > 50  # both paths exercised
 
 
-def test_resnet18_at_32_px_takes_the_linear_path_in_its_last_stage_only():
+def _single_pixel_convs_of(arch: str, size: int) -> set[str]:
+    model = build_model(arch, 2, size).eval()
+    inputs = {}
+    hooks = [
+        m.register_forward_pre_hook(lambda m, inp, name=name: inputs.__setitem__(name, inp[0]))
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Conv2d)
+    ]
+    model(torch.zeros(1, 3, size, size))
+    for h in hooks:
+        h.remove()
+    return {name for name, x in inputs.items() if _linear_path_taken(model.get_submodule(name), x)}
+
+
+def test_only_resnet18_at_32_px_takes_the_linear_path():
     """Four of ResNet18's convolutions have a one-pixel output at 32 px (layer4's 3 x 3s); none
-    at 64 px or 224 px, so the `cpu` and `paper` profiles run exactly as before."""
-    for size, expected in ((32, {"layer4.0.conv1", "layer4.0.conv2", "layer4.1.conv1", "layer4.1.conv2"}), (64, set())):
-        model = build_model("resnet18", 2, size).eval()
-        seen = set()
-        hooks = [
-            m.register_forward_pre_hook(lambda m, inp, name=name: seen.add(name) if _linear_path_taken(m, inp[0]) else None)
-            for name, m in model.named_modules()
-            if isinstance(m, nn.Conv2d)
-        ]
-        model(torch.zeros(1, 3, size, size))
-        for h in hooks:
-            h.remove()
-        assert seen == expected, size
+    of VGG16's, and none at 64 px or 224 px, so the `cpu` and `paper` profiles run as before."""
+    last_stage = {"layer4.0.conv1", "layer4.0.conv2", "layer4.1.conv1", "layer4.1.conv2"}
+    assert _single_pixel_convs_of("resnet18", 32) == last_stage
+    for arch, size in (("vgg16", 32), ("resnet18", 64), ("vgg16", 64), ("resnet18", 224), ("vgg16", 224)):
+        assert _single_pixel_convs_of(arch, size) == set(), (arch, size)
 
 
 def test_models_come_back_plain_and_prepared_copies_stay_folded():
