@@ -30,9 +30,9 @@ OCCLUSION_FILLS = ("zero", "black")
 PRECISIONS = ("auto", "fp32", "bf16")
 SUPPORT_MODES = ("train", "frozen")
 
-# Profiles. `default` is what a notebook opened in JupyterLab runs: sized so that
-# `make reproduce` (both architectures, synthetic data) finishes in under 15 minutes on 2 CPU
-# cores. `smoke` only proves the chain runs (nbval). `paper` is the paper's protocol (GPU).
+# Profiles. `default` is what a notebook opened in JupyterLab runs: `make reproduce` (both
+# architectures, synthetic data) took 6.6 to 14.5 minutes on the 2-core CPUs timed (README,
+# Speed). `smoke` only proves the chain runs (nbval). `paper` is the paper's protocol (GPU).
 PROFILES: dict[str, dict] = {
     "smoke": dict(
         image_size=32,
