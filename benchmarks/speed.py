@@ -286,7 +286,7 @@ def bench_training(args, device) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- single-pixel convolutions
 @contextlib.contextmanager
-def plain_convs():
+def without_single_pixel_convs():
     """gadlib with every convolution run as one (no single-pixel linear layers, gadlib/convs.py)."""
     import gadlib.attributions as attributions
     import gadlib.training as training
@@ -317,7 +317,7 @@ def bench_convs(args, device) -> pd.DataFrame:
     def train():
         return train_support(original, x, targets, 1, 4e-5, args.batch)[0]
 
-    with plain_convs():
+    with without_single_pixel_convs():
         plain, t_plain = median_time(train, device, args.reps)
     fast, t_fast = median_time(train, device, args.reps)
     probe = x[:64].to(device)
@@ -332,7 +332,7 @@ def bench_convs(args, device) -> pd.DataFrame:
         clear_prepared()
         return attribution_maps(models, images, list(METHODS), ig_steps=args.ig_steps, precision="fp32", progress=False)
 
-    with plain_convs():
+    with without_single_pixel_convs():
         plain_maps, t_plain = median_time(engine, device, args.reps)
     fast_maps, t_fast = median_time(engine, device, args.reps)
     worst = [map_agreement(fast_maps[m], plain_maps[m]) for m in METHODS]

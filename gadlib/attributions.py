@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from .config import METHODS
 from .consensus import important, reduce_channels
-from .convs import single_pixel_convs, use_single_pixel_convs
+from .convs import plain_convs, single_pixel_convs, use_single_pixel_convs
 from .errors import GADInputError
 
 GRADIENT_METHODS = {"saliency", "input_x_gradient"}  # one pass serves both, so one precision
@@ -82,7 +82,7 @@ class SwitchableReLU(nn.Module):
 def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     """An eval-mode copy with batch norm folded into convolutions, switchable ReLUs, frozen
     weights, on `device`."""
-    m = copy.deepcopy(model).eval().to(device)
+    m = plain_convs(copy.deepcopy(model).eval().to(device))  # a copy made inside single_pixel_convs
     try:
         from torch.fx.experimental.optimization import fuse
 

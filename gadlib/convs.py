@@ -51,6 +51,15 @@ def _plain_convs(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if type(m) is nn.Conv2d]
 
 
+def plain_convs(model: nn.Module) -> nn.Module:
+    """Every `SinglePixelConv2d` of `model` back to `nn.Conv2d`, in place (FX's batch-norm
+    folding matches plain `nn.Conv2d` only)."""
+    for m in model.modules():
+        if type(m) is SinglePixelConv2d:
+            m.__class__ = nn.Conv2d
+    return model
+
+
 def use_single_pixel_convs(model: nn.Module) -> nn.Module:
     """Swap every plain `nn.Conv2d` of `model` for `SinglePixelConv2d`, in place, for good (for
     copies the caller owns, such as the attribution engine's prepared models)."""

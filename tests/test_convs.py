@@ -41,6 +41,7 @@ def test_same_function_and_gradients_as_the_convolution():
             if _linear_path_taken(fast, x):
                 taken += 1
                 assert y_plain.shape[-2:] == (1, 1)
+                assert "Convolution" not in type(y_fast.grad_fn).__name__  # the linear path ran
                 torch.testing.assert_close(y_fast, y_plain, rtol=1e-12, atol=1e-12)
                 for a, b in zip(grads_fast, grads_plain):
                     torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
@@ -50,6 +51,29 @@ def test_same_function_and_gradients_as_the_convolution():
                 fallback += 1
                 assert torch.equal(y_fast, y_plain)  # the very same kernel
     assert taken > 50 and fallback > 50  # both paths exercised
+
+
+@pytest.mark.parametrize(
+    "options, size, linear",
+    [
+        (dict(padding=2, dilation=2, stride=3), 1, False),  # dilated taps: another window
+        (dict(padding=1, groups=3), 1, False),
+        (dict(padding=1, padding_mode="replicate"), 1, False),  # padding that is not zeros
+        (dict(padding="same"), 1, False),
+        (dict(padding=1, bias=False), 1, True),
+        (dict(padding=1, stride=2), 2, True),  # run on a channels_last input below
+    ],
+)
+def test_other_convolutions_keep_their_kernel(options, size, linear):
+    torch.manual_seed(0)
+    plain = nn.Conv2d(3, 3, 3, **options).double()
+    fast = nn.Conv2d(3, 3, 3, **options).double()
+    fast.load_state_dict(plain.state_dict())
+    fast.__class__ = SinglePixelConv2d
+    x = torch.randn(2, 3, size, size, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    y_plain, y_fast = plain(x), fast(x)
+    assert ("Convolution" not in type(y_fast.grad_fn).__name__) == linear
+    torch.testing.assert_close(y_fast, y_plain, rtol=1e-12, atol=1e-12)
 
 
 def _single_pixel_convs_of(arch: str, size: int) -> set[str]:
@@ -86,8 +110,10 @@ def test_models_come_back_plain_and_prepared_copies_stay_folded():
     support, _ = train_support(model, torch.randn(8, 3, 32, 32), torch.randn(8, 2), 1, 1e-4, 4, precision="fp32")
     assert all(type(m) is nn.Conv2d for m in support.modules() if isinstance(m, nn.Conv2d))
     assert list(support.state_dict()) == keys
-    # batch norm is folded first (FX's fusion matches plain nn.Conv2d only), then the swap
-    ready = prepare_model(model, torch.device("cpu"))
+    # batch norm is folded first (FX's fusion matches plain nn.Conv2d only), then the swap,
+    # also for a model that is swapped already (a copy made inside the with block)
+    with single_pixel_convs(model):
+        ready = prepare_model(model, torch.device("cpu"))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in ready.modules())
     assert all(type(m) is SinglePixelConv2d for m in ready.modules() if isinstance(m, nn.Conv2d))
     x = torch.randn(4, 3, 32, 32)
