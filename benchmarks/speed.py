@@ -288,18 +288,13 @@ def bench_training(args, device) -> pd.DataFrame:
 @contextlib.contextmanager
 def without_single_pixel_convs():
     """gadlib with every convolution run as one (no single-pixel linear layers, gadlib/convs.py)."""
-    import gadlib.attributions as attributions
-    import gadlib.training as training
+    from gadlib import convs
 
-    saved = training.single_pixel_convs, attributions.single_pixel_convs, attributions.use_single_pixel_convs
-    training.single_pixel_convs = attributions.single_pixel_convs = contextlib.nullcontext
-    attributions.use_single_pixel_convs = lambda model: model
-    clear_prepared()
+    convs.ENABLED = False
     try:
         yield
     finally:
-        training.single_pixel_convs, attributions.single_pixel_convs, attributions.use_single_pixel_convs = saved
-        clear_prepared()
+        convs.ENABLED = True
 
 
 def bench_convs(args, device) -> pd.DataFrame:

@@ -21,6 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+# Off: every SinglePixelConv2d runs as the convolution (benchmarks/speed.py --stage convs times both).
+ENABLED = True
+
 
 def _window(conv: nn.Conv2d, height: int, width: int) -> tuple[slice, slice] | None:
     """The kernel taps that read the input, where the output is one pixel whose window holds
@@ -40,31 +43,32 @@ class SinglePixelConv2d(nn.Conv2d):
     """`nn.Conv2d` that runs as a linear layer where its output is one pixel (module docstring)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        window = _window(self, x.shape[-2], x.shape[-1]) if x.dim() == 4 else None
+        window = _window(self, x.shape[-2], x.shape[-1]) if ENABLED and x.dim() == 4 else None
         if window is None:
             return super().forward(x)
         weight = self.weight[:, :, window[0], window[1]].flatten(1)
         return F.linear(x.flatten(1), weight, self.bias)[:, :, None, None]
 
 
-def _plain_convs(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if type(m) is nn.Conv2d]
+def _swap(model: nn.Module, old: type, new: type) -> list[nn.Module]:
+    """Every module of exactly class `old` (not a subclass) becomes a `new`; returns them."""
+    modules = [m for m in model.modules() if type(m) is old]
+    for m in modules:
+        m.__class__ = new
+    return modules
 
 
 def plain_convs(model: nn.Module) -> nn.Module:
     """Every `SinglePixelConv2d` of `model` back to `nn.Conv2d`, in place (FX's batch-norm
     folding matches plain `nn.Conv2d` only)."""
-    for m in model.modules():
-        if type(m) is SinglePixelConv2d:
-            m.__class__ = nn.Conv2d
+    _swap(model, SinglePixelConv2d, nn.Conv2d)
     return model
 
 
 def use_single_pixel_convs(model: nn.Module) -> nn.Module:
-    """Swap every plain `nn.Conv2d` of `model` for `SinglePixelConv2d`, in place, for good (for
+    """Every plain `nn.Conv2d` of `model` becomes a `SinglePixelConv2d`, in place, for good (for
     copies the caller owns, such as the attribution engine's prepared models)."""
-    for m in _plain_convs(model):
-        m.__class__ = SinglePixelConv2d
+    _swap(model, nn.Conv2d, SinglePixelConv2d)
     return model
 
 
@@ -72,10 +76,9 @@ def use_single_pixel_convs(model: nn.Module) -> nn.Module:
 def single_pixel_convs(model: nn.Module):
     """`use_single_pixel_convs` for the duration of a `with` block (training, SmoothGrad); the
     model's convolutions are plain `nn.Conv2d` again afterwards, even after an exception."""
-    swapped = _plain_convs(model)
+    swapped = []
     try:
-        for m in swapped:
-            m.__class__ = SinglePixelConv2d
+        swapped = _swap(model, nn.Conv2d, SinglePixelConv2d)
         yield model
     finally:
         for m in swapped:
