@@ -58,7 +58,7 @@ def _fit(
     gen = torch.Generator().manual_seed(seed)
     history = []
     bar = tqdm(total=epochs * -(-len(images) // batch_size), desc=desc, leave=False)
-    # single-pixel convolutions as linear layers: ResNet18 at 32 px trained 1.9x faster on an
+    # single-pixel convolutions as linear layers: ResNet18 at 32 px trained 1.7-2.0x faster on an
     # AVX2-only EPYC (convs.py; benchmarks/speed.py --stage convs)
     with single_pixel_convs(model):
         for _ in range(epochs):
