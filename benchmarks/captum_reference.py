@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gadlib.attributions import CAPTUM_CLASSES, check_method
+from gadlib.attributions import captum_class, check_method
 from gadlib.consensus import reduce_channels
 
 
@@ -23,7 +23,7 @@ def captum_attribution(
     """One captum call: attributions (N, C, H, W) of `model` for `target` on inputs `x`."""
     check_method(method)
     model.eval()
-    explainer = CAPTUM_CLASSES[method](model)
+    explainer = captum_class(method)(model)
     x = x.detach().requires_grad_(True)
     if method == "integrated_gradients":
         return explainer.attribute(

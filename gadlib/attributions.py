@@ -27,8 +27,6 @@ import weakref
 from contextlib import nullcontext
 
 import torch
-from captum.attr import Deconvolution, GuidedBackprop, InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
-from captum.attr._utils.approximation_methods import approximation_parameters
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -39,18 +37,27 @@ from .errors import GADInputError
 
 GRADIENT_METHODS = {"saliency", "input_x_gradient"}  # one pass serves both, so one precision
 
-CAPTUM_CLASSES = {
-    "saliency": Saliency,
-    "deconvolution": Deconvolution,
-    "input_x_gradient": InputXGradient,
-    "guided_backprop": GuidedBackprop,
-    "integrated_gradients": IntegratedGradients,
+CAPTUM_NAMES = {
+    "saliency": "Saliency",
+    "deconvolution": "Deconvolution",
+    "input_x_gradient": "InputXGradient",
+    "guided_backprop": "GuidedBackprop",
+    "integrated_gradients": "IntegratedGradients",
 }
 
 
 def check_method(method: str) -> None:
     if method not in METHODS:
         raise GADInputError(f"unknown attribution method {method!r}: choose one of {', '.join(METHODS)}")
+
+
+def captum_class(method: str) -> type:
+    """captum's class of one of the five methods. captum is imported here, on first use, not with
+    this module: it is 0.5 s of every notebook kernel's start, and most notebooks only read maps."""
+    import captum.attr
+
+    check_method(method)
+    return getattr(captum.attr, CAPTUM_NAMES[method])
 
 
 class _ReLURule(torch.autograd.Function):
@@ -158,6 +165,8 @@ def _grads(model, x, classes, autocast):
 
 def _ig(model, x, classes, steps, ig_method, internal_batch, autocast):
     """Integrated gradients (zero baseline) of a chunk x for every class, captum's rule."""
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
     step_sizes_of, alphas_of = approximation_parameters(ig_method)
     step_sizes, alphas = step_sizes_of(steps), alphas_of(steps)
     total = [torch.zeros_like(x, dtype=torch.float32) for _ in classes]
@@ -284,6 +293,7 @@ def smoothgrad_maps(
     """SmoothGrad over each base method with captum's NoiseTunnel: the mean attribution over
     `samples` noisy copies (sd = noise x the input range of x), reduced over channels.
     {method: (classes, N, H, W)} on CPU."""
+    from captum.attr import NoiseTunnel
 
     model.eval()
     device = next(model.parameters()).device
@@ -297,8 +307,7 @@ def smoothgrad_maps(
     out = {}
     with single_pixel_convs(model):  # ResNet18's 1 x 1 maps at 32 px (convs.py)
         for method in methods:
-            check_method(method)
-            tunnel = NoiseTunnel(CAPTUM_CLASSES[method](model))
+            tunnel = NoiseTunnel(captum_class(method)(model))
             extra = {"n_steps": ig_steps, "method": ig_method} if method == "integrated_gradients" else {}
             if extra and fit is not None:
                 extra["internal_batch_size"] = max(batch_size * samples, fit)

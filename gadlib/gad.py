@@ -26,14 +26,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from captum.attr import Attribution, NoiseTunnel
-from captum.attr._utils.attribution import LayerAttribution, NeuronAttribution
 from torch import nn
 from tqdm.auto import tqdm
 
 from . import consensus as cons
 from . import metrics, runfiles
-from .attributions import CAPTUM_CLASSES, attribution_maps
+from .attributions import attribution_maps, captum_class
 from .config import METHODS
 from .errors import GADInputError
 from .hulls import hulls_of
@@ -318,10 +316,11 @@ def method_spec(method) -> dict:
     """What `method` is: {"cls" and "kwargs" (or "wrap", the spec inside a NoiseTunnel), "engine":
     the engine's name for it or None, "saved": a description `rebuild_method` reads back}.
     Raises a one-line error for anything else."""
+    from captum.attr import Attribution, NoiseTunnel
+    from captum.attr._utils.attribution import LayerAttribution, NeuronAttribution
+
     if isinstance(method, str):
-        if method not in METHODS:
-            raise GADInputError(f"unknown attribution method {method!r}: choose one of {', '.join(METHODS)}")
-        return method_spec(CAPTUM_CLASSES[method])
+        return method_spec(captum_class(method))
     if isinstance(method, NoiseTunnel):
         inner = method_spec(method.attribution_method)
         return {"wrap": inner, "engine": None, "saved": {"noise_tunnel": inner["saved"]}}
@@ -340,7 +339,7 @@ def method_spec(method) -> dict:
     kwargs = {}
     if not isinstance(method, type) and "multiply_by_inputs" in takes:
         kwargs["multiply_by_inputs"] = method.multiplies_by_inputs
-    engine = next((name for name, c in CAPTUM_CLASSES.items() if c is cls), None)
+    engine = next((name for name in METHODS if captum_class(name) is cls), None)
     if kwargs.get("multiply_by_inputs") is False:
         engine = None  # the engine multiplies by the inputs, as captum does by default
     return {"cls": cls, "kwargs": kwargs, "engine": engine, "saved": {"class": _path_of(cls), "kwargs": kwargs}}
@@ -348,6 +347,8 @@ def method_spec(method) -> dict:
 
 def bound_method(spec: dict, model: nn.Module):
     """The captum attribution of `spec` for `model`."""
+    from captum.attr import NoiseTunnel
+
     if "wrap" in spec:
         return NoiseTunnel(bound_method(spec["wrap"], model))
     return spec["cls"](model, **spec["kwargs"])
@@ -355,6 +356,8 @@ def bound_method(spec: dict, model: nn.Module):
 
 def rebuild_method(saved: dict):
     """The method a saved GAD used, from its description."""
+    from captum.attr import NoiseTunnel
+
     if "noise_tunnel" in saved:
         return NoiseTunnel(bound_method(method_spec(rebuild_method(saved["noise_tunnel"])), nn.Identity()))
     module, _, name = saved["class"].rpartition(".")
