@@ -53,7 +53,8 @@ def check_method(method: str) -> None:
 
 def captum_class(method: str) -> type:
     """captum's class of one of the five methods. captum is imported here, on first use, not with
-    this module: it is 0.5 s of every notebook kernel's start, and most notebooks only read maps."""
+    this module: it was 0.2-0.3 s of every notebook kernel's start, and most notebooks only read
+    maps (notebooks 03 and 07 now import it in their cell of work, not in the warm-up)."""
     import captum.attr
 
     check_method(method)

@@ -46,7 +46,8 @@ PROFILES: dict[str, dict] = {
         ig_steps=4,
         batch_size=32,
         images_per_class=48,  # real folders: enough for n_eval, and the chain runs in seconds
-        # notebook 07: five points per deletion curve instead of 21, and fewer bootstrap resamples
+        # five points per deletion curve instead of 21 (notebook 07), and fewer bootstrap
+        # resamples (notebooks 06 and 07)
         deletion_step=0.25,
         bootstrap=200,
     ),

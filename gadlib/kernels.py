@@ -1,7 +1,7 @@
 """Notebook kernels started one notebook ahead.
 
 Every notebook of a chain runs in a new kernel (Papermill), and a new kernel spends about 3 s
-importing torch, torchvision, pandas and captum before the notebook's first real cell. The
+importing torch, torchvision and pandas before the notebook's first real cell. The
 runner starts the next notebook's kernel, and has it import those modules, while the current
 notebook runs; Papermill then runs the notebook in that kernel. The warm-up is a silent
 execution (no history, no execution count, no output, no names in the notebook's namespace): only

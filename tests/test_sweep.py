@@ -155,9 +155,10 @@ def _inode(path):
 @pytest.mark.slow
 def test_a_sweep_shares_the_stages_of_a_group(tmp_path, monkeypatch):
     """A smoke sweep of notebook chains on a two-worker LocalCluster: two points that differ only
-    in consensus_q train their supports and compute their attributions once. One group: a second
-    one (another alphas) cost 70 s of make test and tests nothing that the stand-in tests above
-    (groups, restarts, failures) leave out."""
+    in consensus_q train their supports and compute their attributions once. One group, so its
+    points run one after the other: groups side by side, restarts and failures are the stand-in
+    tests' above; two real chains side by side in two workers, the heavy test's below (a second
+    group here cost 70 s of make test)."""
     monkeypatch.setenv("GAD_PROFILE", "smoke")
     # under make test the sweep stays in build/ for notebook 08 to read (GAD_SWEEP=test-sweep)
     root_runs = Path(os.environ.get("GAD_RUNS_DIR") or tmp_path / "runs").resolve()
