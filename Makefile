@@ -48,10 +48,10 @@ $(VENV)/.installed: pyproject.toml
 	  { echo "uv could not install the environment (above); installing with pip instead" >&2; \
 	    $(PY) -m pip install -q --disable-pip-version-check --no-compile -e '.[dev]'; }
 	@# Installed without byte-compiling, which pip does one file at a time; compileall uses every core.
-	@# Where PYTHONDONTWRITEBYTECODE is set (it is on the machines this was timed on), a module compiled now is one
-	@# that no process compiles again. The packages' own test suites (a quarter of the files, never
-	@# imported) are left out: 35 -> 23 s here. Some packages ship files that do not compile (pip
-	@# skips them too), hence || true.
+	@# Where PYTHONDONTWRITEBYTECODE is set (it is on the machines this was timed on), a module
+	@# compiled now is one that no process compiles again. The packages' own test suites (a quarter
+	@# of the files, never imported) are left out: 35 -> 23 s here. Some packages ship files that do
+	@# not compile (pip skips them too), hence || true.
 	$(PY) -m compileall -q -j 0 -x '/tests?/' $(VENV)/lib > /dev/null || true
 	touch $@
 
