@@ -73,17 +73,21 @@ alpha-selection: $(VENV)/.installed notebooks
 # leave torch's OpenMP threads spinning between them, on the core the next notebook's kernel is
 # warming up on; PASSIVE puts them to sleep (a pack chain 39 s -> 32 s here). Real runs keep the
 # default: PASSIVE made VGG16's CPU training about 5% slower (tools/cpu_bound.py with and without it).
+# Every notebook kernel of make test is a fork of a process that imported torch once
+# (GAD_FORK_KERNELS for the runner's chains, `python -m gadlib.forkkernel` around nbval): a smoke
+# notebook's kernel spent more time importing torch than running the notebook.
+TEST_ENV = OMP_WAIT_POLICY=PASSIVE GAD_PROFILE=smoke GAD_FORK_KERNELS=1
+
 test: $(VENV)/.installed
 	@before=$$($(NB_HASH)); $(MAKE) --no-print-directory notebooks; \
 	if [ "$$before" != "$$($(NB_HASH))" ]; then \
 	  echo "error: notebooks/ had outputs or a notebook and its .py differed; make notebooks fixed that:" \
 	       "review git diff notebooks/, commit, and run make test again"; exit 1; fi
 	rm -rf build/test-runs build/test-figures
-	OMP_WAIT_POLICY=PASSIVE GAD_PROFILE=smoke GAD_RUNS_DIR=build/test-runs GAD_FIGURES_DIR=build/test-figures \
+	$(TEST_ENV) GAD_RUNS_DIR=build/test-runs GAD_FIGURES_DIR=build/test-figures \
 		$(PY) -m pytest -q -p no:cacheprovider -m "not heavy" tests
-	OMP_WAIT_POLICY=PASSIVE GAD_PROFILE=smoke GAD_RUNS_DIR=$(CURDIR)/build/test-runs \
-		GAD_FIGURES_DIR=$(CURDIR)/build/test-figures GAD_SWEEP=test-sweep \
-		$(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
+	$(TEST_ENV) GAD_RUNS_DIR=$(CURDIR)/build/test-runs GAD_FIGURES_DIR=$(CURDIR)/build/test-figures \
+		GAD_SWEEP=test-sweep $(PY) -m gadlib.forkkernel $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 
 test-heavy: $(VENV)/.installed
 	GAD_PROFILE=smoke $(PY) -m pytest -q -p no:cacheprovider -m heavy tests

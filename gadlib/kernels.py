@@ -48,10 +48,20 @@ class _Manager(KernelManager):
 class WarmKernel:
     """A kernel started now, in `cwd` with `arguments`, that imports gadlib's modules at once.
     `wait()` returns its manager once the warm-up is done (normally long before), for Papermill
-    (`execute_notebook(km=...)`); `close()` shuts it down."""
+    (`execute_notebook(km=...)`); `close()` shuts it down. With `fork_server` (the socket of a
+    `gadlib.forkkernel.ForkServer`) the kernel is a fork of that server."""
 
-    def __init__(self, cwd: str | Path, arguments: list[str], kernel_name: str = "python3"):
+    def __init__(
+        self, cwd: str | Path, arguments: list[str], kernel_name: str = "python3", fork_server: str | None = None
+    ):
         self.km = _Manager(kernel_name=kernel_name)
+        if fork_server:
+            from .forkkernel import NAME
+
+            self.km.kernel_spec.metadata["kernel_provisioner"] = {
+                "provisioner_name": NAME,
+                "config": {"server": fork_server},
+            }
         self.km.start_kernel(cwd=str(cwd), extra_arguments=list(arguments))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._warm_up, name="warm-kernel", daemon=True)

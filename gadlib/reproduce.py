@@ -107,11 +107,20 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
     with holding(cfg) as removed:
         if removed:
             log(f"removed {removed} half-written file(s) that a stopped run left in {cfg.run_dir}")
+        from . import forkkernel
         from .kernels import WarmKernel
 
         # Every notebook runs in a kernel started, and warmed up, ahead of it: the first one's
         # imports overlap this process's own below, each later one's the notebook before it.
-        upcoming = WarmKernel(NOTEBOOK_DIR, KERNEL_ARGUMENTS)
+        # With GAD_FORK_KERNELS=1 each kernel is a fork of a server that imported torch once
+        # (gadlib/forkkernel.py); the first kernel then waits for the server's imports, which
+        # overlap this process's own.
+        server = forkkernel.ForkServer() if forkkernel.enabled() else None
+
+        def next_kernel() -> WarmKernel:
+            return WarmKernel(NOTEBOOK_DIR, KERNEL_ARGUMENTS, fork_server=server and server.address)
+
+        upcoming = None if server else next_kernel()
         try:
             import nbformat
             import papermill as pm
@@ -121,6 +130,8 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
             from .record import code_state, write_run_record
             from .report import run_results
 
+            if upcoming is None:
+                upcoming = next_kernel()
             code = code_state()
             out_dir = cfg.run_dir / "executed"
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +154,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                 started = time.time()
                 name = f"{nb}_{arch}" if nb in PER_ARCH + CONTROLS else nb
                 executed = out_dir / f"{name}.ipynb"
-                kernel, upcoming = upcoming, WarmKernel(NOTEBOOK_DIR, KERNEL_ARGUMENTS) if i + 1 < len(steps) else None
+                kernel, upcoming = upcoming, next_kernel() if i + 1 < len(steps) else None
                 try:
                     pm.execute_notebook(
                         NOTEBOOK_DIR / f"{nb}.ipynb",
@@ -173,6 +184,8 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
         finally:
             if upcoming is not None:
                 upcoming.close()
+            if server is not None:
+                server.close()
         write_run_record(cfg, run_results(cfg), seconds, code)
     return cfg
 

@@ -19,7 +19,13 @@ print(names, imported, len(In), gc.isenabled())"""
 
 
 def _kernels():
-    return [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+    """This process's kernels: started as ipykernel, or forked by a gadlib.forkkernel server
+    (GAD_FORK_KERNELS=1, as make test sets), whose kernels keep the server's command line."""
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if any(name in " ".join(p.cmdline()) for name in ("ipykernel", "gadlib.forkkernel"))
+    ]
 
 
 def _probe(tmp_path, name, **kwargs):
