@@ -9,7 +9,8 @@ never anything that initialises CUDA, so a kernel computes what it would in a co
 
 Opt-in (`GAD_FORK_KERNELS=1`, which `make test` sets): the runner starts a server of its own per
 run, so a run's kernels are its descendants, and killing the run kills them. `python -m
-gadlib.forkkernel CMD ...` runs CMD with a server for every kernel it starts (nbval). The
+gadlib.forkkernel CMD ...` runs CMD with a server for every kernel it starts (nbval; where
+GAD_FORK_KERNELS=1, as for the runner). The
 jupyter_client provisioner `gad-fork` (an entry point) asks the server for a kernel, and starts
 it the usual way when there is no server or the command is not ipykernel's.
 """
@@ -33,6 +34,12 @@ from traitlets import Unicode
 
 NAME = "gad-fork"  # the provisioner's entry point (pyproject.toml)
 SERVER_ENV = "GAD_FORK_SERVER"  # the server's socket, for kernel managers not told it directly
+# Read when the interpreter starts or a library loads (thread pools, devices, hashing): a request
+# whose values differ from the server's gets a kernel started the usual way.
+AT_START = (
+    *("OMP_", "KMP_", "GOMP_", "MKL_", "OPENBLAS_", "CUDA_", "PYTORCH_", "TORCH_", "NPY_"),
+    *("PYTHON", "LD_", "LC_", "LANG"),
+)
 PRELOAD = ("torch", "torchvision.models", "numpy", "pandas", "scipy.stats", "ipykernel.kernelapp")
 
 
@@ -147,13 +154,15 @@ class ForkProvisioner(LocalProvisioner):
                 conn.settimeout(300)  # the server's imports come first
                 conn.connect(address)
                 socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], list(streams.values()))
-                pid = int(json.loads(conn.makefile().readline())["pid"])
+                pid = json.loads(conn.makefile().readline())["pid"]
         except (OSError, ValueError, KeyError):
-            return await super().launch_kernel(cmd, **kwargs)
+            pid = None
         finally:
             for name, fd in streams.items():
                 if kwargs.get(name) == subprocess.DEVNULL:
                     os.close(fd)
+        if not isinstance(pid, int):  # no server, or it declined (another start-up environment)
+            return await super().launch_kernel(cmd, **kwargs)
         self.process = _Forked(pid)
         self.pid = self.pgid = pid  # the kernel starts a session of its own, as jupyter_client's do
         self.cwd = request["cwd"]
@@ -218,7 +227,12 @@ def _serve(listener_fd: int) -> dict:
                 for fd in fds:
                     os.close(fd)
                 continue
-            pid = os.fork()
+            pid = None
+            if _at_start(request["env"]) == _at_start(os.environ):
+                try:
+                    pid = os.fork()
+                except OSError:  # out of processes or memory: the kernel is started the usual way
+                    pass
             if pid == 0:
                 listener.close()
                 return request
@@ -227,7 +241,12 @@ def _serve(listener_fd: int) -> dict:
             try:
                 conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
             except OSError:
-                os.kill(pid, signal.SIGKILL)  # the one who asked is gone
+                if pid:
+                    os.kill(pid, signal.SIGKILL)  # the one who asked is gone
+
+
+def _at_start(env) -> dict:
+    return {k: v for k, v in env.items() if k.startswith(AT_START)}
 
 
 def _become_kernel(request: dict) -> None:
@@ -252,8 +271,8 @@ def _become_kernel(request: dict) -> None:
     np.random.seed()  # a fresh legacy global state, as in a new process (Python's random reseeds itself)
     from ipykernel import kernelapp
 
-    # The kernel stops when its parent, the server, does (ipykernel polls for that). The
-    # environment's JPY_PARENT_PID names the kernel manager, which is not the parent here.
+    # The kernel stops when its parent, the server, does (ipykernel polls for that), rather than
+    # when the kernel manager does, as a kernel started by the launcher would (JPY_PARENT_PID).
     kernelapp.launch_new_instance(argv=[*request["argv"], f"--IPKernelApp.parent_handle={server}"])
 
 
@@ -268,9 +287,13 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m gadlib.forkkernel COMMAND [ARG ...]", file=sys.stderr)
         return 2
+    if not enabled():
+        return subprocess.call(argv)
     with ForkServer() as server:
         env = {**os.environ, SERVER_ENV: server.address, "JUPYTER_DEFAULT_PROVISIONER_NAME": NAME}
-        return subprocess.call(argv, env=env)
+        child = subprocess.Popen(argv, env=env)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the command too: it decides
+        return child.wait()
 
 
 if __name__ == "__main__":

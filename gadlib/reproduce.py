@@ -115,7 +115,12 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
         # With GAD_FORK_KERNELS=1 each kernel is a fork of a server that imported torch once
         # (gadlib/forkkernel.py); the first kernel then waits for the server's imports, which
         # overlap this process's own.
-        server = forkkernel.ForkServer() if forkkernel.enabled() else None
+        server = None
+        if forkkernel.enabled():
+            try:
+                server = forkkernel.ForkServer()
+            except OSError as err:  # no socket here (a temporary folder's path too long, say)
+                log(f"  note: notebook kernels start the usual way, not forked: {err}")
 
         def next_kernel() -> WarmKernel:
             return WarmKernel(NOTEBOOK_DIR, KERNEL_ARGUMENTS, fork_server=server and server.address)

@@ -111,6 +111,7 @@ def test_a_forked_kernel_is_interrupted_shut_down_and_ends_with_its_server():
     # the server is gone: its kernel sees its parent change and stops (ipykernel polls every second)
     _ends(pid, within=10)
     assert not orphan.is_alive()
+    orphan.cleanup_resources()
 
 
 def _ends(pid, within):
@@ -138,6 +139,28 @@ def test_without_a_server_a_kernel_starts_the_usual_way(tmp_path, monkeypatch):
             km.shutdown_kernel(now=True)
 
 
+def test_a_kernel_asking_for_other_thread_settings_starts_the_usual_way():
+    """OMP_NUM_THREADS and the like are read when a library loads: the server has loaded them
+    with its own values, so it declines, and the kernel starts the usual way with the asked ones."""
+    threads = "1" if os.environ.get("OMP_NUM_THREADS") != "1" else "2"
+    with ForkServer() as server:
+        km = _forked_manager(server, OMP_NUM_THREADS=threads)
+        kc = km.blocking_client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=120)
+            out = []
+            kc.execute_interactive(
+                "import torch; print(torch.get_num_threads())",
+                timeout=120,
+                output_hook=lambda m: out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None,
+            )
+            assert isinstance(km.provisioner.process, subprocess.Popen) and "".join(out).strip() == threads
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+
+
 def test_the_wrapper_gives_every_kernel_of_its_command_a_fork(tmp_path):
     """`python -m gadlib.forkkernel CMD`, as make test runs nbval: plain KernelManagers in CMD get
     forked kernels through the environment, and the stderr they ask for."""
@@ -151,15 +174,17 @@ def test_the_wrapper_gives_every_kernel_of_its_command_a_fork(tmp_path):
         "code = 'import sys, matplotlib.pyplot, matplotlib; print(\"to stderr\", file=sys.__stderr__); '\n"
         "code += 'assert matplotlib.get_backend() == \"module://matplotlib_inline.backend_inline\"'\n"
         "ok = kc.execute_interactive(code, timeout=60)\n"
+        "forked = not isinstance(km.provisioner.process, __import__('subprocess').Popen)\n"
         "kc.stop_channels(); km.shutdown_kernel()\n"
-        "print(type(km.provisioner).__name__, ok['content']['status'])\n"
+        "print(type(km.provisioner).__name__, 'forked' if forked else 'started', ok['content']['status'])\n"
     )
     done = subprocess.run(
         [sys.executable, "-m", "gadlib.forkkernel", sys.executable, str(script)],
+        env={**os.environ, "GAD_FORK_KERNELS": "1"},
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["ForkProvisioner", "ok"]
+    assert done.stdout.split() == ["ForkProvisioner", "forked", "ok"]
     assert "to stderr" not in done.stderr  # the kernel's stderr went where nbval asks, /dev/null

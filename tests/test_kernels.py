@@ -63,11 +63,24 @@ def test_a_kernel_closed_while_warming_up_is_gone_at_once():
     assert time.time() - started < 1.5 and not _kernels()  # no wait for the warm-up's polls
 
 
+@pytest.mark.parametrize("fork", ["0", "1"])
 @pytest.mark.parametrize("failing", [1, 2])
-def test_a_chain_that_fails_leaves_no_kernel(tmp_path, monkeypatch, failing):
+def test_a_chain_that_fails_leaves_no_kernel(tmp_path, monkeypatch, failing, fork):
     """The first or the second notebook fails (a stand-in for Papermill that raises as a failing
-    cell would): its warmed kernel and the one started for the next are both shut down."""
-    from gadlib import reproduce
+    cell would): its warmed kernel and the one started for the next are both shut down, whether
+    started the usual way or forked (gadlib/forkkernel.py, whose kernels a dead server would
+    leave to init, out of this process's tree: so every kernel's own process is checked)."""
+    from gadlib import kernels, reproduce
+
+    monkeypatch.setenv("GAD_FORK_KERNELS", fork)
+    pids = []
+
+    class Recorded(kernels.WarmKernel):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pids.append(self.km.provisioner.pid)
+
+    monkeypatch.setattr(kernels, "WarmKernel", Recorded)
 
     monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("GAD_FIGURES_DIR", str(tmp_path / "figures"))
@@ -82,4 +95,12 @@ def test_a_chain_that_fails_leaves_no_kernel(tmp_path, monkeypatch, failing):
     with pytest.raises(reproduce.NotebookFailed):
         reproduce.run_chain({"profile": "smoke"}, ["resnet18"], log=lambda *_: None)
     assert len(given) == failing and None not in given and len(set(map(id, given))) == failing  # each in its own
-    assert not _kernels()
+    assert len(pids) == failing + 1
+    assert not _kernels() and not [pid for pid in pids if psutil.pid_exists(pid) and not _zombie(pid)]
+
+
+def _zombie(pid):
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # ended, being reaped
+    except psutil.NoSuchProcess:
+        return True

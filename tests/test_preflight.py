@@ -34,6 +34,7 @@ def no_kernels(monkeypatch):
     from gadlib import kernels
 
     monkeypatch.setattr(kernels, "WarmKernel", _NoKernel)
+    monkeypatch.setenv("GAD_FORK_KERNELS", "0")  # nor a fork server (gadlib/forkkernel.py) importing torch
 
 
 @pytest.fixture
