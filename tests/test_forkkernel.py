@@ -9,8 +9,6 @@ import subprocess
 import sys
 import time
 
-import nbformat
-import papermill as pm
 import psutil
 import pytest
 from jupyter_client import KernelManager
@@ -18,6 +16,8 @@ from jupyter_client import KernelManager
 from gadlib.forkkernel import NAME, SERVER_ENV, ForkServer
 from gadlib.kernels import WarmKernel
 from gadlib.reproduce import KERNEL_ARGUMENTS
+
+from conftest import execute_probe
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork kernels are for Linux")
 
@@ -38,18 +38,7 @@ print(json.dumps(dict(seen=seen, draw=np.random.rand(), pid=os.getpid())))"""
 
 
 def _probe(tmp_path, name, km=None):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, tmp_path / "probe.ipynb")
-    out = pm.execute_notebook(
-        tmp_path / "probe.ipynb",
-        tmp_path / f"{name}.ipynb",
-        cwd=str(tmp_path),
-        progress_bar=False,
-        extra_arguments=KERNEL_ARGUMENTS,
-        km=km,
-    )
-    return json.loads(out.cells[0].outputs[0]["text"])
+    return json.loads(execute_probe(tmp_path, name, [PROBE], km=km).cells[0].outputs[0]["text"])
 
 
 def _forked_manager(server, **env):

@@ -3,13 +3,14 @@ what it would see in a cold one, except that gadlib is imported already."""
 
 import time
 
-import nbformat
 import papermill as pm
 import psutil
 import pytest
 
 from gadlib.kernels import WarmKernel
 from gadlib.reproduce import KERNEL_ARGUMENTS
+
+from conftest import execute_probe
 
 PROBE = """import gc, sys
 shell = {"In", "Out", "get_ipython", "exit", "quit", "open"}
@@ -28,18 +29,8 @@ def _kernels():
     ]
 
 
-def _probe(tmp_path, name, **kwargs):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(PROBE)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, tmp_path / "probe.ipynb")
-    out = pm.execute_notebook(
-        tmp_path / "probe.ipynb",
-        tmp_path / f"{name}.ipynb",
-        cwd=str(tmp_path),
-        progress_bar=False,
-        extra_arguments=KERNEL_ARGUMENTS,
-        **kwargs,
-    )
+def _probe(tmp_path, name, km=None):
+    out = execute_probe(tmp_path, name, ["x = 1", PROBE], km=km)
     return [c.execution_count for c in out.cells], out.cells[1].outputs[0]["text"]
 
 
