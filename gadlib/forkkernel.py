@@ -9,10 +9,11 @@ never anything that initialises CUDA, so a kernel computes what it would in a co
 
 Opt-in (`GAD_FORK_KERNELS=1`, which `make test` sets): the runner starts a server of its own per
 run, so a run's kernels are its descendants, and killing the run kills them. `python -m
-gadlib.forkkernel CMD ...` runs CMD with a server for every kernel it starts (nbval; where
-GAD_FORK_KERNELS=1, as for the runner). The
-jupyter_client provisioner `gad-fork` (an entry point) asks the server for a kernel, and starts
-it the usual way when there is no server or the command is not ipykernel's.
+gadlib.forkkernel CMD ...` runs CMD with a server for every kernel it starts (nbval), where
+GAD_FORK_KERNELS=1 too. The jupyter_client provisioner `gad-fork` (an entry point) asks the
+server for a kernel, and starts it the usual way when there is no server, the server declines,
+or the command is not ipykernel's. The provisioner waits for the server's answer in place, as
+the launch it replaces waits for a process to start.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
@@ -100,7 +102,7 @@ class _Forked:
                 return self.returncode
             except PermissionError:
                 pass
-            try:  # a zombie: the server died first and nobody reaped the kernel yet
+            try:  # a zombie: ended, and its exit not reaped yet (or its server died first)
                 if Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
                     self.returncode = 0
             except (OSError, IndexError):
@@ -108,8 +110,6 @@ class _Forked:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
@@ -147,14 +147,15 @@ class ForkProvisioner(LocalProvisioner):
             "argv": argv,
             "cwd": str(kwargs.get("cwd") or os.getcwd()),
             "env": dict(kwargs.get("env") or os.environ),
+            "streams": list(streams),  # the names of the file descriptors sent with the request
         }
-        request["streams"] = list(streams)
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
                 conn.settimeout(300)  # the server's imports come first
                 conn.connect(address)
                 socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], list(streams.values()))
-                pid = json.loads(conn.makefile().readline())["pid"]
+                with conn.makefile() as answer:
+                    pid = json.loads(answer.readline())["pid"]
         except (OSError, ValueError, KeyError):
             pid = None
         finally:
