@@ -48,7 +48,14 @@ def _forked_manager(server, **env):
     return km
 
 
-def test_a_forked_kernel_sees_and_computes_what_a_started_one_does(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def server():
+    """One server for the tests that leave it running (its imports take seconds)."""
+    with ForkServer() as s:
+        yield s
+
+
+def test_a_forked_kernel_sees_and_computes_what_a_started_one_does(tmp_path, monkeypatch, server):
     """The runner's kernels, warmed up (gadlib.kernels), one started the usual way and two forked."""
     monkeypatch.setenv("GAD_PROBE", "from the manager")  # reaches the kernel through the request
     monkeypatch.delenv(SERVER_ENV, raising=False)
@@ -57,17 +64,16 @@ def test_a_forked_kernel_sees_and_computes_what_a_started_one_does(tmp_path, mon
         started = _probe(tmp_path, "started", km=kernel.wait())
     finally:
         kernel.close()
-    with ForkServer() as server:
-        forked = []
-        for i in range(2):
-            kernel = WarmKernel(tmp_path, KERNEL_ARGUMENTS, fork_server=server.address)
-            try:
-                km = kernel.wait()
-                assert type(km.provisioner).__name__ == "ForkProvisioner"
-                assert psutil.Process(km.provisioner.pid).ppid() == server._proc.pid
-                forked.append(_probe(tmp_path, f"forked{i}", km=km))
-            finally:
-                kernel.close()
+    forked = []
+    for i in range(2):
+        kernel = WarmKernel(tmp_path, KERNEL_ARGUMENTS, fork_server=server.address)
+        try:
+            km = kernel.wait()
+            assert type(km.provisioner).__name__ == "ForkProvisioner"
+            assert psutil.Process(km.provisioner.pid).ppid() == server._proc.pid
+            forked.append(_probe(tmp_path, f"forked{i}", km=km))
+        finally:
+            kernel.close()
     assert all(f["seen"] == started["seen"] for f in forked)
     assert started["seen"]["probe"] == "from the manager" and started["seen"]["cwd"] == str(tmp_path)
     # numpy's global generator is seeded afresh in each kernel, as in a new process
@@ -128,26 +134,25 @@ def test_without_a_server_a_kernel_starts_the_usual_way(tmp_path, monkeypatch):
             km.shutdown_kernel(now=True)
 
 
-def test_a_kernel_asking_for_other_thread_settings_starts_the_usual_way():
+def test_a_kernel_asking_for_other_thread_settings_starts_the_usual_way(server):
     """OMP_NUM_THREADS and the like are read when a library loads: the server has loaded them
     with its own values, so it declines, and the kernel starts the usual way with the asked ones."""
     threads = "1" if os.environ.get("OMP_NUM_THREADS") != "1" else "2"
-    with ForkServer() as server:
-        km = _forked_manager(server, OMP_NUM_THREADS=threads)
-        kc = km.blocking_client()
-        kc.start_channels()
-        try:
-            kc.wait_for_ready(timeout=120)
-            out = []
-            kc.execute_interactive(
-                "import torch; print(torch.get_num_threads())",
-                timeout=120,
-                output_hook=lambda m: out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None,
-            )
-            assert isinstance(km.provisioner.process, subprocess.Popen) and "".join(out).strip() == threads
-        finally:
-            kc.stop_channels()
-            km.shutdown_kernel(now=True)
+    km = _forked_manager(server, OMP_NUM_THREADS=threads)
+    kc = km.blocking_client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        out = []
+        kc.execute_interactive(
+            "import torch; print(torch.get_num_threads())",
+            timeout=120,
+            output_hook=lambda m: out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None,
+        )
+        assert isinstance(km.provisioner.process, subprocess.Popen) and "".join(out).strip() == threads
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 def test_the_wrapper_gives_every_kernel_of_its_command_a_fork(tmp_path):
