@@ -13,6 +13,7 @@
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
+# make device-kit : wheels and the birds pack in .device/, for benchmarks/device_run.sh on a lent GPU machine
 # make sweep     : a parameter sweep on Dask (SWEEP=name GRID=file.yaml or PARAMS="-p NAME=[VALUES]")
 # make alpha-selection : choose alphas from the training split, then sweep them against 2-4-6-8 (resnet18)
 # make lab       : the notebooks in JupyterLab
@@ -35,7 +36,7 @@ SWEEP_ARGS ?=
 help:
 	@sed -n 's/^# make /make /p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary
+.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary
 
 # uv installs the same releases as pip (same pins, and pip's own package sources, see
 # tools/pip_sources.py): this target took 45 s, against 104 s with pip (README, Speed).
@@ -97,6 +98,9 @@ benchmark: $(VENV)/.installed
 
 benchmark-gpu: $(VENV)/.installed
 	PYTHON=$(PY) bash benchmarks/gpu.sh build/benchmarks
+
+device-kit: $(VENV)/.installed
+	$(PY) tools/device_kit.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

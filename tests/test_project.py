@@ -236,3 +236,25 @@ install.index-url='https://mirror.example/simple https://second.example/simple'
     ]
     assert sources(":env:.no-index='true'\n") == ["--no-index"]
     assert sources("") == [] and sources(":env:.default-timeout='180'\n") == []
+
+
+def test_the_device_kit_brings_what_a_chain_needs_beyond_the_machines_image():
+    """tools/device_kit.py: captum and the notebook stack travel; every requirement (Python 3.12,
+    Linux) of what travels travels too or is in the image; nothing the image holds travels (it
+    would shadow the image's own torch or numpy); the script that installs it parses."""
+    import importlib.metadata as md
+    import subprocess
+
+    from device_kit import DEVICE_HAS, SKIP, machine, needed
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    kit = needed("3.12")
+    assert {"captum", "papermill", "ipykernel", "nbclient", "jupyter-client", "pyzmq"} <= set(kit)
+    assert {"torch", "torchvision", "numpy"} <= DEVICE_HAS and not set(kit) & DEVICE_HAS
+    for name in kit:
+        for line in md.distribution(name).requires or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate(machine("3.12")):
+                assert canonicalize_name(req.name) in set(kit) | DEVICE_HAS | SKIP, (name, line)
+    subprocess.run(["bash", "-n", ROOT / "benchmarks" / "device_run.sh"], check=True)
