@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# The GPU checks of the speed issue (#9) in one call on a lent GPU machine (README, Speed, "On a
-# lent GPU"). Here, first: `.venv/bin/python tools/device_kit.py` (wheels and one pack in .device/).
-# There, with carry [".device"]:
-#   bash benchmarks/device_run.sh
-# It installs the kit's wheels (that machine reaches no package index), prints the device and
-# versions, then runs each step of STEPS (default "bench paper"), each cut off at the deadline so
-# that whatever finished comes back:
-#   bench: benchmarks/gpu.sh (attribution, hull and training tables at 224 px), timed as a whole;
-#   paper: `python -m gadlib.reproduce` on the carried pack, both architectures, with notebook 07,
-#          in the `paper` profile with n_eval 360 (the issue's whole-run target), timed.
+# The GPU checks of the speed issue (#9) on a lent GPU machine (README, Speed, "On a lent GPU").
+# Here, first: `.venv/bin/python tools/device_kit.py` (wheels and one pack in .device/).
+# There, in a call carrying [".device"], with DEADLINE a minute under the call's timeout_s:
+#   DEADLINE=540 bash benchmarks/device_run.sh              # the paper run (STEPS=paper)
+#   STEPS=bench DEADLINE=... bash benchmarks/device_run.sh  # benchmarks/gpu.sh's tables
+# It installs the kit's wheels (that machine reaches no package index), checks them against the
+# image (pip check) and prints the device and versions, then runs each step of STEPS in turn
+# while the deadline allows:
+#   paper: `python -m gadlib.reproduce` on the carried pack, both architectures, notebook 07
+#          included, in the `paper` profile with n_eval 360 (the issue's whole-run target: the
+#          birds pack has 360 test images) or PROFILE and PARAMS, timed;
+#   bench: benchmarks/gpu.sh (attribution, hull and training tables at 224 px), timed as a whole.
 # Everything lands in $OUT (the device tool's folder; build/device elsewhere): log.txt, and
-# results.tar.gz with the tables, the run's figures and RUN.json and its executed notebooks (their
-# per-cell times, also of a run cut off).
-# DEADLINE (seconds for the whole script, default 540) keeps it inside one call's 10 minutes.
+# results.tar.gz (the tables, the run's figures and RUN.json, its executed notebooks with their
+# per-cell times), rewritten after each step, so a call cut short still brings back the steps
+# that ended. Exit status: 0 if every step finished, else the last failing step's (124: cut at
+# the deadline).
 # On a CPU, at small sizes, to try the script itself:
 #   PYTHON=.venv/bin/python PROFILE=smoke SIZE=32 IMAGES=8 HULL_IMAGES=8 TRAIN_IMAGES=64 bash benchmarks/device_run.sh
 set -uo pipefail
@@ -20,6 +23,7 @@ cd "$(dirname "$0")/.."
 out=${OUT:-build/device}
 mkdir -p "$out"
 exec > >(tee -a "$out/log.txt") 2>&1
+tee_pid=$!
 start=$(date +%s)
 deadline=${DEADLINE:-540}
 left() { echo $((deadline - ($(date +%s) - start))); }
@@ -27,9 +31,30 @@ py=${PYTHON:-python3}
 kit=.device
 pack=$(ls "$kit/data" 2>/dev/null | head -1)
 profile=${PROFILE:-paper}
-params=${PARAMS:-$([ "$profile" = paper ] && echo "-p n_eval=360")}
+# separate -p NAME=VALUE words, never globbed
+read -r -a params <<< "${PARAMS-$([ "$profile" = paper ] && echo "-p n_eval=360")}"
 work=$(mktemp -d)  # the run folder (models, maps) stays out of the tree; only what comes back is kept
-trap 'rm -rf "$work"' EXIT
+status=0
+
+finish() {
+    rm -rf "$work"
+    exec >&- 2>&-
+    wait "$tee_pid"  # the log's last lines reach log.txt before the call returns
+}
+trap finish EXIT
+
+pack_results() {
+    local kept
+    kept=$(cd "$work" && ls -d bench figures runs/*/executed 2>/dev/null)
+    [ -n "$kept" ] || return 0
+    # shellcheck disable=SC2086 # one word per folder
+    tar czf "$out/results.tar.gz" -C "$work" $kept
+    # the device tool brings back files of at most 16 MiB: the figures go first
+    if [ "$(stat -c %s "$out/results.tar.gz")" -gt $((15 * 2**20)) ]; then
+        # shellcheck disable=SC2086
+        tar czf "$out/results.tar.gz" -C "$work" --exclude='*.png' $kept
+    fi
+}
 
 if ! $py -c "import captum, papermill, ipykernel" 2>/dev/null; then
     [ -d "$kit/wheels" ] || { echo "error: no $kit/wheels: run tools/device_kit.py here and carry .device"; exit 2; }
@@ -39,6 +64,8 @@ if ! $py -c "import captum, papermill, ipykernel" 2>/dev/null; then
 fi
 # gadlib from the working tree (the machine's torch is its own, not the one pyproject.toml pins)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+# the kit's versions are those of .venv; a requirement the image meets at another version shows here
+$py -m pip check 2>&1 | grep -v "^No broken requirements" | sed 's/^/pip check: /'
 command -v nvidia-smi > /dev/null && nvidia-smi -L
 $py - <<'EOF'
 import platform, torch, torchvision, captum, papermill
@@ -47,25 +74,34 @@ print(f"python {platform.python_version()}, torch {torch.__version__}, torchvisi
       f"device {torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}")
 EOF
 
-for step in ${STEPS:-bench paper}; do
+for step in ${STEPS:-paper}; do
     t0=$(date +%s)
+    if [ "$(left)" -le 30 ]; then
+        echo "== $step: skipped, $(left) s left before the deadline"
+        status=124
+        continue
+    fi
     echo "== $step: $(left) s left"
-    [ "$(left)" -gt 30 ] || { echo "== $step: skipped, the deadline is near"; continue; }
     case $step in
-    bench)
-        timeout "$(left)" env PYTHON="$py" bash benchmarks/gpu.sh "$work/bench" ;;
     paper)
-        [ -n "$pack" ] || { echo "no pack in $kit/data: run tools/device_kit.py here"; continue; }
-        # shellcheck disable=SC2086 # params holds separate -p NAME=VALUE words
-        timeout "$(left)" env GAD_RUNS_DIR="$work/runs" GAD_FIGURES_DIR="$work/figures" \
-            $py -m gadlib.reproduce --dataset folder --data-dir "$kit/data/$pack" --profile "$profile" \
-            --archs resnet18 vgg16 --run-name "device-$pack-$profile" $params ;;
-    *) echo "unknown step $step: give bench and/or paper" ;;
+        if [ -z "$pack" ]; then
+            echo "no pack in $kit/data: run tools/device_kit.py here"
+            false
+        else
+            timeout -k 10 "$(left)" env GAD_RUNS_DIR="$work/runs" GAD_FIGURES_DIR="$work/figures" \
+                "$py" -m gadlib.reproduce --dataset folder --data-dir "$kit/data/$pack" --profile "$profile" \
+                --archs resnet18 vgg16 --run-name "device-$pack-$profile" "${params[@]}"
+        fi ;;
+    bench)
+        timeout -k 10 "$(left)" env PYTHON="$py" bash benchmarks/gpu.sh "$work/bench" ;;
+    *)
+        echo "unknown step $step: give paper and/or bench"
+        false ;;
     esac
-    echo "== $step: exit $?, $(($(date +%s) - t0)) s"
+    code=$?
+    [ "$code" -eq 0 ] || status=$code
+    echo "== $step: exit $code, $(($(date +%s) - t0)) s"
+    pack_results
 done
-
-kept=$(cd "$work" && ls -d bench figures runs/*/executed 2>/dev/null)
-# shellcheck disable=SC2086 # one word per folder
-[ -n "$kept" ] && tar czf "$out/results.tar.gz" -C "$work" $kept
-echo "== done in $(($(date +%s) - start)) s: $out/log.txt${kept:+, $out/results.tar.gz}"
+echo "== done in $(($(date +%s) - start)) s, exit $status: $out/log.txt$([ -f "$out/results.tar.gz" ] && echo ", $out/results.tar.gz")"
+exit "$status"

@@ -150,6 +150,7 @@ def test_a_kernel_asking_for_other_thread_settings_starts_the_usual_way(server):
             output_hook=lambda m: out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None,
         )
         assert isinstance(km.provisioner.process, subprocess.Popen) and "".join(out).strip() == threads
+        assert server._proc.poll() is None  # declined by a live server, not started for want of one
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

@@ -24,7 +24,8 @@ RUN = "kill-test"
 # attributions cell takes about 4 s, while the test reacts within a tenth of a second, so a
 # machine several times faster still leaves a margin (30 epochs and 128 steps, as before, cost
 # make test about 20 s more).
-SLOW = ["-p", "support_epochs=15", "-p", "ig_steps=48"]
+# On the CPU even where there is a GPU, which would finish them before the test could react.
+SLOW = ["-p", "support_epochs=15", "-p", "ig_steps=48", "-p", "device=cpu"]
 
 
 def _users_folder(root):

@@ -36,6 +36,7 @@ ROOTS = ["captum", "papermill", "nbformat", "nbclient", "ipykernel", "ipywidgets
 # Front-end assets only (JupyterLab's widget manager): a headless kernel never loads them.
 SKIP = {"widgetsnbextension", "jupyterlab-widgets"}
 
+# A hand copy of KINDS.md's list: a package added to the image later only travels needlessly.
 DEVICE_HAS = {
     canonicalize_name(n)
     for n in """
@@ -68,11 +69,11 @@ xarray xxhash yarl zipp
 PLATFORMS = [f"manylinux_2_{n}_x86_64" for n in (17, 24, 26, 27, 28, 31, 34, 35)] + ["manylinux2014_x86_64"]
 
 
-def machine(python: str = "3.12") -> dict[str, str]:
+def machine(python: str = "3.12.3") -> dict[str, str]:
     """The environment markers of requirements (`; python_version < "3.13"` and the like) there."""
     return {
-        "python_version": python,
-        "python_full_version": f"{python}.0",
+        "python_version": ".".join(python.split(".")[:2]),
+        "python_full_version": python,
         "sys_platform": "linux",
         "platform_system": "Linux",
         "os_name": "posix",
@@ -83,7 +84,7 @@ def machine(python: str = "3.12") -> dict[str, str]:
     }
 
 
-def needed(python: str = "3.12") -> dict[str, str]:
+def needed(python: str = "3.12.3") -> dict[str, str]:
     """{distribution: version installed here} of ROOTS and everything they require on Linux
     x86-64 under `python`, less what the machine's image holds."""
     env = machine(python)
@@ -102,14 +103,16 @@ def needed(python: str = "3.12") -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def tracked_bytes() -> int:
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+def tree_bytes() -> int:
+    """What travels besides .device: tracked files, and untracked ones git does not ignore."""
+    listing = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    files = subprocess.run(listing, cwd=ROOT, capture_output=True, check=True).stdout
     return sum((ROOT / f).stat().st_size for f in files.decode().split("\0") if f and (ROOT / f).is_file())
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--python", default="3.12", help="the machine's Python (3.12 on nvidia-h200)")
+    parser.add_argument("--python", default="3.12.3", help="the machine's Python (3.12.3 on nvidia-h200)")
     parser.add_argument("--pack", default="cub_warbler_sparrow", help="the ../shared/data pack that travels")
     parser.add_argument("--list", action="store_true", help="print the packages and stop")
     args = parser.parse_args(argv)
@@ -133,7 +136,7 @@ def main(argv=None) -> int:
     )
     shutil.copytree(pack, KIT / "data" / args.pack)
     kit = sum(p.stat().st_size for p in KIT.rglob("*") if p.is_file())
-    total = kit + tracked_bytes()
+    total = kit + tree_bytes()
     mib = f"{kit / 2**20:.1f} MiB; with the working tree {total / 2**20:.1f} MiB"
     print(f"{KIT}: {len(packages)} wheels and {args.pack}, {mib}")
     if total > LIMIT:
