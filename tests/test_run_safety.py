@@ -23,7 +23,7 @@ RUN = "kill-test"
 # Slow enough stages to be caught in the middle: here a support trains for about 4 s and the
 # attributions cell takes about 4 s, while the test reacts within a tenth of a second, so a
 # machine several times faster still leaves a margin (30 epochs and 128 steps, as before, cost
-# make test about 20 s more).
+# make test about 15 s more: the test took 85-92 s then, 73-78 s now).
 # On the CPU even where there is a GPU, which would finish them before the test could react.
 SLOW = ["-p", "support_epochs=15", "-p", "ig_steps=48", "-p", "device=cpu"]
 
