@@ -13,8 +13,8 @@ Stages:
   batched over images), per method and all five in one call; maps compared (Spearman, Jaccard).
 - training: one support's epochs from images decoded once into memory, against a torchvision
   ImageFolder + DataLoader that decodes the JPEG files in every epoch.
-- convs: ResNet18 at 32 px, support training and the engine with its single-pixel
-  convolutions as linear layers (gadlib/convs.py), against the same calls without.
+- convs: each architecture at 32 px, support training and the engine with the convolutions
+  on 1 x 1 and 2 x 2 maps as linear layers (gadlib/convs.py), against the same calls without.
 
 Every timing runs the same work on the same shapes once first (warm-up: cuDNN autotuning,
 allocator, caches), then reports the median of --reps runs.
@@ -284,10 +284,11 @@ def bench_training(args, device) -> pd.DataFrame:
     return pd.DataFrame([row("training", work, t_plain, t_gad, n, "img/s", check)])
 
 
-# ---------------------------------------------------------------- single-pixel convolutions
+# ---------------------------------------------------------------- convolutions on small maps
 @contextlib.contextmanager
-def without_single_pixel_convs():
-    """gadlib with every convolution run as one (no single-pixel linear layers, gadlib/convs.py)."""
+def without_small_map_convs():
+    """gadlib with every convolution run as one (no linear layers for 1 x 1 and 2 x 2 maps,
+    gadlib/convs.py)."""
     from gadlib import convs
 
     convs.ENABLED = False
@@ -298,43 +299,49 @@ def without_single_pixel_convs():
 
 
 def bench_convs(args, device) -> pd.DataFrame:
-    """ResNet18 at 32 px (the default profile), where four convolutions have a one-pixel output:
-    support training and the engine's five methods with those as linear layers, against the same
-    calls with every convolution run as one. The rounding differs, so the check is how far apart
-    the two trained supports' logits are, and the maps' agreement."""
+    """Each architecture at 32 px (the default profile), where some convolutions read 1 x 1 or
+    2 x 2 maps (ResNet18's last two stages, VGG16's last block): support training and the
+    engine's five methods with those as linear layers, against the same calls with every
+    convolution run as one. The rounding differs, so the check is how far apart the two trained
+    supports' logits are, and the maps' agreement."""
+    return pd.DataFrame([r for arch in args.archs for r in _bench_convs_of(arch, args, device)])
+
+
+def _bench_convs_of(arch: str, args, device) -> list[dict]:
     from gadlib.training import train_support
 
     size, rows = 32, []
     torch.manual_seed(0)
-    original = build_model("resnet18", 2, size).to(device).eval()
+    original = build_model(arch, 2, size).to(device).eval()
     x, targets = torch.randn(8 * args.batch, 3, size, size), torch.randn(8 * args.batch, 2)
 
     def train():
         return train_support(original, x, targets, 1, 4e-5, args.batch)[0]
 
-    with without_single_pixel_convs():
+    with without_small_map_convs():
         plain, t_plain = median_time(train, device, args.reps)
     fast, t_fast = median_time(train, device, args.reps)
     probe = x[:64].to(device)
     with torch.no_grad():
         apart = float((plain(probe) - fast(probe)).abs().max() / plain(probe).abs().max())
     check = f"logits apart by {apart:.1e} of their largest"
-    rows.append(row("convs", f"resnet18 training, {len(x)} images, 32 px", t_plain, t_fast, len(x), "img/s", check))
+    rows.append(row("convs", f"{arch} training, {len(x)} images, 32 px", t_plain, t_fast, len(x), "img/s", check))
 
-    models, images = random_models("resnet18", argparse.Namespace(**{**vars(args), "size": size}), device)
+    models, images = random_models(arch, argparse.Namespace(**{**vars(args), "size": size}), device)
 
     def engine():
         clear_prepared()
         return attribution_maps(models, images, list(METHODS), ig_steps=args.ig_steps, precision="fp32", progress=False)
 
-    with without_single_pixel_convs():
+    with without_small_map_convs():
         plain_maps, t_plain = median_time(engine, device, args.reps)
     fast_maps, t_fast = median_time(engine, device, args.reps)
     worst = [map_agreement(fast_maps[m], plain_maps[m]) for m in METHODS]
-    check = f"spearman {min(float(r.min()) for r, _ in worst):.3f}, jaccard {min(float(j.min()) for _, j in worst):.3f}"
+    spearman, jaccard = min(float(r.min()) for r, _ in worst), min(float(j.min()) for _, j in worst)
     n = len(images) * len(models)
-    rows.append(row("convs", "resnet18 engine, all five, 32 px", t_plain, t_fast, n, "img/s", check))
-    return pd.DataFrame(rows)
+    check = f"spearman {spearman:.3f}, jaccard {jaccard:.3f}"
+    rows.append(row("convs", f"{arch} engine, all five, 32 px", t_plain, t_fast, n, "img/s", check))
+    return rows
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from .config import METHODS
 from .consensus import important, reduce_channels
-from .convs import plain_convs, single_pixel_convs, use_single_pixel_convs
+from .convs import plain_convs, small_map_convs, use_small_map_convs
 from .errors import GADInputError
 
 GRADIENT_METHODS = {"saliency", "input_x_gradient"}  # one pass serves both, so one precision
@@ -90,7 +90,7 @@ class SwitchableReLU(nn.Module):
 def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     """An eval-mode copy with batch norm folded into convolutions, switchable ReLUs, frozen
     weights, on `device`."""
-    m = plain_convs(copy.deepcopy(model).eval().to(device))  # a copy made inside single_pixel_convs
+    m = plain_convs(copy.deepcopy(model).eval().to(device))  # a copy made inside small_map_convs
     try:
         from torch.fx.experimental.optimization import fuse
 
@@ -103,7 +103,7 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
             setattr(parent, name.rpartition(".")[2], SwitchableReLU())
     for p in m.parameters():
         p.requires_grad_(False)
-    return use_single_pixel_convs(m)  # after fusing, which matches plain nn.Conv2d only
+    return use_small_map_convs(m)  # after fusing, which matches plain nn.Conv2d only
 
 
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -306,7 +306,7 @@ def smoothgrad_maps(
     if fit is not None:
         batch_size = max(1, min(batch_size, fit // samples))
     out = {}
-    with single_pixel_convs(model):  # ResNet18's 1 x 1 maps at 32 px (convs.py)
+    with small_map_convs(model):  # 1 x 1 and 2 x 2 maps at 32 px (convs.py)
         for method in methods:
             tunnel = NoiseTunnel(captum_class(method)(model))
             extra = {"n_steps": ig_steps, "method": ig_method} if method == "integrated_gradients" else {}

@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import PRECISIONS
-from .convs import single_pixel_convs
+from .convs import small_map_convs
 from .data import Split, normalize
 from .errors import GADInputError
 from .models import predict_logits
@@ -58,9 +58,9 @@ def _fit(
     gen = torch.Generator().manual_seed(seed)
     history = []
     bar = tqdm(total=epochs * -(-len(images) // batch_size), desc=desc, leave=False)
-    # single-pixel convolutions as linear layers: ResNet18 at 32 px trained 1.7-2.0x faster on an
+    # convolutions on 1 x 1 and 2 x 2 maps as linear layers: ResNet18 at 32 px trained 1.7-2.0x faster on an
     # AVX2-only EPYC (convs.py; benchmarks/speed.py --stage convs)
-    with single_pixel_convs(model):
+    with small_map_convs(model):
         for _ in range(epochs):
             model.train(not frozen)
             # the loss is summed on the device (float64, as Python floats summed it before): reading
