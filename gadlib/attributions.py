@@ -306,7 +306,7 @@ def smoothgrad_maps(
     if fit is not None:
         batch_size = max(1, min(batch_size, fit // samples))
     out = {}
-    with small_map_convs(model):  # 1 x 1 and 2 x 2 maps at 32 px (convs.py)
+    with small_map_convs(model):  # 1 x 1 and 2 x 2 maps at 32 and 64 px (convs.py)
         for method in methods:
             tunnel = NoiseTunnel(captum_class(method)(model))
             extra = {"n_steps": ig_steps, "method": ig_method} if method == "integrated_gradients" else {}

@@ -53,11 +53,12 @@ def _outputs(conv: nn.Conv2d, height: int, width: int) -> tuple[int, int] | None
 def _tap_index(height: int, width: int, out_h: int, out_w: int, kw: int, ph: int, pw: int, sh: int, sw: int, device):
     """For every (output row, output column, input row, input column), the flat kernel tap
     (row * kw + column) that joins them."""
-    oi = torch.arange(out_h, device=device)[:, None, None, None]
-    oj = torch.arange(out_w, device=device)[None, :, None, None]
-    ii = torch.arange(height, device=device)[None, None, :, None]
-    ij = torch.arange(width, device=device)[None, None, None, :]
-    return ((ii - oi * sh + ph) * kw + (ij - oj * sw + pw)).reshape(-1)
+    with torch.inference_mode(False):  # usable by autograd later, even if first made in inference mode
+        oi = torch.arange(out_h, device=device)[:, None, None, None]
+        oj = torch.arange(out_w, device=device)[None, :, None, None]
+        ii = torch.arange(height, device=device)[None, None, :, None]
+        ij = torch.arange(width, device=device)[None, None, None, :]
+        return ((ii - oi * sh + ph) * kw + (ij - oj * sw + pw)).reshape(-1)
 
 
 def _linear_weight(conv: nn.Conv2d, height: int, width: int, out_h: int, out_w: int) -> torch.Tensor:
@@ -80,19 +81,19 @@ class SmallMapConv2d(nn.Conv2d):
 
     def _weight_for(self, height: int, width: int, out: tuple[int, int]) -> torch.Tensor:
         """The linear layer's weight. Gathering it costs about as much as the product itself
-        (VGG16's 512 channels, batch 64), so where no gradient can reach the weight (the
-        engine's prepared models) it is kept while the weight is unchanged: its version
-        counter, like the engine's own cache, is part of the key."""
-        if out == (1, 1):  # a slice, not a copy
-            return _linear_weight(self, height, width, *out)
+        (VGG16's 512 channels, batch 64), so for a weight that takes no gradient (the engine's
+        prepared models) it is kept while the weight is unchanged: its version counter, like
+        the engine's own cache, is part of the key, and the kept tuple holds the weight's own
+        tensor, so a matching address is the same storage. As there, a write through
+        `weight.data` moves no version counter and is not seen."""
         w = self.weight
-        if w.requires_grad and torch.is_grad_enabled():
-            return _linear_weight(self, height, width, *out)
+        if out == (1, 1) or w.requires_grad or torch.is_inference_mode_enabled() or w.is_inference():
+            return _linear_weight(self, height, width, *out)  # one pixel: a slice, not a copy
         key = (w._version, w.data_ptr(), w.dtype, w.device, height, width)
         kept = self.__dict__.get("_kept_weight")
         if kept is None or kept[0] != key:
             with torch.no_grad():
-                kept = (key, _linear_weight(self, height, width, *out))
+                kept = (key, _linear_weight(self, height, width, *out), w.detach())
             self.__dict__["_kept_weight"] = kept
         return kept[1]
 

@@ -58,8 +58,8 @@ def _fit(
     gen = torch.Generator().manual_seed(seed)
     history = []
     bar = tqdm(total=epochs * -(-len(images) // batch_size), desc=desc, leave=False)
-    # convolutions on 1 x 1 and 2 x 2 maps as linear layers: ResNet18 at 32 px trained 1.7-2.0x faster on an
-    # AVX2-only EPYC (convs.py; benchmarks/speed.py --stage convs)
+    # convolutions on 1 x 1 and 2 x 2 maps as linear layers: at 32 px ResNet18 trained 2.0-3.0x
+    # and VGG16 1.1-1.2x faster on an AVX2-only EPYC (convs.py; benchmarks/speed.py --stage convs)
     with small_map_convs(model):
         for _ in range(epochs):
             model.train(not frozen)

@@ -51,6 +51,29 @@ def test_same_function_and_gradients_as_the_convolution():
             else:
                 fallback += 1
                 assert torch.equal(y_fast, y_plain)  # the very same kernel
+    # kernels, strides and paddings that differ between the axes (a swapped axis would show)
+    for (kh, kw), (sh, sw), (ph, pw), (h, w) in [
+        ((3, 1), (1, 1), (1, 0), (2, 1)),
+        ((1, 3), (1, 2), (0, 1), (1, 2)),
+        ((3, 5), (1, 1), (1, 2), (2, 3)),
+        ((5, 3), (2, 1), (2, 1), (3, 2)),
+        ((3, 5), (2, 1), (2, 2), (1, 3)),
+    ]:
+        plain = nn.Conv2d(3, 4, (kh, kw), stride=(sh, sw), padding=(ph, pw)).double()
+        fast = nn.Conv2d(3, 4, (kh, kw), stride=(sh, sw), padding=(ph, pw)).double()
+        fast.load_state_dict(plain.state_dict())
+        fast.__class__ = SmallMapConv2d
+        x = torch.randn(2, 3, h, w, dtype=torch.float64, requires_grad=True)
+        assert _linear_path_taken(fast, x), ((kh, kw), (sh, sw), (ph, pw), (h, w))
+        y_plain, y_fast = plain(x), fast(x)
+        outputs.add(tuple(y_plain.shape[-2:]))
+        g = torch.randn_like(y_plain)
+        for a, b in zip(
+            torch.autograd.grad(y_fast, (x, fast.weight, fast.bias), g),
+            torch.autograd.grad(y_plain, (x, plain.weight, plain.bias), g),
+        ):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(y_fast, y_plain, rtol=1e-12, atol=1e-12)
     assert taken > 50 and fallback > 50  # both paths exercised
     # one-pixel outputs, wider ones (a gathered weight), and outputs one pixel on one axis only
     assert {(1, 1), (2, 2), (3, 3), (1, 2), (2, 1)} <= outputs
@@ -65,9 +88,14 @@ def test_a_one_pixel_output_is_computed_as_in_9c92ee7():
         fast = nn.Conv2d(8, 16, 3, padding=1, stride=2 if h == 2 else 1)
         fast.load_state_dict(conv.state_dict())
         fast.__class__ = SmallMapConv2d
-        x = torch.randn(64, 8, h, w)
+        x = torch.randn(64, 8, h, w, requires_grad=True)
         then = nn.functional.linear(x.flatten(1), conv.weight[:, :, window[0], window[1]].flatten(1), conv.bias)
-        assert torch.equal(fast(x), then[:, :, None, None])
+        now = fast(x)
+        assert torch.equal(now, then[:, :, None, None])
+        g = torch.randn_like(now)  # and the same gradients, bit for bit, for training
+        grads_then = torch.autograd.grad(then, (x, conv.weight, conv.bias), g.flatten(1))
+        for a, b in zip(torch.autograd.grad(now, (x, fast.weight, fast.bias), g), grads_then):
+            assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize(
@@ -79,6 +107,7 @@ def test_a_one_pixel_output_is_computed_as_in_9c92ee7():
         (dict(padding="same"), 1, False),
         (dict(padding=1, bias=False), 1, True),
         (dict(padding=1, stride=2), 2, True),  # run on a channels_last input below
+        (dict(padding=1), 2, True),  # a 2 x 2 output, its weight gathered
     ],
 )
 def test_other_convolutions_keep_their_kernel(options, size, linear):
@@ -164,7 +193,19 @@ def test_a_kept_weight_follows_the_weight():
         again = conv(x)  # gathered again, not the kept one
         torch.testing.assert_close(again, nn.functional.conv2d(x, conv.weight, conv.bias, padding=1))
         assert not torch.allclose(first, again)
+        conv.weight.data = conv.weight.data * 3  # another storage, its version counter unmoved
+        torch.testing.assert_close(conv(x), nn.functional.conv2d(x, conv.weight, conv.bias, padding=1))
     assert "_kept_weight" not in conv.__dict__
+    # a weight that takes gradients is gathered in every call, never kept; inference mode keeps nothing
+    trained = nn.Conv2d(4, 4, 3, padding=1)
+    with small_map_convs(trained):
+        with torch.no_grad():
+            trained(x)
+        with torch.inference_mode():
+            trained(x)
+        assert "_kept_weight" not in trained.__dict__
+        trained(x.requires_grad_()).sum().backward()  # after inference mode, autograd still works
+        assert trained.weight.grad is not None
 
 
 def test_models_come_back_plain_and_prepared_copies_stay_folded():
