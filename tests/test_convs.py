@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from gadlib import convs
 from gadlib.attributions import prepare_model
 from gadlib.convs import SmallMapConv2d, _outputs, small_map_convs
 from gadlib.models import build_model
@@ -19,61 +20,56 @@ def _linear_path_taken(conv: nn.Conv2d, x: torch.Tensor) -> bool:
     return _outputs(conv, *x.shape[-2:]) is not None
 
 
+def _compare_with_the_convolution(k, s, p, h, w) -> tuple[int, int] | None:
+    """One convolution (kernel, stride and padding per axis or for both), float64: the output
+    size where the linear path ran, with values and all three gradients equal to the
+    convolution's (rounding cannot hide a wrong tap); None where the convolution itself ran."""
+    plain = nn.Conv2d(3, 4, k, stride=s, padding=p).double()
+    fast = nn.Conv2d(3, 4, k, stride=s, padding=p).double()
+    fast.load_state_dict(plain.state_dict())
+    fast.__class__ = SmallMapConv2d
+    x = torch.randn(2, 3, h, w, dtype=torch.float64, requires_grad=True)
+    y_plain, y_fast = plain(x), fast(x)
+    assert y_fast.shape == y_plain.shape
+    if not _linear_path_taken(fast, x):
+        assert torch.equal(y_fast, y_plain)  # the very same kernel
+        return None
+    assert "Convolution" not in type(y_fast.grad_fn).__name__  # the linear path ran
+    torch.testing.assert_close(y_fast, y_plain, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(y_plain)
+    grads_plain = torch.autograd.grad(y_plain, (x, plain.weight, plain.bias), g)
+    grads_fast = torch.autograd.grad(y_fast, (x, fast.weight, fast.bias), g)
+    for a, b in zip(grads_fast, grads_plain):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # taps that read only padding get no gradient, as in the convolution
+    assert (grads_fast[1] == 0).sum() == (grads_plain[1] == 0).sum()
+    return tuple(y_plain.shape[-2:])
+
+
 def test_same_function_and_gradients_as_the_convolution():
     """Every kernel, padding, stride and input size up to the kernel's: where every output pixel's
-    window holds the input, values and all three gradients equal the convolution's (float64, so
-    rounding cannot hide a wrong tap); elsewhere the convolution runs as it is."""
+    window holds the input, values and all three gradients equal the convolution's; elsewhere the
+    convolution runs as it is."""
     torch.manual_seed(0)
     taken, fallback, outputs = 0, 0, set()
     for k, s in itertools.product((1, 2, 3, 5, 7), (1, 2, 3)):
         for p, h, w in itertools.product(range(k), range(1, k + 2), range(1, k + 2)):
             if h + 2 * p < k or w + 2 * p < k:
                 continue  # no output at all: the convolution itself raises
-            plain = nn.Conv2d(3, 4, k, stride=s, padding=p).double()
-            fast = nn.Conv2d(3, 4, k, stride=s, padding=p).double()
-            fast.load_state_dict(plain.state_dict())
-            fast.__class__ = SmallMapConv2d
-            x = torch.randn(2, 3, h, w, dtype=torch.float64, requires_grad=True)
-            y_plain, y_fast = plain(x), fast(x)
-            assert y_fast.shape == y_plain.shape
-            g = torch.randn_like(y_plain)
-            grads_plain = torch.autograd.grad(y_plain, (x, plain.weight, plain.bias), g)
-            grads_fast = torch.autograd.grad(y_fast, (x, fast.weight, fast.bias), g)
-            if _linear_path_taken(fast, x):
-                taken += 1
-                outputs.add(tuple(y_plain.shape[-2:]))
-                assert "Convolution" not in type(y_fast.grad_fn).__name__  # the linear path ran
-                torch.testing.assert_close(y_fast, y_plain, rtol=1e-12, atol=1e-12)
-                for a, b in zip(grads_fast, grads_plain):
-                    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-                # taps that read only padding get no gradient, as in the convolution
-                assert (grads_fast[1] == 0).sum() == (grads_plain[1] == 0).sum()
-            else:
-                fallback += 1
-                assert torch.equal(y_fast, y_plain)  # the very same kernel
+            out = _compare_with_the_convolution(k, s, p, h, w)
+            taken, fallback = taken + (out is not None), fallback + (out is None)
+            outputs.add(out)
     # kernels, strides and paddings that differ between the axes (a swapped axis would show)
-    for (kh, kw), (sh, sw), (ph, pw), (h, w) in [
+    for k, s, p, (h, w) in [
         ((3, 1), (1, 1), (1, 0), (2, 1)),
         ((1, 3), (1, 2), (0, 1), (1, 2)),
         ((3, 5), (1, 1), (1, 2), (2, 3)),
         ((5, 3), (2, 1), (2, 1), (3, 2)),
         ((3, 5), (2, 1), (2, 2), (1, 3)),
     ]:
-        plain = nn.Conv2d(3, 4, (kh, kw), stride=(sh, sw), padding=(ph, pw)).double()
-        fast = nn.Conv2d(3, 4, (kh, kw), stride=(sh, sw), padding=(ph, pw)).double()
-        fast.load_state_dict(plain.state_dict())
-        fast.__class__ = SmallMapConv2d
-        x = torch.randn(2, 3, h, w, dtype=torch.float64, requires_grad=True)
-        assert _linear_path_taken(fast, x), ((kh, kw), (sh, sw), (ph, pw), (h, w))
-        y_plain, y_fast = plain(x), fast(x)
-        outputs.add(tuple(y_plain.shape[-2:]))
-        g = torch.randn_like(y_plain)
-        for a, b in zip(
-            torch.autograd.grad(y_fast, (x, fast.weight, fast.bias), g),
-            torch.autograd.grad(y_plain, (x, plain.weight, plain.bias), g),
-        ):
-            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(y_fast, y_plain, rtol=1e-12, atol=1e-12)
+        out = _compare_with_the_convolution(k, s, p, h, w)
+        assert out is not None, (k, s, p, h, w)
+        outputs.add(out)
     assert taken > 50 and fallback > 50  # both paths exercised
     # one-pixel outputs, wider ones (a gathered weight), and outputs one pixel on one axis only
     assert {(1, 1), (2, 2), (3, 3), (1, 2), (2, 1)} <= outputs
@@ -157,8 +153,6 @@ def test_which_convolutions_take_the_linear_path():
 def test_whole_models_at_32_px_give_the_same_loss_and_gradients(arch):
     """In float64, a training step's loss and every parameter's gradient with the swap equal
     those of the plain convolutions: trained in fp32, the two differ by rounding only."""
-    from gadlib import convs
-
     torch.manual_seed(0)
     model = build_model(arch, 2, 32).double().train()
     x, y = torch.randn(4, 3, 32, 32, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
@@ -198,10 +192,11 @@ def test_a_kept_weight_follows_the_weight():
     assert "_kept_weight" not in conv.__dict__
     # a weight that takes gradients is gathered in every call, never kept; inference mode keeps nothing
     trained = nn.Conv2d(4, 4, 3, padding=1)
+    convs._tap_index.cache_clear()  # so that inference mode makes the tap index first
     with small_map_convs(trained):
-        with torch.no_grad():
-            trained(x)
         with torch.inference_mode():
+            trained(x)
+        with torch.no_grad():
             trained(x)
         assert "_kept_weight" not in trained.__dict__
         trained(x.requires_grad_()).sum().backward()  # after inference mode, autograd still works
