@@ -15,6 +15,8 @@ Stages:
   ImageFolder + DataLoader that decodes the JPEG files in every epoch.
 - convs: each architecture at 32 px, support training and the engine with the convolutions
   on 1 x 1 and 2 x 2 maps as linear layers (gadlib/convs.py), against the same calls without.
+- memory (CPU): each architecture at --size, support training and the engine in a process that
+  keeps freed memory for reuse (gadlib/cpu_memory.py), against one with malloc's defaults.
 
 Every timing runs the same work on the same shapes once first (warm-up: cuDNN autotuning,
 allocator, caches), then reports the median of --reps runs.
@@ -344,9 +346,88 @@ def _bench_convs_of(arch: str, args, device) -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------- freed memory kept (CPU)
+def bench_memory(args, device) -> pd.DataFrame:
+    """Each architecture at --size: support training and the engine's five methods in a fresh
+    process with freed memory kept for reuse (gadlib/cpu_memory.py, as every notebook on the CPU
+    has it), against a fresh process with malloc's defaults. Only memory placement differs, so
+    the check is that both give the same losses and maps to the bit, and each side's page
+    faults and peak memory."""
+    if device.type != "cpu":
+        return pd.DataFrame([{"stage": "memory", "work": "CPU only: the setting is not made on a GPU run"}])
+    rows = []
+    for arch in args.archs:
+        plain, kept = (_memory_worker_run(arch, args, keep) for keep in ("0", "1"))
+        for part, n in (("training", plain["train_images"]), ("engine, all five", plain["images"])):
+            t_plain, t_kept = plain[part], kept[part]
+            same = "same results" if plain["digest"] == kept["digest"] else "RESULTS DIFFER"
+            check = (
+                f"{same}; page faults {plain[part + ' faults'] / 1e3:.0f}k -> {kept[part + ' faults'] / 1e3:.0f}k, "
+                f"process peak {plain['peak_mb']:.0f} -> {kept['peak_mb']:.0f} MB"
+            )
+            rows.append(row("memory", f"{arch} {part}, {args.size} px", t_plain, t_kept, n, "img/s", check))
+    return pd.DataFrame(rows)
+
+
+def _memory_worker_run(arch: str, args, keep: str) -> dict:
+    import json
+    import os
+    import sys
+
+    cmd = [sys.executable, __file__, "--memory-worker", arch, "--size", str(args.size), "--reps", str(args.reps)]
+    cmd += ["--images", str(args.images), "--models", str(args.models), "--ig-steps", str(args.ig_steps)]
+    cmd += ["--batch", str(args.batch)]
+    env = {**os.environ, "GAD_KEEP_FREED_MEMORY": keep}
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def memory_worker(arch: str, args) -> None:
+    """One side of bench_memory, in its own process: prints a JSON line of times (median of
+    --reps after a warm-up), page faults (warm-up included), the process's peak memory, and a
+    digest of the trained support, its losses and the maps."""
+    import hashlib
+    import json
+    import resource
+
+    from gadlib.cpu_memory import keep_freed_memory
+    from gadlib.training import train_support
+
+    keep_freed_memory()  # a no-op where GAD_KEEP_FREED_MEMORY=0
+    device = torch.device("cpu")
+    models, images = random_models(arch, args, device)
+    x, targets = torch.randn(4 * args.batch, 3, args.size, args.size), torch.randn(4 * args.batch, 2)
+
+    def train():
+        torch.manual_seed(0)
+        return train_support(models[0], x, targets, 1, 4e-5, args.batch)
+
+    def engine():
+        clear_prepared()
+        return attribution_maps(models, images, list(METHODS), ig_steps=args.ig_steps, precision="fp32", progress=False)
+
+    def faults():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+    before = faults()
+    (support, losses), t_train = median_time(train, device, args.reps)
+    between = faults()
+    maps, t_engine = median_time(engine, device, args.reps)
+    out = {"training": t_train, "engine, all five": t_engine, "train_images": len(x)}
+    out["images"] = len(images) * len(models)
+    out |= {"training faults": between - before, "engine, all five faults": faults() - between}
+    digest = hashlib.sha256(str(losses).encode())
+    for t in support.state_dict().values():
+        digest.update(t.numpy().tobytes())
+    for m in METHODS:
+        digest.update(maps[m].numpy().tobytes())
+    out |= {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "digest": digest.hexdigest()}
+    print(json.dumps(out))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stage", choices=["hulls", "attributions", "training", "convs", "all"], default="all")
+    ap.add_argument("--stage", choices=["hulls", "attributions", "training", "convs", "memory", "all"], default="all")
     ap.add_argument("--size", type=int, default=64, help="image side in pixels (224 for the paper)")
     ap.add_argument("--images", type=int, default=16, help="images explained (hulls: images per method)")
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions after the warm-up; the median is shown")
@@ -361,11 +442,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the plain training loop")
     ap.add_argument("--synthetic", action="store_true", help="train on synthetic JPEGs even where the shared pack is")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--memory-worker", metavar="ARCH", help=argparse.SUPPRESS)  # one side of --stage memory
     args = ap.parse_args()
+    if args.memory_worker:
+        return memory_worker(args.memory_worker, args)
     device = pick_device(args.device)
     print(header(device), flush=True)
-    stages = ["hulls", "attributions", "training", "convs"] if args.stage == "all" else [args.stage]
+    stages = ["hulls", "attributions", "training", "convs", "memory"] if args.stage == "all" else [args.stage]
     bench = {"hulls": bench_hulls, "attributions": bench_attributions, "training": bench_training, "convs": bench_convs}
+    bench["memory"] = bench_memory
     for stage in stages:
         table = bench[stage](args, device)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)

@@ -3,6 +3,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from gadlib.cpu_memory import keep_freed_memory
+
+keep_freed_memory()  # as every notebook on the CPU (stages.setup): in-process tests reuse freed memory too
 ROOT = Path(__file__).resolve().parent.parent  # gadlib itself is installed (pip install -e .[dev])
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
