@@ -16,7 +16,9 @@ Stages:
 - convs: each architecture at 32 px, support training and the engine with the convolutions
   on 1 x 1 and 2 x 2 maps as linear layers (gadlib/convs.py), against the same calls without.
 - memory (CPU): each architecture at --size, support training and the engine in a process that
-  keeps freed memory for reuse (gadlib/cpu_memory.py), against one with malloc's defaults.
+  keeps freed memory for reuse (gadlib/cpu_memory.py, as the notebooks do on the CPU), against
+  one with malloc's defaults (7-8 minutes of `all` at 64 px on 2 cores). The other stages
+  run in this process, with malloc's defaults on both sides.
 
 Every timing runs the same work on the same shapes once first (warm-up: cuDNN autotuning,
 allocator, caches), then reports the median of --reps runs.
@@ -358,6 +360,8 @@ def bench_memory(args, device) -> pd.DataFrame:
     rows = []
     for arch in args.archs:
         plain, kept = (_memory_worker_run(arch, args, keep) for keep in ("0", "1"))
+        if not kept["applied"]:
+            return pd.DataFrame([{"stage": "memory", "work": "not glibc's malloc here: the setting does nothing"}])
         for part, n in (("training", plain["train_images"]), ("engine, all five", plain["images"])):
             t_plain, t_kept = plain[part], kept[part]
             same = "same results" if plain["digest"] == kept["digest"] else "RESULTS DIFFER"
@@ -376,10 +380,12 @@ def _memory_worker_run(arch: str, args, keep: str) -> dict:
 
     cmd = [sys.executable, __file__, "--memory-worker", arch, "--size", str(args.size), "--reps", str(args.reps)]
     cmd += ["--images", str(args.images), "--models", str(args.models), "--ig-steps", str(args.ig_steps)]
-    cmd += ["--batch", str(args.batch)]
+    cmd += ["--batch", str(args.batch), "--internal-batch", str(args.internal_batch)]
     env = {**os.environ, "GAD_KEEP_FREED_MEMORY": keep}
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the memory stage's worker failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def memory_worker(arch: str, args) -> None:
@@ -393,7 +399,7 @@ def memory_worker(arch: str, args) -> None:
     from gadlib.cpu_memory import keep_freed_memory
     from gadlib.training import train_support
 
-    keep_freed_memory()  # a no-op where GAD_KEEP_FREED_MEMORY=0
+    applied = keep_freed_memory()  # a no-op where GAD_KEEP_FREED_MEMORY=0
     device = torch.device("cpu")
     models, images = random_models(arch, args, device)
     x, targets = torch.randn(4 * args.batch, 3, args.size, args.size), torch.randn(4 * args.batch, 2)
@@ -404,7 +410,15 @@ def memory_worker(arch: str, args) -> None:
 
     def engine():
         clear_prepared()
-        return attribution_maps(models, images, list(METHODS), ig_steps=args.ig_steps, precision="fp32", progress=False)
+        return attribution_maps(
+            models,
+            images,
+            list(METHODS),
+            ig_steps=args.ig_steps,
+            internal_batch=args.internal_batch,
+            precision="fp32",
+            progress=False,
+        )
 
     def faults():
         return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -413,7 +427,7 @@ def memory_worker(arch: str, args) -> None:
     (support, losses), t_train = median_time(train, device, args.reps)
     between = faults()
     maps, t_engine = median_time(engine, device, args.reps)
-    out = {"training": t_train, "engine, all five": t_engine, "train_images": len(x)}
+    out = {"applied": applied, "training": t_train, "engine, all five": t_engine, "train_images": len(x)}
     out["images"] = len(images) * len(models)
     out |= {"training faults": between - before, "engine, all five faults": faults() - between}
     digest = hashlib.sha256(str(losses).encode())

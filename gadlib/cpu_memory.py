@@ -1,18 +1,16 @@
 """Keep the memory that freed tensors held in the process, so the next tensor reuses its pages.
 
 glibc's malloc serves every request above a threshold (at most 32 MB) with a fresh mapping and
-unmaps it on free; smaller freed memory at the heap's top goes back to the system too. A CPU
-training step or attribution batch allocates and frees the same large activations over and
-over, so each one is faulted in again, page by page: an Integrated Gradients batch of 256
-inputs of VGG16 at 32 px makes 67 MB activations, and its attributions for 16 images took 2.9
-million page faults on the 2-core EPYC (each a trap into the kernel and a zeroed page).
+unmaps it on free, and gives freed memory at its heap's top back to the system. A CPU training
+step or attribution batch allocates and frees the same large activations over and over, so
+each one was faulted in again, page by page: each a trap into the kernel and a zeroed page
+(`python benchmarks/speed.py --stage memory`, README, Speed).
 
-`keep_freed_memory()` tells malloc to map nothing of its own and never to trim its heap, so
-freed memory stays in the heap and is reused. The process keeps its peak memory until it ends,
-and glibc's aligned allocations (which torch uses) can leave several same-size holes before
-they coalesce: a loop of one 100 MB tensor settled at 1.2 GB resident. The arithmetic is
-untouched, since where a tensor lies changes no kernel's result. Setting it is the notebooks'
-business (`stages.setup`, CPU runs only); `GAD_KEEP_FREED_MEMORY=0` turns it off.
+`keep_freed_memory()` tells malloc to serve the main thread's requests from its heap and never
+to trim it, so freed memory is reused. The process keeps its peak memory until it ends, and
+more of it: torch's aligned allocations (glibc before 2.38) can leave holes of one size before
+they coalesce. Where a tensor lies changes no kernel's result. The notebooks' setup
+(`stages.setup`) makes the setting on CPU runs; `GAD_KEEP_FREED_MEMORY=0` turns it off.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ import ctypes
 import os
 import platform
 
-# mallopt's parameters (malloc.h)
+# mallopt's parameters (malloc.h); a trim threshold of -1 turns trimming off (mallopt(3))
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 _applied = False
@@ -39,6 +37,15 @@ def keep_freed_memory() -> bool:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
-    # 1 on success; the largest trim threshold an int holds (2 GB of free heap top)
-    _applied = libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    _applied = libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, -1) == 1  # 1: done
     return _applied
+
+
+def on_the_cpu(device: str) -> bool:
+    """Whether a run's `device` setting ("auto", "cpu", "cuda", ...) computes on the CPU; read
+    without parsing it, so an unknown name is left to the code that uses the device."""
+    if device == "auto":
+        import torch
+
+        return not torch.cuda.is_available()
+    return device == "cpu"

@@ -15,7 +15,7 @@ from . import consensus as cons
 from . import metrics, notices, precision, runfiles
 from .attributions import attribution_maps
 from .config import RunConfig
-from .cpu_memory import keep_freed_memory
+from .cpu_memory import keep_freed_memory, on_the_cpu
 from .data import Dataset, eval_indices, normalize
 from .errors import GADInputError
 from .gad import GAD
@@ -44,7 +44,7 @@ def setup(namespace: dict) -> tuple[RunConfig, Dataset]:
     if twice:
         raise GADInputError(f"{', '.join(twice)} given both as a parameter and in extra: give each once")
     cfg = RunConfig.build(**given, **extra)
-    if pick_device(cfg.device).type == "cpu":
+    if on_the_cpu(cfg.device):
         keep_freed_memory()  # large tensors reuse freed pages instead of faulting fresh ones in
     print(f"run folder: {cfg.run_dir}  profile: {cfg.profile}  arch: {cfg.arch}")
     return cfg, load_dataset(cfg)

@@ -3,9 +3,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gadlib.cpu_memory import keep_freed_memory
+from gadlib.cpu_memory import keep_freed_memory, on_the_cpu
 
-keep_freed_memory()  # as every notebook on the CPU (stages.setup): in-process tests reuse freed memory too
+if on_the_cpu("auto"):
+    keep_freed_memory()  # as notebooks 01-07 do on the CPU (stages.setup): in-process tests reuse freed memory too
 ROOT = Path(__file__).resolve().parent.parent  # gadlib itself is installed (pip install -e .[dev])
 SHARED_DATA = ROOT.parent / "shared" / "data"
 

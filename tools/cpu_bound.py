@@ -4,7 +4,8 @@ matrix product, and the training rate (Adam, MSE, batch 64) of VGG16 at 32 and 6
 ResNet18 at 32 px, in fp32 and with `train_precision=bf16`, so that the README's whole-run
 bounds can be checked: `.venv/bin/python tools/cpu_bound.py`. On a CPU without native bf16
 it times fp32 only (emulated bf16 ran for over 15 minutes on an AVX2-only EPYC); `--bf16`
-times it anyway."""
+times it anyway. Freed memory is kept for reuse, as in the notebooks (since dc1a5fe; earlier
+rates in the README were timed without)."""
 
 import sys
 import time
@@ -12,6 +13,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from gadlib.cpu_memory import keep_freed_memory
 from gadlib.models import build_model
 from gadlib.precision import bf16_available
 from gadlib.training import train_support
@@ -48,7 +50,8 @@ def training_rate(arch: str, size: int, bf16: bool = False, batch: int = 64, ste
 
 if __name__ == "__main__":
     precisions = ("fp32", "bf16") if bf16_available(torch.device("cpu")) or "--bf16" in sys.argv else ("fp32",)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    kept = keep_freed_memory()  # as the notebooks train on the CPU (gadlib/cpu_memory.py)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, freed memory kept: {kept}")
     if precisions == ("fp32",):
         print("no native bf16 on this CPU: fp32 only (--bf16 times the emulated bf16 too, slowly)")
     for arch, size in [("vgg16", 32), ("vgg16", 64), ("resnet18", 32)]:
