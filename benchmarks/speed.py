@@ -17,7 +17,7 @@ Stages:
   on 1 x 1 and 2 x 2 maps as linear layers (gadlib/convs.py), against the same calls without.
 - memory (CPU): each architecture at --size, support training and the engine in a process that
   keeps freed memory for reuse (gadlib/cpu_memory.py, as the notebooks do on the CPU), against
-  one with malloc's defaults (7-8 minutes of `all` at 64 px on 2 cores). The other stages
+  one with malloc's defaults (it took about 8 minutes at 64 px on 2 cores). The other stages
   run in this process, with malloc's defaults on both sides.
 
 Every timing runs the same work on the same shapes once first (warm-up: cuDNN autotuning,
