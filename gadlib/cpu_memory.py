@@ -8,7 +8,7 @@ each one was faulted in again, page by page: each a trap into the kernel and a z
 
 `keep_freed_memory()` tells malloc to serve the main thread's requests from its heap and never
 to trim it, so freed memory is reused. The process keeps its peak memory until it ends, and
-more of it: torch's aligned allocations (glibc before 2.38) can leave holes of one size before
+more of it: torch's aligned allocations (under glibc 2.36, the one tried) can leave holes of one size before
 they coalesce. Where a tensor lies changes no kernel's result. The notebooks' setup
 (`stages.setup`) makes the setting on CPU runs; `GAD_KEEP_FREED_MEMORY=0` turns it off.
 """
