@@ -11,6 +11,9 @@ Stages:
   from the k-th largest value, against ranking every pixel (as before). Results must be equal.
 - attributions: gadlib's engine against plain captum (one call per method, class and model,
   batched over images), per method and all five in one call; maps compared (Spearman, Jaccard).
+- preparation: readying each model for the engine (an eval-mode copy with batch norm folded
+  into the layer before it), against torch.fx's `fuse` (a copy of every weight, a traced and
+  generated module) as the engine did before; the same outputs to the bit.
 - training: one support's epochs from images decoded once into memory, against a torchvision
   ImageFolder + DataLoader that decodes the JPEG files in every epoch.
 - convs: each architecture at 32 px, support training and the engine with the convolutions
@@ -218,6 +221,33 @@ def bench_attributions(args, device) -> pd.DataFrame:
             f"spearman {min(float(r.min()) for r, _ in worst):.3f}, jaccard {min(float(j.min()) for _, j in worst):.3f}"
         )
         rows.append(row("attributions", f"{arch} all five", plain_total, t_all, n, "img/s", check))
+    return pd.DataFrame(rows)
+
+
+def bench_preparation(args, device) -> pd.DataFrame:
+    from torch.fx.experimental.optimization import fuse
+
+    from gadlib.attributions import prepare_model
+    from gadlib.convs import use_small_map_convs
+
+    rows = []
+    for arch in args.archs:
+        models, x = random_models(arch, args, device)
+        plain, t_plain = median_time(lambda models=models: [fuse(m) for m in models], device, args.reps)
+        ours, t_ours = median_time(lambda models=models: [prepare_model(m, device) for m in models], device, args.reps)
+        with torch.no_grad():  # the same folding, so the same outputs to the bit
+            same = all(torch.equal(use_small_map_convs(a)(x[:4]), b(x[:4])) for a, b in zip(plain, ours))
+        rows.append(
+            row(
+                "preparation",
+                f"{arch}, {len(models)} model(s)",
+                t_plain,
+                t_ours,
+                len(models),
+                "ms/model",
+                "outputs equal" if same else "OUTPUTS DIFFER",
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -441,7 +471,9 @@ def memory_worker(arch: str, args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stage", choices=["hulls", "attributions", "training", "convs", "memory", "all"], default="all")
+    ap.add_argument(
+        "--stage", choices=["hulls", "attributions", "preparation", "training", "convs", "memory", "all"], default="all"
+    )
     ap.add_argument("--size", type=int, default=64, help="image side in pixels (224 for the paper)")
     ap.add_argument("--images", type=int, default=16, help="images explained (hulls: images per method)")
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions after the warm-up; the median is shown")
@@ -462,8 +494,11 @@ def main() -> None:
         return memory_worker(args.memory_worker, args)
     device = pick_device(args.device)
     print(header(device), flush=True)
-    stages = ["hulls", "attributions", "training", "convs", "memory"] if args.stage == "all" else [args.stage]
+    stages = (
+        ["hulls", "attributions", "preparation", "training", "convs", "memory"] if args.stage == "all" else [args.stage]
+    )
     bench = {"hulls": bench_hulls, "attributions": bench_attributions, "training": bench_training, "convs": bench_convs}
+    bench["preparation"] = bench_preparation
     bench["memory"] = bench_memory
     for stage in stages:
         table = bench[stage](args, device)

@@ -1,6 +1,8 @@
 """Attributions: closed forms on a linear model, agreement of the engine with plain captum,
 and batched results equal to per-image results."""
 
+import copy
+
 import pytest
 import torch
 
@@ -106,6 +108,72 @@ def test_preparing_a_model_folds_a_copy_and_leaves_the_users_model_as_it_was():
     assert all(p.requires_grad for p in model.parameters())  # frozen are the copy's weights only
     x = torch.randn(4, 3, 32, 32)
     torch.testing.assert_close(prepared(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+class _FoldCases(torch.nn.Module):
+    """Batch norms FX's `fuse` folds (after a Linear, after a Conv1d) and one it must not (the
+    convolution's output also feeds a skip connection)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)  # not folded: conv's output is used twice
+        self.conv1d = torch.nn.Conv1d(4, 4, 3, padding=1)
+        self.bn1d = torch.nn.BatchNorm1d(4)
+        self.fc = torch.nn.Linear(4 * 36, 8)
+        self.bn_fc = torch.nn.BatchNorm1d(8)
+        self.relu = torch.nn.ReLU()
+        self.out = torch.nn.Linear(8, 2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        y = self.relu(self.bn(y) + y)
+        y = self.relu(self.bn1d(self.conv1d(y.flatten(2)))).flatten(1)
+        return self.out(self.relu(self.bn_fc(self.fc(y))))
+
+
+class _Untraceable(_FoldCases):
+    def forward(self, x):
+        if x.sum() > 0:  # control flow on a value: FX cannot trace it, so nothing is folded
+            x = x * 1.0
+        return super().forward(x)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: build_model("resnet18", 2, 32), lambda: build_model("vgg16", 2, 32), _FoldCases, _Untraceable]
+)
+def test_preparing_folds_exactly_as_fx_fuse(make):
+    """The engine folds batch norm itself (no copy of every weight, no generated module), with
+    FX's `fuse` as the reference: the same layers folded, the same arithmetic, so the same
+    outputs to the bit."""
+    from torch.fx.experimental.optimization import fuse
+
+    from gadlib.attributions import prepare_model
+    from gadlib.convs import use_small_map_convs
+
+    torch.manual_seed(0)
+    model = make()
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)):
+        bn.running_mean.normal_(0, 0.2)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.uniform_(0.5, 1.5)
+    model.eval()
+    try:
+        reference = fuse(model)
+    except Exception:
+        reference = copy.deepcopy(model)
+    use_small_map_convs(reference)  # as the engine's copy: 1 x 1 and 2 x 2 maps as linear layers
+    ours = prepare_model(model, torch.device("cpu"))
+    bns = lambda m: sum(isinstance(b, torch.nn.modules.batchnorm._BatchNorm) for b in m.modules())  # noqa: E731
+    assert bns(ours) == bns(reference)
+    if make is _FoldCases:
+        assert bns(ours) == 1  # the batch norm after a convolution whose output feeds the skip
+    if make is _Untraceable:
+        assert bns(ours) == 3
+    x = torch.randn(4, 3, 6, 6) if make in (_FoldCases, _Untraceable) else torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(ours(x), reference(x))
+    assert all(p.requires_grad for p in model.parameters())  # the user's model is not frozen
 
 
 def test_prepared_model_is_reused_until_its_weights_change():
