@@ -58,18 +58,23 @@ def curves(
     device = next(model.parameters()).device
     k, n, h, w = maps.shape
     counts = steps(h * w, step)
-    ranks = ranks_with_seeded_ties(maps, seed).view(k, n, 1, h, w)  # 0 = most important
+    ranks = ranks_with_seeded_ties(maps, seed).view(k * n, 1, h, w)  # 0 = most important
     fill = fill.to(device)
     out = {"deletion": [], "insertion": []}
-    # every (map, image, step) is one input; built and evaluated batch by batch
+    # every (map, image, step) is one input; built and evaluated batch by batch, on the model's
+    # device: only the batch's distinct rank maps and images travel there (a batch of 256 holds
+    # about 256 / steps of each), not one copy of each per input
     jobs = torch.stack(
         torch.meshgrid(torch.arange(k), torch.arange(n), torch.arange(len(counts)), indexing="ij"), -1
     ).view(-1, 3)
     for kind in out:
         for i in range(0, len(jobs), batch_size):
             kk, nn_, ss = jobs[i : i + batch_size].unbind(1)
-            changed = (ranks[kk, nn_] < counts[ss].view(-1, 1, 1, 1)).to(device)
-            xi = x[nn_].to(device)
+            pairs, pair_of = torch.unique(kk * n + nn_, return_inverse=True)
+            images, image_of = torch.unique(nn_, return_inverse=True)
+            limit = counts[ss].view(-1, 1, 1, 1).to(device)
+            changed = ranks[pairs].to(device)[pair_of.to(device)] < limit
+            xi = x[images].to(device)[image_of.to(device)]
             inputs = torch.where(changed, fill, xi) if kind == "deletion" else torch.where(changed, xi, fill)
             out[kind].append(model(inputs).float()[:, target].cpu())
     fractions = counts.double() / (h * w)

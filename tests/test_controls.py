@@ -69,6 +69,29 @@ def test_deletion_and_insertion_auc_of_a_hand_made_map_on_a_linear_model():
     assert float(faithfulness.auc(fractions, insertion)) == pytest.approx(0.25 * (2 + 5.5 + 8 + 9.5))
 
 
+def test_curves_in_batches_equal_each_input_built_by_hand():
+    """Batches that end mid-curve and hold several maps and images (only their distinct rank maps
+    and images are moved to the model's device) give the curve of every input built one by one."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(100, 2)
+    )
+    x, maps = torch.randn(4, 3, 5, 5), torch.randn(3, 4, 5, 5)  # K=3 maps of N=4 images
+    fill = torch.full((1, 3, 1, 1), -0.5)
+    fractions, deletion, insertion = faithfulness.curves(model, x, maps, 1, fill, step=0.25, batch_size=7)
+    ranks, counts = faithfulness.ranks_with_seeded_ties(maps), faithfulness.steps(25, 0.25)
+    for k in range(3):
+        for n in range(4):
+            for s, count in enumerate(counts):
+                changed = ranks[k, n] < count
+                with torch.no_grad():
+                    gone = model(torch.where(changed, fill, x[n])).squeeze(0)[1]
+                    kept = model(torch.where(changed, x[n], fill)).squeeze(0)[1]
+                assert float(deletion[k, n, s]) == pytest.approx(float(gone), abs=1e-5)
+                assert float(insertion[k, n, s]) == pytest.approx(float(kept), abs=1e-5)
+    assert fractions.tolist() == [0, 0.24, 0.48, 0.76, 1.0]  # round(25 x share) pixels of 25
+
+
 def test_deletion_curve_equals_quantus_pixel_flipping():
     """On single-channel inputs (where Quantus's features are pixels) with distinct map values."""
     import quantus
