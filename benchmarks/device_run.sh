@@ -4,13 +4,22 @@
 # There, in a call carrying [".device"], with DEADLINE a minute under the call's timeout_s:
 #   DEADLINE=540 bash benchmarks/device_run.sh              # the paper run (STEPS=paper)
 #   STEPS=bench DEADLINE=... bash benchmarks/device_run.sh  # benchmarks/gpu.sh's tables
+#   STEPS="controls-profile bench" ARCHS=resnet18 DEADLINE=... bash benchmarks/device_run.sh
 # It installs the kit's wheels (that machine reaches no package index), checks them against the
 # image (pip check) and prints the device and versions, then runs each step of STEPS in turn
 # while the deadline allows:
 #   paper: `python -m gadlib.reproduce` on the carried pack, both architectures, notebook 07
 #          included, in the `paper` profile with n_eval 360 (the issue's whole-run target: the
 #          birds pack has 360 test images) or PROFILE and PARAMS, timed;
-#   bench: benchmarks/gpu.sh (attribution, hull and training tables at 224 px), timed as a whole.
+#   bench: benchmarks/gpu.sh (attribution, preparation, hull and training tables at 224 px),
+#          timed as a whole;
+#   controls-profile: notebooks 01 to 05 through the runner (--no-controls), then notebook 07's
+#          stage calls under cProfile for each architecture (tools/profile_stages.py --stages 07):
+#          where the controls spend their time, which a cut `paper` step cannot tell.
+# ARCHS (default "resnet18 vgg16") names the architectures of paper and controls-profile. WORK
+# names the run folder's parent (default: a new temporary folder, removed at the end): with a
+# fixed WORK, a second call on the still-warm machine resumes the chain from the models and maps
+# the first one cached.
 # Everything lands in $OUT (the device tool's folder; build/device elsewhere): log.txt, and
 # results.tar.gz (the tables, the run's figures and RUN.json, its executed notebooks with their
 # per-cell times), rewritten after each step, so a call cut short still brings back the steps
@@ -33,11 +42,13 @@ pack=$(ls "$kit/data" 2>/dev/null | head -1)
 profile=${PROFILE:-paper}
 # separate -p NAME=VALUE words, never globbed
 read -r -a params <<< "${PARAMS-$([ "$profile" = paper ] && echo "-p n_eval=360")}"
-work=$(mktemp -d)  # the run folder (models, maps) stays out of the tree; only what comes back is kept
+archs=${ARCHS:-resnet18 vgg16}
+# the run folder (models, maps) stays out of the tree; only what comes back is kept
+if [ -n "${WORK:-}" ]; then work=$WORK keep_work=1; mkdir -p "$work"; else work=$(mktemp -d) keep_work=0; fi
 status=0
 
 finish() {
-    rm -rf "$work"
+    [ "$keep_work" = 1 ] || rm -rf "$work"
     exec >&- 2>&-
     wait "$tee_pid"  # the log's last lines reach log.txt before the call returns
 }
@@ -45,7 +56,7 @@ trap finish EXIT
 
 pack_results() {
     local kept
-    kept=$(cd "$work" && ls -d bench figures runs/*/executed 2>/dev/null)
+    kept=$(cd "$work" && ls -d bench profile figures runs/*/executed 2>/dev/null)
     [ -n "$kept" ] || return 0
     # shellcheck disable=SC2086 # one word per folder
     tar czf "$out/results.tar.gz" -C "$work" $kept
@@ -74,6 +85,28 @@ print(f"python {platform.python_version()}, torch {torch.__version__}, torchvisi
       f"device {torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}")
 EOF
 
+# notebooks 01-05 through the runner, then notebook 07's stage calls under cProfile, one
+# architecture at a time; the status of the first that fails (124: cut at the deadline)
+controls_profile() {
+    [ -n "$pack" ] || { echo "no pack in $kit/data: run tools/device_kit.py here"; return 2; }
+    local arch code
+    mkdir -p "$work/profile"
+    # shellcheck disable=SC2086 # one word per architecture
+    timeout -k 10 "$(left)" env GAD_RUNS_DIR="$work/runs" GAD_FIGURES_DIR="$work/figures" \
+        "$py" -m gadlib.reproduce --dataset folder --data-dir "$kit/data/$pack" --profile "$profile" \
+        --archs $archs --no-controls --run-name "device-$pack-$profile" "${params[@]}" || return
+    for arch in $archs; do
+        [ "$(left)" -gt 10 ] || { echo "notebook 07 ($arch): skipped, $(left) s left"; return 124; }
+        timeout -k 10 "$(left)" env TQDM_DISABLE=1 GAD_RUNS_DIR="$work/runs" GAD_FIGURES_DIR="$work/figures" \
+            "$py" tools/profile_stages.py --dataset folder --data-dir "$kit/data/$pack" --profile "$profile" \
+            --arch "$arch" --run-name "device-$pack-$profile" "${params[@]}" --stages 07 --top 40 \
+            > "$work/profile/07_$arch.txt" 2>&1
+        code=$?
+        grep -o "notebook 07 (.*" "$work/profile/07_$arch.txt" || echo "notebook 07 ($arch): exit $code"
+        [ "$code" -eq 0 ] || return "$code"
+    done
+}
+
 for step in ${STEPS:-paper}; do
     t0=$(date +%s)
     if [ "$(left)" -le 30 ]; then
@@ -88,14 +121,17 @@ for step in ${STEPS:-paper}; do
             echo "no pack in $kit/data: run tools/device_kit.py here"
             false
         else
+            # shellcheck disable=SC2086 # one word per architecture
             timeout -k 10 "$(left)" env GAD_RUNS_DIR="$work/runs" GAD_FIGURES_DIR="$work/figures" \
                 "$py" -m gadlib.reproduce --dataset folder --data-dir "$kit/data/$pack" --profile "$profile" \
-                --archs resnet18 vgg16 --run-name "device-$pack-$profile" "${params[@]}"
+                --archs $archs --run-name "device-$pack-$profile" "${params[@]}"
         fi ;;
+    controls-profile)
+        controls_profile ;;
     bench)
         timeout -k 10 "$(left)" env PYTHON="$py" bash benchmarks/gpu.sh "$work/bench" ;;
     *)
-        echo "unknown step $step: give paper and/or bench"
+        echo "unknown step $step: give paper, controls-profile and/or bench"
         false ;;
     esac
     code=$?

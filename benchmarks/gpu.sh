@@ -11,6 +11,7 @@ mkdir -p "$out"
 $py benchmarks/speed.py --stage attributions --size "$size" --images "${IMAGES:-128}" --ig-steps 50 | tee "$out/attributions.txt"
 $py benchmarks/speed.py --stage attributions --size "$size" --images "${IMAGES:-128}" --ig-steps 50 --archs resnet18 \
     --precision bf16 | tee "$out/attributions_bf16.txt"
+$py benchmarks/speed.py --stage preparation --size "$size" --images 4 --models 5 | tee "$out/preparation.txt"
 $py benchmarks/speed.py --stage hulls --size "$size" --images "${HULL_IMAGES:-64}" | tee "$out/hulls.txt"
 $py benchmarks/speed.py --stage training --size "$size" --train-images "${TRAIN_IMAGES:-1024}" --workers 8 \
     --synthetic | tee "$out/training.txt"

@@ -254,6 +254,7 @@ def test_the_device_kit_brings_every_package_a_gpu_run_imports_that_the_image_la
     off_device = {"sweep"}  # parallel sweeps on Dask, not part of the GPU checks
     files = [*ROOT.glob("notebooks/0*.py"), *ROOT.glob("benchmarks/*.py")]
     files += [p for p in ROOT.glob("gadlib/*.py") if p.stem not in off_device]
+    files.append(ROOT / "tools" / "profile_stages.py")  # device_run.sh runs it there (controls-profile)
     owners = md.packages_distributions()
     missing = set()
     for path in files:

@@ -1,4 +1,4 @@
-"""Where notebooks 02-05 spend their time beyond the arithmetic. Each stage runs in a fresh
+"""Where notebooks 02-05 and 07 spend their time beyond the arithmetic. Each stage runs in a fresh
 process, as in its notebook (nothing in memory, every earlier result read from the run folder),
 and prints its seconds per call and cProfile's top functions by cumulative time. The run folder
 is the one `make reproduce` would use with the same settings (GAD_RUNS_DIR moves it), so a
@@ -21,15 +21,25 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = {  # notebook -> the stage calls its cells make, in order
-    "02": ["model_family"],
-    "03": ["model_family", "attributions"],
-    "04": ["model_family", "attributions", "complexity"],
-    "05": ["model_family", "sensitivity"],
+STAGES = {  # notebook -> the stage calls its cells make, in order, each with how many of the
+    # results before it it takes (after cfg and data)
+    "02": [("model_family", 0)],
+    "03": [("model_family", 0), ("attributions", 1)],
+    "04": [("model_family", 0), ("attributions", 1), ("complexity", 2)],
+    "05": [("model_family", 0), ("sensitivity", 1)],
+    "07": [
+        ("model_family", 0),
+        ("attributions", 1),
+        ("complexity", 2),
+        ("controls.controls", 3),
+        ("controls.sanity_check", 2),
+    ],
 }
 
 
 def run_stage(notebook: str, settings: dict, top: int) -> None:
+    import importlib
+
     started = time.time()
     from gadlib import stages
 
@@ -39,10 +49,12 @@ def run_stage(notebook: str, settings: dict, top: int) -> None:
     t = time.time()
     cfg, data = stages.setup(settings)
     seconds["setup"] = time.time() - t
-    earlier = []  # each stage takes cfg, data and the results of the calls before it
-    for name in STAGES[notebook]:
+    earlier = []  # the results of the calls before, as the notebook's cells keep them
+    for name, takes in STAGES[notebook]:
+        module, _, function = name.rpartition(".")
+        call = getattr(importlib.import_module(f"gadlib.{module}") if module else stages, function)
         t = time.time()
-        earlier.append(getattr(stages, name)(cfg, data, *earlier))
+        earlier.append(call(cfg, data, *earlier[:takes]))
         seconds[name] = time.time() - t
     profile.disable()
     print(f"notebook {notebook} ({cfg.arch}): " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
