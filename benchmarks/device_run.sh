@@ -44,7 +44,13 @@ profile=${PROFILE:-paper}
 read -r -a params <<< "${PARAMS-$([ "$profile" = paper ] && echo "-p n_eval=360")}"
 archs=${ARCHS:-resnet18 vgg16}
 # the run folder (models, maps) stays out of the tree; only what comes back is kept
-if [ -n "${WORK:-}" ]; then work=$WORK keep_work=1; mkdir -p "$work"; else work=$(mktemp -d) keep_work=0; fi
+if [ -n "${WORK:-}" ]; then
+    # absolute: the notebooks' kernels run in notebooks/; this call's tables and profiles only
+    work=$(realpath -m "$WORK") keep_work=1
+    mkdir -p "$work" && rm -rf "$work/bench" "$work/profile"
+else
+    work=$(mktemp -d) keep_work=0
+fi
 status=0
 
 finish() {

@@ -58,7 +58,7 @@ def curves(
     device = next(model.parameters()).device
     k, n, h, w = maps.shape
     counts = steps(h * w, step)
-    ranks = ranks_with_seeded_ties(maps, seed).view(k * n, 1, h, w)  # 0 = most important
+    ranks = ranks_with_seeded_ties(maps, seed).view(k * n, 1, h, w).int()  # 0 = most important; int32 halves the copies
     fill = fill.to(device)
     out = {"deletion": [], "insertion": []}
     # every (map, image, step) is one input; built and evaluated batch by batch, on the model's

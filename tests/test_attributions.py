@@ -139,16 +139,65 @@ class _Untraceable(_FoldCases):
         return super().forward(x)
 
 
+class _Unusual(torch.nn.Module):
+    """A batch norm shared by two convolutions, and one called on a convolution and on a sum:
+    folding by module name would change the other call, so `fuse` folds them."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.shared = torch.nn.BatchNorm2d(4)
+        self.c = torch.nn.Conv2d(4, 4, 1)
+        self.twice = torch.nn.BatchNorm2d(4)
+        self.out = torch.nn.Linear(4 * 36, 2)
+
+    def forward(self, x):
+        y = self.shared(self.a(x)) + self.shared(self.b(x))
+        return self.out((self.twice(self.c(y)) + self.twice(y)).flatten(1))
+
+
+class _OtherAxis(torch.nn.Module):
+    """A Linear over the last axis whose batch norm normalises another one: `fuse` refuses it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 6)
+        self.bn = torch.nn.BatchNorm1d(18)
+        self.out = torch.nn.Linear(18 * 6, 2)
+
+    def forward(self, x):
+        return self.out(self.bn(self.fc(x.flatten(1, 2))).flatten(1))
+
+
+class _Chained(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.first, self.second = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)
+        self.out = torch.nn.Linear(64, 2)
+
+    def forward(self, x):
+        return self.out(self.second(self.first(self.conv(x))).flatten(1))
+
+
 @pytest.mark.parametrize(
-    "make", [lambda: build_model("resnet18", 2, 32), lambda: build_model("vgg16", 2, 32), _FoldCases, _Untraceable]
+    "make",
+    [
+        lambda: build_model("resnet18", 2, 32),
+        lambda: build_model("vgg16", 2, 32),
+        _FoldCases,
+        _Untraceable,
+        _Unusual,
+        _OtherAxis,
+        _Chained,
+    ],
 )
 def test_preparing_folds_exactly_as_fx_fuse(make):
     """The engine folds batch norm itself (no copy of every weight, no generated module), with
     FX's `fuse` as the reference: the same layers folded, the same arithmetic, so the same
-    outputs to the bit."""
+    outputs to the bit; where folding by module name could differ from `fuse` it calls `fuse`."""
     from torch.fx.experimental.optimization import fuse
 
-    from gadlib.attributions import prepare_model
+    from gadlib.attributions import fold_pairs, prepare_model
     from gadlib.convs import use_small_map_convs
 
     torch.manual_seed(0)
@@ -158,6 +207,7 @@ def test_preparing_folds_exactly_as_fx_fuse(make):
         bn.running_var.uniform_(0.5, 2)
         bn.weight.data.uniform_(0.5, 1.5)
     model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     try:
         reference = fuse(model)
     except Exception:
@@ -170,10 +220,20 @@ def test_preparing_folds_exactly_as_fx_fuse(make):
         assert bns(ours) == 1  # the batch norm after a convolution whose output feeds the skip
     if make is _Untraceable:
         assert bns(ours) == 3
-    x = torch.randn(4, 3, 6, 6) if make in (_FoldCases, _Untraceable) else torch.randn(4, 3, 32, 32)
+    if make is _Chained:
+        assert fold_pairs(model) == [("conv", "first"), ("conv", "second")] and bns(ours) == 0
+    if make is _Unusual:
+        assert fold_pairs(model) is None and bns(ours) == 1  # fuse folds where it can
+    if make is _OtherAxis:
+        assert bns(ours) == 1  # fuse fails, so nothing is folded
+    small = make in (_FoldCases, _Untraceable, _Unusual, _OtherAxis, _Chained)
+    x = torch.randn(4, 3, 6, 6) if small else torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(ours(x), reference(x))
+        torch.testing.assert_close(ours(x), model(x), rtol=1e-4, atol=1e-5)  # and the model's function
     assert all(p.requires_grad for p in model.parameters())  # the user's model is not frozen
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_prepared_model_is_reused_until_its_weights_change():

@@ -38,29 +38,42 @@ STAGES = {  # notebook -> the stage calls its cells make, in order, each with ho
 
 
 def run_stage(notebook: str, settings: dict, top: int) -> None:
+    """One notebook's stage calls under cProfile; each call's seconds printed as it ends, and the
+    profile printed at the end or when the process is told to stop (SIGTERM, as `timeout` does),
+    so a stage cut short still says where its time went."""
     import importlib
+    import signal
 
     started = time.time()
     from gadlib import stages
 
-    seconds = {"imports": time.time() - started}
     profile = cProfile.Profile()
+
+    def report(*_):
+        profile.disable()
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(top)
+        print(out.getvalue().split("\n\n", 2)[-1].rstrip() + "\n", flush=True)
+
+    def stopped(signum, frame):
+        print(f"notebook {notebook}: stopped after {time.time() - started:.1f} s, during the call above", flush=True)
+        report()
+        sys.exit(124)
+
+    signal.signal(signal.SIGTERM, stopped)
+    print(f"notebook {notebook}: imports {time.time() - started:.1f} s", flush=True)
     profile.enable()
     t = time.time()
     cfg, data = stages.setup(settings)
-    seconds["setup"] = time.time() - t
+    print(f"notebook {notebook} ({cfg.arch}): setup {time.time() - t:.1f} s", flush=True)
     earlier = []  # the results of the calls before, as the notebook's cells keep them
     for name, takes in STAGES[notebook]:
         module, _, function = name.rpartition(".")
         call = getattr(importlib.import_module(f"gadlib.{module}") if module else stages, function)
         t = time.time()
         earlier.append(call(cfg, data, *earlier[:takes]))
-        seconds[name] = time.time() - t
-    profile.disable()
-    print(f"notebook {notebook} ({cfg.arch}): " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
-    out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(top)
-    print(out.getvalue().split("\n\n", 2)[-1].rstrip() + "\n", flush=True)
+        print(f"notebook {notebook} ({cfg.arch}): {name} {time.time() - t:.1f} s", flush=True)
+    report()
 
 
 def main(argv: list[str] | None = None) -> int:
