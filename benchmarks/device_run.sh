@@ -14,7 +14,8 @@
 #   bench: benchmarks/gpu.sh (attribution, preparation, hull and training tables at 224 px),
 #          timed as a whole;
 #   controls-profile: notebooks 01 to 05 through the runner (--no-controls), then notebook 07's
-#          stage calls under cProfile for each architecture (tools/profile_stages.py --stages 07):
+#          stage calls under cProfile for the first architecture of ARCHS, the one the runner
+#          runs notebook 07 for (tools/profile_stages.py --stages 07):
 #          where the controls spend their time, which a cut `paper` step cannot tell.
 # ARCHS (default "resnet18 vgg16") names the architectures of paper and controls-profile. WORK
 # names the run folder's parent (default: a new temporary folder, removed at the end): with a
@@ -101,7 +102,7 @@ controls_profile() {
     timeout -k 10 "$(left)" env GAD_RUNS_DIR="$work/runs" GAD_FIGURES_DIR="$work/figures" \
         "$py" -m gadlib.reproduce --dataset folder --data-dir "$kit/data/$pack" --profile "$profile" \
         --archs $archs --no-controls --run-name "device-$pack-$profile" "${params[@]}" || return
-    for arch in $archs; do
+    for arch in ${archs%% *}; do  # the runner runs notebook 07 for the first architecture only
         [ "$(left)" -gt 10 ] || { echo "notebook 07 ($arch): skipped, $(left) s left"; return 124; }
         timeout -k 10 "$(left)" env TQDM_DISABLE=1 GAD_RUNS_DIR="$work/runs" GAD_FIGURES_DIR="$work/figures" \
             "$py" tools/profile_stages.py --dataset folder --data-dir "$kit/data/$pack" --profile "$profile" \

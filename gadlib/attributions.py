@@ -98,7 +98,8 @@ def fold_pairs(model: nn.Module) -> list[tuple[str, str]] | None:
     statistics, the graph rewired after each fold as `fuse` does (so a second batch norm after
     the first folds too). [] for a model FX cannot trace (it keeps its batch norms). None where
     folding by module name could differ from `fuse`: a layer or batch norm called at more than
-    one place or registered under more than one name."""
+    one place or registered under more than one name, a batch norm whose tensors the forward
+    pass also reads, or a Linear whose batch norm `fuse` refuses (other features)."""
     from torch import fx
 
     try:
@@ -108,6 +109,7 @@ def fold_pairs(model: nn.Module) -> list[tuple[str, str]] | None:
     modules = dict(model.named_modules())
     names = collections.Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
     calls = collections.Counter(node.target for node in graph.nodes if node.op == "call_module")
+    read = {node.target.rpartition(".")[0] for node in graph.nodes if node.op == "get_attr"}
     pairs = []
     for layer_type, bn_type in FOLDABLE.items():  # fuse's order: one pattern after the other
         for node in list(graph.nodes):
@@ -121,6 +123,10 @@ def fold_pairs(model: nn.Module) -> list[tuple[str, str]] | None:
                 continue
             if max(calls[prev.target], calls[node.target], names[id(layer)], names[id(bn)]) > 1:
                 return None
+            if node.target in read:  # swapped for Identity, it would lose what the forward reads
+                return None
+            if isinstance(layer, nn.Linear) and bn.num_features not in (1, layer.out_features):
+                return None  # fuse refuses it (fuse_linear_bn_eval); the weights alone would broadcast
             pairs.append((prev.target, node.target))
             node.replace_all_uses_with(prev)
             graph.erase_node(node)

@@ -169,6 +169,33 @@ class _OtherAxis(torch.nn.Module):
         return self.out(self.bn(self.fc(x.flatten(1, 2))).flatten(1))
 
 
+class _OneOutput(torch.nn.Module):
+    """A one-output Linear before a batch norm of 18 channels: `fuse` refuses it, and its weights
+    alone would broadcast to 18 outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 1)
+        self.bn = torch.nn.BatchNorm1d(18)
+        self.out = torch.nn.Linear(18, 2)
+
+    def forward(self, x):
+        return self.out(self.bn(self.fc(x.flatten(1, 2))).flatten(1))
+
+
+class _ReadWeight(torch.nn.Module):
+    """A batch norm whose weight the forward pass also reads."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.out = torch.nn.Linear(4 * 36, 2)
+
+    def forward(self, x):
+        return self.out((self.bn(self.conv(x)) * self.bn.weight[None, :, None, None]).flatten(1))
+
+
 class _Chained(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -188,6 +215,8 @@ class _Chained(torch.nn.Module):
         _Untraceable,
         _Unusual,
         _OtherAxis,
+        _OneOutput,
+        _ReadWeight,
         _Chained,
     ],
 )
@@ -226,7 +255,9 @@ def test_preparing_folds_exactly_as_fx_fuse(make):
         assert fold_pairs(model) is None and bns(ours) == 1  # fuse folds where it can
     if make is _OtherAxis:
         assert bns(ours) == 1  # fuse fails, so nothing is folded
-    small = make in (_FoldCases, _Untraceable, _Unusual, _OtherAxis, _Chained)
+    if make in (_OneOutput, _ReadWeight):
+        assert fold_pairs(model) is None
+    small = make in (_FoldCases, _Untraceable, _Unusual, _OtherAxis, _OneOutput, _ReadWeight, _Chained)
     x = torch.randn(4, 3, 6, 6) if small else torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(ours(x), reference(x))

@@ -16,6 +16,7 @@ import argparse
 import cProfile
 import io
 import pstats
+import signal
 import subprocess
 import sys
 import time
@@ -42,7 +43,6 @@ def run_stage(notebook: str, settings: dict, top: int) -> None:
     profile printed at the end or when the process is told to stop (SIGTERM, as `timeout` does),
     so a stage cut short still says where its time went."""
     import importlib
-    import signal
 
     started = time.time()
     from gadlib import stages
@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         run_stage(args.one, settings, args.top)
         return 0
     given = argv if argv is not None else sys.argv[1:]
+    # `timeout` signals the whole process group: this parent waits while the child prints its
+    # profile (its own SIGTERM handler), so nothing reads the child's output before it is written
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for notebook in args.stages:  # each in its own process, as each notebook has its own kernel
         code = subprocess.call([sys.executable, __file__, *given, "--one", notebook])
         if code:
