@@ -8,8 +8,8 @@
 # It installs the kit's wheels (that machine reaches no package index), checks them against the
 # image (pip check) and prints the device and versions, then runs each step of STEPS in turn
 # while the deadline allows:
-#   paper: `python -m gadlib.reproduce` on the carried pack, both architectures, notebook 07
-#          included, in the `paper` profile with n_eval 360 (the issue's whole-run target: the
+#   paper: `python -m gadlib.reproduce` on the carried pack, the architectures of ARCHS (notebook
+#          07 for the first, as the runner does), in the `paper` profile with n_eval 360 (the issue's whole-run target: the
 #          birds pack has 360 test images) or PROFILE and PARAMS, timed;
 #   bench: benchmarks/gpu.sh (attribution, preparation, hull and training tables at 224 px),
 #          timed as a whole;
@@ -92,26 +92,29 @@ print(f"python {platform.python_version()}, torch {torch.__version__}, torchvisi
       f"device {torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}")
 EOF
 
-# notebooks 01-05 through the runner, then notebook 07's stage calls under cProfile, one
-# architecture at a time; the status of the first that fails (124: cut at the deadline)
-controls_profile() {
+# the runner's chain on the carried pack, with any extra runner arguments
+chain() {
     [ -n "$pack" ] || { echo "no pack in $kit/data: run tools/device_kit.py here"; return 2; }
-    local arch code
-    mkdir -p "$work/profile"
     # shellcheck disable=SC2086 # one word per architecture
     timeout -k 10 "$(left)" env GAD_RUNS_DIR="$work/runs" GAD_FIGURES_DIR="$work/figures" \
         "$py" -m gadlib.reproduce --dataset folder --data-dir "$kit/data/$pack" --profile "$profile" \
-        --archs $archs --no-controls --run-name "device-$pack-$profile" "${params[@]}" || return
-    for arch in ${archs%% *}; do  # the runner runs notebook 07 for the first architecture only
-        [ "$(left)" -gt 10 ] || { echo "notebook 07 ($arch): skipped, $(left) s left"; return 124; }
-        timeout -k 10 "$(left)" env TQDM_DISABLE=1 GAD_RUNS_DIR="$work/runs" GAD_FIGURES_DIR="$work/figures" \
-            "$py" tools/profile_stages.py --dataset folder --data-dir "$kit/data/$pack" --profile "$profile" \
-            --arch "$arch" --run-name "device-$pack-$profile" "${params[@]}" --stages 07 --top 40 \
-            > "$work/profile/07_$arch.txt" 2>&1
-        code=$?
-        grep -o "notebook 07 (.*" "$work/profile/07_$arch.txt" || echo "notebook 07 ($arch): exit $code"
-        [ "$code" -eq 0 ] || return "$code"
-    done
+        --archs $archs --run-name "device-$pack-$profile" "${params[@]}" "$@"
+}
+
+# notebooks 01-05 through the runner, then notebook 07's stage calls under cProfile for the
+# first architecture (the one the runner runs notebook 07 for); 124: cut at the deadline
+controls_profile() {
+    local arch=${archs%% *} code
+    chain --no-controls || return
+    [ "$(left)" -gt 10 ] || { echo "notebook 07 ($arch): skipped, $(left) s left"; return 124; }
+    mkdir -p "$work/profile"
+    timeout -k 10 "$(left)" env TQDM_DISABLE=1 GAD_RUNS_DIR="$work/runs" GAD_FIGURES_DIR="$work/figures" \
+        "$py" tools/profile_stages.py --dataset folder --data-dir "$kit/data/$pack" --profile "$profile" \
+        --arch "$arch" --run-name "device-$pack-$profile" "${params[@]}" --stages 07 --top 40 \
+        > "$work/profile/07_$arch.txt" 2>&1
+    code=$?
+    grep -o "notebook 07 (.*" "$work/profile/07_$arch.txt" || echo "notebook 07 ($arch): exit $code"
+    return "$code"
 }
 
 for step in ${STEPS:-paper}; do
@@ -124,15 +127,7 @@ for step in ${STEPS:-paper}; do
     echo "== $step: $(left) s left"
     case $step in
     paper)
-        if [ -z "$pack" ]; then
-            echo "no pack in $kit/data: run tools/device_kit.py here"
-            false
-        else
-            # shellcheck disable=SC2086 # one word per architecture
-            timeout -k 10 "$(left)" env GAD_RUNS_DIR="$work/runs" GAD_FIGURES_DIR="$work/figures" \
-                "$py" -m gadlib.reproduce --dataset folder --data-dir "$kit/data/$pack" --profile "$profile" \
-                --archs $archs --run-name "device-$pack-$profile" "${params[@]}"
-        fi ;;
+        chain ;;
     controls-profile)
         controls_profile ;;
     bench)
