@@ -11,6 +11,9 @@ Stages:
   from the k-th largest value, against ranking every pixel (as before). Results must be equal.
 - attributions: gadlib's engine against plain captum (one call per method, class and model,
   batched over images), per method and all five in one call; maps compared (Spearman, Jaccard).
+- smoothgrad: notebook 07's SmoothGrad control (five methods, both classes, 5 noisy samples: as
+  many as models in a family of four supports) on the engine, against captum's NoiseTunnel
+  per method and class as gadlib called it before; the same noise, maps compared.
 - preparation: readying each model for the engine (an eval-mode copy with batch norm folded
   into the layer before it), against torch.fx's `fuse` (a copy of every weight, a traced and
   generated module) as the engine did before; the same outputs to the bit.
@@ -221,6 +224,36 @@ def bench_attributions(args, device) -> pd.DataFrame:
             f"spearman {min(float(r.min()) for r, _ in worst):.3f}, jaccard {min(float(j.min()) for _, j in worst):.3f}"
         )
         rows.append(row("attributions", f"{arch} all five", plain_total, t_all, n, "img/s", check))
+    return pd.DataFrame(rows)
+
+
+def bench_smoothgrad(args, device) -> pd.DataFrame:
+    from gadlib.attributions import smoothgrad_maps
+
+    from captum_reference import captum_smoothgrad
+
+    rows = []
+    for arch in args.archs:
+        (model,), x = random_models(arch, argparse.Namespace(**{**vars(args), "models": 1}), device)
+        kwargs = dict(samples=5, ig_steps=args.ig_steps, batch_size=args.batch)
+
+        def captum_way(model=model, x=x, kwargs=kwargs):
+            return captum_smoothgrad(model, x, list(METHODS), **kwargs)
+
+        def engine(model=model, x=x, kwargs=kwargs):  # preparation included
+            clear_prepared()
+            return smoothgrad_maps(
+                model, x, list(METHODS), internal_batch=args.internal_batch, precision=args.precision, **kwargs
+            )
+
+        plain, t_plain = median_time(captum_way, device, args.reps)
+
+        fast, t_fast = median_time(engine, device, args.reps)
+        worst = [map_agreement(fast[m], plain[m]) for m in METHODS]
+        check = (
+            f"spearman {min(float(r.min()) for r, _ in worst):.3f}, jaccard {min(float(j.min()) for _, j in worst):.3f}"
+        )
+        rows.append(row("smoothgrad", f"{arch} all five, 5 samples", t_plain, t_fast, len(x), "img/s", check))
     return pd.DataFrame(rows)
 
 
@@ -472,7 +505,9 @@ def memory_worker(arch: str, args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
-        "--stage", choices=["hulls", "attributions", "preparation", "training", "convs", "memory", "all"], default="all"
+        "--stage",
+        choices=["hulls", "attributions", "smoothgrad", "preparation", "training", "convs", "memory", "all"],
+        default="all",
     )
     ap.add_argument("--size", type=int, default=64, help="image side in pixels (224 for the paper)")
     ap.add_argument("--images", type=int, default=16, help="images explained (hulls: images per method)")
@@ -495,9 +530,12 @@ def main() -> None:
     device = pick_device(args.device)
     print(header(device), flush=True)
     stages = (
-        ["hulls", "attributions", "preparation", "training", "convs", "memory"] if args.stage == "all" else [args.stage]
+        ["hulls", "attributions", "smoothgrad", "preparation", "training", "convs", "memory"]
+        if args.stage == "all"
+        else [args.stage]
     )
     bench = {"hulls": bench_hulls, "attributions": bench_attributions, "training": bench_training, "convs": bench_convs}
+    bench["smoothgrad"] = bench_smoothgrad
     bench["preparation"] = bench_preparation
     bench["memory"] = bench_memory
     for stage in stages:

@@ -15,8 +15,8 @@ What it does differently from calling captum once per method, class and model:
 - on CUDA the image chunk and IG's internal batch are capped by what free memory holds, so no
   setting or image size runs out of memory.
 Results agree with plain captum (`benchmarks/captum_reference.py`, checked by
-tests/test_attributions.py). SmoothGrad, a control of notebook 07, calls captum's NoiseTunnel
-over the same methods.
+tests/test_attributions.py). SmoothGrad, a control of notebook 07, runs on the engine too, with
+the noise captum's NoiseTunnel draws (tests/test_controls.py compares the two).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from .config import METHODS
 from .consensus import important, reduce_channels
-from .convs import plain_convs, small_map_convs, use_small_map_convs
+from .convs import plain_convs, use_small_map_convs
 from .errors import GADInputError
 
 GRADIENT_METHODS = {"saliency", "input_x_gradient"}  # one pass serves both, so one precision
@@ -263,10 +263,13 @@ def _ig(model, x, classes, steps, ig_method, internal_batch, autocast):
     return [x.float() * acc for acc in total]
 
 
-def _maps_one_model(model, x, methods, classes, ig_steps, ig_method, internal_batch, bf16=frozenset()):
+def _maps_one_model(
+    model, x, methods, classes, ig_steps, ig_method, internal_batch, bf16=frozenset(), reduce=reduce_channels
+):
     """{method: (classes, N, H, W)} for one prepared model and one chunk of images; the methods
     in `bf16` run under bf16 autocast (Saliency and Gradient x Input share one pass, so they
-    share one precision)."""
+    share one precision). `reduce` turns (N, C, H, W) attributions into maps (SmoothGrad keeps
+    the channels: it averages attributions before reducing them)."""
 
     def autocast(method):
         return _autocast(x.device, method in bf16)
@@ -277,17 +280,17 @@ def _maps_one_model(model, x, methods, classes, ig_steps, ig_method, internal_ba
         _set_rule(model, "plain")
         grads = _grads(model, x, classes, autocast(grad_methods[0]))
         if "saliency" in methods:
-            out["saliency"] = torch.stack([reduce_channels(g.abs()) for g in grads])
+            out["saliency"] = torch.stack([reduce(g.abs()) for g in grads])
         if "input_x_gradient" in methods:
-            out["input_x_gradient"] = torch.stack([reduce_channels(x * g) for g in grads])
+            out["input_x_gradient"] = torch.stack([reduce(x * g) for g in grads])
     for method, rule in (("guided_backprop", "guided"), ("deconvolution", "deconv")):
         if method in methods:
             _set_rule(model, rule)
-            out[method] = torch.stack([reduce_channels(g) for g in _grads(model, x, classes, autocast(method))])
+            out[method] = torch.stack([reduce(g) for g in _grads(model, x, classes, autocast(method))])
     _set_rule(model, "plain")
     if "integrated_gradients" in methods:
         ig = _ig(model, x, classes, ig_steps, ig_method, internal_batch, autocast("integrated_gradients"))
-        out["integrated_gradients"] = torch.stack([reduce_channels(a) for a in ig])
+        out["integrated_gradients"] = torch.stack([reduce(a) for a in ig])
     return out
 
 
@@ -333,12 +336,7 @@ def attribution_maps(
 
     `x` holds normalised images (N, 3, H, W). precision: "fp32", "bf16", or {method: "fp32" |
     "bf16"}, the same for every model (`gadlib.precision.plan` makes that choice)."""
-    for m in methods:
-        check_method(m)
-    plan = precision if isinstance(precision, dict) else {m: precision for m in methods}
-    bf16 = frozenset(m for m in methods if plan[m] == "bf16")
-    if (GRADIENT_METHODS & set(methods)) and len({plan[m] for m in GRADIENT_METHODS & set(methods)}) > 1:
-        raise ValueError("saliency and input_x_gradient share one pass: give them the same precision")
+    bf16 = _precision_plan(methods, precision)
     device = torch.device(device) if device else next(models[0].parameters()).device
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -361,6 +359,16 @@ def attribution_maps(
     return results
 
 
+def _precision_plan(methods: list[str], precision: str | dict[str, str]) -> frozenset:
+    """The methods to run under bf16 autocast, from "fp32", "bf16" or {method: precision}."""
+    for m in methods:
+        check_method(m)
+    plan = precision if isinstance(precision, dict) else {m: precision for m in methods}
+    if (GRADIENT_METHODS & set(methods)) and len({plan[m] for m in GRADIENT_METHODS & set(methods)}) > 1:
+        raise ValueError("saliency and input_x_gradient share one pass: give them the same precision")
+    return frozenset(m for m in methods if plan[m] == "bf16")
+
+
 def smoothgrad_maps(
     model: nn.Module,
     x: torch.Tensor,
@@ -371,37 +379,44 @@ def smoothgrad_maps(
     ig_steps: int = 50,
     ig_method: str = "gausslegendre",
     batch_size: int = 64,
+    internal_batch: int = 256,
     seed: int = 0,
+    precision: str | dict[str, str] = "fp32",
+    progress: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """SmoothGrad over each base method with captum's NoiseTunnel: the mean attribution over
-    `samples` noisy copies (sd = noise x the input range of x), reduced over channels.
-    {method: (classes, N, H, W)} on CPU."""
-    from captum.attr import NoiseTunnel
+    """SmoothGrad over each base method, as captum's NoiseTunnel computes it (nt_type
+    "smoothgrad"): the mean attribution over `samples` noisy copies of each image (sd = noise x
+    the input range of x), then reduced over channels. {method: (classes, N, H, W)} on CPU.
 
-    model.eval()
+    On the engine: one pass over a noisy copy serves both classes and every method. The noise is
+    NoiseTunnel's as gadlib called it before (the global generator seeded with `seed`, then one
+    draw per chunk of `batch_size` images, the same for every method and class), so the maps are
+    NoiseTunnel's up to the engine's rounding (tests/test_controls.py compares the two).
+    `precision` as in `attribution_maps`."""
+    bf16 = _precision_plan(methods, precision)
     device = next(model.parameters()).device
+    ready = prepared(model, device)
     sd = noise * float(x.max() - x.min())
-    # NoiseTunnel evaluates samples x images inputs at once, and IG all its steps of them too:
-    # on CUDA both are capped by what free memory holds (at 224 px, 64 images x 5 samples x 50
-    # steps would need hundreds of GB)
-    fit = inputs_that_fit(model, x[:1].to(device), classes) if len(x) else None
+    # samples x images inputs at once, and IG's steps of them too: on CUDA capped by what free
+    # memory holds (at 224 px, 64 images x 5 samples x 50 steps would need hundreds of GB)
+    fit = inputs_that_fit(ready, x[:1].to(device), classes) if len(x) else None
     if fit is not None:
-        batch_size = max(1, min(batch_size, fit // samples))
-    out = {}
-    with small_map_convs(model):  # 1 x 1 and 2 x 2 maps at 32 and 64 px (convs.py)
-        for method in methods:
-            tunnel = NoiseTunnel(captum_class(method)(model))
-            extra = {"n_steps": ig_steps, "method": ig_method} if method == "integrated_gradients" else {}
-            if extra and fit is not None:
-                extra["internal_batch_size"] = max(batch_size * samples, fit)
-            per_class = []
-            for c in classes:
-                torch.manual_seed(seed)  # the same noise for every method and class
-                chunks = []
-                for i in range(0, len(x), batch_size):
-                    xi = x[i : i + batch_size].to(device).requires_grad_(True)
-                    a = tunnel.attribute(xi, nt_type="smoothgrad", nt_samples=samples, stdevs=sd, target=c, **extra)
-                    chunks.append(reduce_channels(a.detach()).cpu())
-                per_class.append(torch.cat(chunks))
-            out[method] = torch.stack(per_class)
+        batch_size, internal_batch = max(1, min(batch_size, fit // samples)), min(internal_batch, fit)
+    out = {m: torch.zeros(len(classes), len(x), *x.shape[-2:]) for m in methods}
+    bar = tqdm(total=len(x), desc="smoothgrad", unit="img", leave=False, disable=not progress)
+    torch.manual_seed(seed)
+    for i in range(0, len(x), batch_size):
+        chunk = x[i : i + batch_size].to(device)
+        n = len(chunk)
+        # NoiseTunnel's draw (captum's _add_noise_to_input): image j's copies are rows j*samples...
+        spread = torch.tensor(sd, device=device).repeat((n * samples, *chunk.shape[1:]))
+        noisy = chunk.repeat_interleave(samples, dim=0) + torch.normal(0, spread)
+        maps = _maps_one_model(
+            ready, noisy, methods, classes, ig_steps, ig_method, internal_batch, bf16, reduce=lambda a: a
+        )
+        for m in methods:  # NoiseTunnel's mean: the sum over a image's copies, / samples
+            mean = maps[m].view(len(classes), n, samples, *chunk.shape[1:]).sum(2) / samples
+            out[m][:, i : i + n] = reduce_channels(mean).cpu()
+        bar.update(n)
+    bar.close()
     return out

@@ -6,8 +6,9 @@ For every evaluation image, method and target class, five maps are compared:
 - `base`: the matched-area baseline, the original map's own top |C| pixels;
 - `gad0`: GAD with supports trained with alpha = 0 (targets = the original's logits; same epochs,
   optimiser, seeds and support mode), so retraining noise alone shrinks its consensus;
-- `smooth`: SmoothGrad over the same base method (captum's NoiseTunnel, sd = smoothgrad_noise x
-  the input range, as many samples as models in the family) kept at the same top-|C| area.
+- `smooth`: SmoothGrad over the same base method (NoiseTunnel's definition and noise, on the
+  engine, in the family's precision; sd = smoothgrad_noise x the input range, as many samples as
+  models in the family) kept at the same top-|C| area.
 Each is scored by RS of its hull (and `sup`, the original hull minus GAD's, as in the paper),
 RC, deletion and insertion AUC (no hull), and on synthetic data against the true object. The
 paired table gives GAD minus each control per image (signed so that > 0 favours GAD), with a
@@ -33,7 +34,8 @@ from .runfiles import RunFiles
 from .tables import to_markdown
 
 # Bumped when the rows' definition changes, so that stored rows made the old way are recomputed.
-ROWS_VERSION = 2  # 2: curves and the true object for the image's own class; ties in a curve in seeded order
+ROWS_VERSION = 3  # 2: curves and the true object for the image's own class; ties in a curve in seeded order;
+# 3: SmoothGrad on the engine, in the family's precision (captum's NoiseTunnel in fp32 before)
 # +1: a larger value is better for the map; -1: smaller is better (deletion: the logit falls fast)
 BETTER = {"rs": 1, "deletion": -1, "insertion": 1, "mass_inside": 1, "pointing_hit": 1, "hull_iou": 1}
 VERSUS = {"rs": ("sup", "base", "gad0", "smooth")}  # RS: the paper's comparison first
@@ -85,6 +87,7 @@ def control_maps(cfg: RunConfig, ev, family, attr, controls: list, control_fps: 
         controls=control_fps,
         precision=attr.precision,
         images=runfiles.split_fingerprint(ev),
+        definition=ROWS_VERSION,
     )
     x = normalize(ev.images)
     device = next(family.original.parameters()).device
@@ -108,7 +111,10 @@ def control_maps(cfg: RunConfig, ev, family, attr, controls: list, control_fps: 
             noise=cfg.smoothgrad_noise,
             ig_steps=cfg.ig_steps,
             batch_size=cfg.batch_size,
+            internal_batch=cfg.ig_internal_batch,
             seed=cfg.seed,
+            precision=attr.precision,
+            progress=True,
         )
         return {"gad0": gad0, "smooth": smooth}
 
