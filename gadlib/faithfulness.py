@@ -76,12 +76,13 @@ def curves(
             changed = ranks[pairs].to(device)[pair_of.to(device)] < limit
             xi = x[images].to(device)[image_of.to(device)]
             inputs = torch.where(changed, fill, xi) if kind == "deletion" else torch.where(changed, xi, fill)
-            out[kind].append(model(inputs).float()[:, target].cpu())
+            out[kind].append(model(inputs).float()[:, target])
     fractions = counts.double() / (h * w)
+    # read back once: a copy to the host per batch would make the host wait for the GPU each time
     return (
         fractions,
-        torch.cat(out["deletion"]).view(k, n, -1).double(),
-        torch.cat(out["insertion"]).view(k, n, -1).double(),
+        torch.cat(out["deletion"]).cpu().view(k, n, -1).double(),
+        torch.cat(out["insertion"]).cpu().view(k, n, -1).double(),
     )
 
 

@@ -72,8 +72,9 @@ def rs(
         idx = img_idx[i : i + batch_size]
         m = flat_masks[i : i + batch_size].to(device)[:, None]
         occluded = torch.where(m, fill_value, x[idx].to(device))
-        out.append(model(occluded).float().cpu().gather(1, target[idx][:, None]).squeeze(1))
-    occluded_logit = torch.cat(out).view(k, n)
+        out.append(model(occluded).float().gather(1, target[idx][:, None].to(device)).squeeze(1))
+    # read back once: a copy to the host per batch would make the host wait for the GPU each time
+    occluded_logit = torch.cat(out).cpu().view(k, n)
     size = area(masks)
     return torch.where(size > 0, (base[None] - occluded_logit).abs().double() / size.clamp(min=1), torch.nan)
 
