@@ -11,7 +11,7 @@
 #   paper: `python -m gadlib.reproduce` on the carried pack, the architectures of ARCHS (notebook
 #          07 for the first, as the runner does), in the `paper` profile with n_eval 360 (the issue's whole-run target: the
 #          birds pack has 360 test images) or PROFILE and PARAMS, timed;
-#   bench: benchmarks/gpu.sh (attribution, preparation, hull and training tables at 224 px),
+#   bench: benchmarks/gpu.sh (attribution, preparation, SmoothGrad, hull and training tables at 224 px),
 #          timed as a whole;
 #   controls-profile: notebooks 01 to 05 through the runner (--no-controls), then notebook 07's
 #          stage calls under cProfile for the first architecture of ARCHS, the one the runner
@@ -27,7 +27,7 @@
 # that ended. Exit status: 0 if every step finished, else the last failing step's (124: cut at
 # the deadline).
 # On a CPU, at small sizes, to try the script itself:
-#   PYTHON=.venv/bin/python PROFILE=smoke SIZE=32 IMAGES=8 HULL_IMAGES=8 TRAIN_IMAGES=64 bash benchmarks/device_run.sh
+#   PYTHON=.venv/bin/python PROFILE=smoke SIZE=32 IMAGES=8 SMOOTH_IMAGES=8 HULL_IMAGES=8 TRAIN_IMAGES=64 bash benchmarks/device_run.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-build/device}

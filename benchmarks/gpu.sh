@@ -2,7 +2,7 @@
 # The GPU-size speed measurements of the README's Speed section, in one go (a few minutes on one
 # H100 or H200). Each table is also written to OUTDIR (default build/benchmarks).
 #   bash benchmarks/gpu.sh [OUTDIR]
-# SIZE, IMAGES, HULL_IMAGES and TRAIN_IMAGES override the sizes (small values try the script on a CPU).
+# SIZE, IMAGES, SMOOTH_IMAGES, HULL_IMAGES and TRAIN_IMAGES override the sizes (small values try the script on a CPU).
 set -euo pipefail
 out=${1:-build/benchmarks}
 py=${PYTHON:-python}
@@ -12,6 +12,9 @@ $py benchmarks/speed.py --stage attributions --size "$size" --images "${IMAGES:-
 $py benchmarks/speed.py --stage attributions --size "$size" --images "${IMAGES:-128}" --ig-steps 50 --archs resnet18 \
     --precision bf16 | tee "$out/attributions_bf16.txt"
 $py benchmarks/speed.py --stage preparation --size "$size" --images 4 --models 5 | tee "$out/preparation.txt"
+# SmoothGrad (notebook 07): ResNet18, one timed run (captum's side is the slow one)
+$py benchmarks/speed.py --stage smoothgrad --size "$size" --images "${SMOOTH_IMAGES:-64}" --ig-steps 50 --archs resnet18 \
+    --reps 1 | tee "$out/smoothgrad.txt"
 $py benchmarks/speed.py --stage hulls --size "$size" --images "${HULL_IMAGES:-64}" | tee "$out/hulls.txt"
 $py benchmarks/speed.py --stage training --size "$size" --train-images "${TRAIN_IMAGES:-1024}" --workers 8 \
     --synthetic | tee "$out/training.txt"
