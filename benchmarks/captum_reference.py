@@ -72,33 +72,41 @@ def captum_smoothgrad(
     ig_method: str = "gausslegendre",
     batch_size: int = 64,
     seed: int = 0,
+    internal_batch_size: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """SmoothGrad the plain way, as gadlib computed it before its engine did: captum's
     NoiseTunnel per method and class (sd = noise x the input range of x), the global generator
-    seeded for each, images in chunks of `batch_size`. {method: (classes, N, H, W)} on CPU."""
+    seeded for each, images in chunks of `batch_size`, convolutions on 1 x 1 and 2 x 2 maps as
+    linear layers (gadlib/convs.py). Without `internal_batch_size`, IG evaluates all its steps of
+    samples x batch_size inputs in one pass. {method: (classes, N, H, W)} on CPU."""
     from captum.attr import NoiseTunnel
+
+    from gadlib.convs import small_map_convs
 
     model.eval()
     sd = noise * float(x.max() - x.min())
     out = {}
-    for method in methods:
-        check_method(method)
-        tunnel = NoiseTunnel(captum_class(method)(model))
-        extra = {"n_steps": ig_steps, "method": ig_method} if method == "integrated_gradients" else {}
-        per_class = []
-        for c in classes:
-            torch.manual_seed(seed)  # the same noise for every method and class
-            chunks = [
-                tunnel.attribute(
-                    x[i : i + batch_size].detach().requires_grad_(True),
-                    nt_type="smoothgrad",
-                    nt_samples=samples,
-                    stdevs=sd,
-                    target=c,
-                    **extra,
-                )
-                for i in range(0, len(x), batch_size)
-            ]
-            per_class.append(reduce_channels(torch.cat(chunks).detach()).cpu())
-        out[method] = torch.stack(per_class)
+    with small_map_convs(model):
+        for method in methods:
+            check_method(method)
+            tunnel = NoiseTunnel(captum_class(method)(model))
+            extra = {}
+            if method == "integrated_gradients":
+                extra = {"n_steps": ig_steps, "method": ig_method, "internal_batch_size": internal_batch_size}
+            per_class = []
+            for c in classes:
+                torch.manual_seed(seed)  # the same noise for every method and class
+                chunks = [
+                    tunnel.attribute(
+                        x[i : i + batch_size].detach().requires_grad_(True),
+                        nt_type="smoothgrad",
+                        nt_samples=samples,
+                        stdevs=sd,
+                        target=c,
+                        **extra,
+                    )
+                    for i in range(0, len(x), batch_size)
+                ]
+                per_class.append(reduce_channels(torch.cat(chunks).detach()).cpu())
+            out[method] = torch.stack(per_class)
     return out

@@ -13,7 +13,10 @@ Stages:
   batched over images), per method and all five in one call; maps compared (Spearman, Jaccard).
 - smoothgrad: notebook 07's SmoothGrad control (five methods, both classes, 5 noisy samples: as
   many as models in a family of four supports) on the engine, against captum's NoiseTunnel
-  per method and class as gadlib called it before; the same noise, maps compared.
+  per method and class as gadlib called it before (with the single-pixel and 2 x 2 convolutions
+  as linear layers, and IG's steps in --internal-batch inputs); the same noise, maps compared.
+  On CUDA the engine may cut the images into smaller chunks than --batch to fit free memory,
+  and then draws other noise (the check column shows it).
 - preparation: readying each model for the engine (an eval-mode copy with batch norm folded
   into the layer before it), against torch.fx's `fuse` (a copy of every weight, a traced and
   generated module) as the engine did before; the same outputs to the bit.
@@ -237,8 +240,8 @@ def bench_smoothgrad(args, device) -> pd.DataFrame:
         (model,), x = random_models(arch, argparse.Namespace(**{**vars(args), "models": 1}), device)
         kwargs = dict(samples=5, ig_steps=args.ig_steps, batch_size=args.batch)
 
-        def captum_way(model=model, x=x, kwargs=kwargs):
-            return captum_smoothgrad(model, x, list(METHODS), **kwargs)
+        def captum_way(model=model, x=x, kwargs=kwargs):  # IG's steps in internal batches, as the engine's
+            return captum_smoothgrad(model, x, list(METHODS), internal_batch_size=args.internal_batch, **kwargs)
 
         def engine(model=model, x=x, kwargs=kwargs):  # preparation included
             clear_prepared()

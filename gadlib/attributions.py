@@ -388,21 +388,25 @@ def smoothgrad_maps(
     "smoothgrad"): the mean attribution over `samples` noisy copies of each image (sd = noise x
     the input range of x), then reduced over channels. {method: (classes, N, H, W)} on CPU.
 
-    On the engine: one pass over a noisy copy serves both classes and every method. The noise is
+    On the engine: each forward pass over the noisy copies serves both classes (and Saliency and
+    Gradient x Input share one), where NoiseTunnel makes its passes per method and class. The noise is
     NoiseTunnel's as gadlib called it before (the global generator seeded with `seed`, then one
     draw per chunk of `batch_size` images, the same for every method and class), so the maps are
-    NoiseTunnel's up to the engine's rounding (tests/test_controls.py compares the two).
+    NoiseTunnel's up to the engine's rounding (tests/test_controls.py compares the two). On CUDA
+    a chunk is capped by what free memory holds, and the noise drawn follows the chunks.
     `precision` as in `attribution_maps`."""
     bf16 = _precision_plan(methods, precision)
+    out = {m: torch.zeros(len(classes), len(x), *x.shape[-2:]) for m in methods}
+    if len(x) == 0:
+        return out
     device = next(model.parameters()).device
     ready = prepared(model, device)
     sd = noise * float(x.max() - x.min())
     # samples x images inputs at once, and IG's steps of them too: on CUDA capped by what free
     # memory holds (at 224 px, 64 images x 5 samples x 50 steps would need hundreds of GB)
-    fit = inputs_that_fit(ready, x[:1].to(device), classes) if len(x) else None
+    fit = inputs_that_fit(ready, x[:1].to(device), classes)
     if fit is not None:
         batch_size, internal_batch = max(1, min(batch_size, fit // samples)), min(internal_batch, fit)
-    out = {m: torch.zeros(len(classes), len(x), *x.shape[-2:]) for m in methods}
     bar = tqdm(total=len(x), desc="smoothgrad", unit="img", leave=False, disable=not progress)
     torch.manual_seed(seed)
     for i in range(0, len(x), batch_size):
@@ -414,7 +418,7 @@ def smoothgrad_maps(
         maps = _maps_one_model(
             ready, noisy, methods, classes, ig_steps, ig_method, internal_batch, bf16, reduce=lambda a: a
         )
-        for m in methods:  # NoiseTunnel's mean: the sum over a image's copies, / samples
+        for m in methods:  # NoiseTunnel's mean: the sum over an image's copies, / samples
             mean = maps[m].view(len(classes), n, samples, *chunk.shape[1:]).sum(2) / samples
             out[m][:, i : i + n] = reduce_channels(mean).cpu()
         bar.update(n)

@@ -35,7 +35,8 @@ from .tables import to_markdown
 
 # Bumped when the rows' definition changes, so that stored rows made the old way are recomputed.
 ROWS_VERSION = 3  # 2: curves and the true object for the image's own class; ties in a curve in seeded order;
-# 3: SmoothGrad on the engine, in the family's precision (captum's NoiseTunnel in fp32 before)
+# 3: made from version 2 control maps
+MAPS_VERSION = 2  # of the control maps; 2: SmoothGrad on the engine, in the family's precision (NoiseTunnel, fp32)
 # +1: a larger value is better for the map; -1: smaller is better (deletion: the logit falls fast)
 BETTER = {"rs": 1, "deletion": -1, "insertion": 1, "mass_inside": 1, "pointing_hit": 1, "hull_iou": 1}
 VERSUS = {"rs": ("sup", "base", "gad0", "smooth")}  # RS: the paper's comparison first
@@ -87,7 +88,7 @@ def control_maps(cfg: RunConfig, ev, family, attr, controls: list, control_fps: 
         controls=control_fps,
         precision=attr.precision,
         images=runfiles.split_fingerprint(ev),
-        definition=ROWS_VERSION,
+        definition=MAPS_VERSION,
     )
     x = normalize(ev.images)
     device = next(family.original.parameters()).device

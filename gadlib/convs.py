@@ -133,7 +133,7 @@ def use_small_map_convs(model: nn.Module) -> nn.Module:
 
 @contextmanager
 def small_map_convs(model: nn.Module):
-    """`use_small_map_convs` for the duration of a `with` block (training, SmoothGrad); the
+    """`use_small_map_convs` for the duration of a `with` block (training); the
     model's convolutions are plain `nn.Conv2d` again afterwards, even after an exception."""
     swapped = []
     try:
