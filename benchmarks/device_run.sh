@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of the speed issue (#9) on a lent GPU machine (README, Speed, "On a lent GPU").
+# The GPU checks of the speed issue (#9) on a lent GPU machine (README, Speed, "On a lent GPU"; benchmarks/README.md).
 # Here, first: `.venv/bin/python tools/device_kit.py` (wheels and one pack in .device/).
 # There, in a call carrying [".device"], with DEADLINE a minute under the call's timeout_s:
 #   DEADLINE=540 bash benchmarks/device_run.sh              # the paper run (STEPS=paper)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU-size speed measurements of the README's Speed section, in one go (a few minutes on one
+# The GPU-size speed measurements of benchmarks/README.md, in one go (a few minutes on one
 # H100 or H200). Each table is also written to OUTDIR (default build/benchmarks).
 #   bash benchmarks/gpu.sh [OUTDIR]
 # SIZE, IMAGES, SMOOTH_IMAGES, HULL_IMAGES and TRAIN_IMAGES override the sizes (small values try the script on a CPU).

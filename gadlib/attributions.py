@@ -178,7 +178,7 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     frozen weights, on `device`. The same arithmetic as FX's `fuse` (tests/test_attributions.py
     compares the two), mostly without its copy of every weight and its generated module
     (`benchmarks/speed.py --stage preparation`, three runs on a 2-core CPU: 2.5-3.6x faster for
-    ResNet18 and 19-111x for VGG16 at 224 px, 1.3-2.0x and 4.4-15x at 32 px; README, Speed)."""
+    ResNet18 and 19-111x for VGG16 at 224 px, 1.3-2.0x and 4.4-15x at 32 px; benchmarks/README.md)."""
     m = _folded(model, device)
     for name, child in list(m.named_modules()):
         if isinstance(child, nn.ReLU):

@@ -32,7 +32,7 @@ SUPPORT_MODES = ("train", "frozen")
 
 # Profiles. `default` is what a notebook opened in JupyterLab runs: `make reproduce` (both
 # architectures, synthetic data) took 6.6 minutes on the fastest 2-core CPU timed and 14.5 on
-# the slowest, an AVX2-only EPYC, which took 22 in a slow phase at ba604bc (README, Speed).
+# the slowest, an AVX2-only EPYC, which took 22 in a slow phase at ba604bc (benchmarks/README.md).
 # `smoke` only proves the chain runs (nbval). `paper` is the paper's protocol (GPU).
 PROFILES: dict[str, dict] = {
     "smoke": dict(

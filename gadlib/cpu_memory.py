@@ -4,7 +4,7 @@ glibc's malloc serves every request above a threshold (at most 32 MB) with a fre
 unmaps it on free, and gives freed memory at its heap's top back to the system. A CPU training
 step or attribution batch allocates and frees the same large activations over and over, so
 each one was faulted in again, page by page: each a trap into the kernel and a zeroed page
-(`python benchmarks/speed.py --stage memory`, README, Speed).
+(`python benchmarks/speed.py --stage memory`, benchmarks/README.md).
 
 `keep_freed_memory()` tells malloc to serve the main thread's requests from its heap and never
 to trim it, so freed memory is reused. The process keeps its peak memory until it ends, and

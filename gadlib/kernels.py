@@ -20,7 +20,7 @@ from jupyter_client import KernelManager
 
 # Statements that bind no name in the notebook's namespace. The garbage collector is off while
 # the imports build their objects (which live until exit anyway): its passes over them took
-# about 0.8 s of the 4.8 s these imports take on one core (README, Speed).
+# about 0.8 s of the 4.8 s these imports take on one core (benchmarks/README.md).
 WARM_UP = """\
 __import__('gc').disable()
 try:
