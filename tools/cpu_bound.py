@@ -1,11 +1,11 @@
 """How fast can this CPU train the pipeline's models at all? Prints the FLOPs of one forward and
 backward pass per image (torch.utils.flop_counter), the fp32 and bf16 rate of a 2048 x 2048
 matrix product, and the training rate (Adam, MSE, batch 64) of VGG16 at 32 and 64 px and
-ResNet18 at 32 px, in fp32 and with `train_precision=bf16`, so that the README's whole-run
-bounds can be checked: `.venv/bin/python tools/cpu_bound.py`. On a CPU without native bf16
+ResNet18 at 32 px, in fp32 and with `train_precision=bf16`, so that the whole-run
+bounds in benchmarks/README.md can be checked: `.venv/bin/python tools/cpu_bound.py`. On a CPU without native bf16
 it times fp32 only (emulated bf16 ran for over 15 minutes on an AVX2-only EPYC); `--bf16`
 times it anyway. Freed memory is kept for reuse, as in the notebooks (since dc1a5fe; earlier
-rates in the README were timed without)."""
+rates in benchmarks/README.md were timed without)."""
 
 import sys
 import time
