@@ -32,6 +32,7 @@ from .data import Dataset, normalize
 from .hulls import hulls_of
 from .runfiles import RunFiles
 from .tables import to_markdown
+from .training import TARGETS_VERSION
 
 # Bumped when the rows' definition changes, so that stored rows made the old way are recomputed.
 ROWS_VERSION = 3  # 2: curves and the true object for the image's own class; ties in a curve in seeded order;
@@ -67,6 +68,7 @@ def control_family(cfg: RunConfig, data: Dataset, family) -> tuple[list[torch.nn
             position=i,
             original=family.fingerprints[0],
             train_split=train_split,
+            targets=TARGETS_VERSION,
         )
         for i in range(n)
     ]

@@ -9,6 +9,7 @@ import torch
 import torchvision
 from torch import nn
 
+from .convs import small_map_convs
 from .errors import GADInputError
 
 _WEIGHTS = {
@@ -145,14 +146,22 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Eval-mode logits for normalised inputs `x`, in batches, on the model's device."""
+    """Eval-mode logits for normalised inputs `x`, in batches, on the model's device.
+
+    Computed through the same forward as training (convolutions on 1 x 1 and 2 x 2 maps as
+    linear layers, convs.py): these logits are the supports' targets, and a support trained in
+    frozen mode onto its original's own logits (alpha = 0) must start at zero loss and so stay
+    the original. With plain convolutions the targets differed by rounding (7e-7), and Adam,
+    whose steps are about the learning rate whatever the gradient's size, turned that into
+    drift."""
     from .data import normalize
 
     model.eval()
     device = next(model.parameters()).device
     out = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size].to(device)
-        xb = normalize(xb) if xb.dtype == torch.uint8 else xb
-        out.append(model(xb).float().cpu())
+    with small_map_convs(model):
+        for i in range(0, len(x), batch_size):
+            xb = x[i : i + batch_size].to(device)
+            xb = normalize(xb) if xb.dtype == torch.uint8 else xb
+            out.append(model(xb).float().cpu())
     return torch.cat(out)

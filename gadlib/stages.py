@@ -22,7 +22,7 @@ from .gad import GAD
 from .hulls import hulls_of
 from .models import build_model, describe_device, load_classifier, pick_device, predict_logits
 from .runfiles import RunFiles
-from .training import accuracy, distanced_targets, support_report, train_classifier
+from .training import TARGETS_VERSION, accuracy, distanced_targets, support_report, train_classifier
 
 CHANCE_MARGIN = 0.15  # below 0.5 + this, the classifier is not clearly better than chance
 
@@ -145,6 +145,7 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
             alpha=[a1, a2],
             original=record["fingerprint"],
             train_split=train_split,
+            targets=TARGETS_VERSION,
         )
         for a1, a2 in cfg.support_alphas
     ]

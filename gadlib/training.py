@@ -21,6 +21,10 @@ from .data import Split, normalize
 from .errors import GADInputError
 from .models import predict_logits
 
+# Part of every support's stamp: 2 = targets computed through the training's forward
+# (models.predict_logits), so a frozen support onto its original's own logits stays the original.
+TARGETS_VERSION = 2
+
 
 def uses_bf16(device: torch.device, precision: str = "auto") -> bool:
     """Whether training runs under bf16 autocast: `auto` is bf16 on CUDA and fp32 on the CPU, where

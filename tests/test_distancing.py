@@ -84,3 +84,29 @@ def test_report_of_a_trained_support_shows_it_fits_the_distanced_targets():
     gap = lambda logits: (logits[:, 0] - logits[:, 1]) * (1 - 2 * labels)  # noqa: E731  margin of the true class
     assert gap(s).mean() > gap(z).mean() + 1.0
     assert row["spearman_logit1"] > 0.6 and row["spearman_logit2"] > 0.6
+
+
+def test_a_frozen_support_onto_its_originals_own_logits_stays_the_original():
+    """alpha = 0 in frozen mode is the control in which nothing is learned: the targets are the
+    original's logits through the same forward the training runs (at 32 px ResNet18's and VGG16's
+    convolutions on 1 x 1 and 2 x 2 maps run as linear layers there), so the loss is zero and the
+    weights do not move. Targets from plain convolutions differ by rounding, which Adam turns
+    into steps of about the learning rate."""
+    from gadlib.models import build_model, predict_logits
+    from gadlib.runfiles import fingerprint
+
+    for arch in ("resnet18", "vgg16"):
+        torch.manual_seed(0)
+        model = build_model(arch, 2, image_size=32).eval()
+        for m in model.modules():  # batch statistics as a trained model has them
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+        images = torch.randint(0, 255, (32, 3, 32, 32), dtype=torch.uint8)
+        labels = torch.arange(32) % 2
+        targets = distanced_targets(predict_logits(model, images), labels, 0.0)
+        support, history = train_support(
+            model, images, targets, epochs=1, lr=4e-5, batch_size=16, mode="frozen", precision="fp32"
+        )
+        assert history == [0.0], arch
+        assert fingerprint(support) == fingerprint(model), arch
