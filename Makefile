@@ -9,8 +9,9 @@
 # make train-precision-check : the default synthetic run with its models trained in bf16 on the CPU
 # make machine-check    : the default synthetic run again on this machine (RUN_NAME, synthetic-rerun unless set),
 #                         its verdicts and test accuracies against the committed figures/synthetic-default
-# make what-changed     : how the committed runs' verdicts and numbers moved since $(SINCE)
+# make what-changed     : how the committed runs' verdicts and numbers moved since $(SINCE) (rewrites the committed record of f40dc9b)
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
+# make direction-summary : the paper's verdicts of the committed runs, counted (the README's prose cites them)
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
 # make device-kit : wheels and the birds pack in .device/, for benchmarks/device_run.sh on a lent GPU machine
@@ -36,10 +37,10 @@ SWEEP_ARGS ?=
 help:
 	@sed -n 's/^# make /make /p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary
+.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary direction-summary
 
 # uv installs the same releases as pip (same pins, and pip's own package sources, see
-# tools/pip_sources.py): this target took 45 s, against 104 s with pip (README, Speed).
+# tools/pip_sources.py): this target took 45 s, against 104 s with pip (benchmarks/README.md).
 # pip takes over if uv cannot.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -167,3 +168,7 @@ CONTROL_RUNS ?= figures/synthetic-default figures/synthetic-frozen figures/cub-c
 controls-summary: $(VENV)/.installed
 	$(PY) tools/controls_summary.py $(CONTROL_RUNS) > figures/controls_summary.md
 	cat figures/controls_summary.md
+
+direction-summary: $(VENV)/.installed
+	$(PY) tools/direction_summary.py $(CONTROL_RUNS) > figures/direction_summary.md
+	cat figures/direction_summary.md

@@ -116,6 +116,28 @@ def test_readme_results_are_what_the_run_files_say():
     assert readme_tables.render(readme) == readme, "run `make readme-tables`"
 
 
+def test_direction_counts_are_what_the_direction_tables_say(capsys):
+    """figures/direction_summary.md (the counts the README's prose cites) is made from the
+    committed direction tables, and is remade when they change."""
+    import direction_summary
+
+    runs = re.search(r"^CONTROL_RUNS \?= (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    direction_summary.main(*(str(ROOT / r) for r in runs))
+    committed = (ROOT / "figures/direction_summary.md").read_text()
+    assert capsys.readouterr().out == committed, "run `make direction-summary`"
+
+
+def test_direction_counts_name_the_methods_whose_classes_disagree():
+    import direction_summary
+    import pandas as pd
+
+    verdicts = pd.Series(
+        ["holds", "fails", "undecided (interval contains 0)", "class 1 fails, class 2 undecided", "no difference"],
+        index=["S", "D", "GxI", "GB", "IG"],
+    )
+    assert direction_summary.count(verdicts) == "1 / 1 / 1 (1 ties); split: GB (c1 fails, c2 undecided)"
+
+
 def test_every_run_with_tables_has_its_run_record():
     for folder in (ROOT / "figures").iterdir():
         if list(folder.glob("table1_*.csv")):

@@ -3,8 +3,10 @@
    are undecided;
 2. the cascading-randomisation check: Spearman of the original's and GAD's maps with the
    trained ones once every layer is random, and of the matched-area baseline's;
-3. mean RC of each region, and how much of GAD's shrinking retraining alone (alpha = 0) gives
-   (reads runs/<run>/, so it needs the run folders, not only figures/).
+3. mean RC of each region, and how much of GAD's shrinking retraining alone (alpha = 0) gives;
+4. the cascade's first step (only the top layer random): Spearman with the trained map, where
+   a method that ignores the model's top layer (Guided Backprop) stays near 1
+   (3 and 4 read runs/<run>/, so they need the run folders, not only figures/).
 Usage: python tools/controls_summary.py figures/synthetic-default figures/cub-cpu ...
 """
 
@@ -71,6 +73,18 @@ def shrinking(folder: Path) -> pd.Series:
     )
 
 
+def first_step(folder: Path) -> pd.Series:
+    """Mean Spearman of the original's, GAD's and the baseline's maps with the trained ones when
+    only the top layer is random (the cascade's first step), per method."""
+    arch = _arch(folder)
+    rows, _ = read_csv(folder.parent.parent / "runs" / folder.name / arch / "sanity.csv")
+    mean = rows[rows["step"] == rows["step"].min()].groupby(["method", "map"])["spearman"].mean().unstack()
+    return pd.Series(
+        {METHOD_SHORT[m]: f"{r['orig']:.3f} / {r['gad']:.3f} / {r['base']:.3f}" for m, r in mean.iterrows()},
+        name=f"{folder.name} ({arch})",
+    )
+
+
 def main(*folders: str) -> None:
     paths = [Path(f) for f in folders]
     table = pd.concat([verdicts(p) for p in paths], axis=1).fillna("- (no true object)")
@@ -84,6 +98,12 @@ def main(*folders: str) -> None:
     print(to_markdown(pd.concat([sanity(p) for p in paths], axis=1).rename_axis("method")))
     print("\nHull shrinking (mean RC, top-50% hulls; from runs/<run>/<arch>/controls.csv)\n")
     print(to_markdown(pd.concat([shrinking(p) for p in paths], axis=1).rename_axis("top-50% hulls")))
+    print(
+        "\nCascading randomisation, only the top layer random: Spearman with the trained map, original / GAD / "
+        "matched-area baseline (from runs/<run>/<arch>/sanity.csv)\n"
+    )
+    order = list(METHOD_SHORT.values())
+    print(to_markdown(pd.concat([first_step(p) for p in paths], axis=1).reindex(order).rename_axis("method")))
     keys = [" ".join(json.loads((p / "RUN.json").read_text())["controls_keys"].values()) for p in paths]
     print(f"\n<!-- gad keys {' '.join(keys)} -->")
 

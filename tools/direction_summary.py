@@ -1,0 +1,67 @@
+"""The paper's verdicts of several runs, counted: for each run, architecture and hull rule, how
+many of the five methods hold / fail / are undecided for each claim of the direction tables
+(figures/<run>/direction_<rule>.csv, written by notebook 06), and which methods the two classes
+split on. The README's prose cites these counts, so they come from the files, not from reading.
+Usage: python tools/direction_summary.py figures/synthetic-default figures/cub-cpu ...
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from gadlib.runfiles import read_csv
+from gadlib.tables import to_markdown
+
+CLAIMS = ("RC<1 for most", "RS GAD vs Sup", "RS GAD vs Base")
+RULES = {"top_q": "top 50%", "frac_max": "10% of max"}
+UNDECIDED = "undecided (interval contains 0)"
+
+
+def count(verdicts: pd.Series) -> str:
+    """'holds / fails / undecided' over the methods, then the methods whose classes disagree,
+    each with its two verdicts ('c1 fails, c2 undecided')."""
+    n = {v: int((verdicts == v).sum()) for v in ("holds", "fails", UNDECIDED)}
+    cell = f"{n['holds']} / {n['fails']} / {n[UNDECIDED]}"
+    split = verdicts[~verdicts.isin(["holds", "fails", UNDECIDED, "no difference"])]
+    ties = int((verdicts == "no difference").sum())
+    if ties:
+        cell += f" ({ties} ties)"
+    if len(split):
+        short = {
+            m: v.replace("class ", "c").replace(UNDECIDED, "undecided").replace(" (interval contains 0)", "")
+            for m, v in split.items()
+        }
+        cell += "; split: " + "; ".join(f"{m} ({v})" for m, v in short.items())
+    return cell
+
+
+def summary(folder: Path) -> pd.DataFrame:
+    rows = {}
+    for rule, label in RULES.items():
+        t, _ = read_csv(folder / f"direction_{rule}.csv")
+        if t is None:
+            sys.exit(f"error: {folder}/direction_{rule}.csv is missing: run notebook 06 for {folder.name} first")
+        for arch, part in t.groupby("arch", sort=False):
+            part = part.set_index("method")
+            rows[(folder.name, arch, label)] = {c: count(part[c]) for c in CLAIMS}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def main(*folders: str) -> None:
+    if not folders:
+        sys.exit(__doc__)
+    table = pd.concat([summary(Path(f)) for f in folders])
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["run", "arch", "hulls"])
+    print(
+        "The paper's claims, per run, architecture and hull rule: methods (of 5) for which the claim "
+        "holds / fails / is undecided for both classes (95% paired bootstrap interval), then the methods "
+        "whose two classes disagree\n"
+    )
+    print(to_markdown(table))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
