@@ -129,6 +129,19 @@ def original_classifier(
     return model.to(device).eval(), record
 
 
+def support_stamp(cfg: RunConfig, alpha: tuple[float, float], original: str, train_split: str) -> dict:
+    """The stamp of the support for `alpha` of the original with fingerprint `original`."""
+    return runfiles.stamp(
+        "support",
+        cfg,
+        runfiles.SUPPORT_FIELDS,
+        alpha=list(alpha),
+        original=original,
+        train_split=train_split,
+        targets=TARGETS_VERSION,
+    )
+
+
 def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     """Original classifier plus one support regression per alpha (METHOD.md steps 1-2), with the
     report of their quality on the test split (computed once, then read from models.csv)."""
@@ -137,18 +150,7 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     _warn_if_slow_bf16(cfg, device)
     train_split = runfiles.split_fingerprint(data.train)
     original, record = original_classifier(cfg, data, device, train_split)
-    stamps = [
-        runfiles.stamp(
-            "support",
-            cfg,
-            runfiles.SUPPORT_FIELDS,
-            alpha=[a1, a2],
-            original=record["fingerprint"],
-            train_split=train_split,
-            targets=TARGETS_VERSION,
-        )
-        for a1, a2 in cfg.support_alphas
-    ]
+    stamps = [support_stamp(cfg, (a1, a2), record["fingerprint"], train_split) for a1, a2 in cfg.support_alphas]
     supports, stored_supports = train_supports(
         cfg, data, original, cfg.support_alphas, [files.support(a1, a2) for a1, a2 in cfg.support_alphas], stamps
     )
