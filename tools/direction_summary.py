@@ -29,12 +29,8 @@ def count(verdicts: pd.Series) -> str:
     ties = int((verdicts == "no difference").sum())
     if ties:
         cell += f" ({ties} ties)"
-    if len(split):
-        short = {
-            m: v.replace("class ", "c").replace(UNDECIDED, "undecided").replace(" (interval contains 0)", "")
-            for m, v in split.items()
-        }
-        cell += "; split: " + "; ".join(f"{m} ({v})" for m, v in short.items())
+    if len(split):  # "class 1 fails, class 2 undecided" (the tables write the split without the interval note)
+        cell += "; split: " + "; ".join(f"{m} ({v.replace('class ', 'c')})" for m, v in split.items())
     return cell
 
 
