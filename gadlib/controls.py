@@ -32,7 +32,6 @@ from .data import Dataset, normalize
 from .hulls import hulls_of
 from .runfiles import RunFiles
 from .tables import to_markdown
-from .training import TARGETS_VERSION
 
 # Bumped when the rows' definition changes, so that stored rows made the old way are recomputed.
 ROWS_VERSION = 3  # 2: curves and the true object for the image's own class; ties in a curve in seeded order;
@@ -54,22 +53,13 @@ class Controls:
 
 def control_family(cfg: RunConfig, data: Dataset, family) -> tuple[list[torch.nn.Module], list[str]]:
     """Supports trained exactly like GAD's (same seeds, epochs, optimiser, mode) but with alpha = 0."""
-    from .stages import train_supports
+    from .stages import support_stamp, train_supports
 
     files = RunFiles(cfg)
     train_split = runfiles.split_fingerprint(data.train)
     n = len(cfg.support_alphas)
     stamps = [
-        runfiles.stamp(
-            "control",
-            cfg,
-            runfiles.SUPPORT_FIELDS,
-            alpha=[0.0, 0.0],
-            position=i,
-            original=family.fingerprints[0],
-            train_split=train_split,
-            targets=TARGETS_VERSION,
-        )
+        support_stamp(cfg, (0.0, 0.0), family.fingerprints[0], train_split, stage="control", position=i)
         for i in range(n)
     ]
     models, records = train_supports(

@@ -151,7 +151,7 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> 
     Computed through the same forward as training (convolutions on 1 x 1 and 2 x 2 maps as
     linear layers, convs.py): these logits are the supports' targets, and a support trained in
     frozen mode onto its original's own logits (alpha = 0) must start at zero loss and so stay
-    the original. With plain convolutions the targets differed by rounding (7e-7), and Adam,
+    the original. With plain convolutions the targets differed by rounding, and Adam,
     whose steps are about the learning rate whatever the gradient's size, turned that into
     drift."""
     from .data import normalize

@@ -129,16 +129,20 @@ def original_classifier(
     return model.to(device).eval(), record
 
 
-def support_stamp(cfg: RunConfig, alpha: tuple[float, float], original: str, train_split: str) -> dict:
-    """The stamp of the support for `alpha` of the original with fingerprint `original`."""
+def support_stamp(
+    cfg: RunConfig, alpha: tuple[float, float], original: str, train_split: str, stage: str = "support", **inputs
+) -> dict:
+    """The stamp of the support for `alpha` of the original with fingerprint `original`
+    (`stage` "control" and a `position` for notebook 07's alpha = 0 supports)."""
     return runfiles.stamp(
-        "support",
+        stage,
         cfg,
         runfiles.SUPPORT_FIELDS,
         alpha=list(alpha),
         original=original,
         train_split=train_split,
         targets=TARGETS_VERSION,
+        **inputs,
     )
 
 
