@@ -16,5 +16,7 @@ $py benchmarks/speed.py --stage preparation --size "$size" --images 4 --models 5
 $py benchmarks/speed.py --stage smoothgrad --size "$size" --images "${SMOOTH_IMAGES:-64}" --ig-steps 50 --archs resnet18 \
     --reps 1 | tee "$out/smoothgrad.txt"
 $py benchmarks/speed.py --stage hulls --size "$size" --images "${HULL_IMAGES:-64}" | tee "$out/hulls.txt"
+# notebook 07's sanity check: its rank correlations (16 images, as the cascade explains)
+$py benchmarks/speed.py --stage sanity --size "$size" --images 16 | tee "$out/sanity.txt"
 $py benchmarks/speed.py --stage training --size "$size" --train-images "${TRAIN_IMAGES:-1024}" --workers 8 \
     --synthetic | tee "$out/training.txt"

@@ -9,6 +9,9 @@ Stages:
   both classes, five methods) through gadlib's batched fill, against scikit-image's
   convex_hull_image one mask at a time (the loop gadlib had before); and the top-q threshold
   from the k-th largest value, against ranking every pixel (as before). Results must be equal.
+- sanity: notebook 07's sanity check, its Spearman correlations of every randomised map with
+  the trained one (tied values averaged), ranked in one batched call with the trained maps
+  ranked once, against scipy's rankdata on both maps of every comparison. Results must be equal.
 - attributions: gadlib's engine against plain captum (one call per method, class and model,
   batched over images), per method and all five in one call; maps compared (Spearman, Jaccard).
 - smoothgrad: notebook 07's SmoothGrad control (five methods, both classes, 5 noisy samples: as
@@ -170,6 +173,54 @@ def bench_hulls(args, device) -> pd.DataFrame:
             ),
         ]
     )
+
+
+# ---------------------------------------------------------------- sanity
+def bench_sanity(args, device) -> pd.DataFrame:
+    """The sanity check's rank correlations (notebook 07's cascade: 5 randomisation steps x five
+    methods x the original, GAD and baseline maps, both classes, --images images) with the
+    trained maps ranked once and every map ranked in one batched call on `device`
+    (`sanity.average_ranks`), against scipy's rankdata on both maps of every comparison, one
+    map at a time, as the cascade did before. The correlations must be equal."""
+    from scipy.stats import rankdata
+
+    from gadlib import sanity
+
+    gen = torch.Generator().manual_seed(0)
+
+    def views(n_models):  # original, GAD and baseline maps (2, images, H, W), zeros outside a region
+        family = blob_maps(n_models * 2 * args.images, args.size, args.size, gen)
+        family = family.view(n_models, 2, args.images, args.size, args.size)
+        c = cons.consensus(family)
+        return [family[0], cons.gad_map(family[0], c), cons.matched_area_map(family[0], c)]
+
+    trained, randomised = views(5), views(5)
+    steps, n_methods = len(sanity.STEPS), len(METHODS)
+
+    def plain():
+        def ranks(m):
+            return rankdata(m.flatten(-2).double().numpy(), axis=-1)
+
+        return [
+            sanity.rank_correlation(torch.from_numpy(ranks(a)), torch.from_numpy(ranks(b)))
+            for _ in range(steps * n_methods)
+            for a, b in zip(trained, randomised)
+        ]
+
+    def batched():
+        done = [sanity.average_ranks(a.to(device)) for a in trained for _ in range(n_methods)][::n_methods]
+        return [
+            sanity.rank_correlation(ra, sanity.average_ranks(b.to(device)))
+            for _ in range(steps * n_methods)
+            for ra, b in zip(done, randomised)
+        ]
+
+    fast, t_fast = median_time(batched, device, args.reps)
+    slow, t_slow = median_time(plain, device, args.reps)
+    same = all(np.array_equal(a, b) for a, b in zip(fast, slow))
+    n = steps * n_methods * 3 * 2 * args.images
+    work = f"spearman, {n} map pairs, {args.size} px"
+    return pd.DataFrame([row("sanity", work, t_slow, t_fast, n, "ms/pair", "equal" if same else "DIFFER")])
 
 
 # ---------------------------------------------------------------- attributions
@@ -509,7 +560,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--stage",
-        choices=["hulls", "attributions", "smoothgrad", "preparation", "training", "convs", "memory", "all"],
+        choices=["hulls", "sanity", "attributions", "smoothgrad", "preparation", "training", "convs", "memory", "all"],
         default="all",
     )
     ap.add_argument("--size", type=int, default=64, help="image side in pixels (224 for the paper)")
@@ -533,12 +584,13 @@ def main() -> None:
     device = pick_device(args.device)
     print(header(device), flush=True)
     stages = (
-        ["hulls", "attributions", "smoothgrad", "preparation", "training", "convs", "memory"]
+        ["hulls", "sanity", "attributions", "smoothgrad", "preparation", "training", "convs", "memory"]
         if args.stage == "all"
         else [args.stage]
     )
     bench = {"hulls": bench_hulls, "attributions": bench_attributions, "training": bench_training, "convs": bench_convs}
     bench["smoothgrad"] = bench_smoothgrad
+    bench["sanity"] = bench_sanity
     bench["preparation"] = bench_preparation
     bench["memory"] = bench_memory
     for stage in stages:

@@ -162,20 +162,25 @@ def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) ->
             )
         )
 
+    # The consensus, the views, the curves' pixel ranks and the hulls run where the models do, as
+    # in notebook 04: exact there too (comparisons, counts, integer geometry). The true-object
+    # scores sum float maps, whose order of additions differs between devices: on the CPU.
+    device = next(original.parameters()).device
     for method, m in tqdm(family_maps.items(), desc="controls", leave=False):
-        c = comp.consensus[method]
+        m, c = m.to(device), comp.consensus[method].to(device)
         c0 = cons.consensus(
-            torch.cat([m[:1], maps["gad0"][method]]), cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau
+            torch.cat([m[:1], maps["gad0"][method].to(device)]), cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau
         )
-        smooth = maps["smooth"][method]
+        smooth = maps["smooth"][method].to(device)
         views = {
             **cons.views(m[0], c),
             "gad0": cons.gad_map(m[0], c0),
             "smooth": smooth * cons.top_k_mask(smooth, c.flatten(-2).sum(-1)),
         }
+        on_host = {k: v.cpu() for k, v in views.items()} if ev.masks is not None else {}
         for t in (0, 1):  # curves and the true object: each image for its own class only
             own = torch.nonzero(ev.labels == t).flatten()
-            stacked = torch.stack([v[t][own] for v in views.values()])
+            stacked = torch.stack([v[t][own.to(device)] for v in views.values()])
             fractions, deletion, insertion = faithfulness.curves(
                 original, x[own], stacked, t, fill, cfg.deletion_step, batch_size=cfg.batch_size * 4, seed=cfg.seed
             )
@@ -189,7 +194,7 @@ def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) ->
                         t,
                         kind,
                         "mass_inside",
-                        metrics.mass_inside(views[kind][t][own], ev.masks[own]),
+                        metrics.mass_inside(on_host[kind][t][own], ev.masks[own]),
                         own.tolist(),
                     )
                     add(
@@ -198,10 +203,12 @@ def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) ->
                         t,
                         kind,
                         "pointing_hit",
-                        metrics.pointing_hit(views[kind][t][own], ev.masks[own]),
+                        metrics.pointing_hit(on_host[kind][t][own], ev.masks[own]),
                         own.tolist(),
                     )
         extra = hulls_of({k: views[k] for k in ("gad0", "smooth")}, cfg.hull_rules, cfg.hull_q, cfg.hull_tau)
+        extra = {k: v.cpu() for k, v in extra.items()}
+        del m, c, c0, smooth, views, stacked  # this method's device tensors go before the next method's arrive
         for rule in cfg.hull_rules:
             h = dict(comp.hulls[(method, rule)])
             for kind in ("gad0", "smooth"):

@@ -31,7 +31,8 @@ def ranks_with_seeded_ties(maps: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Rank of every pixel, 0 = largest; equal values (the zeros outside a sparse map) in one
     seeded random order shared by every map, not in raster order."""
     h, w = maps.shape[-2:]
-    perm = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))
+    # drawn on the CPU, so every device gets the same order
+    perm = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed)).to(maps.device)
     shuffled = maps.flatten(-2)[..., perm].view(maps.shape)
     ranks = torch.empty_like(perm.expand(*maps.shape[:-2], h * w))
     ranks[..., perm] = pixel_ranks(shuffled).flatten(-2)  # ties now go to the lower shuffled index

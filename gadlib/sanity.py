@@ -20,7 +20,6 @@ import copy
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import rankdata
 from skimage.metrics import structural_similarity
 
 from . import consensus as cons
@@ -51,12 +50,36 @@ def randomised(model: torch.nn.Module, names: list[str], seed: int) -> torch.nn.
     return out
 
 
+def average_ranks(maps: torch.Tensor) -> torch.Tensor:
+    """Rank of every pixel of each map (..., H, W) among its map's, flattened (..., H * W), 1 for
+    the smallest, tied values given their average rank: scipy's `rankdata` (method "average"),
+    as float64, exact, in one batched call on any device (rankdata sorts one map at a time on
+    the CPU). In sorted order a run of equal values at positions first..last holds the ranks
+    first + 1 to last + 1, so each of them gets (first + last + 2) / 2."""
+    ordered, order = maps.flatten(-2).sort(dim=-1)
+    n = ordered.shape[-1]
+    position = torch.arange(n, device=maps.device).expand_as(order)
+    starts = torch.ones_like(ordered, dtype=torch.bool)
+    starts[..., 1:] = ordered[..., 1:] != ordered[..., :-1]
+    ends = torch.ones_like(starts)
+    ends[..., :-1] = starts[..., 1:]
+    first = torch.where(starts, position, 0).cummax(-1).values
+    last = torch.where(ends, position, n).flip(-1).cummin(-1).values.flip(-1)
+    ranks = torch.empty(order.shape, dtype=torch.float64, device=maps.device)
+    return ranks.scatter_(-1, order, (first + last + 2).double() / 2)
+
+
 def spearman(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     """Spearman correlation of each pair of maps (..., H, W), tied values given their average
     rank (GAD maps are 0 outside the consensus: ordering those by pixel index would correlate
     any two GAD maps); 0 where a map is constant."""
-    ra = rankdata(a.flatten(-2).double().numpy(), axis=-1)
-    rb = rankdata(b.flatten(-2).double().numpy(), axis=-1)
+    return rank_correlation(average_ranks(a), average_ranks(b))
+
+
+def rank_correlation(ra: torch.Tensor, rb: torch.Tensor) -> np.ndarray:
+    """Pearson correlation of two sets of `average_ranks` (..., P): Spearman's; 0 where a map's
+    ranks are constant."""
+    ra, rb = ra.cpu().numpy(), rb.cpu().numpy()
     ra, rb = ra - ra.mean(-1, keepdims=True), rb - rb.mean(-1, keepdims=True)
     norm = np.linalg.norm(ra, axis=-1) * np.linalg.norm(rb, axis=-1)
     return np.where(norm > 0, (ra * rb).sum(-1) / np.where(norm > 0, norm, 1), 0.0)
@@ -96,19 +119,20 @@ def cascade(cfg, family_models: list[torch.nn.Module], x: torch.Tensor, precisio
             out[k] = (v[0], cons.gad_map(v[0], c), cons.matched_area_map(v[0], c))
         return out
 
+    # ranked where the models run (exact on any device); the trained maps once, not at every step
+    device = next(family_models[0].parameters()).device
     trained = maps_of(family_models)
+    trained_ranks = {method: [average_ranks(v.to(device)) for v in maps] for method, maps in trained.items()}
     names = layers(family_models[0])
     rows = []
     for step, (label, share) in enumerate(STEPS):
         top = names[:1] if share is None else names[: max(1, round(share * len(names)))]
         now = maps_of([randomised(m, top, cfg.seed) for m in family_models])
-        for method, pair in now.items():
-            for kind, a, b in (
-                ("orig", trained[method][0], pair[0]),
-                ("gad", trained[method][1], pair[1]),
-                ("base", trained[method][2], pair[2]),
-            ):
-                rho, s = spearman(a, b), ssim(a, b)
+        for method, maps in now.items():
+            for i, kind in enumerate(("orig", "gad", "base")):
+                a, b = trained[method][i], maps[i]
+                rho = rank_correlation(trained_ranks[method][i], average_ranks(b.to(device)))
+                s = ssim(a, b)
                 for t in (0, 1):
                     rows.append(
                         pd.DataFrame(

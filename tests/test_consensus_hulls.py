@@ -107,3 +107,16 @@ def test_notebook_04s_masks_and_areas_on_cuda_equal_the_cpus():
     (c0, h0, rc0), (c1, h1, rc1) = out["cpu"], out["cuda"]
     assert torch.equal(c0, c1) and all(torch.equal(h0[k], h1[k]) for k in h0)
     assert all(torch.equal(rc0[r].nan_to_num(-1), rc1[r].nan_to_num(-1)) for r in rc0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_notebook_07s_ranks_on_cuda_equal_the_cpus():
+    """Notebook 07 ranks on the models' device: the curves' pixel ranks (ties in one seeded
+    order) and the sanity check's average ranks must be the CPU's, ties and zeros included."""
+    from gadlib import faithfulness, sanity
+
+    torch.manual_seed(0)
+    maps = torch.randint(0, 8, (5, 24, 32, 32)) / 8  # eight values: ties everywhere
+    maps[:, :, :6] = 0  # zero pixels, as outside a GAD map
+    for rank in (lambda m: faithfulness.ranks_with_seeded_ties(m, seed=3), sanity.average_ranks):
+        assert torch.equal(rank(maps), rank(maps.cuda()).cpu())

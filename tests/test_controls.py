@@ -230,6 +230,26 @@ def test_spearman_gives_ties_their_average_rank():
     assert (ours < 0).all()  # disjoint supports: no agreement, whatever the pixel order
 
 
+def test_average_ranks_are_scipys_rankdata_exactly():
+    """The sanity check's batched ranks equal scipy's rankdata (ties averaged) to the bit, on maps
+    with many ties (zeros outside a region, a few repeated levels, -0.0 beside 0.0), distinct
+    values and constant maps, so its Spearman correlations are those it computed before."""
+    from scipy.stats import rankdata
+
+    from gadlib import sanity
+
+    g = torch.Generator().manual_seed(3)
+    sparse = torch.rand(3, 2, 24, 24, generator=g) * (torch.rand(3, 2, 24, 24, generator=g) < 0.3)
+    levels = torch.randint(-3, 4, (3, 2, 24, 24), generator=g).float()
+    levels[0, 0, 0, :5] = -0.0
+    constant = torch.full((1, 2, 24, 24), 0.25)
+    for maps in (sparse, levels, torch.randn(3, 2, 24, 24, generator=g), constant):
+        ours = sanity.average_ranks(maps)
+        assert ours.dtype == torch.float64 and ours.shape == (*maps.shape[:-2], 24 * 24)
+        np.testing.assert_array_equal(ours.numpy(), rankdata(maps.flatten(-2).double().numpy(), axis=-1))
+    assert (sanity.spearman(constant, sparse[:1]) == 0).all()  # a constant map correlates with nothing
+
+
 def test_an_alpha_zero_gad_support_is_its_control_and_the_mode_reaches_training(tmp_path):
     """With alphas=[0] the GAD support and control 1 get the same targets, seed, epochs and mode,
     so the same weights: the control family is trained exactly like GAD's. In frozen mode the
