@@ -2,7 +2,7 @@
 # The GPU-size speed measurements of benchmarks/README.md, in one go (a few minutes on one
 # H100 or H200). Each table is also written to OUTDIR (default build/benchmarks).
 #   bash benchmarks/gpu.sh [OUTDIR]
-# SIZE, IMAGES, SMOOTH_IMAGES, HULL_IMAGES and TRAIN_IMAGES override the sizes (small values try the script on a CPU).
+# SIZE, IMAGES, SMOOTH_IMAGES, HULL_IMAGES, CURVE_IMAGES and TRAIN_IMAGES override the sizes (small values try the script on a CPU).
 set -euo pipefail
 out=${1:-build/benchmarks}
 py=${PYTHON:-python}
@@ -16,6 +16,8 @@ $py benchmarks/speed.py --stage preparation --size "$size" --images 4 --models 5
 $py benchmarks/speed.py --stage smoothgrad --size "$size" --images "${SMOOTH_IMAGES:-64}" --ig-steps 50 --archs resnet18 \
     --reps 1 | tee "$out/smoothgrad.txt"
 $py benchmarks/speed.py --stage hulls --size "$size" --images "${HULL_IMAGES:-64}" | tee "$out/hulls.txt"
+# notebook 07's deletion and insertion curves, ResNet18 (the runner's notebook 07 architecture)
+$py benchmarks/speed.py --stage curves --size "$size" --images "${CURVE_IMAGES:-32}" --archs resnet18 | tee "$out/curves.txt"
 # notebook 07's sanity check: its rank correlations (16 images, as the cascade explains)
 $py benchmarks/speed.py --stage sanity --size "$size" --images 16 | tee "$out/sanity.txt"
 $py benchmarks/speed.py --stage training --size "$size" --train-images "${TRAIN_IMAGES:-1024}" --workers 8 \

@@ -12,6 +12,8 @@ Stages:
 - sanity: notebook 07's sanity check, its Spearman correlations of every randomised map with
   the trained one (tied values averaged), ranked in one batched call with the trained maps
   ranked once, against scipy's rankdata on both maps of every comparison. Results must be equal.
+- curves: notebook 07's deletion and insertion curves of five maps per image, each distinct
+  input evaluated once, against evaluating every input; the curves compared.
 - attributions: gadlib's engine against plain captum (one call per method, class and model,
   batched over images), per method and all five in one call; maps compared (Spearman, Jaccard).
 - smoothgrad: notebook 07's SmoothGrad control (five methods, both classes, 5 noisy samples: as
@@ -221,6 +223,51 @@ def bench_sanity(args, device) -> pd.DataFrame:
     n = steps * n_methods * 3 * 2 * args.images
     work = f"spearman, {n} map pairs, {args.size} px"
     return pd.DataFrame([row("sanity", work, t_slow, t_fast, n, "ms/pair", "equal" if same else "DIFFER")])
+
+
+# ---------------------------------------------------------------- curves
+def bench_curves(args, device) -> pd.DataFrame:
+    """Notebook 07's deletion and insertion curves for one method and class: five maps per image
+    (the original, GAD, the matched-area baseline, an alpha = 0-like GAD map from a second
+    family's consensus and a SmoothGrad-like map kept at the same area, all blob-like), --images
+    images, steps of 5%, a random-weight model of each architecture. gadlib evaluates each
+    distinct input once; the plain way evaluates every input (as notebook 07 did before)."""
+    from gadlib import faithfulness
+
+    gen = torch.Generator().manual_seed(0)
+    n, size = args.images, args.size
+    orig = blob_maps(n, size, size, gen)
+
+    def like_orig(models):  # maps of models near the original: its map plus one as large of their own
+        return orig + blob_maps(models * n, size, size, gen).view(models, n, size, size)
+
+    # consensus about a quarter of the pixels, and a fifth of the inputs repeats, as in notebook 07's runs
+    c, c0 = cons.consensus(torch.cat([orig[None], like_orig(4)])), cons.consensus(torch.cat([orig[None], like_orig(4)]))
+    smooth = like_orig(1)[0]
+    maps = torch.stack(
+        [
+            orig,
+            cons.gad_map(orig, c),
+            cons.matched_area_map(orig, c),
+            cons.gad_map(orig, c0),
+            smooth * cons.top_k_mask(smooth, c.flatten(-2).sum(-1)),
+        ]
+    )
+    rows = []
+    for arch in args.archs:
+        models, x = random_models(arch, args, device)
+
+        def run(share, model=models[0], x=x):
+            fill = torch.zeros(1, 3, 1, 1)
+            return faithfulness.curves(model, x, maps, 0, fill, 0.05, batch_size=4 * args.batch, share=share)
+
+        fast, t_fast = median_time(lambda: run(True), device, args.reps)
+        plain, t_plain = median_time(lambda: run(False), device, args.reps)
+        worst = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(fast[1:], plain[1:]))
+        inputs = 2 * maps.shape[0] * n * len(fast[0])
+        check = "curves equal" if worst == 0 else f"curves apart by {worst:.1e} of their largest"
+        rows.append(row("curves", f"{arch}, {inputs} inputs, {size} px", t_plain, t_fast, inputs, "img/s", check))
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------- attributions
@@ -556,11 +603,24 @@ def memory_worker(arch: str, args) -> None:
     print(json.dumps(out))
 
 
+BENCHES = {  # --stage name: its function, in the order of --stage all
+    "hulls": bench_hulls,
+    "sanity": bench_sanity,
+    "curves": bench_curves,
+    "attributions": bench_attributions,
+    "smoothgrad": bench_smoothgrad,
+    "preparation": bench_preparation,
+    "training": bench_training,
+    "convs": bench_convs,
+    "memory": bench_memory,
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--stage",
-        choices=["hulls", "sanity", "attributions", "smoothgrad", "preparation", "training", "convs", "memory", "all"],
+        choices=[*BENCHES, "all"],
         default="all",
     )
     ap.add_argument("--size", type=int, default=64, help="image side in pixels (224 for the paper)")
@@ -583,18 +643,9 @@ def main() -> None:
         return memory_worker(args.memory_worker, args)
     device = pick_device(args.device)
     print(header(device), flush=True)
-    stages = (
-        ["hulls", "sanity", "attributions", "smoothgrad", "preparation", "training", "convs", "memory"]
-        if args.stage == "all"
-        else [args.stage]
-    )
-    bench = {"hulls": bench_hulls, "attributions": bench_attributions, "training": bench_training, "convs": bench_convs}
-    bench["smoothgrad"] = bench_smoothgrad
-    bench["sanity"] = bench_sanity
-    bench["preparation"] = bench_preparation
-    bench["memory"] = bench_memory
+    stages = list(BENCHES) if args.stage == "all" else [args.stage]
     for stage in stages:
-        table = bench[stage](args, device)
+        table = BENCHES[stage](args, device)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
     print(
         f"plain: the way without gadlib (see the docstring); ratio = plain time / gadlib time; median of "

@@ -92,6 +92,40 @@ def test_curves_in_batches_equal_each_input_built_by_hand():
     assert fractions.tolist() == [0, 0.24, 0.48, 0.76, 1.0]  # round(25 x share) pixels of 25
 
 
+def test_curves_evaluate_each_distinct_input_once_and_equal_the_plain_way():
+    """Sharing repeated inputs (the unchanged image, the filled image, two maps that change the
+    same pixels at a step) gives the curves of evaluating every input, and the model sees each
+    distinct input exactly once: as many rows as distinct inputs built by hand."""
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 2)
+    ).double()
+    x, fill = torch.randn(3, 3, 6, 6, dtype=torch.float64), torch.full((1, 3, 1, 1), -0.5, dtype=torch.float64)
+    orig = torch.rand(3, 6, 6, dtype=torch.float64)
+    top = orig * (orig >= orig.flatten(1).quantile(0.7, dim=1).view(3, 1, 1))  # its top 30%: a baseline-like map
+    # the original with its 7th and 8th pixels swapped: its top 7 differ from the original's by one
+    # pixel (a step changes 7 of the 36 pixels), every other step's are the same
+    swapped = orig.clone().flatten(1)
+    order = swapped.argsort(dim=1, descending=True)
+    rows = torch.arange(3)
+    swapped[rows, order[:, 6]], swapped[rows, order[:, 7]] = swapped[rows, order[:, 7]], swapped[rows, order[:, 6]]
+    maps = torch.stack([orig, top, torch.rand(3, 6, 6, dtype=torch.float64), orig.clone(), swapped.view(3, 6, 6)])
+    seen = []
+    model[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].clone()))
+    shared = faithfulness.curves(model, x, maps, 1, fill, step=0.1, batch_size=16)
+    rows_shared = sum(len(t) for t in seen)
+    seen.clear()
+    plain = faithfulness.curves(model, x, maps, 1, fill, step=0.1, batch_size=16, share=False)
+    for a, b in zip(shared, plain):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    every = torch.cat(seen)
+    assert len(every) == 2 * 5 * 3 * 11  # the plain way: kinds x maps x images x steps
+    distinct = {t.numpy().tobytes() for t in every}
+    assert rows_shared == len(distinct) < len(every) * 0.7
+    first = faithfulness.same_sets(faithfulness.ranks_with_seeded_ties(maps).flatten(-2), faithfulness.steps(36, 0.1))
+    assert (first[:, :, 0] == 0).all() and (first[3] == 0).all() and (first[4, :, 2] == 4).all()  # 0 px; copy; swap
+
+
 def test_deletion_curve_equals_quantus_pixel_flipping():
     """On single-channel inputs (where Quantus's features are pixels) with distinct map values."""
     import quantus
