@@ -210,6 +210,7 @@ def bench_sanity(args, device) -> pd.DataFrame:
         ]
 
     def batched():
+        # the trained maps of each method ranked once (the same maps stand for every method here)
         done = [sanity.average_ranks(a.to(device)) for a in trained for _ in range(n_methods)][::n_methods]
         return [
             sanity.rank_correlation(ra, sanity.average_ranks(b.to(device)))
@@ -232,7 +233,7 @@ def bench_curves(args, device) -> pd.DataFrame:
     family's consensus and a SmoothGrad-like map kept at the same area, all blob-like), --images
     images, steps of 5%, a random-weight model of each architecture. gadlib evaluates each
     distinct input once; the plain way evaluates every input (as notebook 07 did before)."""
-    from gadlib import faithfulness
+    from gadlib import controls, faithfulness
 
     gen = torch.Generator().manual_seed(0)
     n, size = args.images, args.size
@@ -243,16 +244,7 @@ def bench_curves(args, device) -> pd.DataFrame:
 
     # consensus about a quarter of the pixels, and a fifth of the inputs repeats, as in notebook 07's runs
     c, c0 = cons.consensus(torch.cat([orig[None], like_orig(4)])), cons.consensus(torch.cat([orig[None], like_orig(4)]))
-    smooth = like_orig(1)[0]
-    maps = torch.stack(
-        [
-            orig,
-            cons.gad_map(orig, c),
-            cons.matched_area_map(orig, c),
-            cons.gad_map(orig, c0),
-            smooth * cons.top_k_mask(smooth, c.flatten(-2).sum(-1)),
-        ]
-    )
+    maps = torch.stack(list(controls.control_views(orig, c, c0, like_orig(1)[0]).values()))
     rows = []
     for arch in args.archs:
         models, x = random_models(arch, args, device)

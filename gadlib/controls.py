@@ -140,6 +140,17 @@ def controls(cfg: RunConfig, data: Dataset, family, attr, comp) -> Controls:
     return Controls(rows, paired_table(rows, cfg.bootstrap, cfg.seed), means_table(rows), st)
 
 
+def control_views(original_map, consensus, consensus0, smooth) -> dict:
+    """The five maps compared (module docstring): the original map, GAD's, the matched-area
+    baseline, GAD's with the alpha = 0 controls' consensus `consensus0`, and the SmoothGrad map
+    `smooth` kept at the consensus's area."""
+    return {
+        **cons.views(original_map, consensus),
+        "gad0": cons.gad_map(original_map, consensus0),
+        "smooth": smooth * cons.top_k_mask(smooth, consensus.flatten(-2).sum(-1)),
+    }
+
+
 def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) -> pd.DataFrame:
     x = normalize(ev.images)
     fill = metrics.occlusion_fill(cfg.occlusion_fill)
@@ -172,17 +183,13 @@ def _score(cfg: RunConfig, ev, original, family_maps: dict, comp, maps: dict) ->
             torch.cat([m[:1], maps["gad0"][method].to(device)]), cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau
         )
         smooth = maps["smooth"][method].to(device)
-        views = {
-            **cons.views(m[0], c),
-            "gad0": cons.gad_map(m[0], c0),
-            "smooth": smooth * cons.top_k_mask(smooth, c.flatten(-2).sum(-1)),
-        }
+        views = control_views(m[0], c, c0, smooth)
         on_host = {k: v.cpu() for k, v in views.items()} if ev.masks is not None else {}
         for t in (0, 1):  # curves and the true object: each image for its own class only
             own = torch.nonzero(ev.labels == t).flatten()
             stacked = torch.stack([v[t][own.to(device)] for v in views.values()])
             fractions, deletion, insertion = faithfulness.curves(
-                original, x[own], stacked, t, fill, cfg.deletion_step, batch_size=cfg.batch_size * 4, seed=cfg.seed
+                original, x[own], stacked, t, fill, cfg.deletion_step, batch_size=batch, seed=cfg.seed
             )
             for kind, d, i in zip(views, faithfulness.auc(fractions, deletion), faithfulness.auc(fractions, insertion)):
                 add(method, "none", t, kind, "deletion", d, own.tolist())

@@ -77,7 +77,8 @@ def curves(
 
     Each distinct input is evaluated once (`share`, the default): the unchanged image starts
     every deletion curve and ends every insertion curve, the fully filled image (the same for
-    every image) ends and starts them, and two maps often change the same pixels at a step (the
+    every image) ends and starts them, two steps may change as many pixels (on tiny images), and
+    two maps often change the same pixels at a step (the
     matched-area baseline's first pixels are the original map's). On notebook 07's maps about a
     fifth of the inputs were such repeats. `share=False` evaluates every input (the plain way)."""
     model.eval()
@@ -90,6 +91,7 @@ def curves(
     # the input that gives its logit (itself, unless sharing finds an earlier equal one)
     kind, kk, nn_, ss = (g.flatten() for g in torch.meshgrid(*(torch.arange(m) for m in (2, k, n, s)), indexing="ij"))
     if share:
+        ss = torch.searchsorted(counts, counts)[ss]  # steps that change as many pixels (tiny images): the first
         first = same_sets(ranks, counts).cpu()[kk, nn_, ss]
         none, every = counts[ss] == 0, counts[ss] == h * w
         unchanged, filled = (kind == 0) & none | (kind == 1) & every, (kind == 0) & every | (kind == 1) & none

@@ -55,8 +55,10 @@ def average_ranks(maps: torch.Tensor) -> torch.Tensor:
     the smallest, tied values given their average rank: scipy's `rankdata` (method "average"),
     as float64, exact, in one batched call on any device (rankdata sorts one map at a time on
     the CPU). In sorted order a run of equal values at positions first..last holds the ranks
-    first + 1 to last + 1, so each of them gets (first + last + 2) / 2."""
-    ordered, order = maps.flatten(-2).sort(dim=-1)
+    first + 1 to last + 1, so each of them gets (first + last + 2) / 2. A map holding NaN gets
+    NaN ranks throughout, as from rankdata (its correlations are then 0)."""
+    flat = maps.flatten(-2)
+    ordered, order = flat.sort(dim=-1)
     n = ordered.shape[-1]
     position = torch.arange(n, device=maps.device).expand_as(order)
     starts = torch.ones_like(ordered, dtype=torch.bool)
@@ -66,7 +68,8 @@ def average_ranks(maps: torch.Tensor) -> torch.Tensor:
     first = torch.where(starts, position, 0).cummax(-1).values
     last = torch.where(ends, position, n).flip(-1).cummin(-1).values.flip(-1)
     ranks = torch.empty(order.shape, dtype=torch.float64, device=maps.device)
-    return ranks.scatter_(-1, order, (first + last + 2).double() / 2)
+    ranks.scatter_(-1, order, (first + last + 2).double() / 2)
+    return ranks.masked_fill_(flat.isnan().any(-1, keepdim=True), torch.nan)
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:

@@ -120,3 +120,23 @@ def test_notebook_07s_ranks_on_cuda_equal_the_cpus():
     maps[:, :, :6] = 0  # zero pixels, as outside a GAD map
     for rank in (lambda m: faithfulness.ranks_with_seeded_ties(m, seed=3), sanity.average_ranks):
         assert torch.equal(rank(maps), rank(maps.cuda()).cpu())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("share", [True, False])
+def test_notebook_07s_curves_on_cuda_equal_the_cpus(share):
+    """Deletion and insertion curves with the model and the maps on the GPU (the job tables stay
+    on the CPU) equal those computed on the CPU, in float64, with and without shared inputs."""
+    from gadlib import faithfulness
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 64, 2)
+    ).double()
+    x, maps = torch.randn(3, 3, 8, 8, dtype=torch.float64), torch.randint(0, 5, (4, 3, 8, 8)).double()
+    maps[1] = maps[0]  # a repeated map: shared inputs
+    fill = torch.full((1, 3, 1, 1), -0.5, dtype=torch.float64)
+    on_cpu = faithfulness.curves(model, x, maps, 1, fill, step=0.1, batch_size=16, share=share)
+    on_gpu = faithfulness.curves(model.cuda(), x, maps.cuda(), 1, fill, step=0.1, batch_size=16, share=share)
+    for a, b in zip(on_cpu, on_gpu):
+        torch.testing.assert_close(a, b.cpu(), rtol=1e-9, atol=1e-9)

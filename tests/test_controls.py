@@ -126,6 +126,34 @@ def test_curves_evaluate_each_distinct_input_once_and_equal_the_plain_way():
     assert (first[:, :, 0] == 0).all() and (first[3] == 0).all() and (first[4, :, 2] == 4).all()  # 0 px; copy; swap
 
 
+@pytest.mark.parametrize("k, n, side", [(1, 1, 2), (2, 1, 2), (3, 2, 3)])
+def test_curves_share_inputs_on_tiny_images_and_single_maps(k, n, side):
+    """One map, one image, and images so small that several steps change no pixel or every
+    pixel (2 x 2 in steps of 5%): the shared curves equal the plain ones, and each input is
+    evaluated once, a deletion input and an insertion input sharing only the unchanged and the
+    filled image (on such tiny images one map's top pixels can be another's bottom ones, which
+    real maps do not give)."""
+    torch.manual_seed(k * 10 + n)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * side * side, 2)).double()
+    x, maps = torch.randn(n, 3, side, side, dtype=torch.float64), torch.rand(k, n, side, side, dtype=torch.float64)
+    fill = torch.zeros((), dtype=torch.float64)
+    seen = []
+    model[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].clone()))
+    shared = faithfulness.curves(model, x, maps, 0, fill, step=0.05, batch_size=5)
+    rows_shared = sum(len(t) for t in seen)
+    seen.clear()
+    plain = faithfulness.curves(model, x, maps, 0, fill, step=0.05, batch_size=5, share=False)
+    for a, b in zip(shared, plain):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    common = {t.numpy().tobytes() for t in [*x, torch.zeros_like(x[0])]}  # unchanged images, filled image
+    deletions = k * n * len(shared[0])  # the plain way evaluates every deletion input first
+    keys = set()
+    for i, t in enumerate(torch.cat(seen)):
+        b = t.numpy().tobytes()
+        keys.add(b if i < deletions or b in common else ("insertion", b))
+    assert rows_shared == len(keys)
+
+
 def test_deletion_curve_equals_quantus_pixel_flipping():
     """On single-channel inputs (where Quantus's features are pixels) with distinct map values."""
     import quantus
@@ -277,11 +305,15 @@ def test_average_ranks_are_scipys_rankdata_exactly():
     levels = torch.randint(-3, 4, (3, 2, 24, 24), generator=g).float()
     levels[0, 0, 0, :5] = -0.0
     constant = torch.full((1, 2, 24, 24), 0.25)
-    for maps in (sparse, levels, torch.randn(3, 2, 24, 24, generator=g), constant):
+    with_nan = torch.rand(1, 2, 24, 24, generator=g)
+    with_nan[0, 0, 3, 4] = torch.nan  # one map with a NaN (an overflow), one without
+    for maps in (sparse, levels, torch.randn(3, 2, 24, 24, generator=g), constant, with_nan):
         ours = sanity.average_ranks(maps)
         assert ours.dtype == torch.float64 and ours.shape == (*maps.shape[:-2], 24 * 24)
         np.testing.assert_array_equal(ours.numpy(), rankdata(maps.flatten(-2).double().numpy(), axis=-1))
     assert (sanity.spearman(constant, sparse[:1]) == 0).all()  # a constant map correlates with nothing
+    rho = sanity.spearman(with_nan, with_nan)
+    assert rho[0, 0] == 0 and rho[0, 1] == pytest.approx(1)  # a map with NaN correlates 0, as before
 
 
 def test_an_alpha_zero_gad_support_is_its_control_and_the_mode_reaches_training(tmp_path):
