@@ -4,7 +4,7 @@
 # There, in a call carrying [".device"], with DEADLINE a minute under the call's timeout_s:
 #   DEADLINE=540 bash benchmarks/device_run.sh              # the paper run (STEPS=paper)
 #   STEPS=bench DEADLINE=... bash benchmarks/device_run.sh  # benchmarks/gpu.sh's tables
-#   STEPS="controls-profile bench" ARCHS=resnet18 DEADLINE=... bash benchmarks/device_run.sh
+#   STEPS="cuda-tests controls-profile bench" ARCHS=resnet18 DEADLINE=... bash benchmarks/device_run.sh
 # It installs the kit's wheels (that machine reaches no package index), checks them against the
 # image (pip check) and prints the device and versions, then runs each step of STEPS in turn
 # while the deadline allows:
@@ -13,6 +13,8 @@
 #          birds pack has 360 test images) or PROFILE and PARAMS, timed;
 #   bench: benchmarks/gpu.sh (attribution, preparation, SmoothGrad, hull and training tables at 224 px),
 #          timed as a whole;
+#   cuda-tests: the unit tests that compare the GPU's hulls, masks, ranks and curves with the
+#          CPU's (tests/test_hulls.py and tests/test_consensus_hulls.py, -k cuda), a few seconds;
 #   controls-profile: notebooks 01 to 05 through the runner (--no-controls), then notebook 07's
 #          stage calls under cProfile for the first architecture of ARCHS, the one the runner
 #          runs notebook 07 for (tools/profile_stages.py --stages 07):
@@ -132,8 +134,12 @@ for step in ${STEPS:-paper}; do
         controls_profile ;;
     bench)
         timeout -k 10 "$(left)" env PYTHON="$py" bash benchmarks/gpu.sh "$work/bench" ;;
+    cuda-tests)
+        # the tests that compare the GPU's exact stages with the CPU's; they skip without CUDA
+        timeout -k 10 "$(left)" "$py" -m pytest -q -rs -p no:cacheprovider tests/test_hulls.py \
+            tests/test_consensus_hulls.py -k cuda ;;
     *)
-        echo "unknown step $step: give paper, controls-profile and/or bench"
+        echo "unknown step $step: give paper, controls-profile, bench and/or cuda-tests"
         false ;;
     esac
     code=$?
