@@ -92,6 +92,20 @@ def test_curves_in_batches_equal_each_input_built_by_hand():
     assert fractions.tolist() == [0, 0.24, 0.48, 0.76, 1.0]  # round(25 x share) pixels of 25
 
 
+def _shared_and_plain(model, x, maps, target, fill, step, batch_size):
+    """The curves with shared inputs and evaluating every input (checked equal), the number of
+    inputs the model saw for the former, and every input of the latter, in order."""
+    seen = []
+    model[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].clone()))
+    shared = faithfulness.curves(model, x, maps, target, fill, step=step, batch_size=batch_size)
+    rows_shared = sum(len(t) for t in seen)
+    seen.clear()
+    plain = faithfulness.curves(model, x, maps, target, fill, step=step, batch_size=batch_size, share=False)
+    for a, b in zip(shared, plain):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    return shared, rows_shared, torch.cat(seen)
+
+
 def test_curves_evaluate_each_distinct_input_once_and_equal_the_plain_way():
     """Sharing repeated inputs (the unchanged image, the filled image, two maps that change the
     same pixels at a step) gives the curves of evaluating every input, and the model sees each
@@ -110,15 +124,7 @@ def test_curves_evaluate_each_distinct_input_once_and_equal_the_plain_way():
     rows = torch.arange(3)
     swapped[rows, order[:, 6]], swapped[rows, order[:, 7]] = swapped[rows, order[:, 7]], swapped[rows, order[:, 6]]
     maps = torch.stack([orig, top, torch.rand(3, 6, 6, dtype=torch.float64), orig.clone(), swapped.view(3, 6, 6)])
-    seen = []
-    model[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].clone()))
-    shared = faithfulness.curves(model, x, maps, 1, fill, step=0.1, batch_size=16)
-    rows_shared = sum(len(t) for t in seen)
-    seen.clear()
-    plain = faithfulness.curves(model, x, maps, 1, fill, step=0.1, batch_size=16, share=False)
-    for a, b in zip(shared, plain):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
-    every = torch.cat(seen)
+    _, rows_shared, every = _shared_and_plain(model, x, maps, 1, fill, step=0.1, batch_size=16)
     assert len(every) == 2 * 5 * 3 * 11  # the plain way: kinds x maps x images x steps
     distinct = {t.numpy().tobytes() for t in every}
     assert rows_shared == len(distinct) < len(every) * 0.7
@@ -137,18 +143,11 @@ def test_curves_share_inputs_on_tiny_images_and_single_maps(k, n, side):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * side * side, 2)).double()
     x, maps = torch.randn(n, 3, side, side, dtype=torch.float64), torch.rand(k, n, side, side, dtype=torch.float64)
     fill = torch.zeros((), dtype=torch.float64)
-    seen = []
-    model[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].clone()))
-    shared = faithfulness.curves(model, x, maps, 0, fill, step=0.05, batch_size=5)
-    rows_shared = sum(len(t) for t in seen)
-    seen.clear()
-    plain = faithfulness.curves(model, x, maps, 0, fill, step=0.05, batch_size=5, share=False)
-    for a, b in zip(shared, plain):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    shared, rows_shared, every = _shared_and_plain(model, x, maps, 0, fill, step=0.05, batch_size=5)
     common = {t.numpy().tobytes() for t in [*x, torch.zeros_like(x[0])]}  # unchanged images, filled image
     deletions = k * n * len(shared[0])  # the plain way evaluates every deletion input first
     keys = set()
-    for i, t in enumerate(torch.cat(seen)):
+    for i, t in enumerate(every):
         b = t.numpy().tobytes()
         keys.add(b if i < deletions or b in common else ("insertion", b))
     assert rows_shared == len(keys)
