@@ -96,11 +96,14 @@ def _shared_and_plain(model, x, maps, target, fill, step, batch_size):
     """The curves with shared inputs and evaluating every input (checked equal), the number of
     inputs the model saw for the former, and every input of the latter, in order."""
     seen = []
-    model[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].clone()))
-    shared = faithfulness.curves(model, x, maps, target, fill, step=step, batch_size=batch_size)
-    rows_shared = sum(len(t) for t in seen)
-    seen.clear()
-    plain = faithfulness.curves(model, x, maps, target, fill, step=step, batch_size=batch_size, share=False)
+    hook = model[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].clone()))
+    try:
+        shared = faithfulness.curves(model, x, maps, target, fill, step=step, batch_size=batch_size)
+        rows_shared = sum(len(t) for t in seen)
+        seen.clear()
+        plain = faithfulness.curves(model, x, maps, target, fill, step=step, batch_size=batch_size, share=False)
+    finally:
+        hook.remove()
     for a, b in zip(shared, plain):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
     return shared, rows_shared, torch.cat(seen)
