@@ -244,7 +244,8 @@ def bench_curves(args, device) -> pd.DataFrame:
 
     # consensus about a quarter of the pixels, and a fifth of the inputs repeats, as in notebook 07's runs
     c, c0 = cons.consensus(torch.cat([orig[None], like_orig(4)])), cons.consensus(torch.cat([orig[None], like_orig(4)]))
-    maps = torch.stack(list(controls.control_views(orig, c, c0, like_orig(1)[0]).values()))
+    # on the models' device, as notebook 07 hands them over
+    maps = torch.stack(list(controls.control_views(orig, c, c0, like_orig(1)[0]).values())).to(device)
     rows = []
     for arch in args.archs:
         models, x = random_models(arch, args, device)

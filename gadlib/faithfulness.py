@@ -78,9 +78,9 @@ def curves(
     Each distinct input is evaluated once (`share`, the default): the unchanged image starts
     every deletion curve and ends every insertion curve, the fully filled image (the same for
     every image) ends and starts them, two steps may change as many pixels (on tiny images), and
-    two maps often change the same pixels at a step (the
-    matched-area baseline's first pixels are the original map's). On notebook 07's maps about a
-    fifth of the inputs were such repeats. `share=False` evaluates every input (the plain way)."""
+    two maps often change the same pixels at a step (the matched-area baseline's first pixels are
+    the original map's). On notebook 07's maps about a fifth of the inputs were such repeats.
+    `share=False` evaluates every input (the plain way)."""
     model.eval()
     device = next(model.parameters()).device
     k, n, h, w = maps.shape
@@ -116,9 +116,8 @@ def curves(
         limit = counts[ss].view(-1, 1, 1, 1).to(device)
         changed = ranks[pairs.to(ranks.device)].to(device)[pair_of.to(device)] < limit
         xi = x[images].to(device)[image_of.to(device)]
-        filled = changed ^ insertion.view(-1, 1, 1, 1).to(
-            device
-        )  # deletion fills the changed pixels, insertion the rest
+        # deletion fills the changed pixels, insertion the others
+        filled = changed ^ insertion.view(-1, 1, 1, 1).to(device)
         out.append(model(torch.where(filled, fill, xi)).float()[:, target])
     fractions = counts.double() / (h * w)
     # read back once: a copy to the host per batch would make the host wait for the GPU each time
