@@ -210,13 +210,15 @@ def bench_sanity(args, device) -> pd.DataFrame:
         ]
 
     def batched():
-        # the trained maps of each method ranked once (the same maps stand for every method here)
-        done = [sanity.average_ranks(a.to(device)) for a in trained for _ in range(n_methods)][::n_methods]
-        return [
-            sanity.rank_correlation(ra, sanity.average_ranks(b.to(device)))
-            for _ in range(steps * n_methods)
-            for ra, b in zip(done, randomised)
-        ]
+        out = []
+        for _ in range(n_methods):  # each method's trained maps ranked once, then compared at every step
+            ranked = [sanity.average_ranks(a.to(device)) for a in trained]
+            out += [
+                sanity.rank_correlation(ra, sanity.average_ranks(b.to(device)))
+                for _ in range(steps)
+                for ra, b in zip(ranked, randomised)
+            ]
+        return out
 
     fast, t_fast = median_time(batched, device, args.reps)
     slow, t_slow = median_time(plain, device, args.reps)
@@ -257,8 +259,11 @@ def bench_curves(args, device) -> pd.DataFrame:
         fast, t_fast = median_time(lambda: run(True), device, args.reps)
         plain, t_plain = median_time(lambda: run(False), device, args.reps)
         worst = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(fast[1:], plain[1:]))
-        inputs = 2 * maps.shape[0] * n * len(fast[0])
+        counts = faithfulness.steps(size * size, 0.05)
+        jobs, source = faithfulness.inputs_to_evaluate(faithfulness.ranks_with_seeded_ties(maps).flatten(-2), counts)
+        inputs = len(source)
         check = "curves equal" if worst == 0 else f"curves apart by {worst:.1e} of their largest"
+        check += f"; {len(jobs) / inputs:.2f} of the inputs distinct"
         rows.append(row("curves", f"{arch}, {inputs} inputs, {size} px", t_plain, t_fast, inputs, "img/s", check))
     return pd.DataFrame(rows)
 

@@ -57,6 +57,27 @@ def same_sets(ranks: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return first
 
 
+def inputs_to_evaluate(ranks: torch.Tensor, counts: torch.Tensor, share: bool = True):
+    """The curves' inputs for rank maps (K, N, P) and pixel counts (S,): every (kind, map, image,
+    step), kind 0 deletion and 1 insertion, numbered ((kind x K + map) x N + image) x S + step.
+    Returns (jobs, source): the numbers of the inputs to evaluate, in that order, and for every
+    input (2 x K x N x S) the position in `jobs` of the input that gives its logit (itself,
+    unless `share` finds an earlier equal one)."""
+    k, n, p = ranks.shape
+    s = len(counts)
+    kind, kk, nn_, ss = (g.flatten() for g in torch.meshgrid(*(torch.arange(m) for m in (2, k, n, s)), indexing="ij"))
+    if share:
+        ss = torch.searchsorted(counts, counts)[ss]  # steps that change as many pixels (tiny images): the first
+        first = same_sets(ranks, counts).cpu()[kk, nn_, ss]
+        none, every = counts[ss] == 0, counts[ss] == p
+        unchanged, filled = (kind == 0) & none | (kind == 1) & every, (kind == 0) & every | (kind == 1) & none
+        # the unchanged image as deletion's first step of map 0; the filled image as image 0's
+        kind, kk = torch.where(unchanged | filled, 0, kind), torch.where(unchanged | filled, 0, first)
+        nn_, ss = torch.where(filled, 0, nn_), torch.where(unchanged, 0, torch.where(filled, s - 1, ss))
+    # sorted: the plain way's order
+    return torch.unique(((kind * k + kk) * n + nn_) * s + ss, return_inverse=True)
+
+
 @torch.no_grad()
 def curves(
     model: torch.nn.Module,
@@ -87,19 +108,7 @@ def curves(
     counts = steps(h * w, step)
     s = len(counts)
     ranks = ranks_with_seeded_ties(maps, seed).view(k, n, h * w)
-    # every (kind, map, image, step) is one input, kind 0 deletion and 1 insertion; `source` names
-    # the input that gives its logit (itself, unless sharing finds an earlier equal one)
-    kind, kk, nn_, ss = (g.flatten() for g in torch.meshgrid(*(torch.arange(m) for m in (2, k, n, s)), indexing="ij"))
-    if share:
-        ss = torch.searchsorted(counts, counts)[ss]  # steps that change as many pixels (tiny images): the first
-        first = same_sets(ranks, counts).cpu()[kk, nn_, ss]
-        none, every = counts[ss] == 0, counts[ss] == h * w
-        unchanged, filled = (kind == 0) & none | (kind == 1) & every, (kind == 0) & every | (kind == 1) & none
-        # the unchanged image as deletion's first step of map 0; the filled image as image 0's
-        kind, kk = torch.where(unchanged | filled, 0, kind), torch.where(unchanged | filled, 0, first)
-        nn_, ss = torch.where(filled, 0, nn_), torch.where(unchanged, 0, torch.where(filled, s - 1, ss))
-    source = ((kind * k + kk) * n + nn_) * s + ss
-    jobs, source = torch.unique(source, return_inverse=True)  # sorted: the order of the plain way
+    jobs, source = inputs_to_evaluate(ranks, counts, share)
     ranks = ranks.view(k * n, 1, h, w).int()  # int32 halves the copies
     fill = fill.to(device)
     out = []
