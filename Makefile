@@ -12,6 +12,7 @@
 # make what-changed     : how the committed runs' verdicts and numbers moved since $(SINCE) (rewrites the committed record of f40dc9b)
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make direction-summary : the paper's verdicts of the committed runs, counted (the README's prose cites them)
+# make accuracy-spread : ResNet18's test accuracy on both packs over 10 training seeds, with and without the speed levers (about 20 min)
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
 # make device-kit : wheels and the birds pack in .device/, for benchmarks/device_run.sh on a lent GPU machine
@@ -37,7 +38,7 @@ SWEEP_ARGS ?=
 help:
 	@sed -n 's/^# make /make /p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary direction-summary
+.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary direction-summary accuracy-spread
 
 # uv installs the same releases as pip (same pins, and pip's own package sources, see
 # tools/pip_sources.py): this target took 45 s, against 104 s with pip (benchmarks/README.md).
@@ -172,3 +173,17 @@ controls-summary: $(VENV)/.installed
 direction-summary: $(VENV)/.installed
 	$(PY) tools/direction_summary.py $(CONTROL_RUNS) > figures/direction_summary.md
 	cat figures/direction_summary.md
+
+# The yardstick for "same test accuracy, within 1 point" (#9): how far the seed alone moves it.
+# bf16 is emulated, and slow, on CPUs without native bf16: VARIANTS="small-maps plain-convs" there.
+SEEDS ?= 0 1 2 3 4 5 6 7 8 9
+VARIANTS ?= small-maps plain-convs bf16
+accuracy-spread: $(VENV)/.installed
+	mkdir -p figures/accuracy-spread
+	for pack in cub_warbler_sparrow catsdogs; do \
+	  $(PY) tools/accuracy_spread.py --profile cpu --arch resnet18 --dataset folder --data-dir ../shared/data/$$pack \
+	    --seeds $(SEEDS) --variants $(VARIANTS) > figures/accuracy-spread/$$pack.md.part \
+	    || { rm -f figures/accuracy-spread/$$pack.md.part; exit 1; }; \
+	  mv figures/accuracy-spread/$$pack.md.part figures/accuracy-spread/$$pack.md; \
+	  cat figures/accuracy-spread/$$pack.md; \
+	done
