@@ -5,7 +5,7 @@ import dataclasses
 from unittest import mock
 
 import torch
-from accuracy_spread import train_original
+from accuracy_spread import train_original, within_one_point
 
 from gadlib import convs, runfiles, stages
 from gadlib.config import RunConfig
@@ -31,3 +31,10 @@ def test_variants_train_notebook_02s_original_with_and_without_small_map_convs(t
     for name, value in pipeline.state_dict().items():
         assert torch.equal(value, small.state_dict()[name]), name
     assert sorted(tmp_path.rglob("*")) == written  # the tool trains in a throwaway run folder
+
+
+def test_within_one_point_reads_the_whole_interval():
+    assert within_one_point(-0.01, 0.01) == "within 1 point"
+    assert within_one_point(0.011, 0.05) == within_one_point(-0.05, -0.02) == "more than 1 point apart"
+    assert within_one_point(-0.02, 0.005).startswith("within 1 point not shown")
+    assert within_one_point(0.005, 0.02).startswith("within 1 point not shown")

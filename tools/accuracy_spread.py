@@ -27,6 +27,7 @@ from contextlib import nullcontext
 from importlib.metadata import version
 from unittest import mock
 
+import numpy as np
 import torch
 
 from gadlib import runfiles, stages, training
@@ -35,6 +36,7 @@ from gadlib.cpu_memory import keep_freed_memory
 from gadlib.data import real_dataset, synthetic_dataset
 from gadlib.models import describe_device, predict_logits
 from gadlib.record import code_state
+from gadlib.stats import paired_bootstrap
 
 VARIANTS = ("small-maps", "plain-convs", "bf16")
 
@@ -48,6 +50,15 @@ def train_original(cfg: RunConfig, data, seed: int, variant: str, device: torch.
         cfg.runs_dir = runs
         model, _ = stages.original_classifier(cfg, data, device, runfiles.split_fingerprint(data.train))
     return model
+
+
+def within_one_point(low: float, high: float) -> str:
+    """What the interval of the mean difference says about the issue's "within 1 point"."""
+    if -0.01 <= low and high <= 0.01:
+        return "within 1 point"
+    if low > 0.01 or high < -0.01:
+        return "more than 1 point apart"
+    return "within 1 point not shown at this many seeds (the interval reaches past it)"
 
 
 def main() -> None:
@@ -94,9 +105,11 @@ def main() -> None:
     first = args.variants[0]
     for v in args.variants[1:]:
         diffs = [b - a for a, b in zip(acc[first], acc[v])]
+        boot = paired_bootstrap(np.array(diffs))
         print(
-            f"\n{v} - {first}, paired by seed: mean {statistics.mean(diffs):+.3f}, sd {spread(diffs):.3f}, "
-            f"from {min(diffs):+.3f} to {max(diffs):+.3f}"
+            f"\n{v} - {first}, paired by seed: mean {boot['mean']:+.3f} (95% bootstrap interval "
+            f"{boot['low']:+.3f} to {boot['high']:+.3f}), sd {spread(diffs):.3f}, from {min(diffs):+.3f} "
+            f"to {max(diffs):+.3f}: {within_one_point(boot['low'], boot['high'])}"
         )
     print(f"\n{len(args.seeds) * len(args.variants)} trainings in {time.perf_counter() - started:.0f} s")
 
