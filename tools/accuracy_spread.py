@@ -4,13 +4,15 @@ within 1 point" (#9): one run's accuracy before and after a lever differs by rou
 butterfly effect, which a single seed cannot tell from the lever's own effect.
 
 For each seed (model initialisation and batch order; the data and its split stay those of seed
-0, as in the committed runs) and each variant, it trains the run's original classifier as
-notebook 02 does (`train_classifier`, the profile's epochs, learning rate and batch) and prints
+0, as in the committed runs) and each variant, it trains the run's original classifier with
+notebook 02's own function (`stages.original_classifier`, in a throwaway run folder: the
+profile's epochs, learning rate and batch) and prints
 the test accuracies, their mean and standard deviation per variant, and each variant's paired
 difference from the first. Variants:
 - `small-maps`: the pipeline's training (convolutions on 1 x 1 and 2 x 2 maps as linear layers);
 - `plain-convs`: every convolution an `nn.Conv2d` (the pipeline before 9c92ee7 and ba604bc);
-- `bf16`: the pipeline's training under `train_precision=bf16` (the GPU's `auto`).
+- `bf16`: the pipeline's training under `train_precision=bf16`: bf16 autocast on this device,
+  and Adam's fused step (a GPU's `auto` is bf16 autocast with Adam's default step).
 
     .venv/bin/python tools/accuracy_spread.py --profile cpu --arch resnet18 \
         --dataset folder --data-dir ../shared/data/cub_warbler_sparrow --seeds 0 1 2 3 4
@@ -52,8 +54,14 @@ def train_original(cfg: RunConfig, data, seed: int, variant: str, device: torch.
     return model
 
 
-def within_one_point(low: float, high: float) -> str:
-    """What the interval of the mean difference says about the issue's "within 1 point"."""
+MIN_SEEDS = 5  # below this a bootstrap interval of the mean is far too narrow to read
+
+
+def within_one_point(low: float, high: float, seeds: int) -> str:
+    """What the interval of the mean difference over `seeds` paired seeds says about the issue's
+    "within 1 point"."""
+    if seeds < MIN_SEEDS:
+        return f"too few seeds to tell (fewer than {MIN_SEEDS})"
     if -0.01 <= low and high <= 0.01:
         return "within 1 point"
     if low > 0.01 or high < -0.01:
@@ -61,7 +69,7 @@ def within_one_point(low: float, high: float) -> str:
     return "within 1 point not shown at this many seeds (the interval reaches past it)"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="default", choices=list(PROFILES))
     ap.add_argument("--arch", default="resnet18", choices=["resnet18", "vgg16"])
@@ -70,13 +78,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--variants", nargs="+", default=["small-maps", "plain-convs"], choices=VARIANTS)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     cfg = RunConfig.build(args.profile, dataset=args.dataset, data_dir=args.data_dir, arch=args.arch)
     device = torch.device(args.device)
     code = code_state()  # taken before the work, as the runner takes it
     data = synthetic_dataset(cfg) if cfg.dataset == "synthetic" else real_dataset(cfg)
     print(
-        f"# Test accuracy of the original classifier by training seed: {cfg.arch}, profile {cfg.profile} "
+        f"Test accuracy of the original classifier by training seed: {cfg.arch}, profile {cfg.profile} "
         f"({cfg.image_size} px, {cfg.train_epochs} epochs, {len(data.train.labels)} training and "
         f"{len(data.test.labels)} test images), {cfg.dataset}"
         + (f" {args.data_dir}" if args.data_dir else "")
@@ -109,7 +117,7 @@ def main() -> None:
         print(
             f"\n{v} - {first}, paired by seed: mean {boot['mean']:+.3f} (95% bootstrap interval "
             f"{boot['low']:+.3f} to {boot['high']:+.3f}), sd {spread(diffs):.3f}, from {min(diffs):+.3f} "
-            f"to {max(diffs):+.3f}: {within_one_point(boot['low'], boot['high'])}"
+            f"to {max(diffs):+.3f}: {within_one_point(boot['low'], boot['high'], len(diffs))}"
         )
     print(f"\n{len(args.seeds) * len(args.variants)} trainings in {time.perf_counter() - started:.0f} s")
 
