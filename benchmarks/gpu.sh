@@ -2,7 +2,7 @@
 # The GPU-size speed measurements of benchmarks/README.md, in one go (a few minutes on one
 # H100 or H200). Each table is also written to OUTDIR (default build/benchmarks).
 #   bash benchmarks/gpu.sh [OUTDIR]
-# SIZE, IMAGES, SMOOTH_IMAGES, HULL_IMAGES, CURVE_IMAGES and TRAIN_IMAGES override the sizes (small values try the script on a CPU).
+# SIZE, IMAGES, SMOOTH_IMAGES, HULL_IMAGES, CURVE_IMAGES, COMPILE_IMAGES and TRAIN_IMAGES override the sizes (small values try the script on a CPU).
 set -euo pipefail
 out=${1:-build/benchmarks}
 py=${PYTHON:-python}
@@ -22,3 +22,6 @@ $py benchmarks/speed.py --stage curves --size "$size" --images "${CURVE_IMAGES:-
 $py benchmarks/speed.py --stage sanity --size "$size" --images 16 | tee "$out/sanity.txt"
 $py benchmarks/speed.py --stage training --size "$size" --train-images "${TRAIN_IMAGES:-1024}" --workers 8 \
     --synthetic | tee "$out/training.txt"
+# torch.compile of the prepared model against the eager engine, ResNet18, last (its first call compiles: a minute or more)
+$py benchmarks/speed.py --stage compile --size "$size" --images "${COMPILE_IMAGES:-64}" --ig-steps 50 --archs resnet18 \
+    --reps 1 | tee "$out/compile.txt"

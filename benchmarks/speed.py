@@ -29,6 +29,12 @@ Stages:
   ImageFolder + DataLoader that decodes the JPEG files in every epoch.
 - convs: each architecture at 32 px, support training and the engine with the convolutions
   on 1 x 1 and 2 x 2 maps as linear layers (gadlib/convs.py), against the same calls without.
+- compile: the engine (all five methods in one call, as notebook 03 makes it) on each model as
+  prepared, against `torch.compile` of the prepared model, the lever the speed issue names for
+  the GPU; "plain" is the eager engine here. Compiling happens in the warm-up and is shown
+  apart (the first call's seconds). The engine's two backward passes on one forward graph need
+  `torch._functorch.config.donated_buffer = False`; dynamo's recompile limit is raised so that
+  every chunk shape and ReLU rule stays compiled. Maps compared (Spearman, Jaccard).
 - memory (CPU): each architecture at --size, support training and the engine in a process that
   keeps freed memory for reuse (gadlib/cpu_memory.py, as the notebooks do on the CPU), against
   one with malloc's defaults (it took about 8 minutes at 64 px on 2 cores). The other stages
@@ -326,6 +332,57 @@ def bench_attributions(args, device) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def bench_compile(args, device) -> pd.DataFrame:
+    from unittest import mock
+
+    import torch._dynamo.config as dynamo_config
+    import torch._functorch.config as functorch_config
+
+    from gadlib import attributions as engine
+
+    eager_prepared = engine.prepared
+    rows = []
+    for arch in args.archs:
+        models, x = random_models(arch, args, device)
+        n = len(x) * len(models)
+        compiled: dict[int, torch.nn.Module] = {}
+
+        def compiled_prepared(model, dev, compiled=compiled):  # the engine's prepared model, compiled once
+            ready = eager_prepared(model, dev)
+            if id(ready) not in compiled:
+                compiled[id(ready)] = torch.compile(ready)
+            return compiled[id(ready)]
+
+        def maps(compile_it: bool, models=models, x=x):
+            swap = mock.patch.object(engine, "prepared", compiled_prepared) if compile_it else contextlib.nullcontext()
+            with swap:
+                return attribution_maps(
+                    models,
+                    x,
+                    list(METHODS),
+                    ig_steps=args.ig_steps,
+                    batch_size=args.batch,
+                    internal_batch=args.internal_batch,
+                    precision=args.precision,
+                    progress=False,
+                )
+
+        eager, t_eager = median_time(lambda: maps(False), device, args.reps)
+        with functorch_config.patch(donated_buffer=False), dynamo_config.patch(recompile_limit=64):
+            started = time.perf_counter()
+            maps(True)  # compiles: timed apart from the median below
+            first = time.perf_counter() - started
+            fast, t_fast = median_time(lambda: maps(True), device, args.reps)
+        worst = [map_agreement(fast[m], eager[m]) for m in METHODS]
+        check = (
+            f"spearman {min(float(r.min()) for r, _ in worst):.3f}, "
+            f"jaccard {min(float(j.min()) for _, j in worst):.3f}; first compiled call {first:.0f} s"
+        )
+        rows.append(row("compile", f"{arch} all five", t_eager, t_fast, n, "img/s", check))
+        torch._dynamo.reset()  # the next architecture compiles afresh
+    return pd.DataFrame(rows)
+
+
 def bench_smoothgrad(args, device) -> pd.DataFrame:
     from gadlib.attributions import smoothgrad_maps
 
@@ -611,6 +668,7 @@ BENCHES = {  # --stage name: its function, in the order of --stage all
     "training": bench_training,
     "convs": bench_convs,
     "memory": bench_memory,
+    "compile": bench_compile,
 }
 
 
