@@ -29,16 +29,18 @@ Stages:
   ImageFolder + DataLoader that decodes the JPEG files in every epoch.
 - convs: each architecture at 32 px, support training and the engine with the convolutions
   on 1 x 1 and 2 x 2 maps as linear layers (gadlib/convs.py), against the same calls without.
-- compile: the engine (all five methods in one call, as notebook 03 makes it) on each model as
-  prepared, against `torch.compile` of the prepared model, the lever the speed issue names for
-  the GPU; "plain" is the eager engine here. Compiling happens in the warm-up and is shown
-  apart (the first call's seconds). The engine's two backward passes on one forward graph need
-  `torch._functorch.config.donated_buffer = False`; dynamo's recompile limit is raised so that
-  every chunk shape and ReLU rule stays compiled. Maps compared (Spearman, Jaccard).
 - memory (CPU): each architecture at --size, support training and the engine in a process that
   keeps freed memory for reuse (gadlib/cpu_memory.py, as the notebooks do on the CPU), against
   one with malloc's defaults (it took about 8 minutes at 64 px on 2 cores). The other stages
   run in this process, with malloc's defaults on both sides.
+- compile: the engine (all five methods in one call, as notebook 03 makes it) on each model as
+  prepared, against `torch.compile` of the prepared model, the lever the speed issue names for
+  the GPU; "plain" is the eager engine here. Compiling happens in the warm-up and is shown
+  apart (the first call's seconds, without the on-disk cache of compiled graphs), with the
+  number of graphs compiled. The engine's two backward passes on one forward graph need
+  `torch._functorch.config.donated_buffer = False`; dynamo's recompile limit is raised so that
+  every chunk shape and ReLU rule stays compiled. Maps compared (Spearman, Jaccard, largest
+  difference).
 
 Every timing runs the same work on the same shapes once first (warm-up: cuDNN autotuning,
 allocator, caches), then reports the median of --reps runs.
@@ -337,6 +339,8 @@ def bench_compile(args, device) -> pd.DataFrame:
 
     import torch._dynamo.config as dynamo_config
     import torch._functorch.config as functorch_config
+    import torch._inductor.config as inductor_config
+    from torch._dynamo.utils import counters
 
     from gadlib import attributions as engine
 
@@ -368,18 +372,33 @@ def bench_compile(args, device) -> pd.DataFrame:
                 )
 
         eager, t_eager = median_time(lambda: maps(False), device, args.reps)
-        with functorch_config.patch(donated_buffer=False), dynamo_config.patch(recompile_limit=64):
-            started = time.perf_counter()
-            maps(True)  # compiles: timed apart from the median below
-            first = time.perf_counter() - started
-            fast, t_fast = median_time(lambda: maps(True), device, args.reps)
+        torch._dynamo.reset()  # compiles afresh: nothing of the architecture before
+        counters.clear()
+        # without the on-disk caches of compiled graphs, so the first call's time is a cold compile
+        patches = (
+            functorch_config.patch(donated_buffer=False, enable_autograd_cache=False),
+            dynamo_config.patch(recompile_limit=64),
+            inductor_config.patch(fx_graph_cache=False),
+        )
+        try:
+            with patches[0], patches[1], patches[2]:
+                started = time.perf_counter()
+                maps(True)  # compiles: timed apart from the median below
+                first = time.perf_counter() - started
+                graphs = counters["stats"]["unique_graphs"]
+                fast, t_fast = median_time(lambda: maps(True), device, args.reps)
+                recompiled = counters["stats"]["unique_graphs"] - graphs
+        except Exception as error:  # no C++ compiler, an unsupported device: say so, keep the other tables
+            rows.append(row("compile", f"{arch} all five", t_eager, float("nan"), n, "img/s", f"failed: {error}"[:200]))
+            continue
         worst = [map_agreement(fast[m], eager[m]) for m in METHODS]
+        off = max(float((fast[m] - eager[m]).abs().max() / eager[m].abs().max().clamp(min=1e-30)) for m in METHODS)
         check = (
             f"spearman {min(float(r.min()) for r, _ in worst):.3f}, "
-            f"jaccard {min(float(j.min()) for _, j in worst):.3f}; first compiled call {first:.0f} s"
+            f"jaccard {min(float(j.min()) for _, j in worst):.3f}, largest difference {off:.1e} of the largest value; "
+            f"first compiled call {first:.0f} s, {graphs} graphs, {recompiled} compiled while timed"
         )
         rows.append(row("compile", f"{arch} all five", t_eager, t_fast, n, "img/s", check))
-        torch._dynamo.reset()  # the next architecture compiles afresh
     return pd.DataFrame(rows)
 
 
