@@ -24,6 +24,8 @@ def test_variants_train_notebook_02s_original_with_and_without_small_map_convs(s
     cpu = torch.device("cpu")
     split = runfiles.split_fingerprint(data.train)
     pipeline, _ = stages.original_classifier(dataclasses.replace(cfg, seed=3, runs_dir=str(tmp_path)), data, cpu, split)
+    tool_runs = tmp_path / "tool"
+    cfg = dataclasses.replace(cfg, runs_dir=str(tool_runs))  # the tool must train in its own throwaway folder
     linear_paths = []
     real = convs._linear_weight
     with mock.patch.object(convs, "_linear_weight", side_effect=lambda *a: linear_paths.append(a) or real(*a)):
@@ -34,6 +36,7 @@ def test_variants_train_notebook_02s_original_with_and_without_small_map_convs(s
     assert small_calls > 0 and len(linear_paths) == small_calls
     for name, value in pipeline.state_dict().items():  # the same seed trains the same weights
         assert torch.equal(value, small.state_dict()[name]), name
+    assert not tool_runs.exists()  # nothing written to, or read from, the caller's run folders
 
 
 def test_bf16_variant_trains_under_train_precision_bf16(smoke):
@@ -49,6 +52,7 @@ def test_bf16_variant_trains_under_train_precision_bf16(smoke):
 def test_main_prints_each_seed_and_the_paired_differences(capsys):
     main(["--profile", "smoke", "--seeds", "0", "1", "--variants", "small-maps", "plain-convs"])
     out = capsys.readouterr().out
+    assert out.startswith("Test accuracy of the original classifier")  # no heading: the README embeds it
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert [r.split(" | ")[0] for r in rows] == ["| seed", "| 0", "| 1", "| mean", "| sd over seeds", "| range"]
     assert "plain-convs - small-maps, paired by seed: mean" in out and "too few seeds to tell" in out
@@ -60,3 +64,5 @@ def test_within_one_point_reads_the_whole_interval():
     assert within_one_point(-0.02, 0.005, 10).startswith("within 1 point not shown")
     assert within_one_point(0.005, 0.02, 10).startswith("within 1 point not shown")
     assert within_one_point(0.0, 0.0, 1).startswith("too few seeds")  # one seed's interval is a point
+    assert within_one_point(0.0, 0.0, 4).startswith("too few seeds")
+    assert within_one_point(0.0, 0.0, 5) == "within 1 point"
