@@ -175,14 +175,14 @@ direction-summary: $(VENV)/.installed
 	cat figures/direction_summary.md
 
 # The yardstick for "same test accuracy, within 1 point" (#9): how far the seed alone moves it.
-# bf16 is emulated, and slow, on CPUs without native bf16: VARIANTS="small-maps plain-convs" there.
-SEEDS ?= 0 1 2 3 4 5 6 7 8 9
-VARIANTS ?= small-maps plain-convs bf16
+# bf16 is emulated, and slow, on CPUs without native bf16: SPREAD_VARIANTS="small-maps plain-convs" there.
+SPREAD_SEEDS ?= 0 1 2 3 4 5 6 7 8 9
+SPREAD_VARIANTS ?= small-maps plain-convs bf16
 accuracy-spread: $(VENV)/.installed
 	mkdir -p figures/accuracy-spread
 	for pack in cub_warbler_sparrow catsdogs; do \
 	  $(PY) tools/accuracy_spread.py --profile cpu --arch resnet18 --dataset folder --data-dir ../shared/data/$$pack \
-	    --seeds $(SEEDS) --variants $(VARIANTS) > figures/accuracy-spread/$$pack.md.part \
+	    --seeds $(SPREAD_SEEDS) --variants $(SPREAD_VARIANTS) > figures/accuracy-spread/$$pack.md.part \
 	    || { rm -f figures/accuracy-spread/$$pack.md.part; exit 1; }; \
 	  mv figures/accuracy-spread/$$pack.md.part figures/accuracy-spread/$$pack.md; \
 	  cat figures/accuracy-spread/$$pack.md; \

@@ -723,7 +723,8 @@ def main() -> None:
         table = BENCHES[stage](args, device)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
     print(
-        f"plain: the way without gadlib (see the docstring); ratio = plain time / gadlib time; median of "
+        f"plain: the way without gadlib (see the docstring; for compile, the eager engine); ratio = plain time / "
+        f"gadlib time; median of "
         f"{args.reps} runs after a warm-up"
     )
 
