@@ -35,9 +35,9 @@ Stages:
   run in this process, with malloc's defaults on both sides.
 - compile: the engine (all five methods in one call, as notebook 03 makes it) on each model as
   prepared, against `torch.compile` of the prepared model, the lever the speed issue names for
-  the GPU; "plain" is the eager engine here. Compiling happens in the warm-up and is shown
-  apart (the first call's seconds, without the on-disk cache of compiled graphs), with the
-  number of graphs compiled. The engine's two backward passes on one forward graph need
+  the GPU; "plain" is the eager engine here. A first call compiles, timed apart (without the
+  on-disk caches of compiled graphs), with the number of graphs compiled in it and after it;
+  then the warm-up and the timed runs. The engine's two backward passes on one forward graph need
   `torch._functorch.config.donated_buffer = False`; dynamo's recompile limit is raised so that
   every chunk shape and ReLU rule stays compiled. Maps compared (Spearman, Jaccard, largest
   difference).
@@ -290,6 +290,21 @@ def random_models(arch, args, device):
     return models, torch.randn(args.images, 3, args.size, args.size, device=device)
 
 
+def engine_maps(models, x, methods, args) -> dict[str, torch.Tensor]:
+    """The engine's maps with the benchmark's settings (--ig-steps, --batch, --internal-batch,
+    --precision)."""
+    return attribution_maps(
+        models,
+        x,
+        methods,
+        ig_steps=args.ig_steps,
+        batch_size=args.batch,
+        internal_batch=args.internal_batch,
+        precision=args.precision,
+        progress=False,
+    )
+
+
 def bench_attributions(args, device) -> pd.DataFrame:
     rows = []
     for arch in args.archs:
@@ -299,16 +314,7 @@ def bench_attributions(args, device) -> pd.DataFrame:
 
         def engine(methods, models=models, x=x):  # preparation (copy, batch-norm folding) included
             clear_prepared()
-            return attribution_maps(
-                models,
-                x,
-                methods,
-                ig_steps=args.ig_steps,
-                batch_size=args.batch,
-                internal_batch=args.internal_batch,
-                precision=args.precision,
-                progress=False,
-            )
+            return engine_maps(models, x, methods, args)
 
         plain_total = 0.0
         for method in METHODS:
@@ -360,16 +366,7 @@ def bench_compile(args, device) -> pd.DataFrame:
         def maps(compile_it: bool, models=models, x=x):
             swap = mock.patch.object(engine, "prepared", compiled_prepared) if compile_it else contextlib.nullcontext()
             with swap:
-                return attribution_maps(
-                    models,
-                    x,
-                    list(METHODS),
-                    ig_steps=args.ig_steps,
-                    batch_size=args.batch,
-                    internal_batch=args.internal_batch,
-                    precision=args.precision,
-                    progress=False,
-                )
+                return engine_maps(models, x, list(METHODS), args)
 
         eager, t_eager = median_time(lambda: maps(False), device, args.reps)
         torch._dynamo.reset()  # compiles afresh: nothing of the architecture before
@@ -396,7 +393,7 @@ def bench_compile(args, device) -> pd.DataFrame:
         check = (
             f"spearman {min(float(r.min()) for r, _ in worst):.3f}, "
             f"jaccard {min(float(j.min()) for _, j in worst):.3f}, largest difference {off:.1e} of the largest value; "
-            f"first compiled call {first:.0f} s, {graphs} graphs, {recompiled} compiled while timed"
+            f"first compiled call {first:.0f} s, {graphs} graphs, {recompiled} more after it (warm-up included)"
         )
         rows.append(row("compile", f"{arch} all five", t_eager, t_fast, n, "img/s", check))
     return pd.DataFrame(rows)
