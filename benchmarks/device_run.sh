@@ -11,7 +11,7 @@
 #   paper: `python -m gadlib.reproduce` on the carried pack, the architectures of ARCHS (notebook
 #          07 for the first, as the runner does), in the `paper` profile with n_eval 360 (the issue's whole-run target: the
 #          birds pack has 360 test images) or PROFILE and PARAMS, timed;
-#   bench: benchmarks/gpu.sh (attribution, preparation, SmoothGrad, hull, curve, sanity, training and torch.compile tables at 224 px),
+#   bench: benchmarks/gpu.sh (attribution, preparation, SmoothGrad, hull, curve, sanity, training and torch.compile tables at 224 px, the last with CUDA graphs too),
 #          timed as a whole;
 #   cuda-tests: the unit tests that compare the GPU's hulls, masks, ranks and curves with the
 #          CPU's (tests/test_hulls.py and tests/test_consensus_hulls.py, -k cuda); fails where

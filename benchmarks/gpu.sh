@@ -25,3 +25,6 @@ $py benchmarks/speed.py --stage training --size "$size" --train-images "${TRAIN_
 # torch.compile of the prepared model against the eager engine, ResNet18, last (its first call compiles: a minute or more)
 $py benchmarks/speed.py --stage compile --size "$size" --images "${COMPILE_IMAGES:-64}" --ig-steps 50 --archs resnet18 \
     --reps 1 | tee "$out/compile.txt"
+# the same with CUDA graphs (torch.compile's reduce-overhead mode), apart, so that a deadline cut here keeps the row above
+$py benchmarks/speed.py --stage compile --size "$size" --images "${COMPILE_IMAGES:-64}" --ig-steps 50 --archs resnet18 \
+    --reps 1 --compile-modes reduce-overhead | tee "$out/compile_reduce_overhead.txt"

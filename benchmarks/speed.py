@@ -40,7 +40,9 @@ Stages:
   then the warm-up and the timed runs. The engine's two backward passes on one forward graph need
   `torch._functorch.config.donated_buffer = False`; dynamo's recompile limit is raised so that
   every chunk shape and ReLU rule stays compiled. Maps compared (Spearman, Jaccard, largest
-  difference).
+  difference). `--compile-modes` times several of torch.compile's modes in turn, each compiled
+  afresh: `reduce-overhead` replays CUDA graphs on a GPU, the issue's other lever (on the CPU it
+  has none to replay: 0.03x at 16 px, one run).
 
 Every timing runs the same work on the same shapes once first (warm-up: cuDNN autotuning,
 allocator, caches), then reports the median of --reps runs.
@@ -355,47 +357,51 @@ def bench_compile(args, device) -> pd.DataFrame:
     for arch in args.archs:
         models, x = random_models(arch, args, device)
         n = len(x) * len(models)
-        compiled: dict[int, torch.nn.Module] = {}
 
-        def compiled_prepared(model, dev, compiled=compiled):  # the engine's prepared model, compiled once
-            ready = eager_prepared(model, dev)
-            if id(ready) not in compiled:
-                compiled[id(ready)] = torch.compile(ready)
-            return compiled[id(ready)]
-
-        def maps(compile_it: bool, models=models, x=x):
-            swap = mock.patch.object(engine, "prepared", compiled_prepared) if compile_it else contextlib.nullcontext()
+        def maps(prepare=None, models=models, x=x):
+            swap = mock.patch.object(engine, "prepared", prepare) if prepare else contextlib.nullcontext()
             with swap:
                 return engine_maps(models, x, list(METHODS), args)
 
-        eager, t_eager = median_time(lambda: maps(False), device, args.reps)
-        torch._dynamo.reset()  # compiles afresh: nothing of the architecture before
-        counters.clear()
-        # without the on-disk caches of compiled graphs, so the first call's time is a cold compile
-        patches = (
-            functorch_config.patch(donated_buffer=False, enable_autograd_cache=False),
-            dynamo_config.patch(recompile_limit=64),
-            inductor_config.patch(fx_graph_cache=False),
-        )
-        try:
-            with patches[0], patches[1], patches[2]:
-                started = time.perf_counter()
-                maps(True)  # compiles: timed apart from the median below
-                first = time.perf_counter() - started
-                graphs = counters["stats"]["unique_graphs"]
-                fast, t_fast = median_time(lambda: maps(True), device, args.reps)
-                recompiled = counters["stats"]["unique_graphs"] - graphs
-        except Exception as error:  # no C++ compiler, an unsupported device: say so, keep the other tables
-            rows.append(row("compile", f"{arch} all five", t_eager, float("nan"), n, "img/s", f"failed: {error}"[:200]))
-            continue
-        worst = [map_agreement(fast[m], eager[m]) for m in METHODS]
-        off = max(float((fast[m] - eager[m]).abs().max() / eager[m].abs().max().clamp(min=1e-30)) for m in METHODS)
-        check = (
-            f"spearman {min(float(r.min()) for r, _ in worst):.3f}, "
-            f"jaccard {min(float(j.min()) for _, j in worst):.3f}, largest difference {off:.1e} of the largest value; "
-            f"first compiled call {first:.0f} s, {graphs} graphs, {recompiled} more after it (warm-up included)"
-        )
-        rows.append(row("compile", f"{arch} all five", t_eager, t_fast, n, "img/s", check))
+        eager, t_eager = median_time(maps, device, args.reps)
+        for mode in args.compile_modes:
+            work = f"{arch} all five" + ("" if mode == "default" else f", {mode}")
+            compiled: dict[int, torch.nn.Module] = {}
+
+            def compiled_prepared(model, dev, compiled=compiled, mode=mode):  # each prepared model compiled once
+                ready = eager_prepared(model, dev)
+                if id(ready) not in compiled:
+                    compiled[id(ready)] = torch.compile(ready, mode=mode)
+                return compiled[id(ready)]
+
+            torch._dynamo.reset()  # compiles afresh: nothing of the architecture or an earlier mode before
+            counters.clear()
+            # without the on-disk caches of compiled graphs, so the first call's time is a cold compile
+            patches = (
+                functorch_config.patch(donated_buffer=False, enable_autograd_cache=False),
+                dynamo_config.patch(recompile_limit=64),
+                inductor_config.patch(fx_graph_cache=False),
+            )
+            try:
+                with patches[0], patches[1], patches[2]:
+                    started = time.perf_counter()
+                    maps(compiled_prepared)  # compiles: timed apart from the median below
+                    first = time.perf_counter() - started
+                    graphs = counters["stats"]["unique_graphs"]
+                    fast, t_fast = median_time(lambda: maps(compiled_prepared), device, args.reps)
+                    recompiled = counters["stats"]["unique_graphs"] - graphs
+            except Exception as error:  # no C++ compiler, an unsupported device: say so, keep the other rows
+                rows.append(row("compile", work, t_eager, float("nan"), n, "img/s", f"failed: {error}"[:200]))
+                continue
+            worst = [map_agreement(fast[m], eager[m]) for m in METHODS]
+            off = max(float((fast[m] - eager[m]).abs().max() / eager[m].abs().max().clamp(min=1e-30)) for m in METHODS)
+            check = (
+                f"spearman {min(float(r.min()) for r, _ in worst):.3f}, "
+                f"jaccard {min(float(j.min()) for _, j in worst):.3f}, largest difference {off:.1e} of the largest "
+                f"value; first compiled call {first:.0f} s, {graphs} graphs, {recompiled} more after it (warm-up "
+                "included)"
+            )
+            rows.append(row("compile", work, t_eager, t_fast, n, "img/s", check))
     return pd.DataFrame(rows)
 
 
@@ -704,6 +710,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--internal-batch", type=int, default=256)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="engine precision for every method")
+    ap.add_argument(
+        "--compile-modes",
+        nargs="+",
+        default=["default"],
+        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+        help="torch.compile modes timed by --stage compile, in turn (reduce-overhead: CUDA graphs on a GPU)",
+    )
     ap.add_argument("--train-arch", default="resnet18")
     ap.add_argument("--train-images", type=int, default=256)
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the plain training loop")
