@@ -1,7 +1,10 @@
 """The controls of notebook 07 (issue #8): alpha = 0 supports, frozen training mode, SmoothGrad,
 deletion and insertion curves, paired bootstrap statistics."""
 
+from unittest import mock
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -191,7 +194,13 @@ def test_smoothgrad_of_a_linear_model_is_its_saliency_whatever_the_noise(linear_
     smooth = smoothgrad_maps(linear_model, x, ["saliency", "input_x_gradient"], samples=3, noise=0.5)
     w = linear_model[1].weight.detach().view(2, 3, 6, 6)
     assert torch.allclose(smooth["saliency"], w.abs().sum(1)[:, None].expand(2, 4, 6, 6))
-    assert smooth["input_x_gradient"].shape == (2, 4, 6, 6)
+    # Gradient x Input: w times the mean of the noisy copies, with the noise drawn as NoiseTunnel
+    # draws it (the global generator seeded with 0; image j's copies are rows 3j to 3j + 2)
+    torch.manual_seed(0)
+    sd = torch.full((12, 3, 6, 6), 0.5 * float(x.max() - x.min()))
+    noisy = x.repeat_interleave(3, dim=0) + torch.normal(0, sd)
+    ixg = (w[:, None] * noisy.view(4, 3, 3, 6, 6).mean(1)[None]).abs().sum(2)
+    assert torch.allclose(smooth["input_x_gradient"], ixg, atol=1e-5)
 
 
 def test_controls_stage_cached_equals_fresh_and_control_supports_differ(tmp_path):
@@ -220,6 +229,11 @@ def test_controls_stage_cached_equals_fresh_and_control_supports_differ(tmp_path
     np.testing.assert_allclose(
         fresh.rows["value"].to_numpy(), first.rows["value"].to_numpy(), rtol=1e-6, equal_nan=True
     )
+    # the rows now come from controls.csv: nothing scored again, and the same rows and tables
+    with mock.patch.object(controls, "_score", side_effect=AssertionError("scored again")):
+        cached = controls.controls(cfg, data, family, attr, comp)
+    pd.testing.assert_frame_equal(cached.rows, fresh.rows)
+    pd.testing.assert_frame_equal(cached.paired, fresh.paired)
     written = controls.write_tables(cfg, fresh, controls.sanity_check(cfg, data, family, attr))
     assert all((cfg.figure_dir / f"{name}.md").is_file() for name in written)
 
@@ -261,11 +275,18 @@ def test_randomising_the_top_layer_changes_the_logits_the_same_way_in_every_mode
 
 
 def test_ssim_of_a_map_with_itself_is_one_and_with_noise_lower():
+    from skimage.metrics import structural_similarity
+
     from gadlib import sanity
 
     m = torch.rand(2, 3, 16, 16)
+    noise = torch.rand(2, 3, 16, 16)
     assert np.allclose(sanity.ssim(m, m), 1.0)
-    assert (sanity.ssim(m, torch.rand(2, 3, 16, 16)) < 0.5).all()
+    assert np.allclose(sanity.ssim(m, 7 * m), 1.0)  # each map scaled by its maximum first
+    got = sanity.ssim(m, noise)
+    assert got.shape == (2, 3) and (got < 0.5).all()
+    unit = lambda a: (a / a.max()).double().numpy()  # noqa: E731
+    assert got[1, 2] == pytest.approx(structural_similarity(unit(m[1, 2]), unit(noise[1, 2]), data_range=1.0))
 
 
 def test_support_mode_keeps_old_keys_at_its_default_and_changes_them_when_frozen():

@@ -2,6 +2,7 @@
 number of classes, save and load, and one-line errors."""
 
 import copy
+from unittest import mock
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 
 from gadlib import GAD, GADInputError, tables
 from gadlib.data import normalize
+from gadlib.hulls import hulls_of
 from gadlib.models import small_cnn
 from gadlib.synthetic import make_synthetic
 from gadlib.training import train_classifier
@@ -134,12 +136,27 @@ def test_every_captum_method_runs_through_gad_with_maps_of_the_inputs_spatial_sh
 
 
 def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(three_class):
+    import gadlib.gad
+
     _, gad, x, y = three_class
+    seen = []
+
+    def hulls_seen(*args, **kwargs):  # the hulls evaluate computes, kept for the checks below
+        seen.append(hulls_of(*args, **kwargs))
+        return seen[-1]
+
     for target in (0, 2, y[:8]):
-        rows = gad.evaluate(x[:8], target)  # hull rule top_q 0.5, the consensus threshold too
+        with mock.patch.object(gadlib.gad, "hulls_of", hulls_seen):
+            rows = gad.evaluate(x[:8], target)  # hull rule top_q 0.5, the consensus threshold too
         assert len(rows) == 8
-        assert (rows["rc"].dropna() <= 1).all()  # the GAD map's top pixels are the consensus
-        assert rows[["rs_gad", "rs_base"]].notna().all().all()
+        h = {kind: v for (_, kind), v in seen[-1].items()}
+        # the GAD map's top pixels are the consensus, within the original's top half: its hull lies inside
+        assert (h["gad"] <= h["orig"]).all() and h["gad"].any()
+        area = lambda m: m.flatten(1).sum(1).double()  # noqa: E731
+        expected_rc = torch.where(area(h["orig"]) > 0, area(h["gad"]) / area(h["orig"]), torch.nan)
+        assert torch.equal(torch.as_tensor(rows["rc"].to_numpy()).isnan(), expected_rc.isnan())
+        assert torch.allclose(torch.as_tensor(rows["rc"].to_numpy()), expected_rc, equal_nan=True)
+        assert rows["rc"].notna().all() and rows[["rs_gad", "rs_base"]].notna().all().all()
     rc, rs = tables.rows_of_evaluation(rows, "saliency")  # the last: each image for its own class
     t1, t2 = tables.table1(rc), tables.table2(rs)
     assert [r[2] for r in t1.index] == ["Orig.1", "GAD 1", "Orig.2", "GAD 2", "Orig.3", "GAD 3"]

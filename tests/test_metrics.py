@@ -44,7 +44,16 @@ def test_ground_truth_scores():
     truth[0, 0] = True
     assert float(metrics.mass_inside(m, truth)) == 0.75
     assert float(metrics.pointing_hit(m, truth)) == 1.0
+    assert float(metrics.pointing_hit(m, truth.flip(0, 1))) == 0.0  # the peak is off this object
     assert float(metrics.iou(truth, truth)) == 1.0
+    # two overlapping masks of 6 and 4 pixels share 2: intersection 2 over union 8, either way round
+    a = torch.zeros(4, 4, dtype=torch.bool)
+    b = torch.zeros(4, 4, dtype=torch.bool)
+    a[0, :3] = a[1, :3] = True
+    b[1, 1:3] = b[2, 1:3] = True
+    assert float(metrics.iou(a, b)) == float(metrics.iou(b, a)) == 0.25
+    assert float(metrics.iou(a, torch.zeros_like(a))) == 0.0
+    assert torch.isnan(metrics.iou(torch.zeros_like(a), torch.zeros_like(a)))
 
 
 def test_table1_counts_and_layout():

@@ -168,13 +168,12 @@ def test_killed_twice_then_resumed_with_a_second_run_refused(tmp_path, started_p
     started_procs.append(second)
     holder = run_dir / "RUNNING"  # the killed run's file is still there until the resume takes the lock
     _wait_for(lambda: holder.is_file() and f"pid {second.pid}," in holder.read_text(), second)
-    started = time.time()
     third = _start(data_dir, tmp_path)
     started_procs.append(third)
     out, err = third.communicate(timeout=60)
     assert third.returncode == 2, (out, err)
     assert err.strip().startswith(f"error: run folder {run_dir} is in use by another run (pid {second.pid}")
-    assert "\n" not in err.strip() and time.time() - started < 10
+    assert "\n" not in err.strip()  # one line (at once: test_the_runner_refuses_a_held_folder_before_importing_torch)
     executed = run_dir / "executed" / "03_attributions_resnet18.ipynb"
     _wait_for(lambda: _cell_running(executed, "stages.attributions("), second)
     time.sleep(0.3)  # into the computation

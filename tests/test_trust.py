@@ -159,12 +159,14 @@ def test_auto_precision_is_one_choice_per_method_for_the_whole_family(tmp_path, 
     assert set(labels[idx].tolist()) == {0, 1}
     ref = attribution_maps(models, x[idx], cfg.methods, ig_steps=cfg.ig_steps, precision="fp32", progress=False)
     low = attribution_maps(models, x[idx], cfg.methods, ig_steps=cfg.ig_steps, precision="bf16", progress=False)
+    worst = {}
     for m in cfg.methods:
-        worst = min(precision.worst_agreement(ref[m], low[m], cfg).values())
-        assert worst == pytest.approx(min(agreement[m].values()))
-        if m == "guided_backprop":
-            assert plan[m] == ("bf16" if worst >= precision.MIN_AGREEMENT else "fp32")
-    assert plan["saliency"] == plan["input_x_gradient"]
+        worst[m] = min(precision.worst_agreement(ref[m], low[m], cfg).values())
+        assert worst[m] == pytest.approx(min(agreement[m].values()))
+    assert plan["guided_backprop"] == ("bf16" if worst["guided_backprop"] >= precision.MIN_AGREEMENT else "fp32")
+    # Saliency and Gradient x Input share one pass: bf16 only if both agree
+    shared = "bf16" if min(worst["saliency"], worst["input_x_gradient"]) >= precision.MIN_AGREEMENT else "fp32"
+    assert plan["saliency"] == plan["input_x_gradient"] == shared
     # a second call reads the stored decision instead of probing again
     again, _, probe_again = precision.plan(
         cfg, runfiles.RunFiles(cfg), models, ["a", "b", "c"], x, labels, torch.device("cpu"), "cpu"
