@@ -8,7 +8,9 @@ key, is `gadlib.runfiles`'s business.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
+import re
 from pathlib import Path
 
 from .errors import GADInputError
@@ -149,9 +151,18 @@ class RunConfig:
         profile = profile or os.environ.get("GAD_PROFILE", "default")
         if profile not in PROFILES:
             raise GADInputError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
-        unknown = set(params) - {f.name for f in dataclasses.fields(cls)}
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(params) - set(known))
         if unknown:
-            raise GADInputError(f"unknown parameter(s) {', '.join(sorted(unknown))}")
+            hints = [
+                f"{name!r} (did you mean {close[0]}?)"
+                if (close := difflib.get_close_matches(name, known, 1))
+                else repr(name)
+                for name in unknown
+            ]
+            raise GADInputError(
+                f"unknown parameter(s) {', '.join(hints)}: the parameters are RunConfig's fields (gadlib/config.py)"
+            )
         values = dict(PROFILES[profile])
         values.update({k: v for k, v in params.items() if v is not None})
         cfg = cls(profile=profile, **values)
@@ -191,10 +202,34 @@ class RunConfig:
             "support_lr",
         ):
             number(name)
-        for name in ("alphas", "alphas_c2", "methods", "hull_rules"):
+        for name in ("train_lr",):  # None: the architecture's default
+            if getattr(self, name) is not None:
+                number(name)
+        for name in ("alphas", "alphas_c2", "methods", "hull_rules", "classes"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, (list, tuple)):
                 raise GADInputError(f"{name} must be a list, e.g. -p {name}='[...]', got {value!r}")
+        if self.classes is not None:
+            if len(self.classes) != 2 or not all(isinstance(c, str) and c.strip() for c in self.classes):
+                raise GADInputError(
+                    "classes must name two classes (folder names, or species name patterns for cub), "
+                    f"got {self.classes!r}"
+                )
+            if self.classes[0].lower() == self.classes[1].lower():
+                raise GADInputError(f"classes names one class twice ({self.classes!r}): name two different classes")
+            if self.dataset == "cub":
+                for pattern in self.classes:
+                    try:
+                        re.compile(pattern)
+                    except re.error as err:
+                        raise GADInputError(
+                            f"classes pattern {pattern!r} is not a regular expression ({err}): "
+                            "give species name patterns such as Warbler"
+                        ) from None
+        if not isinstance(self.pretrained, bool):
+            raise GADInputError(f"pretrained must be true or false, got {self.pretrained!r}")
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(self.device)):
+            raise GADInputError(f"unknown device {self.device!r}: choose auto, cpu, cuda, cuda:N or mps")
         for a in [*self.alphas, *(self.alphas_c2 or [])]:
             if isinstance(a, bool) or not isinstance(a, (int, float)):
                 raise GADInputError(f"alphas must be numbers, got {a!r}")
@@ -211,6 +246,8 @@ class RunConfig:
             choose("hull rule", r, THRESHOLD_RULES)
         if not self.methods:
             raise GADInputError("methods is empty: name at least one attribution method")
+        if not self.hull_rules:
+            raise GADInputError(f"hull_rules is empty: name at least one of {', '.join(THRESHOLD_RULES)}")
         if not self.alphas:
             raise GADInputError("alphas is empty: give at least one distancing value, e.g. [2, 4, 6, 8]")
         if self.alphas_c2 is not None and len(self.alphas_c2) != len(self.alphas):
@@ -224,10 +261,12 @@ class RunConfig:
         for name in ("consensus_q", "hull_q", "consensus_tau", "hull_tau", "deletion_step"):
             if not 0 < getattr(self, name) <= 1:
                 raise GADInputError(f"{name} must be in (0, 1], got {getattr(self, name)}")
-        if not self.smoothgrad_noise > 0:
-            raise GADInputError(f"smoothgrad_noise must be > 0, got {self.smoothgrad_noise}")
+        for name in ("smoothgrad_noise", "support_lr", "train_lr"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise GADInputError(f"{name} must be > 0, got {getattr(self, name)}")
         for name, least in (
             ("ig_steps", 1),
+            ("ig_internal_batch", 1),
             ("image_size", 8),
             ("train_epochs", 1),
             ("support_epochs", 1),

@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import functional as TF
@@ -92,7 +93,7 @@ def decode_images(
     for i, p in enumerate(tqdm(paths, desc=desc, leave=False)):
         try:
             with Image.open(p) as im:
-                im = im.convert("RGB")
+                im = _rgb(im)
                 im = TF.center_crop(TF.resize(im, size, antialias=True), size)
                 out.append(TF.pil_to_tensor(im))
                 kept.append(i)
@@ -104,6 +105,16 @@ def decode_images(
     if not out:
         return torch.empty(0, 3, size, size, dtype=torch.uint8), kept
     return torch.stack(out), kept
+
+
+def _rgb(im: Image.Image) -> Image.Image:
+    """The image in 8-bit RGB. 16-bit greyscale (PIL's "I;16" and "I" modes) is scaled to 8 bits
+    first: PIL's own conversion clips it at 255, which turns such an image white."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = torch.from_numpy(np.asarray(im, dtype=np.float64).copy())
+        peak = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        im = Image.fromarray((a.clamp(0, peak) * 255 / peak).round().to(torch.uint8).numpy())  # 2-D uint8: mode L
+    return im.convert("RGB")
 
 
 def _split_indices(n: int, n_test: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,7 +151,8 @@ def real_dataset(cfg: RunConfig) -> Dataset:
     for k, c in enumerate(classes):
         for split, what in zip(splits, ("training", "test")):
             if not (split.labels == k).any():
-                raise GADInputError(f"class {c!r} has no readable {what} images in {root}: add images")
+                why = f" ({len(failures)} unreadable, the first {failures[0]})" if failures else ""
+                raise GADInputError(f"class {c!r} has no readable {what} images in {root}{why}: add images")
     return Dataset(splits[0], splits[1], classes, len(failures), tuple(failures))
 
 

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from . import consensus as cons
 from . import metrics, runfiles
 from .attributions import attribution_maps, captum_class
-from .config import METHODS
+from .config import METHODS, SUPPORT_MODES, THRESHOLD_RULES
 from .errors import GADInputError
 from .hulls import hulls_of
 from .models import predict_logits
@@ -76,19 +76,18 @@ class GAD:
     ):
         if not isinstance(model, nn.Module):
             raise GADInputError(f"model is a {type(model).__name__}: GAD explains a torch.nn.Module classifier")
-        if rule not in ("top_q", "frac_max"):
-            raise GADInputError(f"unknown threshold rule {rule!r}: choose top_q or frac_max")
+        check_threshold(rule, q, tau)
         self.model = model
         self.method = method
         self._spec = method_spec(method)  # checks the method now, not at the first attribute()
-        self.alphas = list(alphas)
-        if not self.alphas:
-            raise GADInputError("alphas is empty: GAD needs at least one support (the paper uses 2, 4, 6, 8)")
+        self.alphas = check_alphas(alphas)
         self.supports = list(supports) if supports is not None else []
         if supports is not None and len(self.supports) != len(self.alphas):
             raise GADInputError(
                 f"{len(self.supports)} supports for {len(self.alphas)} alphas: give one support per alpha"
             )
+        for i, support in enumerate(self.supports):
+            check_support(model, support, i)
         self.rule, self.q, self.tau = rule, q, tau
         # each trained support's loss per epoch (None for supports given or read back)
         self.history: list[list[float] | None] = [None] * len(self.alphas)
@@ -126,7 +125,14 @@ class GAD:
         precision: "auto" trains under bf16 autocast on CUDA and in fp32 on the CPU; "fp32" or
         "bf16" choose (bf16 on the CPU pays only where it has native bf16)."""
         images = check_images(images, "images")
-        labels = torch.as_tensor(labels).long().cpu()  # beside the logits, which predict_logits gives on the CPU
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise GADInputError(f"{name} must be a whole number >= 1, got {value!r}")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+            raise GADInputError(f"lr must be a number > 0, got {lr!r}")
+        if mode not in SUPPORT_MODES:
+            raise GADInputError(f"unknown support mode {mode!r}: choose one of {', '.join(SUPPORT_MODES)}")
+        labels = _classes(labels, "labels")  # beside the logits, which predict_logits gives on the CPU
         if labels.shape != (len(images),):
             raise GADInputError(f"labels of shape {tuple(labels.shape)} for {len(images)} images: give one class each")
         device = next(self.model.parameters()).device
@@ -198,8 +204,11 @@ class GAD:
         if not self.supports:
             raise GADInputError("this GAD has no supports: call fit(images, labels) or give supports=[...]")
         x = check_images(inputs, "inputs")
-        if x.dtype == torch.uint8:
-            raise GADInputError("inputs are uint8 images: give the model's input (normalised float tensors)")
+        if not x.is_floating_point():
+            raise GADInputError(f"inputs are {x.dtype} images: give the model's input (normalised float tensors)")
+        if not torch.isfinite(x).all():
+            raise GADInputError("inputs hold NaN or infinite values: their maps would mean nothing")
+        x = x.to(next(self.model.parameters()).dtype)  # float64 images for a float32 model, say
         target = _targets(target, len(x))
         device = next(self.model.parameters()).device
         with torch.no_grad():
@@ -246,6 +255,7 @@ class GAD:
         """The paper's measures per image for class `target` (any class of the model): RC of the
         GAD hull and of the baseline's hull against the original's, and RS of the GAD hull, the
         supplementary region and the baseline's hull (occluded with `fill`)."""
+        check_threshold(hull_rule, hull_q, hull_tau, "hull")
         ex = self.explain(inputs, target, **method_kwargs)
         views = {"orig": ex.original, "gad": ex.gad, "base": ex.baseline}
         h = {k: v for (_, k), v in hulls_of(views, [hull_rule], hull_q, hull_tau).items()}
@@ -267,6 +277,8 @@ class GAD:
         """The supports and settings, with the model's fingerprint (written atomically)."""
         if not self.supports:
             raise GADInputError("nothing to save: call fit(images, labels) first")
+        if Path(path).is_dir():
+            raise GADInputError(f"{path} is a folder: give the path of the file to write, e.g. {Path(path) / 'gad.pt'}")
         if runfiles.fingerprint(self.model) != self.model_fingerprint:
             raise GADInputError("the model's weights changed since its supports were fitted: fit again, then save")
         state = {
@@ -395,8 +407,61 @@ def check_classes(logits: torch.Tensor, classes: torch.Tensor) -> None:
         raise GADInputError(f"class {int(bad[0])} is not one of the model's {m} classes (0 to {m - 1})")
 
 
+def check_threshold(rule: str, q: float, tau: float, what: str = "threshold") -> None:
+    """An importance rule (METHOD.md step 3) with its q and tau in (0, 1], or a one-line error."""
+    if rule not in THRESHOLD_RULES:
+        raise GADInputError(f"unknown {what} rule {rule!r}: choose {' or '.join(THRESHOLD_RULES)}")
+    for name, value in (("q", q), ("tau", tau)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise GADInputError(f"{what} {name} must be a number in (0, 1], got {value!r}")
+
+
+def check_alphas(alphas) -> list:
+    """One entry per support, each a number or one number per class; or a one-line error."""
+
+    def number(a):
+        return isinstance(a, (int, float)) and not isinstance(a, bool)
+
+    if isinstance(alphas, (str, bytes)) or not isinstance(alphas, (Sequence, torch.Tensor)):
+        raise GADInputError(f"alphas must be a list, one entry per support (e.g. [2, 4, 6, 8]), got {alphas!r}")
+    out = list(alphas.tolist() if isinstance(alphas, torch.Tensor) else alphas)
+    if not out:
+        raise GADInputError("alphas is empty: GAD needs at least one support (the paper uses 2, 4, 6, 8)")
+    for a in out:
+        per_class = isinstance(a, (Sequence, torch.Tensor)) and not isinstance(a, (str, bytes))
+        values = (a.tolist() if isinstance(a, torch.Tensor) else a) if per_class else [a]
+        if not values or not all(number(v) for v in values):
+            raise GADInputError(f"alpha {a!r} is not a number, nor one number per class: e.g. alphas=[2, 4, 6, 8]")
+    return out
+
+
+def check_support(model: nn.Module, support, i: int) -> None:
+    """A support is a copy of the model (METHOD.md step 2): a module with the same parameters."""
+    if not isinstance(support, nn.Module):
+        raise GADInputError(f"support {i} is a {type(support).__name__}: give models of the model's architecture")
+    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in support.state_dict().items()}
+    if mine != theirs:
+        differ = sorted(set(mine) ^ set(theirs)) or [k for k in mine if mine[k] != theirs[k]]
+        raise GADInputError(
+            f"support {i} is not a copy of the model's architecture (first difference: {differ[0]}): "
+            "give supports trained from the model, e.g. by GAD.fit"
+        )
+
+
+def _classes(values, what: str) -> torch.Tensor:
+    """Class indices as a long tensor on the CPU; a one-line error for values that are not whole numbers."""
+    try:
+        t = torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError):
+        raise GADInputError(f"{what} {values!r} is not a class index: give whole numbers") from None
+    if t.dtype == torch.bool or t.is_complex() or (t.is_floating_point() and not torch.equal(t, t.round())):
+        raise GADInputError(f"{what} must be whole class numbers, got {values!r}")
+    return t.long().cpu()
+
+
 def _targets(target, n: int) -> torch.Tensor:
-    t = torch.as_tensor(target).long().cpu()
+    t = _classes(target, "target")
     if t.dim() == 0:
         return t.expand(n).clone()
     if t.shape != (n,):

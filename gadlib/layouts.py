@@ -35,7 +35,13 @@ def folder_files(root: Path, classes: list[str] | None) -> tuple[list[str], list
         )
     files = []
     for c in classes:
-        files.append(_image_files(_require_dir(root / c, "class folder")))
+        if not (root / c).is_dir():
+            there = sorted(p.name for p in root.iterdir() if p.is_dir())
+            raise GADInputError(
+                f"class folder {root / c} does not exist: name two of the folders in {root} "
+                f"({', '.join(there) or 'none'})"
+            )
+        files.append(_image_files(root / c))
     return classes, files
 
 

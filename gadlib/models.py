@@ -115,6 +115,8 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
     """A user's trained two-class classifier: a state_dict for `build_model(arch)` or a whole
     pickled module."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise GADInputError(f"checkpoint {path} is a folder: give the path of your trained classifier's file")
     if not path.is_file():
         raise GADInputError(f"checkpoint {path} does not exist: give the path of your trained classifier")
     try:
@@ -125,8 +127,14 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
             "give a state_dict or model saved with torch.save"
         ) from None
     if isinstance(obj, nn.Module):
-        with torch.no_grad():
-            outputs = obj.eval()(torch.zeros(1, 3, image_size, image_size)).shape[-1]
+        try:
+            with torch.no_grad():
+                outputs = obj.eval()(torch.zeros(1, 3, image_size, image_size)).shape[-1]
+        except Exception as err:  # the model's own error: another input size or channel count
+            raise GADInputError(
+                f"checkpoint {path} fails on a 3 x {image_size} x {image_size} image "
+                f"({type(err).__name__}: {str(err).splitlines()[0][:160]}): set image_size to what it was trained on"
+            ) from None
         if outputs != 2:
             raise GADInputError(
                 f"checkpoint {path} is a model with {outputs} outputs: GAD here explains a two-class classifier"
@@ -139,8 +147,17 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise GADInputError(f"checkpoint {path} does not fit a two-class {arch}: {first}") from None
+        # torch's first line only names the class; the lines after it say what differs
+        details = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
+        what = "; ".join(d[:160] for d in details[:2]) or str(err).splitlines()[0]
+        keys = [k for k in state if isinstance(k, str)]
+        prefix = next((p for p in ("module.", "model.") if keys and all(k.startswith(p) for k in keys)), None)
+        hint = (
+            f"its keys start with {prefix!r} (a wrapped model): save model.state_dict() of the model itself"
+            if prefix
+            else f"give a state_dict of torchvision's {arch} with a two-class head, or pick its architecture (archs)"
+        )
+        raise GADInputError(f"checkpoint {path} does not fit a two-class {arch} ({what}): {hint}") from None
     return model
 
 

@@ -154,8 +154,8 @@ def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(t
         assert (h["gad"] <= h["orig"]).all() and h["gad"].any()
         area = lambda m: m.flatten(1).sum(1).double()  # noqa: E731
         expected_rc = torch.where(area(h["orig"]) > 0, area(h["gad"]) / area(h["orig"]), torch.nan)
-        assert torch.equal(torch.as_tensor(rows["rc"].to_numpy()).isnan(), expected_rc.isnan())
-        assert torch.allclose(torch.as_tensor(rows["rc"].to_numpy()), expected_rc, equal_nan=True)
+        rc = torch.tensor(rows["rc"].to_numpy())
+        assert torch.equal(rc.isnan(), expected_rc.isnan()) and torch.allclose(rc, expected_rc, equal_nan=True)
         assert rows["rc"].notna().all() and rows[["rs_gad", "rs_base"]].notna().all().all()
     rc, rs = tables.rows_of_evaluation(rows, "saliency")  # the last: each image for its own class
     t1, t2 = tables.table1(rc), tables.table2(rs)
@@ -276,11 +276,43 @@ def test_other_bad_inputs_are_one_line_errors():
             "one per class",
         ),
         (lambda: GAD("model", Saliency), "torch.nn.Module"),
+        # settings that would give wrong maps without a word
+        (lambda: GAD(model, Saliency, q=0), "threshold q must be a number in (0, 1], got 0"),
+        (lambda: GAD(model, Saliency, rule="frac_max", tau=5), "threshold tau must be a number in (0, 1], got 5"),
+        (lambda: gad.evaluate(torch.randn(2, 3, 8, 8), 0, hull_q=0), "hull q must be a number in (0, 1]"),
+        (lambda: GAD(model, Saliency, alphas=[2], supports=[small_cnn(3)]), "support 0 is not a copy"),
+        (lambda: GAD(model, Saliency, alphas=[2], supports=["a"]), "support 0 is a str"),
+        (lambda: GAD(model, Saliency, alphas="24"), "alphas must be a list"),
+        (lambda: GAD(model, Saliency, alphas=None), "alphas must be a list"),
+        (lambda: GAD(model, Saliency, alphas=["x"]), "alpha 'x' is not a number"),
+        (lambda: gad.attribute(torch.randn(2, 3, 8, 8), target=1.7), "target must be whole class numbers"),
+        (lambda: gad.attribute(torch.randn(2, 3, 8, 8), target="1"), "is not a class index"),
+        (lambda: gad.attribute(torch.randn(2, 3, 8, 8), target=None), "is not a class index"),
+        (lambda: gad.attribute(torch.full((2, 3, 8, 8), torch.nan), target=0), "NaN or infinite"),
     ]
+    x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1] * 2)
+    for kwargs, message in (
+        ({"epochs": 0}, "epochs must be a whole number >= 1, got 0"),
+        ({"batch_size": 0}, "batch_size must be a whole number >= 1, got 0"),
+        ({"lr": -1}, "lr must be a number > 0, got -1"),
+        ({"mode": "freeze"}, "unknown support mode 'freeze'"),
+    ):
+        cases.append((lambda kwargs=kwargs: GAD(model, Saliency, alphas=[2]).fit(x, y, **kwargs), message))
+    cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x, y + 0.5, epochs=1), "labels must be whole"))
     for call, message in cases:
         with pytest.raises(GADInputError) as err:
             call()
         assert message in _one_line(err)
+
+
+def test_float64_inputs_give_the_float32_maps_and_whole_float_targets_are_classes(tmp_path):
+    model = small_cnn(2)
+    gad = GAD(model, Saliency, alphas=[2], supports=[copy.deepcopy(model)])
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(gad.attribute(x.double(), target=torch.tensor([1.0, 0.0])), gad.attribute(x, target=[1, 0]))
+    with pytest.raises(GADInputError) as err:
+        gad.save(tmp_path)
+    assert "is a folder" in _one_line(err)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,28 @@ def test_unknown_names_and_empty_alphas():
     one_line_error("alphas is empty", RunConfig.build, profile="smoke", alphas=[])
     one_line_error("unknown profile 'huge'", RunConfig.build, profile="huge")
     one_line_error("unknown parameter", RunConfig.build, profile="smoke", alpha=[2])
+    one_line_error(r"'alpha' \(did you mean alphas\?\)", RunConfig.build, profile="smoke", alpha=[2])
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"classes": 5}, "classes must be a list"),
+        ({"classes": "ab"}, "classes must be a list"),
+        ({"classes": ["cat"]}, "classes must name two classes"),
+        ({"classes": ["cat", "dog", "bird"]}, "classes must name two classes"),
+        ({"classes": ["cat", "Cat"]}, "names one class twice"),
+        ({"dataset": "cub", "data_dir": "/x", "classes": ["(", "Sparrow"]}, "'\\(' is not a regular expression"),
+        ({"hull_rules": []}, "hull_rules is empty"),
+        ({"train_lr": "abc"}, "train_lr must be a number"),
+        ({"support_lr": -1}, "support_lr must be > 0"),
+        ({"ig_internal_batch": 0}, "ig_internal_batch must be a whole number >= 1"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"pretrained": "maybe"}, "pretrained must be true or false"),
+    ],
+)
+def test_settings_that_would_fail_late_or_mislead_are_refused_at_once(params, match):
+    one_line_error(match, RunConfig.build, profile="smoke", **params)
 
 
 def test_missing_data_folder(tmp_path):
@@ -83,6 +105,38 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
     torch.save(build_model("resnet18", 5, 32).state_dict(), tmp_path / "five.pt")
     one_line_error("does not fit a two-class resnet18", load_classifier, tmp_path / "five.pt", "resnet18", 32)
     one_line_error("does not exist", load_classifier, tmp_path / "missing.pt", "resnet18", 32)
+    one_line_error("is a folder", load_classifier, tmp_path, "resnet18", 32)
+    # what differs is named: torch's first line only names the model's class
+    one_line_error(r"size mismatch for fc\.weight", load_classifier, tmp_path / "five.pt", "resnet18", 32)
+    torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, tmp_path / "wrapped.pt")
+    one_line_error("keys start with 'module.'", load_classifier, tmp_path / "wrapped.pt", "resnet18", 32)
+    # a whole model that cannot take the run's image size
+    torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2)), tmp_path / "lin16.pt")
+    one_line_error("fails on a 3 x 32 x 32 image", load_classifier, tmp_path / "lin16.pt", "resnet18", 32)
+    assert load_classifier(tmp_path / "lin16.pt", "resnet18", 16)(torch.zeros(1, 3, 16, 16)).shape == (1, 2)
+
+
+def test_16_bit_greyscale_images_keep_their_levels(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from gadlib.data import decode_images
+
+    Image.fromarray(np.full((12, 12), 30000, np.uint16)).save(tmp_path / "g16.png")
+    Image.fromarray(np.full((12, 12), 117, np.uint8)).save(tmp_path / "g8.png")
+    x, kept = decode_images([tmp_path / "g16.png", tmp_path / "g8.png"], 8)
+    assert kept == [0, 1] and (x == 117).all()  # 30000 / 65535 of full scale, as the 8-bit image's 117 / 255
+
+
+def test_a_wrong_class_folder_lists_the_folders_there(tmp_path):
+    for name in ("cats", "dogs"):
+        (tmp_path / name).mkdir()
+    cfg = RunConfig.build(
+        profile="smoke", dataset="folder", data_dir=str(tmp_path), classes=["cats", "dgs"], runs_dir=str(tmp_path)
+    )
+    one_line_error(
+        r"class folder .*dgs does not exist: name two of the folders in .* \(cats, dogs\)", load_dataset, cfg
+    )
 
 
 def test_pretrained_weights_come_from_the_local_cache_or_a_clear_message(tmp_path, monkeypatch):
