@@ -184,7 +184,7 @@ def load_dataset(cfg: RunConfig) -> Dataset:
 def check_n_eval(data: Dataset, n_eval: int, cap: int | None = None) -> None:
     test = {c: int((data.test.labels == k).sum()) for k, c in enumerate(data.classes)}
     total = {c: n + int((data.train.labels == k).sum()) for k, (c, n) in enumerate(test.items())}
-    check_counts(test, total, n_eval, cap)
+    check_counts(test, total, n_eval, cap, data.skipped)
 
 
 def eval_indices(split: Split, n_eval: int, seed: int = 0) -> torch.Tensor:

@@ -185,13 +185,19 @@ def check_files_serve_n_eval(cfg: RunConfig) -> None:
     check_counts(test, total, cfg.n_eval, cfg.images_per_class)
 
 
-def check_counts(test: dict[str, int], total: dict[str, int], n_eval: int, cap: int | None = None) -> None:
+def check_counts(
+    test: dict[str, int], total: dict[str, int], n_eval: int, cap: int | None = None, unreadable: int = 0
+) -> None:
     per = n_eval // 2
     if min(test.values()) < per:
         have = ", ".join(f"{c!r} {n}" for c, n in test.items())
         totals = ", ".join(f"{c!r} {n}" for c, n in total.items())
-        more = f"raise images_per_class (now {cap})" if cap is not None else "add images"
+        short = [c for c, n in test.items() if n < per]
+        # the cap is the limit only for a class that reached it
+        capped = cap is not None and any(total[c] >= cap for c in short)
+        more = f"raise images_per_class (now {cap})" if capped else "add images"
+        skipped = f", after {unreadable} unreadable file(s) were skipped" if unreadable else ""
         raise GADInputError(
             f"n_eval={n_eval} needs {per} held-out test images per class, but the test split has {have} "
-            f"(of {totals} images in all): lower n_eval to at most {2 * min(test.values())} or {more}"
+            f"(of {totals} images in all{skipped}): lower n_eval to at most {2 * min(test.values())} or {more}"
         )

@@ -149,6 +149,9 @@ def test_images_per_class_draws_the_same_files_for_the_check_and_the_load(tmp_pa
     ):
         check_files_serve_n_eval(few)
     check_files_serve_n_eval(dataclasses.replace(few, images_per_class=None))
+    # a cap above what the folder holds is not what limits: the fix is more images
+    with pytest.raises(GADInputError, match=r"held-out test images per class.*or add images$"):
+        check_files_serve_n_eval(dataclasses.replace(few, images_per_class=48, n_eval=8))
 
     root = _cub(tmp_path / "CUB_200_2011")  # per class: 2 species x (2 train + 2 test)
     classes, parts, _ = image_files(_cfg(tmp_path, "cub", root, images_per_class=4))
@@ -157,3 +160,11 @@ def test_images_per_class_draws_the_same_files_for_the_check_and_the_load(tmp_pa
     assert [(len(tr), len(te)) for tr, te in parts] == [(1, 1), (1, 1)]
     with pytest.raises(GADInputError, match="images_per_class must be a whole number >= 2"):
         _cfg(tmp_path, "kaggle", kaggle, images_per_class=1)
+
+
+def test_a_short_test_split_says_how_many_files_were_unreadable():
+    from gadlib.layouts import check_counts
+
+    with pytest.raises(GADInputError, match=r"in all, after 4 unreadable file\(s\) were skipped\): .* or add images$"):
+        check_counts({"cat": 1, "dog": 3}, {"cat": 3, "dog": 7}, n_eval=4, cap=48, unreadable=4)
+    check_counts({"cat": 2, "dog": 3}, {"cat": 5, "dog": 7}, n_eval=4, cap=48, unreadable=4)  # enough: no error
