@@ -84,10 +84,14 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
     else:
         check_files_serve_n_eval(cfg)
     if cfg.checkpoint:
+        if len(archs) != 1:  # else one model would run, and be labelled, as each architecture
+            raise GADInputError(
+                f"checkpoint {cfg.checkpoint} is one trained model but {len(archs)} architectures were asked "
+                f"for ({', '.join(archs)}): give its own with --archs (make: ARCH=...)"
+            )
         from .models import load_classifier  # imports torch: only when there is a checkpoint to check
 
-        for arch in archs:
-            load_classifier(cfg.checkpoint, arch, cfg.image_size)
+        load_classifier(cfg.checkpoint, archs[0], cfg.image_size)
 
 
 # The kernel's own start-up log (a transport warning on every start) is not the user's business;

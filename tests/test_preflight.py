@@ -124,6 +124,13 @@ def test_checkpoint_that_is_not_a_pytorch_file(runner, tmp_path):
     _fails_fast(runner("--archs", "resnet18", "-p", f"checkpoint={tmp_path / 'mine.pt'}"), "is not a PyTorch file")
 
 
+def test_a_checkpoint_with_two_architectures(runner, tmp_path):
+    from gadlib.models import build_model
+
+    torch.save(build_model("resnet18", 2, 32).state_dict(), tmp_path / "r18.pt")
+    _fails_fast(runner("-p", f"checkpoint={tmp_path / 'r18.pt'}"), "is one trained model but 2 architectures")
+
+
 def test_checkpoint_of_another_architecture(runner, tmp_path):
     from gadlib.models import build_model
 
