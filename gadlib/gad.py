@@ -125,6 +125,12 @@ class GAD:
         precision: "auto" trains under bf16 autocast on CUDA and in fp32 on the CPU; "fp32" or
         "bf16" choose (bf16 on the CPU pays only where it has native bf16)."""
         images = check_images(images, "images")
+        if images.dtype == torch.uint8 and images.shape[1] != 3:  # ImageNet normalisation is per RGB channel
+            hint = ": channels last? give images.permute(0, 3, 1, 2)" if images.shape[-1] == 3 else ""
+            raise GADInputError(
+                f"images are uint8 of shape {tuple(images.shape)}: uint8 images are normalised as RGB, "
+                f"(N, 3, H, W){hint}; other inputs: give them as the model takes them, float"
+            )
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise GADInputError(f"{name} must be a whole number >= 1, got {value!r}")

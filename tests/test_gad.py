@@ -299,6 +299,10 @@ def test_other_bad_inputs_are_one_line_errors():
     ):
         cases.append((lambda kwargs=kwargs: GAD(model, Saliency, alphas=[2]).fit(x, y, **kwargs), message))
     cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x, y + 0.5, epochs=1), "labels must be whole"))
+    nhwc = torch.zeros(4, 8, 8, 3, dtype=torch.uint8)
+    cases.append(
+        (lambda: GAD(model, Saliency, alphas=[2]).fit(nhwc, y, epochs=1), "channels last? give images.permute")
+    )
     for call, message in cases:
         with pytest.raises(GADInputError) as err:
             call()
