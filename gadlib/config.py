@@ -215,7 +215,9 @@ class RunConfig:
                     "classes must name two classes (folder names, or species name patterns for cub), "
                     f"got {self.classes!r}"
                 )
-            if self.classes[0].lower() == self.classes[1].lower():
+            # folder names differ by case on most file systems; Kaggle file names are matched ignoring it
+            same = str.lower if self.dataset == "kaggle" else str
+            if same(self.classes[0]) == same(self.classes[1]):
                 raise GADInputError(f"classes names one class twice ({self.classes!r}): name two different classes")
             if self.dataset == "cub":
                 for pattern in self.classes:
@@ -226,10 +228,12 @@ class RunConfig:
                             f"classes pattern {pattern!r} is not a regular expression ({err}): "
                             "give species name patterns such as Warbler"
                         ) from None
+        if str(self.pretrained).lower() in ("true", "false"):  # -p pretrained=true reaches here as a string
+            self.pretrained = str(self.pretrained).lower() == "true"
         if not isinstance(self.pretrained, bool):
-            raise GADInputError(f"pretrained must be true or false, got {self.pretrained!r}")
-        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(self.device)):
-            raise GADInputError(f"unknown device {self.device!r}: choose auto, cpu, cuda, cuda:N or mps")
+            raise GADInputError(f"pretrained must be True or False, got {self.pretrained!r}")
+        if not re.fullmatch(r"auto|cpu|mps|(cuda|xpu)(:\d+)?", str(self.device)):
+            raise GADInputError(f"unknown device {self.device!r}: choose auto, cpu, cuda, cuda:N, xpu or mps")
         for a in [*self.alphas, *(self.alphas_c2 or [])]:
             if isinstance(a, bool) or not isinstance(a, (int, float)):
                 raise GADInputError(f"alphas must be numbers, got {a!r}")

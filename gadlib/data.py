@@ -108,8 +108,9 @@ def decode_images(
 
 
 def _rgb(im: Image.Image) -> Image.Image:
-    """The image in 8-bit RGB. 16-bit greyscale (PIL's "I;16" and "I" modes) is scaled to 8 bits
-    first: PIL's own conversion clips it at 255, which turns such an image white."""
+    """The image in 8-bit RGB. 16-bit greyscale is scaled to 8 bits first (PIL's own conversion
+    clips it at 255, which turns such an image white): "I;16" modes always, 32-bit "I" (how PIL
+    opens some 16-bit files) when a value exceeds 255, since the mode does not say the depth."""
     if im.mode.startswith("I;16") or im.mode == "I":
         a = torch.from_numpy(np.asarray(im, dtype=np.float64).copy())
         peak = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
@@ -136,22 +137,26 @@ def real_dataset(cfg: RunConfig) -> Dataset:
             tr, te = _split_indices(len(fs), held_out(len(fs)), gen)
             parts.append(([fs[i] for i in tr.tolist()], [fs[i] for i in te.tolist()]))
     failures: list[str] = []
+    failed = {}  # (class, split): its unreadable files, "path: why"
     splits = []
     for which in (0, 1):
         imgs, labels, paths = [], [], []
         for k, (c, part) in enumerate(zip(classes, parts)):
+            before = len(failures)
             x, kept = decode_images(
                 part[which], cfg.image_size, desc=f"decode {c} {'train' if which == 0 else 'test'}", failures=failures
             )
+            failed[k, which] = failures[before:]
             imgs.append(x)
             labels.append(torch.full((len(kept),), k, dtype=torch.long))
             paths += [str(part[which][i]) for i in kept]
         groups = torch.tensor([species_of[Path(p)] for p in paths], dtype=torch.long) if species_of else None
         splits.append(Split(torch.cat(imgs), torch.cat(labels), None, paths, groups))
     for k, c in enumerate(classes):
-        for split, what in zip(splits, ("training", "test")):
+        for which, (split, what) in enumerate(zip(splits, ("training", "test"))):
             if not (split.labels == k).any():
-                why = f" ({len(failures)} unreadable, the first {failures[0]})" if failures else ""
+                bad = failed[k, which]
+                why = f" ({len(bad)} unreadable, the first {bad[0]})" if bad else ""
                 raise GADInputError(f"class {c!r} has no readable {what} images in {root}{why}: add images")
     return Dataset(splits[0], splits[1], classes, len(failures), tuple(failures))
 

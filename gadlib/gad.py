@@ -20,10 +20,13 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -132,12 +135,13 @@ class GAD:
                 f"(N, 3, H, W){hint}; other inputs: give them as the model takes them, float"
             )
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise GADInputError(f"{name} must be a whole number >= 1, got {value!r}")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-            raise GADInputError(f"lr must be a number > 0, got {lr!r}")
+            if not _whole(value) or value < 1:
+                raise GADInputError(f"{name} must be a whole number >= 1, got {_short(value)}")
+        epochs, batch_size = int(epochs), int(batch_size)
+        if not _real(lr) or not lr > 0:
+            raise GADInputError(f"lr must be a number > 0, got {_short(lr)}")
         if mode not in SUPPORT_MODES:
-            raise GADInputError(f"unknown support mode {mode!r}: choose one of {', '.join(SUPPORT_MODES)}")
+            raise GADInputError(f"unknown support mode {_short(mode)}: choose one of {', '.join(SUPPORT_MODES)}")
         labels = _classes(labels, "labels")  # beside the logits, which predict_logits gives on the CPU
         if labels.shape != (len(images),):
             raise GADInputError(f"labels of shape {tuple(labels.shape)} for {len(images)} images: give one class each")
@@ -413,56 +417,85 @@ def check_classes(logits: torch.Tensor, classes: torch.Tensor) -> None:
         raise GADInputError(f"class {int(bad[0])} is not one of the model's {m} classes (0 to {m - 1})")
 
 
+def _short(value) -> str:
+    """repr of a value for a one-line message: one line, at most 60 characters."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _real(value) -> bool:
+    """A real number: Python's, numpy's, or a one-value array or tensor; not a bool."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and value.dtype != torch.bool and not value.is_complex()
+    if isinstance(value, np.ndarray):
+        return value.size == 1 and value.dtype.kind in "iuf"
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _whole(value) -> bool:
+    return _real(value) and math.isfinite(float(value)) and float(value).is_integer()
+
+
 def check_threshold(rule: str, q: float, tau: float, what: str = "threshold") -> None:
     """An importance rule (METHOD.md step 3) with its q and tau in (0, 1], or a one-line error."""
     if rule not in THRESHOLD_RULES:
-        raise GADInputError(f"unknown {what} rule {rule!r}: choose {' or '.join(THRESHOLD_RULES)}")
+        raise GADInputError(f"unknown {what} rule {_short(rule)}: choose {' or '.join(THRESHOLD_RULES)}")
     for name, value in (("q", q), ("tau", tau)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-            raise GADInputError(f"{what} {name} must be a number in (0, 1], got {value!r}")
+        if not _real(value) or not 0 < float(value) <= 1:
+            raise GADInputError(f"{what} {name} must be a number in (0, 1], got {_short(value)}")
 
 
 def check_alphas(alphas) -> list:
-    """One entry per support, each a number or one number per class; or a one-line error."""
+    """One entry per support, each a number or one number per class (a list, tuple, array or
+    tensor of them); or a one-line error."""
 
-    def number(a):
-        return isinstance(a, (int, float)) and not isinstance(a, bool)
+    def listed(a):  # a list of the entries of a sequence, array or tensor; None for a single value
+        if isinstance(a, (str, bytes)) or _real(a) or (isinstance(a, (torch.Tensor, np.ndarray)) and a.ndim == 0):
+            return None
+        try:
+            return list(a.tolist() if isinstance(a, (torch.Tensor, np.ndarray)) else a)
+        except TypeError:
+            return None
 
-    if isinstance(alphas, (str, bytes)) or not isinstance(alphas, (Sequence, torch.Tensor)):
-        raise GADInputError(f"alphas must be a list, one entry per support (e.g. [2, 4, 6, 8]), got {alphas!r}")
-    out = list(alphas.tolist() if isinstance(alphas, torch.Tensor) else alphas)
+    out = listed(alphas)
+    if out is None:
+        raise GADInputError(f"alphas must be a list, one entry per support (e.g. [2, 4, 6, 8]), got {_short(alphas)}")
     if not out:
         raise GADInputError("alphas is empty: GAD needs at least one support (the paper uses 2, 4, 6, 8)")
     for a in out:
-        per_class = isinstance(a, (Sequence, torch.Tensor)) and not isinstance(a, (str, bytes))
-        values = (a.tolist() if isinstance(a, torch.Tensor) else a) if per_class else [a]
-        if not values or not all(number(v) for v in values):
-            raise GADInputError(f"alpha {a!r} is not a number, nor one number per class: e.g. alphas=[2, 4, 6, 8]")
+        values = listed(a)
+        if values is None:
+            values = [a]
+        if not values or not all(_real(v) and math.isfinite(float(v)) for v in values):
+            raise GADInputError(
+                f"alpha {_short(a)} is not a number, nor one number per class: e.g. alphas=[2, 4, 6, 8]"
+            )
     return out
 
 
 def check_support(model: nn.Module, support, i: int) -> None:
-    """A support is a copy of the model (METHOD.md step 2): a module with the same parameters."""
+    """A support is a copy of the model (METHOD.md step 2): a module whose parameters have the
+    model's shapes, in order (names may differ: torch.compile or DataParallel wrap them)."""
     if not isinstance(support, nn.Module):
         raise GADInputError(f"support {i} is a {type(support).__name__}: give models of the model's architecture")
-    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    theirs = {k: tuple(v.shape) for k, v in support.state_dict().items()}
+    mine = [tuple(p.shape) for p in model.parameters()]
+    theirs = [tuple(p.shape) for p in support.parameters()]
     if mine != theirs:
-        differ = sorted(set(mine) ^ set(theirs)) or [k for k in mine if mine[k] != theirs[k]]
         raise GADInputError(
-            f"support {i} is not a copy of the model's architecture (first difference: {differ[0]}): "
-            "give supports trained from the model, e.g. by GAD.fit"
+            f"support {i} is not a copy of the model's architecture ({len(theirs)} parameter tensors against "
+            f"{len(mine)}, or other shapes): give supports trained from the model, e.g. by GAD.fit"
         )
 
 
 def _classes(values, what: str) -> torch.Tensor:
-    """Class indices as a long tensor on the CPU; a one-line error for values that are not whole numbers."""
+    """Class indices as a long tensor on the CPU (bools as 0 and 1); a one-line error for values
+    that are not whole numbers."""
     try:
         t = torch.as_tensor(values)
     except (TypeError, ValueError, RuntimeError):
-        raise GADInputError(f"{what} {values!r} is not a class index: give whole numbers") from None
-    if t.dtype == torch.bool or t.is_complex() or (t.is_floating_point() and not torch.equal(t, t.round())):
-        raise GADInputError(f"{what} must be whole class numbers, got {values!r}")
+        raise GADInputError(f"{what} {_short(values)} is not a class index: give whole numbers") from None
+    if t.is_complex() or (t.is_floating_point() and not torch.equal(t, t.round())):
+        raise GADInputError(f"{what} must be whole class numbers, got {_short(values)}")
     return t.long().cpu()
 
 

@@ -193,8 +193,8 @@ def check_counts(
         have = ", ".join(f"{c!r} {n}" for c, n in test.items())
         totals = ", ".join(f"{c!r} {n}" for c, n in total.items())
         short = [c for c, n in test.items() if n < per]
-        # the cap is the limit only for a class that reached it
-        capped = cap is not None and any(total[c] >= cap for c in short)
+        # the cap is the limit only for a class that reached it (unreadable files counted: they were drawn)
+        capped = cap is not None and any(total[c] + unreadable >= cap for c in short)
         more = f"raise images_per_class (now {cap})" if capped else "add images"
         skipped = f", after {unreadable} unreadable file(s) were skipped" if unreadable else ""
         raise GADInputError(

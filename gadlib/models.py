@@ -133,7 +133,8 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
         except Exception as err:  # the model's own error: another input size or channel count
             raise GADInputError(
                 f"checkpoint {path} fails on a 3 x {image_size} x {image_size} image "
-                f"({type(err).__name__}: {str(err).splitlines()[0][:160]}): set image_size to what it was trained on"
+                f"({type(err).__name__}: {(str(err).splitlines() or [''])[0][:160]}): "
+                "set image_size to what it was trained on"
             ) from None
         if outputs != 2:
             raise GADInputError(
@@ -151,9 +152,11 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
         details = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
         what = "; ".join(d[:160] for d in details[:2]) or str(err).splitlines()[0]
         keys = [k for k in state if isinstance(k, str)]
-        prefix = next((p for p in ("module.", "model.") if keys and all(k.startswith(p) for k in keys)), None)
+        prefix = next(
+            (p for p in ("module.", "model.", "_orig_mod.") if keys and all(k.startswith(p) for k in keys)), None
+        )
         hint = (
-            f"its keys start with {prefix!r} (a wrapped model): save model.state_dict() of the model itself"
+            f"its keys start with {prefix!r} (a wrapped or compiled model): save the state_dict of the model itself"
             if prefix
             else f"give a state_dict of torchvision's {arch} with a two-class head, or pick its architecture (archs)"
         )

@@ -299,6 +299,9 @@ def test_other_bad_inputs_are_one_line_errors():
     ):
         cases.append((lambda kwargs=kwargs: GAD(model, Saliency, alphas=[2]).fit(x, y, **kwargs), message))
     cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x, y + 0.5, epochs=1), "labels must be whole"))
+    many = torch.rand(100)  # a long value is cut short: the message stays one line
+    cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x, many, epochs=1), "labels must be whole"))
+    cases.append((lambda: GAD(model, Saliency, alphas=[float("nan")]), "alpha nan is not a number"))
     nhwc = torch.zeros(4, 8, 8, 3, dtype=torch.uint8)
     cases.append(
         (lambda: GAD(model, Saliency, alphas=[2]).fit(nhwc, y, epochs=1), "channels last? give images.permute")
@@ -307,6 +310,21 @@ def test_other_bad_inputs_are_one_line_errors():
         with pytest.raises(GADInputError) as err:
             call()
         assert message in _one_line(err)
+
+
+def test_numpy_settings_bool_labels_and_compiled_or_wrapped_supports_are_taken():
+    import numpy as np
+
+    model = small_cnn(2)
+    for alphas in (np.array([2, 4]), [np.int64(2), (1, 3)], torch.tensor([2.0, 4.0]), [np.array([1.0, 2.0]), 3]):
+        assert len(GAD(model, Saliency, alphas=alphas, q=np.float32(0.5)).alphas) == 2
+    wrapped = [torch.compile(copy.deepcopy(model)), nn.DataParallel(copy.deepcopy(model))]  # keys _orig_mod., module.
+    assert len(GAD(model, Saliency, alphas=[2, 4], supports=wrapped).supports) == 2
+    x, labels = torch.rand(4, 3, 8, 8), torch.tensor([True, False, True, False])
+    gad = GAD(model, Saliency, alphas=[2]).fit(
+        x, labels, epochs=np.int64(1), lr=np.float32(1e-3), batch_size=np.int64(2)
+    )
+    assert len(gad.history[0]) == 1
 
 
 def test_float64_inputs_give_the_float32_maps_and_whole_float_targets_are_classes(tmp_path):

@@ -31,18 +31,26 @@ def test_unknown_names_and_empty_alphas():
         ({"classes": "ab"}, "classes must be a list"),
         ({"classes": ["cat"]}, "classes must name two classes"),
         ({"classes": ["cat", "dog", "bird"]}, "classes must name two classes"),
-        ({"classes": ["cat", "Cat"]}, "names one class twice"),
+        ({"classes": ["cat", "cat"]}, "names one class twice"),
+        ({"dataset": "kaggle", "data_dir": "/x", "classes": ["cat", "Cat"]}, "names one class twice"),
         ({"dataset": "cub", "data_dir": "/x", "classes": ["(", "Sparrow"]}, "'\\(' is not a regular expression"),
         ({"hull_rules": []}, "hull_rules is empty"),
         ({"train_lr": "abc"}, "train_lr must be a number"),
         ({"support_lr": -1}, "support_lr must be > 0"),
         ({"ig_internal_batch": 0}, "ig_internal_batch must be a whole number >= 1"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
-        ({"pretrained": "maybe"}, "pretrained must be true or false"),
+        ({"pretrained": "maybe"}, "pretrained must be True or False"),
     ],
 )
 def test_settings_that_would_fail_late_or_mislead_are_refused_at_once(params, match):
     one_line_error(match, RunConfig.build, profile="smoke", **params)
+
+
+def test_settings_as_the_command_line_spells_them_are_taken():
+    assert RunConfig.build(profile="smoke", pretrained="true").pretrained is True  # -p pretrained=true
+    assert RunConfig.build(profile="smoke", pretrained="False").pretrained is False
+    assert RunConfig.build(profile="smoke", classes=["Cats", "cats"]).classes == ["Cats", "cats"]  # two folders
+    assert RunConfig.build(profile="smoke", device="cuda:1").device == "cuda:1"
 
 
 def test_missing_data_folder(tmp_path):
@@ -114,6 +122,17 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
     torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2)), tmp_path / "lin16.pt")
     one_line_error("fails on a 3 x 32 x 32 image", load_classifier, tmp_path / "lin16.pt", "resnet18", 32)
     assert load_classifier(tmp_path / "lin16.pt", "resnet18", 16)(torch.zeros(1, 3, 16, 16)).shape == (1, 2)
+    torch.save(_Fails16(), tmp_path / "asserts.pt")  # fails with an error that has no message
+    one_line_error(
+        r"fails on a 3 x 32 x 32 image \(RuntimeError: \)", load_classifier, tmp_path / "asserts.pt", "resnet18", 32
+    )
+
+
+class _Fails16(torch.nn.Module):
+    def forward(self, x):
+        if x.shape[-1] != 16:
+            raise RuntimeError  # no message, as a bare assert gives outside pytest
+        return x.flatten(1)[:, :2]
 
 
 def test_16_bit_greyscale_images_keep_their_levels(tmp_path):

@@ -129,6 +129,9 @@ def test_a_checkpoint_with_two_architectures(runner, tmp_path):
 
     torch.save(build_model("resnet18", 2, 32).state_dict(), tmp_path / "r18.pt")
     _fails_fast(runner("-p", f"checkpoint={tmp_path / 'r18.pt'}"), "is one trained model but 2 architectures")
+    # a whole model loads as any architecture: it would have run as resnet18 and as vgg16
+    torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2)), tmp_path / "whole.pt")
+    _fails_fast(runner("-p", f"checkpoint={tmp_path / 'whole.pt'}"), "is one trained model but 2 architectures")
 
 
 def test_checkpoint_of_another_architecture(runner, tmp_path):
