@@ -294,13 +294,6 @@ def _maps_one_model(
     return out
 
 
-def maps_agree(a: torch.Tensor, b: torch.Tensor, min_spearman: float = 0.98, min_jaccard: float = 0.95) -> bool:
-    """The agreement rule for reduced precision, on channel-reduced maps (..., H, W): mean over
-    maps of the Spearman rank correlation >= 0.98 and of the top-half Jaccard >= 0.95."""
-    rho, jac = map_agreement(a, b)
-    return bool(rho.mean() >= min_spearman and jac.mean() >= min_jaccard)
-
-
 def map_agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-map Spearman rank correlation and top-half Jaccard between two stacks of maps."""
     from .consensus import pixel_ranks

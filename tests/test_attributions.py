@@ -287,11 +287,3 @@ def test_unknown_method_is_a_one_line_error(linear_model):
     with pytest.raises(GADInputError, match="unknown attribution method 'gradcam'") as err:
         attribution_maps([linear_model], torch.randn(1, 3, 6, 6), ["gradcam"], progress=False)
     assert "\n" not in str(err.value)
-
-
-def test_agreement_rule_rejects_unrelated_maps():
-    from gadlib.attributions import maps_agree
-
-    a = torch.rand(3, 16, 16)
-    assert maps_agree(a, a.clone())
-    assert not maps_agree(a, torch.rand(3, 16, 16))
