@@ -9,7 +9,7 @@
 # make train-precision-check : the default synthetic run with its models trained in bf16 on the CPU
 # make machine-check    : the default synthetic run again on this machine (RUN_NAME, synthetic-rerun unless set),
 #                         its verdicts and test accuracies against the committed figures/synthetic-default
-# make what-changed     : how the committed runs' verdicts and numbers moved since $(SINCE) (rewrites the committed record of f40dc9b)
+# make what-changed     : how the committed runs' verdicts and numbers moved since SINCE (f40dc9b unless set; rewrites its committed record)
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make direction-summary : the paper's verdicts of the committed runs, counted (the README's prose cites them)
 # make accuracy-spread : ResNet18's test accuracy on both packs over 10 training seeds, with and without the speed levers (about 20 min)
@@ -36,7 +36,7 @@ GRID ?= sweeps/$(SWEEP).yaml
 SWEEP_ARGS ?=
 
 help:
-	@sed -n 's/^# make /make /p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '/^[^#]/q; s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 .PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary direction-summary accuracy-spread
 

@@ -237,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             pairs = [(name, value)]
         for key, val in pairs:
+            if key == "arch":  # each notebook's arch comes from --archs: this value would be dropped
+                print(
+                    f"error: -p arch={val} is set per notebook from --archs: give --archs {val} (make: ARCH={val})",
+                    file=sys.stderr,
+                )
+                return 2
             if key in ("checkpoint", "data_dir") and isinstance(val, str):
                 val = str(Path(val).expanduser().resolve())  # the notebooks run inside notebooks/
             values[key] = val

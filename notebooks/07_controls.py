@@ -2,7 +2,7 @@
 # # 07 Controls
 # Does distancing add anything? For one architecture, GAD's region beside what simpler means give at the same area: the matched-area baseline, GAD with supports trained with alpha = 0 (retraining alone), and SmoothGrad. RS, RC, deletion and insertion AUC and (synthetic data) the true object, paired per image with bootstrap intervals; and a sanity check by cascading randomisation.
 #
-# **Reads:** the models, attributions and hulls of notebooks 02-04. **Writes:** `<run>/<arch>/models/control_*.pt`, `<run>/<arch>/control_maps.pt`, `<run>/<arch>/controls.csv`, `<run>/<arch>/sanity.csv`, `figures/<run>/controls_*_<arch>.*`, `figures/<run>/sanity_<arch>.*`.
+# **Reads:** the models, attributions and hulls of notebooks 02-04. **Writes:** `<run>/<arch>/models/control_*.pt`, `<run>/<arch>/control_maps.pt`, `<run>/<arch>/controls.csv`, `<run>/<arch>/sanity.csv`, `figures/<run>/controls_*_<arch>.*`, `figures/<run>/sanity_<arch>.*`, `figures/<run>/fig_controls_<arch>.png`, `figures/<run>/fig_sanity_<arch>.png`.
 
 # %% tags=["parameters"]
 import os

@@ -14,7 +14,9 @@ import os
 
 # the sweep's name (make test sets GAD_SWEEP to the sweep its tests ran)
 sweep = os.environ.get("GAD_SWEEP", "alphas-q")
+# the hull rule whose RC and RS rows are pooled: top_q or frac_max
 hull_rule = "top_q"
+# bootstrap resamples of each interval, and their seed
 resamples = 2000
 seed = 0
 

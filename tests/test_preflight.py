@@ -124,6 +124,12 @@ def test_checkpoint_that_is_not_a_pytorch_file(runner, tmp_path):
     _fails_fast(runner("--archs", "resnet18", "-p", f"checkpoint={tmp_path / 'mine.pt'}"), "is not a PyTorch file")
 
 
+def test_arch_given_as_a_parameter_is_refused_not_dropped(runner):
+    """Each notebook's arch comes from --archs; a -p arch=... would be overwritten without a word."""
+    _fails_fast(runner("-p", "arch=vgg16"), "-p arch=vgg16 is set per notebook from --archs: give --archs vgg16")
+    _fails_fast(runner("-p", "extra={'arch': 'vgg16'}"), "is set per notebook from --archs")
+
+
 def test_a_checkpoint_with_two_architectures(runner, tmp_path):
     from gadlib.models import build_model
 
