@@ -99,6 +99,55 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
+class ChainProgress:
+    """On a terminal, a bar under the runner's lines: the notebook running, how many are done and
+    the time since the chain started, refreshed every second (VGG16's training runs for minutes
+    without a line). The runner's own lines go above it. Off when the console is not a terminal
+    (CI, logs, sweeps) or when the caller prints its lines itself (`log` other than print)."""
+
+    def __init__(self, total: int, log=print, file=None):
+        file = file or sys.stderr
+        self.enabled = log is print and file.isatty()
+        self.log = log
+        if not self.enabled:
+            return
+        import threading
+
+        from tqdm import tqdm  # a terminal's bar, wherever tqdm.auto would look
+
+        self.bar = tqdm(
+            total=total, file=file, leave=False, bar_format="{desc} |{bar:20}| {n}/{total} notebooks, {elapsed}"
+        )
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="chain-progress", daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            self.bar.refresh()
+
+    def start(self, name: str) -> None:
+        if self.enabled:
+            self.bar.set_description_str(f"running {name}:")
+
+    def done(self) -> None:
+        if self.enabled:
+            self.bar.update()
+            self.bar.refresh()  # at once, not at the next tick
+
+    def say(self, line: str) -> None:
+        if self.enabled:
+            self.bar.write(line)  # above the bar, which is cleared and drawn again
+        else:
+            self.log(line)
+
+    def close(self) -> None:
+        if self.enabled:
+            self._stop.set()
+            self._ticker.join()
+            self.bar.close()
+
+
 def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = True) -> RunConfig:
     # Settings first, with nothing heavy imported yet, so that bad input is answered in seconds.
     cfg = RunConfig.build(
@@ -130,6 +179,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
             return WarmKernel(NOTEBOOK_DIR, KERNEL_ARGUMENTS, fork_server=server and server.address)
 
         upcoming = None if server else next_kernel()
+        progress = None
         try:
             import nbformat
             import papermill as pm
@@ -151,18 +201,20 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                 + [(nb, archs[0]) for nb in FINAL]
             )
             seconds, told = {}, set()
+            progress = ChainProgress(len(steps), log)
 
             def tell(executed: Path) -> None:  # the notebook's warnings and notes, each once per run
                 if executed.is_file():
                     for line in notices.from_notebook(nbformat.read(executed, as_version=4)):
                         if line not in told:
                             told.add(line)
-                            log(f"  {line}")
+                            progress.say(f"  {line}")
 
             for i, (nb, arch) in enumerate(steps):
                 started = time.time()
                 name = f"{nb}_{arch}" if nb in PER_ARCH + CONTROLS else nb
                 executed = out_dir / f"{name}.ipynb"
+                progress.start(name)
                 kernel, upcoming = upcoming, next_kernel() if i + 1 < len(steps) else None
                 try:
                     pm.execute_notebook(
@@ -188,9 +240,12 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                 finally:
                     kernel.close()
                 seconds[name] = time.time() - started
-                log(f"{name}: {seconds[name]:.0f} s")
+                progress.say(f"{name}: {seconds[name]:.0f} s")
+                progress.done()
                 tell(executed)
         finally:
+            if progress is not None:
+                progress.close()
             if upcoming is not None:
                 upcoming.close()
             if server is not None:

@@ -284,3 +284,31 @@ def test_the_runner_refuses_a_held_folder_before_importing_torch(tmp_path):
         done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.stdout == "2 False False False\n", (done.stdout, done.stderr)  # no torch, no Papermill, no kernel
     assert done.stderr.startswith("error: run folder ") and "is in use by another run (pid " in done.stderr
+
+
+def test_the_chain_progress_bar_is_drawn_on_a_terminal_only(capsys):
+    """On a terminal the runner draws a bar naming the notebook running, and its own lines go
+    above it; elsewhere (CI, a log file, a sweep's own log) nothing but the lines."""
+    import io
+
+    from gadlib.reproduce import ChainProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    progress = ChainProgress(3, print, file=screen)
+    progress.start("02_support_training_vgg16")
+    progress.say("01_data: 2 s")
+    progress.done()
+    progress.close()
+    assert "running 02_support_training_vgg16: |" in screen.getvalue() and "| 1/3 notebooks, 00:0" in screen.getvalue()
+    assert capsys.readouterr().out == "01_data: 2 s\n"
+    lines = []
+    quiet = ChainProgress(3, lines.append, file=Terminal())  # a caller's own log: no bar
+    quiet.start("01_data")
+    quiet.say("01_data: 2 s")
+    quiet.close()
+    assert lines == ["01_data: 2 s"] and not quiet.enabled
+    assert not ChainProgress(3, print, file=io.StringIO()).enabled  # not a terminal
