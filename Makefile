@@ -2,14 +2,14 @@
 # make test      : unit tests + every notebook under nbval in smoke settings (what CI runs)
 # make test-heavy : the tests make test leaves out (a sweep worker killed mid-point)
 # make lint      : ruff: lint and format check (CI runs it first)
-# Both create .venv from pyproject.toml first if it is missing or out of date.
+# Every target that runs Python creates .venv from pyproject.toml first if it is missing or out of date.
 # make readme-tables    : rewrite the README's result sections from figures/<run>/ (never by hand)
 # make paper-comparison : the paper's Table 1 and 2 beside the two real-image runs
 # make precision-check  : the default synthetic run with precision forced to fp32 and to bf16
 # make train-precision-check : the default synthetic run with its models trained in bf16 on the CPU
 # make machine-check    : the default synthetic run again on this machine (RUN_NAME, synthetic-rerun unless set),
 #                         its verdicts and test accuracies against the committed figures/synthetic-default
-# make what-changed     : how the committed runs' verdicts and numbers moved since SINCE (f40dc9b unless set; rewrites its committed record)
+# make what-changed     : how the committed runs' verdicts and numbers moved since SINCE (f40dc9b unless set; for f40dc9b it rewrites the committed record)
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make direction-summary : the paper's verdicts of the committed runs, counted (the README's prose cites them)
 # make accuracy-spread : ResNet18's test accuracy on both packs over 10 training seeds, with and without the speed levers (about 20 min)

@@ -105,9 +105,9 @@ class ChainProgress:
     without a line). The runner's own lines go above it. Off when the console is not a terminal
     (CI, logs, sweeps) or when the caller prints its lines itself (`log` other than print)."""
 
-    def __init__(self, total: int, log=print, file=None):
-        file = file or sys.stderr
-        self.enabled = log is print and file.isatty()
+    def __init__(self, total: int, log=print, file=None, out=None):
+        file, self.out = file or sys.stderr, out or sys.stdout  # the bar's stream, the lines'
+        self.enabled = log is print and file.isatty() and self.out.isatty()  # not when the lines go to a pipe
         self.log = log
         if not self.enabled:
             return
@@ -116,7 +116,7 @@ class ChainProgress:
         from tqdm import tqdm  # a terminal's bar, wherever tqdm.auto would look
 
         self.bar = tqdm(
-            total=total, file=file, leave=False, bar_format="{desc} |{bar:20}| {n}/{total} notebooks, {elapsed}"
+            total=total, file=file, leave=False, bar_format="{n}/{total} notebooks |{bar:12}| {elapsed} {desc}"
         )
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="chain-progress", daemon=True)
@@ -128,7 +128,7 @@ class ChainProgress:
 
     def start(self, name: str) -> None:
         if self.enabled:
-            self.bar.set_description_str(f"running {name}:")
+            self.bar.set_description_str(f"running {name}")  # last: a narrow terminal cuts the name, not the count
 
     def done(self) -> None:
         if self.enabled:
@@ -137,7 +137,7 @@ class ChainProgress:
 
     def say(self, line: str) -> None:
         if self.enabled:
-            self.bar.write(line)  # above the bar, which is cleared and drawn again
+            self.bar.write(line, file=self.out)  # above the bar, which is cleared and drawn again
         else:
             self.log(line)
 

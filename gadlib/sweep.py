@@ -65,6 +65,8 @@ def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list
     for name in list(grid):
         if name not in RunConfig.__dataclass_fields__ or name in ("run_name", "runs_dir", "figures_dir"):
             raise GADInputError(f"{name!r} cannot be swept: give settings of RunConfig (gadlib/config.py)")
+        if name == "arch":  # each notebook's arch comes from --archs: swept, it would be overwritten
+            raise GADInputError("'arch' is not swept: every point runs each architecture of --archs")
         values = grid[name] if isinstance(grid[name], list) else [grid[name]]
         if not values:
             raise GADInputError(f"{name!r} has no values in the grid")

@@ -297,18 +297,20 @@ def test_the_chain_progress_bar_is_drawn_on_a_terminal_only(capsys):
         def isatty(self):
             return True
 
-    screen = Terminal()
-    progress = ChainProgress(3, print, file=screen)
+    screen, lines_out = Terminal(), Terminal()
+    progress = ChainProgress(3, print, file=screen, out=lines_out)
     progress.start("02_support_training_vgg16")
     progress.say("01_data: 2 s")
     progress.done()
     progress.close()
-    assert "running 02_support_training_vgg16: |" in screen.getvalue() and "| 1/3 notebooks, 00:0" in screen.getvalue()
-    assert capsys.readouterr().out == "01_data: 2 s\n"
+    assert "1/3 notebooks |" in screen.getvalue() and "| 00:00 running 02_support_training_vgg16" in screen.getvalue()
+    assert lines_out.getvalue() == "01_data: 2 s\n"
     lines = []
-    quiet = ChainProgress(3, lines.append, file=Terminal())  # a caller's own log: no bar
+    quiet = ChainProgress(3, lines.append, file=Terminal(), out=Terminal())  # a caller's own log: no bar
     quiet.start("01_data")
     quiet.say("01_data: 2 s")
     quiet.close()
     assert lines == ["01_data: 2 s"] and not quiet.enabled
-    assert not ChainProgress(3, print, file=io.StringIO()).enabled  # not a terminal
+    assert not ChainProgress(3, print, file=io.StringIO(), out=Terminal()).enabled  # the bar's stream not a terminal
+    assert not ChainProgress(3, print, file=Terminal(), out=io.StringIO()).enabled  # the lines piped (| tee log)
+    assert capsys.readouterr().out == ""

@@ -31,6 +31,7 @@ def test_grid_from_the_command_line_and_yaml(tmp_path):
         (["consensus_q"], r"write NAME=\[VALUES\]"),
         (["colour=[1, 2]"], "cannot be swept"),
         (["run_name=['a']"], "cannot be swept"),
+        (["arch=[resnet18, vgg16]"], "'arch' is not swept: every point runs each architecture of --archs"),
         (["consensus_q=[]"], "has no values"),
         ([], "the grid is empty"),
     ],
