@@ -202,9 +202,8 @@ class RunConfig:
             "support_lr",
         ):
             number(name)
-        for name in ("train_lr",):  # None: the architecture's default
-            if getattr(self, name) is not None:
-                number(name)
+        if self.train_lr is not None:  # None: the architecture's default
+            number("train_lr")
         for name in ("alphas", "alphas_c2", "methods", "hull_rules", "classes"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, (list, tuple)):

@@ -20,22 +20,20 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
-import math
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from . import consensus as cons
+from . import inputs as checks
 from . import metrics, runfiles
 from .attributions import attribution_maps, captum_class
-from .config import METHODS, SUPPORT_MODES, THRESHOLD_RULES
+from .config import METHODS
 from .errors import GADInputError
 from .hulls import hulls_of
 from .models import predict_logits
@@ -79,18 +77,18 @@ class GAD:
     ):
         if not isinstance(model, nn.Module):
             raise GADInputError(f"model is a {type(model).__name__}: GAD explains a torch.nn.Module classifier")
-        check_threshold(rule, q, tau)
+        checks.check_threshold(rule, q, tau)
         self.model = model
         self.method = method
         self._spec = method_spec(method)  # checks the method now, not at the first attribute()
-        self.alphas = check_alphas(alphas)
+        self.alphas = checks.check_alphas(alphas)
         self.supports = list(supports) if supports is not None else []
         if supports is not None and len(self.supports) != len(self.alphas):
             raise GADInputError(
                 f"{len(self.supports)} supports for {len(self.alphas)} alphas: give one support per alpha"
             )
         for i, support in enumerate(self.supports):
-            check_support(model, support, i)
+            checks.check_support(model, support, i)
         self.rule, self.q, self.tau = rule, q, tau
         # each trained support's loss per epoch (None for supports given or read back)
         self.history: list[list[float] | None] = [None] * len(self.alphas)
@@ -127,28 +125,15 @@ class GAD:
         support trained once is read back. `history` holds each trained support's losses.
         precision: "auto" trains under bf16 autocast on CUDA and in fp32 on the CPU; "fp32" or
         "bf16" choose (bf16 on the CPU pays only where it has native bf16)."""
-        images = check_images(images, "images")
-        if images.dtype == torch.uint8 and images.shape[1] != 3:  # ImageNet normalisation is per RGB channel
-            hint = ": channels last? give images.permute(0, 3, 1, 2)" if images.shape[-1] == 3 else ""
-            raise GADInputError(
-                f"images are uint8 of shape {tuple(images.shape)}: uint8 images are normalised as RGB, "
-                f"(N, 3, H, W){hint}; other inputs: give them as the model takes them, float"
-            )
-        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if not _whole(value) or value < 1:
-                raise GADInputError(f"{name} must be a whole number >= 1, got {_short(value)}")
-        epochs, batch_size = int(epochs), int(batch_size)
-        if not _real(lr) or not lr > 0:
-            raise GADInputError(f"lr must be a number > 0, got {_short(lr)}")
-        if mode not in SUPPORT_MODES:
-            raise GADInputError(f"unknown support mode {_short(mode)}: choose one of {', '.join(SUPPORT_MODES)}")
-        labels = _classes(labels, "labels")  # beside the logits, which predict_logits gives on the CPU
+        images = checks.check_images(images, "images")
+        epochs, batch_size = checks.fit_settings(images, epochs, batch_size, lr, mode)
+        labels = checks.class_indices(labels, "labels")  # beside the logits, which predict_logits gives on the CPU
         if labels.shape != (len(images),):
             raise GADInputError(f"labels of shape {tuple(labels.shape)} for {len(images)} images: give one class each")
         device = next(self.model.parameters()).device
         uses_bf16(device, precision)  # an unknown precision is named before any work
         first = predict_logits(self.model, images[:1])  # the model's classes, before any work
-        check_classes(first, labels)
+        checks.check_classes(first, labels)
         for alpha in self.alphas:
             per_class_alphas(alpha, first.shape[1])
         logits = []  # the model's training logits, predicted only if a support must be trained
@@ -213,16 +198,12 @@ class GAD:
         fast=False calls captum even where the engine could."""
         if not self.supports:
             raise GADInputError("this GAD has no supports: call fit(images, labels) or give supports=[...]")
-        x = check_images(inputs, "inputs")
-        if not x.is_floating_point():
-            raise GADInputError(f"inputs are {x.dtype} images: give the model's input (normalised float tensors)")
-        if not torch.isfinite(x).all():
-            raise GADInputError("inputs hold NaN or infinite values: their maps would mean nothing")
-        x = x.to(next(self.model.parameters()).dtype)  # float64 images for a float32 model, say
-        target = _targets(target, len(x))
+        x = checks.check_images(inputs, "inputs")
+        x = checks.model_inputs(x, self.model)
+        target = checks.target_classes(target, len(x))
         device = next(self.model.parameters()).device
         with torch.no_grad():
-            check_classes(self.model.eval()(x[:1].to(device)), target)
+            checks.check_classes(self.model.eval()(x[:1].to(device)), target)
         name = self._spec.get("engine")
         if fast and name and set(method_kwargs) <= _ENGINE_ARGS.get(name, set()):
             return self._engine_maps(name, x, target, device, method_kwargs)
@@ -265,16 +246,18 @@ class GAD:
         """The paper's measures per image for class `target` (any class of the model): RC of the
         GAD hull and of the baseline's hull against the original's, and RS of the GAD hull, the
         supplementary region and the baseline's hull (occluded with `fill`)."""
-        check_threshold(hull_rule, hull_q, hull_tau, "hull")
+        checks.check_threshold(hull_rule, hull_q, hull_tau, "hull")
         ex = self.explain(inputs, target, **method_kwargs)
         views = {"orig": ex.original, "gad": ex.gad, "base": ex.baseline}
         h = {k: v for (_, k), v in hulls_of(views, [hull_rule], hull_q, hull_tau).items()}
         regions = cons.occlusion_regions(h)
-        rs = metrics.rs(self.model, inputs, torch.stack(list(regions.values())), _targets(target, len(inputs)), fill)
+        rs = metrics.rs(
+            self.model, inputs, torch.stack(list(regions.values())), checks.target_classes(target, len(inputs)), fill
+        )
         return pd.DataFrame(
             {
                 "image": range(len(inputs)),
-                "target": _targets(target, len(inputs)).numpy(),
+                "target": checks.target_classes(target, len(inputs)).numpy(),
                 "rc": metrics.rc(h["gad"], h["orig"]).numpy(),
                 "rc_base": metrics.rc(h["base"], h["orig"]).numpy(),
                 "consensus_share": (metrics.area(ex.consensus) / ex.consensus[0].numel()).numpy(),
@@ -389,123 +372,6 @@ def rebuild_method(saved: dict):
 
 def _path_of(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-# ---------------------------------------------------------------- inputs
-def check_images(x, what: str) -> torch.Tensor:
-    """A batch of images (N, C, H, W) as a tensor, or a one-line error naming `what`."""
-    if not isinstance(x, torch.Tensor):
-        raise GADInputError(f"{what} is a {type(x).__name__}: give a torch.Tensor of images (N, C, H, W)")
-    if x.dim() != 4:
-        hint = " (one image: add a batch dimension, x[None])" if x.dim() == 3 else ""
-        raise GADInputError(f"{what} has shape {tuple(x.shape)}: give a batch of images (N, C, H, W){hint}")
-    if len(x) == 0:
-        raise GADInputError(f"{what} holds no images")
-    return x
-
-
-def check_classes(logits: torch.Tensor, classes: torch.Tensor) -> None:
-    """The model must give two or more logits per image, and every class asked for must exist."""
-    if logits.dim() != 2 or logits.shape[1] < 2:
-        raise GADInputError(
-            f"the model gives outputs of shape {tuple(logits.shape)}: GAD needs a classifier with "
-            "two or more logits per image (N, classes)"
-        )
-    bad = classes[(classes < 0) | (classes >= logits.shape[1])]
-    if len(bad):
-        m = logits.shape[1]
-        raise GADInputError(f"class {int(bad[0])} is not one of the model's {m} classes (0 to {m - 1})")
-
-
-def _short(value) -> str:
-    """repr of a value for a one-line message: one line, at most 60 characters."""
-    text = " ".join(repr(value).split())
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _real(value) -> bool:
-    """A real number: Python's, numpy's, or a one-value array or tensor; not a bool."""
-    if isinstance(value, torch.Tensor):
-        return value.numel() == 1 and value.dtype != torch.bool and not value.is_complex()
-    if isinstance(value, np.ndarray):
-        return value.size == 1 and value.dtype.kind in "iuf"
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _whole(value) -> bool:
-    return _real(value) and math.isfinite(float(value)) and float(value).is_integer()
-
-
-def check_threshold(rule: str, q: float, tau: float, what: str = "threshold") -> None:
-    """An importance rule (METHOD.md step 3) with its q and tau in (0, 1], or a one-line error."""
-    if rule not in THRESHOLD_RULES:
-        raise GADInputError(f"unknown {what} rule {_short(rule)}: choose {' or '.join(THRESHOLD_RULES)}")
-    for name, value in (("q", q), ("tau", tau)):
-        if not _real(value) or not 0 < float(value) <= 1:
-            raise GADInputError(f"{what} {name} must be a number in (0, 1], got {_short(value)}")
-
-
-def check_alphas(alphas) -> list:
-    """One entry per support, each a number or one number per class (a list, tuple, array or
-    tensor of them); or a one-line error."""
-
-    def listed(a):  # a list of the entries of a sequence, array or tensor; None for a single value
-        if isinstance(a, (str, bytes)) or _real(a) or (isinstance(a, (torch.Tensor, np.ndarray)) and a.ndim == 0):
-            return None
-        try:
-            return list(a.tolist() if isinstance(a, (torch.Tensor, np.ndarray)) else a)
-        except TypeError:
-            return None
-
-    out = listed(alphas)
-    if out is None:
-        raise GADInputError(f"alphas must be a list, one entry per support (e.g. [2, 4, 6, 8]), got {_short(alphas)}")
-    if not out:
-        raise GADInputError("alphas is empty: GAD needs at least one support (the paper uses 2, 4, 6, 8)")
-    for a in out:
-        values = listed(a)
-        if values is None:
-            values = [a]
-        if not values or not all(_real(v) and math.isfinite(float(v)) for v in values):
-            raise GADInputError(
-                f"alpha {_short(a)} is not a number, nor one number per class: e.g. alphas=[2, 4, 6, 8]"
-            )
-    return out
-
-
-def check_support(model: nn.Module, support, i: int) -> None:
-    """A support is a copy of the model (METHOD.md step 2): a module whose parameters have the
-    model's shapes, in order (names may differ: torch.compile or DataParallel wrap them)."""
-    if not isinstance(support, nn.Module):
-        raise GADInputError(f"support {i} is a {type(support).__name__}: give models of the model's architecture")
-    mine = [tuple(p.shape) for p in model.parameters()]
-    theirs = [tuple(p.shape) for p in support.parameters()]
-    if mine != theirs:
-        raise GADInputError(
-            f"support {i} is not a copy of the model's architecture ({len(theirs)} parameter tensors against "
-            f"{len(mine)}, or other shapes): give supports trained from the model, e.g. by GAD.fit"
-        )
-
-
-def _classes(values, what: str) -> torch.Tensor:
-    """Class indices as a long tensor on the CPU (bools as 0 and 1); a one-line error for values
-    that are not whole numbers."""
-    try:
-        t = torch.as_tensor(values)
-    except (TypeError, ValueError, RuntimeError):
-        raise GADInputError(f"{what} {_short(values)} is not a class index: give whole numbers") from None
-    if t.is_complex() or (t.is_floating_point() and not torch.equal(t, t.round())):
-        raise GADInputError(f"{what} must be whole class numbers, got {_short(values)}")
-    return t.long().cpu()
-
-
-def _targets(target, n: int) -> torch.Tensor:
-    t = _classes(target, "target")
-    if t.dim() == 0:
-        return t.expand(n).clone()
-    if t.shape != (n,):
-        raise GADInputError(f"target of shape {tuple(t.shape)} for {n} images: give one class, or one per image")
-    return t
 
 
 def _alpha_text(alpha) -> str:
