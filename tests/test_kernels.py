@@ -1,6 +1,7 @@
 """Kernels started one notebook ahead (gadlib/kernels.py): a notebook run in a warmed kernel sees
 what it would see in a cold one, except that gadlib is imported already."""
 
+import time
 from unittest import mock
 
 import papermill as pm
@@ -47,13 +48,20 @@ def test_a_warmed_kernel_differs_from_a_cold_one_only_in_what_is_imported(tmp_pa
     assert not _kernels()
 
 
-def test_a_kernel_closed_while_warming_up_is_gone_at_once():
-    """Closed while it imports, the kernel is killed (no polite shutdown request that would wait
-    for the imports to end) and the warm-up thread has stopped when close() returns."""
+def test_a_kernel_closed_while_warming_up_is_gone_at_once(monkeypatch):
+    """Closed while it warms up, the kernel is killed (no polite shutdown request that would wait
+    for the warm-up to end) and the warm-up thread has stopped when close() returns. The warm-up
+    here lasts 60 s, so the bound below is no speed claim: a close() that waited for the warm-up,
+    or for its own 10 s join, would take 10 s or more, one that does not takes a fraction of one."""
+    from gadlib import kernels
+
+    monkeypatch.setattr(kernels, "WARM_UP", "__import__('time').sleep(60)")
     kernel = WarmKernel(".", KERNEL_ARGUMENTS)
-    assert kernel._thread.is_alive()  # still warming up: the imports take seconds
+    assert kernel._thread.is_alive()
+    started = time.monotonic()
     with mock.patch.object(kernel.km, "shutdown_kernel", wraps=kernel.km.shutdown_kernel) as shutdown:
         kernel.close()
+    assert time.monotonic() - started < 8
     shutdown.assert_called_once_with(now=True)
     assert not kernel._thread.is_alive() and not _kernels()
 
