@@ -99,6 +99,13 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
+def did_not_start(err: Exception) -> bool:
+    """Whether a notebook's kernel died before it answered at all, so that no cell ran. Seen once
+    in CI: a kernel's port, chosen free by jupyter_client, was taken by another connection before
+    the kernel bound it ("Address already in use"). The runner then starts another kernel, once."""
+    return isinstance(err, RuntimeError) and "before replying to kernel_info" in str(err)
+
+
 class ChainProgress:
     """On a terminal, a bar under the runner's lines: the notebook running, how many are done and
     the time since the chain started, refreshed every second (VGG16's training runs for minutes
@@ -217,26 +224,34 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                 progress.start(name)
                 kernel, upcoming = upcoming, next_kernel() if i + 1 < len(steps) else None
                 try:
-                    pm.execute_notebook(
-                        NOTEBOOK_DIR / f"{nb}.ipynb",
-                        executed,
-                        parameters={**params, "arch": arch},
-                        cwd=str(NOTEBOOK_DIR),
-                        progress_bar=False,
-                        log_output=False,
-                        extra_arguments=KERNEL_ARGUMENTS,
-                        km=kernel.wait(),
-                    )
-                except pm.PapermillExecutionError as err:
-                    tell(executed)
-                    raise NotebookFailed(err, name, executed) from err
-                except (
-                    DeadKernelError,
-                    RuntimeError,
-                    TimeoutError,
-                ) as err:  # the kernel died (out of memory) or did not start
-                    tell(executed)
-                    raise NotebookFailed(_KernelError(err), name, executed) from err
+                    for attempt in (1, 2):
+                        try:
+                            pm.execute_notebook(
+                                NOTEBOOK_DIR / f"{nb}.ipynb",
+                                executed,
+                                parameters={**params, "arch": arch},
+                                cwd=str(NOTEBOOK_DIR),
+                                progress_bar=False,
+                                log_output=False,
+                                extra_arguments=KERNEL_ARGUMENTS,
+                                km=kernel.wait(),
+                            )
+                            break
+                        except pm.PapermillExecutionError as err:
+                            tell(executed)
+                            raise NotebookFailed(err, name, executed) from err
+                        except (
+                            DeadKernelError,
+                            RuntimeError,
+                            TimeoutError,
+                        ) as err:  # the kernel died (out of memory) or did not start
+                            if attempt == 1 and did_not_start(err):  # nothing of the notebook ran yet
+                                progress.say(f"  note: the kernel for {name} did not start ({err}); started another")
+                                kernel.close()
+                                kernel = next_kernel()
+                                continue
+                            tell(executed)
+                            raise NotebookFailed(_KernelError(err), name, executed) from err
                 finally:
                     kernel.close()
                 seconds[name] = time.time() - started

@@ -107,3 +107,32 @@ def _zombie(pid):
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # ended, being reaped
     except psutil.NoSuchProcess:
         return True
+
+
+@pytest.mark.parametrize("fails_again", [False, True])
+def test_a_kernel_that_does_not_start_is_replaced_once(tmp_path, monkeypatch, fails_again):
+    """A kernel that dies before answering (a port taken between its choice and its bind, seen in
+    CI) ran nothing of its notebook: the runner starts another kernel for the same notebook, once,
+    and says so; a second such failure stops the chain as any dead kernel does."""
+    from gadlib import reproduce
+
+    monkeypatch.setenv("GAD_FORK_KERNELS", "0")
+    monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAD_FIGURES_DIR", str(tmp_path / "figures"))
+    calls, lines = [], []
+
+    def flaky(notebook, executed, *args, km=None, **kwargs):
+        calls.append((executed, km))
+        if len(calls) == 1 or (fails_again and len(calls) == 2):
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        raise pm.PapermillExecutionError(1, 2, "x", "ValueError", "stop here", ["Traceback ..."])
+
+    monkeypatch.setattr(pm, "execute_notebook", flaky)
+    with pytest.raises(reproduce.NotebookFailed) as failed:
+        reproduce.run_chain({"profile": "smoke"}, ["resnet18"], log=lines.append)
+    assert len(calls) == 2 and calls[0][0] == calls[1][0] and calls[0][1] is not calls[1][1]  # the same notebook
+    assert [line for line in lines if "did not start" in line] == [
+        "  note: the kernel for 01_data did not start (Kernel died before replying to kernel_info); started another"
+    ]
+    assert ("before replying to kernel_info" in failed.value.line) is fails_again
+    assert not _kernels()
