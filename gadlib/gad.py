@@ -247,17 +247,18 @@ class GAD:
         GAD hull and of the baseline's hull against the original's, and RS of the GAD hull, the
         supplementary region and the baseline's hull (occluded with `fill`)."""
         checks.check_threshold(hull_rule, hull_q, hull_tau, "hull")
-        ex = self.explain(inputs, target, **method_kwargs)
+        # checked and cast once: RS runs the model on these inputs too
+        x = checks.model_inputs(checks.check_images(inputs, "inputs"), self.model)
+        target = checks.target_classes(target, len(x))
+        ex = self.explain(x, target, **method_kwargs)
         views = {"orig": ex.original, "gad": ex.gad, "base": ex.baseline}
         h = {k: v for (_, k), v in hulls_of(views, [hull_rule], hull_q, hull_tau).items()}
         regions = cons.occlusion_regions(h)
-        rs = metrics.rs(
-            self.model, inputs, torch.stack(list(regions.values())), checks.target_classes(target, len(inputs)), fill
-        )
+        rs = metrics.rs(self.model, x, torch.stack(list(regions.values())), target, fill)
         return pd.DataFrame(
             {
-                "image": range(len(inputs)),
-                "target": checks.target_classes(target, len(inputs)).numpy(),
+                "image": range(len(x)),
+                "target": target.numpy(),
                 "rc": metrics.rc(h["gad"], h["orig"]).numpy(),
                 "rc_base": metrics.rc(h["base"], h["orig"]).numpy(),
                 "consensus_share": (metrics.area(ex.consensus) / ex.consensus[0].numel()).numpy(),

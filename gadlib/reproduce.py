@@ -156,6 +156,10 @@ class ChainProgress:
 
 
 def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = True) -> RunConfig:
+    # each notebook's arch is set from `archs` below: one given with the settings would be dropped
+    given = params.get("arch", params.get("extra", {}).get("arch"))
+    if given is not None:
+        raise GADInputError(f"arch={given} is set per notebook from --archs: give --archs {given} (make: ARCH={given})")
     # Settings first, with nothing heavy imported yet, so that bad input is answered in seconds.
     cfg = RunConfig.build(
         **{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__}, **params.get("extra", {})
@@ -307,12 +311,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             pairs = [(name, value)]
         for key, val in pairs:
-            if key == "arch":  # each notebook's arch comes from --archs: this value would be dropped
-                print(
-                    f"error: -p arch={val} is set per notebook from --archs: give --archs {val} (make: ARCH={val})",
-                    file=sys.stderr,
-                )
-                return 2
             if key in ("checkpoint", "data_dir") and isinstance(val, str):
                 val = str(Path(val).expanduser().resolve())  # the notebooks run inside notebooks/
             values[key] = val

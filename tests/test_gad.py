@@ -4,6 +4,7 @@ number of classes, save and load, and one-line errors."""
 import copy
 from unittest import mock
 
+import pandas as pd
 import pytest
 import torch
 from captum.attr import (
@@ -332,6 +333,8 @@ def test_float64_inputs_give_the_float32_maps_and_whole_float_targets_are_classe
     gad = GAD(model, Saliency, alphas=[2], supports=[copy.deepcopy(model)])
     x = torch.randn(2, 3, 8, 8)
     assert torch.equal(gad.attribute(x.double(), target=torch.tensor([1.0, 0.0])), gad.attribute(x, target=[1, 0]))
+    # evaluate occludes and runs the model on the inputs too: the same cast
+    pd.testing.assert_frame_equal(gad.evaluate(x.double(), target=[1, 0]), gad.evaluate(x, target=[1, 0]))
     with pytest.raises(GADInputError) as err:
         gad.save(tmp_path)
     assert "is a folder" in _one_line(err)

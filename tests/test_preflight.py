@@ -126,7 +126,7 @@ def test_checkpoint_that_is_not_a_pytorch_file(runner, tmp_path):
 
 def test_arch_given_as_a_parameter_is_refused_not_dropped(runner):
     """Each notebook's arch comes from --archs; a -p arch=... would be overwritten without a word."""
-    _fails_fast(runner("-p", "arch=vgg16"), "-p arch=vgg16 is set per notebook from --archs: give --archs vgg16")
+    _fails_fast(runner("-p", "arch=vgg16"), "arch=vgg16 is set per notebook from --archs: give --archs vgg16")
     _fails_fast(runner("-p", "extra={'arch': 'vgg16'}"), "is set per notebook from --archs")
 
 
