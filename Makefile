@@ -3,7 +3,7 @@
 # make test-heavy : the tests make test leaves out (a sweep worker killed mid-point)
 # make lint      : ruff: lint and format check (CI runs it first)
 # Every target that runs Python creates .venv from pyproject.toml first if it is missing or out of date.
-# make readme-tables    : rewrite the README's result sections from figures/<run>/ (never by hand)
+# make readme-tables    : rewrite the tables of README.md and docs/*.md from figures/<run>/ (never by hand)
 # make paper-comparison : the paper's Table 1 and 2 beside the two real-image runs
 # make precision-check  : the default synthetic run with precision forced to fp32 and to bf16
 # make train-precision-check : the default synthetic run with its models trained in bf16 on the CPU

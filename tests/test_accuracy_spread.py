@@ -52,7 +52,7 @@ def test_bf16_variant_trains_under_train_precision_bf16(smoke):
 def test_main_prints_each_seed_and_the_paired_differences(capsys):
     main(["--profile", "smoke", "--seeds", "0", "1", "--variants", "small-maps", "plain-convs"])
     out = capsys.readouterr().out
-    assert out.startswith("Test accuracy of the original classifier")  # no heading: the README embeds it
+    assert out.startswith("Test accuracy of the original classifier")  # no heading: docs/reproducibility.md embeds it
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert [r.split(" | ")[0] for r in rows] == ["| seed", "| 0", "| 1", "| mean", "| sd over seeds", "| range"]
     assert "plain-convs - small-maps, paired by seed: mean" in out and "too few seeds to tell" in out

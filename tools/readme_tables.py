@@ -1,5 +1,6 @@
-"""Rewrite the README's result sections from the files that runs wrote, so that no table in the
-README is typed in by hand. Usage: python tools/readme_tables.py [--check] [README.md]
+"""Rewrite the result sections of the README and docs/*.md from the files that runs wrote, so
+that no table in them is typed in by hand. Usage: python tools/readme_tables.py [--check] [FILE ...]
+(no FILE: README.md and every docs/*.md).
 
 Markers in the README (the lines between a marker and its end are replaced):
     <!-- table figures/<run>/<name>.md -->   ...   <!-- end table -->
@@ -84,18 +85,22 @@ def render(readme: str) -> str:
     return MARKER.sub(replace, readme)
 
 
+def documents() -> list[Path]:
+    """The files whose tables come from run files: the README and the longer records in docs/."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def main(argv: list[str]) -> int:
     check = "--check" in argv
-    paths = [a for a in argv if a != "--check"]
-    path = Path(paths[0]) if paths else ROOT / "README.md"
-    old = path.read_text()
-    new = render(old)
+    paths = [Path(a) for a in argv if a != "--check"] or documents()
+    rendered = {path: render(path.read_text()) for path in paths}  # every file checked before any is written
+    stale = [path for path, new in rendered.items() if new != path.read_text()]
     if check:
-        if new != old:
+        for path in stale:
             print(f"{path} is out of date with the run files: run `make readme-tables`", file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(new)
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(rendered[path])
     return 0
 
 
