@@ -63,6 +63,7 @@ class WarmKernel:
                 "config": {"server": fork_server},
             }
         self.km.start_kernel(cwd=str(cwd), extra_arguments=list(arguments))
+        self.died_unanswered = False  # set once the kernel is seen dead before its first reply
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._warm_up, name="warm-kernel", daemon=True)
         self._thread.start()
@@ -81,7 +82,8 @@ class WarmKernel:
                     if kc.get_shell_msg(timeout=0.1)["parent_header"].get("msg_id") == msg_id:
                         return
                 except queue.Empty:
-                    if not self.km.is_alive():
+                    if not self.km.is_alive():  # it ran nothing: the warm-up comes before any cell
+                        self.died_unanswered = True
                         return
         except Exception:
             return
@@ -93,6 +95,14 @@ class WarmKernel:
         self._thread.join()
         return self.km
 
+    @property
+    def did_not_start(self) -> bool:
+        """Whether the kernel died before it answered anything, so that no cell of a notebook
+        given to it ran. Seen once in CI: a kernel's port, chosen free by jupyter_client, was
+        taken by another connection before the kernel bound it ("Address already in use")."""
+        self._thread.join()
+        return self.died_unanswered
+
     def close(self) -> None:
         """Shut the kernel down; at once if it is still warming up (nothing of it is needed)."""
         self._stop.set()
@@ -101,6 +111,8 @@ class WarmKernel:
                 self.km.shutdown_kernel(now=True)
             self._thread.join(timeout=10)  # it sees the stop at its next poll (0.1 s)
         elif self.km.has_kernel:
-            self.km.shutdown_kernel()
+            # A dead kernel is only cleaned up: asking it to shut down would open a socket in the
+            # context that Papermill's client closed when the kernel died under it (ZMQError).
+            self.km.shutdown_kernel(now=not self.km.is_alive())
         for kc in self.km.clients:
             kc.stop_channels()

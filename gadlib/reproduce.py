@@ -99,13 +99,6 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
-def did_not_start(err: Exception) -> bool:
-    """Whether a notebook's kernel died before it answered at all, so that no cell ran. Seen once
-    in CI: a kernel's port, chosen free by jupyter_client, was taken by another connection before
-    the kernel bound it ("Address already in use"). The runner then starts another kernel, once."""
-    return isinstance(err, RuntimeError) and "before replying to kernel_info" in str(err)
-
-
 class ChainProgress:
     """On a terminal, a bar under the runner's lines: the notebook running, how many are done and
     the time since the chain started, refreshed every second (VGG16's training runs for minutes
@@ -249,7 +242,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                             RuntimeError,
                             TimeoutError,
                         ) as err:  # the kernel died (out of memory) or did not start
-                            if attempt == 1 and did_not_start(err):  # nothing of the notebook ran yet
+                            if attempt == 1 and kernel.did_not_start:  # nothing of the notebook ran: once more
                                 progress.say(f"  note: the kernel for {name} did not start ({err}); started another")
                                 kernel.close()
                                 kernel = next_kernel()

@@ -113,26 +113,40 @@ def _zombie(pid):
 def test_a_kernel_that_does_not_start_is_replaced_once(tmp_path, monkeypatch, fails_again):
     """A kernel that dies before answering (a port taken between its choice and its bind, seen in
     CI) ran nothing of its notebook: the runner starts another kernel for the same notebook, once,
-    and says so; a second such failure stops the chain as any dead kernel does."""
-    from gadlib import reproduce
+    and says so; a second such failure stops the chain as any dead kernel does. The kernels that
+    should fail really die before their first reply (they exit while starting up), and the first
+    notebook really meets its dead kernel in Papermill; the next notebooks stop at once."""
+    from gadlib import kernels, reproduce
 
     monkeypatch.setenv("GAD_FORK_KERNELS", "0")
     monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("GAD_FIGURES_DIR", str(tmp_path / "figures"))
-    calls, lines = [], []
+    started, calls, lines = [], [], []
+    dying = {1, 3} if fails_again else {1}  # kernel 2 is the one started ahead for the next notebook
+    real_kernel = kernels.WarmKernel
 
-    def flaky(notebook, executed, *args, km=None, **kwargs):
+    def kernel(cwd, arguments, **kwargs):
+        started.append(len(started) + 1)
+        if started[-1] in dying:  # exits after binding its ports, before it reads any request
+            arguments = [*arguments, "--IPKernelApp.exec_lines=import os; os._exit(1)"]
+        return real_kernel(cwd, arguments, **kwargs)
+
+    real_execute = pm.execute_notebook
+
+    def execute(notebook, executed, *args, km=None, **kw):
         calls.append((executed, km))
-        if len(calls) == 1 or (fails_again and len(calls) == 2):
-            raise RuntimeError("Kernel died before replying to kernel_info")
+        if not km.is_alive():
+            return real_execute(notebook, executed, *args, km=km, **kw)
         raise pm.PapermillExecutionError(1, 2, "x", "ValueError", "stop here", ["Traceback ..."])
 
-    monkeypatch.setattr(pm, "execute_notebook", flaky)
+    monkeypatch.setattr(kernels, "WarmKernel", kernel)  # the runner imports it when it runs
+    monkeypatch.setattr(pm, "execute_notebook", execute)
     with pytest.raises(reproduce.NotebookFailed) as failed:
         reproduce.run_chain({"profile": "smoke"}, ["resnet18"], log=lines.append)
     assert len(calls) == 2 and calls[0][0] == calls[1][0] and calls[0][1] is not calls[1][1]  # the same notebook
-    assert [line for line in lines if "did not start" in line] == [
-        "  note: the kernel for 01_data did not start (Kernel died before replying to kernel_info); started another"
-    ]
-    assert ("before replying to kernel_info" in failed.value.line) is fails_again
+    assert started == [1, 2, 3]
+    notes = [line for line in lines if "did not start" in line]
+    assert len(notes) == 1 and notes[0].startswith("  note: the kernel for 01_data did not start (")
+    assert notes[0].endswith("); started another")
+    assert ("stop here" in failed.value.line) is not fails_again  # a second dead kernel stops the chain
     assert not _kernels()
