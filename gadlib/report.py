@@ -131,6 +131,12 @@ def example_figure(cfg: RunConfig, data: Dataset) -> Path:
     )
 
 
+def logit_space_figure(cfg: RunConfig, classes: list[str], logits: pd.DataFrame) -> Path:
+    """Figure 1 for cfg.arch, from `stages.logit_space`'s frame (notebook 02) or its CSV (06)."""
+    title = f"Logit space before and after distancing ({cfg.arch})"
+    return figures.logit_space(logits, classes, RunFiles(cfg).logit_space_figure, title)
+
+
 def make_figures(cfg: RunConfig, data: Dataset, results: RunResults) -> list[Path]:
     """The paper's figures from what notebooks 02-05 stored: the consensus of notebook 04 is
     reused, never recomputed, and every file is checked to belong to the tables' rows."""
@@ -145,14 +151,7 @@ def make_figures(cfg: RunConfig, data: Dataset, results: RunResults) -> list[Pat
         logits_df, logit_st = runfiles.read_csv(files.logit_space_csv)
         if logits_df is not None:
             runfiles.check_key(files.logit_space_csv, logit_st, m_st["key"], "models", files.models_csv)
-            paths.append(
-                figures.logit_space(
-                    logits_df,
-                    data.classes,
-                    out_dir / f"fig1_logit_space_{arch}.png",
-                    f"Logit space before and after distancing ({arch})",
-                )
-            )
+            paths.append(logit_space_figure(cfg.with_arch(arch), data.classes, logits_df))
         maps = {
             m: _stored(files.attributions(m), rc_st["inputs"]["attributions"][m], "attributions", files.rc_csv)
             for m in cfg.methods

@@ -370,6 +370,19 @@ class RunFiles:
     def run_record(self) -> Path:
         return self.figure_dir / "RUN.json"
 
+    # figures that notebooks 02 and 07 draw (06 draws the logit space again, from its CSV)
+    @property
+    def logit_space_figure(self) -> Path:
+        return self.figure_dir / f"fig1_logit_space_{self.cfg.arch}.png"
+
+    @property
+    def controls_figure(self) -> Path:
+        return self.figure_dir / f"fig_controls_{self.cfg.arch}.png"
+
+    @property
+    def sanity_figure(self) -> Path:
+        return self.figure_dir / f"fig_sanity_{self.cfg.arch}.png"
+
     # the run as a whole
     @property
     def lock(self) -> Path:

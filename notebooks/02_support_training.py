@@ -39,7 +39,7 @@ extra = {}
 # %%
 from IPython.display import Image, display
 
-from gadlib import figures, runfiles, stages
+from gadlib import report, runfiles, stages
 
 cfg, data = stages.setup(globals())
 
@@ -50,16 +50,7 @@ family.report
 
 # %%
 logits = stages.logit_space(cfg, data, family)
-display(
-    Image(
-        figures.logit_space(
-            logits,
-            data.classes,
-            cfg.figure_dir / f"fig1_logit_space_{cfg.arch}.png",
-            f"Logit space before and after distancing ({cfg.arch})",
-        )
-    )
-)
+display(Image(report.logit_space_figure(cfg, data.classes, logits)))
 
 # %% [markdown]
 # ## Checks

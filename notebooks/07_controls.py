@@ -39,7 +39,7 @@ extra = {}
 # %%
 from IPython.display import Image, display
 
-from gadlib import controls, figures, stages
+from gadlib import controls, figures, runfiles, stages
 
 cfg, data = stages.setup(globals())
 
@@ -61,7 +61,7 @@ display(
     Image(
         figures.forest(
             ctrl.paired,
-            cfg.figure_dir / f"fig_controls_{cfg.arch}.png",
+            runfiles.RunFiles(cfg).controls_figure,
             f"GAD against its controls ({cfg.dataset}, {cfg.arch})",
         )
     )
@@ -79,7 +79,7 @@ written[f"controls_means_{cfg.arch}"]
 display(
     Image(
         figures.cascade(
-            sane, cfg.figure_dir / f"fig_sanity_{cfg.arch}.png", f"Cascading randomisation ({cfg.dataset}, {cfg.arch})"
+            sane, runfiles.RunFiles(cfg).sanity_figure, f"Cascading randomisation ({cfg.dataset}, {cfg.arch})"
         )
     )
 )

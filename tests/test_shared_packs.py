@@ -7,6 +7,7 @@ import json
 import pytest
 
 from gadlib.reproduce import run_chain
+from gadlib.runfiles import RunFiles
 
 from conftest import SHARED_DATA
 
@@ -29,6 +30,10 @@ def test_notebook_chain_on_shared_pack(pack, tmp_path, monkeypatch):
     table1 = (cfg.figure_dir / "table1_top_q.md").read_text()
     assert "resnet18" in table1 and "GAD 1" in table1
     assert (cfg.figure_dir / "fig5_original_vs_gad.png").is_file()
+    drawn = RunFiles(cfg.with_arch("resnet18"))  # by notebooks 02 and 07
+    assert drawn.logit_space_figure.name == "fig1_logit_space_resnet18.png" and drawn.logit_space_figure.is_file()
+    with_controls = pack == "cub_warbler_sparrow"
+    assert drawn.controls_figure.is_file() is drawn.sanity_figure.is_file() is with_controls
     record = json.loads((cfg.figure_dir / "RUN.json").read_text())
     assert record["archs"] == ["resnet18"] and record["parameters"]["data_dir"] == str(SHARED_DATA / pack)
     assert set(record["seconds"]) >= {"01_data", "03_attributions_resnet18", "06_figures"}
