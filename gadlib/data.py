@@ -68,11 +68,6 @@ def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
     return (x - IMAGENET_MEAN.to(x.device)) / IMAGENET_STD.to(x.device)
 
 
-def denormalize(x: torch.Tensor) -> torch.Tensor:
-    """Model input -> displayable [0, 1] images."""
-    return (x * IMAGENET_STD.to(x.device) + IMAGENET_MEAN.to(x.device)).clamp(0, 1)
-
-
 # ---------------------------------------------------------------- synthetic
 def synthetic_dataset(cfg: RunConfig) -> Dataset:
     def split(n, seed):
