@@ -29,10 +29,13 @@ Stages:
   ImageFolder + DataLoader that decodes the JPEG files in every epoch.
 - convs: each architecture at 32 px, support training and the engine with the convolutions
   on 1 x 1 and 2 x 2 maps as linear layers (gadlib/convs.py), against the same calls without.
+- relu: the engine's five methods with its plain ReLU rule as torch.relu, against clamp(min=0)
+  as before (the same values and gradients; the maps must be equal to the bit).
 - memory (CPU): each architecture at --size, support training and the engine in a process that
   keeps freed memory for reuse (gadlib/cpu_memory.py, as the notebooks do on the CPU), against
   one with malloc's defaults (it took about 8 minutes at 64 px on 2 cores). The other stages
-  run in this process, with malloc's defaults on both sides.
+  run in this process, with malloc's defaults on both sides, or with freed memory kept on
+  both sides under --keep-freed-memory.
 - compile: the engine (all five methods in one call, as notebook 03 makes it) on each model as
   prepared, against `torch.compile` of the prepared model, the lever the speed issue names for
   the GPU; "plain" is the eager engine here. A first call compiles, timed apart (without the
@@ -89,6 +92,25 @@ def median_time(fn, device: torch.device, reps: int):
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
     return out, statistics.median(times)
+
+
+def interleaved_times(fns, device: torch.device, reps: int):
+    """As `median_time` for several functions, their runs taken in turn (a, b, a, b, ...), so
+    that the machine's drift between rounds (up to 15% between identical rounds on the 2-core
+    CPUs here) falls on each alike; returns [(last result, seconds)] in the order of `fns`."""
+    for fn in fns:
+        fn()
+    times, outs = [[] for _ in fns], [None] * len(fns)
+    for _ in range(reps):
+        for i, fn in enumerate(fns):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            outs[i] = fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times[i].append(time.perf_counter() - start)
+    return [(out, statistics.median(t)) for out, t in zip(outs, times)]
 
 
 def row(stage: str, work: str, t_plain: float, t_gad: float, n: int, unit: str, check: str) -> dict:
@@ -589,6 +611,46 @@ def _bench_convs_of(arch: str, args, device) -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------- the plain ReLU
+@contextlib.contextmanager
+def clamp_relu():
+    """The engine's plain ReLU rule as it was before: x.clamp(min=0) instead of torch.relu."""
+    from gadlib.attributions import SwitchableReLU, _ReLURule
+
+    relu = SwitchableReLU.forward
+    SwitchableReLU.forward = lambda self, x: x.clamp(min=0) if self.rule == "plain" else _ReLURule.apply(x, self.rule)
+    try:
+        yield
+    finally:
+        SwitchableReLU.forward = relu
+
+
+def bench_relu(args, device) -> pd.DataFrame:
+    """The engine's five methods on prepared models (kept between calls: the arithmetic alone),
+    with the plain ReLU rule as torch.relu against clamp(min=0), the runs taken in turn (the
+    gain can be below the drift between rounds). clamp's backward makes more temporaries, which
+    with malloc's defaults are faulted in afresh each time: `--keep-freed-memory` times it as the
+    notebooks run. Both have nn.ReLU's values and gradients, so the maps must be equal to the bit."""
+    rows = []
+    for arch in args.archs:
+        models, x = random_models(arch, args, device)
+        clear_prepared()
+
+        def engine(models=models, x=x):
+            return engine_maps(models, x, list(METHODS), args)
+
+        def engine_before():
+            with clamp_relu():
+                return engine()
+
+        (plain, t_plain), (fast, t_fast) = interleaved_times([engine_before, engine], device, args.reps)
+        equal = all(torch.equal(fast[m], plain[m]) for m in METHODS)
+        n = len(x) * len(models)
+        check = "maps equal" if equal else "MAPS DIFFER"
+        rows.append(row("relu", f"{arch} all five, {args.size} px", t_plain, t_fast, n, "img/s", check))
+    return pd.DataFrame(rows)
+
+
 # ---------------------------------------------------------------- freed memory kept (CPU)
 def bench_memory(args, device) -> pd.DataFrame:
     """Each architecture at --size: support training and the engine's five methods in a fresh
@@ -689,6 +751,7 @@ BENCHES = {  # --stage name: its function, in the order of --stage all
     "preparation": bench_preparation,
     "training": bench_training,
     "convs": bench_convs,
+    "relu": bench_relu,
     "memory": bench_memory,
     "compile": bench_compile,
 }
@@ -722,12 +785,22 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the plain training loop")
     ap.add_argument("--synthetic", action="store_true", help="train on synthetic JPEGs even where the shared pack is")
     ap.add_argument("--device", default="auto")
+    ap.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="time every stage in a process that keeps freed memory for reuse, as the notebooks do on the CPU "
+        "(gadlib/cpu_memory.py); without it, malloc's defaults on both sides",
+    )
     ap.add_argument("--memory-worker", metavar="ARCH", help=argparse.SUPPRESS)  # one side of --stage memory
     args = ap.parse_args()
     if args.memory_worker:
         return memory_worker(args.memory_worker, args)
     device = pick_device(args.device)
     print(header(device), flush=True)
+    if args.keep_freed_memory:
+        from gadlib.cpu_memory import keep_freed_memory
+
+        print(f"freed memory kept for reuse: {keep_freed_memory()}", flush=True)
     stages = list(BENCHES) if args.stage == "all" else [args.stage]
     for stage in stages:
         table = BENCHES[stage](args, device)

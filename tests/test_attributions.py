@@ -31,6 +31,31 @@ def test_closed_forms_of_a_linear_model(linear_model):
             torch.testing.assert_close(maps[method][0, c], reduce_channels(expected), rtol=1e-4, atol=1e-6)
 
 
+def test_a_relu_input_of_exactly_zero_passes_no_gradient_as_in_captum():
+    """Units whose input to a ReLU is exactly 0 pass no gradient through nn.ReLU, so captum's
+    plain-gradient maps see only the live units; the engine's ReLU must agree (a rule that
+    passes the gradient at 0, such as where(x >= 0, x, 0), fails this)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    x = torch.rand(3, 3, 2, 2)
+    x[:, 0] = 0  # channel 0 (flattened features 0-3) is 0 in every image
+    with torch.no_grad():
+        model[1].weight[:2, 4:] = 0  # units 0 and 1 read channel 0 only, with no bias:
+        model[1].bias[:2] = 0  # their input is exactly 0, their weights are not
+        model[1].weight[2:] = model[1].weight[2:].abs()
+        model[1].bias[2:] = 1  # units 2 and 3: alive for these positive images
+        model[3].weight.uniform_(0.5, 1)
+    methods = ["saliency", "input_x_gradient", "integrated_gradients"]
+    plain = captum_maps([model.eval()], x, methods, ig_steps=4)
+    fast = attribution_maps([model], x, methods, ig_steps=4, precision="fp32", progress=False)
+    w1, w2 = model[1].weight, model[3].weight  # the live units' closed form: grad = w2[c, 2:] @ w1[2:]
+    for c in (0, 1):
+        expected = (w2[c, 2:] @ w1[2:]).view(3, 2, 2).abs().sum(0)  # saliency reduced over channels
+        torch.testing.assert_close(plain["saliency"][0, c], expected.expand(3, 2, 2))
+    for method in methods:
+        torch.testing.assert_close(fast[method], plain[method], rtol=1e-5, atol=1e-6)
+
+
 def _with_random_batch_norm(model):
     for mod in model.modules():
         if isinstance(mod, torch.nn.BatchNorm2d):
