@@ -30,7 +30,8 @@ Stages:
 - convs: each architecture at 32 px, support training and the engine with the convolutions
   on 1 x 1 and 2 x 2 maps as linear layers (gadlib/convs.py), against the same calls without.
 - relu: the engine's five methods with its plain ReLU rule as torch.relu, against clamp(min=0)
-  as before (the same values and gradients; the maps must be equal to the bit).
+  as before (in the torch the project pins, the same values and gradients: the maps must be
+  equal to the bit).
 - memory (CPU): each architecture at --size, support training and the engine in a process that
   keeps freed memory for reuse (gadlib/cpu_memory.py, as the notebooks do on the CPU), against
   one with malloc's defaults (it took about 8 minutes at 64 px on 2 cores). The other stages
@@ -81,28 +82,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def median_time(fn, device: torch.device, reps: int):
     """Warm-up run, then the median wall time of `reps` runs; returns (last result, seconds)."""
-    fn()
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        out = fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return out, statistics.median(times)
+    return interleaved_times([fn], device, reps)[0]
 
 
 def interleaved_times(fns, device: torch.device, reps: int):
-    """As `median_time` for several functions, their runs taken in turn (a, b, a, b, ...), so
-    that the machine's drift between rounds (up to 15% between identical rounds on the 2-core
-    CPUs here) falls on each alike; returns [(last result, seconds)] in the order of `fns`."""
+    """A warm-up run of each function, then `reps` rounds in which each runs once, in turn and
+    in the reverse order every other round (a b, b a, a b, ...), so that the machine's drift
+    between rounds (up to 15% between identical rounds on the 2-core CPUs here) and what one call
+    leaves to the next fall on each alike; [(last result, median seconds)] in the order of `fns`."""
     for fn in fns:
         fn()
     times, outs = [[] for _ in fns], [None] * len(fns)
-    for _ in range(reps):
-        for i, fn in enumerate(fns):
+    for r in range(reps):
+        order = list(enumerate(fns))
+        for i, fn in order if r % 2 == 0 else order[::-1]:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             start = time.perf_counter()
@@ -630,7 +623,8 @@ def bench_relu(args, device) -> pd.DataFrame:
     with the plain ReLU rule as torch.relu against clamp(min=0), the runs taken in turn (the
     gain can be below the drift between rounds). clamp's backward makes more temporaries, which
     with malloc's defaults are faulted in afresh each time: `--keep-freed-memory` times it as the
-    notebooks run. Both have nn.ReLU's values and gradients, so the maps must be equal to the bit."""
+    notebooks run. In the torch the project pins both have nn.ReLU's values and gradients (the
+    one at 0 included), so the maps must be equal to the bit."""
     rows = []
     for arch in args.archs:
         models, x = random_models(arch, args, device)

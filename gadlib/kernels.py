@@ -63,7 +63,7 @@ class WarmKernel:
                 "config": {"server": fork_server},
             }
         self.km.start_kernel(cwd=str(cwd), extra_arguments=list(arguments))
-        self.died_unanswered = False  # set once the kernel is seen dead before its first reply
+        self._died_unanswered = False  # set once the kernel is seen dead before its first reply
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._warm_up, name="warm-kernel", daemon=True)
         self._thread.start()
@@ -83,7 +83,7 @@ class WarmKernel:
                         return
                 except queue.Empty:
                     if not self.km.is_alive():  # it ran nothing: the warm-up comes before any cell
-                        self.died_unanswered = True
+                        self._died_unanswered = True
                         return
         except Exception:
             return
@@ -99,9 +99,10 @@ class WarmKernel:
     def did_not_start(self) -> bool:
         """Whether the kernel died before it answered anything, so that no cell of a notebook
         given to it ran. Seen once in CI: a kernel's port, chosen free by jupyter_client, was
-        taken by another connection before the kernel bound it ("Address already in use")."""
+        taken by another connection before the kernel bound it ("Address already in use"). A
+        warm-up that failed otherwise leaves this False: the notebook meets its kernel as it is."""
         self._thread.join()
-        return self.died_unanswered
+        return self._died_unanswered
 
     def close(self) -> None:
         """Shut the kernel down; at once if it is still warming up (nothing of it is needed)."""

@@ -151,7 +151,7 @@ def make_figures(cfg: RunConfig, data: Dataset, results: RunResults) -> list[Pat
         logits_df, logit_st = runfiles.read_csv(files.logit_space_csv)
         if logits_df is not None:
             runfiles.check_key(files.logit_space_csv, logit_st, m_st["key"], "models", files.models_csv)
-            paths.append(logit_space_figure(cfg.with_arch(arch), data.classes, logits_df))
+            paths.append(logit_space_figure(files.cfg, data.classes, logits_df))
         maps = {
             m: _stored(files.attributions(m), rc_st["inputs"]["attributions"][m], "attributions", files.rc_csv)
             for m in cfg.methods

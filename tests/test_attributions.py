@@ -34,7 +34,8 @@ def test_closed_forms_of_a_linear_model(linear_model):
 def test_a_relu_input_of_exactly_zero_passes_no_gradient_as_in_captum():
     """Units whose input to a ReLU is exactly 0 pass no gradient through nn.ReLU, so captum's
     plain-gradient maps see only the live units; the engine's ReLU must agree (a rule that
-    passes the gradient at 0, such as where(x >= 0, x, 0), fails this)."""
+    passes the gradient at 0, such as where(x >= 0, x, 0), fails this through Saliency: the dead
+    units read channel 0, where x is 0, so Gradient x Input and IG are 0 there either way)."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     x = torch.rand(3, 3, 2, 2)

@@ -2,11 +2,11 @@
 that no table in them is typed in by hand. Usage: python tools/readme_tables.py [--check] [FILE ...]
 (no FILE: README.md and every docs/*.md).
 
-Markers in the README (the lines between a marker and its end are replaced):
+Markers in those files (the lines between a marker and its end are replaced):
     <!-- table figures/<run>/<name>.md -->   ...   <!-- end table -->
     <!-- table figures/<run>/<name>.md#2 --> ...   <!-- end table -->   (the file's 2nd table)
     <!-- run figures/<run> -->               ...   <!-- end run -->     (one line from RUN.json)
---check exits 1, changing nothing, if the README is not what the files give.
+--check exits 1, changing nothing, if any of them is not what the run files give.
 """
 
 from __future__ import annotations
