@@ -17,6 +17,8 @@ class _NoKernel:
     """Stands in for the runner's warmed kernels here: these tests stop at the first notebook,
     and a real kernel would only add its start-up and warm-up to every test."""
 
+    did_not_start = False  # it "answered": a dead kernel here is one that ran its notebook
+
     def __init__(self, *args, **kwargs):
         pass
 
