@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 from pathlib import Path
@@ -31,6 +32,25 @@ THRESHOLD_RULES = ("top_q", "frac_max")
 OCCLUSION_FILLS = ("zero", "black")
 PRECISIONS = ("auto", "fp32", "bf16")
 SUPPORT_MODES = ("train", "frozen")
+
+# The numeric settings and what each must be, stated once for RunConfig.validate.
+WHOLE_AT_LEAST = {  # whole numbers, each at least this (None: any; n_eval's own rule comes later)
+    "n_eval": None,
+    "seed": None,
+    "ig_steps": 1,
+    "ig_internal_batch": 1,
+    "image_size": 8,
+    "train_epochs": 1,
+    "support_epochs": 1,
+    "batch_size": 1,
+    "n_train": 1,
+    "n_test": 1,
+    "bootstrap": 100,
+    "images_per_class": 2,
+}
+FRACTIONS = ("consensus_q", "hull_q", "consensus_tau", "hull_tau", "deletion_step")  # in (0, 1]
+POSITIVE = ("smoothgrad_noise", "support_lr", "train_lr")  # > 0
+MAY_BE_NONE = ("images_per_class", "train_lr")  # None: every image; the architecture's default
 
 # Profiles. `default` is what a notebook opened in JupyterLab runs: `make reproduce` (both
 # architectures, synthetic data) took 6.6 minutes on the fastest 2-core CPU timed and 14.5 on
@@ -174,36 +194,23 @@ class RunConfig:
             if value not in allowed:
                 raise GADInputError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
 
-        def number(name, whole=False):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and value != int(value)):
-                raise GADInputError(f"{name} must be a {'whole ' if whole else ''}number, got {value!r}")
+        def is_number(value) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-        for name in (
-            "n_eval",
-            "ig_steps",
-            "image_size",
-            "train_epochs",
-            "support_epochs",
-            "batch_size",
-            "n_train",
-            "n_test",
-            "bootstrap",
-            "seed",
-        ):
-            number(name, whole=True)
-        for name in (
-            "consensus_q",
-            "hull_q",
-            "consensus_tau",
-            "hull_tau",
-            "deletion_step",
-            "smoothgrad_noise",
-            "support_lr",
-        ):
-            number(name)
-        if self.train_lr is not None:  # None: the architecture's default
-            number("train_lr")
+        for name, least in WHOLE_AT_LEAST.items():
+            value = getattr(self, name)
+            if value is None and name in MAY_BE_NONE:
+                continue
+            whole = is_number(value) and math.isfinite(value) and value == int(value)
+            if not whole or (least is not None and value < least):
+                raise GADInputError(
+                    f"{name} must be a whole number{'' if least is None else f' >= {least}'}, got {value!r}"
+                )
+            setattr(self, name, int(value))
+        for name in (*FRACTIONS, *POSITIVE):
+            value = getattr(self, name)
+            if not (value is None and name in MAY_BE_NONE) and not (is_number(value) and math.isfinite(value)):
+                raise GADInputError(f"{name} must be a {'finite ' if is_number(value) else ''}number, got {value!r}")
         for name in ("alphas", "alphas_c2", "methods", "hull_rules", "classes"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, (list, tuple)):
@@ -261,30 +268,12 @@ class RunConfig:
             raise GADInputError(f"dataset {self.dataset!r} needs data_dir: the folder that holds the images")
         if self.n_eval < 2 or self.n_eval % 2:
             raise GADInputError(f"n_eval must be an even number >= 2 (half per class), got {self.n_eval}")
-        for name in ("consensus_q", "hull_q", "consensus_tau", "hull_tau", "deletion_step"):
+        for name in FRACTIONS:
             if not 0 < getattr(self, name) <= 1:
                 raise GADInputError(f"{name} must be in (0, 1], got {getattr(self, name)}")
-        for name in ("smoothgrad_noise", "support_lr", "train_lr"):
+        for name in POSITIVE:
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise GADInputError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name, least in (
-            ("ig_steps", 1),
-            ("ig_internal_batch", 1),
-            ("image_size", 8),
-            ("train_epochs", 1),
-            ("support_epochs", 1),
-            ("batch_size", 1),
-            ("n_train", 1),
-            ("n_test", 1),
-            ("bootstrap", 100),
-            ("images_per_class", 2),  # or None: every image
-        ):
-            value = getattr(self, name)
-            if value is None and name == "images_per_class":
-                continue
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < least or value != int(value):
-                raise GADInputError(f"{name} must be a whole number >= {least}, got {value!r}")
-            setattr(self, name, int(value))
         # One spelling per value, so that equal settings give equal cache keys.
         self.alphas = [float(a) for a in self.alphas]
         if self.alphas_c2 is not None:

@@ -38,6 +38,11 @@ def test_unknown_names_and_empty_alphas():
         ({"train_lr": "abc"}, "train_lr must be a number"),
         ({"support_lr": -1}, "support_lr must be > 0"),
         ({"ig_internal_batch": 0}, "ig_internal_batch must be a whole number >= 1"),
+        ({"n_eval": float("nan")}, "n_eval must be a whole number, got nan"),  # was int()'s ValueError
+        ({"ig_steps": float("inf")}, "ig_steps must be a whole number >= 1, got inf"),  # was an OverflowError
+        ({"seed": 1.5}, "seed must be a whole number, got 1.5"),
+        ({"support_lr": float("inf")}, "support_lr must be a finite number, got inf"),
+        ({"consensus_q": float("nan")}, "consensus_q must be a finite number, got nan"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"pretrained": "maybe"}, "pretrained must be True or False"),
     ],
@@ -51,6 +56,9 @@ def test_settings_as_the_command_line_spells_them_are_taken():
     assert RunConfig.build(profile="smoke", pretrained="False").pretrained is False
     assert RunConfig.build(profile="smoke", classes=["Cats", "cats"]).classes == ["Cats", "cats"]  # two folders
     assert RunConfig.build(profile="smoke", device="cuda:1").device == "cuda:1"
+    whole = RunConfig.build(profile="smoke", n_eval=8.0, seed=-3.0)
+    assert (whole.n_eval, whole.seed) == (8, -3)  # one spelling per value
+    assert isinstance(whole.n_eval, int) and isinstance(whole.seed, int)
 
 
 def test_missing_data_folder(tmp_path):
