@@ -49,7 +49,10 @@ Stages:
   has none to replay: 0.03x and 0.89x of eager in two runs, benchmarks/README.md).
 
 Every timing runs the same work on the same shapes once first (warm-up: cuDNN autotuning,
-allocator, caches), then reports the median of --reps runs.
+allocator, caches), then reports the median of --reps runs. The plain and the gadlib way of a row
+run in turn, the order reversed every other round (`interleaved_times`): two rounds of one call
+differ by up to 15% on the 2-core CPUs here, and a drift would otherwise fall on one side (the
+tables recorded before 2026-12-05's third session timed one side's runs, then the other's).
 """
 
 from __future__ import annotations
@@ -168,14 +171,17 @@ def bench_hulls(args, device) -> pd.DataFrame:
         flat = masks.reshape(-1, args.size, args.size).numpy()
         return [np.stack([hull_mask(m) for m in flat]) for _ in range(n_methods)]
 
-    fast, t_fast = median_time(batched, device, args.reps)
-    plain, t_plain = median_time(loop, device, args.reps)
+    (fast, t_fast), (plain, t_plain) = interleaved_times([batched, loop], device, args.reps)
     same = np.array_equal(fast[0].reshape(plain[0].shape).numpy(), plain[0])
     stacked = torch.stack(list(views.values())).to(device)
     k = round(0.5 * args.size * args.size)
-    top, t_top = median_time(lambda: [cons.top_k_mask(stacked, k) for _ in range(n_methods)], device, args.reps)
-    ranked, t_ranked = median_time(
-        lambda: [(cons.pixel_ranks(stacked) < k) & (stacked > 0) for _ in range(n_methods)], device, args.reps
+    (top, t_top), (ranked, t_ranked) = interleaved_times(
+        [
+            lambda: [cons.top_k_mask(stacked, k) for _ in range(n_methods)],
+            lambda: [(cons.pixel_ranks(stacked) < k) & (stacked > 0) for _ in range(n_methods)],
+        ],
+        device,
+        args.reps,
     )
     m = stacked.numel() // (args.size * args.size) * n_methods
     return pd.DataFrame(
@@ -245,8 +251,7 @@ def bench_sanity(args, device) -> pd.DataFrame:
             ]
         return out
 
-    fast, t_fast = median_time(batched, device, args.reps)
-    slow, t_slow = median_time(plain, device, args.reps)
+    (fast, t_fast), (slow, t_slow) = interleaved_times([batched, plain], device, args.reps)
     same = all(np.array_equal(a, b) for a, b in zip(fast, slow))
     n = steps * n_methods * 3 * 2 * args.images
     work = f"spearman, {n} map pairs, {args.size} px"
@@ -281,8 +286,9 @@ def bench_curves(args, device) -> pd.DataFrame:
             fill = torch.zeros(1, 3, 1, 1)
             return faithfulness.curves(model, x, maps, 0, fill, 0.05, batch_size=4 * args.batch, share=share)
 
-        fast, t_fast = median_time(lambda: run(True), device, args.reps)
-        plain, t_plain = median_time(lambda: run(False), device, args.reps)
+        (fast, t_fast), (plain, t_plain) = interleaved_times(
+            [lambda run=run: run(True), lambda run=run: run(False)], device, args.reps
+        )
         worst = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(fast[1:], plain[1:]))
         counts = faithfulness.steps(size * size, 0.05)
         jobs, source = faithfulness.inputs_to_evaluate(faithfulness.ranks_with_seeded_ties(maps).flatten(-2), counts)
@@ -335,14 +341,16 @@ def bench_attributions(args, device) -> pd.DataFrame:
 
         plain_total = 0.0
         for method in METHODS:
-            plain, t_plain = median_time(
-                lambda method=method, models=models, x=x: captum_maps(
-                    models, x, [method], ig_steps=args.ig_steps, internal_batch_size=args.internal_batch
-                ),
+            (plain, t_plain), (fast, t_fast) = interleaved_times(
+                [
+                    lambda method=method, models=models, x=x: captum_maps(
+                        models, x, [method], ig_steps=args.ig_steps, internal_batch_size=args.internal_batch
+                    ),
+                    lambda method=method, engine=engine: engine([method]),
+                ],
                 device,
                 args.reps,
             )
-            fast, t_fast = median_time(lambda method=method: engine([method]), device, args.reps)
             reference[method] = plain[method]
             plain_total += t_plain
             rho, jac = map_agreement(fast[method], plain[method])
@@ -439,9 +447,7 @@ def bench_smoothgrad(args, device) -> pd.DataFrame:
                 model, x, list(METHODS), internal_batch=args.internal_batch, precision=args.precision, **kwargs
             )
 
-        plain, t_plain = median_time(captum_way, device, args.reps)
-
-        fast, t_fast = median_time(engine, device, args.reps)
+        (plain, t_plain), (fast, t_fast) = interleaved_times([captum_way, engine], device, args.reps)
         worst = [map_agreement(fast[m], plain[m]) for m in METHODS]
         check = (
             f"spearman {min(float(r.min()) for r, _ in worst):.3f}, jaccard {min(float(j.min()) for _, j in worst):.3f}"
@@ -459,8 +465,14 @@ def bench_preparation(args, device) -> pd.DataFrame:
     rows = []
     for arch in args.archs:
         models, x = random_models(arch, args, device)
-        plain, t_plain = median_time(lambda models=models: [fuse(m) for m in models], device, args.reps)
-        ours, t_ours = median_time(lambda models=models: [prepare_model(m, device) for m in models], device, args.reps)
+        (plain, t_plain), (ours, t_ours) = interleaved_times(
+            [
+                lambda models=models: [fuse(m) for m in models],
+                lambda models=models: [prepare_model(m, device) for m in models],
+            ],
+            device,
+            args.reps,
+        )
         with torch.no_grad():  # the same folding, so the same outputs to the bit
             same = all(torch.equal(use_small_map_convs(a)(x[:4]), b(x[:4])) for a, b in zip(plain, ours))
         rows.append(
@@ -531,12 +543,11 @@ def bench_training(args, device) -> pd.DataFrame:
             loss.backward()
             opt.step()
 
-    _, t_plain = median_time(plain_epoch, device, args.reps)
     start = time.perf_counter()
     images, kept = decode_images([Path(base.samples[i][0]) for i in keep], args.size)
     t_decode = time.perf_counter() - start
-    _, t_gad = median_time(
-        lambda: train_support(original, images, targets[kept], 1, 4e-5, args.batch), device, args.reps
+    (_, t_plain), (_, t_gad) = interleaved_times(
+        [plain_epoch, lambda: train_support(original, images, targets[kept], 1, 4e-5, args.batch)], device, args.reps
     )
     n = len(keep)
     work = f"{args.train_arch}, {n} images, {args.size} px, one epoch"
@@ -578,9 +589,11 @@ def _bench_convs_of(arch: str, args, device) -> list[dict]:
     def train():
         return train_support(original, x, targets, 1, 4e-5, args.batch)[0]
 
-    with without_small_map_convs():
-        plain, t_plain = median_time(train, device, args.reps)
-    fast, t_fast = median_time(train, device, args.reps)
+    def train_plain():
+        with without_small_map_convs():
+            return train()
+
+    (plain, t_plain), (fast, t_fast) = interleaved_times([train_plain, train], device, args.reps)
     probe = x[:64].to(device)
     with torch.no_grad():
         apart = float((plain(probe) - fast(probe)).abs().max() / plain(probe).abs().max())
@@ -593,9 +606,11 @@ def _bench_convs_of(arch: str, args, device) -> list[dict]:
         clear_prepared()
         return attribution_maps(models, images, list(METHODS), ig_steps=args.ig_steps, precision="fp32", progress=False)
 
-    with without_small_map_convs():
-        plain_maps, t_plain = median_time(engine, device, args.reps)
-    fast_maps, t_fast = median_time(engine, device, args.reps)
+    def engine_plain():
+        with without_small_map_convs():
+            return engine()
+
+    (plain_maps, t_plain), (fast_maps, t_fast) = interleaved_times([engine_plain, engine], device, args.reps)
     worst = [map_agreement(fast_maps[m], plain_maps[m]) for m in METHODS]
     spearman, jaccard = min(float(r.min()) for r, _ in worst), min(float(j.min()) for _, j in worst)
     n = len(images) * len(models)
@@ -802,7 +817,7 @@ def main() -> None:
     print(
         f"plain: the way without gadlib (see the docstring; for compile, the eager engine); ratio = plain time / "
         f"gadlib time; median of "
-        f"{args.reps} runs after a warm-up"
+        f"{args.reps} runs after a warm-up, the two ways taken in turn"
     )
 
 
