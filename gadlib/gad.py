@@ -77,7 +77,7 @@ class GAD:
     ):
         if not isinstance(model, nn.Module):
             raise GADInputError(f"model is a {type(model).__name__}: GAD explains a torch.nn.Module classifier")
-        checks.check_threshold(rule, q, tau)
+        q, tau = checks.check_threshold(rule, q, tau)
         self.model = model
         self.method = method
         self._spec = method_spec(method)  # checks the method now, not at the first attribute()
@@ -246,8 +246,8 @@ class GAD:
         """The paper's measures per image for class `target` (any class of the model): RC of the
         GAD hull and of the baseline's hull against the original's, and RS of the GAD hull, the
         supplementary region and the baseline's hull (occluded with `fill`)."""
-        checks.check_threshold(hull_rule, hull_q, hull_tau, "hull")
-        # checked and cast once: RS runs the model on these inputs too
+        hull_q, hull_tau = checks.check_threshold(hull_rule, hull_q, hull_tau, "hull")
+        # checked and cast here as well as in maps(): RS runs the model on these inputs too
         x = checks.model_inputs(checks.check_images(inputs, "inputs"), self.model)
         target = checks.target_classes(target, len(x))
         ex = self.explain(x, target, **method_kwargs)

@@ -59,18 +59,21 @@ def is_whole(value) -> bool:
     return is_real(value) and math.isfinite(float(value)) and float(value).is_integer()
 
 
-def check_threshold(rule: str, q: float, tau: float, what: str = "threshold") -> None:
-    """An importance rule (METHOD.md step 3) with its q and tau in (0, 1], or a one-line error."""
+def check_threshold(rule: str, q: float, tau: float, what: str = "threshold") -> tuple[float, float]:
+    """An importance rule (METHOD.md step 3) with its q and tau in (0, 1], as Python floats (numpy
+    numbers would not load back from GAD.save's file), or a one-line error."""
     if rule not in THRESHOLD_RULES:
         raise GADInputError(f"unknown {what} rule {short_repr(rule)}: choose {' or '.join(THRESHOLD_RULES)}")
     for name, value in (("q", q), ("tau", tau)):
         if not is_real(value) or not 0 < float(value) <= 1:
             raise GADInputError(f"{what} {name} must be a number in (0, 1], got {short_repr(value)}")
+    return float(q), float(tau)
 
 
 def check_alphas(alphas) -> list:
     """One entry per support, each a number or one number per class (a list, tuple, array or
-    tensor of them); or a one-line error."""
+    tensor of them), returned as Python floats and lists of them (numpy values would not load
+    back from GAD.save's file); or a one-line error."""
 
     def listed(a):  # a list of the entries of a sequence, array or tensor; None for a single value
         if isinstance(a, (str, bytes)) or is_real(a) or (isinstance(a, (torch.Tensor, np.ndarray)) and a.ndim == 0):
@@ -87,15 +90,17 @@ def check_alphas(alphas) -> list:
         )
     if not out:
         raise GADInputError("alphas is empty: GAD needs at least one support (the paper uses 2, 4, 6, 8)")
+    plain = []
     for a in out:
         values = listed(a)
-        if values is None:
-            values = [a]
-        if not values or not all(is_real(v) and math.isfinite(float(v)) for v in values):
+        if not (values or values is None) or not all(
+            is_real(v) and math.isfinite(float(v)) for v in (values if values is not None else [a])
+        ):
             raise GADInputError(
                 f"alpha {short_repr(a)} is not a number, nor one number per class: e.g. alphas=[2, 4, 6, 8]"
             )
-    return out
+        plain.append(float(a) if values is None else [float(v) for v in values])
+    return plain
 
 
 def check_support(model: nn.Module, support, i: int) -> None:

@@ -313,12 +313,19 @@ def test_other_bad_inputs_are_one_line_errors():
         assert message in _one_line(err)
 
 
-def test_numpy_settings_bool_labels_and_compiled_or_wrapped_supports_are_taken():
+def test_numpy_settings_bool_labels_and_compiled_or_wrapped_supports_are_taken(tmp_path):
     import numpy as np
 
     model = small_cnn(2)
     for alphas in (np.array([2, 4]), [np.int64(2), (1, 3)], torch.tensor([2.0, 4.0]), [np.array([1.0, 2.0]), 3]):
         assert len(GAD(model, Saliency, alphas=alphas, q=np.float32(0.5)).alphas) == 2
+    # kept as Python numbers, so that the saved file loads back (torch.load refuses numpy objects)
+    supports = [copy.deepcopy(model), copy.deepcopy(model)]
+    alphas = [np.int64(2), np.array([1.0, 3.0])]
+    numpy_gad = GAD(model, Saliency, alphas=alphas, supports=supports, q=np.float32(0.5), tau=np.float64(0.2))
+    numpy_gad.save(tmp_path / "g.pt")
+    back = GAD.load(tmp_path / "g.pt", model)
+    assert (back.alphas, back.q, back.tau) == ([2.0, [1.0, 3.0]], 0.5, 0.2)
     wrapped = [torch.compile(copy.deepcopy(model)), nn.DataParallel(copy.deepcopy(model))]  # keys _orig_mod., module.
     assert len(GAD(model, Saliency, alphas=[2, 4], supports=wrapped).supports) == 2
     x, labels = torch.rand(4, 3, 8, 8), torch.tensor([True, False, True, False])
