@@ -52,6 +52,16 @@ FRACTIONS = ("consensus_q", "hull_q", "consensus_tau", "hull_tau", "deletion_ste
 POSITIVE = ("smoothgrad_noise", "support_lr", "train_lr")  # > 0
 MAY_BE_NONE = ("images_per_class", "train_lr")  # None: every image; the architecture's default
 
+
+def class_key(dataset: str, given: str) -> str:
+    """What a class named `given` is told apart by: a CUB species pattern's words in lower case
+    (the class's name in the run), a Kaggle file-name prefix in lower case (matched ignoring
+    case), a folder's name as it is (folders differ by case on most file systems)."""
+    if dataset == "cub":
+        return given.strip("_").lower()
+    return given.lower() if dataset == "kaggle" else given
+
+
 # Profiles. `default` is what a notebook opened in JupyterLab runs: `make reproduce` (both
 # architectures, synthetic data) took 6.6 minutes on the fastest 2-core CPU timed and 14.5 on
 # the slowest, an AVX2-only EPYC, which took 22 in a slow phase at ba604bc (benchmarks/README.md).
@@ -209,8 +219,14 @@ class RunConfig:
             setattr(self, name, int(value))
         for name in (*FRACTIONS, *POSITIVE):
             value = getattr(self, name)
-            if not (value is None and name in MAY_BE_NONE) and not (is_number(value) and math.isfinite(value)):
+            if value is None and name in MAY_BE_NONE:
+                continue
+            if not (is_number(value) and math.isfinite(value)):
                 raise GADInputError(f"{name} must be a {'finite ' if is_number(value) else ''}number, got {value!r}")
+            if name in FRACTIONS and not 0 < value <= 1:
+                raise GADInputError(f"{name} must be in (0, 1], got {value}")
+            if name in POSITIVE and not value > 0:
+                raise GADInputError(f"{name} must be > 0, got {value}")
         for name in ("alphas", "alphas_c2", "methods", "hull_rules", "classes"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, (list, tuple)):
@@ -221,9 +237,7 @@ class RunConfig:
                     "classes must name two classes (folder names, or species name patterns for cub), "
                     f"got {self.classes!r}"
                 )
-            # folder names differ by case on most file systems; Kaggle file names are matched ignoring it
-            same = str.lower if self.dataset == "kaggle" else str
-            if same(self.classes[0]) == same(self.classes[1]):
+            if class_key(self.dataset, self.classes[0]) == class_key(self.dataset, self.classes[1]):
                 raise GADInputError(f"classes names one class twice ({self.classes!r}): name two different classes")
             if self.dataset == "cub":
                 for pattern in self.classes:
@@ -241,8 +255,8 @@ class RunConfig:
         if not re.fullmatch(r"auto|cpu|mps|(cuda|xpu)(:\d+)?", str(self.device)):
             raise GADInputError(f"unknown device {self.device!r}: choose auto, cpu, cuda, cuda:N, xpu or mps")
         for a in [*self.alphas, *(self.alphas_c2 or [])]:
-            if isinstance(a, bool) or not isinstance(a, (int, float)):
-                raise GADInputError(f"alphas must be numbers, got {a!r}")
+            if not (is_number(a) and math.isfinite(a)):
+                raise GADInputError(f"alphas must be {'finite ' if is_number(a) else ''}numbers, got {a!r}")
         choose("architecture", self.arch, ARCHS)
         choose("dataset", self.dataset, DATASETS)
         choose("consensus rule", self.consensus_rule, THRESHOLD_RULES)
@@ -268,12 +282,6 @@ class RunConfig:
             raise GADInputError(f"dataset {self.dataset!r} needs data_dir: the folder that holds the images")
         if self.n_eval < 2 or self.n_eval % 2:
             raise GADInputError(f"n_eval must be an even number >= 2 (half per class), got {self.n_eval}")
-        for name in FRACTIONS:
-            if not 0 < getattr(self, name) <= 1:
-                raise GADInputError(f"{name} must be in (0, 1], got {getattr(self, name)}")
-        for name in POSITIVE:
-            if getattr(self, name) is not None and not getattr(self, name) > 0:
-                raise GADInputError(f"{name} must be > 0, got {getattr(self, name)}")
         # One spelling per value, so that equal settings give equal cache keys.
         self.alphas = [float(a) for a in self.alphas]
         if self.alphas_c2 is not None:

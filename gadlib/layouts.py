@@ -8,7 +8,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from .config import RunConfig
+from .config import RunConfig, class_key
 from .errors import GADInputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -103,7 +103,7 @@ def cub_files(root: Path, classes: list[str] | None):
             path = root / "images" / rel
             per_class[g][0 if is_train[iid] == "1" else 1].append(path)
             species_of[path] = int(labels[iid])
-    return [p.strip("_").lower() for p in patterns], per_class, species_of
+    return [class_key("cub", p) for p in patterns], per_class, species_of
 
 
 TEST_FRACTION = 0.3  # folder and Kaggle data: the seeded share of each class held out

@@ -43,6 +43,8 @@ def test_unknown_names_and_empty_alphas():
         ({"seed": 1.5}, "seed must be a whole number, got 1.5"),
         ({"support_lr": float("inf")}, "support_lr must be a finite number, got inf"),
         ({"consensus_q": float("nan")}, "consensus_q must be a finite number, got nan"),
+        ({"alphas": [2, float("nan")]}, "alphas must be finite numbers, got nan"),
+        ({"dataset": "cub", "data_dir": "/x", "classes": ["Warbler", "warbler_"]}, "names one class twice"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"pretrained": "maybe"}, "pretrained must be True or False"),
     ],
