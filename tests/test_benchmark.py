@@ -15,9 +15,9 @@ def test_interleaved_times_alternate_the_order_and_keep_each_functions_result():
         calls.append("b")
         return "b result"
 
-    (out_a, t_a), (out_b, t_b) = interleaved_times([a, b], torch.device("cpu"), reps=3)
+    (out_a, _), (out_b, _) = interleaved_times([a, b], torch.device("cpu"), reps=3)
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-ups, then a b, b a, a b
-    assert (out_a, out_b) == ("a result", "b result") and t_a >= 0 and t_b >= 0
+    assert (out_a, out_b) == ("a result", "b result")
     calls.clear()
-    out, t = median_time(a, torch.device("cpu"), reps=2)
-    assert calls == ["a"] * 3 and out == "a result" and t >= 0
+    out, _ = median_time(a, torch.device("cpu"), reps=2)
+    assert calls == ["a"] * 3 and out == "a result"

@@ -93,8 +93,9 @@ def documents() -> list[Path]:
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     paths = [Path(a) for a in argv if a != "--check"] or documents()
-    rendered = {path: render(path.read_text()) for path in paths}  # every file checked before any is written
-    stale = [path for path, new in rendered.items() if new != path.read_text()]
+    old = {path: path.read_text() for path in paths}
+    rendered = {path: render(text) for path, text in old.items()}  # every file checked before any is written
+    stale = [path for path in paths if rendered[path] != old[path]]
     if check:
         for path in stale:
             print(f"{path} is out of date with the run files: run `make readme-tables`", file=sys.stderr)
