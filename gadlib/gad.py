@@ -181,7 +181,10 @@ class GAD:
     def explain(self, inputs: torch.Tensor, target, **method_kwargs) -> Explanation:
         """Every model's map, the consensus, the GAD map and the matched-area baseline for
         `inputs` (N, C, H, W), explaining class `target` (one int, or one per image)."""
-        maps = self.maps(inputs, target, **method_kwargs)
+        return self._explain(*self._checked(inputs, target), **method_kwargs)
+
+    def _explain(self, x: torch.Tensor, target: torch.Tensor, **method_kwargs) -> Explanation:
+        maps = self._maps(x, target, **method_kwargs)
         c, views = cons.regions(maps, self.rule, self.q, self.tau)
         return Explanation(maps, c, views["gad"], views["base"])
 
@@ -196,14 +199,20 @@ class GAD:
     def maps(self, inputs: torch.Tensor, target, fast: bool = True, **method_kwargs) -> torch.Tensor:
         """(models, N, H, W): each model's channel-reduced map for `target`, the original first.
         fast=False calls captum even where the engine could."""
+        return self._maps(*self._checked(inputs, target), fast, **method_kwargs)
+
+    def _checked(self, inputs, target) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inputs as the model takes them and one target class per image, or a one-line error."""
         if not self.supports:
             raise GADInputError("this GAD has no supports: call fit(images, labels) or give supports=[...]")
-        x = checks.check_images(inputs, "inputs")
-        x = checks.model_inputs(x, self.model)
+        x = checks.model_inputs(checks.check_images(inputs, "inputs"), self.model)
         target = checks.target_classes(target, len(x))
-        device = next(self.model.parameters()).device
         with torch.no_grad():
-            checks.check_classes(self.model.eval()(x[:1].to(device)), target)
+            checks.check_classes(self.model.eval()(x[:1].to(next(self.model.parameters()).device)), target)
+        return x, target
+
+    def _maps(self, x: torch.Tensor, target: torch.Tensor, fast: bool = True, **method_kwargs) -> torch.Tensor:
+        device = next(self.model.parameters()).device
         name = self._spec.get("engine")
         if fast and name and set(method_kwargs) <= _ENGINE_ARGS.get(name, set()):
             return self._engine_maps(name, x, target, device, method_kwargs)
@@ -247,10 +256,9 @@ class GAD:
         GAD hull and of the baseline's hull against the original's, and RS of the GAD hull, the
         supplementary region and the baseline's hull (occluded with `fill`)."""
         hull_q, hull_tau = checks.check_threshold(hull_rule, hull_q, hull_tau, "hull")
-        # checked and cast here as well as in maps(): RS runs the model on these inputs too
-        x = checks.model_inputs(checks.check_images(inputs, "inputs"), self.model)
-        target = checks.target_classes(target, len(x))
-        ex = self.explain(x, target, **method_kwargs)
+        x, target = self._checked(inputs, target)  # RS runs the model on these inputs too
+        metrics.occlusion_fill(fill, x.shape[1])  # an unknown fill is named before the maps are made
+        ex = self._explain(x, target, **method_kwargs)
         views = {"orig": ex.original, "gad": ex.gad, "base": ex.baseline}
         h = {k: v for (_, k), v in hulls_of(views, [hull_rule], hull_q, hull_tau).items()}
         regions = cons.occlusion_regions(h)

@@ -313,6 +313,22 @@ def test_other_bad_inputs_are_one_line_errors():
         assert message in _one_line(err)
 
 
+def test_evaluate_names_an_unknown_fill_before_any_map_and_runs_the_class_check_once(monkeypatch):
+    model = small_cnn(2)
+    gad = GAD(model, Saliency, alphas=[2], supports=[model])
+    made, forwards = [], []
+    original_maps = GAD._maps
+    monkeypatch.setattr(GAD, "_maps", lambda self, *a, **k: made.append(1) or original_maps(self, *a, **k))
+    with pytest.raises(GADInputError) as err:
+        gad.evaluate(torch.randn(2, 3, 8, 8), 0, fill="grey")
+    assert "unknown occlusion fill 'grey'" in _one_line(err) and not made
+    # the one-image forward that checks the target classes, seen by its batch of one
+    hook = model.register_forward_hook(lambda m, args, out: forwards.append(len(args[0])))
+    gad.evaluate(torch.randn(2, 3, 8, 8), 0)
+    hook.remove()
+    assert made == [1] and forwards.count(1) == 1
+
+
 def test_numpy_settings_bool_labels_and_compiled_or_wrapped_supports_are_taken(tmp_path):
     import numpy as np
 
