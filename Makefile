@@ -124,12 +124,16 @@ NB_HASH = cat notebooks/0*.ipynb notebooks/0*.py | cksum
 clean-runs:
 	rm -rf runs build
 
+# $(call into,FILE,COMMAND): COMMAND's output becomes FILE only if COMMAND succeeds; a failure
+# leaves a committed FILE as it was (a plain `> FILE` would empty it before COMMAND starts).
+into = $(strip $(2)) > $(1).part || { rm -f $(1).part; exit 1; }; mv $(1).part $(1)
+
 readme-tables: $(VENV)/.installed
 	$(PY) tools/readme_tables.py
 
 paper-comparison: $(VENV)/.installed
-	$(PY) tools/compare_with_paper.py figures/catsdogs-cpu catsdogs top_q > figures/catsdogs-cpu/paper_comparison.md
-	$(PY) tools/compare_with_paper.py figures/cub-cpu birds top_q > figures/cub-cpu/paper_comparison.md
+	$(call into,figures/catsdogs-cpu/paper_comparison.md,$(PY) tools/compare_with_paper.py figures/catsdogs-cpu catsdogs top_q)
+	$(call into,figures/cub-cpu/paper_comparison.md,$(PY) tools/compare_with_paper.py figures/cub-cpu birds top_q)
 
 # Same trained models as `make reproduce` (copied, the cache keys match), attributions forced to
 # one precision, then the direction verdicts of the two runs compared.
@@ -139,15 +143,15 @@ precision-check: $(VENV)/.installed
 	    if [ -d runs/synthetic-default/$$a/models ]; then cp -rn runs/synthetic-default/$$a/models runs/synthetic-$$p/$$a/; fi; done; \
 	  $(PY) -m gadlib.reproduce --run-name synthetic-$$p --archs $(ARCH) --no-controls -p precision=$$p || exit 1; \
 	done
-	$(PY) tools/compare_runs.py figures/synthetic-fp32 figures/synthetic-bf16 > figures/synthetic-bf16/precision_check.md
+	$(call into,figures/synthetic-bf16/precision_check.md,$(PY) tools/compare_runs.py figures/synthetic-fp32 figures/synthetic-bf16)
 	cat figures/synthetic-bf16/precision_check.md
 
 # train_precision=bf16 (a lever where the CPU has native bf16): other models than the committed
 # fp32 run's, so their verdicts and test accuracies are compared with it.
 train-precision-check: $(VENV)/.installed notebooks
 	$(PY) -m gadlib.reproduce --run-name synthetic-bf16-train --archs $(ARCH) -p train_precision=bf16
-	$(PY) tools/compare_runs.py figures/synthetic-default figures/synthetic-bf16-train \
-		> figures/synthetic-bf16-train/precision_check.md
+	$(call into,figures/synthetic-bf16-train/precision_check.md,\
+		$(PY) tools/compare_runs.py figures/synthetic-default figures/synthetic-bf16-train)
 	cat figures/synthetic-bf16-train/precision_check.md
 
 # The same command on another machine trains other models (floating point differs between CPUs):
@@ -157,21 +161,21 @@ machine-check: $(VENV)/.installed notebooks
 	@if [ "$(RERUN)" = synthetic-default ]; then \
 	  echo "error: RUN_NAME=synthetic-default is the committed run this check compares with; choose another" >&2; exit 2; fi
 	$(PY) -m gadlib.reproduce --run-name $(RERUN)
-	$(PY) tools/compare_runs.py figures/synthetic-default figures/$(RERUN) > figures/$(RERUN)/machine_check.md
+	$(call into,figures/$(RERUN)/machine_check.md,$(PY) tools/compare_runs.py figures/synthetic-default figures/$(RERUN))
 	cat figures/$(RERUN)/machine_check.md
 
 SINCE ?= f40dc9b
 what-changed: $(VENV)/.installed
-	$(PY) tools/what_changed.py $(SINCE) figures/synthetic-default figures/cub-cpu figures/catsdogs-cpu \
-		> figures/changes_since_$(SINCE).md
+	$(call into,figures/changes_since_$(SINCE).md,\
+		$(PY) tools/what_changed.py $(SINCE) figures/synthetic-default figures/cub-cpu figures/catsdogs-cpu)
 
 CONTROL_RUNS ?= figures/synthetic-default figures/synthetic-frozen figures/cub-cpu figures/catsdogs-cpu
 controls-summary: $(VENV)/.installed
-	$(PY) tools/controls_summary.py $(CONTROL_RUNS) > figures/controls_summary.md
+	$(call into,figures/controls_summary.md,$(PY) tools/controls_summary.py $(CONTROL_RUNS))
 	cat figures/controls_summary.md
 
 direction-summary: $(VENV)/.installed
-	$(PY) tools/direction_summary.py $(CONTROL_RUNS) > figures/direction_summary.md
+	$(call into,figures/direction_summary.md,$(PY) tools/direction_summary.py $(CONTROL_RUNS))
 	cat figures/direction_summary.md
 
 # The yardstick for "same test accuracy, within 1 point" (#9): how far the seed alone moves it.
@@ -181,9 +185,7 @@ SPREAD_VARIANTS ?= small-maps plain-convs bf16
 accuracy-spread: $(VENV)/.installed
 	mkdir -p figures/accuracy-spread
 	for pack in cub_warbler_sparrow catsdogs; do \
-	  $(PY) tools/accuracy_spread.py --profile cpu --arch resnet18 --dataset folder --data-dir ../shared/data/$$pack \
-	    --seeds $(SPREAD_SEEDS) --variants $(SPREAD_VARIANTS) > figures/accuracy-spread/$$pack.md.part \
-	    || { rm -f figures/accuracy-spread/$$pack.md.part; exit 1; }; \
-	  mv figures/accuracy-spread/$$pack.md.part figures/accuracy-spread/$$pack.md; \
+	  $(call into,figures/accuracy-spread/$$pack.md,$(PY) tools/accuracy_spread.py --profile cpu --arch resnet18 \
+	    --dataset folder --data-dir ../shared/data/$$pack --seeds $(SPREAD_SEEDS) --variants $(SPREAD_VARIANTS)); \
 	  cat figures/accuracy-spread/$$pack.md; \
 	done

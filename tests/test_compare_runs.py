@@ -73,3 +73,14 @@ def test_tables_with_verdicts_on_means_have_no_opposite_count():
     not an interval that holds against one that fails, so "opposite" is not counted."""
     table = compare(ROOT / "figures" / "synthetic-fp32", ROOT / "figures" / "synthetic-bf16")
     assert (table["opposite"] == "n/a").all() and table["agree"].sum() == 58
+
+
+def test_controls_summary_stops_with_one_line_naming_a_missing_run_folder_before_any_table(tmp_path, capsys):
+    from controls_summary import main
+
+    shutil.copytree(ROOT / "figures" / "synthetic-default", tmp_path / "figures" / "synthetic-default")
+    with pytest.raises(SystemExit) as stop:
+        main(str(tmp_path / "figures" / "synthetic-default"))
+    message = str(stop.value.code)
+    assert "\n" not in message and "runs/synthetic-default/resnet18/controls.csv is missing" in message
+    assert capsys.readouterr().out == ""  # nothing half-printed into the file make writes

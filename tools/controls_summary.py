@@ -85,8 +85,23 @@ def first_step(folder: Path) -> pd.Series:
     )
 
 
+def missing(folder: Path) -> Path | None:
+    """The first file the summary reads that `folder`'s run lacks, else None."""
+    if not (folder / "RUN.json").is_file():
+        return folder / "RUN.json"
+    arch, run = _arch(folder), folder.parent.parent / "runs" / folder.name
+    needed = [folder / f"controls_verdicts_{arch}.csv", folder / f"sanity_{arch}.csv"]
+    return next((f for f in [*needed, run / arch / "controls.csv", run / arch / "sanity.csv"] if not f.is_file()), None)
+
+
 def main(*folders: str) -> None:
     paths = [Path(f) for f in folders]
+    for p in paths:  # before any table: the summary is all or nothing
+        if (lack := missing(p)) is not None:
+            sys.exit(
+                f"error: {lack} is missing: the summary reads each run's figures/<run>/ and its run folder "
+                "runs/<run>/ (git-ignored); make that run first (its make reproduce command is in the README)"
+            )
     table = pd.concat([verdicts(p) for p in paths], axis=1).fillna("- (no true object)")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["metric", "GAD vs"])
     print("GAD against each control: comparisons that hold / fail / are undecided (95% paired bootstrap interval)\n")
