@@ -136,14 +136,28 @@ def split_fingerprint(split) -> str:
     return h.hexdigest()
 
 
+def _compared(stored: dict, expected: dict, part: str) -> list[str]:
+    """The names of `part` that a reader of `stored` under `expected` compares: those `expected`
+    names, and a later-default setting `stored` names (`stamp` leaves one out at its default, so
+    a file made with support_mode='frozen' read by a run at 'train' differs there)."""
+    names = set(expected.get(part, {}))
+    if part == "settings":
+        names |= set(stored.get(part, {})) & set(LATER_DEFAULTS)
+    return sorted(names)
+
+
+def _value(st: dict, part: str, name: str) -> Any:
+    """A stamp's value of `name`; a later-default setting it leaves out is at its default."""
+    missing = normalise(LATER_DEFAULTS[name]) if part == "settings" and name in LATER_DEFAULTS else "<missing>"
+    return st.get(part, {}).get(name, missing)
+
+
 def difference(stored: dict, expected: dict) -> str | None:
     """'name=old (this run: new)' for the first setting or input that differs, else None."""
     for part in ("settings", "inputs"):
-        a, b = stored.get(part, {}), expected.get(part, {})
-        for name in sorted(set(a) | set(b)):
-            missing = normalise(LATER_DEFAULTS.get(name, "<missing>")) if part == "settings" else "<missing>"
-            if name in b and a.get(name, missing) != b[name]:
-                old, new = a.get(name, missing), b[name]
+        for name in _compared(stored, expected, part):
+            old, new = _value(stored, part, name), _value(expected, part, name)
+            if old != new:
                 if part == "inputs":
                     return f"other {name} than this run has (the models or an earlier stage changed)"
                 return f"{name}={_show(old)} (this run: {_show(new)})"
@@ -161,21 +175,15 @@ def _show(v: Any) -> str:
 def check(path: Path, stored: dict | None, expected: dict, partial: bool = False) -> None:
     """Stop with a one-line error if `stored` (the stamp of another stage's file) was not made
     under `expected`. With partial, only the settings and inputs named in `expected` are
-    compared (a reader that cannot know every input of the file)."""
+    compared (a reader that cannot know every input of the file), and the later-default settings
+    (LATER_DEFAULTS) the file names: every partial reader's fields include those."""
     made_by = MADE_BY.get(expected["stage"], "the earlier notebooks")
     if stored is None:
         raise GADInputError(f"{path} is missing or was written by an older gadlib: run notebook {made_by} first")
-    if partial:
-        same = all(
-            stored.get(part, {}).get(k, "<missing>") == v
-            for part in ("settings", "inputs")
-            for k, v in expected.get(part, {}).items()
-        )
-    else:
-        same = stored.get("key") == expected["key"]
-    if same:
+    why = difference(stored, expected)
+    if (why is None) if partial else stored.get("key") == expected["key"]:
         return
-    why = difference(stored, expected) or "another key"
+    why = why or "another key"
     raise GADInputError(
         f"{path} was made with {why}: rerun notebook {made_by} with this run's settings, or use another run_name"
     )

@@ -2,6 +2,7 @@
 precision per method for the family, and run files that refuse to mix settings."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -216,6 +217,23 @@ def test_forced_fp32_and_bf16_share_no_attribution_file_and_record_differently(t
     assert set(record16["precision"]["resnet18"].values()) == {"bf16"}
     for key in ("commit", "dirty", "versions", "device", "threads", "parameters"):
         assert key in record16
+
+
+@pytest.mark.parametrize(
+    "setting, other, shown", [("support_mode", "frozen", "'frozen'"), ("train_precision", "bf16", "'bf16'")]
+)
+def test_a_partial_reader_at_a_later_default_refuses_a_file_made_off_it(tmp_path, setting, other, shown):
+    """stamp() leaves a LATER_DEFAULTS setting out at its default, so a reader at the default
+    must still see that the file names another value (notebook 06 took a frozen run's rs.csv)."""
+    at_default, off = _smoke(tmp_path), _smoke(tmp_path, **{setting: other})
+    made, reader = (runfiles.stamp("sensitivity", c, runfiles.SENSITIVITY_FIELDS) for c in (off, at_default))
+    assert setting in made["settings"] and setting not in reader["settings"]
+    default = runfiles.normalise(runfiles.LATER_DEFAULTS[setting])
+    for stored, expected, old, new in ((made, reader, shown, repr(default)), (reader, made, repr(default), shown)):
+        with pytest.raises(GADInputError, match=f"made with {setting}={old} \\(this run: {new}\\)") as err:
+            runfiles.check(Path("rs.csv"), stored, expected, partial=True)
+        assert "\n" not in str(err.value)
+    runfiles.check(Path("rs.csv"), made, made, partial=True)  # the same settings pass
 
 
 # ---------------------------------------------------------------- 4. stale files
