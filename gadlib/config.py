@@ -62,6 +62,15 @@ def class_key(dataset: str, given: str) -> str:
     return given.lower() if dataset == "kaggle" else given
 
 
+def support_label(a1: float, a2: float) -> str:
+    """How a support's (class 1, class 2) alphas name its files: one name per support of a run."""
+    return f"{a1:g}_{a2:g}"
+
+
+def _listed(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.10g}" for v in values) + "]"
+
+
 # Profiles. `default` is what a notebook opened in JupyterLab runs: `make reproduce` (both
 # architectures, synthetic data) took 6.6 minutes on the fastest 2-core CPU timed and 14.5 on
 # the slowest, an AVX2-only EPYC, which took 22 in a slow phase at ba604bc (benchmarks/README.md).
@@ -286,6 +295,13 @@ class RunConfig:
         self.alphas = [float(a) for a in self.alphas]
         if self.alphas_c2 is not None:
             self.alphas_c2 = [float(a) for a in self.alphas_c2]
+        labels = [support_label(*pair) for pair in self.support_alphas]
+        if twice := next((x for x in labels if labels.count(x) > 1), None):
+            raise GADInputError(
+                f"two supports have alpha {twice.replace('_', ' / ')} (class 1 / class 2; alphas {_listed(self.alphas)}"
+                f"{'' if self.alphas_c2 is None else ', alphas_c2 ' + _listed(self.alphas_c2)}): "
+                "give each support its own alpha"
+            )
         for name in ("data_dir", "checkpoint"):
             if getattr(self, name):
                 setattr(self, name, str(Path(getattr(self, name)).expanduser().resolve()))

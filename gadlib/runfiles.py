@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .config import RunConfig
+from .config import RunConfig, support_label
 from .errors import GADInputError
 from .runfolder import atomic_write, holder_path, holding, lock_path
 
@@ -309,7 +309,7 @@ class RunFiles:
         return self.arch_dir / "models" / "original.pt"
 
     def support(self, a1: float, a2: float) -> Path:
-        return self.arch_dir / "models" / f"support_{a1:g}_{a2:g}.pt"
+        return self.arch_dir / "models" / f"support_{support_label(a1, a2)}.pt"
 
     @property
     def models_csv(self) -> Path:

@@ -130,10 +130,12 @@ def original_classifier(
 
 
 def support_stamp(
-    cfg: RunConfig, alpha: tuple[float, float], original: str, train_split: str, stage: str = "support", **inputs
+    cfg: RunConfig, alpha: tuple[float, float], original: str, train_split: str, position: int, stage: str = "support"
 ) -> dict:
-    """The stamp of the support for `alpha` of the original with fingerprint `original`
-    (`stage` "control" and a `position` for notebook 07's alpha = 0 supports)."""
+    """The stamp of the support for `alpha` of the original with fingerprint `original`, trained
+    at `position` among its run's supports, which sets its seed (`train_supports`): the support
+    for alpha = 4 of alphas [2, 4] is not the one of alphas [4]. `stage` "control" for notebook
+    07's alpha = 0 supports."""
     return runfiles.stamp(
         stage,
         cfg,
@@ -142,7 +144,7 @@ def support_stamp(
         original=original,
         train_split=train_split,
         targets=TARGETS_VERSION,
-        **inputs,
+        position=position,
     )
 
 
@@ -154,7 +156,7 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     _warn_if_slow_bf16(cfg, device)
     train_split = runfiles.split_fingerprint(data.train)
     original, record = original_classifier(cfg, data, device, train_split)
-    stamps = [support_stamp(cfg, (a1, a2), record["fingerprint"], train_split) for a1, a2 in cfg.support_alphas]
+    stamps = [support_stamp(cfg, a, record["fingerprint"], train_split, i) for i, a in enumerate(cfg.support_alphas)]
     supports, stored_supports = train_supports(
         cfg, data, original, cfg.support_alphas, [files.support(a1, a2) for a1, a2 in cfg.support_alphas], stamps
     )

@@ -47,6 +47,9 @@ def test_unknown_names_and_empty_alphas():
         ({"dataset": "cub", "data_dir": "/x", "classes": ["Warbler", "warbler_"]}, "names one class twice"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"pretrained": "maybe"}, "pretrained must be True or False"),
+        # one file per support (models/support_<a1>_<a2>.pt): two supports of one alpha would share it
+        ({"alphas": [2, 4, 2]}, "two supports have alpha 2 / 2"),
+        ({"alphas": [2, 2], "alphas_c2": [1, 1]}, "two supports have alpha 2 / 1"),
     ],
 )
 def test_settings_that_would_fail_late_or_mislead_are_refused_at_once(params, match):

@@ -37,6 +37,31 @@ def test_stages_resume_and_recompute_what_a_setting_touches(tmp_path):
     assert _mtime(support) != stamps[support]
 
 
+def test_a_support_is_read_back_only_at_the_position_it_was_trained_at(tmp_path):
+    """Support i trains with seed + i + 1, so alpha 4 of alphas [2, 4] is another model than
+    alpha 4 of alphas [4]: the second run into the folder must train its own, the one GAD.fit
+    gives for alphas [4]."""
+    from gadlib.gad import GAD
+
+    base = dict(profile="smoke", runs_dir=str(tmp_path), n_eval=4, methods=["saliency"])
+    first = RunConfig.build(**base, alphas=[2.0, 4.0])
+    data = load_dataset(first)
+    two = stages.model_family(first, data)
+    alone = stages.model_family(RunConfig.build(**base, alphas=[4.0]), data)
+    assert two.fingerprints[0] == alone.fingerprints[0]  # the same original
+    assert two.fingerprints[2] != alone.fingerprints[1]
+    fitted = GAD(alone.original, "saliency", alphas=[4.0]).fit(
+        data.train.images,
+        data.train.labels,
+        epochs=first.support_epochs,
+        lr=first.support_lr,
+        batch_size=first.batch_size,
+        seed=first.seed,
+    )
+    for a, b in zip(fitted.supports[0].state_dict().values(), alone.supports[0].state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_the_logit_space_is_read_back_for_the_same_models_and_equals_a_fresh_one(tmp_path, monkeypatch):
     cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path), alphas=[2.0, 8.0])
     data = load_dataset(cfg)

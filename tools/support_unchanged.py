@@ -20,7 +20,7 @@ def main(arch: str = "resnet18") -> int:
     split = runfiles.split_fingerprint(data.train)
     original, record = stages.original_classifier(cfg, data, pick_device(cfg.device), split)
     alpha = tuple(cfg.support_alphas[0])
-    st = stages.support_stamp(cfg, alpha, record["fingerprint"], split)
+    st = stages.support_stamp(cfg, alpha, record["fingerprint"], split, position=0)
     cached, cached_st = runfiles.load(files.support(*alpha))
     if cached is None or cached_st["key"] != st["key"]:
         sys.exit(f"error: no cached support {alpha} of this run in {files.support(*alpha)}: run make reproduce first")
