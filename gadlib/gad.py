@@ -127,6 +127,8 @@ class GAD:
         "bf16" choose (bf16 on the CPU pays only where it has native bf16)."""
         images = checks.check_images(images, "images")
         epochs, batch_size = checks.fit_settings(images, epochs, batch_size, lr, mode)
+        if images.dtype != torch.uint8:  # as explain() takes them: finite, in the model's dtype
+            images = checks.model_inputs(images, self.model, "images", ", or uint8 RGB images")
         labels = checks.class_indices(labels, "labels")  # beside the logits, which predict_logits gives on the CPU
         if labels.shape != (len(images),):
             raise GADInputError(f"labels of shape {tuple(labels.shape)} for {len(images)} images: give one class each")

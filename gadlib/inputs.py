@@ -156,11 +156,11 @@ def fit_settings(images: torch.Tensor, epochs, batch_size, lr, mode: str) -> tup
     return int(epochs), int(batch_size)
 
 
-def model_inputs(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
-    """Images to explain as the model takes them: finite floats, cast to the model's dtype
-    (float64 images for a float32 model, say)."""
+def model_inputs(x: torch.Tensor, model: nn.Module, what: str = "inputs", other: str = "") -> torch.Tensor:
+    """Images as the model takes them: finite floats, cast to the model's dtype (float64 images
+    for a float32 model, say). `other` names what else the caller takes (GAD.fit: uint8)."""
     if not x.is_floating_point():
-        raise GADInputError(f"inputs are {x.dtype} images: give the model's input (normalised float tensors)")
+        raise GADInputError(f"{what} are {x.dtype} images: give the model's input (normalised float tensors){other}")
     if not torch.isfinite(x).all():
-        raise GADInputError("inputs hold NaN or infinite values: their maps would mean nothing")
+        raise GADInputError(f"{what} hold NaN or infinite values: what GAD makes of them would mean nothing")
     return x.to(next(model.parameters()).dtype)

@@ -300,6 +300,9 @@ def test_other_bad_inputs_are_one_line_errors():
     ):
         cases.append((lambda kwargs=kwargs: GAD(model, Saliency, alphas=[2]).fit(x, y, **kwargs), message))
     cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x, y + 0.5, epochs=1), "labels must be whole"))
+    # training images go through the check explain() applies: finite, in the model's dtype
+    cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x.long(), y, epochs=1), "images are torch.int64 images"))
+    cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x * torch.nan, y, epochs=1), "images hold NaN"))
     many = torch.rand(100)  # a long value is cut short: the message stays one line
     cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x, many, epochs=1), "labels must be whole"))
     cases.append((lambda: GAD(model, Saliency, alphas=[float("nan")]), "alpha nan is not a number"))
@@ -358,6 +361,12 @@ def test_float64_inputs_give_the_float32_maps_and_whole_float_targets_are_classe
     assert torch.equal(gad.attribute(x.double(), target=torch.tensor([1.0, 0.0])), gad.attribute(x, target=[1, 0]))
     # evaluate occludes and runs the model on the inputs too: the same cast
     pd.testing.assert_frame_equal(gad.evaluate(x.double(), target=[1, 0]), gad.evaluate(x, target=[1, 0]))
+    # and fit trains on float64 images as on the float32 ones (it raised torch's dtype error)
+    images, labels = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 0, 1])
+    fits = [
+        GAD(model, Saliency, alphas=[2]).fit(im, labels, epochs=1, batch_size=2) for im in (images.double(), images)
+    ]
+    assert fits[0].history == fits[1].history
     with pytest.raises(GADInputError) as err:
         gad.save(tmp_path)
     assert "is a folder" in _one_line(err)
