@@ -62,6 +62,23 @@ def class_key(dataset: str, given: str) -> str:
     return given.lower() if dataset == "kaggle" else given
 
 
+# Settings that are paths: relative ones are taken from the folder a command runs in.
+PATH_SETTINGS = ("data_dir", "checkpoint")
+
+
+def absolute_path(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def absolute_paths(params: dict) -> dict:
+    """`params` with each path setting (also inside `extra`) absolute, from the current folder:
+    the notebooks run inside notebooks/, so a relative path must not reach them as it is."""
+    out = {k: absolute_path(v) if k in PATH_SETTINGS and isinstance(v, str) and v else v for k, v in params.items()}
+    if isinstance(out.get("extra"), dict):
+        out["extra"] = absolute_paths(out["extra"])
+    return out
+
+
 def support_label(a1: float, a2: float) -> str:
     """How a support's (class 1, class 2) alphas name its files: one name per support of a run."""
     return f"{a1:g}_{a2:g}"
@@ -302,9 +319,9 @@ class RunConfig:
                 f"{'' if self.alphas_c2 is None else ', alphas_c2 ' + _listed(self.alphas_c2)}): "
                 "give each support its own alpha"
             )
-        for name in ("data_dir", "checkpoint"):
+        for name in PATH_SETTINGS:
             if getattr(self, name):
-                setattr(self, name, str(Path(getattr(self, name)).expanduser().resolve()))
+                setattr(self, name, absolute_path(getattr(self, name)))
 
     # ----- derived values -----
     @property

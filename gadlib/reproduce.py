@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ARCHS, ROOT, RunConfig
+from .config import ARCHS, ROOT, RunConfig, absolute_paths
 from .errors import GADInputError
 
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -149,6 +149,7 @@ class ChainProgress:
 
 
 def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = True) -> RunConfig:
+    params = absolute_paths(params)  # what the notebooks get, as this process's folder reads it
     # each notebook's arch is set from `archs` below: one given with the settings would be dropped
     given = params.get("arch", params.get("extra", {}).get("arch"))
     if given is not None:
@@ -284,9 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         help="any notebook parameter, e.g. -p ig_steps=50",
     )
     args = ap.parse_args(argv)
-    # Notebooks run inside notebooks/, so paths given here are made absolute first.
-    data_dir = str(Path(args.data_dir).expanduser().resolve()) if args.data_dir else None
-    params = {"dataset": args.dataset, "data_dir": data_dir, "run_name": args.run_name}
+    params = {"dataset": args.dataset, "data_dir": args.data_dir, "run_name": args.run_name}
     if args.profile:
         params["profile"] = args.profile
     values = {}
@@ -303,10 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             pairs = list(value.items())
         else:
             pairs = [(name, value)]
-        for key, val in pairs:
-            if key in ("checkpoint", "data_dir") and isinstance(val, str):
-                val = str(Path(val).expanduser().resolve())  # the notebooks run inside notebooks/
-            values[key] = val
+        values.update(pairs)
     if values:
         params = notebook_params({**params, **values})
     try:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import ARCHS, ROOT, RunConfig
+from .config import ARCHS, ROOT, RunConfig, absolute_paths
 from .errors import GADInputError
 from .runfiles import FAMILY_FIELDS, atomic_write
 
@@ -232,6 +232,7 @@ def run_sweep(
     index_path = figures / name / "points.csv"
     # the profile is settled here, not by each worker's environment (a cluster's workers have their own)
     base = {**base, "profile": base.get("profile") or os.environ.get("GAD_PROFILE") or "default"}
+    base = absolute_paths(base)  # here, not on a worker, whose folder may be another
     context = json.dumps({"base": base, "archs": archs, "controls": controls}, sort_keys=True)
     points = points_of(grid)  # a point with a bad setting fails in its own preflight, in seconds
     names = [point_name(p) for p in points]
@@ -271,7 +272,7 @@ def run_sweep(
                 spec = {
                     "sweep": name,
                     "point": point,
-                    "params": params,
+                    "params": absolute_paths(params),
                     "base": base,
                     "archs": archs,
                     "controls": controls,
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     base = {"dataset": args.dataset}
     if args.data_dir:
-        base["data_dir"] = str(Path(args.data_dir).expanduser().resolve())
+        base["data_dir"] = args.data_dir
     if args.profile:
         base["profile"] = args.profile
     try:

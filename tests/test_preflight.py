@@ -318,3 +318,18 @@ def test_cub_table_that_is_not_the_release_format(runner, tmp_path):
     root = _cub_release(tmp_path / "CUB_200_2011")
     (root / "image_class_labels.txt").write_text("1 1\nthis line is not a row\n")
     _fails_fast(runner("--dataset", "cub", "--data-dir", str(root)), "image_class_labels.txt, line 2, is not")
+
+
+def test_a_relative_path_reaches_the_notebooks_as_the_caller_reads_it(runner, tmp_path, monkeypatch):
+    """The notebooks run inside notebooks/: run_chain (which sweeps and the alpha selection call
+    with the user's settings) makes a relative checkpoint or data_dir absolute first, also in extra."""
+    from gadlib.models import build_model
+
+    (tmp_path / "mine").mkdir()
+    torch.save(build_model("resnet18", 2, 32).state_dict(), tmp_path / "mine" / "r18.pt")
+    monkeypatch.chdir(tmp_path)
+    for params in ({"checkpoint": "mine/r18.pt"}, {"extra": {"checkpoint": "mine/r18.pt"}}):
+        with pytest.raises(KernelStarted) as started:
+            reproduce.run_chain({"profile": "smoke", **params}, ["resnet18"])
+        given = started.value.args[0]
+        assert given.get("checkpoint", given.get("extra", {}).get("checkpoint")) == str(tmp_path / "mine" / "r18.pt")
