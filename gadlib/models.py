@@ -19,15 +19,34 @@ _WEIGHTS = {
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    """The device `name` (a RunConfig device), or a one-line error where this machine lacks it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type in ("cuda", "xpu"):
+        backend = getattr(torch, device.type, None)
+        count = backend.device_count() if backend is not None and backend.is_available() else 0
+        if (device.index or 0) >= count:
+            have = (
+                f"{count} {device.type} device(s), {device.type}:0 to {count - 1}"
+                if count
+                else f"no {device.type} device"
+            )
+            other = ", or an index below that" if count else ""
+            raise GADInputError(f"device {name!r} is not on this machine ({have}): choose auto or cpu{other}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise GADInputError(f"device {name!r} is not on this machine (no Apple GPU): choose auto or cpu")
+    return device
 
 
 def describe_device(device: torch.device) -> str:
     """The device in words, for run records: GPU name, or CPU model and whether it has native bf16."""
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
+    if device.type == "xpu":
+        return f"xpu: {torch.xpu.get_device_name(device)}"
+    if device.type == "mps":
+        return "mps: Apple GPU"
     name = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

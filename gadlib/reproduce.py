@@ -79,6 +79,10 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
         cfg.with_arch(arch).validate()
     from .layouts import check_files_serve_n_eval, check_synthetic_serves_n_eval
 
+    if cfg.device not in ("auto", "cpu"):
+        from .models import pick_device  # imports torch: only when a device is named
+
+        pick_device(cfg.device)
     if cfg.dataset == "synthetic":
         check_synthetic_serves_n_eval(cfg)
     else:

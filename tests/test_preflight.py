@@ -121,6 +121,11 @@ def test_bad_settings(runner, param, match):
     _fails_fast(runner("-p", param), match)
 
 
+def test_a_device_this_machine_lacks_is_refused_before_the_first_notebook(runner):
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU, or the first where there is none
+    _fails_fast(runner("-p", f"device={missing}"), f"device '{missing}' is not on this machine")
+
+
 def test_checkpoint_that_is_not_a_pytorch_file(runner, tmp_path):
     (tmp_path / "mine.pt").write_text("garbage\n")
     _fails_fast(runner("--archs", "resnet18", "-p", f"checkpoint={tmp_path / 'mine.pt'}"), "is not a PyTorch file")
