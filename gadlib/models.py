@@ -174,11 +174,22 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
         prefix = next(
             (p for p in ("module.", "model.", "_orig_mod.") if keys and all(k.startswith(p) for k in keys)), None
         )
-        hint = (
-            f"its keys start with {prefix!r} (a wrapped or compiled model): save the state_dict of the model itself"
-            if prefix
-            else f"give a state_dict of torchvision's {arch} with a two-class head, or pick its architecture (archs)"
+        full_head = (
+            arch == "vgg16"
+            and image_size < 224
+            and tuple(getattr(state.get("classifier.0.weight"), "shape", ())) == (4096, 25088)
         )
+        if prefix:
+            hint = (
+                f"its keys start with {prefix!r} (a wrapped or compiled model): save the state_dict of the model itself"
+            )
+        elif full_head:  # build_model's own departure, not the user's mistake
+            hint = (
+                f"it has VGG16's 224 px head, and below 224 px (image_size {image_size}) the head is "
+                "512 wide: set image_size=224"
+            )
+        else:
+            hint = f"give a state_dict of torchvision's {arch} with a two-class head, or pick its architecture (archs)"
         raise GADInputError(f"checkpoint {path} does not fit a two-class {arch} ({what}): {hint}") from None
     return model
 

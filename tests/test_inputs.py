@@ -131,6 +131,10 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
     one_line_error(r"size mismatch for fc\.weight", load_classifier, tmp_path / "five.pt", "resnet18", 32)
     torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, tmp_path / "wrapped.pt")
     one_line_error("keys start with 'module.'", load_classifier, tmp_path / "wrapped.pt", "resnet18", 32)
+    # VGG16's own 224 px head at a smaller size: the cause is build_model's small head (an
+    # expanded tensor, so that the file holds one number, not 100 million)
+    torch.save({"classifier.0.weight": torch.zeros(1).expand(4096, 25088)}, tmp_path / "vgg224.pt")
+    one_line_error("224 px head.*set image_size=224", load_classifier, tmp_path / "vgg224.pt", "vgg16", 32)
     # a whole model that cannot take the run's image size
     torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2)), tmp_path / "lin16.pt")
     one_line_error("fails on a 3 x 32 x 32 image", load_classifier, tmp_path / "lin16.pt", "resnet18", 32)
