@@ -88,9 +88,11 @@ def mass_inside(maps: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 
 
 def pointing_hit(maps: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Pointing game: does the map's largest pixel fall on the object?"""
-    peak = maps.flatten(-2).argmax(-1, keepdim=True)
-    return truth.flatten(-2).gather(-1, peak).squeeze(-1).double()
+    """Pointing game: does the map's largest pixel fall on the object? NaN for an all-zero map
+    (an empty consensus), which points nowhere: argmax would pick its first pixel."""
+    flat = maps.flatten(-2)
+    hit = truth.flatten(-2).gather(-1, flat.argmax(-1, keepdim=True)).squeeze(-1).double()
+    return torch.where(flat.amax(-1) > 0, hit, torch.nan)
 
 
 def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

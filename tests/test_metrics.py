@@ -45,6 +45,10 @@ def test_ground_truth_scores():
     assert float(metrics.mass_inside(m, truth)) == 0.75
     assert float(metrics.pointing_hit(m, truth)) == 1.0
     assert float(metrics.pointing_hit(m, truth.flip(0, 1))) == 0.0  # the peak is off this object
+    # an all-zero map (an empty consensus) points nowhere, whatever lies at its first pixel
+    zero = torch.zeros(2, 4, 4)
+    assert metrics.pointing_hit(zero, truth.expand(2, 4, 4)).isnan().all()
+    assert metrics.mass_inside(zero, truth.expand(2, 4, 4)).isnan().all()
     assert float(metrics.iou(truth, truth)) == 1.0
     # two overlapping masks of 6 and 4 pixels share 2: intersection 2 over union 8, either way round
     a = torch.zeros(4, 4, dtype=torch.bool)
