@@ -31,7 +31,7 @@ import sys
 import pandas as pd
 import torch
 
-from .config import ROOT
+from .config import figures_root
 from .errors import GADInputError
 
 CANDIDATES = (1, 2, 3, 4, 6, 8, 10, 12, 16, 24)
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         original, _ = stages.original_classifier(cfg, data, pick_device(cfg.device), split_fingerprint(data.train))
         report = candidate_report(cfg, data, original)
         chosen = choose(report, min_spearman=args.min_spearman)
-        out = ROOT / "figures" / "alpha-selection"
+        out = figures_root() / "alpha-selection"  # beside its sweep's figures
         text = (
             f"Candidates on a validation part (20%) of {cfg.dataset}'s training split, {cfg.arch}, "
             f"profile {cfg.profile}; kept: lowest Spearman >= {args.min_spearman}; chosen: {chosen}\n\n"

@@ -62,6 +62,16 @@ def class_key(dataset: str, given: str) -> str:
     return given.lower() if dataset == "kaggle" else given
 
 
+def runs_root(given: str | Path | None = None) -> Path:
+    """Where run folders go: `given`, else $GAD_RUNS_DIR, else runs/ of the repository."""
+    return Path(given or os.environ.get("GAD_RUNS_DIR") or ROOT / "runs")
+
+
+def figures_root(given: str | Path | None = None) -> Path:
+    """Where figure folders go: `given`, else $GAD_FIGURES_DIR, else figures/ of the repository."""
+    return Path(given or os.environ.get("GAD_FIGURES_DIR") or ROOT / "figures")
+
+
 # Settings that are paths: relative ones are taken from the folder a command runs in.
 PATH_SETTINGS = ("data_dir", "checkpoint")
 
@@ -340,8 +350,7 @@ class RunConfig:
 
     @property
     def run_dir(self) -> Path:
-        base = self.runs_dir or os.environ.get("GAD_RUNS_DIR") or ROOT / "runs"
-        return Path(base) / self.name
+        return runs_root(self.runs_dir) / self.name
 
     @property
     def arch_dir(self) -> Path:
@@ -349,8 +358,7 @@ class RunConfig:
 
     @property
     def figure_dir(self) -> Path:
-        base = self.figures_dir or os.environ.get("GAD_FIGURES_DIR") or ROOT / "figures"
-        return Path(base) / self.name
+        return figures_root(self.figures_dir) / self.name
 
     def with_arch(self, arch: str) -> "RunConfig":
         return dataclasses.replace(self, arch=arch)

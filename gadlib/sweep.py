@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import ARCHS, ROOT, RunConfig, absolute_paths
+from .config import ARCHS, RunConfig, absolute_paths, figures_root, runs_root
 from .errors import GADInputError
 from .runfiles import FAMILY_FIELDS, atomic_write
 
@@ -227,8 +227,7 @@ def run_sweep(
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise GADInputError(f"sweep name {name!r}: use letters, digits, '.', '_' and '-'")
-    runs = Path(runs_dir or os.environ.get("GAD_RUNS_DIR") or ROOT / "runs").resolve()
-    figures = Path(figures_dir or os.environ.get("GAD_FIGURES_DIR") or ROOT / "figures").resolve()
+    runs, figures = runs_root(runs_dir).resolve(), figures_root(figures_dir).resolve()
     index_path = figures / name / "points.csv"
     # the profile is settled here, not by each worker's environment (a cluster's workers have their own)
     base = {**base, "profile": base.get("profile") or os.environ.get("GAD_PROFILE") or "default"}

@@ -7,12 +7,11 @@ resample image-target pairs (each seen once per point).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 
-from .config import ROOT
+from .config import figures_root, runs_root
 from .errors import GADInputError
 from .runfiles import read_csv
 from .stats import cluster_bootstrap
@@ -27,9 +26,7 @@ MEASURES = {
 
 
 def sweep_dirs(name: str, runs_dir=None, figures_dir=None) -> tuple[Path, Path]:
-    runs = Path(runs_dir or os.environ.get("GAD_RUNS_DIR") or ROOT / "runs") / name
-    figures = Path(figures_dir or os.environ.get("GAD_FIGURES_DIR") or ROOT / "figures") / name
-    return runs, figures
+    return runs_root(runs_dir) / name, figures_root(figures_dir) / name
 
 
 def read_sweep(name: str, runs_dir=None, figures_dir=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
