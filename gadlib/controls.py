@@ -331,5 +331,4 @@ def verdict_counts(paired: pd.DataFrame) -> pd.DataFrame:
     """How many comparisons (one per method, and hull rule where there is one) hold, fail or are
     undecided, per metric and control."""
     t = paired.groupby(["dataset", "arch", "metric", "GAD vs", "verdict"], sort=False).size().unstack(fill_value=0)
-    order = ["holds", "fails", "undecided (interval contains 0)", "no difference", "undefined"]
-    return t.reindex(columns=[c for c in order if c in t.columns])
+    return t.reindex(columns=[c for c in stats.VERDICTS if c in t.columns])

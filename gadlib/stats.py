@@ -26,18 +26,29 @@ def paired_bootstrap(diff: np.ndarray, resamples: int = 2000, seed: int = 0, lev
     }
 
 
+# The verdicts' words, in the order the tables count them; the tools that count them import these.
+HOLDS, FAILS, UNDECIDED, NO_DIFFERENCE, UNDEFINED = (
+    "holds",
+    "fails",
+    "undecided (interval contains 0)",
+    "no difference",
+    "undefined",
+)
+VERDICTS = (HOLDS, FAILS, UNDECIDED, NO_DIFFERENCE, UNDEFINED)
+
+
 def verdict(low: float, high: float) -> str:
     """'holds' if the whole interval says GAD is better, 'fails' if it says worse, 'no difference'
     if every pair ties, else undecided."""
     if np.isnan(low) or np.isnan(high):
-        return "undefined"
+        return UNDEFINED
     if low == high == 0:
-        return "no difference"
+        return NO_DIFFERENCE
     if low > 0:
-        return "holds"
+        return HOLDS
     if high < 0:
-        return "fails"
-    return "undecided (interval contains 0)"
+        return FAILS
+    return UNDECIDED
 
 
 def cluster_bootstrap(values, clusters, resamples: int = 2000, seed: int = 0, level: float = 0.95) -> dict:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from . import paper
 from .config import METHOD_SHORT, METHODS
+from .stats import FAILS, HOLDS, paired_bootstrap, verdict
 
 
 def model_table(models: pd.DataFrame) -> pd.DataFrame:
@@ -107,7 +108,6 @@ def direction_summary(
     - RS GAD vs Sup: RS of the GAD hull above that of the supplementary region, image by image;
     - RS GAD vs Base: above that of the matched-area baseline's hull.
     Also the consensus share of the pixels, and the share of images with RC < 1 (both classes)."""
-    from .stats import paired_bootstrap, verdict
 
     def per_class(diffs: dict[int, np.ndarray]) -> str:
         intervals = {k: paired_bootstrap(d, resamples, seed) for k, d in diffs.items()}
@@ -156,7 +156,7 @@ def direction_verdict(table: pd.DataFrame, idx, short: str) -> str:
     if new in table.columns:
         return str(table.loc[idx, new])
     value = table.loc[idx, old]
-    return "holds" if str(value) == "True" or value is True else "fails"
+    return HOLDS if str(value) == "True" or value is True else FAILS
 
 
 def opposite_verdicts(a: str, b: str) -> bool:
@@ -170,7 +170,7 @@ def opposite_verdicts(a: str, b: str) -> bool:
 
     va, vb = per_class(a), per_class(b)
     classes = (set(va) | set(vb)) - {None} or {None}
-    return any({va.get(k, va.get(None)), vb.get(k, vb.get(None))} == {"holds", "fails"} for k in classes)
+    return any({va.get(k, va.get(None)), vb.get(k, vb.get(None))} == {HOLDS, FAILS} for k in classes)
 
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:

@@ -20,9 +20,10 @@ import pandas as pd
 
 from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import read_csv
+from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED
 from gadlib.tables import to_markdown
 
-COUNTS = ("holds", "fails", "undecided (interval contains 0)")
+COUNTS = (HOLDS, FAILS, UNDECIDED)
 
 
 def _arch(folder: Path) -> str:
@@ -39,7 +40,7 @@ def verdicts(folder: Path) -> pd.Series:
     cells = {}
     for idx, row in t.iterrows():
         n = [int(row.get(c, 0)) for c in COUNTS]
-        ties = int(row.get("no difference", 0))
+        ties = int(row.get(NO_DIFFERENCE, 0))
         cells[idx] = f"{n[0]} / {n[1]} / {n[2]}" + (f" ({ties} ties)" if ties else "")
     return pd.Series(cells, name=f"{folder.name} ({arch})")
 

@@ -13,20 +13,20 @@ from pathlib import Path
 import pandas as pd
 
 from gadlib.runfiles import read_csv
+from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED
 from gadlib.tables import to_markdown
 
 CLAIMS = ("RC<1 for most", "RS GAD vs Sup", "RS GAD vs Base")
 RULES = {"top_q": "top 50%", "frac_max": "10% of max"}
-UNDECIDED = "undecided (interval contains 0)"
 
 
 def count(verdicts: pd.Series) -> str:
     """'holds / fails / undecided' over the methods, then the methods whose classes disagree,
     each with its two verdicts ('c1 fails, c2 undecided')."""
-    n = {v: int((verdicts == v).sum()) for v in ("holds", "fails", UNDECIDED)}
-    cell = f"{n['holds']} / {n['fails']} / {n[UNDECIDED]}"
-    split = verdicts[~verdicts.isin(["holds", "fails", UNDECIDED, "no difference"])]
-    ties = int((verdicts == "no difference").sum())
+    n = {v: int((verdicts == v).sum()) for v in (HOLDS, FAILS, UNDECIDED)}
+    cell = f"{n[HOLDS]} / {n[FAILS]} / {n[UNDECIDED]}"
+    split = verdicts[~verdicts.isin([HOLDS, FAILS, UNDECIDED, NO_DIFFERENCE])]
+    ties = int((verdicts == NO_DIFFERENCE).sum())
     if ties:
         cell += f" ({ties} ties)"
     if len(split):  # "class 1 fails, class 2 undecided" (the tables write the split without the interval note)
