@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from . import consensus as cons
-from . import runfiles
+from . import metrics, runfiles
 from .attributions import GRADIENT_METHODS, attribution_maps
 from .config import RunConfig
 from .hulls import hulls_of
@@ -37,23 +37,17 @@ def probe_indices(labels: torch.Tensor, per_class: int = PROBE_PER_CLASS) -> tor
 
 
 def _overlap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Jaccard index per mask (..., H, W); 1 where both are empty."""
-    inter = (a & b).flatten(-2).sum(-1).double()
-    union = (a | b).flatten(-2).sum(-1).double()
-    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+    """Jaccard index per mask (..., H, W); 1 where both are empty (they agree)."""
+    return metrics.iou(a, b).nan_to_num(1.0)
 
 
 def worst_agreement(ref: torch.Tensor, low: torch.Tensor, cfg: RunConfig) -> dict[str, float]:
     """Worst-map agreement of two family stacks (models, classes, N, H, W): of the consensus
     masks, and of the hulls of the original, GAD and baseline maps under every hull rule."""
-    c_ref = cons.consensus(ref, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
-    c_low = cons.consensus(low, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
+    c_ref, v_ref = cons.regions(ref, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
+    c_low, v_low = cons.regions(low, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
     out = {"consensus": float(_overlap(c_ref, c_low).min())}
-    views = {
-        "orig": (ref[0], low[0]),
-        "gad": (cons.gad_map(ref[0], c_ref), cons.gad_map(low[0], c_low)),
-        "base": (cons.matched_area_map(ref[0], c_ref), cons.matched_area_map(low[0], c_low)),
-    }
+    views = {name: (v_ref[name], v_low[name]) for name in v_ref}
     hulls = hulls_of(
         {(name, p): v[p] for name, v in views.items() for p in (0, 1)}, cfg.hull_rules, cfg.hull_q, cfg.hull_tau
     )

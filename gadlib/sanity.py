@@ -118,8 +118,8 @@ def cascade(cfg, family_models: list[torch.nn.Module], x: torch.Tensor, precisio
         )
         out = {}
         for k, v in m.items():
-            c = cons.consensus(v, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
-            out[k] = (v[0], cons.gad_map(v[0], c), cons.matched_area_map(v[0], c))
+            _, views = cons.regions(v, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
+            out[k] = (views["orig"], views["gad"], views["base"])
         return out
 
     # ranked where the models run (exact on any device); the trained maps once, not at every step
