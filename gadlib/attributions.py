@@ -299,17 +299,16 @@ def _maps_one_model(
 
 
 def map_agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-map Spearman rank correlation and top-half Jaccard between two stacks of maps."""
+    """Per-map Spearman rank correlation and top-half Jaccard (`metrics.agreement`) between two
+    stacks of maps."""
     from .consensus import pixel_ranks
+    from .metrics import agreement
 
     ra = pixel_ranks(a).flatten(-2).double()
     rb = pixel_ranks(b).flatten(-2).double()
     ra, rb = ra - ra.mean(-1, keepdim=True), rb - rb.mean(-1, keepdim=True)
     rho = (ra * rb).sum(-1) / (ra.norm(dim=-1) * rb.norm(dim=-1))
-    ta, tb = important(a, "top_q", 0.5), important(b, "top_q", 0.5)
-    inter = (ta & tb).flatten(-2).sum(-1).double()
-    union = (ta | tb).flatten(-2).sum(-1).double().clamp(min=1)
-    return rho, inter / union
+    return rho, agreement(important(a, "top_q", 0.5), important(b, "top_q", 0.5))
 
 
 def _autocast(device: torch.device, bf16: bool):

@@ -96,5 +96,12 @@ def pointing_hit(maps: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 
 
 def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Jaccard index per mask (..., H, W); NaN where both are empty (a score of nothing)."""
     union = area(a | b)
     return torch.where(union > 0, area(a & b) / union.clamp(min=1), torch.nan)
+
+
+def agreement(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Jaccard index per mask, as agreement of two computations of one mask: 1 where both are
+    empty (they agree)."""
+    return iou(a, b).nan_to_num(1.0)

@@ -36,24 +36,20 @@ def probe_indices(labels: torch.Tensor, per_class: int = PROBE_PER_CLASS) -> tor
     return torch.cat([torch.nonzero(labels == k).flatten()[:per_class] for k in labels.unique().tolist()])
 
 
-def _overlap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Jaccard index per mask (..., H, W); 1 where both are empty (they agree)."""
-    return metrics.iou(a, b).nan_to_num(1.0)
-
-
 def worst_agreement(ref: torch.Tensor, low: torch.Tensor, cfg: RunConfig) -> dict[str, float]:
     """Worst-map agreement of two family stacks (models, classes, N, H, W): of the consensus
     masks, and of the hulls of the original, GAD and baseline maps under every hull rule."""
     c_ref, v_ref = cons.regions(ref, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
     c_low, v_low = cons.regions(low, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
-    out = {"consensus": float(_overlap(c_ref, c_low).min())}
+    out = {"consensus": float(metrics.agreement(c_ref, c_low).min())}
     views = {name: (v_ref[name], v_low[name]) for name in v_ref}
     hulls = hulls_of(
         {(name, p): v[p] for name, v in views.items() for p in (0, 1)}, cfg.hull_rules, cfg.hull_q, cfg.hull_tau
     )
     for rule in cfg.hull_rules:
         for name in views:
-            out[f"hull {rule} {name}"] = float(_overlap(hulls[(rule, (name, 0))], hulls[(rule, (name, 1))]).min())
+            pair = hulls[(rule, (name, 0))], hulls[(rule, (name, 1))]
+            out[f"hull {rule} {name}"] = float(metrics.agreement(*pair).min())
     return out
 
 

@@ -50,6 +50,8 @@ def test_ground_truth_scores():
     assert metrics.pointing_hit(zero, truth.expand(2, 4, 4)).isnan().all()
     assert metrics.mass_inside(zero, truth.expand(2, 4, 4)).isnan().all()
     assert float(metrics.iou(truth, truth)) == 1.0
+    empty = torch.zeros(4, 4, dtype=torch.bool)  # nothing to score, but two computations that agree
+    assert metrics.iou(empty, empty).isnan() and float(metrics.agreement(empty, empty)) == 1.0
     # two overlapping masks of 6 and 4 pixels share 2: intersection 2 over union 8, either way round
     a = torch.zeros(4, 4, dtype=torch.bool)
     b = torch.zeros(4, 4, dtype=torch.bool)

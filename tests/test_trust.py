@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gadlib import GADInputError, RunConfig, record, report, runfiles, stages
+from gadlib import GADInputError, RunConfig, metrics, record, report, runfiles, stages
 from gadlib.data import eval_indices, load_dataset
 
 
@@ -132,7 +132,7 @@ def test_precision_rule_judges_the_worst_image_not_the_mean():
     # the mean over maps would have passed: 31 of 32 consensus masks are identical
     from gadlib import consensus as cons
 
-    overlap = precision._overlap(
+    overlap = metrics.agreement(
         cons.consensus(ref, cfg.consensus_rule, cfg.consensus_q),
         cons.consensus(one_bad, cfg.consensus_rule, cfg.consensus_q),
     )
