@@ -73,7 +73,7 @@ def figures_root(given: str | Path | None = None) -> Path:
 
 
 # Settings that are paths: relative ones are taken from the folder a command runs in.
-PATH_SETTINGS = ("data_dir", "checkpoint")
+PATH_SETTINGS = ("data_dir", "checkpoint", "runs_dir", "figures_dir")
 
 
 def absolute_path(path: str) -> str:

@@ -174,16 +174,18 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
         prefix = next(
             (p for p in ("module.", "model.", "_orig_mod.") if keys and all(k.startswith(p) for k in keys)), None
         )
-        full_head = (
-            arch == "vgg16"
-            and image_size < 224
-            and tuple(getattr(state.get("classifier.0.weight"), "shape", ())) == (4096, 25088)
-        )
+
+        def shape(key: str) -> tuple:
+            return tuple(getattr(state.get(key), "shape", ()))
+
+        # torchvision's 224 px two-class VGG16 at a smaller size: the cause is build_model's small head
+        full_head = arch == "vgg16" and image_size < 224 and shape("classifier.0.weight") == (4096, 25088)
+        full_head = full_head and shape("classifier.6.weight") == (2, 4096)
         if prefix:
             hint = (
                 f"its keys start with {prefix!r} (a wrapped or compiled model): save the state_dict of the model itself"
             )
-        elif full_head:  # build_model's own departure, not the user's mistake
+        elif full_head:
             hint = (
                 f"it has VGG16's 224 px head, and below 224 px (image_size {image_size}) the head is "
                 "512 wide: set image_size=224"

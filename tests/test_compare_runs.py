@@ -75,12 +75,22 @@ def test_tables_with_verdicts_on_means_have_no_opposite_count():
     assert (table["opposite"] == "n/a").all() and table["agree"].sum() == 58
 
 
-def test_controls_summary_stops_with_one_line_naming_a_missing_run_folder_before_any_table(tmp_path, capsys):
+def test_controls_summary_stops_with_one_line_naming_what_a_run_lacks_before_any_table(tmp_path, capsys, monkeypatch):
     from controls_summary import main
 
-    shutil.copytree(ROOT / "figures" / "synthetic-default", tmp_path / "figures" / "synthetic-default")
-    with pytest.raises(SystemExit) as stop:
-        main(str(tmp_path / "figures" / "synthetic-default"))
-    message = str(stop.value.code)
-    assert "\n" not in message and "runs/synthetic-default/resnet18/controls.csv is missing" in message
-    assert capsys.readouterr().out == ""  # nothing half-printed into the file make writes
+    monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))  # no run folders there
+    figures = tmp_path / "figures" / "synthetic-default"
+    shutil.copytree(ROOT / "figures" / "synthetic-default", figures)
+    no_controls = tmp_path / "figures" / "no-controls"
+    shutil.copytree(figures, no_controls)
+    record = json.loads((no_controls / "RUN.json").read_text())
+    (no_controls / "RUN.json").write_text(json.dumps({**record, "controls_keys": {}}))  # as --no-controls writes
+    for folder, expected in (
+        (figures, "runs/synthetic-default/resnet18/controls.csv is missing"),
+        (no_controls, "has no controls"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            main(str(folder))
+        message = str(stop.value.code)
+        assert "\n" not in message and expected in message
+        assert capsys.readouterr().out == ""  # nothing half-printed into the file make writes

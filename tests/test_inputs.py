@@ -133,8 +133,12 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
     one_line_error("keys start with 'module.'", load_classifier, tmp_path / "wrapped.pt", "resnet18", 32)
     # VGG16's own 224 px head at a smaller size: the cause is build_model's small head (an
     # expanded tensor, so that the file holds one number, not 100 million)
-    torch.save({"classifier.0.weight": torch.zeros(1).expand(4096, 25088)}, tmp_path / "vgg224.pt")
+    head = {"classifier.0.weight": torch.zeros(1).expand(4096, 25088), "classifier.6.weight": torch.zeros(2, 4096)}
+    torch.save(head, tmp_path / "vgg224.pt")
     one_line_error("224 px head.*set image_size=224", load_classifier, tmp_path / "vgg224.pt", "vgg16", 32)
+    # ImageNet's 1000 classes: not this hint, at 224 px it would fail too
+    torch.save({**head, "classifier.6.weight": torch.zeros(1).expand(1000, 4096)}, tmp_path / "vgg1000.pt")
+    one_line_error("with a two-class head", load_classifier, tmp_path / "vgg1000.pt", "vgg16", 32)
     # a whole model that cannot take the run's image size
     torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2)), tmp_path / "lin16.pt")
     one_line_error("fails on a 3 x 32 x 32 image", load_classifier, tmp_path / "lin16.pt", "resnet18", 32)

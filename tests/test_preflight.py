@@ -338,3 +338,8 @@ def test_a_relative_path_reaches_the_notebooks_as_the_caller_reads_it(runner, tm
             reproduce.run_chain({"profile": "smoke", **params}, ["resnet18"])
         given = started.value.args[0]
         assert given.get("checkpoint", given.get("extra", {}).get("checkpoint")) == str(tmp_path / "mine" / "r18.pt")
+    # where the run goes, too: the runner holds and reads the folder the notebooks write
+    with pytest.raises(KernelStarted) as started:
+        reproduce.run_chain({"profile": "smoke", "extra": {"runs_dir": "out"}}, ["resnet18"])
+    assert started.value.args[0]["extra"]["runs_dir"] == str(tmp_path / "out")
+    assert (tmp_path / "out" / "synthetic-smoke").is_dir()  # the folder the runner locked

@@ -236,6 +236,24 @@ def test_a_partial_reader_at_a_later_default_refuses_a_file_made_off_it(tmp_path
     runfiles.check(Path("rs.csv"), made, made, partial=True)  # the same settings pass
 
 
+def test_every_partial_reader_depends_on_every_later_default_setting():
+    """check(partial=True) compares the later-default settings a file names, as if the reader
+    depended on them: a reader whose fields lacked one would refuse its own run's file."""
+    import inspect
+
+    import gadlib
+
+    readers = [
+        line
+        for module in (gadlib.stages, gadlib.report, gadlib.record)
+        for line in inspect.getsource(module).splitlines()
+        if "partial=True" in line
+    ]
+    assert len(readers) == 4  # notebook 05's hulls, notebook 06's rs.csv and models.csv, RUN.json's controls
+    for fields in ("COMPLEXITY_FIELDS", "SENSITIVITY_FIELDS", "FAMILY_FIELDS", "CONTROL_FIELDS"):
+        assert set(runfiles.LATER_DEFAULTS) <= set(getattr(runfiles, fields)), fields
+
+
 # ---------------------------------------------------------------- 4. stale files
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):

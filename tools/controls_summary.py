@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gadlib.config import METHOD_SHORT
+from gadlib.config import METHOD_SHORT, runs_root
 from gadlib.runfiles import read_csv
 from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED
 from gadlib.tables import to_markdown
@@ -26,9 +26,15 @@ from gadlib.tables import to_markdown
 COUNTS = (HOLDS, FAILS, UNDECIDED)
 
 
-def _arch(folder: Path) -> str:
-    """The run's first architecture with controls (RUN.json lists only controls of its settings)."""
-    return next(iter(json.loads((folder / "RUN.json").read_text())["controls_keys"]))
+def _arch(folder: Path) -> str | None:
+    """The run's first architecture with controls (RUN.json lists only controls of its settings),
+    None for a run without them (--no-controls, or a RUN.json from before the controls)."""
+    return next(iter(json.loads((folder / "RUN.json").read_text()).get("controls_keys") or {}), None)
+
+
+def _run_dir(folder: Path) -> Path:
+    """The run folder of the figures in `folder` (runs/<run>/, or under GAD_RUNS_DIR)."""
+    return runs_root() / folder.name
 
 
 def verdicts(folder: Path) -> pd.Series:
@@ -62,7 +68,7 @@ def shrinking(folder: Path) -> pd.Series:
     """Mean RC (top-50% hulls, over methods, classes and images) of GAD, GAD(alpha=0), the
     baseline and SmoothGrad, and the share of GAD's hull shrinking that alpha = 0 also gives."""
     arch = _arch(folder)
-    rows, _ = read_csv(folder.parent.parent / "runs" / folder.name / arch / "controls.csv")
+    rows, _ = read_csv(_run_dir(folder) / arch / "controls.csv")
     rc = rows[(rows["metric"] == "rc") & (rows["hull_rule"] == "top_q")].groupby("map")["value"].mean()
     share = (1 - rc["gad0"]) / (1 - rc["gad"])
     return pd.Series(
@@ -78,7 +84,7 @@ def first_step(folder: Path) -> pd.Series:
     """Mean Spearman of the original's, GAD's and the baseline's maps with the trained ones when
     only the top layer is random (the cascade's first step), per method."""
     arch = _arch(folder)
-    rows, _ = read_csv(folder.parent.parent / "runs" / folder.name / arch / "sanity.csv")
+    rows, _ = read_csv(_run_dir(folder) / arch / "sanity.csv")
     mean = rows[rows["step"] == rows["step"].min()].groupby(["method", "map"])["spearman"].mean().unstack()
     return pd.Series(
         {METHOD_SHORT[m]: f"{r['orig']:.3f} / {r['gad']:.3f} / {r['base']:.3f}" for m, r in mean.iterrows()},
@@ -86,23 +92,31 @@ def first_step(folder: Path) -> pd.Series:
     )
 
 
-def missing(folder: Path) -> Path | None:
-    """The first file the summary reads that `folder`'s run lacks, else None."""
+def problem(folder: Path) -> str | None:
+    """Why the summary cannot read `folder`'s run, in one line, else None."""
+    made = "make that run first (its make reproduce command is in the README)"
     if not (folder / "RUN.json").is_file():
-        return folder / "RUN.json"
-    arch, run = _arch(folder), folder.parent.parent / "runs" / folder.name
+        return f"{folder / 'RUN.json'} is missing: {made}"
+    arch, run = _arch(folder), _run_dir(folder)
+    if arch is None:
+        return f"{folder} has no controls (its RUN.json lists none): run it with notebook 07 (without --no-controls)"
     needed = [folder / f"controls_verdicts_{arch}.csv", folder / f"sanity_{arch}.csv"]
-    return next((f for f in [*needed, run / arch / "controls.csv", run / arch / "sanity.csv"] if not f.is_file()), None)
+    lacking = next(
+        (f for f in [*needed, run / arch / "controls.csv", run / arch / "sanity.csv"] if not f.is_file()), None
+    )
+    if lacking is not None:
+        return (
+            f"{lacking} is missing: the summary reads each run's figures/<run>/ and its run folder "
+            f"runs/<run>/ (git-ignored, or under GAD_RUNS_DIR); {made}"
+        )
+    return None
 
 
 def main(*folders: str) -> None:
     paths = [Path(f) for f in folders]
     for p in paths:  # before any table: the summary is all or nothing
-        if (lack := missing(p)) is not None:
-            sys.exit(
-                f"error: {lack} is missing: the summary reads each run's figures/<run>/ and its run folder "
-                "runs/<run>/ (git-ignored); make that run first (its make reproduce command is in the README)"
-            )
+        if (why := problem(p)) is not None:
+            sys.exit(f"error: {why}")
     table = pd.concat([verdicts(p) for p in paths], axis=1).fillna("- (no true object)")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["metric", "GAD vs"])
     print("GAD against each control: comparisons that hold / fail / are undecided (95% paired bootstrap interval)\n")
