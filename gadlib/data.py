@@ -25,8 +25,12 @@ from tqdm.auto import tqdm
 from . import notices, runfiles
 from .config import RunConfig
 from .errors import GADInputError
-from .layouts import check_counts, held_out, image_files
+from .layouts import check_counts, files_fingerprint, held_out, image_files
 from .synthetic import CLASS_NAMES, make_synthetic
+
+# Bumped when decoding changes what an image file gives (2: 16-bit greyscale scaled to 8 bits,
+# 0989fab): a run folder's cached images from before are decoded again.
+DECODER_VERSION = 2
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -169,7 +173,12 @@ def load_dataset(cfg: RunConfig) -> Dataset:
             runfiles.write_text("\n".join(data.skipped_files) + "\n", files.skipped_images)
         return data
 
-    data = runfiles.cached(files.data, runfiles.stamp("data", cfg, runfiles.DATA_FIELDS), build_and_list_skipped)
+    # real images: the files as they are now, and how they are decoded (synthetic ones are made
+    # from the settings alone)
+    source = {} if cfg.dataset == "synthetic" else {"files": files_fingerprint(cfg), "decoder": DECODER_VERSION}
+    data = runfiles.cached(
+        files.data, runfiles.stamp("data", cfg, runfiles.DATA_FIELDS, **source), build_and_list_skipped
+    )
     if data.skipped:  # said by every notebook, since each may be the one a user opens
         if not files.skipped_images.is_file() and data.skipped_files:
             runfiles.write_text("\n".join(data.skipped_files) + "\n", files.skipped_images)

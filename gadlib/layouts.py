@@ -144,6 +144,20 @@ def image_files(cfg: RunConfig):
     return classes, files, {}
 
 
+def files_fingerprint(cfg: RunConfig) -> str:
+    """SHA-256 of the path, size and modification time of every image file a real dataset reads:
+    its decoded images, cached in the run folder, are made again once a file is added, removed,
+    replaced or edited (a copy of the folder with new times decodes again, at the cost of
+    decoding; what the models see is keyed by the pixels, runfiles.split_fingerprint)."""
+    _, parts, _ = image_files(cfg)
+    h = hashlib.sha256()
+    for part in parts:  # per class: the files, or CUB's (train, test)
+        for p in [f for group in part for f in group] if isinstance(part, tuple) else part:
+            st = p.stat()
+            h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def check_synthetic_serves_n_eval(cfg: RunConfig) -> None:
     """The synthetic test split alternates the classes: n_test // 2 images of the second."""
     half = {"class 1": cfg.n_test - cfg.n_test // 2, "class 2": cfg.n_test // 2}

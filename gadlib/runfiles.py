@@ -126,12 +126,13 @@ def fingerprint(model: nn.Module) -> str:
 
 
 def split_fingerprint(split) -> str:
-    """SHA-256 of a data split: its file paths (real images) or pixels (synthetic), and labels."""
+    """SHA-256 of a data split: its file paths (real images), its pixels and its labels. The
+    pixels too, so that a model trained before an image file was replaced at the same path is
+    not reused (the synthetic data have no paths; their fingerprint is what it always was)."""
     h = hashlib.sha256()
     if split.paths is not None:
         h.update("\n".join(split.paths).encode())
-    else:
-        h.update(split.images.contiguous().numpy().tobytes())
+    h.update(split.images.contiguous().numpy().tobytes())
     h.update(split.labels.numpy().tobytes())
     return h.hexdigest()
 

@@ -3,6 +3,7 @@ Dogs vs. Cats, CUB-200-2011; with a corrupt JPEG, an RGBA PNG, a greyscale and a
 
 import dataclasses
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,15 +55,35 @@ def test_kaggle_layout_with_odd_and_corrupt_files(tmp_path, kaggle):
     assert torch.equal(imgs[grey, 0], imgs[grey, 1])
 
 
-def test_decoded_images_are_cached_and_reused(tmp_path, kaggle):
+def test_decoded_images_are_reused_until_an_image_file_changes(tmp_path, kaggle, monkeypatch):
+    from gadlib import data as data_module
+    from gadlib.runfiles import split_fingerprint
+
     cfg = _cfg(tmp_path, "kaggle", kaggle)
+    decoded = []
+    real_decode = data_module.decode_images
+    monkeypatch.setattr(
+        data_module, "decode_images", lambda paths, *a, **k: decoded.extend(paths) or real_decode(paths, *a, **k)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first = load_dataset(cfg)
-    for p in kaggle.rglob("*.jpg"):
-        p.unlink()  # a cached dataset never decodes again
-    again = load_dataset(cfg)
-    assert torch.equal(first.train.images, again.train.images)
+        assert decoded
+        decoded.clear()
+        again = load_dataset(cfg)  # the same files: read back, nothing decoded
+        assert not decoded and torch.equal(first.train.images, again.train.images)
+        # one image replaced at the same path (another colour and size): decoded again, and the
+        # split that models are keyed by is another one
+        replaced = next(p for p in first.train.paths if p.endswith(".jpg") and "cat." in p)
+        Image.new("RGB", (50, 30), (10, 10, 240)).save(replaced)
+        fresh = load_dataset(cfg)
+        assert decoded and not torch.equal(fresh.train.images, first.train.images)
+        assert split_fingerprint(fresh.train) != split_fingerprint(first.train)
+        # one removed: decoded again, without it
+        decoded.clear()
+        Path(replaced).unlink()
+        fewer = load_dataset(cfg)
+        assert decoded and replaced not in fewer.train.paths + fewer.test.paths
 
 
 def _cub(root, drop=None):
