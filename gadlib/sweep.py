@@ -161,8 +161,9 @@ def _bind_device(spec: dict) -> None:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         ids = visible.split(",") if visible else [str(i) for i in range(spec["gpus"])]
         os.environ["CUDA_VISIBLE_DEVICES"] = ids[index % len(ids)]
-    if spec.get("threads"):
-        os.environ["OMP_NUM_THREADS"] = str(spec["threads"])
+    if spec.get("threads"):  # Dask's nanny sets all three to 1, and torch reads MKL's over OpenMP's
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(spec["threads"])
 
 
 # ---------------------------------------------------------------- the sweep (runs on the client)
@@ -243,11 +244,13 @@ def run_sweep(
     todo = []
     for params, point in zip(points, names):
         old = rows.get(point)
-        finished = (
+        finished = (  # with its run folder here (runs/ is not committed) and the same settings
             old is not None
             and old["status"] == "done"
             and earlier_context == context
+            and old["params"] == json.dumps(params)  # two settings can clean to one folder name
             and (figures / name / point / "RUN.json").is_file()
+            and (runs / name / point).is_dir()
         )
         if not finished:
             fresh = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
@@ -264,7 +267,11 @@ def run_sweep(
 
     cluster, gpus, threads = (None, 0, None) if scheduler else local_cluster(workers)
     try:
-        with Client(scheduler or cluster) as client:
+        try:
+            client = Client(scheduler or cluster)
+        except (OSError, TimeoutError) as err:  # a scheduler address that answers nothing
+            raise GADInputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+        with client:
             log(f"Dask dashboard: {client.dashboard_link}")
 
             def submit(point, params, leader):
@@ -289,7 +296,14 @@ def run_sweep(
             running = as_completed()
             for point, params in todo:
                 group = rows[point]["group"]
-                done = next((p for p, r in rows.items() if r["group"] == group and r["status"] == "done"), None)
+                done = next(
+                    (
+                        p
+                        for p, r in rows.items()
+                        if r["group"] == group and r["status"] == "done" and (runs / name / p).is_dir()
+                    ),
+                    None,
+                )
                 if done:
                     running.add(submit(point, params, {"status": "done", "run_dir": str(runs / name / done)}))
                 elif group in waiting:
@@ -371,7 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     failed = table[table["status"] != "done"]
     print(f"{len(table) - len(failed)} of {len(table)} points done")
     if len(failed) < len(table):
-        summarise(args.name, args.runs_dir, args.figures_dir)
+        try:
+            summarise(args.name, args.runs_dir, args.figures_dir)
+        except GADInputError as err:
+            print(f"error: notebook 08: {err}", file=sys.stderr)
+            return 2
     return 1 if len(failed) else 0
 
 
@@ -383,8 +401,18 @@ def summarise(name: str, runs_dir=None, figures_dir=None) -> None:
     from .reproduce import KERNEL_ARGUMENTS, NOTEBOOK_DIR
     from .sweep_effects import sweep_dirs
 
-    runs, figures = sweep_dirs(name, runs_dir, figures_dir)
-    parameters = {"sweep": name}
+    runs, figures = (d.resolve() for d in sweep_dirs(name, runs_dir, figures_dir))  # the kernel runs in notebooks/
+    points = read_points(figures / "points.csv")
+    rules = next(  # top_q where the points computed it, else their first hull rule
+        (
+            json.loads((figures / p / "RUN.json").read_text())["parameters"]["hull_rules"]
+            for p in points.loc[points["status"] == "done", "point"]
+            if (figures / p / "RUN.json").is_file()
+        ),
+        ["top_q"],
+    )
+    rule = "top_q" if "top_q" in rules else rules[0]
+    parameters = {"sweep": name, "hull_rule": rule}
     env = {"GAD_RUNS_DIR": str(runs.parent), "GAD_FIGURES_DIR": str(figures.parent)}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the notebook's kernel reads the sweep where this command wrote it
@@ -397,10 +425,12 @@ def summarise(name: str, runs_dir=None, figures_dir=None) -> None:
             progress_bar=False,
             extra_arguments=KERNEL_ARGUMENTS,
         )
+    except pm.PapermillExecutionError as err:  # its own one-line message, not the kernel's traceback
+        raise GADInputError(f"{err.ename}: {err.evalue} (executed notebook: {runs / '08_sweep.ipynb'})") from None
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    print(f"notebook 08: {figures}/sweep_effects_top_q.png and effects_top_q.md (executed: {runs}/08_sweep.ipynb)")
+    print(f"notebook 08: {figures}/sweep_effects_{rule}.png and effects_{rule}.md (executed: {runs}/08_sweep.ipynb)")
 
 
 if __name__ == "__main__":

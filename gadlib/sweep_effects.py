@@ -44,6 +44,11 @@ def read_sweep(name: str, runs_dir=None, figures_dir=None) -> tuple[pd.DataFrame
     points = pd.concat([points[["point", "group", "key", "seconds"]], params], axis=1)
     rc, rs = [], []
     for point in points["point"]:
+        if not (runs / point).is_dir():
+            raise GADInputError(
+                f"sweep {name!r}: the run folder of point {point} is not on this machine ({runs / point}): "
+                f"run the sweep here first (python -m gadlib.sweep {name} ..., or make sweep)"
+            )
         for arch_dir in sorted(p for p in (runs / point).iterdir() if (p / "rc.csv").is_file()):
             rc.append(read_csv(arch_dir / "rc.csv")[0].assign(point=point))
             rs.append(read_csv(arch_dir / "rs.csv")[0].assign(point=point))
@@ -70,6 +75,9 @@ def effects(
 ) -> pd.DataFrame:
     """One row per swept parameter, value, architecture, method and measure: mean, 95% bootstrap
     interval and number of image-target pairs, pooled over every point with that value."""
+    if not (rc["hull_rule"] == hull_rule).any():
+        found = ", ".join(sorted(rc["hull_rule"].unique()))
+        raise GADInputError(f"the sweep's points computed no hulls by rule {hull_rule!r}: choose one of {found}")
     rc = rc[rc["hull_rule"] == hull_rule]
     wide = rs[rs["hull_rule"] == hull_rule].pivot_table(
         index=["point", "arch", "method", "target", "image"], columns="mask", values="rs", dropna=False

@@ -49,7 +49,8 @@ def fake_point(spec, leader=None):
     """A stand-in for sweep.run_point: no notebooks; consensus_q 1.5 fails."""
     CALLS.append((spec["point"], leader and leader["run_dir"]))
     bad = spec["params"]["consensus_q"] == 1.5
-    if not bad:  # what a finished chain leaves
+    if not bad:  # what a finished chain leaves: its run folder and its RUN.json
+        (Path(spec["runs_dir"]) / spec["sweep"] / spec["point"]).mkdir(parents=True, exist_ok=True)
         record = Path(spec["figures_dir"]) / spec["sweep"] / spec["point"] / "RUN.json"
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text("{}")
@@ -125,6 +126,29 @@ def test_a_restart_runs_the_stopped_new_and_failing_points_only(tmp_path, stand_
     CALLS.clear()
     run_sweep("r", {"alphas": [[2]], "consensus_q": [0.3]}, {"dataset": "synthetic", "n_eval": 4}, archs, **dirs)
     assert [p for p, _ in CALLS] == ["alphas-2__consensus_q-0.3"]
+
+
+def test_a_point_without_its_run_folder_or_with_other_settings_runs_again(tmp_path, stand_in_sweep):
+    """A fresh clone has the committed points.csv and RUN.json but no runs/: nothing there is
+    finished, and no point starts from a folder that is not here. Two settings that clean to one
+    folder name (seed -1 and 1) are not one point."""
+    import shutil
+
+    dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    base, archs, grid = {"dataset": "synthetic"}, ["resnet18"], {"seed": [1], "consensus_q": [0.3, 0.5]}
+    run_sweep("c", grid, base, archs, **dirs)
+    shutil.rmtree(tmp_path / "runs")
+    CALLS.clear()
+    again = run_sweep("c", grid, base, archs, **dirs)
+    assert set(again["status"]) == {"done"}
+    started_from = dict(CALLS)
+    assert started_from["seed-1__consensus_q-0.3"] is None  # the group's first runs first, from nothing
+    assert started_from["seed-1__consensus_q-0.5"] == str(tmp_path / "runs" / "c" / "seed-1__consensus_q-0.3")
+    CALLS.clear()
+    other = run_sweep("c", {"seed": [-1], "consensus_q": [0.3]}, base, archs, **dirs)
+    assert [p for p, _ in CALLS] == ["seed-1__consensus_q-0.3"] and other["params"].tolist() == [
+        '{"seed": -1, "consensus_q": 0.3}'
+    ]
 
 
 def test_every_sweep_command_of_the_readme_parses():
@@ -237,3 +261,13 @@ def test_killing_a_worker_mid_sweep_still_finishes_every_point(tmp_path, monkeyp
     for path in [*(tmp_path / "runs" / "kill").rglob("*.csv"), *(tmp_path / "figures" / "kill").rglob("*.csv")]:
         if not path.name.startswith("."):
             assert len(read_points(path) if path.name == "points.csv" else pd.read_csv(path, comment="#")), path
+
+
+def test_effects_of_a_hull_rule_no_point_computed_is_a_one_line_error():
+    import pandas as pd
+
+    from gadlib import GADInputError, sweep_effects
+
+    rc = pd.DataFrame({"hull_rule": ["frac_max"], "point": ["p"], "rc": [0.5]})
+    with pytest.raises(GADInputError, match="no hulls by rule 'top_q': choose one of frac_max"):
+        sweep_effects.effects(pd.DataFrame({"point": ["p"]}), rc, rc, "top_q")
