@@ -89,6 +89,14 @@ def absolute_paths(params: dict) -> dict:
     return out
 
 
+def absolute_folder_variables() -> None:
+    """GAD_RUNS_DIR and GAD_FIGURES_DIR made absolute in this process's environment, which the
+    notebook kernels inherit: they run inside notebooks/, where a relative one names another folder."""
+    for var in ("GAD_RUNS_DIR", "GAD_FIGURES_DIR"):
+        if os.environ.get(var):
+            os.environ[var] = absolute_path(os.environ[var])
+
+
 def support_label(a1: float, a2: float) -> str:
     """How a support's (class 1, class 2) alphas name its files: one name per support of a run."""
     return f"{a1:g}_{a2:g}"

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ARCHS, ROOT, RunConfig, absolute_paths
+from .config import ARCHS, ROOT, RunConfig, absolute_folder_variables, absolute_paths
 from .errors import GADInputError
 
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -154,6 +154,7 @@ class ChainProgress:
 
 def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = True) -> RunConfig:
     params = absolute_paths(params)  # what the notebooks get, as this process's folder reads it
+    absolute_folder_variables()
     # each notebook's arch is set from `archs` below: one given with the settings would be dropped
     given = params.get("arch", params.get("extra", {}).get("arch"))
     if given is not None:

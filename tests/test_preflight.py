@@ -1,6 +1,8 @@
 """Bad input fails fast: `python -m gadlib.reproduce` checks every input before the first kernel
 starts and answers with one line, `error: ...`, and exit code 2 (issue #13's table, row by row)."""
 
+import os
+
 import papermill
 import pytest
 import torch
@@ -343,3 +345,7 @@ def test_a_relative_path_reaches_the_notebooks_as_the_caller_reads_it(runner, tm
         reproduce.run_chain({"profile": "smoke", "extra": {"runs_dir": "out"}}, ["resnet18"])
     assert started.value.args[0]["extra"]["runs_dir"] == str(tmp_path / "out")
     assert (tmp_path / "out" / "synthetic-smoke").is_dir()  # the folder the runner locked
+    monkeypatch.setenv("GAD_RUNS_DIR", "env-out")  # and a relative folder variable, which kernels inherit
+    with pytest.raises(KernelStarted):
+        reproduce.run_chain({"profile": "smoke"}, ["resnet18"])
+    assert os.environ["GAD_RUNS_DIR"] == str(tmp_path / "env-out") and (tmp_path / "env-out").is_dir()
