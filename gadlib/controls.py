@@ -18,6 +18,7 @@ seeded bootstrap interval, the share of images where GAD wins, and a verdict.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -304,6 +305,17 @@ def means_table(rows: pd.DataFrame) -> pd.DataFrame:
     return t.reindex(columns=[k for k in ("orig", "gad", "sup", "base", "gad0", "smooth") if k in t.columns])
 
 
+# notebook 07's tables in figures/<run>/, each <name>_<arch>.csv and .md
+TABLES = ("controls_verdicts", "controls_paired", "controls_means", "sanity")
+
+
+def output_files(cfg: RunConfig) -> list[Path]:
+    """What notebook 07 writes in figures/<run>/ for cfg.arch: its tables and its two figures."""
+    files = RunFiles(cfg)
+    tables = [files.figure_dir / f"{name}_{cfg.arch}.{ext}" for name in TABLES for ext in ("csv", "md")]
+    return [*tables, files.controls_figure, files.sanity_figure]
+
+
 def write_tables(cfg: RunConfig, ctrl: Controls, sane: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """In figures/<run>/, as CSV and Markdown: controls_verdicts_<arch> (how many comparisons
     hold, fail or are undecided), controls_paired_<arch>, controls_means_<arch> and
@@ -313,14 +325,16 @@ def write_tables(cfg: RunConfig, ctrl: Controls, sane: pd.DataFrame) -> dict[str
     short = p.assign(
         **{"mean (95% CI)": [f"{m:+.4g} [{lo:+.4g}, {hi:+.4g}]" for m, lo, hi in zip(p["mean"], p["low"], p["high"])]}
     )
-    tables = {
-        f"controls_verdicts_{cfg.arch}": verdict_counts(p),
-        f"controls_paired_{cfg.arch}": short.set_index(["dataset", "arch", "metric", "hull_rule", "method", "GAD vs"])[
+    made = {
+        "controls_verdicts": verdict_counts(p),
+        "controls_paired": short.set_index(["dataset", "arch", "metric", "hull_rule", "method", "GAD vs"])[
             ["n", "mean (95% CI)", "share_wins", "verdict"]
         ],
-        f"controls_means_{cfg.arch}": ctrl.means,
-        f"sanity_{cfg.arch}": sanity.verdicts(sane),
+        "controls_means": ctrl.means,
+        "sanity": sanity.verdicts(sane),
     }
+    assert set(made) == set(TABLES)
+    tables = {f"{name}_{cfg.arch}": t for name, t in made.items()}
     for name, t in tables.items():
         runfiles.write_csv(t, out_dir / f"{name}.csv", ctrl.stamp, index=True)
         runfiles.write_text(to_markdown(t) + "\n", out_dir / f"{name}.md", ctrl.stamp)

@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from . import runfiles
-from .config import ROOT, RunConfig
+from .config import ARCHS, ROOT, RunConfig
+from .controls import output_files
 from .errors import GADInputError
 from .models import describe_device, pick_device
 from .report import RunResults, tables_stamp
@@ -98,6 +99,10 @@ def write_run_record(
     cfg: RunConfig, results: RunResults, seconds: dict[str, float] | None = None, code: dict | None = None
 ) -> dict:
     record = run_record(cfg, results, code)
+    for arch in ARCHS:  # notebook 07's files that this run's record does not list are another run's
+        if arch not in record["controls_keys"]:
+            for path in output_files(cfg.with_arch(arch)):
+                path.unlink(missing_ok=True)
     if seconds is not None:
         record["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
         record["total_seconds"] = round(sum(seconds.values()), 1)

@@ -90,8 +90,11 @@ def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]
         *out_dir.glob("direction_*.*"),
         *out_dir.glob("ground_truth.*"),
         *out_dir.glob("paper_comparison.md"),
+        *figure_files(out_dir),
     ]:
-        old.unlink()  # tables of an earlier run of this folder (other hull rules, say) must not linger
+        # tables and figures of an earlier run of this folder (other hull rules, another
+        # architecture) must not linger beside this run's RUN.json; make_figures draws them again
+        old.unlink()
     rc, rs = results.rc, results.rs
     tables = {"models": model_table(results.models)}
     for rule in rc["hull_rule"].unique():
@@ -135,6 +138,11 @@ def logit_space_figure(cfg: RunConfig, classes: list[str], logits: pd.DataFrame)
     """Figure 1 for cfg.arch, from `stages.logit_space`'s frame (notebook 02) or its CSV (06)."""
     title = f"Logit space before and after distancing ({cfg.arch})"
     return figures.logit_space(logits, classes, RunFiles(cfg).logit_space_figure, title)
+
+
+def figure_files(out_dir: Path) -> list[Path]:
+    """The figures make_figures draws in `out_dir`, of any architecture."""
+    return [*out_dir.glob("fig[1-6]_*.png"), *out_dir.glob("r[cs]_distribution.png")]
 
 
 def make_figures(cfg: RunConfig, data: Dataset, results: RunResults) -> list[Path]:

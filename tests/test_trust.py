@@ -330,6 +330,33 @@ def test_figures_refuse_a_file_the_tables_were_not_made_from(finished_run):
     assert all(p.is_file() for p in report.make_figures(cfg, data, results))
 
 
+def test_notebook_06_leaves_no_figure_or_controls_file_of_another_run_beside_its_record(finished_run):
+    """A folder that held a run of both architectures with controls, made again for resnet18
+    without controls: vgg16's figures and every controls file are another run's, and go."""
+    tmp, data = finished_run
+    cfg = _smoke(tmp)
+    out = cfg.figure_dir
+    out.mkdir(parents=True, exist_ok=True)
+    stale = [out / "fig3_consensus_vgg16.png", out / "fig1_logit_space_vgg16.png", out / "fig_controls_resnet18.png"]
+    stale += [
+        out / f"{name}_{arch}.{ext}"
+        for name in ("controls_verdicts", "sanity")
+        for arch in ("resnet18", "vgg16")
+        for ext in ("csv", "md")
+    ]
+    for path in stale:
+        path.write_text("an earlier run's")
+    keep = out / "dataset_examples.png"  # notebook 01's, of this run
+    keep.write_text("this run's")
+    results = report.run_results(cfg)  # notebook 06, as it runs
+    report.write_tables(cfg, results)
+    written = record.write_run_record(cfg, results)
+    drawn = report.make_figures(cfg, data, results)
+    assert written["controls_keys"] == {} and not [p.name for p in stale if p.exists()]
+    assert keep.is_file() and all(p.is_file() for p in drawn)
+    assert (out / "fig3_consensus_resnet18.png") in drawn
+
+
 # ---------------------------------------------------------------- keys
 def test_fingerprint_sees_buffers_and_numbers_are_normalised():
     from gadlib.models import build_model
