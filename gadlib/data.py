@@ -96,7 +96,7 @@ def decode_images(
                 im = TF.center_crop(TF.resize(im, size, antialias=True), size)
                 out.append(TF.pil_to_tensor(im))
                 kept.append(i)
-        except (OSError, UnidentifiedImageError, ValueError) as err:
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
             if failures is None:
                 warnings.warn(f"skipped unreadable image {p}: {err}", stacklevel=2)
             else:

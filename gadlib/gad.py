@@ -36,7 +36,7 @@ from .attributions import attribution_maps, captum_class
 from .config import METHODS
 from .errors import GADInputError
 from .hulls import hulls_of
-from .models import predict_logits
+from .models import SCRIPTED, predict_logits
 from .training import distanced_targets, per_class_alphas, train_support, uses_bf16
 
 SAVE_FORMAT = "gad-supports/1"
@@ -77,6 +77,8 @@ class GAD:
     ):
         if not isinstance(model, nn.Module):
             raise GADInputError(f"model is a {type(model).__name__}: GAD explains a torch.nn.Module classifier")
+        if isinstance(model, torch.jit.ScriptModule):
+            raise GADInputError(f"the model {SCRIPTED}")
         q, tau = checks.check_threshold(rule, q, tau)
         self.model = model
         self.method = method
@@ -281,8 +283,9 @@ class GAD:
         """The supports and settings, with the model's fingerprint (written atomically)."""
         if not self.supports:
             raise GADInputError("nothing to save: call fit(images, labels) first")
-        if Path(path).is_dir():
-            raise GADInputError(f"{path} is a folder: give the path of the file to write, e.g. {Path(path) / 'gad.pt'}")
+        path = Path(path).expanduser()
+        if path.is_dir():
+            raise GADInputError(f"{path} is a folder: give the path of the file to write, e.g. {path / 'gad.pt'}")
         if runfiles.fingerprint(self.model) != self.model_fingerprint:
             raise GADInputError("the model's weights changed since its supports were fitted: fit again, then save")
         state = {
@@ -295,14 +298,14 @@ class GAD:
             "tau": self.tau,
             "supports": [{k: v.cpu() for k, v in s.state_dict().items()} for s in self.supports],
         }
-        runfiles.atomic_write(Path(path), lambda f: torch.save(state, f))
+        runfiles.atomic_write(path, lambda f: torch.save(state, f))
 
     @classmethod
     def load(cls, path: str | Path, model: nn.Module, method=None) -> GAD:
         """A saved GAD for `model`, which must be the model it was fitted on (same weights);
         `method` replaces the saved one (give it when the saved one was an instance with
         constructor arguments other than multiply_by_inputs)."""
-        path = Path(path)
+        path = Path(path).expanduser()
         if not path.is_file():
             raise GADInputError(f"{path} does not exist: give the file GAD.save wrote")
         try:

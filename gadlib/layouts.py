@@ -8,6 +8,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from . import notices
 from .config import RunConfig, class_key
 from .errors import GADInputError
 
@@ -16,6 +17,19 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _class_folders(root: Path) -> list[str]:
+    """The sub-folders that can be classes: not hidden ones (.ipynb_checkpoints, .git) nor a Mac
+    archive's __MACOSX."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX")
+
+
+def _nested_images(folder: Path) -> int:
+    """Image files in the sub-folders of a class folder, which are not read."""
+    return sum(
+        1 for p in folder.rglob("*") if p.parent != folder and p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
 
 
 def _require_dir(path: Path, what: str) -> Path:
@@ -28,7 +42,7 @@ def folder_files(root: Path, classes: list[str] | None) -> tuple[list[str], list
     """root/<class>/*.jpg: class names are the sub-folder names (sorted) unless given."""
     _require_dir(root, "data folder")
     if classes is None:
-        classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+        classes = _class_folders(root)
     if len(classes) != 2:
         raise GADInputError(
             f"data folder {root} must hold exactly two class folders (or pass classes=[a, b]), found {classes}"
@@ -36,12 +50,20 @@ def folder_files(root: Path, classes: list[str] | None) -> tuple[list[str], list
     files = []
     for c in classes:
         if not (root / c).is_dir():
-            there = sorted(p.name for p in root.iterdir() if p.is_dir())
+            there = _class_folders(root)
             raise GADInputError(
                 f"class folder {root / c} does not exist: name two of the folders in {root} "
                 f"({', '.join(there) or 'none'})"
             )
         files.append(_image_files(root / c))
+        if nested := _nested_images(root / c):
+            message = (
+                f"{nested} image(s) in sub-folders of class folder {root / c} are not read: "
+                f"move them into {root / c} itself"
+            )
+            if not files[-1]:
+                raise GADInputError(f"class {c!r} has no images of its own, and {message}")
+            notices.warn(message)
     return classes, files
 
 

@@ -59,6 +59,14 @@ def describe_device(device: torch.device) -> str:
     return f"cpu: {name} ({'native' if native else 'no native'} bf16)"
 
 
+SCRIPTED = (
+    "is TorchScript: GAD trains copies of the model, which TorchScript does not allow; "
+    "give the nn.Module itself, or its state_dict for its architecture"
+)
+# where training scripts keep the weights in a checkpoint dict (the PyTorch tutorials' form too)
+WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
+
+
 def _no_inplace_relu(model: nn.Module) -> nn.Module:
     # Guided Backprop and Deconvolution hook ReLU modules; in-place ReLUs break those hooks.
     for m in model.modules():
@@ -140,11 +148,20 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
         raise GADInputError(f"checkpoint {path} does not exist: give the path of your trained classifier")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
+    except (AttributeError, ModuleNotFoundError) as err:  # a pickled model whose class is not importable here
+        raise GADInputError(
+            f"checkpoint {path} is a whole model whose class cannot be imported here ({str(err)[:120]}): "
+            "save its state_dict instead, or put the module that defines the class on the Python path"
+        ) from None
     except Exception as err:  # a text file, a truncated download, another format
         raise GADInputError(
             f"checkpoint {path} is not a PyTorch file ({type(err).__name__}): "
             "give a state_dict or model saved with torch.save"
         ) from None
+    if isinstance(obj, torch.jit.ScriptModule):
+        raise GADInputError(f"checkpoint {path} {SCRIPTED}")
+    if isinstance(obj, dict):  # a training checkpoint: the weights under one of its keys
+        obj = next((obj[k] for k in WEIGHT_KEYS if isinstance(obj.get(k), (dict, nn.Module))), obj)
     if isinstance(obj, nn.Module):
         try:
             with torch.no_grad():
@@ -153,14 +170,14 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
             raise GADInputError(
                 f"checkpoint {path} fails on a 3 x {image_size} x {image_size} image "
                 f"({type(err).__name__}: {(str(err).splitlines() or [''])[0][:160]}): "
-                "set image_size to what it was trained on"
+                "set image_size to what it was trained on (the pipeline gives it 3-channel RGB images)"
             ) from None
         if outputs != 2:
             raise GADInputError(
                 f"checkpoint {path} is a model with {outputs} outputs: GAD here explains a two-class classifier"
             )
         return _no_inplace_relu(obj)
-    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    state = obj if isinstance(obj, dict) else None
     if state is None:
         raise GADInputError(f"checkpoint {path} holds neither a state_dict nor a model")
     model = build_model(arch, 2, image_size)

@@ -82,10 +82,17 @@ def _state(model: nn.Module) -> dict:
 
 
 def _warn_if_chance(cfg: RunConfig, acc: float) -> None:
-    if acc < 0.5 + CHANCE_MARGIN:
+    if cfg.checkpoint and acc < 0.5 - CHANCE_MARGIN:  # far below chance: the outputs name the classes the other way
+        notices.warn(
+            f"THE GIVEN CLASSIFIER IS WRONG MORE OFTEN THAN RIGHT: test accuracy {acc:.3f}. Its outputs "
+            f"are likely in the other class order than {cfg.classes or 'the sorted folder names'}: "
+            "give classes in the order of its outputs."
+        )
+    elif acc < 0.5 + CHANCE_MARGIN:
+        fix = "check that it was trained for these classes" if cfg.checkpoint else "train longer (train_epochs)"
         notices.warn(
             f"THE ORIGINAL {cfg.arch} IS NOT CLEARLY BETTER THAN CHANCE: test accuracy {acc:.3f}. "
-            "Its explanations explain little; train longer (train_epochs) or give a checkpoint."
+            f"Its explanations explain little; {fix} or give another checkpoint."
         )
 
 

@@ -167,7 +167,7 @@ def train_support(
     """A copy of `original` regressed (MSE, no softmax) onto the distanced `targets` of `images`
     (uint8, or float model input); `mode` is "train" (batch norm on batch statistics, dropout on)
     or "frozen" (both in eval mode); `precision` as in `uses_bf16`."""
-    support = copy.deepcopy(original)
+    support = copy.deepcopy(original).requires_grad_(True)  # every weight trains, even of a frozen original
     device = next(support.parameters()).device
     targets = targets.to(device)
     history = _fit(

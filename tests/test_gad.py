@@ -182,6 +182,24 @@ def test_fit_save_load_attribute_gives_the_same_maps(three_class, tmp_path):
     assert isinstance(method, NoiseTunnel) and type(method.attribution_method) is GuidedBackprop
 
 
+def test_a_frozen_model_trains_whole_supports_and_saves_under_a_home_path(tmp_path, monkeypatch):
+    """A model frozen for inference (requires_grad False everywhere) still gets supports whose
+    every weight trained; `~` in save and load is the home folder."""
+    model = small_cnn(2).requires_grad_(False)
+    images, labels = torch.rand(8, 3, 8, 8), torch.tensor([0, 1] * 4)
+    gad = GAD(model, Saliency, alphas=[4]).fit(images, labels, epochs=2, batch_size=4)
+    first_conv = [n for n, _ in model.named_parameters()][0]
+    assert not torch.equal(
+        dict(gad.supports[0].named_parameters())[first_conv], dict(model.named_parameters())[first_conv]
+    )
+    monkeypatch.setenv("HOME", str(tmp_path))
+    gad.save("~/gad.pt")
+    assert (tmp_path / "gad.pt").is_file() and len(GAD.load("~/gad.pt", model).supports) == 1
+    with pytest.raises(GADInputError) as err:
+        GAD(torch.jit.script(model), Saliency)
+    assert "is TorchScript" in _one_line(err)
+
+
 def test_save_refuses_a_model_changed_since_fit(three_class, tmp_path):
     model, fitted, _, _ = three_class
     changed = copy.deepcopy(model)

@@ -1,5 +1,7 @@
 """Bad input gives one clear line naming the problem; caching reuses and recomputes correctly."""
 
+import sys
+
 import pytest
 import torch
 
@@ -12,6 +14,28 @@ def one_line_error(match, fn, *args, **kwargs):
     with pytest.raises(GADInputError, match=match) as err:
         fn(*args, **kwargs)
     assert "\n" not in str(err.value)
+
+
+def test_an_image_too_large_to_decode_is_skipped_and_listed(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from gadlib.data import decode_images
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # so that a small file is a decompression bomb
+    Image.new("RGB", (40, 30)).save(tmp_path / "huge.png")
+    failures = []
+    images, kept = decode_images([tmp_path / "huge.png"], 8, failures=failures)
+    assert kept == [] and len(failures) == 1 and "huge.png" in failures[0]
+
+
+def test_a_checkpoint_far_below_chance_is_told_its_class_order(recwarn):
+    from gadlib.stages import _warn_if_chance
+
+    cfg = RunConfig.build(profile="smoke", checkpoint="mine.pt")
+    _warn_if_chance(cfg, 0.1)
+    _warn_if_chance(RunConfig.build(profile="smoke"), 0.55)
+    said = [str(w.message) for w in recwarn]
+    assert "other class order" in said[0] and "train longer" in said[1]
 
 
 def test_unknown_names_and_empty_alphas():
@@ -136,6 +160,25 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
     head = {"classifier.0.weight": torch.zeros(1).expand(4096, 25088), "classifier.6.weight": torch.zeros(2, 4096)}
     torch.save(head, tmp_path / "vgg224.pt")
     one_line_error("224 px head.*set image_size=224", load_classifier, tmp_path / "vgg224.pt", "vgg16", 32)
+    # a training checkpoint (the PyTorch tutorials' form): the weights under model_state_dict
+    torch.save({"model_state_dict": model.state_dict(), "epoch": 3}, tmp_path / "training.pt")
+    loaded = load_classifier(tmp_path / "training.pt", "resnet18", 32)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), tmp_path / "scripted.pt")
+    one_line_error("is TorchScript", load_classifier, tmp_path / "scripted.pt", "resnet18", 32)
+    # a whole model whose class is not importable where it is loaded
+    (tmp_path / "mymodels.py").write_text("import torch\nclass Net(torch.nn.Linear):\n    pass\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import mymodels
+
+        torch.save(mymodels.Net(2, 2), tmp_path / "whole_net.pt")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("mymodels", None)
+    one_line_error(
+        "whole model whose class cannot be imported here", load_classifier, tmp_path / "whole_net.pt", "resnet18", 32
+    )
     # ImageNet's 1000 classes: not this hint, at 224 px it would fail too
     torch.save({**head, "classifier.6.weight": torch.zeros(1).expand(1000, 4096)}, tmp_path / "vgg1000.pt")
     one_line_error("with a two-class head", load_classifier, tmp_path / "vgg1000.pt", "vgg16", 32)

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from gadlib import reproduce
+from gadlib.errors import GADWarning
 
 
 class KernelStarted(Exception):
@@ -83,6 +84,25 @@ def test_class_folder_without_images(runner, tmp_path):
     root = _pets(tmp_path / "pets", counts=(6, 0))
     (root / "dogs" / "notes.txt").write_text("not an image")
     _fails_fast(runner("--dataset", "folder", "--data-dir", str(root)), "class 'dogs' has no images")
+
+
+def test_hidden_folders_are_not_classes_and_images_in_sub_folders_are_named(runner, tmp_path):
+    from gadlib import GADInputError
+    from gadlib.layouts import folder_files
+
+    root = _pets(tmp_path / "pets")
+    (root / ".ipynb_checkpoints").mkdir()  # what JupyterLab leaves; and a Mac archive's folder
+    (root / "__MACOSX").mkdir()
+    assert folder_files(root, None)[0] == ["cats", "dogs"]
+    (root / "cats" / "persian").mkdir()
+    Image.new("RGB", (20, 20)).save(root / "cats" / "persian" / "p.png")
+    with pytest.warns(GADWarning, match="1 image\\(s\\) in sub-folders of class folder .*cats are not read"):
+        folder_files(root, None)
+    nested = _pets(tmp_path / "nested", counts=(6, 0))
+    (nested / "dogs" / "terrier").mkdir()
+    Image.new("RGB", (20, 20)).save(nested / "dogs" / "terrier" / "t.png")
+    with pytest.raises(GADInputError, match="class 'dogs' has no images of its own, and 1 image"):
+        folder_files(nested, None)
 
 
 def test_three_class_folders(runner, tmp_path):
