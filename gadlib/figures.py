@@ -52,19 +52,29 @@ def _outline(ax, mask: torch.Tensor, colour: str):
         ax.contour(mask.numpy().astype(float), levels=[0.5], colors=[colour], linewidths=1.2)
 
 
+def logit_space_panels(df: pd.DataFrame) -> list[tuple[str, tuple[float, float], str]]:
+    """Fig. 1's panels: (what, (alpha, alpha_c2), title), the original's, then one per support."""
+    pairs = df.loc[df["what"] != "original", ["alpha", "alpha_c2"]].itertuples(index=False)
+    return [("original", (0.0, 0.0), "original logits")] + [
+        ("support", (a, b), f"support, alpha={a:g}" + ("" if a == b else f" / {b:g}")) for a, b in sorted(set(pairs))
+    ]
+
+
 def logit_space(df: pd.DataFrame, classes: list[str], path: Path, title: str) -> Path:
     """Paper Fig. 1: the original logits, the distanced targets and the supports' outputs."""
     sns = _seaborn()
-    alphas = sorted(df.loc[df["what"] != "original", "alpha"].unique())
-    fig, axes = plt.subplots(1, 1 + len(alphas), figsize=(3.2 * (1 + len(alphas)), 3.2), sharex=True, sharey=True)
-    panels = [("original", 0.0, "original logits")] + [("support", a, f"support, alpha={a:g}") for a in alphas]
-    for ax, (what, alpha, name) in zip(np.atleast_1d(axes), panels):
-        d = df[(df["what"] == what) & (df["alpha"] == alpha)]
+    if "alpha_c2" not in df:  # a logit_space.csv from before alphas_c2 was stored: one alpha per support
+        df = df.assign(alpha_c2=df["alpha"])
+    panels = logit_space_panels(df)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), sharex=True, sharey=True)
+    for ax, (what, (alpha, alpha_c2), name) in zip(np.atleast_1d(axes), panels):
+        pick = (df["alpha"] == alpha) & (df["alpha_c2"] == alpha_c2)
+        d = df[(df["what"] == what) & pick]
         sns.scatterplot(
             data=d, x="z1", y="z2", hue="label", hue_order=classes, s=8, alpha=0.5, ax=ax, legend=ax is axes[0]
         )
         if what == "support":
-            t = df[(df["what"] == "target") & (df["alpha"] == alpha)]
+            t = df[(df["what"] == "target") & pick]
             ax.scatter(t["z1"], t["z2"], s=2, c="k", alpha=0.15, label="target")
         ax.axline((0, 0), slope=1, color="grey", lw=0.8, ls="--")
         ax.set_title(name, fontsize=9)

@@ -234,12 +234,12 @@ def logit_space(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
         return stored
     frames = []
     z = predict_logits(family.original, data.train.images)
-    frames.append(pd.DataFrame({"z1": z[:, 0], "z2": z[:, 1], "what": "original", "alpha": 0.0}))
+    frames.append(pd.DataFrame({"z1": z[:, 0], "z2": z[:, 1], "what": "original", "alpha": 0.0, "alpha_c2": 0.0}))
     for (a1, a2), support in zip(cfg.support_alphas, family.supports):
         y = distanced_targets(z, data.train.labels, (a1, a2))
         s = predict_logits(support, data.train.images)
-        frames.append(pd.DataFrame({"z1": y[:, 0], "z2": y[:, 1], "what": "target", "alpha": a1}))
-        frames.append(pd.DataFrame({"z1": s[:, 0], "z2": s[:, 1], "what": "support", "alpha": a1}))
+        frames.append(pd.DataFrame({"z1": y[:, 0], "z2": y[:, 1], "what": "target", "alpha": a1, "alpha_c2": a2}))
+        frames.append(pd.DataFrame({"z1": s[:, 0], "z2": s[:, 1], "what": "support", "alpha": a1, "alpha_c2": a2}))
     out = pd.concat(frames, ignore_index=True)
     out["label"] = [data.classes[int(k)] for k in data.train.labels.repeat(len(frames))]
     runfiles.write_csv(out, RunFiles(cfg).logit_space_csv, family.stamp)  # same models, same stamp

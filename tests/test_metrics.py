@@ -139,3 +139,17 @@ def test_cluster_bootstrap_counts_an_image_seen_twice_once():
     assert (twice["n"], twice["low"], twice["high"]) == (40, once["low"], once["high"])
     naive = paired_bootstrap(np.repeat(values, 2), 500, seed=3)
     assert naive["high"] - naive["low"] < twice["high"] - twice["low"]
+
+
+def test_fig1_has_one_panel_per_support_also_when_the_classes_have_their_own_alphas():
+    import pandas as pd
+
+    from gadlib.figures import logit_space_panels
+
+    rows = [("original", 0.0, 0.0)] + [(w, 2.0, b) for b in (4.0, 8.0) for w in ("target", "support")]
+    df = pd.DataFrame(rows, columns=["what", "alpha", "alpha_c2"])
+    assert [title for _, _, title in logit_space_panels(df)] == [
+        "original logits",
+        "support, alpha=2 / 4",
+        "support, alpha=2 / 8",
+    ]
