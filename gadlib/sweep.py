@@ -330,6 +330,9 @@ def run_sweep(
                 _write_points(rows, index_path, context)
                 bar.update()
                 log(f"{point}: {result['status']} in {result.get('seconds', 0):.0f} s {result['error']}".rstrip())
+                for line in result.get("log", []):  # its notebooks' warnings (a classifier near chance, say)
+                    if line.strip().startswith("warning:"):
+                        log(f"  {point}: {line.strip()}")
             bar.close()
     finally:  # also on Ctrl-C: the workers stop; points.csv says which points finished
         if cluster is not None:
