@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from . import consensus as cons
 from . import inputs as checks
-from . import metrics, runfiles
+from . import metrics, notices, runfiles
 from .attributions import attribution_maps, captum_class
 from .config import METHODS
 from .errors import GADInputError
@@ -136,8 +136,14 @@ class GAD:
             raise GADInputError(f"labels of shape {tuple(labels.shape)} for {len(images)} images: give one class each")
         device = next(self.model.parameters()).device
         uses_bf16(device, precision)  # an unknown precision is named before any work
-        first = predict_logits(self.model, images[:1])  # the model's classes, before any work
+        first = predict_logits(self.model, images[:8])  # the model's classes, before any work
         checks.check_classes(first, labels)
+        if ((first >= 0) & (first <= 1)).all() and torch.allclose(first.sum(1), torch.ones(len(first)), atol=1e-4):
+            notices.warn(
+                "the model's outputs look like probabilities (each row in [0, 1], summing to 1): GAD "
+                "regresses pre-softmax logits, which probabilities cannot be pushed apart like; give "
+                "the model without its final softmax"
+            )
         for alpha in self.alphas:
             per_class_alphas(alpha, first.shape[1])
         logits = []  # the model's training logits, predicted only if a support must be trained

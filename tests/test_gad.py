@@ -200,6 +200,14 @@ def test_a_frozen_model_trains_whole_supports_and_saves_under_a_home_path(tmp_pa
     assert "is TorchScript" in _one_line(err)
 
 
+def test_a_model_ending_in_softmax_is_warned_about():
+    from gadlib.errors import GADWarning
+
+    images, labels = torch.rand(8, 3, 8, 8), torch.tensor([0, 1] * 4)
+    with pytest.warns(GADWarning, match="look like probabilities"):
+        GAD(nn.Sequential(small_cnn(2), nn.Softmax(1)), Saliency, alphas=[2]).fit(images, labels, epochs=1)
+
+
 def test_save_refuses_a_model_changed_since_fit(three_class, tmp_path):
     model, fitted, _, _ = three_class
     changed = copy.deepcopy(model)
