@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 
 from jupyter_client import KernelManager
@@ -43,6 +44,11 @@ class _Manager(KernelManager):
         kc = super().client(**kwargs)
         self.clients.append(kc)
         return kc
+
+
+# A kernel alive but silent this long is left to the notebook, whose client times out on it as on
+# any kernel that does not answer (nbclient: 60 s, then the runner's retry): wait() never hangs.
+WARM_UP_TIMEOUT_S = 300
 
 
 class WarmKernel:
@@ -77,7 +83,8 @@ class WarmKernel:
         try:
             kc.start_channels(iopub=False, stdin=False, hb=False, control=False)  # the reply is all it needs
             msg_id = kc.execute(WARM_UP, silent=True, store_history=False)
-            while not self._stop.is_set():
+            give_up = time.monotonic() + WARM_UP_TIMEOUT_S
+            while not self._stop.is_set() and time.monotonic() < give_up:
                 try:
                     if kc.get_shell_msg(timeout=0.1)["parent_header"].get("msg_id") == msg_id:
                         return

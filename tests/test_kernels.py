@@ -150,3 +150,21 @@ def test_a_kernel_that_does_not_start_is_replaced_once(tmp_path, monkeypatch, fa
     assert notes[0].endswith("); started another")
     assert ("stop here" in failed.value.line) is not fails_again  # a second dead kernel stops the chain
     assert not _kernels()
+
+
+def test_a_kernel_that_never_answers_its_warm_up_does_not_hang_the_run(tmp_path):
+    """An alive kernel that stays silent: wait() returns after the warm-up's time limit, and the
+    notebook meets the kernel as it is (nbclient's own timeout, then the runner's retry)."""
+    from gadlib import kernels
+
+    with (
+        mock.patch.object(kernels, "WARM_UP", "import time; time.sleep(60)"),
+        mock.patch.object(kernels, "WARM_UP_TIMEOUT_S", 1),
+    ):
+        kernel = WarmKernel(tmp_path, KERNEL_ARGUMENTS)
+        started = time.monotonic()
+        try:
+            kernel.wait()
+            assert time.monotonic() - started < 30 and not kernel.did_not_start
+        finally:
+            kernel.close()
