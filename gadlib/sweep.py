@@ -222,12 +222,32 @@ def run_sweep(
     log=print,
 ) -> pd.DataFrame:
     """Run every point of `grid` on Dask (a LocalCluster, or the scheduler at `scheduler`) and
-    return figures/<name>/points.csv's rows."""
-    from distributed import Client, as_completed
-    from tqdm.auto import tqdm
+    return figures/<name>/points.csv's rows. One process at a time per sweep: a second one
+    would rewrite points.csv over the first's rows."""
+    from filelock import FileLock, Timeout
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise GADInputError(f"sweep name {name!r}: use letters, digits, '.', '_' and '-'")
+    folder = figures_root(figures_dir).resolve() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise GADInputError(
+            f"sweep {name!r} is running in another process (its index is {folder / 'points.csv'}): "
+            "wait for it, or give this sweep another name"
+        ) from None
+    try:
+        return _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figures_dir, log)
+    finally:
+        lock.release()
+
+
+def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figures_dir, log) -> pd.DataFrame:
+    from distributed import Client, as_completed
+    from tqdm.auto import tqdm
+
     runs, figures = runs_root(runs_dir).resolve(), figures_root(figures_dir).resolve()
     index_path = figures / name / "points.csv"
     # the profile is settled here, not by each worker's environment (a cluster's workers have their own)

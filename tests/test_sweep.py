@@ -271,3 +271,14 @@ def test_effects_of_a_hull_rule_no_point_computed_is_a_one_line_error():
     rc = pd.DataFrame({"hull_rule": ["frac_max"], "point": ["p"], "rc": [0.5]})
     with pytest.raises(GADInputError, match="no hulls by rule 'top_q': choose one of frac_max"):
         sweep_effects.effects(pd.DataFrame({"point": ["p"]}), rc, rc, "top_q")
+
+
+def test_a_second_process_on_one_sweep_is_refused_in_one_line(tmp_path):
+    from filelock import FileLock
+
+    from gadlib import GADInputError
+
+    (tmp_path / "busy").mkdir()
+    with FileLock(tmp_path / "busy" / ".lock"):  # as a sweep running in another process holds it
+        with pytest.raises(GADInputError, match="sweep 'busy' is running in another process"):
+            run_sweep("busy", {"consensus_q": [0.3]}, {"dataset": "synthetic"}, ["resnet18"], figures_dir=tmp_path)
