@@ -29,8 +29,8 @@ from .layouts import check_counts, files_fingerprint, held_out, image_files
 from .synthetic import CLASS_NAMES, make_synthetic
 
 # Bumped when decoding changes what an image file gives (2: 16-bit greyscale scaled to 8 bits,
-# 0989fab): a run folder's cached images from before are decoded again.
-DECODER_VERSION = 2
+# 0989fab; 3: float greyscale in [0, 1] scaled): a run folder's cached images are decoded again.
+DECODER_VERSION = 3
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -109,10 +109,15 @@ def decode_images(
 def _rgb(im: Image.Image) -> Image.Image:
     """The image in 8-bit RGB. 16-bit greyscale is scaled to 8 bits first (PIL's own conversion
     clips it at 255, which turns such an image white): "I;16" modes always, 32-bit "I" (how PIL
-    opens some 16-bit files) when a value exceeds 255, since the mode does not say the depth."""
-    if im.mode.startswith("I;16") or im.mode == "I":
-        a = torch.from_numpy(np.asarray(im, dtype=np.float64).copy())
-        peak = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+    opens some 16-bit files) when a value exceeds 255, since the mode does not say the depth;
+    float greyscale ("F", as float TIFFs open) is taken as [0, 1] where no value exceeds 1 (PIL
+    would make such an image black), else as 8-bit values."""
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        a = torch.from_numpy(np.asarray(im, dtype=np.float64).copy()).nan_to_num(0.0)
+        if im.mode == "F":
+            peak = 1.0 if a.max() <= 1 else 255.0
+        else:
+            peak = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
         im = Image.fromarray((a.clamp(0, peak) * 255 / peak).round().to(torch.uint8).numpy())  # 2-D uint8: mode L
     return im.convert("RGB")
 

@@ -189,3 +189,17 @@ def test_a_short_test_split_says_how_many_files_were_unreadable():
     with pytest.raises(GADInputError, match=r"in all, after 4 unreadable file\(s\) were skipped\): .* or add images$"):
         check_counts({"cat": 1, "dog": 3}, {"cat": 3, "dog": 7}, n_eval=4, cap=48, unreadable=4)
     check_counts({"cat": 2, "dog": 3}, {"cat": 5, "dog": 7}, n_eval=4, cap=48, unreadable=4)  # enough: no error
+
+
+def test_deep_and_float_greyscale_images_keep_their_brightness(tmp_path):
+    """PIL's own conversion clips 16-bit values at 255 (white) and float ones in [0, 1] to 0
+    or 1 (black): both are scaled to 8 bits first."""
+    import numpy as np
+
+    from gadlib.data import decode_images
+
+    Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16)).save(tmp_path / "deep.png")
+    Image.fromarray(np.full((8, 8), 0.5, dtype=np.float32)).save(tmp_path / "float.tif")
+    images, kept = decode_images([tmp_path / "deep.png", tmp_path / "float.tif"], 8)
+    assert kept == [0, 1]
+    assert images[0].unique().tolist() == [round(40000 * 255 / 65535)] and images[1].unique().tolist() == [128]
