@@ -63,7 +63,10 @@ class GAD:
 
     alphas: one entry per support, each one number or one number per class. supports: models you
     already trained (then no `fit`). rule, q, tau: the importance threshold of the consensus
-    (top-q share of pixels, or tau x the map's maximum), METHOD.md's defaults."""
+    (top-q share of pixels, or tau x the map's maximum), METHOD.md's defaults. pair: the classes
+    of interest (c1, c2) of an m-class model, distanced as METHOD.md step 1 states (only logit c2
+    of class-c1 images and logit c1 of class-c2 images move; alphas one number or two); None
+    lowers every other logit of every image."""
 
     def __init__(
         self,
@@ -74,6 +77,7 @@ class GAD:
         rule: str = "top_q",
         q: float = 0.5,
         tau: float = 0.1,
+        pair: tuple[int, int] | None = None,
     ):
         if not isinstance(model, nn.Module):
             raise GADInputError(f"model is a {type(model).__name__}: GAD explains a torch.nn.Module classifier")
@@ -92,6 +96,7 @@ class GAD:
         for i, support in enumerate(self.supports):
             checks.check_support(model, support, i)
         self.rule, self.q, self.tau = rule, q, tau
+        self.pair = None if pair is None else tuple(pair)  # checked against the model's classes in fit
         # each trained support's loss per epoch (None for supports given or read back)
         self.history: list[list[float] | None] = [None] * len(self.alphas)
         # the weights the supports belong to: taken when they are given or trained, so that
@@ -144,15 +149,15 @@ class GAD:
                 "regresses pre-softmax logits, which probabilities cannot be pushed apart like; give "
                 "the model without its final softmax"
             )
-        for alpha in self.alphas:
-            per_class_alphas(alpha, first.shape[1])
+        for alpha in self.alphas:  # each alpha's shape against the classes (and the pair), before any work
+            distanced_targets(first, labels[: len(first)], alpha, self.pair)
         logits = []  # the model's training logits, predicted only if a support must be trained
 
         def trainer(i, alpha):
             def train():
                 if not logits:
                     logits.append(predict_logits(self.model, images))
-                targets = distanced_targets(logits[0], labels, alpha)
+                targets = distanced_targets(logits[0], labels, alpha, self.pair)
                 torch.manual_seed(seed + i + 1)
                 return train_support(
                     self.model,
@@ -302,6 +307,7 @@ class GAD:
             "rule": self.rule,
             "q": self.q,
             "tau": self.tau,
+            "pair": None if self.pair is None else list(self.pair),
             "supports": [{k: v.cpu() for k, v in s.state_dict().items()} for s in self.supports],
         }
         runfiles.atomic_write(path, lambda f: torch.save(state, f))
@@ -333,7 +339,7 @@ class GAD:
             s.load_state_dict(sd)
             supports.append(s.to(device).eval())
         method = method if method is not None else rebuild_method(state["method"])
-        return cls(model, method, state["alphas"], supports, state["rule"], state["q"], state["tau"])
+        return cls(model, method, state["alphas"], supports, state["rule"], state["q"], state["tau"], state.get("pair"))
 
 
 # ---------------------------------------------------------------- methods

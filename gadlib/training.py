@@ -140,11 +140,40 @@ def per_class_alphas(alpha, n_classes: int) -> torch.Tensor:
     return a
 
 
-def distanced_targets(logits: torch.Tensor, labels: torch.Tensor, alpha) -> torch.Tensor:
-    """METHOD.md step 1, for any number of classes: for an image of class c, every other logit
-    is lowered by alpha[c] and logit c stays as it is. `alpha` is one number or one per class.
-    With two classes this is the paper's rule: images of class 1 lower logit 2 by alpha_c1,
-    images of class 2 lower logit 1 by alpha_c2."""
+def check_pair(pair, n_classes: int) -> tuple[int, int]:
+    """The classes of interest (c1, c2) of an m-class model, or a one-line error."""
+    try:
+        c1, c2 = (int(c) for c in pair)
+        whole = all(float(c) == int(c) for c in pair)
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or c1 == c2 or not (0 <= c1 < n_classes and 0 <= c2 < n_classes):
+        raise GADInputError(
+            f"pair {pair!r}: give two different classes of the model's {n_classes} (0 to {n_classes - 1})"
+        )
+    return c1, c2
+
+
+def distanced_targets(logits: torch.Tensor, labels: torch.Tensor, alpha, pair=None) -> torch.Tensor:
+    """METHOD.md step 1. With `pair` = (c1, c2), as METHOD.md states it: images of class c1
+    lower logit c2 by alpha_c1, images of c2 lower logit c1 by alpha_c2, and every other logit,
+    and every other class's image, stays as it is (`alpha`: one number, or (alpha_c1, alpha_c2)).
+    Without: for an image of class c, every other logit is lowered by alpha[c] and logit c stays
+    (`alpha`: one number or one per class). With two classes both are the paper's rule: images
+    of class 1 lower logit 2 by alpha_c1, images of class 2 lower logit 1 by alpha_c2."""
+    if pair is not None:
+        c1, c2 = check_pair(pair, logits.shape[1])
+        a = torch.as_tensor(alpha, dtype=torch.float32)
+        if a.dim() > 1 or a.numel() not in (1, 2):
+            raise GADInputError(
+                f"alphas {alpha!r} for the pair ({c1}, {c2}): give one number, or two (alpha_c1, alpha_c2)"
+            )
+        a1, a2 = a.expand(2).tolist() if a.numel() == 1 else a.tolist()
+        labels = labels.long().to(logits.device)
+        y = logits.clone()
+        y[labels == c1, c2] -= a1
+        y[labels == c2, c1] -= a2
+        return y
     labels = labels.long().to(logits.device)
     a = per_class_alphas(alpha, logits.shape[1]).to(logits.device)[labels]
     own = nn.functional.one_hot(labels, logits.shape[1]).bool()
@@ -204,6 +233,7 @@ def support_report(original_logits: torch.Tensor, support_logits: torch.Tensor, 
 
 __all__ = [
     "accuracy",
+    "check_pair",
     "distanced_targets",
     "per_class_alphas",
     "predict_logits",

@@ -39,6 +39,16 @@ def test_m_class_distancing_lowers_every_other_logit_by_the_images_alpha():
     assert torch.equal(scalar, torch.tensor([[-2.0, 0, -2, -2], [-2, -2, -2, 0], [-2, -2, 0, -2]]))
 
 
+def test_a_chosen_pair_moves_only_its_two_logits_as_method_md_states():
+    z = torch.tensor([[5.0, 1, 0], [1, 5, 0], [1, 1, 5]])
+    y = distanced_targets(z, torch.tensor([0, 1, 2]), (2.0, 3.0), pair=(0, 1))
+    # class-0 images lose alpha_c1 on logit 1, class-1 images alpha_c2 on logit 0; the rest stays
+    assert torch.equal(y, torch.tensor([[5.0, -1, 0], [-2, 5, 0], [1, 1, 5]]))
+    gen = torch.Generator().manual_seed(1)
+    z2, labels = torch.randn(32, 2, generator=gen), torch.randint(0, 2, (32,), generator=gen)
+    assert torch.equal(distanced_targets(z2, labels, (2.5, 4.0), pair=(0, 1)), _paper_rule(z2, labels, 2.5, 4.0))
+
+
 def test_alphas_of_the_wrong_length_are_a_one_line_error():
     import pytest
 
@@ -46,6 +56,10 @@ def test_alphas_of_the_wrong_length_are_a_one_line_error():
 
     with pytest.raises(GADInputError, match="give one number, or one per class"):
         distanced_targets(torch.zeros(3, 4), torch.tensor([0, 1, 2]), (2.0, 4.0))
+    with pytest.raises(GADInputError, match="give one number, or two"):
+        distanced_targets(torch.zeros(3, 4), torch.tensor([0, 1, 2]), (2.0, 4.0, 6.0), pair=(0, 1))
+    with pytest.raises(GADInputError, match="give two different classes of the model's 4"):
+        distanced_targets(torch.zeros(3, 4), torch.tensor([0, 1, 2]), 2.0, pair=(1, 1))
 
 
 def test_fresh_support_starts_from_the_original_weights(linear_model):

@@ -208,6 +208,16 @@ def test_a_model_ending_in_softmax_is_warned_about():
         GAD(nn.Sequential(small_cnn(2), nn.Softmax(1)), Saliency, alphas=[2]).fit(images, labels, epochs=1)
 
 
+def test_a_pair_of_a_three_class_model_fits_and_is_saved_with_its_supports(three_class, tmp_path):
+    model, _, images, labels = three_class
+    gad = GAD(model, Saliency, alphas=[(2, 4)], pair=(0, 1)).fit(images[:64], labels[:64], epochs=1)
+    gad.save(tmp_path / "pair.pt")
+    assert GAD.load(tmp_path / "pair.pt", model).pair == (0, 1)
+    with pytest.raises(GADInputError) as err:
+        GAD(model, Saliency, alphas=[2], pair=(0, 3)).fit(images[:8], labels[:8], epochs=1)
+    assert "give two different classes of the model's 3" in _one_line(err)
+
+
 def test_save_refuses_a_model_changed_since_fit(three_class, tmp_path):
     model, fitted, _, _ = three_class
     changed = copy.deepcopy(model)
