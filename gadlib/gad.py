@@ -11,7 +11,8 @@ which gives captum's maps; anything else (GradientShap, NoiseTunnel, other argum
 captum itself. Maps are reduced over channels (sum of absolute values), (N, H, W), on the CPU.
 
 Any number of classes: an image of class c has every other logit lowered by alpha (one number,
-or one per class); with two classes that is the paper's rule. The pipeline's notebooks train
+or one per class), or with `pair=(c1, c2)` only the pair's logits move, as METHOD.md states it;
+with two classes both are the paper's rule. The pipeline's notebooks train
 their supports through `GAD.fit` and use the same consensus code (`consensus.regions`).
 """
 
@@ -96,6 +97,8 @@ class GAD:
         for i, support in enumerate(self.supports):
             checks.check_support(model, support, i)
         self.rule, self.q, self.tau = rule, q, tau
+        if pair is not None and (isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2):
+            raise GADInputError(f"pair {checks.short_repr(pair)}: give two classes (c1, c2), or None")
         self.pair = None if pair is None else tuple(pair)  # checked against the model's classes in fit
         # each trained support's loss per epoch (None for supports given or read back)
         self.history: list[list[float] | None] = [None] * len(self.alphas)
@@ -123,9 +126,10 @@ class GAD:
         precision: str = "auto",
     ) -> GAD:
         """Train one support per alpha: a copy of the model regressed (Adam, MSE, no softmax) onto
-        the model's own logits with every other class's logit lowered by alpha; support i is
-        seeded with seed + i + 1. images: uint8 (normalised with ImageNet statistics, as the
-        pipeline does) or float (the model's input as it is), (N, C, H, W); labels: (N,) classes.
+        the model's own logits with every other class's logit lowered by alpha (only the pair's
+        logits, given a pair); support i is seeded with seed + i + 1. images: uint8 (normalised
+        with ImageNet statistics, as the pipeline does) or float (the model's input as it is),
+        (N, C, H, W); labels: (N,) classes.
 
         keep(i, train) -> state_dict decides how support i is kept (train() gives the support and
         its loss per epoch): the default trains it; the pipeline passes its run-file cache, so a
@@ -151,6 +155,11 @@ class GAD:
             )
         for alpha in self.alphas:  # each alpha's shape against the classes (and the pair), before any work
             distanced_targets(first, labels[: len(first)], alpha, self.pair)
+        if self.pair is not None and (lacking := [c for c in self.pair if not (labels == int(c)).any()]):
+            raise GADInputError(
+                f"no training image of class {lacking[0]} of the pair {self.pair}: its supports would be "
+                "the original; give images of both classes"
+            )
         logits = []  # the model's training logits, predicted only if a support must be trained
 
         def trainer(i, alpha):

@@ -47,7 +47,8 @@ class _Manager(KernelManager):
 
 
 # A kernel alive but silent this long is left to the notebook, whose client times out on it as on
-# any kernel that does not answer (nbclient: 60 s, then the runner's retry): wait() never hangs.
+# any kernel that does not answer (nbclient, 60 s): the notebook fails with that error, and
+# wait() never hangs. (The runner starts another kernel only for one that died unanswered.)
 WARM_UP_TIMEOUT_S = 300
 
 

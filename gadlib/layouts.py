@@ -175,8 +175,11 @@ def files_fingerprint(cfg: RunConfig) -> str:
     h = hashlib.sha256()
     for part in parts:  # per class: the files, or CUB's (train, test)
         for p in [f for group in part for f in group] if isinstance(part, tuple) else part:
-            st = p.stat()
-            h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            try:
+                st = p.stat()
+                h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            except OSError:  # listed (CUB's images.txt) but not there: decoding skips and lists it
+                h.update(f"{p}|missing\n".encode())
     return h.hexdigest()
 
 

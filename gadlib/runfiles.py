@@ -132,7 +132,7 @@ def split_fingerprint(split) -> str:
     h = hashlib.sha256()
     if split.paths is not None:
         h.update("\n".join(split.paths).encode())
-    h.update(split.images.contiguous().numpy().tobytes())
+    h.update(split.images.contiguous().numpy())  # the buffer itself, not a copy of it
     h.update(split.labels.numpy().tobytes())
     return h.hexdigest()
 

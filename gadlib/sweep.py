@@ -276,10 +276,14 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
             fresh = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
             rows[point] = {c: fresh.get(c, "") for c in POINT_COLUMNS}
             todo.append((point, params))
-    if earlier_context not in (None, context):  # other base settings: nothing earlier counts as finished
-        for row in rows.values():
-            if row["status"] == "done" and all(row["point"] != p for p, _ in todo):
-                row["status"] = "stale (other base settings)"
+    in_grid = set(names)
+    for row in rows.values():  # earlier points outside this grid that notebook 08 could not read
+        if row["status"] != "done" or row["point"] in in_grid:
+            continue
+        if earlier_context not in (None, context):  # other base settings: nothing earlier counts as finished
+            row["status"] = "stale (other base settings)"
+        elif not (runs / name / row["point"]).is_dir():
+            row["status"] = "run folder not on this machine"
     _write_points(rows, index_path, context)
     log(f"sweep {name}: {len(points)} points, {len(points) - len(todo)} finished earlier; index {index_path}")
     if not todo:

@@ -216,6 +216,16 @@ def test_a_pair_of_a_three_class_model_fits_and_is_saved_with_its_supports(three
     with pytest.raises(GADInputError) as err:
         GAD(model, Saliency, alphas=[2], pair=(0, 3)).fit(images[:8], labels[:8], epochs=1)
     assert "give two different classes of the model's 3" in _one_line(err)
+    for pair, message in ((3, "give two classes (c1, c2)"), ("01", "give two classes (c1, c2)")):
+        with pytest.raises(GADInputError) as err:
+            GAD(model, Saliency, alphas=[2], pair=pair)
+        assert message in _one_line(err)
+    only_0_and_2 = labels != 1
+    with pytest.raises(GADInputError) as err:  # its supports would be the original
+        GAD(model, Saliency, alphas=[2], pair=(0, 1)).fit(
+            images[only_0_and_2][:16], labels[only_0_and_2][:16], epochs=1
+        )
+    assert "no training image of class 1 of the pair" in _one_line(err)
 
 
 def test_save_refuses_a_model_changed_since_fit(three_class, tmp_path):

@@ -154,7 +154,7 @@ def test_a_kernel_that_does_not_start_is_replaced_once(tmp_path, monkeypatch, fa
 
 def test_a_kernel_that_never_answers_its_warm_up_does_not_hang_the_run(tmp_path):
     """An alive kernel that stays silent: wait() returns after the warm-up's time limit, and the
-    notebook meets the kernel as it is (nbclient's own timeout, then the runner's retry)."""
+    notebook meets the kernel as it is (nbclient's own timeout)."""
     from gadlib import kernels
 
     with (

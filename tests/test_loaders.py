@@ -119,6 +119,14 @@ def test_cub_groups_species_and_uses_the_official_split(tmp_path):
     assert all("_0.jpg" in p or "_1.jpg" in p for p in data.train.paths)
 
 
+def test_a_cub_image_listed_but_missing_is_skipped_and_listed(tmp_path):
+    root = _cub(tmp_path / "CUB_200_2011")
+    (root / "images" / "001.Bay_breasted_Warbler" / "001.Bay_breasted_Warbler_3.jpg").unlink()
+    with pytest.warns(GADWarning, match="1 unreadable image file"):
+        data = load_dataset(_cfg(tmp_path, "cub", root))
+    assert data.skipped == 1 and len(data.test) == 3
+
+
 def test_cub_missing_metadata_names_the_file(tmp_path):
     root = _cub(tmp_path / "CUB_200_2011", drop="train_test_split.txt")
     with pytest.raises(GADInputError, match="train_test_split.txt is missing") as err:

@@ -144,6 +144,11 @@ def test_a_point_without_its_run_folder_or_with_other_settings_runs_again(tmp_pa
     started_from = dict(CALLS)
     assert started_from["seed-1__consensus_q-0.3"] is None  # the group's first runs first, from nothing
     assert started_from["seed-1__consensus_q-0.5"] == str(tmp_path / "runs" / "c" / "seed-1__consensus_q-0.3")
+    # a smaller grid on a clone without runs/: the other done point is not there to read
+    shutil.rmtree(tmp_path / "runs" / "c" / "seed-1__consensus_q-0.5")
+    run_sweep("c", {"seed": [1], "consensus_q": [0.3]}, base, archs, **dirs)
+    rows = read_points(tmp_path / "figures" / "c" / "points.csv").set_index("point")["status"]
+    assert rows["seed-1__consensus_q-0.5"] == "run folder not on this machine"
     CALLS.clear()
     other = run_sweep("c", {"seed": [-1], "consensus_q": [0.3]}, base, archs, **dirs)
     assert [p for p, _ in CALLS] == ["seed-1__consensus_q-0.3"] and other["params"].tolist() == [
@@ -273,12 +278,14 @@ def test_effects_of_a_hull_rule_no_point_computed_is_a_one_line_error():
         sweep_effects.effects(pd.DataFrame({"point": ["p"]}), rc, rc, "top_q")
 
 
-def test_a_second_process_on_one_sweep_is_refused_in_one_line(tmp_path):
+def test_a_second_process_on_one_sweep_is_refused_in_one_line(tmp_path, stand_in_sweep):
     from filelock import FileLock
 
     from gadlib import GADInputError
 
-    (tmp_path / "busy").mkdir()
-    with FileLock(tmp_path / "busy" / ".lock"):  # as a sweep running in another process holds it
+    dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    (tmp_path / "figures" / "busy").mkdir(parents=True)
+    with FileLock(tmp_path / "figures" / "busy" / ".lock"):  # as a sweep running in another process holds it
         with pytest.raises(GADInputError, match="sweep 'busy' is running in another process"):
-            run_sweep("busy", {"consensus_q": [0.3]}, {"dataset": "synthetic"}, ["resnet18"], figures_dir=tmp_path)
+            run_sweep("busy", {"consensus_q": [0.3]}, {"dataset": "synthetic"}, ["resnet18"], **dirs)
+    assert CALLS == []
