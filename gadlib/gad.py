@@ -88,6 +88,12 @@ class GAD:
         self.model = model
         self.method = method
         self._spec = method_spec(method)  # checks the method now, not at the first attribute()
+        rule_of_relu = self._spec.get("cls") in (captum_class("guided_backprop"), captum_class("deconvolution"))
+        if rule_of_relu and not any(isinstance(m, nn.ReLU) for m in model.modules()):
+            notices.warn(
+                f"{self._spec['cls'].__name__} changes the backward pass of nn.ReLU modules, and this model has "
+                "none (a functional relu?): its maps will be Saliency's"
+            )
         self.alphas = checks.check_alphas(alphas)
         self.supports = list(supports) if supports is not None else []
         if supports is not None and len(self.supports) != len(self.alphas):

@@ -228,6 +228,25 @@ def test_a_pair_of_a_three_class_model_fits_and_is_saved_with_its_supports(three
     assert "no training image of class 1 of the pair" in _one_line(err)
 
 
+def test_guided_backprop_on_a_model_without_relu_modules_is_warned_about(recwarn):
+    from captum.attr import GuidedBackprop
+
+    from gadlib.errors import GADWarning
+
+    class FunctionalRelu(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(3, 4, 3), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+    with pytest.warns(GADWarning, match="has none \\(a functional relu\\?\\): its maps will be Saliency's"):
+        GAD(FunctionalRelu(), GuidedBackprop)
+    GAD(small_cnn(2), "guided_backprop")  # nn.ReLU modules: nothing to say
+    assert not [w for w in recwarn if issubclass(w.category, GADWarning)]
+
+
 def test_save_refuses_a_model_changed_since_fit(three_class, tmp_path):
     model, fitted, _, _ = three_class
     changed = copy.deepcopy(model)
