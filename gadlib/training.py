@@ -126,15 +126,16 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 # ---------------------------------------------------------------- GAD step 1
-def per_class_alphas(alpha, n_classes: int) -> torch.Tensor:
+def per_class_alphas(alpha, n_classes: int, of: str | None = None) -> torch.Tensor:
     """One support's alphas as a float tensor (n_classes,), alpha[c] for the images of class c:
-    one number serves every class; a sequence gives one per class."""
+    one number serves every class; a sequence gives one per class (`of`: what the classes are of,
+    for the message)."""
     a = torch.as_tensor(alpha, dtype=torch.float32)
     if a.dim() == 0:
         return a.expand(n_classes).clone()
     if a.shape != (n_classes,):
         raise GADInputError(
-            f"alphas {alpha!r} give {a.numel()} values for a model with {n_classes} classes: "
+            f"alphas {alpha!r} give {a.numel()} values for {of or f'a model with {n_classes} classes'}: "
             "give one number, or one per class"
         )
     return a
@@ -161,20 +162,14 @@ def distanced_targets(logits: torch.Tensor, labels: torch.Tensor, alpha, pair=No
     Without: for an image of class c, every other logit is lowered by alpha[c] and logit c stays
     (`alpha`: one number or one per class). With two classes both are the paper's rule: images
     of class 1 lower logit 2 by alpha_c1, images of class 2 lower logit 1 by alpha_c2."""
+    labels = labels.long().to(logits.device)
     if pair is not None:
         c1, c2 = check_pair(pair, logits.shape[1])
-        a = torch.as_tensor(alpha, dtype=torch.float32)
-        if a.dim() > 1 or a.numel() not in (1, 2):
-            raise GADInputError(
-                f"alphas {alpha!r} for the pair ({c1}, {c2}): give one number, or two (alpha_c1, alpha_c2)"
-            )
-        a1, a2 = a.expand(2).tolist() if a.numel() == 1 else a.tolist()
-        labels = labels.long().to(logits.device)
+        a1, a2 = per_class_alphas(alpha, 2, f"the pair ({c1}, {c2})").tolist()
         y = logits.clone()
         y[labels == c1, c2] -= a1
         y[labels == c2, c1] -= a2
         return y
-    labels = labels.long().to(logits.device)
     a = per_class_alphas(alpha, logits.shape[1]).to(logits.device)[labels]
     own = nn.functional.one_hot(labels, logits.shape[1]).bool()
     return torch.where(own, logits, logits - a[:, None].to(logits.dtype))

@@ -56,7 +56,7 @@ def test_alphas_of_the_wrong_length_are_a_one_line_error():
 
     with pytest.raises(GADInputError, match="give one number, or one per class"):
         distanced_targets(torch.zeros(3, 4), torch.tensor([0, 1, 2]), (2.0, 4.0))
-    with pytest.raises(GADInputError, match="give one number, or two"):
+    with pytest.raises(GADInputError, match="values for the pair \\(0, 1\\): give one number, or one per class"):
         distanced_targets(torch.zeros(3, 4), torch.tensor([0, 1, 2]), (2.0, 4.0, 6.0), pair=(0, 1))
     with pytest.raises(GADInputError, match="give two different classes of the model's 4"):
         distanced_targets(torch.zeros(3, 4), torch.tensor([0, 1, 2]), 2.0, pair=(1, 1))
