@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import itertools
 import json
 import os
@@ -81,9 +82,22 @@ def points_of(grid: dict[str, list]) -> list[dict]:
     return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
 
 
+# values whose readable form keeps them apart: non-negative numbers and plain words, or flat lists of them
+_PLAIN = r"(\d[\d.e+-]*|\"[A-Za-z_][A-Za-z0-9._]*\")"
+_READABLE = re.compile(rf"{_PLAIN}|\[{_PLAIN}(, {_PLAIN})*\]|true|false|null")
+
+
 def point_name(params: dict) -> str:
-    """A readable folder name, e.g. alphas-2-4__consensus_q-0.3."""
-    return "__".join(f"{k}-" + re.sub(r"[^A-Za-z0-9._]+", "-", json.dumps(v)).strip("-") for k, v in params.items())
+    """A readable folder name, e.g. alphas-2-4__consensus_q-0.3. A value whose readable form could
+    be another's (seed -1 and 1 both read "1") also carries a short hash of itself, so two settings
+    never share a folder."""
+
+    def part(value) -> str:
+        text = json.dumps(value)
+        readable = re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-")
+        return readable if _READABLE.fullmatch(text) else f"{readable}~{hashlib.sha1(text.encode()).hexdigest()[:6]}"
+
+    return "__".join(f"{k}-{part(v)}" for k, v in params.items())
 
 
 def group_of(params: dict) -> str:

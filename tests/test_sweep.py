@@ -25,6 +25,15 @@ def test_grid_from_the_command_line_and_yaml(tmp_path):
     assert group_of(points[0]) == group_of(points[1]) != group_of(points[2])
 
 
+def test_settings_whose_readable_names_agree_get_distinct_folders():
+    # the committed alphas-q points keep their plain names; a value the plain form would confuse
+    # (a sign, a nested list, a string of digits or spaces) carries a hash of itself
+    assert point_name({"alphas": [2, 4, 6, 8], "consensus_q": 0.3}) == "alphas-2-4-6-8__consensus_q-0.3"
+    for a, b in [(1, -1), ([2, 4], [-2, 4]), ([2, 4], [[2, 4]]), (2, "2"), ("a-b", "a b"), (0.5, -0.5)]:
+        assert point_name({"seed": a}) != point_name({"seed": b}), (a, b)
+    assert point_name({"seed": -1}) == point_name({"seed": -1})  # a name, not a random one
+
+
 @pytest.mark.parametrize(
     "items, message",
     [
