@@ -4,11 +4,17 @@ gadlib against it; the pipeline never calls it."""
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
 from gadlib.attributions import captum_class, check_method
 from gadlib.consensus import reduce_channels
+
+# captum says so on every Guided Backprop and Deconvolution call (it removes its hooks after each):
+# in a benchmark's log, a line per timed call that would push the tables out of a short log tail
+warnings.filterwarnings("ignore", "Setting backward hooks on ReLU activations", UserWarning)
 
 
 def captum_attribution(
