@@ -97,6 +97,19 @@ def table2(rs_rows: pd.DataFrame, masks: tuple[str, ...] = ("sup", "gad")) -> pd
     return pd.DataFrame(rows).set_index(["dataset", "arch", "row"]).reindex(columns=_method_columns(rs_rows))
 
 
+def class_verdicts(diffs: dict[int, np.ndarray], resamples: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """The verdict of each target class's paired differences (NaN pairs left out)."""
+    intervals = {k: paired_bootstrap(d, resamples, seed, level) for k, d in diffs.items()}
+    return {k: verdict(b["low"], b["high"]) for k, b in intervals.items()}
+
+
+def joined_verdict(found: dict[int, str]) -> str:
+    """One verdict where the classes agree, else "class 1 fails, class 2 undecided"."""
+    if len(set(found.values())) == 1:
+        return next(iter(found.values()))
+    return ", ".join(f"class {k} {v.split(' (')[0]}" for k, v in sorted(found.items()))
+
+
 def direction_summary(
     rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int = 2000, seed: int = 0
 ) -> pd.DataFrame:
@@ -110,11 +123,7 @@ def direction_summary(
     Also the consensus share of the pixels, and the share of images with RC < 1 (both classes)."""
 
     def per_class(diffs: dict[int, np.ndarray]) -> str:
-        intervals = {k: paired_bootstrap(d, resamples, seed) for k, d in diffs.items()}
-        found = {k: verdict(b["low"], b["high"]) for k, b in intervals.items()}
-        if len(set(found.values())) == 1:
-            return next(iter(found.values()))
-        return ", ".join(f"class {k} {v.split(' (')[0]}" for k, v in sorted(found.items()))
+        return joined_verdict(class_verdicts(diffs, resamples, seed))
 
     out = []
     for (dataset, arch, method), g in rc_rows.groupby(["dataset", "arch", "method"], sort=False):
