@@ -94,3 +94,16 @@ def test_controls_summary_stops_with_one_line_naming_what_a_run_lacks_before_any
         message = str(stop.value.code)
         assert "\n" not in message and expected in message
         assert capsys.readouterr().out == ""  # nothing half-printed into the file make writes
+
+
+def test_controls_summary_counts_undefined_verdicts_instead_of_dropping_them(tmp_path):
+    from controls_summary import verdicts
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "RUN.json").write_text(json.dumps({"controls_keys": {"resnet18": "k"}}))
+    (folder / "controls_verdicts_resnet18.csv").write_text(
+        "dataset,arch,metric,GAD vs,holds,fails,undecided (interval contains 0),no difference,undefined\n"
+        "d,resnet18,rs,sup,1,2,3,0,4\n"
+    )
+    assert verdicts(folder)[("rs", "sup")] == "1 / 2 / 3 (4 undefined: no image scored)"

@@ -20,7 +20,7 @@ import pandas as pd
 
 from gadlib.config import METHOD_SHORT, runs_root
 from gadlib.runfiles import read_csv
-from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED
+from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, UNDEFINED
 from gadlib.tables import to_markdown
 
 COUNTS = (HOLDS, FAILS, UNDECIDED)
@@ -46,8 +46,12 @@ def verdicts(folder: Path) -> pd.Series:
     cells = {}
     for idx, row in t.iterrows():
         n = [int(row.get(c, 0)) for c in COUNTS]
-        ties = int(row.get(NO_DIFFERENCE, 0))
-        cells[idx] = f"{n[0]} / {n[1]} / {n[2]}" + (f" ({ties} ties)" if ties else "")
+        ties, undefined = int(row.get(NO_DIFFERENCE, 0)), int(row.get(UNDEFINED, 0))
+        cells[idx] = (
+            f"{n[0]} / {n[1]} / {n[2]}"
+            + (f" ({ties} ties)" if ties else "")
+            + (f" ({undefined} undefined: no image scored)" if undefined else "")
+        )
     return pd.Series(cells, name=f"{folder.name} ({arch})")
 
 
