@@ -83,14 +83,14 @@ def points_of(grid: dict[str, list]) -> list[dict]:
 
 
 # values whose readable form keeps them apart: non-negative numbers and plain words, or flat lists of them
-_PLAIN = r"(\d[\d.e+-]*|\"[A-Za-z_][A-Za-z0-9._]*\")"
+_PLAIN = r"(\d[\d.]*(e-\d+)?|\"(?!(true|false|null)\")[A-Za-z_][A-Za-z0-9._]*\")"  # 1e+20 would read 1e-20
 _READABLE = re.compile(rf"{_PLAIN}|\[{_PLAIN}(, {_PLAIN})*\]|true|false|null")
 
 
 def point_name(params: dict) -> str:
     """A readable folder name, e.g. alphas-2-4__consensus_q-0.3. A value whose readable form could
-    be another's (seed -1 and 1 both read "1") also carries a short hash of itself, so two settings
-    never share a folder."""
+    be another's (seed -1 and 1 both read "1") also carries a short hash of itself, so two values
+    of one setting never share a folder (a list and a scalar may: no setting takes both)."""
 
     def part(value) -> str:
         text = json.dumps(value)

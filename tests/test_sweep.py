@@ -139,8 +139,8 @@ def test_a_restart_runs_the_stopped_new_and_failing_points_only(tmp_path, stand_
 
 def test_a_point_without_its_run_folder_or_with_other_settings_runs_again(tmp_path, stand_in_sweep):
     """A fresh clone has the committed points.csv and RUN.json but no runs/: nothing there is
-    finished, and no point starts from a folder that is not here. Two settings that clean to one
-    folder name (seed -1 and 1) are not one point."""
+    finished, and no point starts from a folder that is not here. Two settings whose readable
+    names agree (seed -1 and 1) are two points in two folders."""
     import shutil
 
     dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
@@ -160,9 +160,12 @@ def test_a_point_without_its_run_folder_or_with_other_settings_runs_again(tmp_pa
     assert rows["seed-1__consensus_q-0.5"] == "run folder not on this machine"
     CALLS.clear()
     other = run_sweep("c", {"seed": [-1], "consensus_q": [0.3]}, base, archs, **dirs)
-    assert [p for p, _ in CALLS] == ["seed-1__consensus_q-0.3"] and other["params"].tolist() == [
+    # seed -1 runs in its own folder (its name carries a hash), and seed 1's point stays done
+    assert [p for p, _ in CALLS] == ["seed-1~7984b0__consensus_q-0.3"] and other["params"].tolist() == [
         '{"seed": -1, "consensus_q": 0.3}'
     ]
+    rows = read_points(tmp_path / "figures" / "c" / "points.csv").set_index("point")["status"]
+    assert rows["seed-1__consensus_q-0.3"] == "done" and (tmp_path / "runs" / "c" / "seed-1__consensus_q-0.3").is_dir()
 
 
 def test_every_sweep_command_of_the_readme_parses():

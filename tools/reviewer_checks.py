@@ -8,7 +8,8 @@
    so RS undefined, where GAD's hull equals the original's), and how often RC = 1 or RC > 1.
 3. The sanity check's label ("like the baseline": GAD's and the baseline's Spearman within
    0.05) against a paired bootstrap interval of their difference over images.
-Before anything, the RS verdicts recomputed from runs/ must equal figures/<run>/direction_*.csv:
+Before anything, the RS verdicts, the share of RC < 1 and the consensus share recomputed from
+runs/ (with the run's own bootstrap resamples and seed) must equal figures/<run>/direction_*.csv:
 a run folder made by another run stops the tool instead of giving other numbers.
 Usage: python tools/reviewer_checks.py figures/synthetic-default figures/cub-cpu ...
 """
@@ -24,7 +25,7 @@ import pandas as pd
 
 from gadlib.config import METHOD_SHORT, runs_root
 from gadlib.runfiles import read_csv
-from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, paired_bootstrap, verdict
+from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, UNDEFINED, paired_bootstrap, verdict
 from gadlib.tables import class_verdicts, joined_verdict, to_markdown
 
 RULES = {"top_q": "top 50%", "frac_max": "10% of max"}
@@ -32,10 +33,11 @@ FAMILY_RESAMPLES = 20_000  # a 99.75% interval needs more resamples than 95%'s 2
 
 
 def counts(found: list[str]) -> str:
-    """'holds / fails / undecided' over class-level verdicts, and the ties (every image equal)."""
+    """'holds / fails / undecided' over class-level verdicts, the ties (every image equal) and the
+    undefined ones (no image with both values)."""
     cell = " / ".join(str(sum(v == w for v in found)) for w in (HOLDS, FAILS, UNDECIDED))
-    ties = sum(v == NO_DIFFERENCE for v in found)
-    return cell + (f" ({ties} ties)" if ties else "")
+    ties, undefined = sum(v == NO_DIFFERENCE for v in found), sum(v == UNDEFINED for v in found)
+    return cell + (f" ({ties} ties)" if ties else "") + (f" ({undefined} undefined)" if undefined else "")
 
 
 def rows_of(folder: Path, arch: str, name: str) -> pd.DataFrame:
@@ -53,16 +55,17 @@ def paired_rows(folder: Path, arch: str, rule: str) -> pd.DataFrame:
     the hull areas of GAD's and the baseline's, and RC."""
     rc, rs = rows_of(folder, arch, "rc.csv"), rows_of(folder, arch, "rs.csv")
     rc, rs = rc[rc["hull_rule"] == rule], rs[rs["hull_rule"] == rule]
-    wide = rs.pivot_table(index=["method", "target", "image"], columns="mask", values="rs", dropna=False)
+    wide = rs.pivot(index=["method", "target", "image"], columns="mask", values="rs")  # refuses a repeated row
     both = wide.reset_index().merge(rc, on=["method", "target", "image"], how="outer", validate="one_to_one")
     if len(both) != len(wide) or len(both) != len(rc):
         sys.exit(f"error: {folder.name}/{arch}: rc.csv and rs.csv hold other images ({rule}); remake the run")
     return both.assign(area_base=both["rc_base"] * both["area_orig"])
 
 
-def area_and_counts(folder: Path, arch: str, rule: str, tests: int) -> tuple[dict, dict]:
-    """Section 1's and 2's cells for one architecture and hull rule, and the RS vs Base verdicts
-    per method as the direction table writes them (for the consistency check)."""
+def area_and_counts(folder: Path, arch: str, rule: str, tests: int, boot: dict) -> tuple[dict, dict]:
+    """Section 1's and 2's cells for one architecture and hull rule, and per method what the
+    direction table writes (RS vs Base verdict, share RC<1, consensus share) for the consistency
+    check. `boot`: the run's resamples and seed."""
     t = paired_rows(folder, arch, rule)
     found = {"rs": [], "change": [], "rs family": [], "change family": []}
     written, sup_n = {}, []
@@ -72,20 +75,25 @@ def area_and_counts(folder: Path, arch: str, rule: str, tests: int) -> tuple[dic
         change = {
             k: (gk["gad"] * gk["area_gad"] - gk["base"] * gk["area_base"]).to_numpy() for k, gk in by_class.items()
         }
-        per_class = class_verdicts(rs)
-        written[METHOD_SHORT[method]] = joined_verdict(per_class)
+        per_class = class_verdicts(rs, boot["resamples"], boot["seed"])
+        defined_rc = g["rc"].dropna()
+        written[METHOD_SHORT[method]] = (
+            joined_verdict(per_class),
+            float((defined_rc < 1).mean()) if len(defined_rc) else np.nan,
+            float(g["consensus_share"].mean()),
+        )
         found["rs"] += per_class.values()
-        found["change"] += class_verdicts(change).values()
+        found["change"] += class_verdicts(change, boot["resamples"], boot["seed"]).values()
         level = 1 - 0.05 / tests
-        found["rs family"] += class_verdicts(rs, FAMILY_RESAMPLES, level=level).values()
-        found["change family"] += class_verdicts(change, FAMILY_RESAMPLES, level=level).values()
+        found["rs family"] += class_verdicts(rs, FAMILY_RESAMPLES, boot["seed"], level).values()
+        found["change family"] += class_verdicts(change, FAMILY_RESAMPLES, boot["seed"], level).values()
         sup_n += [int(gk["sup"].notna().sum()) for gk in by_class.values()]
     defined = t.dropna(subset=["rc"])
     images = int(t.groupby(["method", "target"]).size().max())
-    ratio = (t["area_base"] / t["area_gad"]).replace([np.inf, -np.inf], np.nan)
+    both = t[(t["area_gad"] > 0) & t["area_base"].notna()]  # images where both hulls exist
     cells = {
-        "Base hull / GAD hull": f"{ratio.mean():.3f}",
-        "Base hull smaller": f"{(t['area_base'] < t['area_gad']).mean():.0%}",
+        "Base hull / GAD hull": float((both["area_base"] / both["area_gad"]).mean()),
+        "Base hull smaller": f"{(both['area_base'] < both['area_gad']).mean():.0%}",
         "RS GAD vs Base": counts(found["rs"]),
         "logit change GAD vs Base": counts(found["change"]),
         f"RS, family-wise ({tests} tests)": counts(found["rs family"]),
@@ -103,11 +111,21 @@ def check_against_tables(folder: Path, arch: str, rule: str, written: dict) -> N
     table, _ = read_csv(folder / f"direction_{rule}.csv")
     if table is None:
         sys.exit(f"error: {folder}/direction_{rule}.csv is missing: run notebook 06 for {folder.name} first")
-    committed = table[table["arch"] == arch].set_index("method")["RS GAD vs Base"].to_dict()
-    if committed != written:
+    part = table[table["arch"] == arch].set_index("method")
+    committed = {m: (r["RS GAD vs Base"], r["share RC<1"], r["consensus share"]) for m, r in part.iterrows()}
+    differ = sorted(
+        m
+        for m in committed.keys() | written.keys()
+        if m not in committed
+        or m not in written
+        or committed[m][0] != written[m][0]
+        or not np.allclose(committed[m][1:], written[m][1:], rtol=1e-9, equal_nan=True)
+    )
+    if differ:
         sys.exit(
             f"error: runs/{folder.name}/{arch} does not give the verdicts of {folder}/direction_{rule}.csv "
-            f"({committed} there, {written} from the rows): the run folder holds another run's rows; make the run again"
+            f"(RS vs Base verdict, share RC<1 or consensus share of {', '.join(differ)}): the run folder holds "
+            "another run's rows; make the run again"
         )
 
 
@@ -132,11 +150,14 @@ def main(*folders: str) -> None:
         sys.exit(__doc__)
     area, sup, checks = {}, {}, []
     for folder in map(Path, folders):
-        archs = json.loads((folder / "RUN.json").read_text())["archs"]
-        tests = len(archs) * len(METHOD_SHORT) * 2  # class-level RS vs Base tests per run and hull rule
+        record = json.loads((folder / "RUN.json").read_text())
+        archs, settings = record["archs"], record["parameters"]
+        boot = {"resamples": int(settings.get("bootstrap", 2000)), "seed": int(settings.get("seed", 0))}
+        # the class-level RS vs Base tests of one run and hull rule: architectures x methods x 2 classes
+        tests = len(archs) * len(settings["methods"]) * 2
         for rule, label in RULES.items():
             for arch in archs:
-                cells, written = area_and_counts(folder, arch, rule, tests)
+                cells, written = area_and_counts(folder, arch, rule, tests, boot)
                 check_against_tables(folder, arch, rule, written)
                 area[(folder.name, arch, label)] = cells["cells"]
                 sup[(folder.name, arch, label)] = cells["sup"]
