@@ -331,7 +331,7 @@ def write_tables(cfg: RunConfig, ctrl: Controls, sane: pd.DataFrame) -> dict[str
             ["n", "mean (95% CI)", "share_wins", "verdict"]
         ],
         "controls_means": ctrl.means,
-        "sanity": sanity.verdicts(sane),
+        "sanity": sanity.verdicts(sane, cfg.bootstrap, cfg.seed),
     }
     assert set(made) == set(TABLES)
     tables = {f"{name}_{cfg.arch}": t for name, t in made.items()}

@@ -16,7 +16,15 @@ from .config import RunConfig
 from .data import Dataset, eval_indices
 from .errors import GADInputError
 from .runfiles import RunFiles
-from .tables import direction_summary, ground_truth_summary, model_table, table1, table2, to_markdown
+from .tables import (
+    baseline_check,
+    direction_summary,
+    ground_truth_summary,
+    model_table,
+    table1,
+    table2,
+    to_markdown,
+)
 
 
 # ---------------------------------------------------------------- tables
@@ -88,6 +96,7 @@ def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]
     for old in [
         *out_dir.glob("table*_*.*"),
         *out_dir.glob("direction_*.*"),
+        *out_dir.glob("baseline_check_*.*"),
         *out_dir.glob("ground_truth.*"),
         *out_dir.glob("paper_comparison.md"),
         *figure_files(out_dir),
@@ -105,6 +114,8 @@ def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]
         tables[f"direction_{rule}"] = direction_summary(rc_r, rs_r, cfg.bootstrap, cfg.seed).set_index(
             ["dataset", "arch", "method"]
         )
+        tests = rc_r.groupby(["arch", "method", "target"]).ngroups  # the run's class-level comparisons
+        tables[f"baseline_check_{rule}"] = baseline_check(rc_r, rs_r, tests, cfg.bootstrap, cfg.seed)
     if results.ground_truth is not None:
         tables["ground_truth"] = ground_truth_summary(results.ground_truth)
     for name, t in tables.items():

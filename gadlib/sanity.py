@@ -23,6 +23,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 from . import consensus as cons
+from . import stats
 from .attributions import attribution_maps
 
 VERSION = 2  # bumped when the rows' definition changes (2: the matched-area baseline beside GAD)
@@ -161,12 +162,13 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     return t.reset_index().pivot_table(index=["method", "map"], columns="randomised", values="spearman", sort=False)
 
 
-def verdicts(rows: pd.DataFrame) -> pd.DataFrame:
+def verdicts(rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """With every layer random: mean Spearman and SSIM of the original's, GAD's and the
     matched-area baseline's maps with their trained maps (high: the map hardly depends on the
     model). GAD is judged against the baseline, which is as sparse as GAD (a sparser map
-    correlates less by itself): "like the baseline" (Spearman within 0.05), "more
-    model-dependent" (lower) or "less model-dependent" (higher)."""
+    correlates less by itself), image by image (its classes averaged) with a seeded 95%
+    bootstrap interval of GAD's Spearman minus the baseline's: "more model-dependent" (the
+    interval below 0), "less model-dependent" (above) or "like the baseline" (it contains 0)."""
     last = rows[rows["step"] == rows["step"].max()]
     means = last.groupby(["method", "map"], sort=False)[["spearman", "ssim"]].mean().unstack()
     out = pd.DataFrame(
@@ -176,8 +178,12 @@ def verdicts(rows: pd.DataFrame) -> pd.DataFrame:
             for k, key in (("orig", "orig"), ("GAD", "gad"), ("base", "base"))
         }
     )
-    diff = out["Spearman GAD"] - out["Spearman base"]
-    out["GAD"] = np.where(
-        diff.abs() < 0.05, "like the baseline", np.where(diff < 0, "more model-dependent", "less model-dependent")
-    )
-    return out
+    wide = last.pivot(index=["method", "target", "image"], columns="map", values="spearman")
+    words = {stats.HOLDS: "less model-dependent", stats.FAILS: "more model-dependent"}
+    diff, label = {}, {}
+    for method in out.index:
+        per_image = (wide.loc[method, "gad"] - wide.loc[method, "base"]).groupby(level="image").mean()
+        b = stats.paired_bootstrap(per_image.to_numpy(), resamples, seed)
+        diff[method] = f"{b['mean']:+.3f} [{b['low']:+.3f}, {b['high']:+.3f}]"
+        label[method] = words.get(stats.verdict(b["low"], b["high"]), "like the baseline")
+    return out.assign(**{"Spearman GAD - base (95% CI)": pd.Series(diff), "GAD": pd.Series(label)})

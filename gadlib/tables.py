@@ -9,7 +9,7 @@ import pandas as pd
 
 from . import paper
 from .config import METHOD_SHORT, METHODS
-from .stats import FAILS, HOLDS, paired_bootstrap, verdict
+from .stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, paired_bootstrap, verdict
 
 
 def model_table(models: pd.DataFrame) -> pd.DataFrame:
@@ -148,6 +148,66 @@ def direction_summary(
             }
         )
     return pd.DataFrame(out)
+
+
+FAMILY_RESAMPLES = 20_000  # a family-wise interval's far tails need more resamples than 95%'s 2,000
+
+
+def baseline_check(
+    rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, tests: int, resamples: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """What a reviewer asks of the direction table, per architecture and method (one hull rule):
+    - the matched-area baseline keeps as many pixels as the consensus, not as much hull area: the
+      mean ratio of its hull's area to GAD's, and the share of images where it is smaller;
+    - "RS GAD vs Base" (per hull pixel, as the direction table) beside the same comparison on the
+      logit change itself (RS x hull area), each also at a family-wise 95% over `tests` class-level
+      tests (Bonferroni: the run's architectures x methods x classes);
+    - how many images per class the "RS GAD vs Sup" verdict rests on (an empty supplementary
+      region, where GAD's hull equals the original's, has no RS), and the shares of RC = 1 and
+      RC > 1 (an undefined RC left out)."""
+    wide = rs_rows.pivot(index=["dataset", "arch", "method", "target", "image"], columns="mask", values="rs")
+    keys = ["dataset", "arch", "method", "target", "image"]
+    t = wide.reset_index().merge(rc_rows, on=keys, how="inner", validate="one_to_one")
+    if len(t) != len(wide) or len(t) != len(rc_rows):
+        raise ValueError("baseline_check: the RC and RS rows are of other images")
+    t = t.assign(area_base=t["rc_base"] * t["area_orig"])
+    level = 1 - 0.05 / tests
+    out = []
+    for (dataset, arch, method), g in t.groupby(["dataset", "arch", "method"], sort=False):
+        by_class = dict(iter(g.groupby("target")))
+        rs = {k: (gk["gad"] - gk["base"]).to_numpy() for k, gk in by_class.items()}
+        change = {
+            k: (gk["gad"] * gk["area_gad"] - gk["base"] * gk["area_base"]).to_numpy() for k, gk in by_class.items()
+        }
+        both = g[(g["area_gad"] > 0) & g["area_base"].notna()]  # images where both hulls exist
+        defined = g["rc"].dropna()
+        out.append(
+            {
+                "dataset": dataset,
+                "arch": arch,
+                "method": method_label(method),
+                "Base / GAD hull": float((both["area_base"] / both["area_gad"]).mean()),
+                "Base hull smaller": float((both["area_base"] < both["area_gad"]).mean()),
+                "RS GAD vs Base": joined_verdict(class_verdicts(rs, resamples, seed)),
+                "logit change GAD vs Base": joined_verdict(class_verdicts(change, resamples, seed)),
+                "RS, family-wise": joined_verdict(class_verdicts(rs, FAMILY_RESAMPLES, seed, level)),
+                "logit change, family-wise": joined_verdict(class_verdicts(change, FAMILY_RESAMPLES, seed, level)),
+                "images with Sup": " / ".join(f"{int(gk['sup'].notna().sum())}" for gk in by_class.values())
+                + f" of {int(g.groupby('target').size().max())}",
+                "RC = 1": float((defined == 1).mean()),
+                "RC > 1": float((defined > 1).mean()),
+            }
+        )
+    return pd.DataFrame(out).set_index(["dataset", "arch", "method"])
+
+
+def class_cells(joined: str) -> list[str]:
+    """The class-level verdicts a joined verdict stands for, two classes assumed where it is one
+    word ("fails" -> [fails, fails]; "class 1 fails, class 2 undecided" -> [fails, undecided])."""
+    if not joined.startswith("class "):
+        return [joined, joined]
+    words = {HOLDS: HOLDS, FAILS: FAILS, "undecided": UNDECIDED, "no difference": NO_DIFFERENCE}
+    return [words.get(part.split(" ", 2)[2], part.split(" ", 2)[2]) for part in joined.split(", ")]
 
 
 # The direction table's verdict columns, and what tables made before the paired verdicts called

@@ -1,100 +1,111 @@
-"""tools/reviewer_checks.py on rows built by hand: the baseline's hull half the size of GAD's, and
-GAD's logit change a little larger than the baseline's, so RS (per hull pixel) favours the
-baseline, the raw change favours GAD at 95% but not at the family-wise level; and a run folder
-whose rows do not give the committed verdicts stops the tool."""
+"""The checks a reviewer asks of the direction tables (`tables.baseline_check`, notebook 06's
+baseline_check_<rule> files; `sanity.verdicts`' interval, notebook 07) on rows built by hand, and
+tools/reviewer_checks.py's summary of the committed runs."""
 
-import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
-import reviewer_checks
 
+from gadlib import sanity
 from gadlib.config import METHODS
-from gadlib.tables import direction_summary
+from gadlib.tables import baseline_check, class_cells
+
+from conftest import ROOT
 
 N = 16  # images per class
 # GAD's logit change minus the baseline's, per image: mean 0.62, standard deviation 1, so a 95%
-# interval excludes 0 (1.96 x 0.25 < 0.62) and the family-wise one over 10 tests does not (2.81 x 0.25)
+# interval excludes 0 (1.96 x 0.25 < 0.62) and the family-wise one over 10 comparisons does not
+# (2.81 x 0.25 > 0.62)
 PATTERN = np.tile([1.0, -1.0], N // 2)
 EXTRA = 0.62 + PATTERN
 
 
-def write_run(tmp_path, monkeypatch, direction_from_rows=True):
-    rc_rows, rs_rows, sanity_rows = [], [], []
-    for rule in ("top_q", "frac_max"):
-        for method in METHODS:
-            for target in (1, 2):
-                for image in range(N):
-                    area_orig = 400.0
-                    area_gad = area_orig if image == 0 else 200.0  # image 0: GAD's hull is the original's (RC = 1)
-                    change_base = 10.0 + image
-                    change_gad = change_base + EXTRA[image]
-                    rc_rows.append(
-                        dict(method=method, hull_rule=rule, target=target, image=image, label=target,
-                             rc=area_gad / area_orig, rc_base=0.25, area_orig=area_orig, area_gad=area_gad,
-                             consensus_share=0.3, dataset="d", arch="resnet18")
-                    )  # fmt: skip
-                    sup = np.nan if area_gad == area_orig else 0.001  # no supplementary region where RC = 1
-                    for mask, rs in (("gad", change_gad / area_gad), ("sup", sup), ("base", change_base / 100.0)):
-                        rs_rows.append(
-                            dict(method=method, hull_rule=rule, target=target, mask=mask, image=image, rs=rs,
-                                 dataset="d", arch="resnet18")
-                        )  # fmt: skip
+def hand_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The baseline's hull half the size of GAD's (a quarter of the original's where GAD's is the
+    original's, image 0), GAD's logit change a little larger than the baseline's."""
+    rc_rows, rs_rows = [], []
     for method in METHODS:
         for target in (1, 2):
             for image in range(N):
-                for m, rho in (("orig", 0.6), ("gad", 0.30 + 0.01 * PATTERN[image]), ("base", 0.35)):
-                    sanity_rows.append(dict(method=method, step=4, randomised="all layers", layers=1, map=m,
-                                            target=target, image=image, spearman=rho, ssim=0.5))  # fmt: skip
-    runs, figures = tmp_path / "runs" / "hand", tmp_path / "figures" / "hand"
-    (runs / "resnet18").mkdir(parents=True)
-    figures.mkdir(parents=True)
-    rc, rs = pd.DataFrame(rc_rows), pd.DataFrame(rs_rows)
-    rc.to_csv(runs / "resnet18" / "rc.csv", index=False)
-    rs.to_csv(runs / "resnet18" / "rs.csv", index=False)
-    pd.DataFrame(sanity_rows).to_csv(runs / "resnet18" / "sanity.csv", index=False)
-    record = {
-        "archs": ["resnet18"],
-        "controls_keys": {"resnet18": "k"},
-        "parameters": {"methods": list(METHODS), "bootstrap": 2000, "seed": 0},
-    }
-    (figures / "RUN.json").write_text(json.dumps(record))
-    for rule in ("top_q", "frac_max"):
-        table = direction_summary(rc[rc["hull_rule"] == rule], rs[rs["hull_rule"] == rule])
-        if not direction_from_rows:
-            table.loc[0, "share RC<1"] += 0.01  # one method's share, as another run's rows would give
-        table.to_csv(figures / f"direction_{rule}.csv", index=False)
-    monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
-    return figures
+                area_orig = 400.0
+                area_gad = area_orig if image == 0 else 200.0  # image 0: RC = 1, no supplementary region
+                change_base = 10.0 + image
+                change_gad = change_base + EXTRA[image]
+                rc_rows.append(
+                    dict(dataset="d", arch="resnet18", method=method, hull_rule="top_q", target=target, image=image,
+                         rc=area_gad / area_orig, rc_base=0.25, area_orig=area_orig, area_gad=area_gad)
+                )  # fmt: skip
+                sup = np.nan if area_gad == area_orig else 0.001
+                for mask, rs in (("gad", change_gad / area_gad), ("sup", sup), ("base", change_base / 100.0)):
+                    rs_rows.append(
+                        dict(dataset="d", arch="resnet18", method=method, hull_rule="top_q", target=target,
+                             mask=mask, image=image, rs=rs)
+                    )  # fmt: skip
+    return pd.DataFrame(rc_rows), pd.DataFrame(rs_rows)
 
 
-def cells_of(out: str, *first: str) -> list[str]:
-    """The cells of the Markdown row whose first cells are `first`."""
-    rows = ([c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("|"))
-    return next(cells for cells in rows if tuple(cells[: len(first)]) == first)
+def test_a_smaller_baseline_hull_wins_on_rs_but_not_on_the_raw_change():
+    rc, rs = hand_rows()
+    t = baseline_check(rc, rs, tests=10).loc[("d", "resnet18", "S")]
+    assert t["Base / GAD hull"] == pytest.approx((100 / 400 + 15 * 100 / 200) / 16)
+    assert t["Base hull smaller"] == 1.0
+    # per hull pixel the baseline's smaller hull wins; on the change itself GAD is ahead at 95%,
+    # and undecided once the interval covers 10 comparisons
+    assert t["RS GAD vs Base"] == t["RS, family-wise"] == "fails"
+    assert t["logit change GAD vs Base"] == "holds"
+    assert t["logit change, family-wise"] == "undecided (interval contains 0)"
+    # one image of 16 per class has RC = 1, and so no supplementary region and no RS for it
+    assert t["images with Sup"] == "15 / 15 of 16" and t["RC = 1"] == 1 / 16 and t["RC > 1"] == 0
 
 
-def test_a_smaller_baseline_hull_wins_on_rs_but_not_on_the_raw_change(tmp_path, monkeypatch, capsys):
-    figures = write_run(tmp_path, monkeypatch)
-    reviewer_checks.main(str(figures))
-    out = capsys.readouterr().out
-    cells = cells_of(out, "hand", "resnet18", "top 50%")
-    # Base hull / GAD hull (image 0: 100/400, the rest 100/200), share smaller; RS vs Base;
-    # logit change vs Base; both family-wise (10 tests: one architecture, five methods, two classes)
-    ratio = f"{(100 / 400 + 15 * 100 / 200) / 16:.4f}"
-    assert cells[3:] == [ratio, "100%", "0 / 10 / 0", "10 / 0 / 0", "0 / 10 / 0", "0 / 0 / 10"]
-    # one image of 16 per class has RC = 1, and so no supplementary region
-    section2 = out[out.index("2. How many") :]
-    assert cells_of(section2, "hand", "resnet18", "10% of max")[3:] == ["15-15 of 16", "6%", "0.0%"]
-    # the sanity check: GAD's Spearman 0.05 below the baseline's on every image
-    assert cells_of(out, "S")[1] == "-0.050 [-0.055, -0.045] (GAD lower)"
+def test_the_baseline_check_refuses_rows_of_other_images():
+    rc, rs = hand_rows()
+    with pytest.raises(ValueError, match="other images"):
+        baseline_check(rc[rc["image"] > 0], rs, tests=10)
 
 
-def test_rows_that_do_not_give_the_committed_tables_stop_the_tool(tmp_path, monkeypatch, capsys):
-    figures = write_run(tmp_path, monkeypatch, direction_from_rows=False)
+def test_sanity_label_comes_from_the_paired_interval():
+    rows = []
+    for method in METHODS:
+        for target in (1, 2):
+            for image in range(N):
+                # saliency: GAD 0.05 below the baseline on every image; the others: +-0.01 around it
+                gad = 0.30 if method == "saliency" else 0.35 + 0.01 * PATTERN[image]
+                for m, rho in (("orig", 0.6), ("gad", gad), ("base", 0.35)):
+                    rows.append(dict(method=method, step=4, map=m, target=target, image=image, spearman=rho, ssim=0.5))
+    t = sanity.verdicts(pd.DataFrame(rows))
+    assert t.loc["saliency", "GAD"] == "more model-dependent"
+    assert t.loc["saliency", "Spearman GAD - base (95% CI)"] == "-0.050 [-0.050, -0.050]"
+    assert t.loc["deconvolution", "GAD"] == "like the baseline"
+
+
+def test_class_cells_read_a_joined_verdict_back():
+    assert class_cells("fails") == ["fails", "fails"]
+    assert class_cells("class 1 fails, class 2 undecided") == ["fails", "undecided (interval contains 0)"]
+
+
+def test_the_committed_summary_is_what_the_committed_runs_say(capsys):
+    """figures/reviewer_checks.md (the README embeds it) is made from the committed runs' files,
+    and is remade when they change."""
+    import reviewer_checks
+
+    runs = re.search(r"^CONTROL_RUNS \?= (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    reviewer_checks.main(*(str(ROOT / r) for r in runs))
+    assert capsys.readouterr().out == (ROOT / "figures/reviewer_checks.md").read_text(), "run `make reviewer-checks`"
+
+
+def test_a_file_left_by_an_earlier_run_stops_the_summary(tmp_path, capsys):
+    import shutil
+
+    import reviewer_checks
+
+    run = tmp_path / "synthetic-default"
+    shutil.copytree(ROOT / "figures" / "synthetic-default", run)
+    md = run / "baseline_check_top_q.md"
+    md.write_text(re.sub(r"<!-- gad key \w+ -->", "<!-- gad key 0123456789abcdef -->", md.read_text()))
     with pytest.raises(SystemExit) as stop:
-        reviewer_checks.main(str(figures))
-    message = str(stop.value.code)
-    assert "\n" not in message and "does not give the verdicts of" in message and "of S)" in message
+        reviewer_checks.main(str(run))
+    assert "\n" not in str(stop.value.code) and "was not made from the rows of the run" in str(stop.value.code)
     assert capsys.readouterr().out == ""  # nothing half-printed into the file make writes
