@@ -167,7 +167,8 @@ def baseline_check(
       RC > 1 (an undefined RC left out)."""
     wide = rs_rows.pivot(index=["dataset", "arch", "method", "target", "image"], columns="mask", values="rs")
     keys = ["dataset", "arch", "method", "target", "image"]
-    t = wide.reset_index().merge(rc_rows, on=keys, how="inner", validate="one_to_one")
+    # rc_rows first: an inner merge keeps the left's order, the run's methods (the pivot sorted them)
+    t = rc_rows.merge(wide.reset_index(), on=keys, how="inner", validate="one_to_one")
     if len(t) != len(wide) or len(t) != len(rc_rows):
         raise ValueError("baseline_check: the RC and RS rows are of other images")
     t = t.assign(area_base=t["rc_base"] * t["area_orig"])

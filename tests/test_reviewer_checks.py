@@ -48,7 +48,9 @@ def hand_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_a_smaller_baseline_hull_wins_on_rs_but_not_on_the_raw_change():
     rc, rs = hand_rows()
-    t = baseline_check(rc, rs, tests=10).loc[("d", "resnet18", "S")]
+    table = baseline_check(rc, rs, tests=10)
+    assert list(table.index.get_level_values("method")) == ["S", "D", "GxI", "GB", "IG"]  # the run's order
+    t = table.loc[("d", "resnet18", "S")]
     assert t["Base / GAD hull"] == pytest.approx((100 / 400 + 15 * 100 / 200) / 16)
     assert t["Base hull smaller"] == 1.0
     # per hull pixel the baseline's smaller hull wins; on the change itself GAD is ahead at 95%,
