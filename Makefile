@@ -12,7 +12,7 @@
 # make what-changed     : how the committed runs' verdicts and numbers moved since SINCE (f40dc9b unless set; for f40dc9b it rewrites the committed record)
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make direction-summary : the paper's verdicts of the committed runs, counted (the README's prose cites them)
-# make reviewer-checks : the baseline's hull area, the raw logit change, family-wise verdicts, Sup's images, the sanity interval (needs runs/)
+# make reviewer-checks : the committed runs' baseline checks and sanity intervals, counted (the README's prose cites them)
 # make accuracy-spread : ResNet18's test accuracy on both packs over 10 training seeds, with and without the speed levers (about 20 min)
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)

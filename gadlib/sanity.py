@@ -179,7 +179,7 @@ def verdicts(rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.Dat
         }
     )
     wide = last.pivot(index=["method", "target", "image"], columns="map", values="spearman")
-    words = {stats.HOLDS: "less model-dependent", stats.FAILS: "more model-dependent"}
+    words = {stats.HOLDS: "less model-dependent", stats.FAILS: "more model-dependent", stats.UNDEFINED: "undefined"}
     diff, label = {}, {}
     for method in out.index:
         per_image = (wide.loc[method, "gad"] - wide.loc[method, "base"]).groupby(level="image").mean()

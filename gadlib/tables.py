@@ -163,8 +163,8 @@ def baseline_check(
       logit change itself (RS x hull area), each also at a family-wise 95% over `tests` class-level
       tests (Bonferroni: the run's architectures x methods x classes);
     - how many images per class the "RS GAD vs Sup" verdict rests on (an empty supplementary
-      region, where GAD's hull equals the original's, has no RS), and the shares of RC = 1 and
-      RC > 1 (an undefined RC left out)."""
+      region, where GAD's hull equals or holds the original's, has no RS), and the shares of RC = 1
+      and RC > 1 (an undefined RC left out)."""
     wide = rs_rows.pivot(index=["dataset", "arch", "method", "target", "image"], columns="mask", values="rs")
     keys = ["dataset", "arch", "method", "target", "image"]
     # rc_rows first: an inner merge keeps the left's order, the run's methods (the pivot sorted them)
@@ -188,7 +188,8 @@ def baseline_check(
                 "arch": arch,
                 "method": method_label(method),
                 "Base / GAD hull": float((both["area_base"] / both["area_gad"]).mean()),
-                "Base hull smaller": float((both["area_base"] < both["area_gad"]).mean()),
+                # from the two ratios to the same area: a tie stays a tie (a/b*b need not be a)
+                "Base hull smaller": float((both["rc_base"] < both["rc"]).mean()),
                 "RS GAD vs Base": joined_verdict(class_verdicts(rs, resamples, seed)),
                 "logit change GAD vs Base": joined_verdict(class_verdicts(change, resamples, seed)),
                 "RS, family-wise": joined_verdict(class_verdicts(rs, FAMILY_RESAMPLES, seed, level)),

@@ -10,7 +10,7 @@ import pytest
 
 from gadlib import sanity
 from gadlib.config import METHODS
-from gadlib.tables import baseline_check, class_cells
+from gadlib.tables import baseline_check, class_cells, direction_summary
 
 from conftest import ROOT
 
@@ -35,7 +35,8 @@ def hand_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
                 change_gad = change_base + EXTRA[image]
                 rc_rows.append(
                     dict(dataset="d", arch="resnet18", method=method, hull_rule="top_q", target=target, image=image,
-                         rc=area_gad / area_orig, rc_base=0.25, area_orig=area_orig, area_gad=area_gad)
+                         rc=area_gad / area_orig, rc_base=0.25, area_orig=area_orig, area_gad=area_gad,
+                         consensus_share=0.3)
                 )  # fmt: skip
                 sup = np.nan if area_gad == area_orig else 0.001
                 for mask, rs in (("gad", change_gad / area_gad), ("sup", sup), ("base", change_base / 100.0)):
@@ -60,6 +61,9 @@ def test_a_smaller_baseline_hull_wins_on_rs_but_not_on_the_raw_change():
     assert t["logit change, family-wise"] == "undecided (interval contains 0)"
     # one image of 16 per class has RC = 1, and so no supplementary region and no RS for it
     assert t["images with Sup"] == "15 / 15 of 16" and t["RC = 1"] == 1 / 16 and t["RC > 1"] == 0
+    # the RS verdict is the direction table's, word for word
+    direction = direction_summary(rc, rs).set_index(["dataset", "arch", "method"])
+    assert (table["RS GAD vs Base"] == direction["RS GAD vs Base"]).all()
 
 
 def test_the_baseline_check_refuses_rows_of_other_images():
@@ -73,14 +77,23 @@ def test_sanity_label_comes_from_the_paired_interval():
     for method in METHODS:
         for target in (1, 2):
             for image in range(N):
-                # saliency: GAD 0.05 below the baseline on every image; the others: +-0.01 around it
-                gad = 0.30 if method == "saliency" else 0.35 + 0.01 * PATTERN[image]
+                # saliency: GAD 0.05 below the baseline on every image, guided backprop 0.05 above;
+                # deconvolution: +-0.01 around it; integrated gradients: +0.02 for class 1, -0.02 for
+                # class 2, so 0 on every image once its classes are averaged
+                gad = {
+                    "saliency": 0.30,
+                    "guided_backprop": 0.40,
+                    "integrated_gradients": 0.35 + (0.02 if target == 1 else -0.02),
+                }.get(method, 0.35 + 0.01 * PATTERN[image])
                 for m, rho in (("orig", 0.6), ("gad", gad), ("base", 0.35)):
                     rows.append(dict(method=method, step=4, map=m, target=target, image=image, spearman=rho, ssim=0.5))
     t = sanity.verdicts(pd.DataFrame(rows))
     assert t.loc["saliency", "GAD"] == "more model-dependent"
     assert t.loc["saliency", "Spearman GAD - base (95% CI)"] == "-0.050 [-0.050, -0.050]"
     assert t.loc["deconvolution", "GAD"] == "like the baseline"
+    assert t.loc["guided_backprop", "GAD"] == "less model-dependent"
+    # per image, not per (image, class): the averaged differences are all 0
+    assert t.loc["integrated_gradients", "Spearman GAD - base (95% CI)"] == "+0.000 [+0.000, +0.000]"
 
 
 def test_class_cells_read_a_joined_verdict_back():

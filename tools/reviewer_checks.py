@@ -76,6 +76,8 @@ def sanity(folder: Path) -> pd.Series | None:
     if arch is None:
         return None
     t = read(folder / f"sanity_{arch}.csv", index_col=0)
+    if "Spearman GAD - base (95% CI)" not in t.columns:
+        sys.exit(f"error: {folder}/sanity_{arch}.csv has no interval column (made before it): run notebook 07 again")
     cells = {METHOD_SHORT[m]: f"{r['Spearman GAD - base (95% CI)']} ({r['GAD']})" for m, r in t.iterrows()}
     return pd.Series(cells, name=f"{folder.name} ({arch})")
 
