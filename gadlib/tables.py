@@ -165,8 +165,8 @@ def baseline_check(
     - how many images per class the "RS GAD vs Sup" verdict rests on (an empty supplementary
       region, where GAD's hull equals or holds the original's, has no RS), and the shares of RC = 1
       and RC > 1 (an undefined RC left out)."""
-    wide = rs_rows.pivot(index=["dataset", "arch", "method", "target", "image"], columns="mask", values="rs")
     keys = ["dataset", "arch", "method", "target", "image"]
+    wide = rs_rows.pivot(index=keys, columns="mask", values="rs")  # refuses a repeated row
     # rc_rows first: an inner merge keeps the left's order, the run's methods (the pivot sorted them)
     t = rc_rows.merge(wide.reset_index(), on=keys, how="inner", validate="one_to_one")
     if len(t) != len(wide) or len(t) != len(rc_rows):
