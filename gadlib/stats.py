@@ -37,6 +37,16 @@ HOLDS, FAILS, UNDECIDED, NO_DIFFERENCE, UNDEFINED = (
 VERDICTS = (HOLDS, FAILS, UNDECIDED, NO_DIFFERENCE, UNDEFINED)
 
 
+def count_text(n) -> str:
+    """The summaries' cell for verdict counts `n` (verdict -> count, e.g. a Counter): "holds /
+    fails / undecided", then the ties (every pair equal) and the undefined ones (nothing scored)."""
+    cell = f"{n.get(HOLDS, 0)} / {n.get(FAILS, 0)} / {n.get(UNDECIDED, 0)}"
+    for word, label in ((NO_DIFFERENCE, "ties"), (UNDEFINED, "undefined")):
+        if n.get(word, 0):
+            cell += f" ({n[word]} {label})"
+    return cell
+
+
 def verdict(low: float, high: float) -> str:
     """'holds' if the whole interval says GAD is better, 'fails' if it says worse, 'no difference'
     if every pair ties, else undecided."""

@@ -20,10 +20,8 @@ import pandas as pd
 
 from gadlib.config import METHOD_SHORT, runs_root
 from gadlib.runfiles import read_csv
-from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, UNDEFINED
+from gadlib.stats import VERDICTS, count_text
 from gadlib.tables import to_markdown
-
-COUNTS = (HOLDS, FAILS, UNDECIDED)
 
 
 def _arch(folder: Path) -> str | None:
@@ -45,13 +43,7 @@ def verdicts(folder: Path) -> pd.Series:
     t = t.droplevel([0, 1])
     cells = {}
     for idx, row in t.iterrows():
-        n = [int(row.get(c, 0)) for c in COUNTS]
-        ties, undefined = int(row.get(NO_DIFFERENCE, 0)), int(row.get(UNDEFINED, 0))
-        cells[idx] = (
-            f"{n[0]} / {n[1]} / {n[2]}"
-            + (f" ({ties} ties)" if ties else "")
-            + (f" ({undefined} undefined: no image scored)" if undefined else "")
-        )
+        cells[idx] = count_text({k: int(v) for k, v in row.items() if k in VERDICTS})
     return pd.Series(cells, name=f"{folder.name} ({arch})")
 
 

@@ -8,12 +8,13 @@ Usage: python tools/direction_summary.py figures/synthetic-default figures/cub-c
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 from gadlib.runfiles import read_csv
-from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED
+from gadlib.stats import VERDICTS, count_text
 from gadlib.tables import to_markdown
 
 CLAIMS = ("RC<1 for most", "RS GAD vs Sup", "RS GAD vs Base")
@@ -23,12 +24,8 @@ RULES = {"top_q": "top 50%", "frac_max": "10% of max"}
 def count(verdicts: pd.Series) -> str:
     """'holds / fails / undecided' over the methods, then the methods whose classes disagree,
     each with its two verdicts ('c1 fails, c2 undecided')."""
-    n = {v: int((verdicts == v).sum()) for v in (HOLDS, FAILS, UNDECIDED)}
-    cell = f"{n[HOLDS]} / {n[FAILS]} / {n[UNDECIDED]}"
-    split = verdicts[~verdicts.isin([HOLDS, FAILS, UNDECIDED, NO_DIFFERENCE])]
-    ties = int((verdicts == NO_DIFFERENCE).sum())
-    if ties:
-        cell += f" ({ties} ties)"
+    cell = count_text(Counter(verdicts))
+    split = verdicts[~verdicts.isin(VERDICTS)]
     if len(split):  # "class 1 fails, class 2 undecided" (the tables write the split without the interval note)
         cell += "; split: " + "; ".join(f"{m} ({v.replace('class ', 'c')})" for m, v in split.items())
     return cell

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +26,7 @@ from readme_tables import check_made_by_run
 
 from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import read_csv
-from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, UNDEFINED
+from gadlib.stats import count_text
 from gadlib.tables import class_cells, to_markdown
 
 RULES = {"top_q": "top 50%", "frac_max": "10% of max"}
@@ -35,10 +36,7 @@ VERDICT_COLUMNS = ("RS GAD vs Base", "logit change GAD vs Base", "RS, family-wis
 def counts(joined: pd.Series) -> str:
     """'holds / fails / undecided' over the (method, class) cells of the methods' verdicts, then
     the ties (every image equal) and the undefined ones (no image with both values)."""
-    found = [v for j in joined for v in class_cells(j)]
-    cell = " / ".join(str(found.count(w)) for w in (HOLDS, FAILS, UNDECIDED))
-    ties, undefined = found.count(NO_DIFFERENCE), found.count(UNDEFINED)
-    return cell + (f" ({ties} ties)" if ties else "") + (f" ({undefined} undefined)" if undefined else "")
+    return count_text(Counter(v for j in joined for v in class_cells(j)))
 
 
 def read(path: Path, **kwargs) -> pd.DataFrame:
