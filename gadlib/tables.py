@@ -153,15 +153,13 @@ def direction_summary(
 FAMILY_RESAMPLES = 20_000  # a family-wise interval's far tails need more resamples than 95%'s 2,000
 
 
-def baseline_check(
-    rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, tests: int, resamples: int = 2000, seed: int = 0
-) -> pd.DataFrame:
+def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """What a reviewer asks of the direction table, per architecture and method (one hull rule):
     - the matched-area baseline keeps as many pixels as the consensus, not as much hull area: the
       mean ratio of its hull's area to GAD's, and the share of images where it is smaller;
     - "RS GAD vs Base" (per hull pixel, as the direction table) beside the same comparison on the
-      logit change itself (RS x hull area), each also at a family-wise 95% over `tests` class-level
-      tests (Bonferroni: the run's architectures x methods x classes);
+      logit change itself (RS x hull area), each also at a family-wise 95% over the rows' class-level
+      comparisons (Bonferroni over architectures x methods x classes);
     - how many images per class the "RS GAD vs Sup" verdict rests on (an empty supplementary
       region, where GAD's hull equals or holds the original's, has no RS), and the shares of RC = 1
       and RC > 1 (an undefined RC left out)."""
@@ -172,7 +170,7 @@ def baseline_check(
     if len(t) != len(wide) or len(t) != len(rc_rows):
         raise ValueError("baseline_check: the RC and RS rows are of other images")
     t = t.assign(area_base=t["rc_base"] * t["area_orig"])
-    level = 1 - 0.05 / tests
+    level = 1 - 0.05 / rc_rows.groupby(["arch", "method", "target"]).ngroups
     out = []
     for (dataset, arch, method), g in t.groupby(["dataset", "arch", "method"], sort=False):
         by_class = dict(iter(g.groupby("target")))

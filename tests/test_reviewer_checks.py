@@ -49,13 +49,13 @@ def hand_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_a_smaller_baseline_hull_wins_on_rs_but_not_on_the_raw_change():
     rc, rs = hand_rows()
-    table = baseline_check(rc, rs, tests=10)
+    table = baseline_check(rc, rs)
     assert list(table.index.get_level_values("method")) == ["S", "D", "GxI", "GB", "IG"]  # the run's order
     t = table.loc[("d", "resnet18", "S")]
     assert t["Base / GAD hull"] == pytest.approx((100 / 400 + 15 * 100 / 200) / 16)
     assert t["Base hull smaller"] == 1.0
     # per hull pixel the baseline's smaller hull wins; on the change itself GAD is ahead at 95%,
-    # and undecided once the interval covers 10 comparisons
+    # and undecided once the interval covers the rows' 10 comparisons (5 methods x 2 classes)
     assert t["RS GAD vs Base"] == t["RS, family-wise"] == "fails"
     assert t["logit change GAD vs Base"] == "holds"
     assert t["logit change, family-wise"] == "undecided (interval contains 0)"
@@ -69,7 +69,7 @@ def test_a_smaller_baseline_hull_wins_on_rs_but_not_on_the_raw_change():
 def test_the_baseline_check_refuses_rows_of_other_images():
     rc, rs = hand_rows()
     with pytest.raises(ValueError, match="other images"):
-        baseline_check(rc[rc["image"] > 0], rs, tests=10)
+        baseline_check(rc[rc["image"] > 0], rs)
 
 
 def test_sanity_label_comes_from_the_paired_interval():
@@ -118,8 +118,8 @@ def test_a_file_left_by_an_earlier_run_stops_the_summary(tmp_path, capsys):
 
     run = tmp_path / "synthetic-default"
     shutil.copytree(ROOT / "figures" / "synthetic-default", run)
-    md = run / "baseline_check_top_q.md"
-    md.write_text(re.sub(r"<!-- gad key \w+ -->", "<!-- gad key 0123456789abcdef -->", md.read_text()))
+    csv = run / "baseline_check_top_q.csv"  # its stamp's key, as another run's rows would give
+    csv.write_text(re.sub(r'"key": "\w+"', '"key": "0123456789abcdef"', csv.read_text(), count=1))
     with pytest.raises(SystemExit) as stop:
         reviewer_checks.main(str(run))
     assert "\n" not in str(stop.value.code) and "was not made from the rows of the run" in str(stop.value.code)

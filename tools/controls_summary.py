@@ -24,7 +24,7 @@ from gadlib.stats import VERDICTS, count_text
 from gadlib.tables import to_markdown
 
 
-def _arch(folder: Path) -> str | None:
+def controls_arch(folder: Path) -> str | None:
     """The run's first architecture with controls (RUN.json lists only controls of its settings),
     None for a run without them (--no-controls, or a RUN.json from before the controls)."""
     return next(iter(json.loads((folder / "RUN.json").read_text()).get("controls_keys") or {}), None)
@@ -38,7 +38,7 @@ def _run_dir(folder: Path) -> Path:
 def verdicts(folder: Path) -> pd.Series:
     """'holds / fails / undecided' counts per (metric, control) of the run's first architecture
     with controls."""
-    arch = _arch(folder)
+    arch = controls_arch(folder)
     t, _ = read_csv(folder / f"controls_verdicts_{arch}.csv", index_col=[0, 1, 2, 3])
     t = t.droplevel([0, 1])
     cells = {}
@@ -48,7 +48,7 @@ def verdicts(folder: Path) -> pd.Series:
 
 
 def sanity(folder: Path) -> pd.Series:
-    arch = _arch(folder)
+    arch = controls_arch(folder)
     t, _ = read_csv(folder / f"sanity_{arch}.csv", index_col=0)
     return pd.Series(
         {
@@ -63,7 +63,7 @@ def sanity(folder: Path) -> pd.Series:
 def shrinking(folder: Path) -> pd.Series:
     """Mean RC (top-50% hulls, over methods, classes and images) of GAD, GAD(alpha=0), the
     baseline and SmoothGrad, and the share of GAD's hull shrinking that alpha = 0 also gives."""
-    arch = _arch(folder)
+    arch = controls_arch(folder)
     rows, _ = read_csv(_run_dir(folder) / arch / "controls.csv")
     rc = rows[(rows["metric"] == "rc") & (rows["hull_rule"] == "top_q")].groupby("map")["value"].mean()
     share = (1 - rc["gad0"]) / (1 - rc["gad"])
@@ -79,7 +79,7 @@ def shrinking(folder: Path) -> pd.Series:
 def first_step(folder: Path) -> pd.Series:
     """Mean Spearman of the original's, GAD's and the baseline's maps with the trained ones when
     only the top layer is random (the cascade's first step), per method."""
-    arch = _arch(folder)
+    arch = controls_arch(folder)
     rows, _ = read_csv(_run_dir(folder) / arch / "sanity.csv")
     mean = rows[rows["step"] == rows["step"].min()].groupby(["method", "map"])["spearman"].mean().unstack()
     return pd.Series(
@@ -93,7 +93,7 @@ def problem(folder: Path) -> str | None:
     made = "make that run first (its make reproduce command is in the README)"
     if not (folder / "RUN.json").is_file():
         return f"{folder / 'RUN.json'} is missing: {made}"
-    arch, run = _arch(folder), _run_dir(folder)
+    arch, run = controls_arch(folder), _run_dir(folder)
     if arch is None:
         return f"{folder} has no controls (its RUN.json lists none): run it with notebook 07 (without --no-controls)"
     needed = [folder / f"controls_verdicts_{arch}.csv", folder / f"sanity_{arch}.csv"]

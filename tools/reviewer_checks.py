@@ -10,7 +10,7 @@ files notebooks 06 and 07 write (figures/<run>/baseline_check_<rule>.csv, sanity
    RS undefined, where GAD's hull equals the original's), and how often RC = 1 or RC > 1;
 3. the sanity check: GAD's minus the baseline's Spearman with the trained map once every layer
    is random, with its paired interval.
-Each file must carry the key of its run's RUN.json (a file left by an earlier run stops the tool).
+Each CSV's stamp must carry a key of its run's RUN.json (a file left by an earlier run stops the tool).
 Usage: python tools/reviewer_checks.py figures/synthetic-default figures/cub-cpu ...
 """
 
@@ -22,14 +22,14 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-from readme_tables import check_made_by_run
+from controls_summary import controls_arch
+from direction_summary import RULES
 
 from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import read_csv
 from gadlib.stats import count_text
 from gadlib.tables import class_cells, to_markdown
 
-RULES = {"top_q": "top 50%", "frac_max": "10% of max"}
 VERDICT_COLUMNS = ("RS GAD vs Base", "logit change GAD vs Base", "RS, family-wise", "logit change, family-wise")
 
 
@@ -40,10 +40,18 @@ def counts(joined: pd.Series) -> str:
 
 
 def read(path: Path, **kwargs) -> pd.DataFrame:
-    if not path.is_file():
-        sys.exit(f"error: {path} is missing: run notebook 06 (07 for sanity_*) for {path.parent.name} again")
-    check_made_by_run(path.with_suffix(".md"))  # the .md beside it carries the key, as the README's tables
-    return read_csv(path, **kwargs)[0]
+    """A table of a run, after checking that its stamp is of the run its RUN.json records."""
+    again = f"run notebook 06 (07 for sanity_*) for {path.parent.name} again"
+    record = path.parent / "RUN.json"
+    if not record.is_file():
+        sys.exit(f"error: {record} is missing: make that run first (its make reproduce command is in the README)")
+    table, stamp = read_csv(path, **kwargs)
+    if table is None:
+        sys.exit(f"error: {path} is missing: {again}")
+    rec = json.loads(record.read_text())
+    if stamp is None or stamp.get("key") not in {rec.get("tables_key"), *rec.get("controls_keys", {}).values()}:
+        sys.exit(f"error: {path} was not made from the rows of the run in {record}: {again}")
+    return table
 
 
 def baseline_rows(folder: Path) -> tuple[dict, dict]:
@@ -70,7 +78,7 @@ def baseline_rows(folder: Path) -> tuple[dict, dict]:
 
 def sanity(folder: Path) -> pd.Series | None:
     """Section 3: the run's first architecture with controls, None for a run without them."""
-    arch = next(iter(json.loads((folder / "RUN.json").read_text()).get("controls_keys") or {}), None)
+    arch = controls_arch(folder)
     if arch is None:
         return None
     t = read(folder / f"sanity_{arch}.csv", index_col=0)
