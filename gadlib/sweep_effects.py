@@ -1,7 +1,8 @@
 """What a sweep shows (notebook 08): for every swept parameter and value, the share of images
-with RC < 1 and the RS gains of GAD over the supplementary region and over the matched-area
-baseline, pooled over every point with that value, with seeded bootstrap intervals that
-resample image-target pairs (each seen once per point).
+with RC < 1, the RS gains of GAD over the supplementary region and over the matched-area
+baseline, and GAD's gain over that baseline in logit change (RS x hull area), pooled over every
+point with that value, with seeded bootstrap intervals that resample image-target pairs (each
+seen once per point).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from .errors import GADInputError
 from .runfiles import read_csv
 from .stats import cluster_bootstrap
 from .sweep import read_points
-from .tables import method_label
+from .tables import logit_change_gain, method_label
 
 MEASURES = {
     "share RC<1": "share of images whose GAD hull is smaller than the original's",
     "RS GAD - Sup": "RS of the GAD hull minus RS of the supplementary region",
     "RS GAD - Base": "RS of the GAD hull minus RS of the matched-area baseline's hull",
+    # RS is per hull pixel, and the baseline's hull is smaller than GAD's for most images (it keeps
+    # as many pixels, not as much hull area: tables.baseline_check), which alone favours its RS
+    "change GAD - Base": "logit change (RS x hull area) of the GAD hull minus the matched-area baseline's",
 }
 
 
@@ -82,10 +86,13 @@ def effects(
         found = ", ".join(sorted(rc["hull_rule"].unique()))
         raise GADInputError(f"the sweep's points computed no hulls by rule {hull_rule!r}: choose one of {found}")
     rc = rc[rc["hull_rule"] == hull_rule]
-    wide = rs[rs["hull_rule"] == hull_rule].pivot_table(
-        index=["point", "arch", "method", "target", "image"], columns="mask", values="rs", dropna=False
-    )
-    wide = wide.reset_index()
+    keys = ["point", "arch", "method", "target", "image"]
+    wide = rs[rs["hull_rule"] == hull_rule].pivot_table(index=keys, columns="mask", values="rs", dropna=False)
+    areas = rc[[*keys, "area_gad", "area_orig", "rc_base"]]
+    wide = wide.reset_index().merge(areas, on=keys, how="left", validate="one_to_one", indicator=True)
+    if (wide.pop("_merge") != "both").any():
+        raise ValueError("sweep effects: a point's RS rows are of images its RC rows do not have")
+    wide = wide.assign(change=logit_change_gain(wide))
     rows = []
     for param in swept(points):
         for value, members in points.groupby(param, sort=False):
@@ -98,6 +105,7 @@ def effects(
                     "share RC<1": ((defined["rc"] < 1).to_numpy(float), _pairs(defined)),
                     "RS GAD - Sup": ((gw["gad"] - gw["sup"]).to_numpy(), _pairs(gw)),
                     "RS GAD - Base": ((gw["gad"] - gw["base"]).to_numpy(), _pairs(gw)),
+                    "change GAD - Base": (gw["change"].to_numpy(), _pairs(gw)),
                 }
                 for measure, (values, pairs) in samples.items():
                     # each image-target pair is seen once per point with this value: resampled whole

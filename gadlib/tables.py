@@ -153,6 +153,13 @@ def direction_summary(
 FAMILY_RESAMPLES = 20_000  # a family-wise interval's far tails need more resamples than 95%'s 2,000
 
 
+def logit_change_gain(t: pd.DataFrame) -> pd.Series:
+    """Per image: GAD's logit change minus the matched-area baseline's, RS x hull area (RS is per
+    hull pixel, and the baseline's hull is smaller than GAD's for most images). From rows with
+    the RS columns gad and base beside the RC columns area_gad, area_orig and rc_base."""
+    return t["gad"] * t["area_gad"] - t["base"] * (t["rc_base"] * t["area_orig"])
+
+
 def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """What a reviewer asks of the direction table, per architecture and method (one hull rule):
     - the matched-area baseline keeps as many pixels as the consensus, not as much hull area: the
@@ -169,15 +176,13 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
     t = rc_rows.merge(wide.reset_index(), on=keys, how="inner", validate="one_to_one")
     if len(t) != len(wide) or len(t) != len(rc_rows):
         raise ValueError("baseline_check: the RC and RS rows are of other images")
-    t = t.assign(area_base=t["rc_base"] * t["area_orig"])
+    t = t.assign(area_base=t["rc_base"] * t["area_orig"], change=logit_change_gain(t))
     level = 1 - 0.05 / rc_rows.groupby(["arch", "method", "target"]).ngroups
     out = []
     for (dataset, arch, method), g in t.groupby(["dataset", "arch", "method"], sort=False):
         by_class = dict(iter(g.groupby("target")))
         rs = {k: (gk["gad"] - gk["base"]).to_numpy() for k, gk in by_class.items()}
-        change = {
-            k: (gk["gad"] * gk["area_gad"] - gk["base"] * gk["area_base"]).to_numpy() for k, gk in by_class.items()
-        }
+        change = {k: gk["change"].to_numpy() for k, gk in by_class.items()}
         both = g[(g["area_gad"] > 0) & g["area_base"].notna()]  # images where both hulls exist
         defined = g["rc"].dropna()
         out.append(

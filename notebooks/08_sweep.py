@@ -3,8 +3,10 @@
 # Reads a finished sweep (`python -m gadlib.sweep NAME ...` or `make sweep`): its index
 # `figures/<sweep>/points.csv` and every point's per-image RC and RS rows. For each swept
 # parameter and value, pooled over every point with that value: the share of images with
-# RC < 1, the RS gain of GAD over the supplementary region, and its gain over the matched-area
-# baseline, each with a seeded 95% bootstrap interval over image-target pairs.
+# RC < 1, the RS gain of GAD over the supplementary region, its gain over the matched-area
+# baseline, and its gain over that baseline in logit change (RS x hull area: RS is per hull
+# pixel, and the baseline's hull is the smaller for most images), each with a seeded 95%
+# bootstrap interval over image-target pairs.
 #
 # **Reads:** `figures/<sweep>/points.csv`, `runs/<sweep>/<point>/<arch>/{rc,rs}.csv`.
 # **Writes:** `figures/<sweep>/effects_<hull rule>.{csv,md}`, `figures/<sweep>/sweep_effects_<hull rule>.png`.

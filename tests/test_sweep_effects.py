@@ -1,0 +1,44 @@
+"""What notebook 08 pools over a sweep's points (`sweep_effects.effects`), on rows built by hand."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_reviewer_checks import EXTRA, N, hand_rows
+
+from gadlib import sweep_effects
+from gadlib.tables import logit_change_gain
+
+
+def two_points() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Two points of a sweep over consensus_q, each with the hand-built rows of one run."""
+    rc, rs = hand_rows()
+    points = pd.DataFrame({"point": ["q3", "q5"], "consensus_q": [json.dumps(0.3), json.dumps(0.5)]})
+    both = [(rc.assign(point=p), rs.assign(point=p)) for p in points["point"]]
+    return points, pd.concat([r for r, _ in both]), pd.concat([s for _, s in both])
+
+
+def test_the_logit_change_against_the_baseline_is_pooled_beside_rs():
+    points, rc, rs = two_points()
+    table = sweep_effects.effects(points, rc, rs, "top_q", resamples=500)
+    assert set(table["measure"]) == set(sweep_effects.MEASURES)
+    row = table.set_index(["value", "method", "measure"])
+    for value in ("0.3", "0.5"):
+        # per hull pixel the baseline's half-size hull wins; on the change itself GAD leads by EXTRA
+        rs_gain, change = row.loc[(value, "S", "RS GAD - Base")], row.loc[(value, "S", "change GAD - Base")]
+        assert rs_gain["high"] < 0
+        assert change["mean"] == pytest.approx(EXTRA.mean()) and change["low"] > 0
+        assert change["n"] == rs_gain["n"] == 2 * N  # image-target pairs, one point per value
+    # the same per-image difference as the baseline check's (tables.logit_change_gain)
+    one_rs, one_rc = (r[(r["method"] == "saliency") & (r["point"] == "q3")] for r in (rs, rc))
+    wide = one_rs.pivot_table(index=["target", "image"], columns="mask", values="rs")
+    areas = one_rc.set_index(["target", "image"])
+    merged = wide.join(areas)
+    assert np.isclose(logit_change_gain(merged).mean(), row.loc[("0.3", "S", "change GAD - Base"), "mean"])
+
+
+def test_rs_rows_of_images_the_rc_rows_lack_are_refused():
+    points, rc, rs = two_points()
+    with pytest.raises(ValueError, match="RC rows do not have"):
+        sweep_effects.effects(points, rc[rc["image"] > 0], rs, "top_q", resamples=10)
