@@ -106,4 +106,4 @@ def test_controls_summary_counts_undefined_verdicts_instead_of_dropping_them(tmp
         "dataset,arch,metric,GAD vs,holds,fails,undecided (interval contains 0),no difference,undefined\n"
         "d,resnet18,rs,sup,1,2,3,0,4\n"
     )
-    assert verdicts(folder)[("rs", "sup")] == "1 / 2 / 3 (4 undefined)"
+    assert verdicts(folder, "resnet18")[("rs", "sup")] == "1 / 2 / 3 (4 undefined)"

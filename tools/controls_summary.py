@@ -23,11 +23,18 @@ from gadlib.runfiles import read_csv
 from gadlib.stats import VERDICTS, count_text
 from gadlib.tables import to_markdown
 
+MADE = "make that run first (its make reproduce command is in the README)"
+
+
+def controls_keys(folder: Path) -> dict[str, str]:
+    """{architecture: controls key} from the run's RUN.json (it lists only controls of its
+    settings): empty for a run without them (--no-controls, or a RUN.json from before them)."""
+    return json.loads((folder / "RUN.json").read_text()).get("controls_keys") or {}
+
 
 def controls_arch(folder: Path) -> str | None:
-    """The run's first architecture with controls (RUN.json lists only controls of its settings),
-    None for a run without them (--no-controls, or a RUN.json from before the controls)."""
-    return next(iter(json.loads((folder / "RUN.json").read_text()).get("controls_keys") or {}), None)
+    """The run's first architecture with controls, None for a run without them."""
+    return next(iter(controls_keys(folder)), None)
 
 
 def _run_dir(folder: Path) -> Path:
@@ -35,10 +42,8 @@ def _run_dir(folder: Path) -> Path:
     return runs_root() / folder.name
 
 
-def verdicts(folder: Path) -> pd.Series:
-    """'holds / fails / undecided' counts per (metric, control) of the run's first architecture
-    with controls."""
-    arch = controls_arch(folder)
+def verdicts(folder: Path, arch: str) -> pd.Series:
+    """'holds / fails / undecided' counts per (metric, control) of the run's architecture `arch`."""
     t, _ = read_csv(folder / f"controls_verdicts_{arch}.csv", index_col=[0, 1, 2, 3])
     t = t.droplevel([0, 1])
     cells = {}
@@ -47,8 +52,7 @@ def verdicts(folder: Path) -> pd.Series:
     return pd.Series(cells, name=f"{folder.name} ({arch})")
 
 
-def sanity(folder: Path) -> pd.Series:
-    arch = controls_arch(folder)
+def sanity(folder: Path, arch: str) -> pd.Series:
     t, _ = read_csv(folder / f"sanity_{arch}.csv", index_col=0)
     return pd.Series(
         {
@@ -60,10 +64,9 @@ def sanity(folder: Path) -> pd.Series:
     )
 
 
-def shrinking(folder: Path) -> pd.Series:
+def shrinking(folder: Path, arch: str) -> pd.Series:
     """Mean RC (top-50% hulls, over methods, classes and images) of GAD, GAD(alpha=0), the
     baseline and SmoothGrad, and the share of GAD's hull shrinking that alpha = 0 also gives."""
-    arch = controls_arch(folder)
     rows, _ = read_csv(_run_dir(folder) / arch / "controls.csv")
     rc = rows[(rows["metric"] == "rc") & (rows["hull_rule"] == "top_q")].groupby("map")["value"].mean()
     share = (1 - rc["gad0"]) / (1 - rc["gad"])
@@ -76,10 +79,9 @@ def shrinking(folder: Path) -> pd.Series:
     )
 
 
-def first_step(folder: Path) -> pd.Series:
+def first_step(folder: Path, arch: str) -> pd.Series:
     """Mean Spearman of the original's, GAD's and the baseline's maps with the trained ones when
     only the top layer is random (the cascade's first step), per method."""
-    arch = controls_arch(folder)
     rows, _ = read_csv(_run_dir(folder) / arch / "sanity.csv")
     mean = rows[rows["step"] == rows["step"].min()].groupby(["method", "map"])["spearman"].mean().unstack()
     return pd.Series(
@@ -88,12 +90,10 @@ def first_step(folder: Path) -> pd.Series:
     )
 
 
-def problem(folder: Path) -> str | None:
-    """Why the summary cannot read `folder`'s run, in one line, else None."""
-    made = "make that run first (its make reproduce command is in the README)"
-    if not (folder / "RUN.json").is_file():
-        return f"{folder / 'RUN.json'} is missing: {made}"
-    arch, run = controls_arch(folder), _run_dir(folder)
+def problem(folder: Path, arch: str | None) -> str | None:
+    """Why the summary cannot read `folder`'s run (its architecture with controls `arch`), in one
+    line, else None."""
+    run = _run_dir(folder)
     if arch is None:
         return f"{folder} has no controls (its RUN.json lists none): run it with notebook 07 (without --no-controls)"
     needed = [folder / f"controls_verdicts_{arch}.csv", folder / f"sanity_{arch}.csv"]
@@ -103,17 +103,22 @@ def problem(folder: Path) -> str | None:
     if lacking is not None:
         return (
             f"{lacking} is missing: the summary reads each run's figures/<run>/ and its run folder "
-            f"runs/<run>/ (git-ignored, or under GAD_RUNS_DIR); {made}"
+            f"runs/<run>/ (git-ignored, or under GAD_RUNS_DIR); {MADE}"
         )
     return None
 
 
 def main(*folders: str) -> None:
     paths = [Path(f) for f in folders]
+    keys = {}
     for p in paths:  # before any table: the summary is all or nothing
-        if (why := problem(p)) is not None:
+        if not (p / "RUN.json").is_file():
+            sys.exit(f"error: {p / 'RUN.json'} is missing: {MADE}")
+        keys[p] = controls_keys(p)
+        if (why := problem(p, next(iter(keys[p]), None))) is not None:
             sys.exit(f"error: {why}")
-    table = pd.concat([verdicts(p) for p in paths], axis=1).fillna("- (no true object)")
+    archs = [next(iter(keys[p])) for p in paths]
+    table = pd.concat([verdicts(p, a) for p, a in zip(paths, archs)], axis=1).fillna("- (no true object)")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["metric", "GAD vs"])
     print("GAD against each control: comparisons that hold / fail / are undecided (95% paired bootstrap interval)\n")
     print(to_markdown(table))
@@ -121,17 +126,18 @@ def main(*folders: str) -> None:
         "\nCascading randomisation, every layer random: Spearman with the trained map, original / GAD / "
         "matched-area baseline\n"
     )
-    print(to_markdown(pd.concat([sanity(p) for p in paths], axis=1).rename_axis("method")))
+    print(to_markdown(pd.concat([sanity(p, a) for p, a in zip(paths, archs)], axis=1).rename_axis("method")))
     print("\nHull shrinking (mean RC, top-50% hulls; from runs/<run>/<arch>/controls.csv)\n")
-    print(to_markdown(pd.concat([shrinking(p) for p in paths], axis=1).rename_axis("top-50% hulls")))
+    shrunk = pd.concat([shrinking(p, a) for p, a in zip(paths, archs)], axis=1)
+    print(to_markdown(shrunk.rename_axis("top-50% hulls")))
     print(
         "\nCascading randomisation, only the top layer random: Spearman with the trained map, original / GAD / "
         "matched-area baseline (from runs/<run>/<arch>/sanity.csv)\n"
     )
     order = list(METHOD_SHORT.values())
-    print(to_markdown(pd.concat([first_step(p) for p in paths], axis=1).reindex(order).rename_axis("method")))
-    keys = [" ".join(json.loads((p / "RUN.json").read_text())["controls_keys"].values()) for p in paths]
-    print(f"\n<!-- gad keys {' '.join(keys)} -->")
+    first = pd.concat([first_step(p, a) for p, a in zip(paths, archs)], axis=1)
+    print(to_markdown(first.reindex(order).rename_axis("method")))
+    print(f"\n<!-- gad keys {' '.join(' '.join(keys[p].values()) for p in paths)} -->")
 
 
 if __name__ == "__main__":
