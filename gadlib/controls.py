@@ -275,9 +275,7 @@ def paired_table(rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd
         for other in VERSUS.get(metric, VERSUS_MAPS):
             if other not in wide or "gad" not in wide:
                 continue
-            # the unit is the image: its differences for the two target classes are averaged first
-            # (NaN left out: an image with one defined class counts with that class alone)
-            diff = (BETTER[metric] * (wide["gad"] - wide[other])).groupby(level="image").mean().to_numpy()
+            diff = stats.image_means(BETTER[metric] * (wide["gad"] - wide[other]))
             s = stats.paired_bootstrap(diff, resamples, seed)
             out.append(
                 {

@@ -127,12 +127,13 @@ def _split_indices(n: int, n_test: int, gen: torch.Generator) -> tuple[torch.Ten
     return perm[n_test:], perm[:n_test]
 
 
-def real_dataset(cfg: RunConfig) -> Dataset:
+def real_dataset(cfg: RunConfig, listing: tuple | None = None) -> Dataset:
     """Folder, Kaggle or CUB images. Folder and Kaggle: a seeded TEST_FRACTION of each class is
-    held out; CUB: the official split. Neither depends on n_eval."""
+    held out; CUB: the official split. Neither depends on n_eval. listing: `image_files(cfg)`,
+    where the caller has it already."""
     root = Path(cfg.data_dir).expanduser()
     gen = torch.Generator().manual_seed(cfg.seed)
-    classes, files, species_of = image_files(cfg)
+    classes, files, species_of = listing or image_files(cfg)
     if cfg.dataset == "cub":
         parts = files
     else:
@@ -168,19 +169,19 @@ def real_dataset(cfg: RunConfig) -> Dataset:
 def load_dataset(cfg: RunConfig) -> Dataset:
     """Build (or read back from the run folder) the dataset that `cfg` describes, and check that
     its test split can serve n_eval evaluation images."""
-    build = synthetic_dataset if cfg.dataset == "synthetic" else real_dataset
     files = runfiles.RunFiles(cfg)
+    # real images: the files as they are now (listed once, for the key and for decoding on a
+    # cache miss), and how they are decoded; synthetic ones are made from the settings alone
+    listing = None if cfg.dataset == "synthetic" else image_files(cfg)
 
     def build_and_list_skipped() -> Dataset:
-        data = build(cfg)
+        data = synthetic_dataset(cfg) if listing is None else real_dataset(cfg, listing)
         files.skipped_images.unlink(missing_ok=True)
         if data.skipped:
             runfiles.write_text("\n".join(data.skipped_files) + "\n", files.skipped_images)
         return data
 
-    # real images: the files as they are now, and how they are decoded (synthetic ones are made
-    # from the settings alone)
-    source = {} if cfg.dataset == "synthetic" else {"files": files_fingerprint(cfg), "decoder": DECODER_VERSION}
+    source = {} if listing is None else {"files": files_fingerprint(listing[1]), "decoder": DECODER_VERSION}
     data = runfiles.cached(
         files.data, runfiles.stamp("data", cfg, runfiles.DATA_FIELDS, **source), build_and_list_skipped
     )

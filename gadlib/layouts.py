@@ -166,12 +166,12 @@ def image_files(cfg: RunConfig):
     return classes, files, {}
 
 
-def files_fingerprint(cfg: RunConfig) -> str:
-    """SHA-256 of the path, size and modification time of every image file a real dataset reads:
-    its decoded images, cached in the run folder, are made again once a file is added, removed,
-    replaced or edited (a copy of the folder with new times decodes again, at the cost of
-    decoding; what the models see is keyed by the pixels, runfiles.split_fingerprint)."""
-    _, parts, _ = image_files(cfg)
+def files_fingerprint(parts: list) -> str:
+    """SHA-256 of the path, size and modification time of every image file a real dataset reads
+    (`image_files`' second item): its decoded images, cached in the run folder, are made again
+    once a file is added, removed, replaced or edited (a copy of the folder with new times
+    decodes again, at the cost of decoding; what the models see is keyed by the pixels,
+    runfiles.split_fingerprint)."""
     h = hashlib.sha256()
     for part in parts:  # per class: the files, or CUB's (train, test)
         for p in [f for group in part for f in group] if isinstance(part, tuple) else part:

@@ -182,8 +182,8 @@ def verdicts(rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.Dat
     words = {stats.HOLDS: "less model-dependent", stats.FAILS: "more model-dependent", stats.UNDEFINED: "undefined"}
     diff, label = {}, {}
     for method in out.index:
-        per_image = (wide.loc[method, "gad"] - wide.loc[method, "base"]).groupby(level="image").mean()
-        b = stats.paired_bootstrap(per_image.to_numpy(), resamples, seed)
+        per_image = stats.image_means(wide.loc[method, "gad"] - wide.loc[method, "base"])
+        b = stats.paired_bootstrap(per_image, resamples, seed)
         diff[method] = f"{b['mean']:+.3f} [{b['low']:+.3f}, {b['high']:+.3f}]"
         label[method] = words.get(stats.verdict(b["low"], b["high"]), "like the baseline")
     return out.assign(**{"Spearman GAD - base (95% CI)": pd.Series(diff), "GAD": pd.Series(label)})

@@ -26,6 +26,13 @@ def paired_bootstrap(diff: np.ndarray, resamples: int = 2000, seed: int = 0, lev
     }
 
 
+def image_means(diff) -> np.ndarray:
+    """Per image, the mean of a difference indexed by (..., target, image) over the image's target
+    classes, for `paired_bootstrap`: the image is the unit resampled. NaN left out, so an image
+    with one defined class counts with that class alone (notebook 07's tables; the README says so)."""
+    return diff.groupby(level="image").mean().to_numpy()
+
+
 # The verdicts' words, in the order the tables count them; the tools that count them import these.
 HOLDS, FAILS, UNDECIDED, NO_DIFFERENCE, UNDEFINED = (
     "holds",

@@ -334,14 +334,8 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
             running = as_completed()
             for point, params in todo:
                 group = rows[point]["group"]
-                done = next(
-                    (
-                        p
-                        for p, r in rows.items()
-                        if r["group"] == group and r["status"] == "done" and (runs / name / p).is_dir()
-                    ),
-                    None,
-                )
+                # a row still "done" has its run folder here: the checks above relabelled the rest
+                done = next((p for p, r in rows.items() if r["group"] == group and r["status"] == "done"), None)
                 if done:
                     running.add(submit(point, params, {"status": "done", "run_dir": str(runs / name / done)}))
                 elif group in waiting:

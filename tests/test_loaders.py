@@ -65,10 +65,15 @@ def test_decoded_images_are_reused_until_an_image_file_changes(tmp_path, kaggle,
     monkeypatch.setattr(
         data_module, "decode_images", lambda paths, *a, **k: decoded.extend(paths) or real_decode(paths, *a, **k)
     )
+    from gadlib import layouts
+
+    listed = []  # the folder is listed once per load, for the key and the decoding alike
+    real_list = layouts.kaggle_files
+    monkeypatch.setattr(layouts, "kaggle_files", lambda *a: listed.append(a) or real_list(*a))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first = load_dataset(cfg)
-        assert decoded
+        assert decoded and len(listed) == 1
         decoded.clear()
         again = load_dataset(cfg)  # the same files: read back, nothing decoded
         assert not decoded and torch.equal(first.train.images, again.train.images)
