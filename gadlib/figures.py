@@ -299,7 +299,10 @@ def cascade(rows: pd.DataFrame, path: Path, title: str) -> Path:
 
 def sweep_effects(table: pd.DataFrame, path: Path, title: str) -> Path:
     """Notebook 08: each measure (rows) against each swept parameter (columns), one marker per
-    method (and line style per architecture), with 95% bootstrap intervals."""
+    method (and line style per architecture), with 95% bootstrap intervals, and each measure's
+    reference (dotted)."""
+    from .sweep_effects import reference
+
     sns = _seaborn()
     params = list(dict.fromkeys(table["parameter"]))
     measures = list(dict.fromkeys(table["measure"]))
@@ -329,7 +332,7 @@ def sweep_effects(table: pd.DataFrame, path: Path, title: str) -> Path:
                     color=colours[method],
                     label=f"{method}" + (f" {arch}" if len(archs) > 1 else ""),
                 )
-            ax.axhline(0.5 if measure.startswith("share") else 0, color="grey", ls=":", lw=0.8)
+            ax.axhline(reference(measure), color="grey", ls=":", lw=0.8)
             ax.set_xticks(range(len(values)), values, fontsize=7)
             if i == len(measures) - 1:
                 ax.set_xlabel(param)

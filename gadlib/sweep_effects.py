@@ -29,6 +29,24 @@ MEASURES = {
 }
 
 
+def reference(measure: str) -> float:
+    """The value a measure's interval is read against: half of the images for a share, else no gain."""
+    return 0.5 if measure.startswith("share") else 0.0
+
+
+def interval_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Per measure, how many of the table's (parameter, value, architecture, method) cells have
+    their interval above, containing or below the measure's `reference` (and how many have none:
+    no image with a value)."""
+    ref = table["measure"].map(reference)
+    where = pd.Series("contains", index=table.index)
+    where = where.mask(table["low"] > ref, "above").mask(table["high"] < ref, "below")
+    where = where.mask(table["low"].isna() | table["high"].isna(), "undefined")
+    counts = where.groupby(table["measure"], sort=False).value_counts().unstack(fill_value=0)
+    columns = ["above", "contains", "below"] + (["undefined"] if "undefined" in counts else [])
+    return counts.reindex(columns=columns, fill_value=0).reindex(list(MEASURES), fill_value=0)
+
+
 def sweep_dirs(name: str, runs_dir=None, figures_dir=None) -> tuple[Path, Path]:
     return runs_root(runs_dir) / name, figures_root(figures_dir) / name
 
@@ -127,7 +145,8 @@ def effects(
 
 
 def write(table: pd.DataFrame, name: str, hull_rule: str, figures_dir=None) -> tuple[Path, Path]:
-    """figures/<sweep>/effects_<rule>.csv and .md (atomic writes)."""
+    """figures/<sweep>/effects_<rule>.csv and .md (atomic writes); the .md ends with
+    `interval_counts`."""
     from .runfiles import atomic_write
     from .tables import to_markdown
 
@@ -137,5 +156,13 @@ def write(table: pd.DataFrame, name: str, hull_rule: str, figures_dir=None) -> t
     wide = table.assign(estimate=table.apply(lambda r: f"{r['mean']:.3g} [{r['low']:.3g}, {r['high']:.3g}]", axis=1))
     keys = ["parameter", "value", "arch", "method"]
     wide = wide.pivot_table(index=keys, columns="measure", values="estimate", aggfunc="first", sort=False)
-    atomic_write(md, lambda f: f.write((to_markdown(wide[list(MEASURES)], floatfmt=".3g") + "\n").encode()))
+    counts = interval_counts(table).rename_axis(f"measure ({len(wide)} cells each)")
+    counts.columns = ["above the reference", "contain it", "below it", "no interval"][: counts.shape[1]]
+    text = (
+        to_markdown(wide[list(MEASURES)], floatfmt=".3g")
+        + "\n\nEach interval against its reference (0.5 for the share of RC < 1, else 0):\n\n"
+        + to_markdown(counts)
+        + "\n"
+    )
+    atomic_write(md, lambda f: f.write(text.encode()))
     return csv, md

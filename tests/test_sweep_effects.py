@@ -42,3 +42,21 @@ def test_rs_rows_of_images_the_rc_rows_lack_are_refused():
     points, rc, rs = two_points()
     with pytest.raises(ValueError, match="RC rows do not have"):
         sweep_effects.effects(points, rc[rc["image"] > 0], rs, "top_q", resamples=10)
+
+
+def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
+    points, rc, rs = two_points()
+    table = sweep_effects.effects(points, rc, rs, "top_q", resamples=500)
+    counts = sweep_effects.interval_counts(table)
+    # 2 values x 5 methods: RC < 1 for 15 of 16 images (above half), GAD's RS far above the
+    # supplementary region's and below the half-size baseline's, its logit change above
+    assert counts.to_dict("index") == {
+        "share RC<1": {"above": 10, "contains": 0, "below": 0},
+        "RS GAD - Sup": {"above": 10, "contains": 0, "below": 0},
+        "RS GAD - Base": {"above": 0, "contains": 0, "below": 10},
+        "change GAD - Base": {"above": 10, "contains": 0, "below": 0},
+    }
+    one = table.assign(low=table["low"].where(table["measure"] != "RS GAD - Sup"))  # no interval there
+    assert sweep_effects.interval_counts(one).loc["RS GAD - Sup", "undefined"] == 10
+    _, md = sweep_effects.write(table, "hand", "top_q", figures_dir=tmp_path)
+    assert "| RS GAD - Base" in md.read_text().split("against its reference")[1]
