@@ -105,11 +105,13 @@ def effects(
         raise GADInputError(f"the sweep's points computed no hulls by rule {hull_rule!r}: choose one of {found}")
     rc = rc[rc["hull_rule"] == hull_rule]
     keys = ["point", "arch", "method", "target", "image"]
-    wide = rs[rs["hull_rule"] == hull_rule].pivot_table(index=keys, columns="mask", values="rs", dropna=False)
+    # pivot, not pivot_table: the rows as they are (points of other images or n_eval included),
+    # without the empty combinations pivot_table(dropna=False) adds, and a repeated row refused
+    wide = rs[rs["hull_rule"] == hull_rule].pivot(index=keys, columns="mask", values="rs")
     areas = rc[[*keys, "area_gad", "area_orig", "rc_base"]]
-    wide = wide.reset_index().merge(areas, on=keys, how="left", validate="one_to_one", indicator=True)
+    wide = wide.reset_index().merge(areas, on=keys, how="outer", validate="one_to_one", indicator=True)
     if (wide.pop("_merge") != "both").any():
-        raise ValueError("sweep effects: a point's RS rows are of images its RC rows do not have")
+        raise ValueError("sweep effects: a point's RS and RC rows are of different images")
     wide = wide.assign(change=logit_change_gain(wide))
     rows = []
     for param in swept(points):

@@ -38,10 +38,23 @@ def test_the_logit_change_against_the_baseline_is_pooled_beside_rs():
     assert np.isclose(logit_change_gain(merged).mean(), row.loc[("0.3", "S", "change GAD - Base"), "mean"])
 
 
-def test_rs_rows_of_images_the_rc_rows_lack_are_refused():
+def test_rs_and_rc_rows_of_different_images_are_refused():
     points, rc, rs = two_points()
-    with pytest.raises(ValueError, match="RC rows do not have"):
-        sweep_effects.effects(points, rc[rc["image"] > 0], rs, "top_q", resamples=10)
+    for rc_rows, rs_rows in ((rc[rc["image"] > 0], rs), (rc, rs[rs["image"] > 0])):
+        with pytest.raises(ValueError, match="RS and RC rows are of different images"):
+            sweep_effects.effects(points, rc_rows, rs_rows, "top_q", resamples=10)
+
+
+def test_points_of_different_images_pool_only_the_images_each_has():
+    """A sweep over n_eval: the point with fewer images adds no empty rows for the others."""
+    points, rc, rs = two_points()
+    fewer = lambda rows: rows[(rows["point"] == "q5") | (rows["image"] < 8)]  # noqa: E731
+    table = sweep_effects.effects(points, fewer(rc), fewer(rs), "top_q", resamples=10).set_index(
+        ["value", "method", "measure"]
+    )
+    for measure in ("RS GAD - Base", "change GAD - Base"):
+        assert table.loc[("0.3", "S", measure), "n"] == 2 * 8 and table.loc[("0.5", "S", measure), "n"] == 2 * N
+    assert table.loc[("0.3", "S", "change GAD - Base"), "mean"] == pytest.approx(EXTRA[:8].mean())
 
 
 def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
