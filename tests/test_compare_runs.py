@@ -107,3 +107,20 @@ def test_controls_summary_counts_undefined_verdicts_instead_of_dropping_them(tmp
         "d,resnet18,rs,sup,1,2,3,0,4\n"
     )
     assert verdicts(folder, "resnet18")[("rs", "sup")] == "1 / 2 / 3 (4 undefined)"
+
+
+def test_a_sweep_point_of_one_architecture_compares_with_a_run_of_two(tmp_path, capsys):
+    """The thread checks beside the sweeps: a point (ResNet18 alone, one thread) against the
+    committed run of the same settings (both architectures, two threads)."""
+    from compare_runs import main
+
+    run, point = ROOT / "figures" / "cub-cpu", ROOT / "figures" / "alphas-q-birds" / "alphas-2-4-6-8__consensus_q-0.5"
+    assert list(compare(run, point).index.get_level_values("arch").unique()) == ["resnet18"]
+    main(str(run), str(point))
+    assert capsys.readouterr().out == (point.parent / "thread_check.md").read_text()
+    other = tmp_path / "other"
+    shutil.copytree(point, other)
+    for table in other.glob("direction_*.csv"):
+        table.write_text(table.read_text().replace("resnet18", "resnet99"))
+    with pytest.raises(SystemExit, match="no architecture in common"):
+        compare(run, other)

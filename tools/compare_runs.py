@@ -1,7 +1,8 @@
 """Do the paper's directions survive a change of precision, or of machine? Compares the direction
 verdicts of two runs that differ only in `precision` (the attributions of the same trained
 models), only in `train_precision` (models trained in fp32 and in bf16), or in no setting at all
-(the same command on another machine, whose floating point trains other models), and prints a
+(the same command on another machine, or with another thread count, code or version, whose
+floating point trains other models), and prints a
 Markdown report whose table sums them up per hull rule and architecture; where the models were
 trained apart, each model's test accuracy in both runs too.
 Usage: python tools/compare_runs.py figures/synthetic-fp32 figures/synthetic-bf16"""
@@ -58,6 +59,13 @@ def accuracies(a: Path, b: Path, labels: tuple[str, str]) -> pd.DataFrame:
     return table.dropna()  # the architectures both runs trained
 
 
+def shared_archs(da: pd.DataFrame, db: pd.DataFrame) -> list[str]:
+    """The architectures both direction tables have, in the first's order (a sweep point of one
+    architecture against a run of two compares that one)."""
+    archs_b = set(db.index.get_level_values(1))
+    return [arch for arch in da.index.get_level_values(1).unique() if arch in archs_b]
+
+
 def compare(a: Path, b: Path) -> pd.DataFrame:
     rows = []
     for rule in ("top_q", "frac_max"):
@@ -65,7 +73,7 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
         db, _ = read_csv(b / f"direction_{rule}.csv", index_col=[0, 1, 2])
         if da is None or db is None:
             continue
-        for arch in da.index.get_level_values(1).unique():
+        for arch in shared_archs(da, db):
             datasets = da.index.get_level_values(0).unique()
             pairs = {
                 (f"{d} " if len(datasets) > 1 else "") + f"{m} {short}": (
@@ -89,6 +97,8 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
                     "differ": ", ".join(differ) or "none",
                 }
             )
+    if not rows:
+        sys.exit(f"error: {a} and {b} have no architecture in common: nothing to compare")
     return pd.DataFrame(rows).set_index(["hull rule", "arch"])
 
 
@@ -121,7 +131,7 @@ def main(a: str, b: str) -> None:
     models = {
         "precision": "the same trained models",
         "train_precision": "models trained in each precision",
-        "device": "the same settings, models trained on each machine",
+        "device": "the same settings, models trained in each run",
     }[field]
     print(
         f"Verdicts (RC holds, RS GAD > Sup, RS GAD > Base, per method: {', '.join(METHOD_SHORT.values())}) "
