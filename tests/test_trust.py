@@ -238,20 +238,34 @@ def test_a_partial_reader_at_a_later_default_refuses_a_file_made_off_it(tmp_path
 
 def test_every_partial_reader_depends_on_every_later_default_setting():
     """check(partial=True) compares the later-default settings a file names, as if the reader
-    depended on them: a reader whose fields lacked one would refuse its own run's file."""
+    depended on them: a reader whose fields lacked one would refuse its own run's file. Each
+    function with such a reader is tied to the *_FIELDS it builds its expected stamps from."""
+    import ast
     import inspect
 
-    import gadlib
-
-    readers = [
-        line
-        for module in (gadlib.stages, gadlib.report, gadlib.record)
-        for line in inspect.getsource(module).splitlines()
-        if "partial=True" in line
-    ]
-    assert len(readers) == 4  # notebook 05's hulls, notebook 06's rs.csv and models.csv, RUN.json's controls
-    for fields in ("COMPLEXITY_FIELDS", "SENSITIVITY_FIELDS", "FAMILY_FIELDS", "CONTROL_FIELDS"):
-        assert set(runfiles.LATER_DEFAULTS) <= set(getattr(runfiles, fields)), fields
+    readers = {}  # function name -> the *_FIELDS constants it reads
+    for module in (stages, report, record):
+        for func in ast.walk(ast.parse(inspect.getsource(module))):
+            if not isinstance(func, ast.FunctionDef):
+                continue
+            partial = [
+                n
+                for n in ast.walk(func)
+                if isinstance(n, ast.keyword) and n.arg == "partial" and getattr(n.value, "value", None) is True
+            ]
+            if partial:
+                fields = {n.attr for n in ast.walk(func) if isinstance(n, ast.Attribute) and n.attr.endswith("_FIELDS")}
+                readers[f"{module.__name__}.{func.name}"] = (len(partial), fields)
+    # notebook 05's hulls, notebook 06's rs.csv and models.csv, RUN.json's controls
+    assert {name: n for name, (n, _) in readers.items()} == {
+        "gadlib.stages.sensitivity": 1,
+        "gadlib.report.run_results": 2,
+        "gadlib.record.controls_keys": 1,
+    }
+    for name, (_, fields) in readers.items():
+        assert fields, name
+        for f in fields:
+            assert set(runfiles.LATER_DEFAULTS) <= set(getattr(runfiles, f)), (name, f)
 
 
 # ---------------------------------------------------------------- 4. stale files
