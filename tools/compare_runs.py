@@ -59,6 +59,12 @@ def accuracies(a: Path, b: Path, labels: tuple[str, str]) -> pd.DataFrame:
     return table.dropna()  # the architectures both runs trained
 
 
+def arch_names(run: Path) -> list[str]:
+    """The architectures of a run's direction tables."""
+    tables = [read_csv(run / f"direction_{rule}.csv", index_col=[0, 1, 2])[0] for rule in ("top_q", "frac_max")]
+    return sorted({arch for t in tables if t is not None for arch in t.index.get_level_values(1)})
+
+
 def shared_archs(da: pd.DataFrame, db: pd.DataFrame) -> list[str]:
     """The architectures both direction tables have, in the first's order (a sweep point of one
     architecture against a run of two compares that one)."""
@@ -139,6 +145,10 @@ def main(a: str, b: str) -> None:
         + "".join("; " + part for part in _also_differ(pa, pb, field))
         + ":\n"
     )
+    archs = {Path(r).name: set(table.index.get_level_values("arch")) ^ set(arch_names(Path(r))) for r in (a, b)}
+    left_out = "; ".join(f"only in {name}: {', '.join(sorted(x))}" for name, x in archs.items() if x)
+    if left_out:
+        print(f"Compared the architectures both ran ({left_out}).\n")
     print(to_markdown(table))
     print('\n"opposite": verdicts that hold in one run and fail in the other for a class; the other differences')
     print('are between a verdict and "undecided", or between one verdict for both classes and one per class;')
