@@ -301,3 +301,19 @@ def test_a_second_process_on_one_sweep_is_refused_in_one_line(tmp_path, stand_in
         with pytest.raises(GADInputError, match="sweep 'busy' is running in another process"):
             run_sweep("busy", {"consensus_q": [0.3]}, {"dataset": "synthetic"}, ["resnet18"], **dirs)
     assert CALLS == []
+
+
+def test_make_sweep_without_a_grid_stops_in_one_line_before_anything_runs():
+    """SWEEP=name looks for sweeps/<name>.yaml; without it (and without PARAMS) make says so,
+    before it installs, syncs notebooks or starts a sweep."""
+    import subprocess
+
+    from conftest import ROOT
+
+    done = subprocess.run(
+        ["make", "--no-print-directory", "sweep", "SWEEP=no-such-grid"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    error = done.stderr.splitlines()[0]
+    assert error.startswith("error: make sweep SWEEP=no-such-grid has no grid: sweeps/no-such-grid.yaml")
+    assert "GRID=" in error
