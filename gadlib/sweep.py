@@ -178,6 +178,11 @@ def _bind_device(spec: dict) -> None:
     if spec.get("threads"):  # Dask's nanny sets all three to 1, and torch reads MKL's over OpenMP's
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(spec["threads"])
+        # this process's torch read the nanny's 1 when it was imported; the point's RUN.json,
+        # written here, records this count as the one its kernels ran with
+        import torch
+
+        torch.set_num_threads(spec["threads"])
 
 
 # ---------------------------------------------------------------- the sweep (runs on the client)

@@ -317,3 +317,22 @@ def test_make_sweep_without_a_grid_stops_in_one_line_before_anything_runs():
     error = done.stderr.splitlines()[0]
     assert error.startswith("error: make sweep SWEEP=no-such-grid has no grid: sweeps/no-such-grid.yaml")
     assert "GRID=" in error
+
+
+def test_a_points_worker_records_the_thread_count_its_kernels_run_with(monkeypatch):
+    """The kernels inherit the environment; the runner in the worker, which writes RUN.json, had
+    read Dask's one thread at import and recorded 1 where its kernels ran on 2 (--workers 1)."""
+    import torch
+
+    from gadlib import sweep
+
+    before = torch.get_num_threads()
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.setenv(var, "1")  # as Dask's nanny leaves them
+    try:
+        torch.set_num_threads(1)
+        sweep._bind_device({"threads": 2})
+        assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "2"
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
