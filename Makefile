@@ -39,7 +39,7 @@ SWEEP_ARGS ?=
 help:
 	@sed -n '/^[^#]/q; s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce sweep sweep-grid alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary direction-summary reviewer-checks accuracy-spread
+.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary direction-summary reviewer-checks accuracy-spread
 
 # uv installs the same releases as pip (same pins, and pip's own package sources, see
 # tools/pip_sources.py): this target took 45 s, against 104 s with pip (benchmarks/README.md).
@@ -66,7 +66,8 @@ reproduce: $(VENV)/.installed notebooks
 # A grid of notebook parameters, each point a notebook chain, run in parallel on Dask (gadlib/sweep.py):
 # runs/$(SWEEP)/<point>/, figures/$(SWEEP)/<point>/ and figures/$(SWEEP)/points.csv.
 # before anything is installed or synced: a SWEEP without its sweeps/<SWEEP>.yaml and without
-# PARAMS would reach the sweep with an empty grid
+# PARAMS would reach the sweep with an empty grid (a step of make sweep, not a target of its own:
+# not in .PHONY, which make help lists)
 sweep-grid:
 	@if [ ! -f "$(GRID)" ] && [ -z "$(strip $(PARAMS))" ]; then \
 	  echo "error: make sweep SWEEP=$(SWEEP) has no grid: $(GRID) does not exist; give GRID=FILE.yaml" \
