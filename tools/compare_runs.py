@@ -139,11 +139,13 @@ def main(a: str, b: str) -> None:
         "train_precision": "models trained in each precision",
         "device": "the same settings, models trained in each run",
     }[field]
+    if pa[field] == pb[field]:  # the same machine: what sets the runs apart is in the list after
+        runs = f"{Path(a).name} and {Path(b).name} (both {field} {pa[field]})"
+    else:
+        runs = f"{Path(a).name} ({field} {pa[field]}) and {Path(b).name} ({field} {pb[field]})"
     print(
         f"Verdicts (RC holds, RS GAD > Sup, RS GAD > Base, per method: {', '.join(METHOD_SHORT.values())}) "
-        f"of {Path(a).name} ({field} {pa[field]}) and {Path(b).name} ({field} {pb[field]}), {models}"
-        + "".join("; " + part for part in _also_differ(pa, pb, field))
-        + ":\n"
+        f"of {runs}, {models}" + "".join("; " + part for part in _also_differ(pa, pb, field)) + ":\n"
     )
     archs = {Path(r).name: set(table.index.get_level_values("arch")) ^ set(arch_names(Path(r))) for r in (a, b)}
     left_out = "; ".join(f"only in {name}: {', '.join(sorted(x))}" for name, x in archs.items() if x)
