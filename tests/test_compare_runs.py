@@ -115,7 +115,9 @@ def test_a_sweep_point_of_one_architecture_compares_with_a_run_of_two(tmp_path, 
     from compare_runs import main
 
     run, point = ROOT / "figures" / "cub-cpu", ROOT / "figures" / "alphas-q-birds" / "alphas-2-4-6-8__consensus_q-0.5"
-    assert list(compare(run, point).index.get_level_values("arch").unique()) == ["resnet18"]
+    table = compare(run, point)
+    assert list(table.index.get_level_values("arch").unique()) == ["resnet18"]
+    assert table.attrs["only"] == {"cub-cpu": {"vgg16"}, point.name: set()}
     main(str(run), str(point))
     assert capsys.readouterr().out == (point.parent / "thread_check.md").read_text()
     other = tmp_path / "other"

@@ -59,12 +59,6 @@ def accuracies(a: Path, b: Path, labels: tuple[str, str]) -> pd.DataFrame:
     return table.dropna()  # the architectures both runs trained
 
 
-def arch_names(run: Path) -> list[str]:
-    """The architectures of a run's direction tables."""
-    tables = [read_csv(run / f"direction_{rule}.csv", index_col=[0, 1, 2])[0] for rule in ("top_q", "frac_max")]
-    return sorted({arch for t in tables if t is not None for arch in t.index.get_level_values(1)})
-
-
 def shared_archs(da: pd.DataFrame, db: pd.DataFrame) -> list[str]:
     """The architectures both direction tables have, in the first's order (a sweep point of one
     architecture against a run of two compares that one)."""
@@ -73,12 +67,16 @@ def shared_archs(da: pd.DataFrame, db: pd.DataFrame) -> list[str]:
 
 
 def compare(a: Path, b: Path) -> pd.DataFrame:
-    rows = []
+    """One row per hull rule and architecture both runs have; `attrs["only"]` names, per run, the
+    architectures the other lacks."""
+    rows, only = [], {a.name: set(), b.name: set()}
     for rule in ("top_q", "frac_max"):
         da, _ = read_csv(a / f"direction_{rule}.csv", index_col=[0, 1, 2])
         db, _ = read_csv(b / f"direction_{rule}.csv", index_col=[0, 1, 2])
         if da is None or db is None:
             continue
+        for run, mine, theirs in ((a, da, db), (b, db, da)):
+            only[run.name] |= set(mine.index.get_level_values(1)) - set(theirs.index.get_level_values(1))
         for arch in shared_archs(da, db):
             datasets = da.index.get_level_values(0).unique()
             pairs = {
@@ -105,7 +103,9 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
             )
     if not rows:
         sys.exit(f"error: {a} and {b} have no architecture in common: nothing to compare")
-    return pd.DataFrame(rows).set_index(["hull rule", "arch"])
+    table = pd.DataFrame(rows).set_index(["hull rule", "arch"])
+    table.attrs["only"] = only
+    return table
 
 
 def _also_differ(pa: dict, pb: dict, field: str) -> list[str]:
@@ -147,8 +147,7 @@ def main(a: str, b: str) -> None:
         f"Verdicts (RC holds, RS GAD > Sup, RS GAD > Base, per method: {', '.join(METHOD_SHORT.values())}) "
         f"of {runs}, {models}" + "".join("; " + part for part in _also_differ(pa, pb, field)) + ":\n"
     )
-    archs = {Path(r).name: set(table.index.get_level_values("arch")) ^ set(arch_names(Path(r))) for r in (a, b)}
-    left_out = "; ".join(f"only in {name}: {', '.join(sorted(x))}" for name, x in archs.items() if x)
+    left_out = "; ".join(f"only in {name}: {', '.join(sorted(x))}" for name, x in table.attrs["only"].items() if x)
     if left_out:
         print(f"Compared the architectures both ran ({left_out}).\n")
     print(to_markdown(table))
