@@ -1,8 +1,8 @@
 """What a sweep shows (notebook 08): for every swept parameter and value, the share of images
 with RC < 1, the RS gains of GAD over the supplementary region and over the matched-area
-baseline, and GAD's gain over that baseline in logit change (RS x hull area), pooled over every
-point with that value, with seeded bootstrap intervals that resample image-target pairs (each
-seen once per point).
+baseline, GAD's gain over that baseline in logit change (RS x hull area), and how the two hulls'
+areas compare, pooled over every point with that value, with seeded bootstrap intervals that
+resample image-target pairs (each seen once per point).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .errors import GADInputError
 from .runfiles import read_csv
 from .stats import cluster_bootstrap
 from .sweep import read_points
-from .tables import logit_change_gain, method_label
+from .tables import hull_areas, logit_change_gain, method_label
 
 MEASURES = {
     "share RC<1": "share of images whose GAD hull is smaller than the original's",
@@ -26,12 +26,22 @@ MEASURES = {
     # RS is per hull pixel, and the baseline's hull is smaller than GAD's for most images (it keeps
     # as many pixels, not as much hull area: tables.baseline_check), which alone favours its RS
     "change GAD - Base": "logit change (RS x hull area) of the GAD hull minus the matched-area baseline's",
+    # why the two RS gains over the baseline can differ in sign (tables.hull_areas)
+    "share Base hull smaller": "share of images whose matched-area baseline's hull is smaller than GAD's",
+    "Base / GAD hull": "the matched-area baseline's hull area over GAD's",
+}
+
+# The value each measure's interval is read against: half of the images for a share, equal areas
+# for the ratio, else no gain.
+REFERENCES = {measure: 0.0 for measure in MEASURES} | {
+    "share RC<1": 0.5,
+    "share Base hull smaller": 0.5,
+    "Base / GAD hull": 1.0,
 }
 
 
 def reference(measure: str) -> float:
-    """The value a measure's interval is read against: half of the images for a share, else no gain."""
-    return 0.5 if measure.startswith("share") else 0.0
+    return REFERENCES[measure]
 
 
 def interval_counts(table: pd.DataFrame) -> pd.DataFrame:
@@ -45,6 +55,10 @@ def interval_counts(table: pd.DataFrame) -> pd.DataFrame:
     counts = where.groupby(table["measure"], sort=False).value_counts().unstack(fill_value=0)
     columns = ["above", "contains", "below"] + (["undefined"] if "undefined" in counts else [])
     return counts.reindex(columns=columns, fill_value=0).reindex(list(MEASURES), fill_value=0)
+
+
+# the measures that pool tables.hull_areas' columns
+HULL_MEASURES = {"share Base hull smaller": "Base hull smaller", "Base / GAD hull": "Base / GAD hull"}
 
 
 def sweep_dirs(name: str, runs_dir=None, figures_dir=None) -> tuple[Path, Path]:
@@ -103,7 +117,7 @@ def effects(
     if not (rc["hull_rule"] == hull_rule).any():
         found = ", ".join(sorted(rc["hull_rule"].unique()))
         raise GADInputError(f"the sweep's points computed no hulls by rule {hull_rule!r}: choose one of {found}")
-    rc = rc[rc["hull_rule"] == hull_rule]
+    rc = rc[rc["hull_rule"] == hull_rule].reset_index(drop=True)  # unique labels: hull_areas keeps them
     keys = ["point", "arch", "method", "target", "image"]
     # pivot, not pivot_table: the rows as they are (points of other images or n_eval included),
     # without the empty combinations pivot_table(dropna=False) adds, and a repeated row refused
@@ -121,11 +135,14 @@ def effects(
             for (arch, method), g in r.groupby(["arch", "method"], sort=False):
                 gw = w[(w["arch"] == arch) & (w["method"] == method)]
                 defined = g.dropna(subset=["rc"])
+                hulls = hull_areas(g)
+                hull_pairs = _pairs(g.loc[hulls.index])
                 samples = {  # (values, the image-target pair each value belongs to)
                     "share RC<1": ((defined["rc"] < 1).to_numpy(float), _pairs(defined)),
                     "RS GAD - Sup": ((gw["gad"] - gw["sup"]).to_numpy(), _pairs(gw)),
                     "RS GAD - Base": ((gw["gad"] - gw["base"]).to_numpy(), _pairs(gw)),
                     "change GAD - Base": (gw["change"].to_numpy(), _pairs(gw)),
+                    **{m: (hulls[column].to_numpy(), hull_pairs) for m, column in HULL_MEASURES.items()},
                 }
                 for measure, (values, pairs) in samples.items():
                     # each image-target pair is seen once per point with this value: resampled whole
@@ -160,9 +177,10 @@ def write(table: pd.DataFrame, name: str, hull_rule: str, figures_dir=None) -> t
     wide = wide.pivot_table(index=keys, columns="measure", values="estimate", aggfunc="first", sort=False)
     counts = interval_counts(table).rename_axis(f"measure ({len(wide)} cells each)")
     counts.columns = ["above the reference", "contain it", "below it", "no interval"][: counts.shape[1]]
+    refs = ", ".join(f"{m} {REFERENCES[m]:g}" for m in MEASURES)
     text = (
         to_markdown(wide[list(MEASURES)], floatfmt=".3g")
-        + "\n\nEach interval against its reference (0.5 for the share of RC < 1, else 0):\n\n"
+        + f"\n\nEach interval against its reference ({refs}):\n\n"
         + to_markdown(counts)
         + "\n"
     )

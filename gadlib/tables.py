@@ -160,6 +160,21 @@ def logit_change_gain(t: pd.DataFrame) -> pd.Series:
     return t["gad"] * t["area_gad"] - t["base"] * (t["rc_base"] * t["area_orig"])
 
 
+def hull_areas(t: pd.DataFrame) -> pd.DataFrame:
+    """Per image where both hulls exist (GAD's not empty, the baseline's defined): the matched-area
+    baseline's hull area over GAD's, and whether the baseline's is the smaller (1.0 or 0.0). From
+    rows with the RC columns rc, rc_base, area_gad and area_orig."""
+    area_base = t["rc_base"] * t["area_orig"]
+    both = (t["area_gad"] > 0) & area_base.notna()
+    return pd.DataFrame(
+        {
+            "Base / GAD hull": area_base[both] / t.loc[both, "area_gad"],
+            # from the two ratios to the same area: a tie stays a tie (a/b*b need not be a)
+            "Base hull smaller": (t.loc[both, "rc_base"] < t.loc[both, "rc"]).astype(float),
+        }
+    )
+
+
 def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """What a reviewer asks of the direction table, per architecture and method (one hull rule):
     - the matched-area baseline keeps as many pixels as the consensus, not as much hull area: the
@@ -176,23 +191,22 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
     t = rc_rows.merge(wide.reset_index(), on=keys, how="inner", validate="one_to_one")
     if len(t) != len(wide) or len(t) != len(rc_rows):
         raise ValueError("baseline_check: the RC and RS rows are of other images")
-    t = t.assign(area_base=t["rc_base"] * t["area_orig"], change=logit_change_gain(t))
+    t = t.assign(change=logit_change_gain(t))
     level = 1 - 0.05 / rc_rows.groupby(["arch", "method", "target"]).ngroups
     out = []
     for (dataset, arch, method), g in t.groupby(["dataset", "arch", "method"], sort=False):
         by_class = dict(iter(g.groupby("target")))
         rs = {k: (gk["gad"] - gk["base"]).to_numpy() for k, gk in by_class.items()}
         change = {k: gk["change"].to_numpy() for k, gk in by_class.items()}
-        both = g[(g["area_gad"] > 0) & g["area_base"].notna()]  # images where both hulls exist
+        hulls = hull_areas(g)
         defined = g["rc"].dropna()
         out.append(
             {
                 "dataset": dataset,
                 "arch": arch,
                 "method": method_label(method),
-                "Base / GAD hull": float((both["area_base"] / both["area_gad"]).mean()),
-                # from the two ratios to the same area: a tie stays a tie (a/b*b need not be a)
-                "Base hull smaller": float((both["rc_base"] < both["rc"]).mean()),
+                "Base / GAD hull": float(hulls["Base / GAD hull"].mean()),
+                "Base hull smaller": float(hulls["Base hull smaller"].mean()),
                 "RS GAD vs Base": joined_verdict(class_verdicts(rs, resamples, seed)),
                 "logit change GAD vs Base": joined_verdict(class_verdicts(change, resamples, seed)),
                 "RS, family-wise": joined_verdict(class_verdicts(rs, FAMILY_RESAMPLES, seed, level)),

@@ -5,9 +5,10 @@
 # parameter and value, pooled over every point with that value: the share of images with
 # RC < 1, the RS gain of GAD over the supplementary region, its gain over the matched-area
 # baseline, and its gain over that baseline in logit change (RS x hull area: RS is per hull
-# pixel, and the baseline's hull is the smaller for most images), each with a seeded 95%
-# bootstrap interval over image-target pairs; then, per measure, how many intervals lie above,
-# contain or lie below its reference (0.5 for the share, else 0).
+# pixel, and the baseline's hull is the smaller for most images), and the two hulls' areas (the
+# share of images whose baseline hull is the smaller, the mean ratio of its area to GAD's), each
+# with a seeded 95% bootstrap interval over image-target pairs; then, per measure, how many
+# intervals lie above, contain or lie below its reference (`sweep_effects.REFERENCES`).
 #
 # **Reads:** `figures/<sweep>/points.csv`, `runs/<sweep>/<point>/<arch>/{rc,rs}.csv`.
 # **Writes:** `figures/<sweep>/effects_<hull rule>.{csv,md}`, `figures/<sweep>/sweep_effects_<hull rule>.png`.

@@ -8,7 +8,6 @@ import pytest
 from test_reviewer_checks import EXTRA, N, hand_rows
 
 from gadlib import sweep_effects
-from gadlib.tables import logit_change_gain
 
 
 def two_points() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -30,12 +29,26 @@ def test_the_logit_change_against_the_baseline_is_pooled_beside_rs():
         assert rs_gain["high"] < 0
         assert change["mean"] == pytest.approx(EXTRA.mean()) and change["low"] > 0
         assert change["n"] == rs_gain["n"] == 2 * N  # image-target pairs, one point per value
-    # the same per-image difference as the baseline check's (tables.logit_change_gain)
-    one_rs, one_rc = (r[(r["method"] == "saliency") & (r["point"] == "q3")] for r in (rs, rc))
-    wide = one_rs.pivot_table(index=["target", "image"], columns="mask", values="rs")
-    areas = one_rc.set_index(["target", "image"])
-    merged = wide.join(areas)
-    assert np.isclose(logit_change_gain(merged).mean(), row.loc[("0.3", "S", "change GAD - Base"), "mean"])
+
+
+def test_each_point_pools_its_own_areas_with_its_own_rs():
+    """At q5 GAD's hull is 300 pixels where it was 200 and the RS rows are unchanged: GAD's logit
+    change there is 1.5 x (change_base + EXTRA) against the baseline's change_base. Pairing a
+    point's RS with another point's areas would give q3's values at both."""
+    points, rc, rs = two_points()
+    wider = (rc["point"] == "q5") & (rc["area_gad"] == 200.0)
+    rc = rc.assign(area_gad=rc["area_gad"].mask(wider, 300.0), rc=rc["rc"].mask(wider, 0.75))
+    table = sweep_effects.effects(points, rc, rs, "top_q", resamples=10).set_index(["value", "method", "measure"])
+    images = np.arange(N)
+    change_base = 10.0 + images
+    scale = np.where(images == 0, 1.0, 1.5)  # image 0's GAD hull is the original's at both points
+    expected = {"0.3": EXTRA.mean(), "0.5": (scale * (change_base + EXTRA) - change_base).mean()}
+    ratio = {"0.3": (0.25 + 15 * 0.5) / N, "0.5": (0.25 + 15 * 100 / 300) / N}  # the baseline's 100 pixels
+    for value in ("0.3", "0.5"):
+        assert table.loc[(value, "GB", "change GAD - Base"), "mean"] == pytest.approx(expected[value])
+        assert table.loc[(value, "GB", "Base / GAD hull"), "mean"] == pytest.approx(ratio[value])
+        assert table.loc[(value, "GB", "share Base hull smaller"), "mean"] == 1.0
+        assert table.loc[(value, "GB", "share Base hull smaller"), "n"] == 2 * N
 
 
 def test_rs_and_rc_rows_of_different_images_are_refused():
@@ -68,8 +81,13 @@ def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
         "RS GAD - Sup": {"above": 10, "contains": 0, "below": 0},
         "RS GAD - Base": {"above": 0, "contains": 0, "below": 10},
         "change GAD - Base": {"above": 10, "contains": 0, "below": 0},
+        # the baseline's hull a quarter or half of GAD's
+        "share Base hull smaller": {"above": 10, "contains": 0, "below": 0},
+        "Base / GAD hull": {"above": 0, "contains": 0, "below": 10},
     }
     one = table.assign(low=table["low"].where(table["measure"] != "RS GAD - Sup"))  # no interval there
     assert sweep_effects.interval_counts(one).loc["RS GAD - Sup", "undefined"] == 10
     _, md = sweep_effects.write(table, "hand", "top_q", figures_dir=tmp_path)
-    assert "| RS GAD - Base" in md.read_text().split("against its reference")[1]
+    text = md.read_text()
+    assert "| RS GAD - Base" in text.split("against its reference")[1]
+    assert "(share RC<1 0.5, RS GAD - Sup 0, " in text and ", Base / GAD hull 1):" in text
