@@ -87,8 +87,11 @@ def choose(report: pd.DataFrame, k: int = 4, min_spearman: float = 0.98) -> list
 
 def comparison(effects: pd.DataFrame, chosen: list) -> pd.DataFrame:
     """Per alphas setting, method and measure, the estimate with its interval, which setting is
-    the chosen one and the paper's, and which is best in hindsight (the highest mean)."""
-    d = effects[effects["parameter"] == "alphas"].copy()
+    the chosen one and the paper's, and which is best in hindsight (the highest mean). Only the
+    measures where higher is better for GAD (`sweep_effects.GAINS`), not the hull areas."""
+    from .sweep_effects import GAINS
+
+    d = effects[(effects["parameter"] == "alphas") & effects["measure"].isin(GAINS)].copy()
     d["setting"] = d["value"].map(
         lambda v: "chosen" if json.loads(v) == chosen else "paper" if json.loads(v) == PAPER else "other"
     )
@@ -101,7 +104,9 @@ def comparison(effects: pd.DataFrame, chosen: list) -> pd.DataFrame:
 def comparison_text(table: pd.DataFrame) -> str:
     """Markdown: one row per method and measure, one column per alphas setting ("mean [low,
     high]", * for the best in hindsight), then how often each setting was best and whether the
-    chosen alphas' interval ever lies clear of the paper's."""
+    chosen alphas' interval ever lies clear of the paper's, then per measure and setting how many
+    methods' intervals lie above, contain or lie below the measure's reference."""
+    from .sweep_effects import REFERENCES, interval_counts
     from .tables import to_markdown
 
     t = table.assign(
@@ -130,7 +135,23 @@ def comparison_text(table: pd.DataFrame) -> str:
         + ("; ".join(clear) if clear else "none (every interval overlaps)")
         + "."
     )
-    return to_markdown(wide[order], floatfmt=".3g") + "\n\n" + summary + "\n"
+
+    def counted(c: pd.Series) -> str:  # "above / contain / below", and intervals missing, if any
+        return f"{c['above']} / {c['contains']} / {c['below']}" + (
+            f" ({c['undefined']} none)" if c.get("undefined") else ""
+        )
+
+    by_setting = {column: interval_counts(g).apply(counted, axis=1) for column, g in t.groupby("column", sort=False)}
+    counts = pd.DataFrame(by_setting)[order].rename_axis("measure")
+    refs = ", ".join(f"{m} {REFERENCES[m]:g}" for m in counts.index)
+    per_cell = table.groupby(["arch", "method"]).ngroups
+    return (
+        to_markdown(wide[order], floatfmt=".3g")
+        + f"\n\n{summary}\n\nOf each setting's {per_cell} intervals per measure, how many lie above / contain / "
+        + f"lie below the measure's reference ({refs}):\n\n"
+        + to_markdown(counts)
+        + "\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,6 +40,12 @@ REFERENCES = {measure: 0.0 for measure in MEASURES} | {
 }
 
 
+# the measures that pool tables.hull_areas' columns: they describe the two hulls, and are no gain
+HULL_MEASURES = {"share Base hull smaller": "Base hull smaller", "Base / GAD hull": "Base / GAD hull"}
+# the measures where a higher value is better for GAD (alpha_selection's best in hindsight)
+GAINS = tuple(m for m in MEASURES if m not in HULL_MEASURES)
+
+
 def reference(measure: str) -> float:
     return REFERENCES[measure]
 
@@ -54,11 +60,8 @@ def interval_counts(table: pd.DataFrame) -> pd.DataFrame:
     where = where.mask(table["low"].isna() | table["high"].isna(), "undefined")
     counts = where.groupby(table["measure"], sort=False).value_counts().unstack(fill_value=0)
     columns = ["above", "contains", "below"] + (["undefined"] if "undefined" in counts else [])
-    return counts.reindex(columns=columns, fill_value=0).reindex(list(MEASURES), fill_value=0)
-
-
-# the measures that pool tables.hull_areas' columns
-HULL_MEASURES = {"share Base hull smaller": "Base hull smaller", "Base / GAD hull": "Base / GAD hull"}
+    present = set(table["measure"])
+    return counts.reindex(columns=columns, fill_value=0).reindex([m for m in MEASURES if m in present])
 
 
 def sweep_dirs(name: str, runs_dir=None, figures_dir=None) -> tuple[Path, Path]:

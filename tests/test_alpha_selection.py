@@ -45,6 +45,12 @@ def test_the_report_depends_on_the_training_split_only():
     assert list(first.index) == [2, 8] and first["min_spearman"].between(-1, 1).all()
 
 
+def counted(text: str) -> list[str]:
+    """The "above / contain / below" cells of the comparison's last row (RS GAD - Base)."""
+    last = text.split("lie below the measure's reference (RS GAD - Base 0):")[1].strip().splitlines()[-1]
+    return [cell.strip() for cell in last.split("|")[2:-1]]
+
+
 def test_comparison_marks_the_chosen_the_papers_and_the_best_in_hindsight():
     effects = pd.DataFrame(
         {
@@ -58,10 +64,15 @@ def test_comparison_marks_the_chosen_the_papers_and_the_best_in_hindsight():
             "high": 1.0,
         }
     )
-    table = comparison(effects, chosen=[4, 8, 12, 16])
+    # the hull areas describe the two hulls: a larger ratio is no better, and is left out
+    areas = effects.assign(measure="Base / GAD hull", mean=[0.9, 0.99, 0.95])
+    table = comparison(pd.concat([effects, areas]), chosen=[4, 8, 12, 16])
     assert table["setting"].tolist() == ["paper", "chosen", "other"] and PAPER == [2, 4, 6, 8]
     assert table["best in hindsight"].tolist() == [False, True, False]
     text = comparison_text(table)
-    assert "0.3 [0, 1] *" in text and "intervals apart: none" in text
+    assert "0.3 [0, 1] *" in text and "intervals apart: none" in text and "Base / GAD hull" not in text
+    assert counted(text) == ["0 / 1 / 0"] * 3  # every interval contains the reference 0
     apart = comparison(effects.assign(low=[0.0, 0.25, 0.1], high=[0.2, 0.35, 0.3]), chosen=[4, 8, 12, 16])
-    assert "S RS GAD - Base: chosen above the paper's" in comparison_text(apart)
+    text = comparison_text(apart)
+    assert "S RS GAD - Base: chosen above the paper's" in text
+    assert counted(text) == ["1 / 0 / 0", "0 / 1 / 0", "1 / 0 / 0"]  # the paper's interval starts at 0
