@@ -95,6 +95,12 @@ def views(original_map: torch.Tensor, consensus_mask: torch.Tensor) -> dict:
 
 
 def occlusion_regions(hulls: dict) -> dict:
-    """The regions RS occludes, from the hulls of `regions`' maps: the GAD hull, the
-    supplementary region (the original's hull minus the GAD hull) and the baseline's hull."""
-    return {"gad": hulls["gad"], "sup": hulls["orig"] & ~hulls["gad"], "base": hulls["base"]}
+    """The regions RS occludes, from `hulls.region_hulls`: the GAD hull, the supplementary region
+    (the original's hull minus the GAD hull), the matched-area baseline's hull and the
+    hull-matched baseline's."""
+    return {
+        "gad": hulls["gad"],
+        "sup": hulls["orig"] & ~hulls["gad"],
+        "base": hulls["base"],
+        "base_hull": hulls["base_hull"],
+    }

@@ -36,7 +36,7 @@ from . import metrics, notices, runfiles
 from .attributions import attribution_maps, captum_class
 from .config import METHODS
 from .errors import GADInputError
-from .hulls import hulls_of
+from .hulls import region_hulls
 from .models import SCRIPTED, predict_logits
 from .training import distanced_targets, per_class_alphas, train_support, uses_bf16
 
@@ -283,14 +283,15 @@ class GAD:
         **method_kwargs,
     ) -> pd.DataFrame:
         """The paper's measures per image for class `target` (any class of the model): RC of the
-        GAD hull and of the baseline's hull against the original's, and RS of the GAD hull, the
-        supplementary region and the baseline's hull (occluded with `fill`)."""
+        GAD hull and of the two baselines' hulls against the original's, and RS of the GAD hull,
+        the supplementary region and the baselines' hulls (occluded with `fill`): `base` keeps as
+        many pixels as GAD, `base_hull` as much hull (`hulls.hull_matched_map`)."""
         hull_q, hull_tau = checks.check_threshold(hull_rule, hull_q, hull_tau, "hull")
         x, target = self._checked(inputs, target)  # RS runs the model on these inputs too
         metrics.occlusion_fill(fill, x.shape[1])  # an unknown fill is named before the maps are made
         ex = self._explain(x, target, **method_kwargs)
         views = {"orig": ex.original, "gad": ex.gad, "base": ex.baseline}
-        h = {k: v for (_, k), v in hulls_of(views, [hull_rule], hull_q, hull_tau).items()}
+        h = {k: v for (_, k), v in region_hulls(views, [hull_rule], hull_q, hull_tau).items()}
         regions = cons.occlusion_regions(h)
         rs = metrics.rs(self.model, x, torch.stack(list(regions.values())), target, fill)
         return pd.DataFrame(
@@ -299,6 +300,7 @@ class GAD:
                 "target": target.numpy(),
                 "rc": metrics.rc(h["gad"], h["orig"]).numpy(),
                 "rc_base": metrics.rc(h["base"], h["orig"]).numpy(),
+                "rc_base_hull": metrics.rc(h["base_hull"], h["orig"]).numpy(),
                 "consensus_share": (metrics.area(ex.consensus) / ex.consensus[0].numel()).numpy(),
                 **{f"rs_{k}": v.numpy() for k, v in zip(regions, rs)},
             }

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .consensus import important
+from .consensus import important, top_k_mask
 
 CHUNK = 256  # masks per pass: keeps the (chunk, H, W) temporaries in cache
 NONE = 1 << 40  # "no point at this height": beyond any coordinate, small enough for exact products
@@ -164,3 +164,43 @@ def hulls_of(
     keys = [(rule, name) for rule in rules for name in maps]
     masks = torch.stack([important(maps[name], rule, q, tau) for rule, name in keys])
     return dict(zip(keys, hull_masks(masks).unbind(0)))
+
+
+def region_hulls(
+    views: dict[str, torch.Tensor], rules: list[str], q: float, tau: float
+) -> dict[tuple[str, str], torch.Tensor]:
+    """`hulls_of` the views ({"orig", "gad", "base"}: `consensus.views`) and, under each rule, the
+    hull of the hull-matched baseline ("base_hull"), matched to GAD's hull under that rule."""
+    out = hulls_of(views, rules, q, tau)
+    for rule in rules:
+        gad_area = out[(rule, "gad")].flatten(-2).sum(-1)
+        out[(rule, "base_hull")] = hull_matched_map(views["orig"], gad_area, rule, q, tau)[1]
+    return out
+
+
+def hull_matched_map(
+    original_map: torch.Tensor, target_area: torch.Tensor, rule: str, q: float, tau: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hull-matched baseline: the original map's own top k pixels, with the smallest k whose
+    hull (of its important pixels under the hull rule) covers at least `target_area` pixels
+    (GAD's hull area, per map); returns that map and its hull. Where no k reaches the target,
+    every positive pixel is kept (the original's own hull). The matched-area baseline keeps as
+    many pixels as GAD, and its more compact pixels make a smaller hull; this one keeps as much
+    hull, so RS per hull pixel compares the two at (nearly) equal area.
+
+    The top-k pixel sets nest as k grows, and so do their important pixels under either rule and
+    their hulls: the hull's area never falls with k, and a binary search over k (batched over the
+    maps, about log2(H x W) hull fills) finds the smallest k."""
+    lo = torch.zeros(original_map.shape[:-2], dtype=torch.long, device=original_map.device)
+    hi = (original_map > 0).flatten(-2).sum(-1)  # top_k_mask never takes a zero pixel
+    target = torch.as_tensor(target_area, device=original_map.device).double()
+
+    def hull_of_top(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = original_map * top_k_mask(original_map, k)
+        return m, hull_masks(important(m, rule, q, tau))
+
+    while bool((active := lo < hi).any()):
+        mid = (lo + hi) // 2
+        reached = hull_of_top(mid)[1].flatten(-2).sum(-1).double() >= target
+        hi, lo = torch.where(active & reached, mid, hi), torch.where(active & ~reached, mid + 1, lo)
+    return hull_of_top(lo)

@@ -19,7 +19,7 @@ from .cpu_memory import keep_freed_memory, on_the_cpu
 from .data import Dataset, eval_indices, normalize
 from .errors import GADInputError
 from .gad import GAD
-from .hulls import hulls_of
+from .hulls import region_hulls
 from .models import build_model, describe_device, load_classifier, pick_device, predict_logits
 from .runfiles import RunFiles
 from .training import TARGETS_VERSION, accuracy, distanced_targets, support_report, train_classifier
@@ -314,17 +314,22 @@ def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> Attribut
 
 
 # ---------------------------------------------------------------- 04 complexity
+# What the complexity stage's hulls hold; raised when a region is added, so no cached hull file
+# lacks it. 2: the hull-matched baseline ("base_hull").
+REGIONS_VERSION = 2
+
+
 @dataclass
 class Complexity:
     rc: pd.DataFrame  # per image, method, hull rule and target class
     ground_truth: pd.DataFrame | None  # synthetic data only
     consensus: dict[str, torch.Tensor]  # {method: (2, N, H, W) bool}
-    hulls: dict  # {(method, hull rule): {"orig" | "gad" | "base": (2, N, H, W) bool}}
+    hulls: dict  # {(method, hull rule): {"orig" | "gad" | "base" | "base_hull": (2, N, H, W) bool}}
 
 
 def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attributions) -> Complexity:
-    """Consensus, GAD map, matched-area baseline and their hulls under every hull rule, RC per
-    image, and (synthetic data) scores against the true object. Cached under one stamp."""
+    """Consensus, GAD map, the two baselines and their hulls under every hull rule, RC per image,
+    and (synthetic data) scores against the true object. Cached under one stamp."""
     files = RunFiles(cfg)
     st = runfiles.stamp(
         "complexity",
@@ -333,6 +338,7 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
         models=family.fingerprints,
         attributions=attr.keys,
         precision=attr.precision,
+        definition=REGIONS_VERSION,
     )
     _, ev = eval_images(cfg, data)
     consensus = runfiles.load_own(files.consensus, st)
@@ -358,13 +364,14 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
         c, views = cons.regions(m.to(device), cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)  # (2, N, H, W)
         consensus[method] = c.cpu()
         share = (metrics.area(c) / c[0, 0].numel()).cpu()
-        all_hulls = hulls_of(views, cfg.hull_rules, cfg.hull_q, cfg.hull_tau)
+        all_hulls = region_hulls(views, cfg.hull_rules, cfg.hull_q, cfg.hull_tau)
         views_cpu = {k: v.cpu() for k, v in views.items()} if has_gt else {}
         for rule in cfg.hull_rules:
-            h = {k: all_hulls[(rule, k)] for k in views}
+            h = {k: all_hulls[(rule, k)] for k in (*views, "base_hull")}
             hulls[(method, rule)] = {k: v.cpu() for k, v in h.items()}
             rc = metrics.rc(h["gad"], h["orig"]).cpu()
             rc_base = metrics.rc(h["base"], h["orig"]).cpu()
+            rc_base_hull = metrics.rc(h["base_hull"], h["orig"]).cpu()
             area_orig, area_gad = metrics.area(h["orig"]).cpu(), metrics.area(h["gad"]).cpu()
             for t in (0, 1):
                 rc_rows.append(
@@ -377,6 +384,7 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
                             "label": (ev.labels + 1).numpy(),
                             "rc": rc[t].numpy(),
                             "rc_base": rc_base[t].numpy(),
+                            "rc_base_hull": rc_base_hull[t].numpy(),
                             "area_orig": area_orig[t].numpy(),
                             "area_gad": area_gad[t].numpy(),
                             "consensus_share": share[t].numpy(),
@@ -415,8 +423,8 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
 
 # ---------------------------------------------------------------- 05 sensitivity
 def sensitivity(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFrame:
-    """RS of the GAD hull, the supplementary region (orig hull minus GAD hull) and the
-    matched-area baseline's hull, for each method, hull rule and target class."""
+    """RS of the GAD hull, the supplementary region (orig hull minus GAD hull) and the two
+    baselines' hulls, for each method, hull rule and target class."""
     files = RunFiles(cfg)
     expected = runfiles.stamp("complexity", cfg, runfiles.COMPLEXITY_FIELDS, models=family.fingerprints)
     hulls, hull_st = runfiles.load_input(files.hulls, expected, partial=True)

@@ -1,8 +1,9 @@
 """What a sweep shows (notebook 08): for every swept parameter and value, the share of images
 with RC < 1, the RS gains of GAD over the supplementary region and over the matched-area
-baseline, GAD's gain over that baseline in logit change (RS x hull area), and how the two hulls'
-areas compare, pooled over every point with that value, with seeded bootstrap intervals that
-resample image-target pairs (each seen once per point).
+baseline, GAD's gain over that baseline in logit change (RS x hull area), its RS gain over the
+hull-matched baseline (as much hull as GAD), and how the hulls' areas compare, pooled over
+every point with that value, with seeded bootstrap intervals that resample image-target pairs
+(each seen once per point).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ MEASURES = {
     # RS is per hull pixel, and the baseline's hull is smaller than GAD's for most images (it keeps
     # as many pixels, not as much hull area: tables.baseline_check), which alone favours its RS
     "change GAD - Base": "logit change (RS x hull area) of the GAD hull minus the matched-area baseline's",
+    # RS at (nearly) equal hull area: the hull-matched baseline keeps as much hull as GAD
+    "RS GAD - Base(hull)": "RS of the GAD hull minus RS of the hull-matched baseline's hull",
     # why the two RS gains over the baseline can differ in sign (tables.hull_areas)
     "share Base hull smaller": "share of images whose matched-area baseline's hull is smaller than GAD's",
     "Base / GAD hull": "the matched-area baseline's hull area over GAD's",
@@ -145,6 +148,7 @@ def effects(
                     "RS GAD - Sup": ((gw["gad"] - gw["sup"]).to_numpy(), _pairs(gw)),
                     "RS GAD - Base": ((gw["gad"] - gw["base"]).to_numpy(), _pairs(gw)),
                     "change GAD - Base": (gw["change"].to_numpy(), _pairs(gw)),
+                    "RS GAD - Base(hull)": ((gw["gad"] - gw["base_hull"]).to_numpy(), _pairs(gw)),
                     **{m: (hulls[column].to_numpy(), hull_pairs) for m, column in HULL_MEASURES.items()},
                 }
                 for measure, (values, pairs) in samples.items():

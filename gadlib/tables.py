@@ -54,13 +54,11 @@ def rows_of_evaluation(
     """`GAD.evaluate`'s per-image frame as the pipeline's RC and RS rows (targets numbered from
     1), so that table1, table2 and direction_summary lay out any class of any model."""
     base = evaluation.assign(method=method, dataset=dataset, arch=arch, target=evaluation["target"] + 1)
+    masks = [c for c in evaluation.columns if c.startswith("rs_")]  # rs_gad, rs_sup, rs_base, rs_base_hull
     rs = base.melt(
-        id_vars=["dataset", "arch", "method", "target", "image"],
-        value_vars=["rs_gad", "rs_sup", "rs_base"],
-        var_name="mask",
-        value_name="rs",
+        id_vars=["dataset", "arch", "method", "target", "image"], value_vars=masks, var_name="mask", value_name="rs"
     )
-    return base.drop(columns=["rs_gad", "rs_sup", "rs_base"]), rs.assign(mask=rs["mask"].str.removeprefix("rs_"))
+    return base.drop(columns=masks), rs.assign(mask=rs["mask"].str.removeprefix("rs_"))
 
 
 def table1(rc_rows: pd.DataFrame) -> pd.DataFrame:
@@ -84,7 +82,7 @@ def table1(rc_rows: pd.DataFrame) -> pd.DataFrame:
 def table2(rs_rows: pd.DataFrame, masks: tuple[str, ...] = ("sup", "gad")) -> pd.DataFrame:
     """Mean RS x 10^2 per target class for the supplementary (Sup.k) and GAD masks, laid out
     like the paper's Table 2. NaN RS (empty mask) is left out of the mean."""
-    names = {"sup": "Sup.{k}", "gad": "GAD {k}", "base": "Base {k}"}
+    names = {"sup": "Sup.{k}", "gad": "GAD {k}", "base": "Base {k}", "base_hull": "Base(hull) {k}"}
     d = rs_rows.assign(m=lambda t: t["method"].map(method_label))
     targets = sorted(rs_rows["target"].unique())
     rows = []
@@ -162,8 +160,9 @@ def logit_change_gain(t: pd.DataFrame) -> pd.Series:
 
 def hull_areas(t: pd.DataFrame) -> pd.DataFrame:
     """Per image where both hulls exist (GAD's not empty, the baseline's defined): the matched-area
-    baseline's hull area over GAD's, and whether the baseline's is the smaller (1.0 or 0.0). From
-    rows with the RC columns rc, rc_base, area_gad and area_orig."""
+    baseline's hull area over GAD's, whether the baseline's is the smaller (1.0 or 0.0), and the
+    hull-matched baseline's hull area over GAD's. From rows with the RC columns rc, rc_base,
+    rc_base_hull, area_gad and area_orig."""
     area_base = t["rc_base"] * t["area_orig"]
     both = (t["area_gad"] > 0) & area_base.notna()
     return pd.DataFrame(
@@ -171,6 +170,8 @@ def hull_areas(t: pd.DataFrame) -> pd.DataFrame:
             "Base / GAD hull": area_base[both] / t.loc[both, "area_gad"],
             # from the two ratios to the same area: a tie stays a tie (a/b*b need not be a)
             "Base hull smaller": (t.loc[both, "rc_base"] < t.loc[both, "rc"]).astype(float),
+            # the hull-matched baseline's: at least 1 by construction, and how close to it
+            "Base(hull) / GAD hull": (t["rc_base_hull"] * t["area_orig"])[both] / t.loc[both, "area_gad"],
         }
     )
 
@@ -184,7 +185,10 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
       comparisons (Bonferroni over architectures x methods x classes);
     - how many images per class the "RS GAD vs Sup" verdict rests on (an empty supplementary
       region, where GAD's hull equals or holds the original's, has no RS), and the shares of RC = 1
-      and RC > 1 (an undefined RC left out)."""
+      and RC > 1 (an undefined RC left out);
+    - the hull-matched baseline (as much hull as GAD, `hulls.hull_matched_map`): its hull's area
+      over GAD's, and "RS GAD vs Base(hull)", RS compared at (nearly) equal hull area, also
+      family-wise."""
     keys = ["dataset", "arch", "method", "target", "image"]
     wide = rs_rows.pivot(index=keys, columns="mask", values="rs")  # refuses a repeated row
     # rc_rows first: an inner merge keeps the left's order, the run's methods (the pivot sorted them)
@@ -198,6 +202,7 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
         by_class = dict(iter(g.groupby("target")))
         rs = {k: (gk["gad"] - gk["base"]).to_numpy() for k, gk in by_class.items()}
         change = {k: gk["change"].to_numpy() for k, gk in by_class.items()}
+        rs_hull = {k: (gk["gad"] - gk["base_hull"]).to_numpy() for k, gk in by_class.items()}
         hulls = hull_areas(g)
         defined = g["rc"].dropna()
         out.append(
@@ -215,6 +220,9 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
                 + f" of {int(g.groupby('target').size().max())}",
                 "RC = 1": float((defined == 1).mean()),
                 "RC > 1": float((defined > 1).mean()),
+                "Base(hull) / GAD hull": float(hulls["Base(hull) / GAD hull"].mean()),
+                "RS GAD vs Base(hull)": joined_verdict(class_verdicts(rs_hull, resamples, seed)),
+                "RS vs Base(hull), family-wise": joined_verdict(class_verdicts(rs_hull, FAMILY_RESAMPLES, seed, level)),
             }
         )
     return pd.DataFrame(out).set_index(["dataset", "arch", "method"])

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 05 Sensitivity
-# RS = |N_a(I) - N_a(I occluded)| / occluded area, for the GAD hull, the supplementary region (original hull minus GAD hull) and the matched-area baseline.
+# RS = |N_a(I) - N_a(I occluded)| / occluded area, for the GAD hull, the supplementary region (original hull minus GAD hull), the matched-area baseline (as many pixels as GAD) and the hull-matched baseline (as much hull as GAD).
 #
 # **Reads:** `<run>/<arch>/hulls.pt`, the original model. **Writes:** `<run>/<arch>/rs.csv`, `<run>/<arch>/eval_logits.pt`.
 
@@ -48,7 +48,7 @@ family = stages.model_family(cfg, data)
 rs = stages.sensitivity(cfg, data, family)
 for rule in cfg.hull_rules:
     print(f"Table 2 (RS x 10^2), hull rule {rule}")
-    display(tables.table2(rs[rs["hull_rule"] == rule], ("sup", "gad", "base")))
+    display(tables.table2(rs[rs["hull_rule"] == rule], ("sup", "gad", "base", "base_hull")))
 
 # %%
 print("empty masks (RS undefined, left out of the means):", int(rs["rs"].isna().sum()))
@@ -57,5 +57,5 @@ print("empty masks (RS undefined, left out of the means):", int(rs["rs"].isna().
 # ## Checks
 
 # %%
-assert set(rs["mask"]) == {"gad", "sup", "base"}
+assert set(rs["mask"]) == {"gad", "sup", "base", "base_hull"}
 assert (rs["rs"].dropna() >= 0).all()

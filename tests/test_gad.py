@@ -20,7 +20,7 @@ from torch import nn
 
 from gadlib import GAD, GADInputError, tables
 from gadlib.data import normalize
-from gadlib.hulls import hulls_of
+from gadlib.hulls import region_hulls
 from gadlib.models import small_cnn
 from gadlib.synthetic import make_synthetic
 from gadlib.training import train_classifier
@@ -143,11 +143,11 @@ def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(t
     seen = []
 
     def hulls_seen(*args, **kwargs):  # the hulls evaluate computes, kept for the checks below
-        seen.append(hulls_of(*args, **kwargs))
+        seen.append(region_hulls(*args, **kwargs))
         return seen[-1]
 
     for target in (0, 2, y[:8]):
-        with mock.patch.object(gadlib.gad, "hulls_of", hulls_seen):
+        with mock.patch.object(gadlib.gad, "region_hulls", hulls_seen):
             rows = gad.evaluate(x[:8], target)  # hull rule top_q 0.5, the consensus threshold too
         assert len(rows) == 8
         h = {kind: v for (_, kind), v in seen[-1].items()}
@@ -157,7 +157,11 @@ def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(t
         expected_rc = torch.where(area(h["orig"]) > 0, area(h["gad"]) / area(h["orig"]), torch.nan)
         rc = torch.tensor(rows["rc"].to_numpy())
         assert torch.equal(rc.isnan(), expected_rc.isnan()) and torch.allclose(rc, expected_rc, equal_nan=True)
-        assert rows["rc"].notna().all() and rows[["rs_gad", "rs_base"]].notna().all().all()
+        assert rows["rc"].notna().all() and rows[["rs_gad", "rs_base", "rs_base_hull"]].notna().all().all()
+        # the hull-matched baseline: the original's top pixels, its hull as large as GAD's or a little
+        # larger, within the original's hull (its pixels nest inside the original's top half)
+        assert (area(h["base_hull"]) >= area(h["gad"])).all() and (h["base_hull"] <= h["orig"]).all()
+        assert torch.allclose(torch.tensor(rows["rc_base_hull"].to_numpy()), area(h["base_hull"]) / area(h["orig"]))
     rc, rs = tables.rows_of_evaluation(rows, "saliency")  # the last: each image for its own class
     t1, t2 = tables.table1(rc), tables.table2(rs)
     assert [r[2] for r in t1.index] == ["Orig.1", "GAD 1", "Orig.2", "GAD 2", "Orig.3", "GAD 3"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gadlib import consensus as cons
-from gadlib.hulls import hull_mask, hull_masks, hulls_of
+from gadlib.hulls import hull_mask, hull_masks, hull_matched_map, hulls_of
 from gadlib.synthetic import blob_maps
 
 
@@ -119,3 +119,28 @@ def test_hulls_of_gives_every_rule_and_map_in_one_call():
 def test_cuda_hulls_equal_cpu_hulls():
     masks = cons.important(blob_maps(500, 64, 64, torch.Generator().manual_seed(2)), "top_q", 0.5)
     assert torch.equal(hull_masks(masks, device="cuda"), hull_masks(masks, device="cpu"))
+
+
+def test_the_hull_matched_baseline_keeps_the_fewest_top_pixels_whose_hull_reaches_the_target():
+    """Against every k tried one at a time: the chosen k is the smallest whose hull (of the
+    original's top k pixels, through the hull rule) reaches the target area, on maps with ties
+    (integer values), a target of 0 (empty) and targets no k reaches (every positive pixel)."""
+    gen = torch.Generator().manual_seed(5)
+    maps = torch.randint(0, 6, (2, 12, 10, 9), generator=gen).float()  # ties and zeros
+    n_pixels = 10 * 9
+    for rule, q in (("top_q", 0.5), ("top_q", 0.3), ("frac_max", 0.5)):
+        every_k = torch.arange(n_pixels + 1)
+        tops = [maps * cons.top_k_mask(maps, k) for k in every_k.tolist()]
+        areas = torch.stack([hull_masks(cons.important(m, rule, q, 0.4)).flatten(-2).sum(-1) for m in tops], -1)
+        assert bool((areas.diff(dim=-1) >= 0).all()), "the hull's area must never fall as k grows"
+        target = torch.randint(0, n_pixels + 8, maps.shape[:-2], generator=gen)
+        target[0, :3] = 0
+        target[1, :3] = n_pixels + 1  # beyond any hull
+        chosen_map, hull = hull_matched_map(maps, target, rule, q, 0.4)
+        reaches = areas >= target[..., None]
+        k = torch.where(reaches.any(-1), reaches.float().argmax(-1), (maps > 0).flatten(-2).sum(-1))
+        expected = maps * cons.top_k_mask(maps, k)
+        assert torch.equal(chosen_map, expected), rule
+        assert torch.equal(hull, hull_masks(cons.important(expected, rule, q, 0.4)))
+        assert not hull[0, :3].any()  # target 0: no pixel, no hull
+        assert torch.equal(hull[1, :3], hull_masks(cons.important(maps[1, :3], rule, q, 0.4)))  # the original's

@@ -24,7 +24,8 @@ EXTRA = 0.62 + PATTERN
 
 def hand_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
     """The baseline's hull half the size of GAD's (a quarter of the original's where GAD's is the
-    original's, image 0), GAD's logit change a little larger than the baseline's."""
+    original's, image 0), GAD's logit change a little larger than the baseline's; the hull-matched
+    baseline's hull as large as GAD's, with the baseline's logit change."""
     rc_rows, rs_rows = [], []
     for method in METHODS:
         for target in (1, 2):
@@ -35,11 +36,18 @@ def hand_rows() -> tuple[pd.DataFrame, pd.DataFrame]:
                 change_gad = change_base + EXTRA[image]
                 rc_rows.append(
                     dict(dataset="d", arch="resnet18", method=method, hull_rule="top_q", target=target, image=image,
-                         rc=area_gad / area_orig, rc_base=0.25, area_orig=area_orig, area_gad=area_gad,
-                         consensus_share=0.3)
+                         rc=area_gad / area_orig, rc_base=0.25, rc_base_hull=area_gad / area_orig, area_orig=area_orig,
+                         area_gad=area_gad, consensus_share=0.3)
                 )  # fmt: skip
                 sup = np.nan if area_gad == area_orig else 0.001
-                for mask, rs in (("gad", change_gad / area_gad), ("sup", sup), ("base", change_base / 100.0)):
+                # the hull-matched baseline: GAD's hull area, the baseline's logit change
+                masks = (
+                    ("gad", change_gad / area_gad),
+                    ("sup", sup),
+                    ("base", change_base / 100.0),
+                    ("base_hull", change_base / area_gad),
+                )
+                for mask, rs in masks:
                     rs_rows.append(
                         dict(dataset="d", arch="resnet18", method=method, hull_rule="top_q", target=target,
                              mask=mask, image=image, rs=rs)
@@ -59,6 +67,10 @@ def test_a_smaller_baseline_hull_wins_on_rs_but_not_on_the_raw_change():
     assert t["RS GAD vs Base"] == t["RS, family-wise"] == "fails"
     assert t["logit change GAD vs Base"] == "holds"
     assert t["logit change, family-wise"] == "undecided (interval contains 0)"
+    # at equal hull area GAD's larger logit change is a larger RS: ahead, as on the change itself
+    assert t["Base(hull) / GAD hull"] == 1.0
+    assert t["RS GAD vs Base(hull)"] == "holds"
+    assert t["RS vs Base(hull), family-wise"] == "undecided (interval contains 0)"
     # one image of 16 per class has RC = 1, and so no supplementary region and no RS for it
     assert t["images with Sup"] == "15 / 15 of 16" and t["RC = 1"] == 1 / 16 and t["RC > 1"] == 0
     # the RS verdict is the direction table's, word for word

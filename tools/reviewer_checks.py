@@ -9,7 +9,10 @@ files notebooks 06 and 07 write (figures/<run>/baseline_check_<rule>.csv, sanity
 2. how many images each "RS GAD vs Sup" verdict rests on (the supplementary region is empty, so
    RS undefined, where GAD's hull equals the original's), and how often RC = 1 or RC > 1;
 3. the sanity check: GAD's minus the baseline's Spearman with the trained map once every layer
-   is random, with its paired interval.
+   is random, with its paired interval;
+4. the hull-matched baseline (the original's top pixels, as many as make a hull as large as
+   GAD's): how close its hull comes to GAD's, and GAD against it on RS, per (method, class) cell,
+   also family-wise.
 Each CSV's stamp must carry a key of its run's RUN.json (a file left by an earlier run stops the tool).
 Usage: python tools/reviewer_checks.py figures/synthetic-default figures/cub-cpu ...
 """
@@ -31,6 +34,7 @@ from gadlib.stats import count_text
 from gadlib.tables import class_cells, to_markdown
 
 VERDICT_COLUMNS = ("RS GAD vs Base", "logit change GAD vs Base", "RS, family-wise", "logit change, family-wise")
+HULL_MATCHED_COLUMNS = ("RS GAD vs Base(hull)", "RS vs Base(hull), family-wise")
 
 
 def counts(joined: pd.Series) -> str:
@@ -54,11 +58,13 @@ def read(path: Path, **kwargs) -> pd.DataFrame:
     return table
 
 
-def baseline_rows(folder: Path) -> tuple[dict, dict]:
-    """Sections 1 and 2, one row per (run, architecture, hull rule)."""
-    area, sup = {}, {}
+def baseline_rows(folder: Path) -> tuple[dict, dict, dict]:
+    """Sections 1, 2 and 4, one row per (run, architecture, hull rule)."""
+    area, sup, matched = {}, {}, {}
     for rule, label in RULES.items():
         t = read(folder / f"baseline_check_{rule}.csv")
+        if HULL_MATCHED_COLUMNS[0] not in t.columns:
+            sys.exit(f"error: {folder}/baseline_check_{rule}.csv predates the hull-matched baseline: make the run anew")
         for arch, part in t.groupby("arch", sort=False):
             key = (folder.name, arch, label)
             area[key] = {
@@ -73,7 +79,11 @@ def baseline_rows(folder: Path) -> tuple[dict, dict]:
                 "RC = 1": f"{part['RC = 1'].mean():.0%}",
                 "RC > 1": f"{part['RC > 1'].mean():.1%}",
             }
-    return area, sup
+            matched[key] = {
+                "Base(hull) / GAD hull": part["Base(hull) / GAD hull"].mean(),
+                **{c: counts(part[c]) for c in HULL_MATCHED_COLUMNS},
+            }
+    return area, sup, matched
 
 
 def sanity(folder: Path) -> pd.Series | None:
@@ -97,11 +107,12 @@ def frame(rows: dict) -> pd.DataFrame:
 def main(*folders: str) -> None:
     if not folders:
         sys.exit(__doc__)
-    area, sup, checks = {}, {}, []
+    area, sup, matched, checks = {}, {}, {}, []
     for folder in map(Path, folders):  # everything read before anything is printed
-        a, s = baseline_rows(folder)
+        a, s, m = baseline_rows(folder)
         area.update(a)
         sup.update(s)
+        matched.update(m)
         if (series := sanity(folder)) is not None:
             checks.append(series)
     print(
@@ -123,7 +134,14 @@ def main(*folders: str) -> None:
             "trained map, per image (classes averaged), mean [95% paired bootstrap interval], and notebook 07's "
             "label from that interval\n"
         )
-        print(to_markdown(pd.concat(checks, axis=1).rename_axis("method")))
+        print(to_markdown(pd.concat(checks, axis=1).rename_axis("method")) + "\n")
+    print(
+        "4. The hull-matched baseline (the original map's own top pixels, the fewest whose hull is as large as "
+        "GAD's): its hull's area over GAD's (mean over methods; at least 1 by construction), and GAD against it "
+        "on RS, now at (nearly) equal hull area, per (method, class) cell, holds / fails / undecided, also at a "
+        "family-wise 95% (Bonferroni)\n"
+    )
+    print(to_markdown(frame(matched)))
 
 
 if __name__ == "__main__":
