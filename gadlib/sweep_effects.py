@@ -27,8 +27,10 @@ MEASURES = {
     # RS is per hull pixel, and the baseline's hull is smaller than GAD's for most images (it keeps
     # as many pixels, not as much hull area: tables.baseline_check), which alone favours its RS
     "change GAD - Base": "logit change (RS x hull area) of the GAD hull minus the matched-area baseline's",
-    # RS at (nearly) equal hull area: the hull-matched baseline keeps as much hull as GAD
+    # at (nearly) equal hull area: the hull-matched baseline keeps as much hull as GAD, or a little
+    # more, so RS leans to GAD and the logit change to the baseline (tables.both_measures)
     "RS GAD - Base(hull)": "RS of the GAD hull minus RS of the hull-matched baseline's hull",
+    "change GAD - Base(hull)": "logit change of the GAD hull minus the hull-matched baseline's",
     # why the two RS gains over the baseline can differ in sign (tables.hull_areas)
     "share Base hull smaller": "share of images whose matched-area baseline's hull is smaller than GAD's",
     "Base / GAD hull": "the matched-area baseline's hull area over GAD's",
@@ -128,11 +130,11 @@ def effects(
     # pivot, not pivot_table: the rows as they are (points of other images or n_eval included),
     # without the empty combinations pivot_table(dropna=False) adds, and a repeated row refused
     wide = rs[rs["hull_rule"] == hull_rule].pivot(index=keys, columns="mask", values="rs")
-    areas = rc[[*keys, "area_gad", "area_orig", "rc_base"]]
+    areas = rc[[*keys, "area_gad", "area_orig", "rc_base", "rc_base_hull"]]
     wide = wide.reset_index().merge(areas, on=keys, how="outer", validate="one_to_one", indicator=True)
     if (wide.pop("_merge") != "both").any():
         raise ValueError("sweep effects: a point's RS and RC rows are of different images")
-    wide = wide.assign(change=logit_change_gain(wide))
+    wide = wide.assign(change=logit_change_gain(wide), change_hull=logit_change_gain(wide, "base_hull"))
     rows = []
     for param in swept(points):
         for value, members in points.groupby(param, sort=False):
@@ -149,6 +151,7 @@ def effects(
                     "RS GAD - Base": ((gw["gad"] - gw["base"]).to_numpy(), _pairs(gw)),
                     "change GAD - Base": (gw["change"].to_numpy(), _pairs(gw)),
                     "RS GAD - Base(hull)": ((gw["gad"] - gw["base_hull"]).to_numpy(), _pairs(gw)),
+                    "change GAD - Base(hull)": (gw["change_hull"].to_numpy(), _pairs(gw)),
                     **{m: (hulls[column].to_numpy(), hull_pairs) for m, column in HULL_MEASURES.items()},
                 }
                 for measure, (values, pairs) in samples.items():

@@ -151,11 +151,19 @@ def direction_summary(
 FAMILY_RESAMPLES = 20_000  # a family-wise interval's far tails need more resamples than 95%'s 2,000
 
 
-def logit_change_gain(t: pd.DataFrame) -> pd.Series:
-    """Per image: GAD's logit change minus the matched-area baseline's, RS x hull area (RS is per
-    hull pixel, and the baseline's hull is smaller than GAD's for most images). From rows with
-    the RS columns gad and base beside the RC columns area_gad, area_orig and rc_base."""
-    return t["gad"] * t["area_gad"] - t["base"] * (t["rc_base"] * t["area_orig"])
+def logit_change_gain(t: pd.DataFrame, baseline: str = "base") -> pd.Series:
+    """Per image: GAD's logit change minus a baseline's, RS x hull area (RS is per hull pixel, and
+    the matched-area baseline's hull is smaller than GAD's for most images, the hull-matched
+    baseline's a little larger). From rows with the RS columns gad and `baseline` beside the RC
+    columns area_gad, area_orig and rc_<baseline>."""
+    return t["gad"] * t["area_gad"] - t[baseline] * (t[f"rc_{baseline}"] * t["area_orig"])
+
+
+def both_measures(rs: dict, change: dict) -> dict:
+    """Per class, GAD against the hull-matched baseline on both measures: its hull is at least
+    GAD's (the fewest top pixels that reach GAD's area), so RS per hull pixel leans to GAD and the
+    logit change to the baseline, and only a verdict both give (holds or fails) is kept."""
+    return {k: rs[k] if rs[k] == change[k] and rs[k] in (HOLDS, FAILS) else UNDECIDED for k in rs}
 
 
 def hull_areas(t: pd.DataFrame) -> pd.DataFrame:
@@ -187,15 +195,15 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
       region, where GAD's hull equals or holds the original's, has no RS), and the shares of RC = 1
       and RC > 1 (an undefined RC left out);
     - the hull-matched baseline (as much hull as GAD, `hulls.hull_matched_map`): its hull's area
-      over GAD's, and "RS GAD vs Base(hull)", RS compared at (nearly) equal hull area, also
-      family-wise."""
+      over GAD's, GAD against it on RS and on the logit change, and where both measures agree
+      (`both_measures`), also family-wise."""
     keys = ["dataset", "arch", "method", "target", "image"]
     wide = rs_rows.pivot(index=keys, columns="mask", values="rs")  # refuses a repeated row
     # rc_rows first: an inner merge keeps the left's order, the run's methods (the pivot sorted them)
     t = rc_rows.merge(wide.reset_index(), on=keys, how="inner", validate="one_to_one")
     if len(t) != len(wide) or len(t) != len(rc_rows):
         raise ValueError("baseline_check: the RC and RS rows are of other images")
-    t = t.assign(change=logit_change_gain(t))
+    t = t.assign(change=logit_change_gain(t), change_hull=logit_change_gain(t, "base_hull"))
     level = 1 - 0.05 / rc_rows.groupby(["arch", "method", "target"]).ngroups
     out = []
     for (dataset, arch, method), g in t.groupby(["dataset", "arch", "method"], sort=False):
@@ -203,6 +211,7 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
         rs = {k: (gk["gad"] - gk["base"]).to_numpy() for k, gk in by_class.items()}
         change = {k: gk["change"].to_numpy() for k, gk in by_class.items()}
         rs_hull = {k: (gk["gad"] - gk["base_hull"]).to_numpy() for k, gk in by_class.items()}
+        change_hull = {k: gk["change_hull"].to_numpy() for k, gk in by_class.items()}
         hulls = hull_areas(g)
         defined = g["rc"].dropna()
         out.append(
@@ -222,7 +231,18 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
                 "RC > 1": float((defined > 1).mean()),
                 "Base(hull) / GAD hull": float(hulls["Base(hull) / GAD hull"].mean()),
                 "RS GAD vs Base(hull)": joined_verdict(class_verdicts(rs_hull, resamples, seed)),
-                "RS vs Base(hull), family-wise": joined_verdict(class_verdicts(rs_hull, FAMILY_RESAMPLES, seed, level)),
+                "logit change GAD vs Base(hull)": joined_verdict(class_verdicts(change_hull, resamples, seed)),
+                "GAD vs Base(hull), both": joined_verdict(
+                    both_measures(
+                        class_verdicts(rs_hull, resamples, seed), class_verdicts(change_hull, resamples, seed)
+                    )
+                ),
+                "both, family-wise": joined_verdict(
+                    both_measures(
+                        class_verdicts(rs_hull, FAMILY_RESAMPLES, seed, level),
+                        class_verdicts(change_hull, FAMILY_RESAMPLES, seed, level),
+                    )
+                ),
             }
         )
     return pd.DataFrame(out).set_index(["dataset", "arch", "method"])

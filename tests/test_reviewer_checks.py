@@ -10,7 +10,8 @@ import pytest
 
 from gadlib import sanity
 from gadlib.config import METHODS
-from gadlib.tables import baseline_check, class_cells, direction_summary
+from gadlib.stats import UNDECIDED
+from gadlib.tables import baseline_check, both_measures, class_cells, direction_summary
 
 from conftest import ROOT
 
@@ -69,13 +70,22 @@ def test_a_smaller_baseline_hull_wins_on_rs_but_not_on_the_raw_change():
     assert t["logit change, family-wise"] == "undecided (interval contains 0)"
     # at equal hull area GAD's larger logit change is a larger RS: ahead, as on the change itself
     assert t["Base(hull) / GAD hull"] == 1.0
-    assert t["RS GAD vs Base(hull)"] == "holds"
-    assert t["RS vs Base(hull), family-wise"] == "undecided (interval contains 0)"
+    assert t["RS GAD vs Base(hull)"] == t["logit change GAD vs Base(hull)"] == t["GAD vs Base(hull), both"] == "holds"
+    assert t["both, family-wise"] == "undecided (interval contains 0)"
     # one image of 16 per class has RC = 1, and so no supplementary region and no RS for it
     assert t["images with Sup"] == "15 / 15 of 16" and t["RC = 1"] == 1 / 16 and t["RC > 1"] == 0
     # the RS verdict is the direction table's, word for word
     direction = direction_summary(rc, rs).set_index(["dataset", "arch", "method"])
     assert (table["RS GAD vs Base"] == direction["RS GAD vs Base"]).all()
+
+
+def test_gad_against_the_hull_matched_baseline_needs_both_measures():
+    """Its hull is a little larger than GAD's: RS leans to GAD and the logit change to it, so a
+    class keeps a verdict only where the two measures give it."""
+    rs = {1: "holds", 2: "holds", 3: "fails", 4: "undecided (interval contains 0)"}
+    change = {1: "holds", 2: "undecided (interval contains 0)", 3: "fails", 4: "undecided (interval contains 0)"}
+    assert both_measures(rs, change) == {1: "holds", 2: UNDECIDED, 3: "fails", 4: UNDECIDED}
+    assert both_measures({1: "holds"}, {1: "fails"}) == {1: UNDECIDED}
 
 
 def test_the_baseline_check_refuses_rows_of_other_images():

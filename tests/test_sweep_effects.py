@@ -81,7 +81,9 @@ def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
         "RS GAD - Sup": {"above": 10, "contains": 0, "below": 0},
         "RS GAD - Base": {"above": 0, "contains": 0, "below": 10},
         "change GAD - Base": {"above": 10, "contains": 0, "below": 0},
-        "RS GAD - Base(hull)": {"above": 10, "contains": 0, "below": 0},  # GAD's larger change, equal hulls
+        # equal hulls, GAD's larger change: ahead on both measures
+        "RS GAD - Base(hull)": {"above": 10, "contains": 0, "below": 0},
+        "change GAD - Base(hull)": {"above": 10, "contains": 0, "below": 0},
         # the baseline's hull a quarter or half of GAD's
         "share Base hull smaller": {"above": 10, "contains": 0, "below": 0},
         "Base / GAD hull": {"above": 0, "contains": 0, "below": 10},

@@ -11,8 +11,9 @@ files notebooks 06 and 07 write (figures/<run>/baseline_check_<rule>.csv, sanity
 3. the sanity check: GAD's minus the baseline's Spearman with the trained map once every layer
    is random, with its paired interval;
 4. the hull-matched baseline (the original's top pixels, as many as make a hull as large as
-   GAD's): how close its hull comes to GAD's, and GAD against it on RS, per (method, class) cell,
-   also family-wise.
+   GAD's): how close its hull comes to GAD's, and GAD against it on RS, on the logit change, and
+   where both agree (its hull a little larger, RS leans to GAD and the change to it), per
+   (method, class) cell, the last also family-wise.
 Each CSV's stamp must carry a key of its run's RUN.json (a file left by an earlier run stops the tool).
 Usage: python tools/reviewer_checks.py figures/synthetic-default figures/cub-cpu ...
 """
@@ -34,7 +35,12 @@ from gadlib.stats import count_text
 from gadlib.tables import class_cells, to_markdown
 
 VERDICT_COLUMNS = ("RS GAD vs Base", "logit change GAD vs Base", "RS, family-wise", "logit change, family-wise")
-HULL_MATCHED_COLUMNS = ("RS GAD vs Base(hull)", "RS vs Base(hull), family-wise")
+HULL_MATCHED_COLUMNS = (
+    "RS GAD vs Base(hull)",
+    "logit change GAD vs Base(hull)",
+    "GAD vs Base(hull), both",
+    "both, family-wise",
+)
 
 
 def counts(joined: pd.Series) -> str:
@@ -138,7 +144,8 @@ def main(*folders: str) -> None:
     print(
         "4. The hull-matched baseline (the original map's own top pixels, the fewest whose hull is as large as "
         "GAD's): its hull's area over GAD's (mean over methods; at least 1 by construction), and GAD against it "
-        "on RS, now at (nearly) equal hull area, per (method, class) cell, holds / fails / undecided, also at a "
+        "per (method, class) cell, holds / fails / undecided: on RS (which leans to GAD, the smaller hull), on "
+        "the logit change (which leans to the baseline), on both (a verdict both give), and on both at a "
         "family-wise 95% (Bonferroni)\n"
     )
     print(to_markdown(frame(matched)))
