@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default="resnet18")
     ap.add_argument("--min-spearman", type=float, default=0.98)
     ap.add_argument("--evaluate", action="store_true", help="sweep the choice against the paper's and other alphas")
+    ap.add_argument("--rerun", action="store_true", help="run that sweep's finished points again (after a code change)")
     args = ap.parse_args(argv)
     from . import stages
     from .models import pick_device
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             base = {"dataset": args.dataset, "profile": args.profile}
             if args.data_dir:
                 base["data_dir"] = args.data_dir
-            run_sweep("alpha-selection", grid, base, [args.arch])
+            run_sweep("alpha-selection", grid, base, [args.arch], rerun=args.rerun)
             points, rc, rs = sweep_effects.read_sweep("alpha-selection")
             text = comparison_text(comparison(sweep_effects.effects(points, rc, rs), chosen))
             atomic_write(out / "comparison.md", lambda f: f.write(text.encode()))

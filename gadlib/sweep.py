@@ -12,7 +12,8 @@ from a copy of its run folder (hard links, no extra disk), and the cache keys le
 supports, and the attributions where those settings agree too, instead of computing them again.
 
 figures/<sweep>/points.csv lists every point: its parameters, group, status, tables key, seconds
-and error. Running the same sweep again skips the points that finished; a failed point is
+and error. Running the same sweep again skips the points that finished (`--rerun` runs them
+again, after a code change that alters what a stage computes); a failed point is
 recorded with its one-line error and the others go on. A worker that dies (killed, out of
 memory) has its point run again on another worker by Dask.
 """
@@ -239,10 +240,12 @@ def run_sweep(
     runs_dir: str | None = None,
     figures_dir: str | None = None,
     log=print,
+    rerun: bool = False,
 ) -> pd.DataFrame:
     """Run every point of `grid` on Dask (a LocalCluster, or the scheduler at `scheduler`) and
     return figures/<name>/points.csv's rows. One process at a time per sweep: a second one
-    would rewrite points.csv over the first's rows."""
+    would rewrite points.csv over the first's rows. `rerun`: run the finished points again too
+    (after a code change: each chain's cache keys reuse what did not change)."""
     from filelock import FileLock, Timeout
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
@@ -258,12 +261,12 @@ def run_sweep(
             "wait for it, or give this sweep another name"
         ) from None
     try:
-        return _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figures_dir, log)
+        return _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figures_dir, log, rerun)
     finally:
         lock.release()
 
 
-def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figures_dir, log) -> pd.DataFrame:
+def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figures_dir, log, rerun) -> pd.DataFrame:
     from distributed import Client, as_completed
     from tqdm.auto import tqdm
 
@@ -284,7 +287,8 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
     for params, point in zip(points, names):
         old = rows.get(point)
         finished = (  # with its run folder here (runs/ is not committed) and the same settings
-            old is not None
+            not rerun
+            and old is not None
             and old["status"] == "done"
             and earlier_context == context
             and old["params"] == json.dumps(params)  # two settings can clean to one folder name
@@ -392,6 +396,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--profile", default=None)
     ap.add_argument("--archs", nargs="+", default=list(ARCHS))
     ap.add_argument("--controls", action="store_true", help="run notebook 07 at every point too")
+    ap.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run the finished points again too, after a code change (their cached stages are reused where unchanged)",
+    )
     ap.add_argument("--scheduler", help="address of a running Dask scheduler (default: a LocalCluster here)")
     ap.add_argument("--workers", type=int, help="LocalCluster workers (default: one per GPU, or per core)")
     ap.add_argument("--runs-dir", help="where runs/<name>/ goes (a shared filesystem for a cluster)")
@@ -418,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
             args.workers,
             args.runs_dir,
             args.figures_dir,
+            rerun=args.rerun,
         )
     except GADInputError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -96,6 +96,11 @@ def read_sweep(name: str, runs_dir=None, figures_dir=None) -> tuple[pd.DataFrame
         for arch_dir in sorted(p for p in (runs / point).iterdir() if (p / "rc.csv").is_file()):
             rc.append(read_csv(arch_dir / "rc.csv")[0].assign(point=point))
             rs.append(read_csv(arch_dir / "rs.csv")[0].assign(point=point))
+            if "rc_base_hull" not in rc[-1] or not (rs[-1]["mask"] == "base_hull").any():
+                raise GADInputError(
+                    f"sweep {name!r}: point {point} was made before the hull-matched baseline: run the sweep "
+                    "again with --rerun (make sweep ... SWEEP_ARGS=--rerun; unchanged stages are reused)"
+                )
     if not rc:
         raise GADInputError(f"sweep {name!r}: no per-image rows under {runs} (the run folders are not on this machine)")
     return points, pd.concat(rc, ignore_index=True), pd.concat(rs, ignore_index=True)

@@ -137,6 +137,21 @@ def test_a_restart_runs_the_stopped_new_and_failing_points_only(tmp_path, stand_
     assert [p for p, _ in CALLS] == ["alphas-2__consensus_q-0.3"]
 
 
+def test_rerun_runs_the_finished_points_again(tmp_path, stand_in_sweep):
+    """After a code change that alters a stage (stand-in chain, in-process cluster): --rerun runs
+    every point again, each in its own run folder (the chain's cache keys reuse what did not
+    change); without it nothing runs."""
+    dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    base, archs, grid = {"dataset": "synthetic"}, ["resnet18"], {"alphas": [[2]], "consensus_q": [0.3, 0.5]}
+    run_sweep("again", grid, base, archs, **dirs)
+    CALLS.clear()
+    run_sweep("again", grid, base, archs, **dirs)
+    assert CALLS == []
+    again = run_sweep("again", grid, base, archs, rerun=True, **dirs)
+    assert sorted(p for p, _ in CALLS) == ["alphas-2__consensus_q-0.3", "alphas-2__consensus_q-0.5"]
+    assert set(again["status"]) == {"done"}
+
+
 def test_a_point_without_its_run_folder_or_with_other_settings_runs_again(tmp_path, stand_in_sweep):
     """A fresh clone has the committed points.csv and RUN.json but no runs/: nothing there is
     finished, and no point starts from a folder that is not here. Two settings whose readable

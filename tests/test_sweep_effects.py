@@ -94,3 +94,28 @@ def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
     text = md.read_text()
     assert "| RS GAD - Base" in text.split("against its reference")[1]
     assert "(share RC<1 0.5, RS GAD - Sup 0, " in text and ", Base / GAD hull 1):" in text
+
+
+def test_a_point_made_before_the_hull_matched_baseline_asks_for_a_rerun(tmp_path):
+    """Rows from before the hull-matched baseline: one line that names the point and --rerun."""
+    from gadlib.errors import GADInputError
+
+    rc, rs = hand_rows()
+    point = "alphas-2__consensus_q-0.3"
+    arch = tmp_path / "runs" / "old" / point / "resnet18"
+    arch.mkdir(parents=True)
+    rc.drop(columns="rc_base_hull").to_csv(arch / "rc.csv", index=False)
+    rs[rs["mask"] != "base_hull"].to_csv(arch / "rs.csv", index=False)
+    index = tmp_path / "figures" / "old" / "points.csv"
+    index.parent.mkdir(parents=True)
+    row = {
+        "point": point,
+        "group": "g",
+        "params": json.dumps({"consensus_q": 0.3}),
+        "status": "done",
+        "key": "k",
+        "seconds": 1,
+    }
+    pd.DataFrame([row]).to_csv(index, index=False)
+    with pytest.raises(GADInputError, match=f"point {point} was made before the hull-matched baseline.*--rerun"):
+        sweep_effects.read_sweep("old", tmp_path / "runs", tmp_path / "figures")
