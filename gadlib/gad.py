@@ -340,9 +340,15 @@ class GAD:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)  # runs no pickled code
         except Exception as err:
-            raise GADInputError(f"{path} is not a file GAD.save wrote ({type(err).__name__})") from None
+            raise GADInputError(
+                f"{path} is not a file GAD.save wrote ({type(err).__name__}): give the path you saved to, "
+                "or fit the supports again (GAD.fit) and save them"
+            ) from None
         if not isinstance(state, dict) or state.get("format") != SAVE_FORMAT:
-            raise GADInputError(f"{path} is not a file GAD.save wrote (no {SAVE_FORMAT} header)")
+            raise GADInputError(
+                f"{path} is not a file GAD.save wrote (no {SAVE_FORMAT} header): give the path you saved to, "
+                "or fit the supports again (GAD.fit) and save them"
+            )
         found = runfiles.fingerprint(model)
         if found != state["model_fingerprint"]:
             raise GADInputError(

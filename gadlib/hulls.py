@@ -166,6 +166,12 @@ def hulls_of(
     return dict(zip(keys, hull_masks(masks).unbind(0)))
 
 
+# What region_hulls returns, in the complexity stage's key: raised when a region is added or
+# changes, so no cached hull file lacks it. 2: the hull-matched baseline; 3: its hull from its
+# top pixels directly, so that it always reaches GAD's.
+REGIONS_VERSION = 3
+
+
 def region_hulls(
     views: dict[str, torch.Tensor], rules: list[str], q: float, tau: float
 ) -> dict[tuple[str, str], torch.Tensor]:
@@ -174,30 +180,30 @@ def region_hulls(
     out = hulls_of(views, rules, q, tau)
     for rule in rules:
         gad_area = out[(rule, "gad")].flatten(-2).sum(-1)
-        out[(rule, "base_hull")] = hull_matched_map(views["orig"], gad_area, rule, q, tau)[1]
+        out[(rule, "base_hull")] = hull_matched_map(views["orig"], gad_area)[1]
     return out
 
 
-def hull_matched_map(
-    original_map: torch.Tensor, target_area: torch.Tensor, rule: str, q: float, tau: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+def hull_matched_map(original_map: torch.Tensor, target_area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The hull-matched baseline: the original map's own top k pixels, with the smallest k whose
-    hull (of its important pixels under the hull rule) covers at least `target_area` pixels
-    (GAD's hull area, per map); returns that map and its hull. Where no k reaches the target,
-    every positive pixel is kept (the original's own hull). The matched-area baseline keeps as
-    many pixels as GAD, and its more compact pixels make a smaller hull; this one keeps as much
-    hull, so RS per hull pixel compares the two at (nearly) equal area.
+    hull covers at least `target_area` pixels (GAD's hull area, per map); returns that map and
+    its hull. The matched-area baseline keeps as many pixels as GAD, and its more compact pixels
+    make a smaller hull; this one keeps as much hull, so that GAD's region and its own map's top
+    pixels are compared at (nearly) equal area.
 
-    The top-k pixel sets nest as k grows, and so do their important pixels under either rule and
-    their hulls: the hull's area never falls with k, and a binary search over k (batched over the
-    maps, about log2(H x W) hull fills) finds the smallest k."""
+    The hull is of the k pixels themselves, with no second threshold: GAD's important pixels are
+    positive pixels of the original map, so the hull of all of them holds GAD's and the target
+    is always reached (a threshold such as the hull rule's top half could stop below it where
+    consensus_q is above hull_q). The top-k sets nest as k grows, and so do their hulls: the
+    area never falls with k, and a binary search over k (batched over the maps, about
+    log2(H x W) hull fills) finds the smallest k."""
     lo = torch.zeros(original_map.shape[:-2], dtype=torch.long, device=original_map.device)
     hi = (original_map > 0).flatten(-2).sum(-1)  # top_k_mask never takes a zero pixel
     target = torch.as_tensor(target_area, device=original_map.device).double()
 
     def hull_of_top(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        m = original_map * top_k_mask(original_map, k)
-        return m, hull_masks(important(m, rule, q, tau))
+        top = top_k_mask(original_map, k)
+        return original_map * top, hull_masks(top)
 
     while bool((active := lo < hi).any()):
         mid = (lo + hi) // 2

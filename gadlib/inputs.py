@@ -111,9 +111,14 @@ def check_support(model: nn.Module, support, i: int) -> None:
     mine = [tuple(p.shape) for p in model.parameters()]
     theirs = [tuple(p.shape) for p in support.parameters()]
     if mine != theirs:
+        if len(mine) != len(theirs):
+            differs = f"{len(theirs)} parameter tensors against the model's {len(mine)}"
+        else:
+            j = next(j for j, (a, b) in enumerate(zip(mine, theirs)) if a != b)
+            differs = f"parameter {j} has shape {theirs[j]} against the model's {mine[j]}"
         raise GADInputError(
-            f"support {i} is not a copy of the model's architecture ({len(theirs)} parameter tensors against "
-            f"{len(mine)}, or other shapes): give supports trained from the model, e.g. by GAD.fit"
+            f"support {i} is not a copy of the model's architecture ({differs}): "
+            "give supports trained from the model, e.g. by GAD.fit"
         )
 
 

@@ -174,7 +174,9 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
             ) from None
         if outputs != 2:
             raise GADInputError(
-                f"checkpoint {path} is a model with {outputs} outputs: GAD here explains a two-class classifier"
+                f"checkpoint {path} is a model with {outputs} outputs: the pipeline explains a two-class "
+                "classifier; for more classes use the GAD class in Python, with pair=(c1, c2) for two of them "
+                '(README, "GAD on your own model")'
             )
         return _no_inplace_relu(obj)
     state = obj if isinstance(obj, dict) else None

@@ -15,6 +15,7 @@ from . import figures, runfiles
 from .config import RunConfig
 from .data import Dataset, eval_indices
 from .errors import GADInputError
+from .hulls import REGIONS_VERSION
 from .runfiles import RunFiles
 from .tables import (
     baseline_check,
@@ -55,6 +56,8 @@ def run_results(cfg: RunConfig) -> RunResults:
         runfiles.check(fa.rs_csv, rs_st, runfiles.stamp("sensitivity", ca, runfiles.SENSITIVITY_FIELDS), partial=True)
         rc, rc_st = runfiles.read_csv(fa.rc_csv)
         runfiles.check_key(fa.rc_csv, rc_st, rs_st["inputs"]["complexity"], "complexity", fa.rs_csv)
+        regions = runfiles.stamp("complexity", ca, runfiles.COMPLEXITY_FIELDS, definition=REGIONS_VERSION)
+        runfiles.check(fa.rc_csv, rc_st, regions, partial=True)  # made before a region was added: rerun 04
         models, m_st = runfiles.read_csv(fa.models_csv)
         runfiles.check(
             fa.models_csv,

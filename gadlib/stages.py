@@ -19,7 +19,7 @@ from .cpu_memory import keep_freed_memory, on_the_cpu
 from .data import Dataset, eval_indices, normalize
 from .errors import GADInputError
 from .gad import GAD
-from .hulls import region_hulls
+from .hulls import REGIONS_VERSION, region_hulls
 from .models import build_model, describe_device, load_classifier, pick_device, predict_logits
 from .runfiles import RunFiles
 from .training import TARGETS_VERSION, accuracy, distanced_targets, support_report, train_classifier
@@ -314,9 +314,6 @@ def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> Attribut
 
 
 # ---------------------------------------------------------------- 04 complexity
-# What the complexity stage's hulls hold; raised when a region is added, so no cached hull file
-# lacks it. 2: the hull-matched baseline ("base_hull").
-REGIONS_VERSION = 2
 
 
 @dataclass
@@ -426,8 +423,10 @@ def sensitivity(cfg: RunConfig, data: Dataset, family: ModelFamily) -> pd.DataFr
     """RS of the GAD hull, the supplementary region (orig hull minus GAD hull) and the two
     baselines' hulls, for each method, hull rule and target class."""
     files = RunFiles(cfg)
-    expected = runfiles.stamp("complexity", cfg, runfiles.COMPLEXITY_FIELDS, models=family.fingerprints)
-    hulls, hull_st = runfiles.load_input(files.hulls, expected, partial=True)
+    expected = runfiles.stamp(
+        "complexity", cfg, runfiles.COMPLEXITY_FIELDS, models=family.fingerprints, definition=REGIONS_VERSION
+    )
+    hulls, hull_st = runfiles.load_input(files.hulls, expected, partial=True)  # an older hull file: rerun 04
     st = runfiles.stamp(
         "sensitivity", cfg, runfiles.SENSITIVITY_FIELDS, models=family.fingerprints, complexity=hull_st["key"]
     )

@@ -303,7 +303,7 @@ def test_loading_with_another_model_is_a_one_line_error(three_class, tmp_path):
     (tmp_path / "text.pt").write_text("not a checkpoint")
     with pytest.raises(GADInputError) as err:
         GAD.load(tmp_path / "text.pt", small_cnn(3))
-    assert "not a file GAD.save wrote" in _one_line(err)
+    assert "not a file GAD.save wrote (" in _one_line(err) and "): give the path you saved to" in _one_line(err)
 
 
 @pytest.mark.parametrize("method", ["smoothgrad", nn.Linear, "IntegratedGradients", 3])
@@ -350,7 +350,10 @@ def test_other_bad_inputs_are_one_line_errors():
         (lambda: GAD(model, Saliency, q=0), "threshold q must be a number in (0, 1], got 0"),
         (lambda: GAD(model, Saliency, rule="frac_max", tau=5), "threshold tau must be a number in (0, 1], got 5"),
         (lambda: gad.evaluate(torch.randn(2, 3, 8, 8), 0, hull_q=0), "hull q must be a number in (0, 1]"),
-        (lambda: GAD(model, Saliency, alphas=[2], supports=[small_cnn(3)]), "support 0 is not a copy"),
+        (
+            lambda: GAD(model, Saliency, alphas=[2], supports=[small_cnn(3)]),
+            "support 0 is not a copy of the model's architecture (parameter",
+        ),
         (lambda: GAD(model, Saliency, alphas=[2], supports=["a"]), "support 0 is a str"),
         (lambda: GAD(model, Saliency, alphas="24"), "alphas must be a list"),
         (lambda: GAD(model, Saliency, alphas=None), "alphas must be a list"),

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gadlib import consensus as cons
-from gadlib.hulls import hull_mask, hull_masks, hull_matched_map, hulls_of
+from gadlib.hulls import hull_mask, hull_masks, hull_matched_map, hulls_of, region_hulls
 from gadlib.synthetic import blob_maps
 
 
@@ -123,24 +123,49 @@ def test_cuda_hulls_equal_cpu_hulls():
 
 def test_the_hull_matched_baseline_keeps_the_fewest_top_pixels_whose_hull_reaches_the_target():
     """Against every k tried one at a time: the chosen k is the smallest whose hull (of the
-    original's top k pixels, through the hull rule) reaches the target area, on maps with ties
-    (integer values), a target of 0 (empty) and targets no k reaches (every positive pixel)."""
+    original's top k pixels) reaches the target area, on maps with ties (integer values) and
+    zeros, a target of 0 (empty) and targets no k reaches (every positive pixel)."""
     gen = torch.Generator().manual_seed(5)
     maps = torch.randint(0, 6, (2, 12, 10, 9), generator=gen).float()  # ties and zeros
     n_pixels = 10 * 9
-    for rule, q in (("top_q", 0.5), ("top_q", 0.3), ("frac_max", 0.5)):
-        every_k = torch.arange(n_pixels + 1)
-        tops = [maps * cons.top_k_mask(maps, k) for k in every_k.tolist()]
-        areas = torch.stack([hull_masks(cons.important(m, rule, q, 0.4)).flatten(-2).sum(-1) for m in tops], -1)
-        assert bool((areas.diff(dim=-1) >= 0).all()), "the hull's area must never fall as k grows"
-        target = torch.randint(0, n_pixels + 8, maps.shape[:-2], generator=gen)
-        target[0, :3] = 0
-        target[1, :3] = n_pixels + 1  # beyond any hull
-        chosen_map, hull = hull_matched_map(maps, target, rule, q, 0.4)
-        reaches = areas >= target[..., None]
-        k = torch.where(reaches.any(-1), reaches.float().argmax(-1), (maps > 0).flatten(-2).sum(-1))
-        expected = maps * cons.top_k_mask(maps, k)
-        assert torch.equal(chosen_map, expected), rule
-        assert torch.equal(hull, hull_masks(cons.important(expected, rule, q, 0.4)))
-        assert not hull[0, :3].any()  # target 0: no pixel, no hull
-        assert torch.equal(hull[1, :3], hull_masks(cons.important(maps[1, :3], rule, q, 0.4)))  # the original's
+    every_k = torch.arange(n_pixels + 1)
+    areas = torch.stack([hull_masks(cons.top_k_mask(maps, k)).flatten(-2).sum(-1) for k in every_k.tolist()], -1)
+    assert bool((areas.diff(dim=-1) >= 0).all()), "the hull's area must never fall as k grows"
+    target = torch.randint(0, n_pixels + 8, maps.shape[:-2], generator=gen)
+    target[0, :3] = 0
+    target[1, :3] = n_pixels + 1  # beyond any hull
+    chosen_map, hull = hull_matched_map(maps, target)
+    reaches = areas >= target[..., None]
+    k = torch.where(reaches.any(-1), reaches.float().argmax(-1), (maps > 0).flatten(-2).sum(-1))
+    expected = cons.top_k_mask(maps, k)
+    assert torch.equal(chosen_map, maps * expected) and torch.equal(hull, hull_masks(expected))
+    assert not hull[0, :3].any()  # target 0: no pixel, no hull
+    assert torch.equal(hull[1, :3], hull_masks(maps[1, :3] > 0))  # every positive pixel
+
+
+def test_the_hull_matched_baseline_reaches_gads_hull_under_both_rules_and_any_consensus_q():
+    """region_hulls matches each rule's GAD hull, also where the consensus keeps more than the
+    hull rule's top half (consensus_q 0.7) and GAD's hull is larger than the original's: its
+    hull is never smaller than GAD's, and removing its last pixel would make it so."""
+    maps = blob_maps(40, 24, 20, torch.Generator().manual_seed(9)).view(5, 8, 24, 20)  # original + 4 supports
+    for consensus_q in (0.5, 0.7):
+        c = cons.consensus(maps, "top_q", consensus_q)
+        views = cons.views(maps[0], c)
+        hulls = region_hulls(views, ["top_q", "frac_max"], 0.5, 0.1)
+        for rule in ("top_q", "frac_max"):
+            gad, matched = (hulls[(rule, k)].flatten(-2).sum(-1) for k in ("gad", "base_hull"))
+            assert (matched >= gad).all(), (consensus_q, rule)
+            k = hulls[(rule, "base_hull")].new_zeros(8, dtype=torch.long)
+            for i in range(8):  # the k it chose: the fewest top pixels whose hull reaches GAD's
+                k[i] = next(n for n in range(24 * 20 + 1) if hull_masks(cons.top_k_mask(maps[0, i], n)).sum() >= gad[i])
+            assert torch.equal(hulls[(rule, "base_hull")], hull_masks(cons.top_k_mask(maps[0], k))), (consensus_q, rule)
+    # GAD's hull larger than the original's (its top pixels elsewhere), the case the hull rule's
+    # threshold on the baseline's own pixels could not reach
+    orig = torch.ones(1, 10, 10)
+    orig[0, :2, :5] = 10.0  # the original's top 10 pixels: a 2 x 5 block
+    orig[0, 9, 0] = orig[0, 9, 9] = orig[0, 5, 9] = 5.0  # the next: far apart
+    gad = orig.clone()
+    gad[0, :2, :5] = 0.0  # the consensus left the block out
+    hulls = region_hulls({"orig": orig, "gad": gad, "base": orig}, ["top_q"], 0.1, 0.1)
+    area = {k: int(hulls[("top_q", k)].sum()) for k in ("orig", "gad", "base_hull")}
+    assert area["gad"] > area["orig"] and area["base_hull"] >= area["gad"], area

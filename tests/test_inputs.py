@@ -151,6 +151,11 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
     one_line_error("does not fit a two-class resnet18", load_classifier, tmp_path / "five.pt", "resnet18", 32)
     one_line_error("does not exist", load_classifier, tmp_path / "missing.pt", "resnet18", 32)
     one_line_error("is a folder", load_classifier, tmp_path, "resnet18", 32)
+    # a whole model of another class count: what to use instead is named
+    torch.save(build_model("resnet18", 3, 32), tmp_path / "three.pt")
+    one_line_error(
+        "3 outputs.*use the GAD class in Python, with pair", load_classifier, tmp_path / "three.pt", "resnet18", 32
+    )
     # what differs is named: torch's first line only names the model's class
     one_line_error(r"size mismatch for fc\.weight", load_classifier, tmp_path / "five.pt", "resnet18", 32)
     torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, tmp_path / "wrapped.pt")

@@ -80,8 +80,21 @@ def test_a_smaller_baseline_hull_wins_on_rs_but_not_on_the_raw_change():
 
 
 def test_gad_against_the_hull_matched_baseline_needs_both_measures():
-    """Its hull is a little larger than GAD's: RS leans to GAD and the logit change to it, so a
-    class keeps a verdict only where the two measures give it."""
+    """Its hull is a little larger than GAD's: GAD's RS gain is at least its logit-change gain
+    over GAD's area, image by image, so a class keeps a verdict only where the two measures give
+    it. Here the baseline's hull is 10% larger and its logit change larger by 0.5: per pixel GAD
+    is ahead, on the change behind, and neither verdict stands."""
+    rc, rs = hand_rows()
+    rc = rc.assign(rc_base_hull=1.1 * rc["rc"])
+    gad = rs[rs["mask"] == "gad"].set_index(["method", "target", "image"])["rs"]
+    area = rc.set_index(["method", "target", "image"])["area_gad"]
+    larger = ((gad * area + 0.5) / (1.1 * area)).to_numpy()
+    rs.loc[rs["mask"] == "base_hull", "rs"] = larger  # the same row order as the gad rows
+    t = baseline_check(rc, rs).loc[("d", "resnet18", "GB")]
+    assert t["Base(hull) / GAD hull"] == pytest.approx(1.1)
+    assert t["RS GAD vs Base(hull)"] == "holds" and t["logit change GAD vs Base(hull)"] == "fails"
+    assert t["GAD vs Base(hull), both"] == t["both, family-wise"] == UNDECIDED
+
     rs = {1: "holds", 2: "holds", 3: "fails", 4: "undecided (interval contains 0)"}
     change = {1: "holds", 2: "undecided (interval contains 0)", 3: "fails", 4: "undecided (interval contains 0)"}
     assert both_measures(rs, change) == {1: "holds", 2: UNDECIDED, 3: "fails", 4: UNDECIDED}

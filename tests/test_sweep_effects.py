@@ -87,13 +87,14 @@ def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
         # the baseline's hull a quarter or half of GAD's
         "share Base hull smaller": {"above": 10, "contains": 0, "below": 0},
         "Base / GAD hull": {"above": 0, "contains": 0, "below": 10},
+        "Base(hull) / GAD hull": {"above": 0, "contains": 10, "below": 0},  # exactly GAD's
     }
     one = table.assign(low=table["low"].where(table["measure"] != "RS GAD - Sup"))  # no interval there
     assert sweep_effects.interval_counts(one).loc["RS GAD - Sup", "undefined"] == 10
     _, md = sweep_effects.write(table, "hand", "top_q", figures_dir=tmp_path)
     text = md.read_text()
     assert "| RS GAD - Base" in text.split("against its reference")[1]
-    assert "(share RC<1 0.5, RS GAD - Sup 0, " in text and ", Base / GAD hull 1):" in text
+    assert "(share RC<1 0.5, RS GAD - Sup 0, " in text and ", Base(hull) / GAD hull 1):" in text
 
 
 def test_a_point_made_before_the_hull_matched_baseline_asks_for_a_rerun(tmp_path):

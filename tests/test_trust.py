@@ -256,10 +256,10 @@ def test_every_partial_reader_depends_on_every_later_default_setting():
             if partial:
                 fields = {n.attr for n in ast.walk(func) if isinstance(n, ast.Attribute) and n.attr.endswith("_FIELDS")}
                 readers[f"{module.__name__}.{func.name}"] = (len(partial), fields)
-    # notebook 05's hulls, notebook 06's rs.csv and models.csv, RUN.json's controls
+    # notebook 05's hulls, notebook 06's rs.csv, rc.csv (its regions) and models.csv, RUN.json's controls
     assert {name: n for name, (n, _) in readers.items()} == {
         "gadlib.stages.sensitivity": 1,
-        "gadlib.report.run_results": 2,
+        "gadlib.report.run_results": 3,
         "gadlib.record.controls_keys": 1,
     }
     for name, (_, fields) in readers.items():
