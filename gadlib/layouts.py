@@ -211,17 +211,41 @@ def _draw_split(train: list[Path], test: list[Path], n: int, seed: int) -> tuple
     return _draw(train, n_train, seed), _draw(test, n - n_train, seed)
 
 
-def check_files_serve_n_eval(cfg: RunConfig) -> None:
-    """Before anything is decoded: can the test split serve n_eval? (Unreadable files found
-    later can still make it fall short; load_dataset checks again.)"""
+def check_image_files(cfg: RunConfig) -> None:
+    """Before anything is decoded: does every class have a file that opens as an image, and can
+    the test split serve n_eval? (Unreadable files found later can still make it fall short;
+    load_dataset checks again.)"""
     classes, files, _ = image_files(cfg)
     if cfg.dataset == "cub":
         test = {c: len(te) for c, (_, te) in zip(classes, files)}
         total = {c: len(tr) + len(te) for c, (tr, te) in zip(classes, files)}
+        every = [tr + te for tr, te in files]
     else:
         test = {c: held_out(len(fs)) for c, fs in zip(classes, files)}
         total = {c: len(fs) for c, fs in zip(classes, files)}
+        every = files
+    for c, fs in zip(classes, every):
+        check_some_image_opens(c, fs)
     check_counts(test, total, cfg.n_eval, cfg.images_per_class)
+
+
+def check_some_image_opens(cls: str, files: list[Path]) -> None:
+    """A class whose every file fails to open (text saved as .jpg, an interrupted download) is
+    refused before a run folder exists. Opening reads a header only, and stops at the first file
+    that opens; a file that opens but does not decode is skipped later, with a warning."""
+    from PIL import Image, UnidentifiedImageError
+
+    for p in files:
+        try:
+            with Image.open(p):
+                return
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            continue
+    if files:
+        raise GADInputError(
+            f"class {cls!r} has no readable image: none of its {len(files)} files opens as an image "
+            f"(the first: {files[0]}): replace them, or check the folder"
+        )
 
 
 def check_counts(

@@ -74,10 +74,11 @@ class NotebookFailed(Exception):
 
 def preflight(cfg: RunConfig, archs: list[str]) -> None:
     """Every input checked before the first kernel starts: settings, architectures, the data
-    folder's layout and class counts against n_eval, and the checkpoint. Raises GADInputError."""
+    folder's layout, that each class has an image that opens, class counts against n_eval, and the
+    checkpoint. Raises GADInputError."""
     for arch in archs:
         cfg.with_arch(arch).validate()
-    from .layouts import check_files_serve_n_eval, check_synthetic_serves_n_eval
+    from .layouts import check_image_files, check_synthetic_serves_n_eval
 
     if cfg.device not in ("auto", "cpu"):
         from .models import pick_device  # imports torch: only when a device is named
@@ -86,7 +87,7 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
     if cfg.dataset == "synthetic":
         check_synthetic_serves_n_eval(cfg)
     else:
-        check_files_serve_n_eval(cfg)
+        check_image_files(cfg)
     if cfg.checkpoint:
         if len(archs) != 1:  # else one model would run, and be labelled, as each architecture
             raise GADInputError(

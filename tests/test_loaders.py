@@ -159,7 +159,7 @@ def test_too_few_images_for_the_evaluation(tmp_path):
 def test_images_per_class_draws_the_same_files_for_the_check_and_the_load(tmp_path, kaggle):
     """The cap is a seeded draw made before the split: preflight counts what loading decodes,
     every class keeps at most the cap, and CUB keeps its official split's train share."""
-    from gadlib.layouts import check_files_serve_n_eval, image_files
+    from gadlib.layouts import check_image_files, image_files
 
     cfg = _cfg(tmp_path, "kaggle", kaggle, images_per_class=4)
     classes, files, _ = image_files(cfg)
@@ -181,11 +181,11 @@ def test_images_per_class_draws_the_same_files_for_the_check_and_the_load(tmp_pa
     with pytest.raises(
         GADInputError, match=r"n_eval=4 needs 2 held-out test images per class.*raise images_per_class \(now 4\)"
     ):
-        check_files_serve_n_eval(few)
-    check_files_serve_n_eval(dataclasses.replace(few, images_per_class=None))
+        check_image_files(few)
+    check_image_files(dataclasses.replace(few, images_per_class=None))
     # a cap above what the folder holds is not what limits: the fix is more images
     with pytest.raises(GADInputError, match=r"held-out test images per class.*or add images$"):
-        check_files_serve_n_eval(dataclasses.replace(few, images_per_class=48, n_eval=8))
+        check_image_files(dataclasses.replace(few, images_per_class=48, n_eval=8))
 
     root = _cub(tmp_path / "CUB_200_2011")  # per class: 2 species x (2 train + 2 test)
     classes, parts, _ = image_files(_cfg(tmp_path, "cub", root, images_per_class=4))

@@ -86,6 +86,21 @@ def test_class_folder_without_images(runner, tmp_path):
     _fails_fast(runner("--dataset", "folder", "--data-dir", str(root)), "class 'dogs' has no images")
 
 
+def test_a_class_of_files_that_are_not_images_is_refused_before_the_run_folder(runner, tmp_path):
+    """Every dog a text file saved as .jpg: refused in one line before anything is written (one
+    such file among images is skipped later with a warning, test_loaders)."""
+    root = _pets(tmp_path / "pets", counts=(6, 0))
+    for i in range(6):
+        (root / "dogs" / f"{i}.jpg").write_text("<html>not found</html>")
+    _fails_fast(
+        runner("--dataset", "folder", "--data-dir", str(root)), "class 'dogs' has no readable image: none of its 6"
+    )
+    (root / "dogs" / "6.png").unlink(missing_ok=True)
+    Image.new("RGB", (20, 20)).save(root / "dogs" / "6.png")  # one that opens: on to the counts
+    code, err, _ = runner("--dataset", "folder", "--data-dir", str(root), "-p", "n_eval=64")
+    assert code == 2 and "no readable image" not in err and "n_eval=64" in err, err
+
+
 def test_hidden_folders_are_not_classes_and_images_in_sub_folders_are_named(runner, tmp_path):
     from gadlib import GADInputError
     from gadlib.layouts import folder_files
