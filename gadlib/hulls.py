@@ -201,7 +201,8 @@ def hull_matched_map(original_map: torch.Tensor, target_area: torch.Tensor) -> t
     lo = torch.zeros(original_map.shape[:-2], dtype=torch.long, device=original_map.device)
     hi = positive.flatten(-2).sum(-1)
     target = torch.as_tensor(target_area, device=original_map.device).double()
-    # top_k_mask's pixels, from one ranking instead of a top-k per step (5x faster at 224 px)
+    # top_k_mask's pixels, from one ranking instead of a top-k per step (2.3x at 224 px on the
+    # CPU: benchmarks/speed.py --stage hulls)
     ranks = pixel_ranks(original_map)
 
     def hull_of_top(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
