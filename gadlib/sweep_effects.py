@@ -1,8 +1,8 @@
 """What a sweep shows (notebook 08): for every swept parameter and value, the share of images
 with RC < 1, the RS gains of GAD over the supplementary region and over the matched-area
-baseline, GAD's gain over that baseline in logit change (RS x hull area), its RS gain over the
-hull-matched baseline (as much hull as GAD), and how the hulls' areas compare, pooled over
-every point with that value, with seeded bootstrap intervals that resample image-target pairs
+baseline, GAD's gain over that baseline in logit change (RS x hull area), its gains in RS and
+in logit change over the hull-matched baseline (as much hull as GAD), and how the hulls' areas
+compare, pooled over every point with that value, with seeded bootstrap intervals that resample image-target pairs
 (each seen once per point).
 """
 
@@ -28,7 +28,7 @@ MEASURES = {
     # as many pixels, not as much hull area: tables.baseline_check), which alone favours its RS
     "change GAD - Base": "logit change (RS x hull area) of the GAD hull minus the matched-area baseline's",
     # at (nearly) equal hull area: the hull-matched baseline keeps as much hull as GAD, or a little
-    # more, so RS leans to GAD and the logit change to the baseline (tables.both_measures)
+    # more, so RS leans to GAD against the logit change (tables.both_measures)
     "RS GAD - Base(hull)": "RS of the GAD hull minus RS of the hull-matched baseline's hull",
     "change GAD - Base(hull)": "logit change of the GAD hull minus the hull-matched baseline's",
     # why the two RS gains over the baseline can differ in sign (tables.hull_areas)
