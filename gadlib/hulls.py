@@ -178,17 +178,18 @@ def region_hulls(
     """`hulls_of` the views ({"orig", "gad", "base"}: `consensus.views`) and, under each rule, the
     hull of the hull-matched baseline ("base_hull"), matched to GAD's hull under that rule."""
     out = hulls_of(views, rules, q, tau)
-    for rule in rules:
-        gad_area = out[(rule, "gad")].flatten(-2).sum(-1)
-        out[(rule, "base_hull")] = hull_matched_map(views["orig"], gad_area)[1]
-    return out
+    # one search for every rule: the original ranked once, the rules' targets stacked before the maps'
+    gad_areas = torch.stack([out[(rule, "gad")].flatten(-2).sum(-1) for rule in rules])
+    matched = hull_matched_map(views["orig"], gad_areas)[1]
+    return out | {(rule, "base_hull"): hull for rule, hull in zip(rules, matched.unbind(0))}
 
 
 def hull_matched_map(original_map: torch.Tensor, target_area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The hull-matched baseline: the original map's own top k pixels, with the smallest k whose
-    hull covers at least `target_area` pixels (GAD's hull area, per map); returns that map and
-    its hull. The matched-area baseline keeps as many pixels as GAD, and its more compact pixels
-    make a smaller hull; this one keeps as much hull, so that GAD's region and its own map's top
+    hull covers at least `target_area` pixels (GAD's hull area, per map; leading dimensions
+    before the maps' search several targets for each map at once); returns that map and its
+    hull. The matched-area baseline keeps as many pixels as GAD, and its more compact pixels make
+    a smaller hull; this one keeps as much hull, so that GAD's region and its own map's top
     pixels are compared at (nearly) equal area.
 
     The hull is of the k pixels themselves, with no second threshold: GAD's important pixels are
@@ -198,9 +199,9 @@ def hull_matched_map(original_map: torch.Tensor, target_area: torch.Tensor) -> t
     area never falls with k, and a binary search over k (batched over the maps, about
     log2(H x W) hull fills) finds the smallest k."""
     positive = original_map > 0  # top_k_mask never takes a zero pixel
-    lo = torch.zeros(original_map.shape[:-2], dtype=torch.long, device=original_map.device)
-    hi = positive.flatten(-2).sum(-1)
     target = torch.as_tensor(target_area, device=original_map.device).double()
+    lo = torch.zeros(target.shape, dtype=torch.long, device=original_map.device)
+    hi = positive.flatten(-2).sum(-1).expand(target.shape)
     # top_k_mask's pixels, from one ranking instead of a top-k per step (2.3x at 224 px on the
     # CPU: benchmarks/speed.py --stage hulls)
     ranks = pixel_ranks(original_map)
