@@ -4,10 +4,10 @@ family (the original and every support), judged on what the tables use.
 The consensus is an intersection over all models, so rounding noise that differs between
 models removes pixels by itself. With `precision="auto"`, bf16 is kept for a method only if,
 on probe images of both classes, the bf16 maps of every model give the same consensus masks
-and the same hulls (original, GAD and matched-area baseline maps, under every hull rule) as
-fp32 in the *worst* probe image: Jaccard / IoU >= MIN_AGREEMENT. Saliency and Gradient x Input share one pass and so one
-precision. The decision is stored in the run folder and lands in the cache keys of the
-attribution files and in the run record.
+and the same hulls (original, GAD, matched-area and hull-matched baseline maps, under every
+hull rule) as fp32 in the *worst* probe image: Jaccard / IoU >= MIN_AGREEMENT. Saliency and
+Gradient x Input share one pass and so one precision. The decision is stored in the run folder
+and lands in the cache keys of the attribution files and in the run record.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from . import consensus as cons
 from . import metrics, runfiles
 from .attributions import GRADIENT_METHODS, attribution_maps
 from .config import RunConfig
-from .hulls import hulls_of
+from .hulls import REGIONS_VERSION, region_hulls
 
 PROBE_PER_CLASS = 4  # probe images per class, the first of each class in the (shuffled) evaluation order
 MIN_AGREEMENT = 0.95  # worst-image Jaccard of consensus masks and IoU of hulls, bf16 against fp32
@@ -38,18 +38,14 @@ def probe_indices(labels: torch.Tensor, per_class: int = PROBE_PER_CLASS) -> tor
 
 def worst_agreement(ref: torch.Tensor, low: torch.Tensor, cfg: RunConfig) -> dict[str, float]:
     """Worst-map agreement of two family stacks (models, classes, N, H, W): of the consensus
-    masks, and of the hulls of the original, GAD and baseline maps under every hull rule."""
+    masks, and of every hull the tables use (`region_hulls`: the original, GAD and both baseline
+    maps, under every hull rule), each side's hull-matched baseline matched to its own GAD hull."""
     c_ref, v_ref = cons.regions(ref, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
     c_low, v_low = cons.regions(low, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
     out = {"consensus": float(metrics.agreement(c_ref, c_low).min())}
-    views = {name: (v_ref[name], v_low[name]) for name in v_ref}
-    hulls = hulls_of(
-        {(name, p): v[p] for name, v in views.items() for p in (0, 1)}, cfg.hull_rules, cfg.hull_q, cfg.hull_tau
-    )
-    for rule in cfg.hull_rules:
-        for name in views:
-            pair = hulls[(rule, (name, 0))], hulls[(rule, (name, 1))]
-            out[f"hull {rule} {name}"] = float(metrics.agreement(*pair).min())
+    h_ref, h_low = (region_hulls(v, cfg.hull_rules, cfg.hull_q, cfg.hull_tau) for v in (v_ref, v_low))
+    for rule, name in h_ref:
+        out[f"hull {rule} {name}"] = float(metrics.agreement(h_ref[(rule, name)], h_low[(rule, name)]).min())
     return out
 
 
@@ -84,7 +80,10 @@ def plan(
         return {m: cfg.precision for m in methods}, None, None
     if not bf16_available(device):
         return {m: "fp32" for m in methods}, None, None
-    st = runfiles.stamp("precision", cfg, runfiles.PRECISION_FIELDS, models=fingerprints, device=device_name)
+    # the regions' version too: a decision stored before a region was added did not judge it
+    st = runfiles.stamp(
+        "precision", cfg, runfiles.PRECISION_FIELDS, models=fingerprints, device=device_name, regions=REGIONS_VERSION
+    )
     stored = runfiles.load_own(files.precision, st)
     if stored is not None:
         return stored["plan"], stored["agreement"], None

@@ -10,6 +10,7 @@ from PIL import Image
 
 from gadlib import GADInputError, RunConfig, metrics, record, report, runfiles, stages
 from gadlib.data import eval_indices, load_dataset
+from gadlib.synthetic import blob_maps
 
 
 def _folder(root, per_class=20):
@@ -137,6 +138,29 @@ def test_precision_rule_judges_the_worst_image_not_the_mean():
         cons.consensus(one_bad, cfg.consensus_rule, cfg.consensus_q),
     )
     assert overlap.mean() > 0.95 > overlap.min()
+
+
+def test_precision_probe_judges_the_hull_matched_baseline_of_each_side():
+    """The probe compares every hull the tables use, the hull-matched baseline's too: each side's
+    search matched to its own GAD hull, as the complexity stage matches it."""
+    from gadlib import consensus as cons
+    from gadlib import precision
+    from gadlib.hulls import hull_masks, hull_matched_map
+
+    cfg = RunConfig.build(profile="smoke")
+    gen = torch.Generator().manual_seed(3)
+    ref = blob_maps(3 * 2 * 4, 16, 16, gen).view(3, 2, 4, 16, 16)  # models, classes, images
+    low = ref * (1 + 0.3 * torch.rand(ref.shape, generator=gen))  # rounding noise, exaggerated
+    got = precision.worst_agreement(ref, low, cfg)
+    for rule in cfg.hull_rules:
+        hulls = []
+        for maps in (ref, low):
+            _, v = cons.regions(maps, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
+            gad_area = hull_masks(cons.important(v["gad"], rule, cfg.hull_q, cfg.hull_tau)).flatten(-2).sum(-1)
+            hulls.append(hull_matched_map(v["orig"], gad_area)[1])
+        assert got[f"hull {rule} base_hull"] == pytest.approx(float(metrics.agreement(*hulls).min()))
+    assert min(got.values()) < 1  # the noise moves some mask, so the comparison has something to judge
+    assert min(precision.worst_agreement(ref, ref.clone(), cfg).values()) == 1.0
 
 
 def test_auto_precision_is_one_choice_per_method_for_the_whole_family(tmp_path, monkeypatch):
