@@ -285,7 +285,9 @@ class GAD:
         """The paper's measures per image for class `target` (any class of the model): RC of the
         GAD hull and of the two baselines' hulls against the original's, and RS of the GAD hull,
         the supplementary region and the baselines' hulls (occluded with `fill`): `base` keeps as
-        many pixels as GAD, `base_hull` as much hull (`hulls.hull_matched_map`)."""
+        many pixels as GAD, `base_hull` as much hull (`hulls.hull_matched_map`). With the
+        original's and GAD's hull areas in pixels, as the pipeline's rows have them, so that
+        `tables.baseline_check(*tables.rows_of_evaluation(...))` can also compare the logit change."""
         hull_q, hull_tau = checks.check_threshold(hull_rule, hull_q, hull_tau, "hull")
         x, target = self._checked(inputs, target)  # RS runs the model on these inputs too
         metrics.occlusion_fill(fill, x.shape[1])  # an unknown fill is named before the maps are made
@@ -301,6 +303,8 @@ class GAD:
                 "rc": metrics.rc(h["gad"], h["orig"]).numpy(),
                 "rc_base": metrics.rc(h["base"], h["orig"]).numpy(),
                 "rc_base_hull": metrics.rc(h["base_hull"], h["orig"]).numpy(),
+                "area_orig": metrics.area(h["orig"]).numpy(),
+                "area_gad": metrics.area(h["gad"]).numpy(),
                 "consensus_share": (metrics.area(ex.consensus) / ex.consensus[0].numel()).numpy(),
                 **{f"rs_{k}": v.numpy() for k, v in zip(regions, rs)},
             }
@@ -361,7 +365,11 @@ class GAD:
             s = copy.deepcopy(model)
             s.load_state_dict(sd)
             supports.append(s.to(device).eval())
-        method = method if method is not None else rebuild_method(state["method"])
+        if method is None:
+            try:
+                method = rebuild_method(state["method"])
+            except GADInputError as err:
+                raise GADInputError(f"{path}: {err}") from None
         return cls(model, method, state["alphas"], supports, state["rule"], state["q"], state["tau"], state.get("pair"))
 
 
@@ -415,7 +423,13 @@ def rebuild_method(saved: dict):
     if "noise_tunnel" in saved:
         return NoiseTunnel(bound_method(method_spec(rebuild_method(saved["noise_tunnel"])), nn.Identity()))
     module, _, name = saved["class"].rpartition(".")
-    cls = getattr(importlib.import_module(module), name)
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):  # a class defined in a notebook or script (__main__), say
+        raise GADInputError(
+            f"the saved GAD's method {saved['class']} cannot be imported here: "
+            "give the method again, GAD.load(path, model, method=...)"
+        ) from None
     return cls(nn.Identity(), **saved["kwargs"]) if saved["kwargs"] else cls
 
 

@@ -162,8 +162,13 @@ def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(t
         # larger, within the original's hull (its pixels nest inside the original's top half)
         assert (area(h["base_hull"]) >= area(h["gad"])).all() and (h["base_hull"] <= h["orig"]).all()
         assert torch.allclose(torch.tensor(rows["rc_base_hull"].to_numpy()), area(h["base_hull"]) / area(h["orig"]))
+        assert torch.equal(torch.tensor(rows["area_gad"].to_numpy()), area(h["gad"]).long())
+        assert torch.equal(torch.tensor(rows["area_orig"].to_numpy()), area(h["orig"]).long())
     rc, rs = tables.rows_of_evaluation(rows, "saliency")  # the last: each image for its own class
     t1, t2 = tables.table1(rc), tables.table2(rs)
+    # the reviewer's table runs on evaluate's rows too: the hull-matched hull is never smaller than GAD's
+    check = tables.baseline_check(rc, rs, resamples=50)
+    assert (check["Base(hull) / GAD hull"] >= 1).all() and check["GAD vs Base(hull), both"].notna().all()
     assert [r[2] for r in t1.index] == ["Orig.1", "GAD 1", "Orig.2", "GAD 2", "Orig.3", "GAD 3"]
     assert t1["S"].sum() == rows["rc"].notna().sum()
     assert t1.loc[("own", "model", "Orig.3"), "S"] == (rows.loc[rows["target"] == 2, "rc"] >= 1).sum()
@@ -304,6 +309,14 @@ def test_loading_with_another_model_is_a_one_line_error(three_class, tmp_path):
     with pytest.raises(GADInputError) as err:
         GAD.load(tmp_path / "text.pt", small_cnn(3))
     assert "not a file GAD.save wrote (" in _one_line(err) and "): give the path you saved to" in _one_line(err)
+    # a method class that cannot be imported in this process (one defined in a notebook, say)
+    state = torch.load(tmp_path / "gad.pt", weights_only=True)
+    state["method"]["class"] = "__main__.MySaliency"
+    torch.save(state, tmp_path / "custom.pt")
+    with pytest.raises(GADInputError) as err:
+        GAD.load(tmp_path / "custom.pt", fitted.model)
+    assert "method __main__.MySaliency cannot be imported here" in _one_line(err) and "method=..." in _one_line(err)
+    assert GAD.load(tmp_path / "custom.pt", fitted.model, method=Saliency).method is Saliency
 
 
 @pytest.mark.parametrize("method", ["smoothgrad", nn.Linear, "IntegratedGradients", 3])
