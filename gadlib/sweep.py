@@ -42,6 +42,13 @@ POINT_COLUMNS = ["point", "group", "params", "status", "key", "seconds", "error"
 
 
 # ---------------------------------------------------------------- the grid
+def _yaml_problem(err: Exception) -> str:
+    """What a YAML parser error says is wrong, and where, on one line."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{getattr(err, 'problem', None) or type(err).__name__}{where}"
+
+
 def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list]:
     """{name: [values]} from `-p name=[v1, v2]` items (Python or YAML lists; one value is a list
     of one) and an optional YAML file of `name: [values]`; -p wins over the file."""
@@ -52,7 +59,10 @@ def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list
         path = Path(grid_file)
         if not path.is_file():
             raise GADInputError(f"grid file {path} does not exist: give a YAML file of `name: [values]` lines")
-        loaded = yaml.safe_load(path.read_text())
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise GADInputError(f"grid file {path} is not valid YAML ({_yaml_problem(err)}): fix it") from None
         if not isinstance(loaded, dict):
             raise GADInputError(f"grid file {path} is not a mapping of `name: [values]`")
         grid.update(loaded)
@@ -63,7 +73,12 @@ def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list
         try:
             grid[name] = ast.literal_eval(text)
         except (ValueError, SyntaxError):
-            grid[name] = yaml.safe_load(text)
+            try:
+                grid[name] = yaml.safe_load(text)
+            except yaml.YAMLError as err:
+                raise GADInputError(
+                    f"-p {item!r} is not a list of values ({_yaml_problem(err)}): e.g. -p consensus_q='[0.3, 0.5]'"
+                ) from None
     for name in list(grid):
         if name not in RunConfig.__dataclass_fields__ or name in ("run_name", "runs_dir", "figures_dir"):
             raise GADInputError(f"{name!r} cannot be swept: give settings of RunConfig (gadlib/config.py)")

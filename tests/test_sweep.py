@@ -42,12 +42,21 @@ def test_settings_whose_readable_names_agree_get_distinct_folders():
         (["run_name=['a']"], "cannot be swept"),
         (["arch=[resnet18, vgg16]"], "'arch' is not swept: every point runs each architecture of --archs"),
         (["consensus_q=[]"], "has no values"),
+        (["consensus_q=[0.3, 0.5"], r"is not a list of values \(expected ',' or '\]'.* at line 1, column 10\)"),
         ([], "the grid is empty"),
     ],
 )
 def test_a_bad_grid_is_a_one_line_error(items, message):
     with pytest.raises(GADInputError, match=message) as err:
         parse_grid(items)
+    assert "\n" not in str(err.value)
+
+
+def test_a_grid_file_that_is_not_yaml_is_a_one_line_error_naming_it(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text("consensus_q: [0.3, 0.5\nalphas: [[2, 4]]\n")
+    with pytest.raises(GADInputError, match=rf"grid file {path} is not valid YAML \(.* at line 2, column 7\)") as err:
+        parse_grid([], str(path))
     assert "\n" not in str(err.value)
 
 
