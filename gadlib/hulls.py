@@ -39,11 +39,12 @@ def hull_mask(mask: np.ndarray) -> np.ndarray:
 
 
 def hull_masks(masks: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
-    """Filled convex hulls of a batch of boolean masks (..., H, W), on `device` (default: CUDA
-    when there is one), returned on the masks' own device. The chain pass has a fixed cost per
-    call, so one call with many masks is much faster than many calls with few."""
+    """Filled convex hulls of a batch of boolean masks (..., H, W), on `device` (default: the
+    masks' own, so a run's `device` setting decides, as it does for the maps the masks come
+    from), returned on the masks' own device. The chain pass has a fixed cost per call, so one
+    call with many masks is much faster than many calls with few."""
     if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = masks.device
     flat = masks.reshape(-1, *masks.shape[-2:])
     if len(flat) == 0:
         return torch.zeros(masks.shape, dtype=torch.bool, device=masks.device)

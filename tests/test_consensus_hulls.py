@@ -4,7 +4,7 @@ import torch
 
 from gadlib import consensus as cons
 from gadlib import metrics
-from gadlib.hulls import hull_mask, hull_masks, hulls_of
+from gadlib.hulls import hull_mask, hull_masks, region_hulls
 
 
 def test_top_q_keeps_the_largest_pixels_and_breaks_ties_by_position():
@@ -95,8 +95,9 @@ def test_top_k_mask_equals_ranking_every_pixel_with_ties_and_per_map_k():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_notebook_04s_masks_and_areas_on_cuda_equal_the_cpus():
-    """stages.complexity runs on the GPU when there is one: its masks and RC must be the CPU's,
-    ties at the top-q threshold, zero pixels and empty hulls included."""
+    """stages.complexity runs on the GPU when there is one: its masks, the hull-matched
+    baseline's search and RC must be the CPU's, ties at the top-q threshold, zero pixels and
+    empty hulls included."""
     torch.manual_seed(0)
     maps = torch.randint(0, 8, (5, 2, 24, 32, 32)) / 8  # eight values: ties at every threshold
     maps[:, :, :, :6] = 0  # zero pixels: never important
@@ -104,10 +105,13 @@ def test_notebook_04s_masks_and_areas_on_cuda_equal_the_cpus():
     out = {}
     for device in ("cpu", "cuda"):
         c, views = cons.regions(maps.to(device))
-        hulls = hulls_of(views, ["top_q", "frac_max"], 0.5, 0.1)
+        hulls = region_hulls(views, ["top_q", "frac_max"], 0.5, 0.1)
+        assert all(h.device.type == device for h in hulls.values())  # filled where the maps are
         rc = {rule: metrics.rc(hulls[(rule, "gad")], hulls[(rule, "orig")]).cpu() for rule in ("top_q", "frac_max")}
+        rc |= {f"{rule} base_hull": metrics.rc(hulls[(rule, "base_hull")], hulls[(rule, "orig")]).cpu() for rule in rc}
         rc["area"] = metrics.area(hulls[("top_q", "base")]).cpu()
         out[device] = (c.cpu(), {k: v.cpu() for k, v in hulls.items()}, rc)
+    assert ("frac_max", "base_hull") in out["cpu"][1]
     (c0, h0, rc0), (c1, h1, rc1) = out["cpu"], out["cuda"]
     assert torch.equal(c0, c1) and all(torch.equal(h0[k], h1[k]) for k in h0)
     assert all(torch.equal(rc0[r].nan_to_num(-1), rc1[r].nan_to_num(-1)) for r in rc0)
