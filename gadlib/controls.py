@@ -145,7 +145,7 @@ def control_views(original_map, consensus, consensus0, smooth) -> dict:
     return {
         **cons.views(original_map, consensus),
         "gad0": cons.gad_map(original_map, consensus0),
-        "smooth": smooth * cons.top_k_mask(smooth, consensus.flatten(-2).sum(-1)),
+        "smooth": cons.matched_area_map(smooth, consensus),
     }
 
 

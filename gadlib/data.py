@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torchvision.transforms import functional as TF
 from tqdm.auto import tqdm
 
 from . import notices, runfiles
 from .config import RunConfig
 from .errors import GADInputError
-from .layouts import check_counts, files_fingerprint, held_out, image_files
+from .layouts import check_counts, files_fingerprint, held_out, image_files, unreadable_image_errors
 from .synthetic import CLASS_NAMES, make_synthetic
 
 # Bumped when decoding changes what an image file gives (2: 16-bit greyscale scaled to 8 bits,
@@ -96,7 +96,7 @@ def decode_images(
                 im = TF.center_crop(TF.resize(im, size, antialias=True), size)
                 out.append(TF.pil_to_tensor(im))
                 kept.append(i)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
+        except unreadable_image_errors() as err:
             if failures is None:
                 warnings.warn(f"skipped unreadable image {p}: {err}", stacklevel=2)
             else:

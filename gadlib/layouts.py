@@ -12,6 +12,15 @@ from . import notices
 from .config import RunConfig, class_key
 from .errors import GADInputError
 
+
+def unreadable_image_errors() -> tuple[type[Exception], ...]:
+    """What opening or decoding an image file raises when the file is not a readable image
+    (truncated, not an image, too large): the preflight and the loader skip the same files."""
+    from PIL import Image, UnidentifiedImageError
+
+    return (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError)
+
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -233,13 +242,13 @@ def check_some_image_opens(cls: str, files: list[Path]) -> None:
     """A class whose every file fails to open (text saved as .jpg, an interrupted download) is
     refused before a run folder exists. Opening reads a header only, and stops at the first file
     that opens; a file that opens but does not decode is skipped later, with a warning."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     for p in files:
         try:
             with Image.open(p):
                 return
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        except unreadable_image_errors():
             continue
     if files:
         raise GADInputError(
