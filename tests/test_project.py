@@ -142,6 +142,20 @@ def test_direction_counts_name_the_methods_whose_classes_disagree():
     assert direction_summary.count(verdicts) == "1 / 1 / 1 (1 ties); split: GB (c1 fails, c2 undecided)"
 
 
+def test_summaries_label_each_runs_own_hull_rules(tmp_path):
+    """The summaries' hull labels come from the run's record: its rules, its hull_q and hull_tau."""
+    import json
+
+    import direction_summary
+
+    (tmp_path / "RUN.json").write_text(
+        json.dumps({"parameters": {"hull_rules": ["top_q"], "hull_q": 0.3, "hull_tau": 0.1}})
+    )
+    assert direction_summary.rules_of(tmp_path) == {"top_q": "top 30%"}
+    committed = direction_summary.rules_of(ROOT / "figures/synthetic-default")
+    assert committed == {"top_q": "top 50%", "frac_max": "10% of max"}
+
+
 def test_every_run_with_tables_has_its_run_record():
     for folder in (ROOT / "figures").iterdir():
         if list(folder.glob("table1_*.csv")):

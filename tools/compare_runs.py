@@ -132,6 +132,9 @@ def _also_differ(pa: dict, pb: dict, field: str) -> list[str]:
 
 
 def main(a: str, b: str) -> None:
+    for folder in (Path(a), Path(b)):
+        if not (folder / "RUN.json").is_file():
+            sys.exit(f"error: {folder / 'RUN.json'} does not exist: give two runs' figures folders (figures/<run>)")
     pa, pb, field = what_differs(Path(a), Path(b))
     table = compare(Path(a), Path(b))
     models = {
@@ -164,4 +167,6 @@ def main(a: str, b: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python tools/compare_runs.py figures/<run a> figures/<run b>")
     main(*sys.argv[1:])

@@ -7,6 +7,7 @@ Usage: python tools/direction_summary.py figures/synthetic-default figures/cub-c
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -18,7 +19,17 @@ from gadlib.stats import VERDICTS, count_text
 from gadlib.tables import to_markdown
 
 CLAIMS = ("RC<1 for most", "RS GAD vs Sup", "RS GAD vs Base")
-RULES = {"top_q": "top 50%", "frac_max": "10% of max"}
+
+
+def rules_of(folder: Path) -> dict[str, str]:
+    """{hull rule: its label} of the run in `folder`, from its RUN.json: the rules it used, with
+    its own hull_q and hull_tau ("top 50%", "10% of max" at the defaults)."""
+    record = folder / "RUN.json"
+    if not record.is_file():
+        sys.exit(f"error: {record} is missing: make that run first (its make reproduce command is in the README)")
+    p = json.loads(record.read_text())["parameters"]
+    labels = {"top_q": f"top {p['hull_q']:.0%}", "frac_max": f"{p['hull_tau']:.0%} of max"}
+    return {rule: labels[rule] for rule in p["hull_rules"]}
 
 
 def count(verdicts: pd.Series) -> str:
@@ -33,7 +44,7 @@ def count(verdicts: pd.Series) -> str:
 
 def summary(folder: Path) -> pd.DataFrame:
     rows = {}
-    for rule, label in RULES.items():
+    for rule, label in rules_of(folder).items():
         t, _ = read_csv(folder / f"direction_{rule}.csv")
         if t is None:
             sys.exit(f"error: {folder}/direction_{rule}.csv is missing: run notebook 06 for {folder.name} first")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 from controls_summary import controls_arch
-from direction_summary import RULES
+from direction_summary import rules_of
 
 from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import read_csv
@@ -67,7 +67,7 @@ def read(path: Path, **kwargs) -> pd.DataFrame:
 def baseline_rows(folder: Path) -> tuple[dict, dict, dict]:
     """Sections 1, 2 and 4, one row per (run, architecture, hull rule)."""
     area, sup, matched = {}, {}, {}
-    for rule, label in RULES.items():
+    for rule, label in rules_of(folder).items():
         t = read(folder / f"baseline_check_{rule}.csv")
         if HULL_MATCHED_COLUMNS[0] not in t.columns:
             sys.exit(f"error: {folder}/baseline_check_{rule}.csv predates the hull-matched baseline: make the run anew")
