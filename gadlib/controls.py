@@ -268,8 +268,10 @@ def sanity_check(cfg: RunConfig, data: Dataset, family, attr) -> pd.DataFrame:
 def paired_table(rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """GAD against each control, paired per image, for every metric that has a better direction:
     mean of sign x (GAD - control) over images (an image's two target classes averaged; deletion,
-    insertion and the true object are scored for the image's own class only), its bootstrap
-    interval over images, the share of images where GAD is strictly better, and the verdict."""
+    insertion, mass inside and the pointing game are scored for the image's own class only, RS
+    and the hull's IoU with the true object for both, unlike notebook 04's ground_truth table,
+    which scores the IoU for the own class), its bootstrap interval over images, the share of
+    images where GAD is strictly better, and the verdict."""
     out = []
     keys = ["dataset", "arch", "metric", "hull_rule", "method"]
     for (dataset, arch, metric, rule, method), g in rows[rows["metric"].isin(BETTER)].groupby(keys, sort=False):
