@@ -293,7 +293,8 @@ class GAD:
         metrics.occlusion_fill(fill, x.shape[1])  # an unknown fill is named before the maps are made
         ex = self._explain(x, target, **method_kwargs)
         views = {"orig": ex.original, "gad": ex.gad, "base": ex.baseline}
-        h = {k: v for (_, k), v in region_hulls(views, [hull_rule], hull_q, hull_tau).items()}
+        device = next(self.model.parameters()).device  # the maps come back on the CPU; fill where the model runs
+        h = {k: v for (_, k), v in region_hulls(views, [hull_rule], hull_q, hull_tau, device).items()}
         regions = cons.occlusion_regions(h)
         rs = metrics.rs(self.model, x, torch.stack(list(regions.values())), target, fill)
         return pd.DataFrame(
@@ -425,7 +426,7 @@ def rebuild_method(saved: dict):
     module, _, name = saved["class"].rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):  # a class defined in a notebook or script (__main__), say
+    except (ImportError, AttributeError, ValueError):  # defined in a notebook or script (__main__), say
         raise GADInputError(
             f"the saved GAD's method {saved['class']} cannot be imported here: "
             "give the method again, GAD.load(path, model, method=...)"

@@ -158,13 +158,14 @@ def _row_bounds(g: torch.Tensor, vertices: torch.Tensor, count: torch.Tensor) ->
 
 
 def hulls_of(
-    maps: dict[str, torch.Tensor], rules: list[str], q: float, tau: float
+    maps: dict[str, torch.Tensor], rules: list[str], q: float, tau: float, device: torch.device | None = None
 ) -> dict[tuple[str, str], torch.Tensor]:
     """Hulls of the important pixels of every map in `maps` ({name: (..., H, W)}, one shape)
-    under every threshold rule, in one batched call: {(rule, name): hull}."""
+    under every threshold rule, in one batched call: {(rule, name): hull}, filled on `device`
+    (default: the maps') and returned on the maps' device."""
     keys = [(rule, name) for rule in rules for name in maps]
     masks = torch.stack([important(maps[name], rule, q, tau) for rule, name in keys])
-    return dict(zip(keys, hull_masks(masks).unbind(0)))
+    return dict(zip(keys, hull_masks(masks, device).unbind(0)))
 
 
 # What region_hulls returns, in the complexity stage's key: raised when a region is added or
@@ -174,18 +175,21 @@ REGIONS_VERSION = 3
 
 
 def region_hulls(
-    views: dict[str, torch.Tensor], rules: list[str], q: float, tau: float
+    views: dict[str, torch.Tensor], rules: list[str], q: float, tau: float, device: torch.device | None = None
 ) -> dict[tuple[str, str], torch.Tensor]:
     """`hulls_of` the views ({"orig", "gad", "base"}: `consensus.views`) and, under each rule, the
-    hull of the hull-matched baseline ("base_hull"), matched to GAD's hull under that rule."""
-    out = hulls_of(views, rules, q, tau)
+    hull of the hull-matched baseline ("base_hull"), matched to GAD's hull under that rule; filled
+    on `device` (default: the views'), returned on the views' device."""
+    out = hulls_of(views, rules, q, tau, device)
     # one search for every rule: the original ranked once, the rules' targets stacked before the maps'
     gad_areas = torch.stack([out[(rule, "gad")].flatten(-2).sum(-1) for rule in rules])
-    matched = hull_matched_map(views["orig"], gad_areas)[1]
+    matched = hull_matched_map(views["orig"], gad_areas, device)[1]
     return out | {(rule, "base_hull"): hull for rule, hull in zip(rules, matched.unbind(0))}
 
 
-def hull_matched_map(original_map: torch.Tensor, target_area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def hull_matched_map(
+    original_map: torch.Tensor, target_area: torch.Tensor, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The hull-matched baseline: the original map's own top k pixels, with the smallest k whose
     hull covers at least `target_area` pixels (GAD's hull area, per map; leading dimensions
     before the maps' search several targets for each map at once); returns that map and its
@@ -198,7 +202,7 @@ def hull_matched_map(original_map: torch.Tensor, target_area: torch.Tensor) -> t
     is always reached (a threshold such as the hull rule's top half could stop below it where
     consensus_q is above hull_q). The top-k sets nest as k grows, and so do their hulls: the
     area never falls with k, and a binary search over k (batched over the maps, about
-    log2(H x W) hull fills) finds the smallest k."""
+    log2(H x W) hull fills, on `device`, default the map's) finds the smallest k."""
     positive = original_map > 0  # top_k_mask never takes a zero pixel
     target = torch.as_tensor(target_area, device=original_map.device).double()
     lo = torch.zeros(target.shape, dtype=torch.long, device=original_map.device)
@@ -209,7 +213,7 @@ def hull_matched_map(original_map: torch.Tensor, target_area: torch.Tensor) -> t
 
     def hull_of_top(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         top = (ranks < k[..., None, None]) & positive
-        return original_map * top, hull_masks(top)
+        return original_map * top, hull_masks(top, device)
 
     while bool((active := lo < hi).any()):
         mid = (lo + hi) // 2

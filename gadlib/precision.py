@@ -36,24 +36,29 @@ def probe_indices(labels: torch.Tensor, per_class: int = PROBE_PER_CLASS) -> tor
     return torch.cat([torch.nonzero(labels == k).flatten()[:per_class] for k in labels.unique().tolist()])
 
 
-def worst_agreement(ref: torch.Tensor, low: torch.Tensor, cfg: RunConfig) -> dict[str, float]:
+def worst_agreement(ref: torch.Tensor, low: torch.Tensor, cfg: RunConfig, device=None) -> dict[str, float]:
     """Worst-map agreement of two family stacks (models, classes, N, H, W): of the consensus
     masks, and of every hull the tables use (`region_hulls`: the original, GAD and both baseline
     maps, under every hull rule), each side's hull-matched baseline matched to its own GAD hull."""
     c_ref, v_ref = cons.regions(ref, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
     c_low, v_low = cons.regions(low, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
     out = {"consensus": float(metrics.agreement(c_ref, c_low).min())}
-    h_ref, h_low = (region_hulls(v, cfg.hull_rules, cfg.hull_q, cfg.hull_tau) for v in (v_ref, v_low))
+    h_ref, h_low = (region_hulls(v, cfg.hull_rules, cfg.hull_q, cfg.hull_tau, device) for v in (v_ref, v_low))
     for rule, name in h_ref:
         out[f"hull {rule} {name}"] = float(metrics.agreement(h_ref[(rule, name)], h_low[(rule, name)]).min())
     return out
 
 
 def decide(
-    ref: dict[str, torch.Tensor], low: dict[str, torch.Tensor], cfg: RunConfig, min_agreement: float = MIN_AGREEMENT
+    ref: dict[str, torch.Tensor],
+    low: dict[str, torch.Tensor],
+    cfg: RunConfig,
+    min_agreement: float = MIN_AGREEMENT,
+    device=None,
 ) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
-    """({method: "bf16" | "fp32"}, {method: worst agreements}) from fp32 and bf16 probe maps."""
-    agreement = {m: worst_agreement(ref[m], low[m], cfg) for m in ref}
+    """({method: "bf16" | "fp32"}, {method: worst agreements}) from fp32 and bf16 probe maps
+    (their hulls filled on `device`, default the maps')."""
+    agreement = {m: worst_agreement(ref[m], low[m], cfg, device) for m in ref}
     plan = {m: "bf16" if min(a.values()) >= min_agreement else "fp32" for m, a in agreement.items()}
     shared = [m for m in plan if m in GRADIENT_METHODS]
     if any(plan[m] == "fp32" for m in shared):
@@ -97,7 +102,7 @@ def plan(
     )
     ref = attribution_maps(models, x[idx], methods, precision="fp32", **common)
     low = attribution_maps(models, x[idx], methods, precision="bf16", **common)
-    chosen, agreement = decide(ref, low, cfg)
+    chosen, agreement = decide(ref, low, cfg, device=device)
     runfiles.save(files.precision, {"plan": chosen, "agreement": agreement}, st)
     return chosen, agreement, (idx, {m: (low if chosen[m] == "bf16" else ref)[m] for m in methods})
 

@@ -153,11 +153,12 @@ def test_precision_probe_judges_the_hull_matched_baseline_of_each_side():
     low = ref * (1 + 0.3 * torch.rand(ref.shape, generator=gen))  # rounding noise, exaggerated
     got = precision.worst_agreement(ref, low, cfg)
     for rule in cfg.hull_rules:
-        hulls = []
+        hulls, areas = [], []
         for maps in (ref, low):
             _, v = cons.regions(maps, cfg.consensus_rule, cfg.consensus_q, cfg.consensus_tau)
-            gad_area = hull_masks(cons.important(v["gad"], rule, cfg.hull_q, cfg.hull_tau)).flatten(-2).sum(-1)
-            hulls.append(hull_matched_map(v["orig"], gad_area)[1])
+            areas.append(hull_masks(cons.important(v["gad"], rule, cfg.hull_q, cfg.hull_tau)).flatten(-2).sum(-1))
+            hulls.append(hull_matched_map(v["orig"], areas[-1])[1])
+        assert not torch.equal(*areas)  # the two sides' targets differ: each must be matched to its own
         assert got[f"hull {rule} base_hull"] == pytest.approx(float(metrics.agreement(*hulls).min()))
     assert min(got.values()) < 1  # the noise moves some mask, so the comparison has something to judge
     assert min(precision.worst_agreement(ref, ref.clone(), cfg).values()) == 1.0
@@ -197,6 +198,13 @@ def test_auto_precision_is_one_choice_per_method_for_the_whole_family(tmp_path, 
         cfg, runfiles.RunFiles(cfg), models, ["a", "b", "c"], x, labels, torch.device("cpu"), "cpu"
     )
     assert again == plan and probe_again is None
+    # a decision stored before the regions' version was in its key (before the hull-matched
+    # baseline was judged) is not reused: the family is probed again
+    files = runfiles.RunFiles(cfg)
+    old = runfiles.stamp("precision", cfg, runfiles.PRECISION_FIELDS, models=["a", "b", "c"], device="cpu")
+    runfiles.save(files.precision, {"plan": {m: "bf16" for m in cfg.methods}, "agreement": agreement}, old)
+    anew, _, probe_anew = precision.plan(cfg, files, models, ["a", "b", "c"], x, labels, torch.device("cpu"), "cpu")
+    assert anew == plan and probe_anew is not None
 
 
 def _smoke(tmp_path, **kw):
