@@ -27,7 +27,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", help="a run's figures folder, e.g. figures/catsdogs-cpu")
     datasets = sorted(paper.table1().index.unique(0))
-    ap.add_argument("dataset", choices=datasets, help="the paper's dataset to compare with")
+    ap.add_argument("dataset", help=f"the paper's dataset to compare with: {' or '.join(datasets)}")
     ap.add_argument("rule", nargs="?", default="top_q", choices=("top_q", "frac_max"), help="hull rule (default top_q)")
     args = ap.parse_args()
+    if args.dataset not in datasets:
+        sys.exit(f"error: the paper has no dataset {args.dataset!r}: choose {' or '.join(datasets)}")
     main(args.folder, args.dataset, args.rule)

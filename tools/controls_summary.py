@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from direction_summary import rules_of
 
 from gadlib.config import METHOD_SHORT, runs_root
 from gadlib.runfiles import read_csv
@@ -65,7 +66,7 @@ def sanity(folder: Path, arch: str) -> pd.Series:
 
 
 def shrinking(folder: Path, arch: str) -> pd.Series:
-    """Mean RC (top-50% hulls, over methods, classes and images) of GAD, GAD(alpha=0), the
+    """Mean RC (top-q hulls, over methods, classes and images) of GAD, GAD(alpha=0), the
     baseline and SmoothGrad, and the share of GAD's hull shrinking that alpha = 0 also gives."""
     rows, _ = read_csv(_run_dir(folder) / arch / "controls.csv")
     rc = rows[(rows["metric"] == "rc") & (rows["hull_rule"] == "top_q")].groupby("map")["value"].mean()
@@ -118,6 +119,11 @@ def main(*folders: str) -> None:
         if (why := problem(p, next(iter(keys[p]), None))) is not None:
             sys.exit(f"error: {why}")
     archs = [next(iter(keys[p])) for p in paths]
+    top_q = {p: rules_of(p).get("top_q") for p in paths}  # the shrinking table reads the top-q hulls
+    if (without := next((p for p, label in top_q.items() if label is None), None)) is not None:
+        sys.exit(f"error: {without} has no top_q hulls (hull_rules), which the hull-shrinking table reads")
+    one = len(set(top_q.values())) == 1
+    hulls = f"{top_q[paths[0]].replace(' ', '-')} hulls" if one else "top-q hulls of each run"  # "top-50% hulls"
     table = pd.concat([verdicts(p, a) for p, a in zip(paths, archs)], axis=1).fillna("- (no true object)")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["metric", "GAD vs"])
     print("GAD against each control: comparisons that hold / fail / are undecided (95% paired bootstrap interval)\n")
@@ -127,9 +133,9 @@ def main(*folders: str) -> None:
         "matched-area baseline\n"
     )
     print(to_markdown(pd.concat([sanity(p, a) for p, a in zip(paths, archs)], axis=1).rename_axis("method")))
-    print("\nHull shrinking (mean RC, top-50% hulls; from runs/<run>/<arch>/controls.csv)\n")
+    print(f"\nHull shrinking (mean RC, {hulls}; from runs/<run>/<arch>/controls.csv)\n")
     shrunk = pd.concat([shrinking(p, a) for p, a in zip(paths, archs)], axis=1)
-    print(to_markdown(shrunk.rename_axis("top-50% hulls")))
+    print(to_markdown(shrunk.rename_axis(hulls)))
     print(
         "\nCascading randomisation, only the top layer random: Spearman with the trained map, original / GAD / "
         "matched-area baseline (from runs/<run>/<arch>/sanity.csv)\n"
