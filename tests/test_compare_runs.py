@@ -126,3 +126,21 @@ def test_a_sweep_point_of_one_architecture_compares_with_a_run_of_two(tmp_path, 
         table.write_text(table.read_text().replace("resnet18", "resnet99"))
     with pytest.raises(SystemExit, match="no architecture in common"):
         compare(run, other)
+
+
+@pytest.mark.parametrize(
+    "tool, args, message",
+    [
+        ("compare_with_paper.py", ["figures/cub-cpu", "cub"], "error: the paper has no dataset 'cub': choose birds"),
+        ("compare_with_paper.py", ["figures/none", "birds"], "error: figures/none/table1_top_q.csv does not exist"),
+        ("compare_runs.py", ["figures/none", "figures/cub-cpu"], "error: figures/none/RUN.json does not exist"),
+        ("compare_runs.py", ["figures/cub-cpu"], "usage: python tools/compare_runs.py"),
+    ],
+)
+def test_the_comparison_tools_refuse_bad_arguments_in_one_line(tool, args, message):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / tool), *args], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1
