@@ -12,12 +12,15 @@ from pathlib import Path
 
 import torch
 
-from . import runfiles
+from . import controls, runfiles, sanity
 from .config import ARCHS, ROOT, RunConfig
 from .controls import output_files
+from .data import DECODER_VERSION
 from .errors import GADInputError
+from .hulls import REGIONS_VERSION
 from .models import describe_device, pick_device
 from .report import RunResults, tables_stamp
+from .training import TARGETS_VERSION
 
 PACKAGES = ("torch", "torchvision", "captum", "numpy", "scikit-image", "pandas")
 
@@ -40,6 +43,33 @@ def _version(name: str) -> str | None:
 # What a run executes: a change here, uncommitted, makes a run "dirty". Docs, tests and the
 # tools that format results afterwards do not.
 RESULT_PATHS = ("gadlib", "notebooks", "pyproject.toml")
+
+
+def definitions() -> dict[str, int]:
+    """The version of each definition that changes what a run computes, as the stages' cache keys
+    carry them (each is bumped where it is defined). A record made under other versions is of
+    older code: a sweep runs such a point again rather than pool it with fresh ones."""
+    return {
+        "decoder": DECODER_VERSION,
+        "targets": TARGETS_VERSION,
+        "regions": REGIONS_VERSION,
+        "control maps": controls.MAPS_VERSION,
+        "control rows": controls.ROWS_VERSION,
+        "sanity": sanity.VERSION,
+    }
+
+
+def older_definitions(record: dict) -> str | None:
+    """None if `record` (a RUN.json) was made under the current definitions, else what differs,
+    for a message ("regions 2, now 3")."""
+    made = record.get("definitions") if isinstance(record, dict) else None
+    if not isinstance(made, dict):
+        return "made before runs recorded their definitions"
+    now = definitions()
+    changed = [
+        f"{name} {made.get(name, 'absent')}, now {value}" for name, value in now.items() if made.get(name) != value
+    ]
+    return "; ".join(changed) or None
 
 
 def code_state() -> dict:
@@ -70,6 +100,7 @@ def run_record(cfg: RunConfig, results: RunResults, code: dict | None = None) ->
         "precision": {a: s["rc"]["inputs"]["precision"] for a, s in results.stamps.items()},
         "parameters": params,
         "keys": {a: {k: st["key"] for k, st in s.items()} for a, s in results.stamps.items()},
+        "definitions": definitions(),
         "tables_key": tables_stamp(cfg, results)["key"],
         "controls_keys": controls_keys(cfg, results),
     }

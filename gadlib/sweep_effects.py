@@ -17,7 +17,7 @@ from .config import figures_root, runs_root
 from .errors import GADInputError
 from .runfiles import read_csv
 from .stats import cluster_bootstrap
-from .sweep import read_points
+from .sweep import older_code, read_points
 from .tables import hull_areas, logit_change_gain, method_label
 
 MEASURES = {
@@ -94,6 +94,11 @@ def read_sweep(name: str, runs_dir=None, figures_dir=None) -> tuple[pd.DataFrame
     points = pd.concat([points[["point", "group", "key", "seconds"]], params], axis=1)
     rc, rs = [], []
     for point in points["point"]:
+        if older := older_code(figures / point / "RUN.json"):  # pooled with fresh points, it would pass unseen
+            raise GADInputError(
+                f"sweep {name!r}: point {point} is not of the current code ({older}): run the sweep again "
+                "(python -m gadlib.sweep with the same grid, or make sweep: unchanged stages are reused)"
+            )
         if not (runs / point).is_dir():
             raise GADInputError(
                 f"sweep {name!r}: the run folder of point {point} is not on this machine ({runs / point}): "
@@ -102,11 +107,6 @@ def read_sweep(name: str, runs_dir=None, figures_dir=None) -> tuple[pd.DataFrame
         for arch_dir in sorted(p for p in (runs / point).iterdir() if (p / "rc.csv").is_file()):
             rc.append(read_csv(arch_dir / "rc.csv")[0].assign(point=point))
             rs.append(read_csv(arch_dir / "rs.csv")[0].assign(point=point))
-            if "rc_base_hull" not in rc[-1] or not (rs[-1]["mask"] == "base_hull").any():
-                raise GADInputError(
-                    f"sweep {name!r}: point {point} was made before the hull-matched baseline: run the sweep "
-                    "again with --rerun (make sweep ... SWEEP_ARGS=--rerun; unchanged stages are reused)"
-                )
     if not rc:
         raise GADInputError(f"sweep {name!r}: no per-image rows under {runs} (the run folders are not on this machine)")
     return points, pd.concat(rc, ignore_index=True), pd.concat(rs, ignore_index=True)

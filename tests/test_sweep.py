@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from gadlib import GADInputError
+from gadlib import record as gad_record
 from gadlib.sweep import group_of, parse_grid, point_name, points_of, read_points, run_sweep
 
 
@@ -71,7 +72,7 @@ def fake_point(spec, leader=None):
         (Path(spec["runs_dir"]) / spec["sweep"] / spec["point"]).mkdir(parents=True, exist_ok=True)
         record = Path(spec["figures_dir"]) / spec["sweep"] / spec["point"] / "RUN.json"
         record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text("{}")
+        record.write_text(json.dumps({"definitions": gad_record.definitions()}))  # as record.run_record
     return {
         "point": spec["point"],
         "run_dir": str(Path(spec["runs_dir"]) / spec["sweep"] / spec["point"]),
@@ -360,3 +361,24 @@ def test_a_points_worker_records_the_thread_count_its_kernels_run_with(monkeypat
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_points_made_under_older_definitions_run_again_without_rerun(tmp_path, stand_in_sweep, monkeypatch):
+    """After a change of definition (a bumped version in `record.definitions`), the same sweep runs
+    its finished points again by itself, and marks an earlier point outside the grid stale, so
+    notebook 08 never pools rows of two definitions."""
+    dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    base, archs = {"dataset": "synthetic"}, ["resnet18"]
+    run_sweep("d", {"alphas": [[2]], "consensus_q": [0.3, 0.5]}, base, archs, **dirs)
+    now = gad_record.definitions()
+    monkeypatch.setattr(gad_record, "definitions", lambda: {**now, "regions": now["regions"] + 1})
+    CALLS.clear()
+    table = run_sweep("d", {"alphas": [[2]], "consensus_q": [0.3]}, base, archs, **dirs)
+    assert [p for p, _ in CALLS] == ["alphas-2__consensus_q-0.3"]
+    assert table["status"].tolist() == ["done"]
+    status = read_points(tmp_path / "figures" / "d" / "points.csv").set_index("point")["status"]
+    regions = f"regions {now['regions']}, now {now['regions'] + 1}"
+    assert status["alphas-2__consensus_q-0.5"] == f"stale (older code: {regions})"
+    CALLS.clear()  # the rerun point was recorded under the new definitions: finished now
+    run_sweep("d", {"alphas": [[2]], "consensus_q": [0.3]}, base, archs, **dirs)
+    assert CALLS == []

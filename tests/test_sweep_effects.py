@@ -97,26 +97,38 @@ def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
     assert "(share RC<1 0.5, RS GAD - Sup 0, " in text and ", Base(hull) / GAD hull 1):" in text
 
 
-def test_a_point_made_before_the_hull_matched_baseline_asks_for_a_rerun(tmp_path):
-    """Rows from before the hull-matched baseline: one line that names the point and --rerun."""
+@pytest.mark.parametrize(
+    "made, reason",
+    [
+        ({}, "made before runs recorded their definitions"),
+        ({"regions": 2}, r"regions 2, now \d+"),
+        (None, "RUN.json is missing or unreadable"),
+    ],
+)
+def test_a_point_of_older_code_is_refused_in_one_line(tmp_path, made, reason):
+    """A finished point whose RUN.json has other definitions than the code (or none, or no
+    RUN.json) is not pooled: one line that names the point, what differs and what to run."""
     from gadlib.errors import GADInputError
+    from gadlib.record import definitions
 
     rc, rs = hand_rows()
     point = "alphas-2__consensus_q-0.3"
     arch = tmp_path / "runs" / "old" / point / "resnet18"
     arch.mkdir(parents=True)
-    rc.drop(columns="rc_base_hull").to_csv(arch / "rc.csv", index=False)
-    rs[rs["mask"] != "base_hull"].to_csv(arch / "rs.csv", index=False)
-    index = tmp_path / "figures" / "old" / "points.csv"
-    index.parent.mkdir(parents=True)
-    row = {
-        "point": point,
-        "group": "g",
-        "params": json.dumps({"consensus_q": 0.3}),
-        "status": "done",
-        "key": "k",
-        "seconds": 1,
-    }
-    pd.DataFrame([row]).to_csv(index, index=False)
-    with pytest.raises(GADInputError, match=f"point {point} was made before the hull-matched baseline.*--rerun"):
+    rc.to_csv(arch / "rc.csv", index=False)
+    rs.to_csv(arch / "rs.csv", index=False)
+    folder = tmp_path / "figures" / "old"
+    (folder / point).mkdir(parents=True)
+    if made is not None:
+        record = {} if made == {} else {"definitions": {**definitions(), **made}}
+        (folder / point / "RUN.json").write_text(json.dumps(record))
+    row = {"point": point, "group": "g", "params": json.dumps({"consensus_q": 0.3}), "status": "done", "key": "k"}
+    pd.DataFrame([{**row, "seconds": 1}]).to_csv(folder / "points.csv", index=False)
+    with pytest.raises(
+        GADInputError, match=f"point {point} is not of the current code \\(.*{reason}.*run the sweep again"
+    ) as err:
         sweep_effects.read_sweep("old", tmp_path / "runs", tmp_path / "figures")
+    assert "\n" not in str(err.value)
+    (folder / point / "RUN.json").write_text(json.dumps({"definitions": definitions()}))
+    points, rc_read, _ = sweep_effects.read_sweep("old", tmp_path / "runs", tmp_path / "figures")
+    assert points["point"].tolist() == [point] and len(rc_read) == len(rc)

@@ -1,6 +1,7 @@
 """Results that cannot be silently wrong: the evaluation split, the evaluation set, one
 precision per method for the family, and run files that refuse to mix settings."""
 
+import json
 import os
 from pathlib import Path
 
@@ -441,3 +442,73 @@ def test_stamped_csv_reads_back_and_plain_pandas_skips_the_stamp(tmp_path):
     back, got = runfiles.read_csv(tmp_path / "t.csv")
     assert got == st and back.equals(df)
     assert pd.read_csv(tmp_path / "t.csv", comment="#").equals(df)
+
+
+# ---------------------------------------------------------------- committed results of today's code
+# The runs the README presents as its latest results (the other folders in figures/ are history,
+# kept as made); a sweep's record is each point's.
+LATEST = (
+    "synthetic-default",
+    "synthetic-frozen",
+    "cub-cpu",
+    "catsdogs-cpu",
+    "alphas-q",
+    "alphas-q-birds",
+    "alphas-q-catsdogs",
+    "alpha-selection",
+)
+# where each of record.definitions() is defined, to read it at a record's commit (records made
+# before RUN.json carried `definitions` have only their commit)
+SOURCES = {
+    "decoder": ("gadlib/data.py", "DECODER_VERSION"),
+    "targets": ("gadlib/training.py", "TARGETS_VERSION"),
+    "regions": ("gadlib/hulls.py", "REGIONS_VERSION"),
+    "control maps": ("gadlib/controls.py", "MAPS_VERSION"),
+    "control rows": ("gadlib/controls.py", "ROWS_VERSION"),
+    "sanity": ("gadlib/sanity.py", "VERSION"),
+}
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _definitions_in(read) -> dict:
+    """record.definitions() as the sources that `read(path)` gives define them."""
+    import re
+
+    found = {}
+    for name, (path, constant) in SOURCES.items():
+        value = re.search(rf"^{constant} = (\d+)", read(path), re.M)
+        found[name] = int(value.group(1)) if value else None
+    return found
+
+
+def _definitions_at(commit: str) -> dict:
+    import subprocess
+
+    if subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True).returncode:
+        pytest.skip(f"commit {commit[:7]} is not in this clone's history")
+    return _definitions_in(
+        lambda path: (
+            subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True).stdout
+        )
+    )
+
+
+def test_reading_definitions_from_the_sources_gives_those_of_the_code():
+    assert _definitions_in(lambda path: (ROOT / path).read_text()) == record.definitions()
+
+
+@pytest.mark.parametrize("run", LATEST)
+def test_the_latest_committed_results_were_made_under_the_current_definitions(run):
+    """A change that bumps a definition (REGIONS_VERSION, ...) without making the committed runs
+    again would leave the README's tables of the old code: this fails until they are made again."""
+    folder = ROOT / "figures" / run
+    records = [folder / "RUN.json"] if (folder / "RUN.json").is_file() else sorted(folder.glob("*/RUN.json"))
+    assert records, f"{folder} has no run record"
+    for path in records:
+        made = json.loads(path.read_text())
+        definitions = made.get("definitions") or _definitions_at(made["commit"])
+        assert definitions == record.definitions(), (
+            f"{path} was made under {definitions}: make {run} again with its README command"
+        )
