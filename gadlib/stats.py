@@ -26,6 +26,20 @@ def paired_bootstrap(diff: np.ndarray, resamples: int = 2000, seed: int = 0, lev
     }
 
 
+def equivalence_bound(diff, reference, resamples: int = 2000, seed: int = 0, alpha: float = 0.05) -> float:
+    """How close two measures are shown to be: the smallest margin m, as a share of the mean of
+    `reference` (the control's values, paired with `diff`), for which two one-sided tests at
+    `alpha` show the mean paired difference inside (-m, m) (equivalence testing's TOST: the
+    1 - 2 alpha bootstrap interval lies within the margin). Pairs where either is NaN left out;
+    NaN where the reference's mean is not above 0 (a share of it means nothing then)."""
+    d, r = np.asarray(diff, dtype=float), np.asarray(reference, dtype=float)
+    keep = ~(np.isnan(d) | np.isnan(r))
+    if not keep.any() or r[keep].mean() <= 0:
+        return np.nan
+    b = paired_bootstrap(d[keep], resamples, seed, level=1 - 2 * alpha)
+    return max(abs(b["low"]), abs(b["high"])) / float(r[keep].mean())
+
+
 def image_means(diff) -> np.ndarray:
     """Per image, the mean of a difference indexed by (..., target, image) over the image's target
     classes, for `paired_bootstrap`: the image is the unit resampled. NaN left out, so an image

@@ -9,7 +9,7 @@ import pandas as pd
 
 from . import paper
 from .config import METHOD_SHORT, METHODS
-from .stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, paired_bootstrap, verdict
+from .stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, equivalence_bound, paired_bootstrap, verdict
 
 
 def model_table(models: pd.DataFrame) -> pd.DataFrame:
@@ -185,6 +185,22 @@ def hull_areas(t: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def percent(share: float) -> str:
+    return "undefined" if np.isnan(share) else f"{share:.1%}"
+
+
+def equivalence_bound_both(g: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> float:
+    """For one class's rows of `baseline_check`: the larger of the two equivalence bounds of GAD
+    against the hull-matched baseline (`stats.equivalence_bound`, TOST at 5%), on RS and on the
+    logit change, each as a share of the baseline's mean: a larger difference, on either measure,
+    is ruled out."""
+    bounds = (
+        equivalence_bound(g["gad"] - g["base_hull"], g["base_hull"], resamples, seed),
+        equivalence_bound(g["change_hull"], g["change_of_base_hull"], resamples, seed),
+    )
+    return np.nan if np.isnan(bounds).any() else max(bounds)
+
+
 def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """What a reviewer asks of the direction table, per architecture and method (one hull rule):
     - the matched-area baseline keeps as many pixels as the consensus, not as much hull area: the
@@ -197,7 +213,8 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
       and RC > 1 (an undefined RC left out);
     - the hull-matched baseline (as much hull as GAD, `hulls.hull_matched_map`): its hull's area
       over GAD's, GAD against it on RS and on the logit change, and where both measures agree
-      (`both_measures`), also family-wise."""
+      (`both_measures`), also family-wise; and per class the margin within which the two are
+      shown equivalent on both measures (`equivalence_bound_both`, a share of the baseline's mean)."""
     keys = ["dataset", "arch", "method", "target", "image"]
     wide = rs_rows.pivot(index=keys, columns="mask", values="rs")  # refuses a repeated row
     # rc_rows first: an inner merge keeps the left's order, the run's methods (the pivot sorted them)
@@ -205,6 +222,7 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
     if len(t) != len(wide) or len(t) != len(rc_rows):
         raise ValueError("baseline_check: the RC and RS rows are of other images")
     t = t.assign(change=logit_change_gain(t), change_hull=logit_change_gain(t, "base_hull"))
+    t = t.assign(change_of_base_hull=t["base_hull"] * (t["rc_base_hull"] * t["area_orig"]))
     level = 1 - 0.05 / rc_rows.groupby(["arch", "method", "target"]).ngroups
     out = []
     for (dataset, arch, method), g in t.groupby(["dataset", "arch", "method"], sort=False):
@@ -240,6 +258,10 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
                         class_verdicts(rs_hull, FAMILY_RESAMPLES, seed, level),
                         class_verdicts(change_hull, FAMILY_RESAMPLES, seed, level),
                     )
+                ),
+                # "not shown better or worse" is not "equal": how large a difference the data rule out
+                "Base(hull) within": " / ".join(
+                    percent(equivalence_bound_both(gk, resamples, seed)) for gk in by_class.values()
                 ),
             }
         )

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 06 Figures and tables
-# Collects every architecture of the run: Table 1 and Table 2 (CSV and Markdown), the paper's directions as paired verdicts (`direction_<rule>`), what a reviewer asks of them (`baseline_check_<rule>`: the baseline's hull area, the logit change itself, family-wise verdicts, the images each verdict rests on) and the paper's figures, under `figures/<run>/`.
+# Collects every architecture of the run: Table 1 and Table 2 (CSV and Markdown), the paper's directions as paired verdicts (`direction_<rule>`), what a reviewer asks of them (`baseline_check_<rule>`: the baseline's hull area, the logit change itself, family-wise verdicts, the images each verdict rests on, GAD against the hull-matched baseline and how close the two are shown to be) and the paper's figures, under `figures/<run>/`.
 #
 # **Reads:** everything notebooks 01-05 wrote for each architecture, after checking it was made under this notebook's settings. **Writes:** `figures/<run>/`, with `RUN.json`, the record of the run.
 

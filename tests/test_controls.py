@@ -51,6 +51,23 @@ def test_bootstrap_interval_contains_the_true_difference_and_verdicts_follow_it(
     assert again == s  # NaN pairs are left out; seeded, so the same interval
 
 
+def test_equivalence_bound_is_the_tost_margin_as_a_share_of_the_control():
+    """Two one-sided tests at 5% show |mean difference| < m exactly where the 90% interval lies
+    within (-m, m): the bound is the interval's farther end over the control's mean."""
+    assert stats.equivalence_bound(np.full(50, 0.3), np.full(50, 10.0)) == pytest.approx(0.03)
+    assert stats.equivalence_bound(np.full(50, -0.3), np.full(50, 10.0)) == pytest.approx(0.03)
+    rng = np.random.default_rng(2)
+    diff, control = rng.normal(size=400), 4.0 + rng.normal(size=400)
+    ninety = stats.paired_bootstrap(diff, level=0.90)
+    bound = stats.equivalence_bound(diff, control)
+    assert bound == pytest.approx(max(-ninety["low"], ninety["high"]) / control.mean())
+    # about |mean| + 1.645 standard errors, over the control's mean
+    assert bound == pytest.approx((abs(diff.mean()) + 1.645 / 20) / control.mean(), rel=0.15)
+    # a pair with either value missing is left out; no share of a control whose mean is not above 0
+    assert stats.equivalence_bound(np.append(diff, [np.nan, 9.0]), np.append(control, [1.0, np.nan])) == bound
+    assert np.isnan(stats.equivalence_bound(diff, -control))
+
+
 def _linear(weights):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(weights.numel(), 2, bias=False))
     with torch.no_grad():

@@ -101,6 +101,19 @@ def test_gad_against_the_hull_matched_baseline_needs_both_measures():
     assert both_measures({1: "holds"}, {1: "fails"}) == {1: UNDECIDED}
 
 
+@pytest.mark.parametrize("ratio, within", [(1.03, "3.0% / 3.0%"), (1.0, "0.0% / 0.0%")])
+def test_the_hull_matched_comparison_says_how_close_it_is_shown_to_be(ratio, within):
+    """Every hull 200 pixels, the hull-matched baseline's RS 0.05 and GAD's `ratio` times it, in
+    every image: on both measures GAD is ahead by exactly 3% of the baseline (or ties), so two
+    one-sided tests at 5% rule out any larger difference, and no smaller one."""
+    rc, rs = hand_rows()
+    rc = rc.assign(area_gad=200.0, rc=0.5, rc_base_hull=0.5)
+    rs.loc[rs["mask"] == "base_hull", "rs"] = 0.05
+    rs.loc[rs["mask"] == "gad", "rs"] = 0.05 * ratio
+    t = baseline_check(rc, rs).loc[("d", "resnet18", "IG")]
+    assert t["Base(hull) within"] == within
+
+
 def test_the_baseline_check_refuses_rows_of_other_images():
     rc, rs = hand_rows()
     with pytest.raises(ValueError, match="other images"):

@@ -13,7 +13,10 @@ files notebooks 06 and 07 write (figures/<run>/baseline_check_<rule>.csv, sanity
 4. the hull-matched baseline (the original's top pixels, as many as make a hull as large as
    GAD's): how close its hull comes to GAD's, and GAD against it on RS, on the logit change, and
    where both agree (its hull a little larger, RS leans to GAD and the change to it), per
-   (method, class) cell, the last also family-wise.
+   (method, class) cell, the last also family-wise;
+5. how close GAD and the hull-matched baseline are shown to be: per (method, class) cell the
+   margin, as a share of the baseline's mean, beyond which two one-sided tests at 5% rule out a
+   difference on both measures (`tables.equivalence_bound_both`), summarised over the cells.
 Each CSV's stamp must carry a key of its run's RUN.json (a file left by an earlier run stops the tool).
 Usage: python tools/reviewer_checks.py figures/synthetic-default figures/cub-cpu ...
 """
@@ -64,13 +67,28 @@ def read(path: Path, **kwargs) -> pd.DataFrame:
     return table
 
 
-def baseline_rows(folder: Path) -> tuple[dict, dict, dict]:
-    """Sections 1, 2 and 4, one row per (run, architecture, hull rule)."""
-    area, sup, matched = {}, {}, {}
+def closeness(cells: pd.Series) -> dict:
+    """Section 5's row: the equivalence bounds of the (method, class) cells ("3.0% / 2.5%" per
+    method), their median and largest, and how many lie within 5% and 10%."""
+    bounds = pd.Series([float(b.rstrip("%")) / 100 if b != "undefined" else float("nan")
+                        for cell in cells for b in cell.split(" / ")])  # fmt: skip
+    defined = bounds.dropna()
+    row = {
+        "median": f"{defined.median():.1%}",
+        "largest": f"{defined.max():.1%}",
+        "within 5%": f"{(defined < 0.05).sum()} of {len(bounds)}",
+        "within 10%": f"{(defined < 0.10).sum()} of {len(bounds)}",
+    }
+    return row
+
+
+def baseline_rows(folder: Path) -> tuple[dict, dict, dict, dict]:
+    """Sections 1, 2, 4 and 5, one row per (run, architecture, hull rule)."""
+    area, sup, matched, close = {}, {}, {}, {}
     for rule, label in rules_of(folder).items():
         t = read(folder / f"baseline_check_{rule}.csv")
-        if HULL_MATCHED_COLUMNS[0] not in t.columns:
-            sys.exit(f"error: {folder}/baseline_check_{rule}.csv predates the hull-matched baseline: make the run anew")
+        if HULL_MATCHED_COLUMNS[0] not in t.columns or "Base(hull) within" not in t.columns:
+            sys.exit(f"error: {folder}/baseline_check_{rule}.csv predates its last columns: make the run anew")
         for arch, part in t.groupby("arch", sort=False):
             key = (folder.name, arch, label)
             area[key] = {
@@ -89,7 +107,8 @@ def baseline_rows(folder: Path) -> tuple[dict, dict, dict]:
                 "Base(hull) / GAD hull": part["Base(hull) / GAD hull"].mean(),
                 **{c: counts(part[c]) for c in HULL_MATCHED_COLUMNS},
             }
-    return area, sup, matched
+            close[key] = closeness(part["Base(hull) within"])
+    return area, sup, matched, close
 
 
 def sanity(folder: Path) -> pd.Series | None:
@@ -113,12 +132,13 @@ def frame(rows: dict) -> pd.DataFrame:
 def main(*folders: str) -> None:
     if not folders:
         sys.exit(__doc__)
-    area, sup, matched, checks = {}, {}, {}, []
+    area, sup, matched, close, checks = {}, {}, {}, {}, []
     for folder in map(Path, folders):  # everything read before anything is printed
-        a, s, m = baseline_rows(folder)
+        a, s, m, c = baseline_rows(folder)
         area.update(a)
         sup.update(s)
         matched.update(m)
+        close.update(c)
         if (series := sanity(folder)) is not None:
             checks.append(series)
     print(
@@ -148,7 +168,14 @@ def main(*folders: str) -> None:
         "the logit change (which leans to the baseline), on both (a verdict both give), and on both at a "
         "family-wise 95% (Bonferroni)\n"
     )
-    print(to_markdown(frame(matched)))
+    print(to_markdown(frame(matched)) + "\n")
+    print(
+        "5. How close GAD and the hull-matched baseline are shown to be: per (method, class) cell, the margin, "
+        "as a share of the baseline's mean, beyond which two one-sided tests at 5% rule out a difference on "
+        "both RS and the logit change (equivalence testing; a cell within 5% is shown to differ by less than "
+        "5% on both); the median and largest over the cells, and how many lie within 5% and within 10%\n"
+    )
+    print(to_markdown(frame(close)))
 
 
 if __name__ == "__main__":
