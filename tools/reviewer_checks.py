@@ -73,13 +73,12 @@ def closeness(cells: pd.Series) -> dict:
     bounds = pd.Series([float(b.rstrip("%")) / 100 if b != "undefined" else float("nan")
                         for cell in cells for b in cell.split(" / ")])  # fmt: skip
     defined = bounds.dropna()
-    row = {
+    return {
         "median": f"{defined.median():.1%}",
         "largest": f"{defined.max():.1%}",
         "within 5%": f"{(defined < 0.05).sum()} of {len(bounds)}",
         "within 10%": f"{(defined < 0.10).sum()} of {len(bounds)}",
     }
-    return row
 
 
 def baseline_rows(folder: Path) -> tuple[dict, dict, dict, dict]:
