@@ -162,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default="resnet18")
     ap.add_argument("--min-spearman", type=float, default=0.98)
     ap.add_argument("--evaluate", action="store_true", help="sweep the choice against the paper's and other alphas")
-    ap.add_argument("--rerun", action="store_true", help="run that sweep's finished points again (after a code change)")
+    ap.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run that sweep's finished points again (after a code change; points made under other "
+        "definitions run again without it)",
+    )
     args = ap.parse_args(argv)
     from . import stages
     from .models import pick_device

@@ -48,7 +48,8 @@ RESULT_PATHS = ("gadlib", "notebooks", "pyproject.toml")
 def definitions() -> dict[str, int]:
     """The version of each definition that changes what a run computes, as the stages' cache keys
     carry them (each is bumped where it is defined). A record made under other versions is of
-    older code: a sweep runs such a point again rather than pool it with fresh ones."""
+    other code: a sweep runs such a point again rather than pool it with this code's points (a
+    record older than this field counts as other code too, so such a point runs once more)."""
     return {
         "decoder": DECODER_VERSION,
         "targets": TARGETS_VERSION,
@@ -59,7 +60,7 @@ def definitions() -> dict[str, int]:
     }
 
 
-def older_definitions(record: dict) -> str | None:
+def other_definitions(record: dict) -> str | None:
     """None if `record` (a RUN.json) was made under the current definitions, else what differs,
     for a message ("regions 2, now 3")."""
     made = record.get("definitions") if isinstance(record, dict) else None

@@ -13,7 +13,7 @@ supports, and the attributions where those settings agree too, instead of comput
 
 figures/<sweep>/points.csv lists every point: its parameters, group, status, tables key, seconds
 and error. Running the same sweep again skips the points that finished, unless their RUN.json
-was made under older definitions (`record.definitions`: a code change that alters what a
+was made under other definitions (`record.definitions`: a code change that alters what a
 stage computes bumps one), which run again; `--rerun` runs every point again; a failed point is
 recorded with its one-line error and the others go on. A worker that dies (killed, out of
 memory) has its point run again on another worker by Dask.
@@ -262,7 +262,7 @@ def run_sweep(
     return figures/<name>/points.csv's rows. One process at a time per sweep: a second one
     would rewrite points.csv over the first's rows. `rerun`: run the finished points again too
     (each chain's cache keys reuse what did not change); without it, points whose RUN.json was
-    made under older definitions (`record.definitions`) run again anyway."""
+    made under other definitions (`record.definitions`) run again anyway."""
     from filelock import FileLock, Timeout
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
@@ -283,12 +283,12 @@ def run_sweep(
         lock.release()
 
 
-def older_code(record_path: Path) -> str | None:
+def other_code(record_path: Path) -> str | None:
     """None if the point's RUN.json was made under the current definitions, else why not."""
-    from .record import older_definitions  # imports torch: only once a sweep runs
+    from .record import other_definitions  # imports torch: only once a sweep runs
 
     try:
-        return older_definitions(json.loads(record_path.read_text()))
+        return other_definitions(json.loads(record_path.read_text()))
     except (OSError, ValueError):
         return f"{record_path} is missing or unreadable"
 
@@ -321,7 +321,7 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
             and old["params"] == json.dumps(params)  # two settings can clean to one folder name
             and (figures / name / point / "RUN.json").is_file()
             and (runs / name / point).is_dir()
-            and older_code(figures / name / point / "RUN.json") is None  # else pooled with fresh points
+            and other_code(figures / name / point / "RUN.json") is None  # else pooled with fresh points
         )
         if not finished:
             fresh = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
@@ -335,8 +335,8 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
             row["status"] = "stale (other base settings)"
         elif not (runs / name / row["point"]).is_dir():
             row["status"] = "run folder not on this machine"
-        elif older := older_code(figures / name / row["point"] / "RUN.json"):
-            row["status"] = f"stale (older code: {older})"
+        elif other := other_code(figures / name / row["point"] / "RUN.json"):
+            row["status"] = f"stale (other code: {other})"
     _write_points(rows, index_path, context)
     log(f"sweep {name}: {len(points)} points, {len(points) - len(todo)} finished earlier; index {index_path}")
     if not todo:
@@ -430,7 +430,7 @@ def parser() -> argparse.ArgumentParser:
         "--rerun",
         action="store_true",
         help="run the finished points again too, after a code change (their cached stages are reused where "
-        "unchanged); points made under older definitions run again without it",
+        "unchanged); points made under other definitions run again without it",
     )
     ap.add_argument("--scheduler", help="address of a running Dask scheduler (default: a LocalCluster here)")
     ap.add_argument("--workers", type=int, help="LocalCluster workers (default: one per GPU, or per core)")

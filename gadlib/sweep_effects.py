@@ -17,7 +17,7 @@ from .config import figures_root, runs_root
 from .errors import GADInputError
 from .runfiles import read_csv
 from .stats import cluster_bootstrap
-from .sweep import older_code, read_points
+from .sweep import other_code, read_points
 from .tables import hull_areas, logit_change_gain, method_label
 
 MEASURES = {
@@ -81,7 +81,8 @@ def sweep_dirs(name: str, runs_dir=None, figures_dir=None) -> tuple[Path, Path]:
 
 def read_sweep(name: str, runs_dir=None, figures_dir=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The finished points (one column per swept parameter, values as text), and the per-image
-    RC and RS rows of every architecture of those points (with a `point` column)."""
+    RC and RS rows of every architecture of those points (with a `point` column). A point whose
+    RUN.json is of other definitions than this code's (`record.definitions`) is refused."""
     runs, figures = sweep_dirs(name, runs_dir, figures_dir)
     index = figures / "points.csv"
     if not index.is_file():
@@ -94,10 +95,11 @@ def read_sweep(name: str, runs_dir=None, figures_dir=None) -> tuple[pd.DataFrame
     points = pd.concat([points[["point", "group", "key", "seconds"]], params], axis=1)
     rc, rs = [], []
     for point in points["point"]:
-        if older := older_code(figures / point / "RUN.json"):  # pooled with fresh points, it would pass unseen
+        if other := other_code(figures / point / "RUN.json"):  # pooled with this code's points, unseen
             raise GADInputError(
-                f"sweep {name!r}: point {point} is not of the current code ({older}): run the sweep again "
-                "(python -m gadlib.sweep with the same grid, or make sweep: unchanged stages are reused)"
+                f"sweep {name!r}: point {point} is not of the current code ({other}): run the sweep again "
+                "(python -m gadlib.sweep with the same grid, or make sweep: unchanged stages are reused; "
+                "a Dask cluster's workers must run this gadlib too)"
             )
         if not (runs / point).is_dir():
             raise GADInputError(

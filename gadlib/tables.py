@@ -151,12 +151,18 @@ def direction_summary(
 FAMILY_RESAMPLES = 20_000  # a family-wise interval's far tails need more resamples than 95%'s 2,000
 
 
+def logit_change(t: pd.DataFrame, mask: str) -> pd.Series:
+    """Per image: the logit change of `mask`'s hull, RS x hull area. From rows with the RS column
+    `mask` beside the RC columns area_gad (for gad), or area_orig and rc_<mask>."""
+    area = t["area_gad"] if mask == "gad" else t[f"rc_{mask}"] * t["area_orig"]
+    return t[mask] * area
+
+
 def logit_change_gain(t: pd.DataFrame, baseline: str = "base") -> pd.Series:
-    """Per image: GAD's logit change minus a baseline's, RS x hull area (RS is per hull pixel, and
-    the matched-area baseline's hull is smaller than GAD's for most images, the hull-matched
-    baseline's a little larger). From rows with the RS columns gad and `baseline` beside the RC
-    columns area_gad, area_orig and rc_<baseline>."""
-    return t["gad"] * t["area_gad"] - t[baseline] * (t[f"rc_{baseline}"] * t["area_orig"])
+    """Per image: GAD's logit change minus a baseline's (RS is per hull pixel, and the
+    matched-area baseline's hull is smaller than GAD's for most images, the hull-matched
+    baseline's a little larger)."""
+    return logit_change(t, "gad") - logit_change(t, baseline)
 
 
 def both_measures(rs: dict, change: dict) -> dict:
@@ -222,7 +228,7 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
     if len(t) != len(wide) or len(t) != len(rc_rows):
         raise ValueError("baseline_check: the RC and RS rows are of other images")
     t = t.assign(change=logit_change_gain(t), change_hull=logit_change_gain(t, "base_hull"))
-    t = t.assign(change_of_base_hull=t["base_hull"] * (t["rc_base_hull"] * t["area_orig"]))
+    t = t.assign(change_of_base_hull=logit_change(t, "base_hull"))
     level = 1 - 0.05 / rc_rows.groupby(["arch", "method", "target"]).ngroups
     out = []
     for (dataset, arch, method), g in t.groupby(["dataset", "arch", "method"], sort=False):

@@ -10,7 +10,7 @@
 # with a seeded 95% bootstrap interval over image-target pairs; then, per measure, how many
 # intervals lie above, contain or lie below its reference (`sweep_effects.REFERENCES`).
 #
-# **Reads:** `figures/<sweep>/points.csv`, `runs/<sweep>/<point>/<arch>/{rc,rs}.csv`.
+# **Reads:** `figures/<sweep>/points.csv`, each point's `figures/<sweep>/<point>/RUN.json` (a point made under other definitions than this code's is refused), `runs/<sweep>/<point>/<arch>/{rc,rs}.csv`.
 # **Writes:** `figures/<sweep>/effects_<hull rule>.{csv,md}`, `figures/<sweep>/sweep_effects_<hull rule>.png`.
 
 # %% tags=["parameters"]

@@ -53,19 +53,22 @@ def test_bootstrap_interval_contains_the_true_difference_and_verdicts_follow_it(
 
 def test_equivalence_bound_is_the_tost_margin_as_a_share_of_the_control():
     """Two one-sided tests at 5% show |mean difference| < m exactly where the 90% interval lies
-    within (-m, m): the bound is the interval's farther end over the control's mean."""
+    within (-m, m): the bound is the farther end of the 90% interval of mean(diff) / mean(control)."""
     assert stats.equivalence_bound(np.full(50, 0.3), np.full(50, 10.0)) == pytest.approx(0.03)
     assert stats.equivalence_bound(np.full(50, -0.3), np.full(50, 10.0)) == pytest.approx(0.03)
     rng = np.random.default_rng(2)
+    # the control's own spread widens the interval of the ratio: more than 3% for a constant difference
+    assert stats.equivalence_bound(np.full(400, 0.3), 10.0 + 5 * rng.normal(size=400)) > 0.031
     diff, control = rng.normal(size=400), 4.0 + rng.normal(size=400)
-    ninety = stats.paired_bootstrap(diff, level=0.90)
     bound = stats.equivalence_bound(diff, control)
-    assert bound == pytest.approx(max(-ninety["low"], ninety["high"]) / control.mean())
-    # about |mean| + 1.645 standard errors, over the control's mean
-    assert bound == pytest.approx((abs(diff.mean()) + 1.645 / 20) / control.mean(), rel=0.15)
+    # about |ratio| + 1.645 standard errors of the ratio (the delta method)
+    ratio = diff.mean() / control.mean()
+    se = np.std(diff - ratio * control) / np.sqrt(400) / control.mean()
+    assert bound == pytest.approx(abs(ratio) + 1.645 * se, rel=0.1)
     # a pair with either value missing is left out; no share of a control whose mean is not above 0
     assert stats.equivalence_bound(np.append(diff, [np.nan, 9.0]), np.append(control, [1.0, np.nan])) == bound
     assert np.isnan(stats.equivalence_bound(diff, -control))
+    assert np.isnan(stats.equivalence_bound([np.nan], [1.0]))
 
 
 def _linear(weights):

@@ -378,7 +378,7 @@ def test_points_made_under_older_definitions_run_again_without_rerun(tmp_path, s
     assert table["status"].tolist() == ["done"]
     status = read_points(tmp_path / "figures" / "d" / "points.csv").set_index("point")["status"]
     regions = f"regions {now['regions']}, now {now['regions'] + 1}"
-    assert status["alphas-2__consensus_q-0.5"] == f"stale (older code: {regions})"
+    assert status["alphas-2__consensus_q-0.5"] == f"stale (other code: {regions})"
     CALLS.clear()  # the rerun point was recorded under the new definitions: finished now
     run_sweep("d", {"alphas": [[2]], "consensus_q": [0.3]}, base, archs, **dirs)
     assert CALLS == []

@@ -74,8 +74,8 @@ def closeness(cells: pd.Series) -> dict:
                         for cell in cells for b in cell.split(" / ")])  # fmt: skip
     defined = bounds.dropna()
     return {
-        "median": f"{defined.median():.1%}",
-        "largest": f"{defined.max():.1%}",
+        "median": f"{defined.median():.1%}" if len(defined) else "undefined",
+        "largest": f"{defined.max():.1%}" if len(defined) else "undefined",
         "within 5%": f"{(defined < 0.05).sum()} of {len(bounds)}",
         "within 10%": f"{(defined < 0.10).sum()} of {len(bounds)}",
     }
