@@ -306,6 +306,7 @@ class GAD:
                 "rc_base_hull": metrics.rc(h["base_hull"], h["orig"]).numpy(),
                 "area_orig": metrics.area(h["orig"]).numpy(),
                 "area_gad": metrics.area(h["gad"]).numpy(),
+                "iou_gad_base_hull": metrics.iou(h["gad"], h["base_hull"]).numpy(),
                 "consensus_share": (metrics.area(ex.consensus) / ex.consensus[0].numel()).numpy(),
                 **{f"rs_{k}": v.numpy() for k, v in zip(regions, rs)},
             }

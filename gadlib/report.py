@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from . import consensus as cons
-from . import figures, runfiles
+from . import figures, metrics, runfiles
 from .config import RunConfig
 from .data import Dataset, eval_indices
 from .errors import GADInputError
@@ -69,7 +69,7 @@ def run_results(cfg: RunConfig) -> RunResults:
         if gt is not None:
             runfiles.check_key(fa.ground_truth_csv, gt_st, rc_st["key"], "complexity", fa.rc_csv)
             parts["gt"].append(gt)
-        parts["rc"].append(rc)
+        parts["rc"].append(rc.merge(hull_overlap(fa, rc_st), how="left", validate="one_to_one"))
         parts["rs"].append(rs)
         parts["models"].append(models)
         stamps[arch] = {"rc": rc_st, "rs": rs_st, "models": m_st}
@@ -81,6 +81,29 @@ def run_results(cfg: RunConfig) -> RunResults:
         pd.concat(parts["models"], ignore_index=True),
         stamps,
     )
+
+
+def hull_overlap(fa: RunFiles, rc_st: dict) -> pd.DataFrame:
+    """Per method, hull rule, target and image: the IoU of GAD's hull and the hull-matched
+    baseline's, from the hulls stored with the RC rows (an overlap near 1 says the two regions
+    are nearly the same pixels, whatever their RS)."""
+    hulls = _stored(fa.hulls, rc_st["key"], "complexity", fa.rc_csv)
+    parts = []
+    for (method, rule), kinds in hulls.items():
+        iou = metrics.iou(kinds["gad"], kinds["base_hull"])  # (target, image)
+        for t in range(iou.shape[0]):
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "method": method,
+                        "hull_rule": rule,
+                        "target": t + 1,
+                        "image": range(iou.shape[1]),
+                        "iou_gad_base_hull": iou[t].numpy(),
+                    }
+                )
+            )
+    return pd.concat(parts, ignore_index=True)
 
 
 TABLE_FIELDS = tuple(f for f in runfiles.SENSITIVITY_FIELDS if f != "arch") + ("bootstrap",)

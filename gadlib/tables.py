@@ -220,7 +220,8 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
     - the hull-matched baseline (as much hull as GAD, `hulls.hull_matched_map`): its hull's area
       over GAD's, GAD against it on RS and on the logit change, and where both measures agree
       (`both_measures`), also family-wise; and per class the margin within which the two are
-      shown equivalent on both measures (`equivalence_bound_both`, a share of the baseline's mean)."""
+      shown equivalent on both measures (`equivalence_bound_both`, a share of the baseline's mean),
+      and the mean IoU of its hull and GAD's (where the rows have `iou_gad_base_hull`)."""
     keys = ["dataset", "arch", "method", "target", "image"]
     wide = rs_rows.pivot(index=keys, columns="mask", values="rs")  # refuses a repeated row
     # rc_rows first: an inner merge keeps the left's order, the run's methods (the pivot sorted them)
@@ -265,6 +266,10 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
                         class_verdicts(change_hull, FAMILY_RESAMPLES, seed, level),
                     )
                 ),
+                # the two hulls' overlap: near 1, the same region (the pipeline's and evaluate's rows have it)
+                "GAD / Base(hull) hull IoU": float(g["iou_gad_base_hull"].mean())
+                if "iou_gad_base_hull" in g
+                else np.nan,
                 # "not shown better or worse" is not "equal": how large a difference the data rule out
                 "Base(hull) within": " / ".join(
                     percent(equivalence_bound_both(gk, resamples, seed)) for gk in by_class.values()

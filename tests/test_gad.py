@@ -166,11 +166,13 @@ def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(t
         assert torch.allclose(torch.tensor(rows["rc_base_hull"].to_numpy()), area(h["base_hull"]) / area(h["orig"]))
         assert torch.equal(torch.tensor(rows["area_gad"].to_numpy()), area(h["gad"]).long())
         assert torch.equal(torch.tensor(rows["area_orig"].to_numpy()), area(h["orig"]).long())
+        overlap = area(h["gad"] & h["base_hull"]) / area(h["gad"] | h["base_hull"])
+        assert torch.allclose(torch.tensor(rows["iou_gad_base_hull"].to_numpy()).double(), overlap)
     rc, rs = tables.rows_of_evaluation(rows, "saliency")  # the last: each image for its own class
     t1, t2 = tables.table1(rc), tables.table2(rs)
     # the reviewer's table runs on evaluate's rows too: the hull-matched hull is never smaller than GAD's
     check = tables.baseline_check(rc, rs, resamples=50)
-    assert (check["Base(hull) / GAD hull"] >= 1).all()
+    assert (check["Base(hull) / GAD hull"] >= 1).all() and check["GAD / Base(hull) hull IoU"].between(0, 1).all()
     assert {c for v in check["GAD vs Base(hull), both"] for c in tables.class_cells(v)} <= set(VERDICTS)
     assert check["Base(hull) within"].str.fullmatch(r"(\d+\.\d%|undefined)( / (\d+\.\d%|undefined))*").all()
     assert [r[2] for r in t1.index] == ["Orig.1", "GAD 1", "Orig.2", "GAD 2", "Orig.3", "GAD 3"]

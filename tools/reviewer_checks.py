@@ -16,7 +16,8 @@ files notebooks 06 and 07 write (figures/<run>/baseline_check_<rule>.csv, sanity
    (method, class) cell, the last also family-wise;
 5. how close GAD and the hull-matched baseline are shown to be: per (method, class) cell the
    margin, as a share of the baseline's mean, beyond which two one-sided tests at 5% rule out a
-   difference on both measures (`tables.equivalence_bound_both`), summarised over the cells.
+   difference on both measures (`tables.equivalence_bound_both`), summarised over the cells, and
+   how much their hulls overlap (IoU).
 Each CSV's stamp must carry a key of its run's RUN.json (a file left by an earlier run stops the tool).
 Usage: python tools/reviewer_checks.py figures/synthetic-default figures/cub-cpu ...
 """
@@ -86,7 +87,7 @@ def baseline_rows(folder: Path) -> tuple[dict, dict, dict, dict]:
     area, sup, matched, close = {}, {}, {}, {}
     for rule, label in rules_of(folder).items():
         t = read(folder / f"baseline_check_{rule}.csv")
-        if HULL_MATCHED_COLUMNS[0] not in t.columns or "Base(hull) within" not in t.columns:
+        if not {HULL_MATCHED_COLUMNS[0], "Base(hull) within", "GAD / Base(hull) hull IoU"} <= set(t.columns):
             sys.exit(f"error: {folder}/baseline_check_{rule}.csv predates its last columns: make the run anew")
         for arch, part in t.groupby("arch", sort=False):
             key = (folder.name, arch, label)
@@ -106,7 +107,7 @@ def baseline_rows(folder: Path) -> tuple[dict, dict, dict, dict]:
                 "Base(hull) / GAD hull": part["Base(hull) / GAD hull"].mean(),
                 **{c: counts(part[c]) for c in HULL_MATCHED_COLUMNS},
             }
-            close[key] = closeness(part["Base(hull) within"])
+            close[key] = {"hull IoU": part["GAD / Base(hull) hull IoU"].mean(), **closeness(part["Base(hull) within"])}
     return area, sup, matched, close
 
 
@@ -172,7 +173,8 @@ def main(*folders: str) -> None:
         "5. How close GAD and the hull-matched baseline are shown to be: per (method, class) cell, the margin, "
         "as a share of the baseline's mean, beyond which two one-sided tests at 5% rule out a difference on "
         "both RS and the logit change (equivalence testing; a cell within 5% is shown to differ by less than "
-        "5% on both); the median and largest over the cells, and how many lie within 5% and within 10%\n"
+        "5% on both); the median and largest over the cells, and how many lie within 5% and within 10%; and "
+        "the mean IoU of the two hulls (mean over methods: near 1, nearly the same pixels)\n"
     )
     print(to_markdown(frame(close)))
 
