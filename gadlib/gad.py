@@ -38,6 +38,7 @@ from .config import METHODS
 from .errors import GADInputError
 from .hulls import region_hulls
 from .models import SCRIPTED, predict_logits
+from .tables import HULL_OVERLAP
 from .training import distanced_targets, per_class_alphas, train_support, uses_bf16
 
 SAVE_FORMAT = "gad-supports/1"
@@ -306,7 +307,7 @@ class GAD:
                 "rc_base_hull": metrics.rc(h["base_hull"], h["orig"]).numpy(),
                 "area_orig": metrics.area(h["orig"]).numpy(),
                 "area_gad": metrics.area(h["gad"]).numpy(),
-                "iou_gad_base_hull": metrics.iou(h["gad"], h["base_hull"]).numpy(),
+                HULL_OVERLAP: metrics.iou(h["gad"], h["base_hull"]).numpy(),
                 "consensus_share": (metrics.area(ex.consensus) / ex.consensus[0].numel()).numpy(),
                 **{f"rs_{k}": v.numpy() for k, v in zip(regions, rs)},
             }

@@ -18,6 +18,7 @@ from .errors import GADInputError
 from .hulls import REGIONS_VERSION
 from .runfiles import RunFiles
 from .tables import (
+    HULL_OVERLAP,
     baseline_check,
     direction_summary,
     ground_truth_summary,
@@ -69,7 +70,7 @@ def run_results(cfg: RunConfig) -> RunResults:
         if gt is not None:
             runfiles.check_key(fa.ground_truth_csv, gt_st, rc_st["key"], "complexity", fa.rc_csv)
             parts["gt"].append(gt)
-        parts["rc"].append(rc.merge(hull_overlap(fa, rc_st), how="left", validate="one_to_one"))
+        parts["rc"].append(rc)
         parts["rs"].append(rs)
         parts["models"].append(models)
         stamps[arch] = {"rc": rc_st, "rs": rs_st, "models": m_st}
@@ -83,27 +84,32 @@ def run_results(cfg: RunConfig) -> RunResults:
     )
 
 
-def hull_overlap(fa: RunFiles, rc_st: dict) -> pd.DataFrame:
-    """Per method, hull rule, target and image: the IoU of GAD's hull and the hull-matched
-    baseline's, from the hulls stored with the RC rows (an overlap near 1 says the two regions
-    are nearly the same pixels, whatever their RS)."""
-    hulls = _stored(fa.hulls, rc_st["key"], "complexity", fa.rc_csv)
+def with_hull_overlap(cfg: RunConfig, results: RunResults) -> pd.DataFrame:
+    """The run's RC rows with, per method, hull rule, target and image, the IoU of GAD's hull and
+    the hull-matched baseline's (`tables.HULL_OVERLAP`; NaN where both are empty), from the hulls
+    stored with the rows (stamp-checked): near 1, the two regions are nearly the same pixels,
+    whatever their RS. Only notebook 06's tables read the hulls for it (at the paper's size they
+    are large)."""
+    keys = ["arch", "method", "hull_rule", "target", "image"]
     parts = []
-    for (method, rule), kinds in hulls.items():
-        iou = metrics.iou(kinds["gad"], kinds["base_hull"])  # (target, image)
-        for t in range(iou.shape[0]):
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "method": method,
-                        "hull_rule": rule,
-                        "target": t + 1,
-                        "image": range(iou.shape[1]),
-                        "iou_gad_base_hull": iou[t].numpy(),
-                    }
+    for arch in results.archs:
+        fa = RunFiles(cfg.with_arch(arch))
+        hulls = _stored(fa.hulls, results.stamps[arch]["rc"]["key"], "complexity", fa.rc_csv)
+        for (method, rule), kinds in hulls.items():
+            iou = metrics.iou(kinds["gad"], kinds["base_hull"])  # (target, image), as stored
+            for t in range(iou.shape[0]):
+                parts.append(
+                    pd.DataFrame(
+                        {"arch": arch, "method": method, "hull_rule": rule, "target": t + 1}
+                        | {"image": range(iou.shape[1]), HULL_OVERLAP: iou[t].numpy()}
+                    )
                 )
-            )
-    return pd.concat(parts, ignore_index=True)
+    rc = results.rc.merge(pd.concat(parts), on=keys, how="left", validate="one_to_one", indicator=True)
+    if (rc.pop("_merge") != "both").any():
+        raise GADInputError(
+            f"{RunFiles(cfg).run_dir}: the stored hulls are not of the RC rows' images: rerun notebook 04"
+        )
+    return rc
 
 
 TABLE_FIELDS = tuple(f for f in runfiles.SENSITIVITY_FIELDS if f != "arch") + ("bootstrap",)
@@ -130,7 +136,7 @@ def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]
         # tables and figures of an earlier run of this folder (other hull rules, another
         # architecture) must not linger beside this run's RUN.json; make_figures draws them again
         old.unlink()
-    rc, rs = results.rc, results.rs
+    rc, rs = with_hull_overlap(cfg, results), results.rs
     tables = {"models": model_table(results.models)}
     for rule in rc["hull_rule"].unique():
         rc_r, rs_r = rc[rc["hull_rule"] == rule], rs[rs["hull_rule"] == rule]

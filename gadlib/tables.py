@@ -148,6 +148,10 @@ def direction_summary(
     return pd.DataFrame(out)
 
 
+# the rows' column with the IoU of GAD's hull and the hull-matched baseline's (GAD.evaluate's
+# rows, and notebook 06's from the stored hulls: report.with_hull_overlap)
+HULL_OVERLAP = "iou_gad_base_hull"
+
 FAMILY_RESAMPLES = 20_000  # a family-wise interval's far tails need more resamples than 95%'s 2,000
 
 
@@ -221,7 +225,8 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
       over GAD's, GAD against it on RS and on the logit change, and where both measures agree
       (`both_measures`), also family-wise; and per class the margin within which the two are
       shown equivalent on both measures (`equivalence_bound_both`, a share of the baseline's mean),
-      and the mean IoU of its hull and GAD's (where the rows have `iou_gad_base_hull`)."""
+      and the mean IoU of its hull and GAD's (where the rows have `HULL_OVERLAP`; images where
+      both hulls are empty left out)."""
     keys = ["dataset", "arch", "method", "target", "image"]
     wide = rs_rows.pivot(index=keys, columns="mask", values="rs")  # refuses a repeated row
     # rc_rows first: an inner merge keeps the left's order, the run's methods (the pivot sorted them)
@@ -267,9 +272,7 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
                     )
                 ),
                 # the two hulls' overlap: near 1, the same region (the pipeline's and evaluate's rows have it)
-                "GAD / Base(hull) hull IoU": float(g["iou_gad_base_hull"].mean())
-                if "iou_gad_base_hull" in g
-                else np.nan,
+                "GAD / Base(hull) hull IoU": float(g[HULL_OVERLAP].mean()) if HULL_OVERLAP in g else np.nan,
                 # "not shown better or worse" is not "equal": how large a difference the data rule out
                 "Base(hull) within": " / ".join(
                     percent(equivalence_bound_both(gk, resamples, seed)) for gk in by_class.values()

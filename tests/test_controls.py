@@ -68,6 +68,9 @@ def test_equivalence_bound_is_the_tost_margin_as_a_share_of_the_control():
     # a pair with either value missing is left out; no share of a control whose mean is not above 0
     assert stats.equivalence_bound(np.append(diff, [np.nan, 9.0]), np.append(control, [1.0, np.nan])) == bound
     assert np.isnan(stats.equivalence_bound(diff, -control))
+    # a control whose mean is above 0 but not in every resample: no share either
+    spread = np.tile([10.0, -9.5], 20)
+    assert spread.mean() > 0 and np.isnan(stats.equivalence_bound(np.zeros(40), spread))
     assert np.isnan(stats.equivalence_bound([np.nan], [1.0]))
 
 

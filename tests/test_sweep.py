@@ -363,7 +363,7 @@ def test_a_points_worker_records_the_thread_count_its_kernels_run_with(monkeypat
         torch.set_num_threads(before)
 
 
-def test_points_made_under_older_definitions_run_again_without_rerun(tmp_path, stand_in_sweep, monkeypatch):
+def test_points_made_under_other_definitions_run_again_without_rerun(tmp_path, stand_in_sweep, monkeypatch):
     """After a change of definition (a bumped version in `record.definitions`), the same sweep runs
     its finished points again by itself, and marks an earlier point outside the grid stale, so
     notebook 08 never pools rows of two definitions."""

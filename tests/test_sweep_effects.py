@@ -105,7 +105,7 @@ def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
         (None, "RUN.json is missing or unreadable"),
     ],
 )
-def test_a_point_of_older_code_is_refused_in_one_line(tmp_path, made, reason):
+def test_a_point_of_other_code_is_refused_in_one_line(tmp_path, made, reason):
     """A finished point whose RUN.json has other definitions than the code (or none, or no
     RUN.json) is not pooled: one line that names the point, what differs and what to run."""
     from gadlib.errors import GADInputError

@@ -329,8 +329,7 @@ def test_a_changed_setting_is_recomputed_by_its_stage_or_named_by_later_ones(fin
     assert set(comp.rc["method"]) == set(changed.methods)
     rs = stages.sensitivity(changed, data, family)
     assert set(rs["method"]) == set(changed.methods)
-    # notebook 06's rows are the stage's, with the overlap of two of its stored hulls beside them
-    assert report.run_results(changed).rc.drop(columns="iou_gad_base_hull").equals(comp.rc)
+    assert report.run_results(changed).rc.equals(comp.rc)
     # and the first settings are refused now, never mixed with the new rows
     with pytest.raises(GADInputError, match="was made with"):
         report.run_results(cfg)
@@ -378,25 +377,34 @@ def test_figures_refuse_a_file_the_tables_were_not_made_from(finished_run):
     assert all(p.is_file() for p in report.make_figures(cfg, data, results))
 
 
-def test_notebook_06_rows_carry_the_overlap_of_the_stored_gad_and_hull_matched_hulls(finished_run):
+def test_notebook_06_tables_read_the_overlap_of_the_stored_gad_and_hull_matched_hulls(finished_run):
     """Each RC row's IoU of GAD's hull and the hull-matched baseline's is that of its own
     method, hull rule, class and image in hulls.pt, and a hull file of other rows is refused."""
     from gadlib import report
+    from gadlib.tables import HULL_OVERLAP
 
     tmp, _ = finished_run
     cfg = _smoke(tmp)
-    rows = report.run_results(cfg).rc.set_index(["method", "hull_rule", "target", "image"])["iou_gad_base_hull"]
+    results = report.run_results(cfg)
+    rows = report.with_hull_overlap(cfg, results)
+    assert rows.drop(columns=HULL_OVERLAP).equals(results.rc)  # the same rows, one column more
+    overlap = rows.set_index(["method", "hull_rule", "target", "image"])[HULL_OVERLAP]
     files = runfiles.RunFiles(cfg)
     hulls, st = runfiles.load(files.hulls)
     for (method, rule), kinds in hulls.items():
         g, b = kinds["gad"].flatten(2), kinds["base_hull"].flatten(2)
         by_hand = (g & b).sum(-1) / (g | b).sum(-1)  # (class, image); no hull here is empty
         for t in range(2):
-            assert rows.loc[(method, rule, t + 1)].to_numpy() == pytest.approx(by_hand[t].double().numpy())
-    runfiles.save(files.hulls, hulls, {**st, "key": "made-by-another-run"})
-    with pytest.raises(GADInputError, match="hulls.pt is not the one rc.csv was made from"):
-        report.run_results(cfg)
-    runfiles.save(files.hulls, hulls, st)
+            assert overlap.loc[(method, rule, t + 1)].to_numpy() == pytest.approx(by_hand[t].double().numpy())
+    try:
+        runfiles.save(files.hulls, hulls, {**st, "key": "made-by-another-run"})
+        with pytest.raises(GADInputError, match="hulls.pt is not the one rc.csv was made from"):
+            report.with_hull_overlap(cfg, results)
+        runfiles.save(files.hulls, {k: hulls[k] for k in list(hulls)[1:]}, st)  # a method's hulls missing
+        with pytest.raises(GADInputError, match="the stored hulls are not of the RC rows' images"):
+            report.with_hull_overlap(cfg, results)
+    finally:
+        runfiles.save(files.hulls, hulls, st)
 
 
 def test_notebook_06_leaves_no_figure_or_controls_file_of_another_run_beside_its_record(finished_run):

@@ -107,7 +107,10 @@ def baseline_rows(folder: Path) -> tuple[dict, dict, dict, dict]:
                 "Base(hull) / GAD hull": part["Base(hull) / GAD hull"].mean(),
                 **{c: counts(part[c]) for c in HULL_MATCHED_COLUMNS},
             }
-            close[key] = {"hull IoU": part["GAD / Base(hull) hull IoU"].mean(), **closeness(part["Base(hull) within"])}
+            close[key] = {
+                "GAD / Base(hull) IoU": part["GAD / Base(hull) hull IoU"].mean(),
+                **closeness(part["Base(hull) within"]),
+            }
     return area, sup, matched, close
 
 
