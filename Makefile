@@ -13,6 +13,7 @@
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make direction-summary : the paper's verdicts of the committed runs, counted (the README's prose cites them)
 # make reviewer-checks : the committed runs' baseline checks and sanity intervals, counted (the README's prose cites them)
+# make seed-checks : the seed sweeps' verdicts, seed by seed and pooled (make sweep SWEEP=seeds ..., README)
 # make accuracy-spread : ResNet18's test accuracy on both packs over 10 training seeds, with and without the speed levers (about 20 min)
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
@@ -39,7 +40,7 @@ SWEEP_ARGS ?=
 help:
 	@sed -n '/^[^#]/q; s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary direction-summary reviewer-checks accuracy-spread
+.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary direction-summary reviewer-checks seed-checks accuracy-spread
 
 # uv installs the same releases as pip (same pins, and pip's own package sources, see
 # tools/pip_sources.py): this target took 45 s, against 104 s with pip (benchmarks/README.md).
@@ -190,6 +191,11 @@ direction-summary: $(VENV)/.installed
 reviewer-checks: $(VENV)/.installed
 	$(call into,figures/reviewer_checks.md,$(PY) tools/reviewer_checks.py $(CONTROL_RUNS))
 	cat figures/reviewer_checks.md
+
+SEED_SWEEPS ?= figures/seeds figures/seeds-birds figures/seeds-catsdogs
+seed-checks: $(VENV)/.installed
+	$(call into,figures/seed_checks.md,$(PY) tools/seed_checks.py $(SEED_SWEEPS))
+	cat figures/seed_checks.md
 
 # The yardstick for "same test accuracy, within 1 point" (#9): how far the seed alone moves it.
 # bf16 is emulated, and slow, on CPUs without native bf16: SPREAD_VARIANTS="small-maps plain-convs" there.

@@ -486,6 +486,9 @@ LATEST = (
     "alphas-q-birds",
     "alphas-q-catsdogs",
     "alpha-selection",
+    "seeds",
+    "seeds-birds",
+    "seeds-catsdogs",
 )
 # where each of record.definitions() is defined, to read it at a record's commit (records made
 # before RUN.json carried `definitions` have only their commit)

@@ -1,0 +1,113 @@
+"""tools/seed_checks.py: the verdicts of the seed sweeps, seed by seed and pooled, from the files
+each point's notebook 06 wrote; and its refusals of a sweep it cannot read as seeds."""
+
+import json
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+
+SWEEP = ROOT / "figures" / "seeds"
+
+
+def small_sweep(tmp_path, seeds=(0, 1), status="done"):
+    """A copy of the committed synthetic seed sweep with only the points of `seeds`."""
+    sweep = tmp_path / "seeds"
+    sweep.mkdir()
+    lines = (SWEEP / "points.csv").read_text().splitlines(keepends=True)
+    table = pd.read_csv(SWEEP / "points.csv", skiprows=1, dtype=str, keep_default_na=False)
+    table = table[table["point"].isin([f"seed-{s}" for s in seeds])].assign(status=status)
+    (sweep / "points.csv").write_text(lines[0] + table.to_csv(index=False))
+    for seed in seeds:
+        shutil.copytree(SWEEP / f"seed-{seed}", sweep / f"seed-{seed}")
+    return sweep
+
+
+def set_column(csv, column, value):
+    """Every row's `column` set to `value`, the stamp (first line) kept."""
+    stamp, _, body = csv.read_text().partition("\n")
+    table = pd.read_csv(csv, comment="#")
+    table[column] = value
+    csv.write_text(stamp + "\n" + table.to_csv(index=False))
+
+
+def test_the_committed_summary_is_what_the_seed_sweeps_say(capsys):
+    """figures/seed_checks.md (the README embeds it) is made from the committed seed sweeps' files."""
+    import seed_checks
+
+    sweeps = re.search(r"^SEED_SWEEPS \?= (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    seed_checks.main(*(str(ROOT / s) for s in sweeps))
+    assert capsys.readouterr().out == (ROOT / "figures/seed_checks.md").read_text(), "run `make seed-checks`"
+
+
+def test_the_pooled_row_counts_every_seed_class_by_class(tmp_path):
+    import seed_checks
+
+    sweep = small_sweep(tmp_path)
+    # seed 0: each method's classes split (1 fails, 1 undecided); seed 1: every cell holds
+    column = "GAD vs Base(hull), both"
+    set_column(sweep / "seed-0" / "baseline_check_top_q.csv", column, "class 1 fails, class 2 undecided")
+    set_column(sweep / "seed-1" / "baseline_check_top_q.csv", column, "holds")
+    rows = seed_checks.seed_rows(sweep)
+    pooled, per_seed = seed_checks.pooled(rows), seed_checks.per_seed(rows)
+    assert pooled[("seeds", "resnet18", "top 50%")]["seeds"] == 2
+    assert pooled[("seeds", "resnet18", "top 50%")][column] == "10 / 5 / 5"
+    # a second sweep of the same seeds: its own rows, and the sweeps pooled in "all"
+    other = tmp_path / "other" / "seeds-again"
+    other.parent.mkdir()
+    shutil.copytree(sweep, other)
+    rows |= seed_checks.seed_rows(other)
+    pooled = seed_checks.pooled(rows)
+    assert pooled[("seeds-again", "resnet18", "top 50%")][column] == "10 / 5 / 5"
+    assert pooled[("all", "resnet18", "top 50%")][column] == "20 / 10 / 10"
+    assert pooled[("all", "resnet18", "top 50%")]["seeds"] == 4
+    assert list(pooled)[-2:] == [("all", "resnet18", "top 50%"), ("all", "resnet18", "10% of max")]
+    assert per_seed[("seeds", 0, "resnet18", "top 50%")][column] == "0 / 5 / 5"
+    assert per_seed[("seeds", 1, "resnet18", "top 50%")][column] == "10 / 0 / 0"
+    # the test accuracy is the original's (alphas 0), as its models table gives it
+    models = pd.read_csv(sweep / "seed-1" / "models.csv", comment="#")
+    assert per_seed[("seeds", 1, "resnet18", "top 50%")]["test accuracy"] == models["accuracy"].iloc[0]
+    assert (models[["alpha_c1", "alpha_c2"]].iloc[0] == 0).all()
+
+
+def refusal(capsys, *sweeps) -> str:
+    import seed_checks
+
+    with pytest.raises(SystemExit) as stop:
+        seed_checks.main(*map(str, sweeps))
+    assert capsys.readouterr().out == ""  # nothing half-printed into the file make writes
+    message = str(stop.value.code)
+    assert "\n" not in message
+    return message
+
+
+def test_a_point_not_done_stops_the_summary(tmp_path, capsys):
+    sweep = small_sweep(tmp_path, status="failed")
+    assert "seed-0 is failed, not done: run its sweep again" in refusal(capsys, sweep)
+
+
+def test_a_point_of_other_code_stops_the_summary(tmp_path, capsys):
+    sweep = small_sweep(tmp_path)
+    record = sweep / "seed-1" / "RUN.json"
+    rec = json.loads(record.read_text())
+    rec["definitions"]["regions"] = -1
+    record.write_text(json.dumps(rec))
+    assert "seed-1 was made by other code" in refusal(capsys, sweep)
+
+
+def test_a_sweep_of_another_setting_or_of_one_seed_twice_stops_the_summary(tmp_path, capsys):
+    assert "not the seed alone" in refusal(capsys, ROOT / "figures" / "alphas-q")
+    sweep = small_sweep(tmp_path)
+    points = sweep / "points.csv"
+    points.write_text(points.read_text().replace('""seed"": 1', '""seed"": 0'))
+    assert "two points of one seed" in refusal(capsys, sweep)
+
+
+def test_a_file_left_by_an_earlier_run_stops_the_summary(tmp_path, capsys):
+    sweep = small_sweep(tmp_path)
+    csv = sweep / "seed-0" / "direction_top_q.csv"
+    csv.write_text(re.sub(r'"key": "\w+"', '"key": "0123456789abcdef"', csv.read_text(), count=1))
+    assert "was not made from the rows of the run" in refusal(capsys, sweep)
