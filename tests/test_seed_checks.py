@@ -13,9 +13,9 @@ from conftest import ROOT
 SWEEP = ROOT / "figures" / "seeds"
 
 
-def small_sweep(tmp_path, seeds=(0, 1), status="done"):
+def small_sweep(tmp_path, seeds=(0, 1), status="done", name="seeds-copy"):
     """A copy of the committed synthetic seed sweep with only the points of `seeds`."""
-    sweep = tmp_path / "seeds"
+    sweep = tmp_path / name
     sweep.mkdir()
     lines = (SWEEP / "points.csv").read_text().splitlines(keepends=True)
     table = pd.read_csv(SWEEP / "points.csv", skiprows=1, dtype=str, keep_default_na=False)
@@ -51,33 +51,71 @@ def test_the_pooled_row_counts_every_seed_class_by_class(tmp_path):
     column = "GAD vs Base(hull), both"
     set_column(sweep / "seed-0" / "baseline_check_top_q.csv", column, "class 1 fails, class 2 undecided")
     set_column(sweep / "seed-1" / "baseline_check_top_q.csv", column, "holds")
-    rows = seed_checks.seed_rows(sweep)
+    rows = seed_checks.seed_rows(sweep, seed_checks.points(sweep))
     pooled, per_seed = seed_checks.pooled(rows), seed_checks.per_seed(rows)
-    assert pooled[("seeds", "resnet18", "top 50%")]["seeds"] == 2
-    assert pooled[("seeds", "resnet18", "top 50%")][column] == "10 / 5 / 5"
+    assert pooled[("seeds-copy", "resnet18", "top 50%")]["seeds"] == 2
+    assert pooled[("seeds-copy", "resnet18", "top 50%")][column] == "10 / 5 / 5"
     # a second sweep of the same seeds: its own rows, and the sweeps pooled in "all"
     other = tmp_path / "other" / "seeds-again"
     other.parent.mkdir()
     shutil.copytree(sweep, other)
-    rows |= seed_checks.seed_rows(other)
+    rows |= seed_checks.seed_rows(other, seed_checks.points(other))
     pooled = seed_checks.pooled(rows)
     assert pooled[("seeds-again", "resnet18", "top 50%")][column] == "10 / 5 / 5"
     assert pooled[("all", "resnet18", "top 50%")][column] == "20 / 10 / 10"
     assert pooled[("all", "resnet18", "top 50%")]["seeds"] == 4
     assert list(pooled)[-2:] == [("all", "resnet18", "top 50%"), ("all", "resnet18", "10% of max")]
-    assert per_seed[("seeds", 0, "resnet18", "top 50%")][column] == "0 / 5 / 5"
-    assert per_seed[("seeds", 1, "resnet18", "top 50%")][column] == "10 / 0 / 0"
+    assert per_seed[("seeds-copy", 0, "resnet18", "top 50%")][column] == "0 / 5 / 5"
+    assert per_seed[("seeds-copy", 1, "resnet18", "top 50%")][column] == "10 / 0 / 0"
     # the test accuracy is the original's (alphas 0), as its models table gives it
     models = pd.read_csv(sweep / "seed-1" / "models.csv", comment="#")
-    assert per_seed[("seeds", 1, "resnet18", "top 50%")]["test accuracy"] == models["accuracy"].iloc[0]
+    assert per_seed[("seeds-copy", 1, "resnet18", "top 50%")]["test accuracy"] == models["accuracy"].iloc[0]
     assert (models[["alpha_c1", "alpha_c2"]].iloc[0] == 0).all()
 
 
+def test_the_pooled_margins_are_those_of_every_seed_cell(tmp_path):
+    import seed_checks
+
+    sweep = small_sweep(tmp_path)
+    # 5 methods x 2 classes per seed: seed 0's cells at 1% and 2%, seed 1's at 6% and 12%
+    set_column(sweep / "seed-0" / "baseline_check_top_q.csv", "Base(hull) within", "1.0% / 2.0%")
+    set_column(sweep / "seed-1" / "baseline_check_top_q.csv", "Base(hull) within", "6.0% / 12.0%")
+    set_column(sweep / "seed-1" / "baseline_check_top_q.csv", "GAD / Base(hull) hull IoU", 0.5)
+    rows = seed_checks.seed_rows(sweep, seed_checks.points(sweep))
+    row = seed_checks.pooled(rows)[("seeds-copy", "resnet18", "top 50%")]
+    assert (row["margin median"], row["margin largest"]) == ("4.0%", "12.0%")
+    assert (row["margin within 5%"], row["margin within 10%"]) == ("10 of 20", "15 of 20")
+    seed0 = pd.read_csv(sweep / "seed-0" / "baseline_check_top_q.csv", comment="#")["GAD / Base(hull) hull IoU"]
+    assert row["GAD / Base(hull) IoU"] == pytest.approx((seed0.sum() + 5 * 0.5) / 10)
+    assert seed_checks.per_seed(rows)[("seeds-copy", 1, "resnet18", "top 50%")]["margin median"] == "9.0%"
+
+
+def test_the_controls_are_summed_over_the_seeds(tmp_path):
+    import seed_checks
+
+    sweep = small_sweep(tmp_path)
+    for seed, counts in ((0, (1, 2, 3, 0)), (1, (4, 0, 1, 0))):
+        csv = sweep / f"seed-{seed}" / "controls_verdicts_resnet18.csv"
+        for column, n in zip(("holds", "fails", "undecided (interval contains 0)", "no difference"), counts):
+            set_column(csv, column, n)
+    found = seed_checks.control_counts(sweep, seed_checks.points(sweep))
+    column = found["seeds-copy (resnet18)"]
+    assert (column == "5 / 2 / 4").all() and ("rs", "gad0") in column.index
+    # a point without controls among points with them is refused
+    record = sweep / "seed-1" / "RUN.json"
+    rec = json.loads(record.read_text())
+    rec["controls_keys"] = {}
+    record.write_text(json.dumps(rec))
+    with pytest.raises(SystemExit, match="seed-1 has no controls"):
+        seed_checks.control_counts(sweep, seed_checks.points(sweep))
+
+
 def refusal(capsys, *sweeps) -> str:
+    """The one-line error for the last of `sweeps`, the others being good: nothing is printed."""
     import seed_checks
 
     with pytest.raises(SystemExit) as stop:
-        seed_checks.main(*map(str, sweeps))
+        seed_checks.main(str(SWEEP), *map(str, sweeps))
     assert capsys.readouterr().out == ""  # nothing half-printed into the file make writes
     message = str(stop.value.code)
     assert "\n" not in message
@@ -101,9 +139,24 @@ def test_a_point_of_other_code_stops_the_summary(tmp_path, capsys):
 def test_a_sweep_of_another_setting_or_of_one_seed_twice_stops_the_summary(tmp_path, capsys):
     assert "not the seed alone" in refusal(capsys, ROOT / "figures" / "alphas-q")
     sweep = small_sweep(tmp_path)
+    shutil.copytree(sweep / "seed-0", sweep / "seed-0-again")  # seed 0 run twice, under two names
     points = sweep / "points.csv"
-    points.write_text(points.read_text().replace('""seed"": 1', '""seed"": 0'))
+    row = next(line for line in points.read_text().splitlines() if line.startswith("seed-0,"))
+    points.write_text(points.read_text() + row.replace("seed-0,seed-0,", "seed-0-again,seed-0-again,", 1) + "\n")
     assert "two points of one seed" in refusal(capsys, sweep)
+
+
+def test_a_missing_point_or_index_or_a_record_of_another_point_stops_the_summary(tmp_path, capsys):
+    sweep = small_sweep(tmp_path)
+    assert "does not exist: run the seed sweep first" in refusal(capsys, tmp_path / "nothing-here")
+    shutil.rmtree(sweep / "seed-1")
+    assert "seed-1 has no RUN.json" in refusal(capsys, sweep)
+    shutil.copytree(sweep / "seed-0", sweep / "seed-1")  # seed 0's run where seed 1's should be
+    assert "seed-1/RUN.json is not the run" in refusal(capsys, sweep)
+
+
+def test_two_sweeps_of_one_name_stop_the_summary(tmp_path, capsys):
+    assert "two sweeps of one name" in refusal(capsys, small_sweep(tmp_path, name="seeds"))
 
 
 def test_a_file_left_by_an_earlier_run_stops_the_summary(tmp_path, capsys):

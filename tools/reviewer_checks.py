@@ -47,10 +47,15 @@ HULL_MATCHED_COLUMNS = (
 )
 
 
+def cell_counter(joined: pd.Series) -> Counter:
+    """The verdicts of the (method, class) cells of the methods' joined verdicts, counted."""
+    return Counter(v for j in joined for v in class_cells(j))
+
+
 def counts(joined: pd.Series) -> str:
     """'holds / fails / undecided' over the (method, class) cells of the methods' verdicts, then
     the ties (every image equal) and the undefined ones (no image with both values)."""
-    return count_text(Counter(v for j in joined for v in class_cells(j)))
+    return count_text(cell_counter(joined))
 
 
 def read(path: Path, **kwargs) -> pd.DataFrame:
@@ -82,13 +87,19 @@ def closeness(cells: pd.Series) -> dict:
     }
 
 
+def baseline_table(folder: Path, rule: str) -> pd.DataFrame:
+    """The run's baseline_check_<rule>.csv, stamp-checked, with every column the summaries read."""
+    t = read(folder / f"baseline_check_{rule}.csv")
+    if not {HULL_MATCHED_COLUMNS[0], "Base(hull) within", "GAD / Base(hull) hull IoU"} <= set(t.columns):
+        sys.exit(f"error: {folder}/baseline_check_{rule}.csv predates its last columns: make the run anew")
+    return t
+
+
 def baseline_rows(folder: Path) -> tuple[dict, dict, dict, dict]:
     """Sections 1, 2, 4 and 5, one row per (run, architecture, hull rule)."""
     area, sup, matched, close = {}, {}, {}, {}
     for rule, label in rules_of(folder).items():
-        t = read(folder / f"baseline_check_{rule}.csv")
-        if not {HULL_MATCHED_COLUMNS[0], "Base(hull) within", "GAD / Base(hull) hull IoU"} <= set(t.columns):
-            sys.exit(f"error: {folder}/baseline_check_{rule}.csv predates its last columns: make the run anew")
+        t = baseline_table(folder, rule)
         for arch, part in t.groupby("arch", sort=False):
             key = (folder.name, arch, label)
             area[key] = {
@@ -126,9 +137,9 @@ def sanity(folder: Path) -> pd.Series | None:
     return pd.Series(cells, name=f"{folder.name} ({arch})")
 
 
-def frame(rows: dict) -> pd.DataFrame:
+def frame(rows: dict, names=("run", "arch", "hulls")) -> pd.DataFrame:
     t = pd.DataFrame.from_dict(rows, orient="index")
-    t.index = pd.MultiIndex.from_tuples(t.index, names=["run", "arch", "hulls"])
+    t.index = pd.MultiIndex.from_tuples(t.index, names=list(names))
     return t
 
 

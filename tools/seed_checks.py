@@ -8,7 +8,8 @@ README rests on, per (method, class) cell, holds / fails / undecided:
 - GAD against the hull-matched baseline, where RS and the logit change agree ("both");
 - how close GAD and the hull-matched baseline are shown to be (reviewer_checks' section 5).
 Table 1 pools every seed of a sweep, then every sweep (sweep "all"); table 2 has one row per
-seed, with the original's test accuracy. Each file's stamp must carry its point's RUN.json key,
+seed, with the original's test accuracy; table 3, for sweeps run with --controls, sums notebook
+07's verdicts of GAD against each control over the seeds. Each file's stamp must carry its point's RUN.json key,
 every point must be done and made under the code's current definitions (`record.definitions`),
 and every point's seed must differ: otherwise the tool stops in one line.
 Usage: python tools/seed_checks.py figures/seeds figures/seeds-birds ...
@@ -22,12 +23,14 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+from controls_summary import controls_keys
 from direction_summary import rules_of
-from reviewer_checks import closeness, read
+from reviewer_checks import baseline_table, cell_counter, closeness, frame, read
 
+from gadlib.stats import VERDICTS as VERDICT_WORDS
 from gadlib.stats import count_text
 from gadlib.sweep import other_code, read_points
-from gadlib.tables import class_cells, to_markdown
+from gadlib.tables import to_markdown
 
 # (file, column) -> the label of its count in the tables below
 VERDICTS = {
@@ -38,14 +41,19 @@ VERDICTS = {
     ("baseline_check", "GAD vs Base(hull), both"): "GAD vs Base(hull), both",
 }
 MARGIN = "Base(hull) within"
+OVERLAP = "GAD / Base(hull) hull IoU"
+AGAIN = "run its sweep again (its command is in the README)"
 
 
 def points(sweep: Path) -> list[tuple[int, Path]]:
     """(seed, folder) of every point of the sweep, after checking that each is done, of the
-    current code, and of its own seed."""
-    table = read_points(sweep / "points.csv")
+    current code, and of its own seed, as its RUN.json says too."""
+    index = sweep / "points.csv"
+    if not index.is_file():
+        sys.exit(f"error: {index} does not exist: run the seed sweep first (its command is in the README)")
+    table = read_points(index)
     if table.empty:
-        sys.exit(f"error: {sweep}/points.csv lists no point: run the seed sweep first (its command is in the README)")
+        sys.exit(f"error: {index} lists no point: run the seed sweep first (its command is in the README)")
     found = []
     for _, row in table.iterrows():
         folder = sweep / row["point"]
@@ -53,9 +61,14 @@ def points(sweep: Path) -> list[tuple[int, Path]]:
         if set(params) != {"seed"}:
             sys.exit(f"error: {sweep} sweeps {', '.join(sorted(params))}, not the seed alone: give a seed sweep")
         if row["status"] != "done":
-            sys.exit(f"error: point {folder} is {row['status']}, not done: run its sweep again")
+            sys.exit(f"error: point {folder} is {row['status']}, not done: {AGAIN}")
+        if not (folder / "RUN.json").is_file():
+            sys.exit(f"error: point {folder} has no RUN.json (its folder is missing or incomplete): {AGAIN}")
         if (why := other_code(folder / "RUN.json")) is not None:
-            sys.exit(f"error: point {folder} was made by other code ({why}): run its sweep again")
+            sys.exit(f"error: point {folder} was made by other code ({why}): {AGAIN}")
+        record = json.loads((folder / "RUN.json").read_text())
+        if record["parameters"]["seed"] != params["seed"] or record["tables_key"] != row["key"]:
+            sys.exit(f"error: {folder}/RUN.json is not the run {index} lists for that point: {AGAIN}")
         found.append((int(params["seed"]), folder))
     seeds = [seed for seed, _ in found]
     if len(set(seeds)) != len(seeds):
@@ -63,28 +76,56 @@ def points(sweep: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def cells(part: pd.DataFrame, column: str) -> Counter:
-    return Counter(v for joined in part[column] for v in class_cells(joined))
-
-
-def seed_rows(sweep: Path) -> dict:
+def seed_rows(sweep: Path, found: list[tuple[int, Path]]) -> dict:
     """Per (sweep, seed, architecture, hull rule): the cells' verdict counts, their margins and
     hull overlaps, and the original's test accuracy."""
     rows = {}
-    for seed, folder in points(sweep):
+    for seed, folder in found:
         models = read(folder / "models.csv")
-        accuracy = models[(models["alpha_c1"] == 0) & (models["alpha_c2"] == 0)].set_index("arch")["accuracy"]
+        original = models[(models["alpha_c1"] == 0) & (models["alpha_c2"] == 0)].set_index("arch")["accuracy"]
         for rule, label in rules_of(folder).items():
-            tables = {name: read(folder / f"{name}_{rule}.csv") for name in ("direction", "baseline_check")}
-            for arch in tables["baseline_check"]["arch"].unique():
+            tables = {
+                "direction": read(folder / f"direction_{rule}.csv"),
+                "baseline_check": baseline_table(folder, rule),
+            }
+            archs = {name: list(t["arch"].unique()) for name, t in tables.items()}
+            if archs["direction"] != archs["baseline_check"] or not set(archs["direction"]) <= set(original.index):
+                sys.exit(
+                    f"error: {folder}'s direction, baseline_check and models tables are of other architectures: {AGAIN}"
+                )
+            for arch in archs["direction"]:
                 parts = {name: t[t["arch"] == arch] for name, t in tables.items()}
                 rows[(sweep.name, seed, arch, label)] = {
-                    "test accuracy": accuracy[arch],
-                    "counts": {lab: cells(parts[name], col) for (name, col), lab in VERDICTS.items()},
+                    "test accuracy": original[arch],
+                    "counts": {lab: cell_counter(parts[name][col]) for (name, col), lab in VERDICTS.items()},
                     "margins": list(parts["baseline_check"][MARGIN]),
-                    "overlaps": list(parts["baseline_check"]["GAD / Base(hull) hull IoU"]),
+                    "overlaps": list(parts["baseline_check"][OVERLAP]),
                 }
     return rows
+
+
+def control_counts(sweep: Path, found: list[tuple[int, Path]]) -> dict[str, pd.Series]:
+    """Notebook 07's verdicts of GAD against each control, per (metric, control), summed over the
+    seeds: one column per architecture with controls; none for a sweep run without --controls."""
+    with_controls = [(folder, controls_keys(folder)) for _, folder in found]
+    if not any(keys for _, keys in with_controls):
+        return {}
+    totals = {}
+    for folder, keys in with_controls:
+        if not keys:
+            sys.exit(
+                f"error: point {folder} has no controls, others of its sweep have: run its sweep again with --controls"
+            )
+        for arch in keys:
+            t = read(folder / f"controls_verdicts_{arch}.csv", index_col=[0, 1, 2, 3]).droplevel([0, 1])
+            for idx, row in t.iterrows():
+                totals.setdefault(arch, {}).setdefault(idx, Counter()).update(
+                    {word: int(n) for word, n in row.items() if word in VERDICT_WORDS}
+                )
+    return {
+        f"{sweep.name} ({arch})": pd.Series({idx: count_text(n) for idx, n in found.items()})
+        for arch, found in totals.items()
+    }
 
 
 def per_seed(rows: dict) -> dict:
@@ -114,23 +155,22 @@ def pooled(rows: dict) -> dict:
             "seeds": len(members),
             **{lab: count_text(sum((row["counts"][lab] for row in members), Counter())) for lab in labels},
             **{f"margin {k}": v for k, v in closeness(pd.Series(margins)).items()},
-            "GAD / Base(hull) IoU": sum(overlaps) / len(overlaps),
+            "GAD / Base(hull) IoU": pd.Series(overlaps, dtype=float).mean(),
         }
     return dict(sorted(table.items(), key=lambda item: item[0][0] == "all"))  # "all" last, else as read
-
-
-def frame(rows: dict, names: list[str]) -> pd.DataFrame:
-    t = pd.DataFrame.from_dict(rows, orient="index")
-    t.index = pd.MultiIndex.from_tuples(t.index, names=names)
-    return t
 
 
 def main(*sweeps: str) -> None:
     if not sweeps:
         sys.exit(__doc__)
-    rows = {}
+    names = [Path(sweep).name for sweep in sweeps]
+    if len(set(names)) != len(names):
+        sys.exit(f"error: two sweeps of one name among {', '.join(sweeps)}: their rows would be one; give each once")
+    rows, controls = {}, {}
     for sweep in map(Path, sweeps):  # everything read before anything is printed
-        rows.update(seed_rows(sweep))
+        found = points(sweep)
+        rows.update(seed_rows(sweep, found))
+        controls.update(control_counts(sweep, found))
     print(
         "1. Every seed of each sweep pooled: per (method, class) cell, holds / fails / undecided, for the "
         "paper's claims (RC < 1 for most images; GAD's RS above its supplementary region's), GAD against the "
@@ -142,6 +182,15 @@ def main(*sweeps: str) -> None:
     print(to_markdown(frame(pooled(rows), ["sweep", "arch", "hulls"])) + "\n")
     print("2. Seed by seed: the original's test accuracy, the same counts, and the margins' median and largest\n")
     print(to_markdown(frame(per_seed(rows), ["sweep", "seed", "arch", "hulls"])))
+    if controls:
+        print(
+            "\n3. Notebook 07's controls, every seed of each sweep pooled: GAD against each control, comparisons "
+            "(methods, x hull rules for RS) that hold / fail / are undecided, summed over the seeds ('-': the "
+            "metric needs the true object, which only the synthetic data have)\n"
+        )
+        table = pd.concat(controls, axis=1).fillna("-")
+        table.index = pd.MultiIndex.from_tuples(table.index, names=["metric", "GAD vs"])
+        print(to_markdown(table))
 
 
 if __name__ == "__main__":
