@@ -311,3 +311,21 @@ def test_the_device_kit_brings_every_package_a_gpu_run_imports_that_the_image_la
                 if not {canonicalize_name(d) for d in owners.get(top, [])} & (set(kit) | DEVICE_HAS):
                     missing.add(f"{path.name}: {top}")
     assert not missing
+
+
+def github_anchor(heading: str) -> str:
+    # GitHub's rule: lower case, drop what is not a word character, space or hyphen, spaces to hyphens
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_within_a_document_names_one_of_its_headings():
+    """A link such as [question 7](#7-does-...) leads nowhere once its heading is reworded."""
+    documents = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    checked = 0
+    for doc in documents:
+        text = doc.read_text()
+        anchors = {github_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.M)}
+        links = re.findall(r"\]\(#([^)]+)\)", text)
+        assert not (missing := sorted(set(links) - anchors)), f"{doc.name} links to no heading: {missing}"
+        checked += len(links)
+    assert checked >= 15  # the README's contents alone has 14
