@@ -192,7 +192,8 @@ reviewer-checks: $(VENV)/.installed
 	$(call into,figures/reviewer_checks.md,$(PY) tools/reviewer_checks.py $(CONTROL_RUNS))
 	cat figures/reviewer_checks.md
 
-SEED_SWEEPS ?= figures/seeds figures/seeds-birds figures/seeds-catsdogs
+SEED_SWEEPS ?= figures/seeds figures/seeds-birds figures/seeds-catsdogs \
+	figures/seeds-vgg16
 seed-checks: $(VENV)/.installed
 	$(call into,figures/seed_checks.md,$(PY) tools/seed_checks.py $(SEED_SWEEPS))
 	cat figures/seed_checks.md

@@ -38,7 +38,9 @@ def test_the_committed_summary_is_what_the_seed_sweeps_say(capsys):
     """figures/seed_checks.md (the README embeds it) is made from the committed seed sweeps' files."""
     import seed_checks
 
-    sweeps = re.search(r"^SEED_SWEEPS \?= (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")  # a value continued over lines
+    sweeps = re.search(r"^SEED_SWEEPS \?= (.+)$", makefile, re.M).group(1).split()
+    assert len(sweeps) == 4, sweeps
     seed_checks.main(*(str(ROOT / s) for s in sweeps))
     assert capsys.readouterr().out == (ROOT / "figures/seed_checks.md").read_text(), "run `make seed-checks`"
 

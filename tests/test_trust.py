@@ -489,6 +489,7 @@ LATEST = (
     "seeds",
     "seeds-birds",
     "seeds-catsdogs",
+    "seeds-vgg16",
 )
 # where each of record.definitions() is defined, to read it at a record's commit (records made
 # before RUN.json carried `definitions` have only their commit)
