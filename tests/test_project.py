@@ -323,9 +323,9 @@ def test_every_link_within_a_document_names_one_of_its_headings():
     documents = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     checked = 0
     for doc in documents:
-        text = doc.read_text()
+        text = re.sub(r"^```.*?^```", "", doc.read_text(), flags=re.M | re.S)  # a "# comment" in code is no heading
         anchors = {github_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.M)}
         links = re.findall(r"\]\(#([^)]+)\)", text)
         assert not (missing := sorted(set(links) - anchors)), f"{doc.name} links to no heading: {missing}"
         checked += len(links)
-    assert checked >= 15  # the README's contents alone has 14
+    assert checked >= 15  # the README's contents line alone has 13

@@ -177,7 +177,7 @@ def main(*sweeps: str) -> None:
         "matched-area baseline on RS and on the logit change, and GAD against the hull-matched baseline where "
         "RS and the logit change agree; then the equivalence margins of the cells (reviewer_checks' section "
         "5: median, largest, how many within 5% and 10%) and the two hulls' mean IoU; the rows of sweep 'all' "
-        "pool every sweep\n"
+        "pool every sweep of one architecture\n"
     )
     print(to_markdown(frame(pooled(rows), ["sweep", "arch", "hulls"])) + "\n")
     print("2. Seed by seed: the original's test accuracy, the same counts, and the margins' median and largest\n")
