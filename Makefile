@@ -193,7 +193,7 @@ reviewer-checks: $(VENV)/.installed
 	cat figures/reviewer_checks.md
 
 SEED_SWEEPS ?= figures/seeds figures/seeds-birds figures/seeds-catsdogs \
-	figures/seeds-vgg16
+	figures/seeds-vgg16 figures/seeds-birds-vgg16
 seed-checks: $(VENV)/.installed
 	$(call into,figures/seed_checks.md,$(PY) tools/seed_checks.py $(SEED_SWEEPS))
 	cat figures/seed_checks.md

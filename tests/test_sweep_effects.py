@@ -132,3 +132,23 @@ def test_a_point_of_other_code_is_refused_in_one_line(tmp_path, made, reason):
     (folder / point / "RUN.json").write_text(json.dumps({"definitions": definitions()}))
     points, rc_read, _ = sweep_effects.read_sweep("old", tmp_path / "runs", tmp_path / "figures")
     assert points["point"].tolist() == [point] and len(rc_read) == len(rc)
+
+
+def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
+    """Notebook 08 pools the points done when it runs: a table written before the last points
+    finished, or by a run of part of the grid, would leave points out and still look whole."""
+    from pathlib import Path
+
+    from gadlib.sweep import read_points
+
+    checked = 0
+    for index in sorted((Path(__file__).resolve().parents[1] / "figures").glob("*/points.csv")):
+        params = [json.loads(p) for p in read_points(index).query("status == 'done'")["params"]]
+        for path in index.parent.glob("effects_*.csv"):
+            table = pd.read_csv(path, dtype={"value": str}, keep_default_na=False)
+            assert set(table["parameter"]) == {name for p in params for name in p}, path
+            for name in set(table["parameter"]):
+                values = set(table.loc[table["parameter"] == name, "value"])
+                assert values == {json.dumps(p[name]) for p in params}, (path, name)
+            checked += 1
+    assert checked >= 8  # the committed seed and alpha sweeps

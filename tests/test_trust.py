@@ -490,6 +490,7 @@ LATEST = (
     "seeds-birds",
     "seeds-catsdogs",
     "seeds-vgg16",
+    "seeds-birds-vgg16",
 )
 # where each of record.definitions() is defined, to read it at a record's commit (records made
 # before RUN.json carried `definitions` have only their commit)

@@ -5,7 +5,11 @@ ResNet18 at 32 px, in fp32 and with `train_precision=bf16`, so that the whole-ru
 bounds in benchmarks/README.md can be checked: `.venv/bin/python tools/cpu_bound.py`. On a CPU without native bf16
 it times fp32 only (emulated bf16 ran for over 15 minutes on an AVX2-only EPYC); `--bf16`
 times it anyway. Freed memory is kept for reuse, as in the notebooks (since dc1a5fe; earlier
-rates in benchmarks/README.md were timed without)."""
+rates in benchmarks/README.md were timed without).
+
+`--side-by-side` instead asks how a CPU sweep should share the cores: the training rate of one
+process with every thread (`make sweep SWEEP_ARGS="--workers 1"`) against that of one process
+per core on one thread each, all training at once (the sweep's default LocalCluster), summed."""
 
 import sys
 import time
@@ -48,7 +52,35 @@ def training_rate(arch: str, size: int, bf16: bool = False, batch: int = 64, ste
     return batch * steps / (time.perf_counter() - started)
 
 
-if __name__ == "__main__":
+def _one_thread_rate(arch: str, size: int) -> float:
+    torch.set_num_threads(1)
+    keep_freed_memory()
+    return training_rate(arch, size, steps=8)
+
+
+def side_by_side() -> None:
+    """Per model: images per second of one process on every thread, and of one process per
+    thread side by side (their rates summed), with the ratio."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    n = torch.get_num_threads()
+    keep_freed_memory()
+    print(f"torch {torch.__version__}; one process on {n} threads against {n} processes on one thread each")
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(torch.set_num_threads, [1] * n))  # every process started and torch imported first
+        for arch, size in [("vgg16", 32), ("vgg16", 64), ("resnet18", 32)]:
+            alone = training_rate(arch, size, steps=8)
+            together = sum(pool.map(_one_thread_rate, [arch] * n, [size] * n))
+            print(
+                f"{arch} {size} px training, fp32: one process {alone:.0f} img/s, {n} side by side "
+                f"{together:.0f} img/s in all: one process {alone / together:.2f}x"
+            )
+
+
+if __name__ == "__main__" and "--side-by-side" in sys.argv:
+    side_by_side()
+elif __name__ == "__main__":
     precisions = ("fp32", "bf16") if bf16_available(torch.device("cpu")) or "--bf16" in sys.argv else ("fp32",)
     kept = keep_freed_memory()  # as the notebooks train on the CPU (gadlib/cpu_memory.py)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, freed memory kept: {kept}")
