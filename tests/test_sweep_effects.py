@@ -136,7 +136,9 @@ def test_a_point_of_other_code_is_refused_in_one_line(tmp_path, made, reason):
 
 def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
     """Notebook 08 pools the points done when it runs: a table written before the last points
-    finished, or by a run of part of the grid, would leave points out and still look whole."""
+    finished, or by a run of part of the grid, would leave points out and still look whole. (A
+    point left out of a grid over two parameters whose values other points still have goes
+    unseen: the table pools each value over the other parameter's.)"""
     from pathlib import Path
 
     from gadlib.sweep import read_points
@@ -151,4 +153,4 @@ def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
                 values = set(table.loc[table["parameter"] == name, "value"])
                 assert values == {json.dumps(p[name]) for p in params}, (path, name)
             checked += 1
-    assert checked >= 8  # the committed seed and alpha sweeps
+    assert checked >= 7  # the committed seed and alpha sweeps (seeds-birds-vgg16 has none)

@@ -18,7 +18,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from gadlib.cpu_memory import keep_freed_memory
-from gadlib.models import build_model
+from gadlib.models import build_model, describe_device
 from gadlib.precision import bf16_available
 from gadlib.training import train_support
 
@@ -52,29 +52,47 @@ def training_rate(arch: str, size: int, bf16: bool = False, batch: int = 64, ste
     return batch * steps / (time.perf_counter() - started)
 
 
-def _one_thread_rate(arch: str, size: int) -> float:
+def _timed_steps(arch: str, size: int, barrier, steps: int = 8, batch: int = 64) -> tuple[float, float, int]:
+    """(start, end, images) of one process's support training on one thread, started with the
+    others' at the barrier once every process has built its model and warmed up."""
     torch.set_num_threads(1)
     keep_freed_memory()
-    return training_rate(arch, size, steps=8)
+    model = build_model(arch, 2, size)
+    x, y = torch.randn(batch * steps, 3, size, size), torch.randn(batch * steps, 2)
+    train_support(model, x[: 2 * batch], y[: 2 * batch], 1, 1e-4, batch)
+    barrier.wait()
+    started = time.time()
+    train_support(model, x, y, 1, 1e-4, batch)
+    return started, time.time(), batch * steps
 
 
-def side_by_side() -> None:
+def side_by_side(repeats: int = 3) -> None:
     """Per model: images per second of one process on every thread, and of one process per
-    thread side by side (their rates summed), with the ratio."""
+    thread started together (all their images over the span from the first start to the last
+    end), the median of `repeats` alternations, with the ratio."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import os
+    import statistics
 
     n = torch.get_num_threads()
     keep_freed_memory()
-    print(f"torch {torch.__version__}; one process on {n} threads against {n} processes on one thread each")
-    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(torch.set_num_threads, [1] * n))  # every process started and torch imported first
+    print(f"{describe_device(torch.device('cpu'))}, torch {torch.__version__}, load average {os.getloadavg()[0]:.2f}")
+    print(f"one process on {n} threads against {n} processes on one thread each, median of {repeats}")
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(n) as pool:
         for arch, size in [("vgg16", 32), ("vgg16", 64), ("resnet18", 32)]:
-            alone = training_rate(arch, size, steps=8)
-            together = sum(pool.map(_one_thread_rate, [arch] * n, [size] * n))
+            alone, together = [], []
+            for _ in range(repeats):
+                alone.append(training_rate(arch, size, steps=8))
+                barrier = manager.Barrier(n)
+                spans = pool.starmap(_timed_steps, [(arch, size, barrier)] * n)
+                together.append(
+                    sum(i for _, _, i in spans) / (max(e for _, e, _ in spans) - min(s for s, _, _ in spans))
+                )
+            a, t = statistics.median(alone), statistics.median(together)
             print(
-                f"{arch} {size} px training, fp32: one process {alone:.0f} img/s, {n} side by side "
-                f"{together:.0f} img/s in all: one process {alone / together:.2f}x"
+                f"{arch} {size} px training, fp32: one process {a:.0f} img/s, {n} side by side "
+                f"{t:.0f} img/s in all: one process {a / t:.2f}x"
             )
 
 
