@@ -166,3 +166,19 @@ def test_a_file_left_by_an_earlier_run_stops_the_summary(tmp_path, capsys):
     csv = sweep / "seed-0" / "direction_top_q.csv"
     csv.write_text(re.sub(r'"key": "\w+"', '"key": "0123456789abcdef"', csv.read_text(), count=1))
     assert "was not made from the rows of the run" in refusal(capsys, sweep)
+
+
+def test_a_sweep_run_on_two_kinds_of_machine_is_named(tmp_path, capsys):
+    """A machine's kind alone moves verdicts: a sweep whose seeds ran on two is named under table
+    1, and table 2 gives each seed's machine."""
+    import seed_checks
+
+    sweep = small_sweep(tmp_path)
+    record = sweep / "seed-1" / "RUN.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "device": "cpu: Another CPU"}))
+    rows = seed_checks.seed_rows(sweep, seed_checks.points(sweep))
+    assert seed_checks.mixed_machines(rows) == ["seeds-copy: AMD EPYC (native bf16), seed 0; Another CPU, seed 1"]
+    assert seed_checks.per_seed(rows)[("seeds-copy", 1, "resnet18", "top 50%")]["machine"] == "Another CPU"
+    assert seed_checks.mixed_machines(seed_checks.seed_rows(SWEEP, seed_checks.points(SWEEP))) == []
+    seed_checks.main(str(sweep))
+    assert "- seeds-copy: AMD EPYC (native bf16), seed 0; Another CPU, seed 1\n" in capsys.readouterr().out

@@ -7,8 +7,9 @@ README rests on, per (method, class) cell, holds / fails / undecided:
 - GAD against the matched-area baseline: on RS (as the direction tables) and on the logit change;
 - GAD against the hull-matched baseline, where RS and the logit change agree ("both");
 - how close GAD and the hull-matched baseline are shown to be (reviewer_checks' section 5).
-Table 1 pools every seed of a sweep, then every sweep (sweep "all"); table 2 has one row per
-seed, with the original's test accuracy; table 3, for sweeps run with --controls, sums notebook
+Table 1 pools every seed of a sweep, then every sweep (sweep "all"), and names the sweeps whose
+seeds ran on more than one kind of machine; table 2 has one row per seed, with its machine and
+the original's test accuracy; table 3, for sweeps run with --controls, sums notebook
 07's verdicts of GAD against each control over the seeds. Each file's stamp must carry its point's RUN.json key,
 every point must be done and made under the code's current definitions (`record.definitions`),
 and every point's seed must differ: otherwise the tool stops in one line.
@@ -81,6 +82,7 @@ def seed_rows(sweep: Path, found: list[tuple[int, Path]]) -> dict:
     hull overlaps, and the original's test accuracy."""
     rows = {}
     for seed, folder in found:
+        machine = json.loads((folder / "RUN.json").read_text())["device"].removeprefix("cpu: ")
         models = read(folder / "models.csv")
         original = models[(models["alpha_c1"] == 0) & (models["alpha_c2"] == 0)].set_index("arch")["accuracy"]
         for rule, label in rules_of(folder).items():
@@ -96,6 +98,7 @@ def seed_rows(sweep: Path, found: list[tuple[int, Path]]) -> dict:
             for arch in archs["direction"]:
                 parts = {name: t[t["arch"] == arch] for name, t in tables.items()}
                 rows[(sweep.name, seed, arch, label)] = {
+                    "machine": machine,
                     "test accuracy": original[arch],
                     "counts": {lab: cell_counter(parts[name][col]) for (name, col), lab in VERDICTS.items()},
                     "margins": list(parts["baseline_check"][MARGIN]),
@@ -131,6 +134,7 @@ def control_counts(sweep: Path, found: list[tuple[int, Path]]) -> dict[str, pd.S
 def per_seed(rows: dict) -> dict:
     return {
         key: {
+            "machine": row["machine"],
             "test accuracy": row["test accuracy"],
             **{lab: count_text(n) for lab, n in row["counts"].items()},
             **{f"margin {k}": v for k, v in closeness(pd.Series(row["margins"])).items() if k in ("median", "largest")},
@@ -160,6 +164,20 @@ def pooled(rows: dict) -> dict:
     return dict(sorted(table.items(), key=lambda item: item[0][0] == "all"))  # "all" last, else as read
 
 
+def mixed_machines(rows: dict) -> list[str]:
+    """Per sweep whose seeds ran on more than one kind of machine: which seeds ran on which (a
+    machine's kind alone moves verdicts, so its pooled rows mix two causes)."""
+    seeds = {}
+    for (sweep, seed, _, _), row in rows.items():
+        seeds.setdefault(sweep, {}).setdefault(row["machine"], set()).add(seed)
+    return [
+        f"{sweep}: "
+        + "; ".join(f"{m}, seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(s)))}" for m, s in kinds.items())
+        for sweep, kinds in seeds.items()
+        if len(kinds) > 1
+    ]
+
+
 def main(*sweeps: str) -> None:
     if not sweeps:
         sys.exit(__doc__)
@@ -180,7 +198,13 @@ def main(*sweeps: str) -> None:
         "pool every sweep of one architecture\n"
     )
     print(to_markdown(frame(pooled(rows), ["sweep", "arch", "hulls"])) + "\n")
-    print("2. Seed by seed: the original's test accuracy, the same counts, and the margins' median and largest\n")
+    if mixed := mixed_machines(rows):
+        print("Sweeps whose seeds ran on more than one kind of machine (each seed's in table 2):\n")
+        print("".join(f"- {line}\n" for line in mixed))
+    print(
+        "2. Seed by seed: the machine, the original's test accuracy, the same counts, and the margins' median and "
+        "largest\n"
+    )
     print(to_markdown(frame(per_seed(rows), ["sweep", "seed", "arch", "hulls"])))
     if controls:
         print(
