@@ -426,10 +426,12 @@ def test_smoothgrad_on_the_engine_equals_captums_noise_tunnel():
     ours = smoothgrad_maps(model, x, list(METHODS), internal_batch=8, **kwargs)
     for method in METHODS:
         assert ours[method].shape == (2, 5, 32, 32)
-        # folded batch norm rounds otherwise, which can move a ReLU's kink under a noisy IG point:
-        # on one CPU one image's IG map then moved by 7e-4 of the largest value, the others by 6e-7
+        # folded batch norm rounds otherwise, which can move a ReLU's kink under one noisy sample:
+        # then one image's maps move, by 7e-4 of the largest value (IG, on an EPYC with native
+        # bf16) or 5.1e-3 (Saliency and Gradient x Input, on an AVX2 EPYC), every other by < 1e-6
         top = float(theirs[method].abs().max())
-        torch.testing.assert_close(ours[method], theirs[method], rtol=0, atol=5e-3 * top, msg=method)
+        off = ((ours[method] - theirs[method]).abs().flatten(2).amax(2) / top).amax(0)  # per image
+        assert (off > 1e-5).sum() <= 1 and off.max() < 2e-2, (method, off)
         rho, jac = map_agreement(ours[method], theirs[method])
         assert rho.min() > 0.9999 and jac.min() > 0.99, method
     # the noise is real: other noise gives other maps
