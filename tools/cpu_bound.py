@@ -9,7 +9,8 @@ rates in benchmarks/README.md were timed without).
 
 `--side-by-side` instead asks how a CPU sweep should share the cores: the training rate of one
 process with every thread (`make sweep SWEEP_ARGS="--workers 1"`) against that of one process
-per core on one thread each, all training at once (the sweep's default LocalCluster), summed."""
+per core on one thread each, started together at a barrier (the sweep's default LocalCluster):
+all their images over the span from the first start to the last end, median of 3."""
 
 import sys
 import time
