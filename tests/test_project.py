@@ -323,8 +323,15 @@ def test_every_link_within_a_document_names_one_of_its_headings():
     documents = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     checked = 0
     for doc in documents:
-        text = re.sub(r"^```.*?^```", "", doc.read_text(), flags=re.M | re.S)  # a "# comment" in code is no heading
-        anchors = {github_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.M)}
+        text = re.sub(r"^ *```.*?^ *```", "", doc.read_text(), flags=re.M | re.S)  # a "# comment" in code is no heading
+        anchors = set()
+        for heading in re.findall(r"^#{1,6} (.+)$", text, flags=re.M):
+            anchor = base = github_anchor(heading)
+            n = 0
+            while anchor in anchors:  # GitHub numbers a repeated heading's anchor: -1, -2, ...
+                n += 1
+                anchor = f"{base}-{n}"
+            anchors.add(anchor)
         links = re.findall(r"\]\(#([^)]+)\)", text)
         assert not (missing := sorted(set(links) - anchors)), f"{doc.name} links to no heading: {missing}"
         checked += len(links)
