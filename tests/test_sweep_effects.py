@@ -1,6 +1,7 @@
 """What notebook 08 pools over a sweep's points (`sweep_effects.effects`), on rows built by hand."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,6 +9,7 @@ import pytest
 from test_reviewer_checks import EXTRA, N, hand_rows
 
 from gadlib import sweep_effects
+from gadlib.sweep import read_points
 
 
 def two_points() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -139,10 +141,6 @@ def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
     finished, or by a run of part of the grid, would leave points out and still look whole. (A
     point left out of a grid over two parameters whose values other points still have goes
     unseen: the table pools each value over the other parameter's.)"""
-    from pathlib import Path
-
-    from gadlib.sweep import read_points
-
     checked = 0
     for index in sorted((Path(__file__).resolve().parents[1] / "figures").glob("*/points.csv")):
         params = [json.loads(p) for p in read_points(index).query("status == 'done'")["params"]]

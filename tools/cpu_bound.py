@@ -41,30 +41,33 @@ def matmul_rate(dtype: torch.dtype, n: int = 2048, reps: int = 20) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - started)
 
 
-def training_rate(arch: str, size: int, bf16: bool = False, batch: int = 64, steps: int = 6) -> float:
-    """Images per second of the pipeline's own support training (`train_support`, MSE, Adam,
-    batch 64) in fp32 or with `train_precision=bf16`, after one warm-up pass of two batches."""
+def timed_training(
+    arch: str, size: int, bf16: bool = False, batch: int = 64, steps: int = 6, barrier=None
+) -> tuple[float, float, int]:
+    """(start, end, images) of the pipeline's own support training (`train_support`, MSE, Adam,
+    batch 64) in fp32 or with `train_precision=bf16`, after one warm-up pass of two batches; with
+    a `barrier`, timed from when every process holding it has warmed up."""
     precision = "bf16" if bf16 else "fp32"
     model = build_model(arch, 2, size)
     x, y = torch.randn(batch * steps, 3, size, size), torch.randn(batch * steps, 2)
     train_support(model, x[: 2 * batch], y[: 2 * batch], 1, 1e-4, batch, precision=precision)
-    started = time.perf_counter()
+    if barrier is not None:
+        barrier.wait()
+    started = time.time()  # wall clock: the side-by-side spans compare it across processes
     train_support(model, x, y, 1, 1e-4, batch, precision=precision)
-    return batch * steps / (time.perf_counter() - started)
+    return started, time.time(), batch * steps
 
 
-def _timed_steps(arch: str, size: int, barrier, steps: int = 8, batch: int = 64) -> tuple[float, float, int]:
-    """(start, end, images) of one process's support training on one thread, started with the
-    others' at the barrier once every process has built its model and warmed up."""
+def training_rate(arch: str, size: int, bf16: bool = False, batch: int = 64, steps: int = 6) -> float:
+    """Images per second of `timed_training`."""
+    started, ended, images = timed_training(arch, size, bf16, batch, steps)
+    return images / (ended - started)
+
+
+def _one_thread(arch: str, size: int, barrier) -> tuple[float, float, int]:
     torch.set_num_threads(1)
     keep_freed_memory()
-    model = build_model(arch, 2, size)
-    x, y = torch.randn(batch * steps, 3, size, size), torch.randn(batch * steps, 2)
-    train_support(model, x[: 2 * batch], y[: 2 * batch], 1, 1e-4, batch)
-    barrier.wait()
-    started = time.time()
-    train_support(model, x, y, 1, 1e-4, batch)
-    return started, time.time(), batch * steps
+    return timed_training(arch, size, steps=8, barrier=barrier)
 
 
 def side_by_side(repeats: int = 3) -> None:
@@ -86,7 +89,7 @@ def side_by_side(repeats: int = 3) -> None:
             for _ in range(repeats):
                 alone.append(training_rate(arch, size, steps=8))
                 barrier = manager.Barrier(n)
-                spans = pool.starmap(_timed_steps, [(arch, size, barrier)] * n)
+                spans = pool.starmap(_one_thread, [(arch, size, barrier)] * n)
                 together.append(
                     sum(i for _, _, i in spans) / (max(e for _, e, _ in spans) - min(s for s, _, _ in spans))
                 )
