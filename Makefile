@@ -90,6 +90,11 @@ alpha-selection: $(VENV)/.installed notebooks
 # (GAD_FORK_KERNELS for the runner's chains, `python -m gadlib.forkkernel` around nbval): a smoke
 # notebook's kernel spent more time importing torch than running the notebook.
 TEST_ENV = OMP_WAIT_POLICY=PASSIVE GAD_PROFILE=smoke GAD_FORK_KERNELS=1
+# The unit tests run on pytest-xdist workers, each with its share of the cores (tests/conftest.py):
+# one pytest process kept 2 cores 0.87 busy, most of its time in kernels starting and notebooks
+# waiting on them. nbval's notebooks stay in one process, after them: notebook 08 reads the
+# sweep a unit test leaves in build/.
+TEST_WORKERS ?= 2
 
 test: $(VENV)/.installed
 	@before=$$($(NB_HASH)); $(MAKE) --no-print-directory notebooks; \
@@ -98,7 +103,7 @@ test: $(VENV)/.installed
 	       "review git diff notebooks/, commit, and run make test again"; exit 1; fi
 	rm -rf build/test-runs build/test-figures
 	$(TEST_ENV) GAD_RUNS_DIR=build/test-runs GAD_FIGURES_DIR=build/test-figures \
-		$(PY) -m pytest -q -p no:cacheprovider -m "not heavy" tests
+		$(PY) -m pytest -q -p no:cacheprovider -m "not heavy" -n $(TEST_WORKERS) --dist worksteal tests
 	$(TEST_ENV) GAD_RUNS_DIR=$(CURDIR)/build/test-runs GAD_FIGURES_DIR=$(CURDIR)/build/test-figures \
 		GAD_SWEEP=test-sweep $(PY) -m gadlib.forkkernel $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 

@@ -1,9 +1,22 @@
+import os
 from pathlib import Path
 
-import pytest
-import torch
+# Under pytest-xdist (make test runs the unit tests on two workers) each worker gets its share of
+# the cores, set before torch is imported so that the notebook kernels its tests start inherit it:
+# two workers whose torch threads each wanted every core made the suite slower, not faster
+# (benchmarks/README.md).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+if _WORKERS:
+    _share = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    os.environ["OMP_NUM_THREADS"] = _share  # alone: a test that asks a kernel for other threads sets only this one
 
-from gadlib.cpu_memory import keep_freed_memory, on_the_cpu
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from gadlib.cpu_memory import keep_freed_memory, on_the_cpu  # noqa: E402
+
+if _WORKERS:
+    torch.set_num_threads(int(_share))  # in case a plugin imported torch first
 
 if on_the_cpu("auto"):
     keep_freed_memory()  # as notebooks 01-07 do on the CPU (stages.setup): in-process tests reuse freed memory too
@@ -43,3 +56,10 @@ def execute_probe(tmp_path, name, sources, km=None):
         extra_arguments=KERNEL_ARGUMENTS,
         km=km,
     )
+
+
+def pytest_collection_modifyitems(items):
+    """The notebook chains (marked slow, the suite's four longest tests) first: under xdist the
+    longest tests started first keep both workers busy to the end; one started last would leave
+    the other worker idle for most of a minute."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
