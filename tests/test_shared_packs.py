@@ -35,7 +35,7 @@ def test_notebook_chain_on_shared_pack(pack, tmp_path, monkeypatch):
     with_controls = pack == "cub_warbler_sparrow"
     assert drawn.controls_figure.is_file() is drawn.sanity_figure.is_file() is with_controls
     record = json.loads((cfg.figure_dir / "RUN.json").read_text())
-    assert record["archs"] == ["resnet18"] and record["parameters"]["data_dir"] == str(SHARED_DATA / pack)
+    assert record["archs"] == ["resnet18"] and record["parameters"]["data_dir"] == str((SHARED_DATA / pack).resolve())
     assert set(record["seconds"]) >= {"01_data", "03_attributions_resnet18", "06_figures"}
     assert ("07_controls_resnet18" in record["seconds"]) == (pack == "cub_warbler_sparrow")
     assert set(record["precision"]["resnet18"].values()) <= {"fp32", "bf16"}
