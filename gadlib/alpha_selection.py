@@ -191,14 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         if args.evaluate:
             from . import sweep_effects
-            from .sweep import run_sweep
+            from .sweep import point_name, points_of, run_sweep
 
             grid = {"alphas": [chosen] + [a for a in [PAPER, *EVALUATED] if a != chosen]}
             base = {"dataset": args.dataset, "profile": args.profile}
             if args.data_dir:
                 base["data_dir"] = args.data_dir
             run_sweep("alpha-selection", grid, base, [args.arch], rerun=args.rerun)
-            points, rc, rs = sweep_effects.read_sweep("alpha-selection")
+            # the grid's points alone: the index may hold points of an earlier choice
+            grid_points = [point_name(p) for p in points_of(grid)]
+            points, rc, rs = sweep_effects.read_sweep("alpha-selection", only=grid_points)
             text = comparison_text(comparison(sweep_effects.effects(points, rc, rs), chosen))
             atomic_write(out / "comparison.md", lambda f: f.write(text.encode()))
             print(text)

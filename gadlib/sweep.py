@@ -40,6 +40,10 @@ from .errors import GADInputError
 from .runfiles import FAMILY_FIELDS, atomic_write
 
 POINT_COLUMNS = ["point", "group", "params", "status", "key", "seconds", "error"]
+# A point that finished earlier, outside the grid being run, whose run folder is not here (a fresh
+# clone, a lost runs/): its figures and key are whole, so tools/seed_checks.py reads it as done,
+# but notebook 08, which pools every point's per-image rows from its run folder, cannot.
+NOT_HERE = "run folder not on this machine"
 
 
 # ---------------------------------------------------------------- the grid
@@ -334,7 +338,7 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
         if earlier_context not in (None, context):  # other base settings: nothing earlier counts as finished
             row["status"] = "stale (other base settings)"
         elif not (runs / name / row["point"]).is_dir():
-            row["status"] = "run folder not on this machine"
+            row["status"] = NOT_HERE  # its key stays: the key of the figures it left
         elif other := other_code(figures / name / row["point"] / "RUN.json"):
             row["status"] = f"stale (other code: {other})"
     _write_points(rows, index_path, context)

@@ -17,7 +17,7 @@ from .config import figures_root, runs_root
 from .errors import GADInputError
 from .runfiles import read_csv
 from .stats import cluster_bootstrap
-from .sweep import other_code, read_points
+from .sweep import NOT_HERE, other_code, read_points
 from .tables import hull_areas, logit_change_gain, method_label
 
 MEASURES = {
@@ -79,15 +79,27 @@ def sweep_dirs(name: str, runs_dir=None, figures_dir=None) -> tuple[Path, Path]:
     return runs_root(runs_dir) / name, figures_root(figures_dir) / name
 
 
-def read_sweep(name: str, runs_dir=None, figures_dir=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def read_sweep(
+    name: str, runs_dir=None, figures_dir=None, only: list[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The finished points (one column per swept parameter, values as text), and the per-image
-    RC and RS rows of every architecture of those points (with a `point` column). A point whose
-    RUN.json is of other definitions than this code's (`record.definitions`) is refused."""
+    RC and RS rows of every architecture of those points (with a `point` column); `only`: the
+    names of the points to read, else every point of the index. A point whose RUN.json is of
+    other definitions than this code's (`record.definitions`), or a finished one whose run folder
+    is not here, is refused."""
     runs, figures = sweep_dirs(name, runs_dir, figures_dir)
     index = figures / "points.csv"
     if not index.is_file():
         raise GADInputError(f"no sweep {name!r}: {index} does not exist (run python -m gadlib.sweep {name} ... first)")
     points = read_points(index)
+    if only is not None:
+        points = points[points["point"].isin(only)]
+    if absent := points.loc[points["status"] == NOT_HERE, "point"].tolist():  # pooled without them, unseen
+        raise GADInputError(
+            f"sweep {name!r}: the run folders of its finished points {', '.join(absent)} are not on this machine, "
+            "so the effects would pool the other points only: run the sweep here with a grid holding them too "
+            "(python -m gadlib.sweep or make sweep; finished stages are reused)"
+        )
     points = points[points["status"] == "done"].reset_index(drop=True)
     if points.empty:
         raise GADInputError(f"sweep {name!r} has no finished point yet: see {index}")

@@ -124,6 +124,22 @@ def refusal(capsys, *sweeps) -> str:
     return message
 
 
+def test_a_finished_point_whose_run_folder_is_not_here_is_read_as_done(tmp_path, capsys):
+    """A seed sweep extended on a fresh clone (only the new seeds in its grid) marks its earlier
+    points "run folder not on this machine": their figures are whole, and the summary of the
+    sweep is the one of the same points done."""
+    import seed_checks
+
+    from gadlib.sweep import NOT_HERE
+
+    summaries = []
+    for i, status in enumerate(("done", NOT_HERE)):
+        (tmp_path / str(i)).mkdir()
+        seed_checks.main(str(SWEEP), str(small_sweep(tmp_path / str(i), status=status)))
+        summaries.append(capsys.readouterr().out)
+    assert summaries[0] == summaries[1] and "seeds-copy" in summaries[0]
+
+
 def test_a_point_not_done_stops_the_summary(tmp_path, capsys):
     sweep = small_sweep(tmp_path, status="failed")
     assert "seed-0 is failed, not done: run its sweep again" in refusal(capsys, sweep)

@@ -136,6 +136,41 @@ def test_a_point_of_other_code_is_refused_in_one_line(tmp_path, made, reason):
     assert points["point"].tolist() == [point] and len(rc_read) == len(rc)
 
 
+def test_a_finished_point_whose_run_folder_is_not_here_is_not_left_out_unseen(tmp_path):
+    """A sweep run with a smaller grid on a machine without the earlier run folders (a fresh
+    clone) marks its earlier points so: notebook 08 would pool the other points only, and says
+    so in one line instead, naming them."""
+    from gadlib.errors import GADInputError
+    from gadlib.record import definitions
+    from gadlib.sweep import NOT_HERE
+
+    rc, rs = hand_rows()
+    folder = tmp_path / "figures" / "part"
+    rows = []
+    for q, status in ((0.3, "done"), (0.5, NOT_HERE), (0.7, "failed")):
+        point = f"alphas-2__consensus_q-{q}"
+        (folder / point).mkdir(parents=True)
+        (folder / point / "RUN.json").write_text(json.dumps({"definitions": definitions()}))
+        if status == "done":
+            arch = tmp_path / "runs" / "part" / point / "resnet18"
+            arch.mkdir(parents=True)
+            rc.to_csv(arch / "rc.csv", index=False)
+            rs.to_csv(arch / "rs.csv", index=False)
+        params = json.dumps({"consensus_q": q})
+        rows.append({"point": point, "group": "g", "params": params, "status": status, "key": "k", "seconds": 1})
+    pd.DataFrame(rows).to_csv(folder / "points.csv", index=False)
+    with pytest.raises(GADInputError, match="finished points alphas-2__consensus_q-0.5 are not on this machine") as err:
+        sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures")
+    assert "\n" not in str(err.value)
+    # a caller that reads its own grid's points (alpha selection) is not stopped by an earlier one
+    points, _, _ = sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures", only=[rows[0]["point"]])
+    assert points["point"].tolist() == ["alphas-2__consensus_q-0.3"]
+    rows[1]["status"] = "failed"  # a failed point is left out as its row says
+    pd.DataFrame(rows).to_csv(folder / "points.csv", index=False)
+    points, _, _ = sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures")
+    assert points["point"].tolist() == ["alphas-2__consensus_q-0.3"]
+
+
 def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
     """Notebook 08 pools the points done when it runs: a table written before the last points
     finished, or by a run of part of the grid, would leave points out and still look whole. (A

@@ -10,9 +10,10 @@ README rests on, per (method, class) cell, holds / fails / undecided:
 Table 1 pools every seed of a sweep, then every sweep (sweep "all"), and names the sweeps whose
 seeds ran on more than one kind of machine; table 2 has one row per seed, with its machine and
 the original's test accuracy; table 3, for sweeps run with --controls, sums notebook
-07's verdicts of GAD against each control over the seeds. Each file's stamp must carry its point's RUN.json key,
-every point must be done and made under the code's current definitions (`record.definitions`),
-and every point's seed must differ: otherwise the tool stops in one line.
+07's verdicts of GAD against each control over the seeds. Each file's stamp must carry its point's
+RUN.json key, every point must be done (its run folder may be elsewhere: this reads only its
+figures) and made under the code's current definitions (`record.definitions`), and every point's
+seed must differ: otherwise the tool stops in one line.
 Usage: python tools/seed_checks.py figures/seeds figures/seeds-birds ...
 """
 
@@ -30,7 +31,7 @@ from reviewer_checks import baseline_table, cell_counter, closeness, frame, read
 
 from gadlib.stats import VERDICTS as VERDICT_WORDS
 from gadlib.stats import count_text
-from gadlib.sweep import other_code, read_points
+from gadlib.sweep import NOT_HERE, other_code, read_points
 from gadlib.tables import to_markdown
 
 # (file, column) -> the label of its count in the tables below
@@ -61,7 +62,9 @@ def points(sweep: Path) -> list[tuple[int, Path]]:
         params = json.loads(row["params"])
         if set(params) != {"seed"}:
             sys.exit(f"error: {sweep} sweeps {', '.join(sorted(params))}, not the seed alone: give a seed sweep")
-        if row["status"] != "done":
+        # a finished point whose run folder is not here (the sweep ran a smaller grid on a fresh
+        # clone) left whole figures, and this reads nothing else: the checks below still apply
+        if row["status"] not in ("done", NOT_HERE):
             sys.exit(f"error: point {folder} is {row['status']}, not done: {AGAIN}")
         if not (folder / "RUN.json").is_file():
             sys.exit(f"error: point {folder} has no RUN.json (its folder is missing or incomplete): {AGAIN}")
