@@ -194,6 +194,30 @@ def test_a_point_without_its_run_folder_or_with_other_settings_runs_again(tmp_pa
     assert rows["seed-1__consensus_q-0.3"] == "done" and (tmp_path / "runs" / "c" / "seed-1__consensus_q-0.3").is_dir()
 
 
+def test_a_grid_of_new_points_on_a_clone_without_run_folders_skips_notebook_08_in_one_line(
+    tmp_path, stand_in_sweep, monkeypatch, capsys
+):
+    """Adding a point to a sweep whose earlier run folders are not here (a fresh clone): the new
+    point runs, the command succeeds, and notebook 08 is not run (it would pool the new point
+    alone), with one line saying why and what would make it."""
+    import shutil
+
+    from gadlib import sweep
+
+    dirs = ["--runs-dir", str(tmp_path / "runs"), "--figures-dir", str(tmp_path / "figures")]
+    summarised = []
+    monkeypatch.setattr(sweep, "summarise", lambda *a: summarised.append(a))
+    assert sweep.main(["n", "-p", "consensus_q=[0.3]", "--archs", "resnet18", *dirs]) == 0
+    assert len(summarised) == 1  # every finished point here: notebook 08 runs
+    shutil.rmtree(tmp_path / "runs")
+    capsys.readouterr()
+    assert sweep.main(["n", "-p", "consensus_q=[0.5]", "--archs", "resnet18", *dirs]) == 0
+    out = capsys.readouterr().out
+    assert len(summarised) == 1 and "notebook 08 not run: the run folders of the earlier points consensus_q-0.3 " in out
+    rows = read_points(tmp_path / "figures" / "n" / "points.csv").set_index("point")["status"]
+    assert rows.to_dict() == {"consensus_q-0.3": "run folder not on this machine", "consensus_q-0.5": "done"}
+
+
 def test_every_sweep_command_of_the_readme_parses():
     """Each `python -m gadlib.sweep` line of the README is a command the sweep accepts, with a
     grid it can read (nothing runs)."""
