@@ -154,6 +154,20 @@ def comparison_text(table: pd.DataFrame) -> str:
     )
 
 
+def evaluate(chosen: list, base: dict, arch: str, rerun: bool = False) -> str:
+    """Sweep the chosen alphas against the paper's and EVALUATED (sweep alpha-selection), and
+    compare them (comparison_text)."""
+    from . import sweep_effects
+    from .sweep import point_name, points_of, run_sweep
+
+    grid = {"alphas": [chosen] + [a for a in [PAPER, *EVALUATED] if a != chosen]}
+    run_sweep("alpha-selection", grid, base, [arch], rerun=rerun)
+    # the grid's points alone: the index may hold points of an earlier choice
+    grid_points = [point_name(p) for p in points_of(grid)]
+    points, rc, rs = sweep_effects.read_sweep("alpha-selection", only=grid_points)
+    return comparison_text(comparison(sweep_effects.effects(points, rc, rs), chosen))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="synthetic")
@@ -190,18 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write(out / "selection.md", lambda f: f.write(text.encode()))
         print(text)
         if args.evaluate:
-            from . import sweep_effects
-            from .sweep import point_name, points_of, run_sweep
-
-            grid = {"alphas": [chosen] + [a for a in [PAPER, *EVALUATED] if a != chosen]}
             base = {"dataset": args.dataset, "profile": args.profile}
             if args.data_dir:
                 base["data_dir"] = args.data_dir
-            run_sweep("alpha-selection", grid, base, [args.arch], rerun=args.rerun)
-            # the grid's points alone: the index may hold points of an earlier choice
-            grid_points = [point_name(p) for p in points_of(grid)]
-            points, rc, rs = sweep_effects.read_sweep("alpha-selection", only=grid_points)
-            text = comparison_text(comparison(sweep_effects.effects(points, rc, rs), chosen))
+            text = evaluate(chosen, base, args.arch, args.rerun)
             atomic_write(out / "comparison.md", lambda f: f.write(text.encode()))
             print(text)
     except GADInputError as err:

@@ -44,6 +44,12 @@ POINT_COLUMNS = ["point", "group", "params", "status", "key", "seconds", "error"
 # clone, a lost runs/): its figures and key are whole, so tools/seed_checks.py reads it as done,
 # but notebook 08, which pools every point's per-image rows from its run folder, cannot.
 NOT_HERE = "run folder not on this machine"
+EFFECTS_FILES = ("effects_*.csv", "effects_*.md", "sweep_effects_*.png")  # what notebook 08 writes
+
+
+def points_not_here(points: pd.DataFrame) -> list[str]:
+    """The points of an index (read_points) that finished on a machine other than this one."""
+    return points.loc[points["status"] == NOT_HERE, "point"].tolist()
 
 
 # ---------------------------------------------------------------- the grid
@@ -320,27 +326,29 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
         finished = (  # with its run folder here (runs/ is not committed), the same settings and code
             not rerun
             and old is not None
-            and old["status"] == "done"
+            and old["status"] in ("done", NOT_HERE)
             and earlier_context == context
             and old["params"] == json.dumps(params)  # two settings can clean to one folder name
             and (figures / name / point / "RUN.json").is_file()
             and (runs / name / point).is_dir()
             and other_code(figures / name / point / "RUN.json") is None  # else pooled with fresh points
         )
-        if not finished:
+        if finished:
+            rows[point]["status"] = "done"  # also where its run folder is back on this machine
+        else:
             fresh = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
             rows[point] = {c: fresh.get(c, "") for c in POINT_COLUMNS}
             todo.append((point, params))
     in_grid = set(names)
-    for row in rows.values():  # earlier points outside this grid that notebook 08 could not read
-        if row["status"] != "done" or row["point"] in in_grid:
+    for row in rows.values():  # earlier points outside this grid: what notebook 08 and seed_checks may read
+        if row["status"] not in ("done", NOT_HERE) or row["point"] in in_grid:
             continue
         if earlier_context not in (None, context):  # other base settings: nothing earlier counts as finished
             row["status"] = "stale (other base settings)"
-        elif not (runs / name / row["point"]).is_dir():
-            row["status"] = NOT_HERE  # its key stays: the key of the figures it left
         elif other := other_code(figures / name / row["point"] / "RUN.json"):
             row["status"] = f"stale (other code: {other})"
+        else:  # its key stays: the key of the figures it left
+            row["status"] = "done" if (runs / name / row["point"]).is_dir() else NOT_HERE
     _write_points(rows, index_path, context)
     log(f"sweep {name}: {len(points)} points, {len(points) - len(todo)} finished earlier; index {index_path}")
     if not todo:
@@ -469,12 +477,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failed = table[table["status"] != "done"]
     print(f"{len(table) - len(failed)} of {len(table)} points done")
-    index = figures_root(args.figures_dir) / args.name / "points.csv"
-    if absent := read_points(index).query("status == @NOT_HERE")["point"].tolist():
-        # a grid of new points on a machine without the earlier run folders: not an error
+    folder = figures_root(args.figures_dir) / args.name
+    if len(failed) < len(table) and (absent := points_not_here(read_points(folder / "points.csv"))):
+        # a grid of new points on a machine without the earlier run folders: not an error, but the
+        # effects of the earlier points alone no longer describe the sweep its index lists
+        earlier = [p for pattern in EFFECTS_FILES for p in sorted(folder.glob(pattern))]
+        for path in earlier:
+            path.unlink()
+        removed = f"; its earlier effects, without the new points, removed: {', '.join(p.name for p in earlier)}"
         print(
             f"notebook 08 not run: the run folders of the earlier points {', '.join(absent)} are not on this "
             "machine, and its effects would pool the others only (run the sweep with a grid holding them to make it)"
+            + (removed if earlier else "")
         )
     elif len(failed) < len(table):
         try:

@@ -17,7 +17,7 @@ from .config import figures_root, runs_root
 from .errors import GADInputError
 from .runfiles import read_csv
 from .stats import cluster_bootstrap
-from .sweep import NOT_HERE, other_code, read_points
+from .sweep import other_code, points_not_here, read_points
 from .tables import hull_areas, logit_change_gain, method_label
 
 MEASURES = {
@@ -94,7 +94,7 @@ def read_sweep(
     points = read_points(index)
     if only is not None:
         points = points[points["point"].isin(only)]
-    if absent := points.loc[points["status"] == NOT_HERE, "point"].tolist():  # pooled without them, unseen
+    if absent := points_not_here(points):  # else pooled without them, unseen
         raise GADInputError(
             f"sweep {name!r}: the run folders of its finished points {', '.join(absent)} are not on this machine, "
             "so the effects would pool the other points only: run the sweep here with a grid holding them too "

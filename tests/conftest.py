@@ -7,7 +7,7 @@ from pathlib import Path
 # (benchmarks/README.md).
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
 if _WORKERS:
-    _share = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    _share = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))  # the cores this process may use
     os.environ["OMP_NUM_THREADS"] = _share  # alone: a test that asks a kernel for other threads sets only this one
 
 import pytest  # noqa: E402
@@ -59,7 +59,8 @@ def execute_probe(tmp_path, name, sources, km=None):
 
 
 def pytest_collection_modifyitems(items):
-    """The notebook chains (marked slow, the suite's four longest tests) first: under xdist the
-    longest tests started first keep both workers busy to the end; one started last would leave
-    the other worker idle for most of a minute."""
+    """The notebook chains (marked slow, the suite's four longest tests) first: a chain started
+    last would leave the other worker idle for most of a minute. (xdist's worksteal hands the
+    first worker the first half of the list, the chains with it; the other steals from the end of
+    that worker's queue, short tests, which fill the end.)"""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order

@@ -1,8 +1,10 @@
 """Automatic alpha selection: the rule, and that it never looks at the evaluation images."""
 
 import pandas as pd
+import pytest
 import torch
 
+from gadlib import alpha_selection
 from gadlib.alpha_selection import PAPER, candidate_report, choose, comparison, comparison_text, validation_split
 
 
@@ -76,3 +78,23 @@ def test_comparison_marks_the_chosen_the_papers_and_the_best_in_hindsight():
     text = comparison_text(apart)
     assert "S RS GAD - Base: chosen above the paper's" in text
     assert counted(text) == ["1 / 0 / 0", "0 / 1 / 0", "1 / 0 / 0"]  # the paper's interval starts at 0
+
+
+def test_the_evaluation_reads_its_own_grids_points_only(monkeypatch):
+    """The sweep's index may hold the point of an earlier choice of alphas (made from other
+    training data), perhaps without its run folder here: the comparison reads this grid's points."""
+    from gadlib import sweep, sweep_effects
+    from gadlib.errors import GADInputError
+
+    asked = {}
+    monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: asked.update(grid=a[1]))
+
+    def read_sweep(name, runs_dir=None, figures_dir=None, only=None):
+        asked["only"] = only
+        raise GADInputError("stop here")
+
+    monkeypatch.setattr(sweep_effects, "read_sweep", read_sweep)
+    with pytest.raises(GADInputError, match="stop here"):
+        alpha_selection.evaluate([2, 3, 4, 6], {"dataset": "synthetic"}, "resnet18")
+    assert asked["grid"] == {"alphas": [[2, 3, 4, 6], [2, 4, 6, 8], [1, 2, 3, 4], [8, 10, 12, 16]]}
+    assert asked["only"] == ["alphas-2-3-4-6", "alphas-2-4-6-8", "alphas-1-2-3-4", "alphas-8-10-12-16"]

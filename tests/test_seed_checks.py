@@ -133,11 +133,16 @@ def test_a_finished_point_whose_run_folder_is_not_here_is_read_as_done(tmp_path,
     from gadlib.sweep import NOT_HERE
 
     summaries = []
-    for i, status in enumerate(("done", NOT_HERE)):
+    for i, statuses in enumerate((["done", "done"], [NOT_HERE, NOT_HERE], ["done", NOT_HERE])):
         (tmp_path / str(i)).mkdir()
-        seed_checks.main(str(SWEEP), str(small_sweep(tmp_path / str(i), status=status)))
+        sweep = small_sweep(tmp_path / str(i))
+        index = sweep / "points.csv"
+        stamp = index.read_text().partition("\n")[0]
+        table = pd.read_csv(index, skiprows=1, dtype=str, keep_default_na=False).assign(status=statuses)
+        index.write_text(stamp + "\n" + table.to_csv(index=False))
+        seed_checks.main(str(SWEEP), str(sweep))
         summaries.append(capsys.readouterr().out)
-    assert summaries[0] == summaries[1] and "seeds-copy" in summaries[0]
+    assert summaries[0] == summaries[1] == summaries[2] and "seeds-copy" in summaries[0]
 
 
 def test_a_point_not_done_stops_the_summary(tmp_path, capsys):

@@ -77,7 +77,7 @@ def fake_point(spec, leader=None):
         "point": spec["point"],
         "run_dir": str(Path(spec["runs_dir"]) / spec["sweep"] / spec["point"]),
         "status": "failed" if bad else "done",
-        "key": "k",
+        "key": f"k-{spec['point']}",
         "seconds": 0.0,
         "error": "consensus_q must be in (0, 1]" if bad else "",
     }
@@ -183,7 +183,10 @@ def test_a_point_without_its_run_folder_or_with_other_settings_runs_again(tmp_pa
     run_sweep("c", {"seed": [1], "consensus_q": [0.3]}, base, archs, **dirs)
     rows = read_points(tmp_path / "figures" / "c" / "points.csv").set_index("point")
     # still the key of the figures it left, which tools/seed_checks.py reads (notebook 08 refuses it)
-    assert rows.loc["seed-1__consensus_q-0.5", ["status", "key"]].tolist() == ["run folder not on this machine", "k"]
+    assert rows.loc["seed-1__consensus_q-0.5", ["status", "key"]].tolist() == [
+        "run folder not on this machine",
+        "k-seed-1__consensus_q-0.5",
+    ]
     CALLS.clear()
     other = run_sweep("c", {"seed": [-1], "consensus_q": [0.3]}, base, archs, **dirs)
     # seed -1 runs in its own folder (its name carries a hash), and seed 1's point stays done
@@ -199,7 +202,8 @@ def test_a_grid_of_new_points_on_a_clone_without_run_folders_skips_notebook_08_i
 ):
     """Adding a point to a sweep whose earlier run folders are not here (a fresh clone): the new
     point runs, the command succeeds, and notebook 08 is not run (it would pool the new point
-    alone), with one line saying why and what would make it."""
+    alone), with one line saying why and what would make it; the earlier effects, which leave the
+    new point out, are removed. With the run folder back, the earlier point is done again."""
     import shutil
 
     from gadlib import sweep
@@ -209,13 +213,25 @@ def test_a_grid_of_new_points_on_a_clone_without_run_folders_skips_notebook_08_i
     monkeypatch.setattr(sweep, "summarise", lambda *a: summarised.append(a))
     assert sweep.main(["n", "-p", "consensus_q=[0.3]", "--archs", "resnet18", *dirs]) == 0
     assert len(summarised) == 1  # every finished point here: notebook 08 runs
-    shutil.rmtree(tmp_path / "runs")
+    effects = tmp_path / "figures" / "n" / "effects_top_q.csv"  # as notebook 08 left it, of point 0.3 alone
+    effects.write_text("parameter,value\n")
+    shutil.move(tmp_path / "runs", tmp_path / "elsewhere")
     capsys.readouterr()
     assert sweep.main(["n", "-p", "consensus_q=[0.5]", "--archs", "resnet18", *dirs]) == 0
     out = capsys.readouterr().out
     assert len(summarised) == 1 and "notebook 08 not run: the run folders of the earlier points consensus_q-0.3 " in out
-    rows = read_points(tmp_path / "figures" / "n" / "points.csv").set_index("point")["status"]
-    assert rows.to_dict() == {"consensus_q-0.3": "run folder not on this machine", "consensus_q-0.5": "done"}
+    assert "removed: effects_top_q.csv" in out and not effects.exists()  # it no longer pooled every point
+    index = tmp_path / "figures" / "n" / "points.csv"
+    assert read_points(index).set_index("point")["status"].to_dict() == {
+        "consensus_q-0.3": "run folder not on this machine",
+        "consensus_q-0.5": "done",
+    }
+    # its run folder back on this machine: the point is finished again, in a grid (it does not run)
+    # or outside it (done, and notebook 08 pools it)
+    shutil.copytree(tmp_path / "elsewhere" / "n" / "consensus_q-0.3", tmp_path / "runs" / "n" / "consensus_q-0.3")
+    CALLS.clear()
+    assert sweep.main(["n", "-p", "consensus_q=[0.3]", "--archs", "resnet18", *dirs]) == 0
+    assert CALLS == [] and len(summarised) == 2 and set(read_points(index)["status"]) == {"done"}
 
 
 def test_every_sweep_command_of_the_readme_parses():
