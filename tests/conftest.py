@@ -7,7 +7,9 @@ from pathlib import Path
 # (benchmarks/README.md).
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
 if _WORKERS:
-    _share = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))  # the cores this process may use
+    # the cores this process may use (the affinity where the OS has one: Linux)
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    _share = str(max(1, _cores // _WORKERS))
     os.environ["OMP_NUM_THREADS"] = _share  # alone: a test that asks a kernel for other threads sets only this one
 
 import pytest  # noqa: E402
