@@ -38,6 +38,7 @@ import pandas as pd
 from .config import ARCHS, RunConfig, absolute_paths, figures_root, runs_root
 from .errors import GADInputError
 from .runfiles import FAMILY_FIELDS, atomic_write
+from .runfolder import holder_path
 
 POINT_COLUMNS = ["point", "group", "params", "status", "key", "seconds", "error"]
 # A point that finished earlier, outside the grid being run, whose run folder is not here (a fresh
@@ -45,6 +46,14 @@ POINT_COLUMNS = ["point", "group", "params", "status", "key", "seconds", "error"
 # but notebook 08, which pools every point's per-image rows from its run folder, cannot.
 NOT_HERE = "run folder not on this machine"
 EFFECTS_FILES = ("effects_*.csv", "effects_*.md", "sweep_effects_*.png")  # what notebook 08 writes
+
+
+def run_folder_whole(run_dir: Path, archs: list[str]) -> bool:
+    """A point's run folder as a finished chain leaves it: no holder file (a stopped run leaves
+    runfolder.holder_path behind) and every architecture's per-image rows, which notebook 08 pools.
+    A folder that is not whole counts as not on this machine."""
+    rows = [run_dir / arch / name for arch in archs for name in ("rc.csv", "rs.csv")]
+    return run_dir.is_dir() and not holder_path(run_dir).exists() and all(p.is_file() for p in rows)
 
 
 def points_not_here(points: pd.DataFrame) -> list[str]:
@@ -216,12 +225,12 @@ def _bind_device(spec: dict) -> None:
 def read_points(path: Path) -> pd.DataFrame:
     """A sweep's points.csv (its first line, the shared settings, left out)."""
     if path.is_file():
-        skip = 1 if _read_context(path) is not None else 0
+        skip = 1 if read_context(path) is not None else 0
         return pd.read_csv(path, dtype={"error": str, "key": str}, keep_default_na=False, skiprows=skip)
     return pd.DataFrame(columns=POINT_COLUMNS)
 
 
-def _read_context(path: Path) -> str | None:
+def read_context(path: Path) -> str | None:
     """The settings every point of the sweep shares (dataset, profile, archs, controls), from
     points.csv's first line."""
     if not path.is_file():
@@ -319,7 +328,7 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
         raise GADInputError(f"two points of the grid get the same folder name ({names}): give distinct values")
     # earlier points stay in the index, also those of another grid of the same sweep
     rows = {r["point"]: {c: r.get(c, "") for c in POINT_COLUMNS} for r in read_points(index_path).to_dict("records")}
-    earlier_context = _read_context(index_path)
+    earlier_context = read_context(index_path)
     todo = []
     for params, point in zip(points, names):
         old = rows.get(point)
@@ -330,7 +339,7 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
             and earlier_context == context
             and old["params"] == json.dumps(params)  # two settings can clean to one folder name
             and (figures / name / point / "RUN.json").is_file()
-            and (runs / name / point).is_dir()
+            and run_folder_whole(runs / name / point, archs)
             and other_code(figures / name / point / "RUN.json") is None  # else pooled with fresh points
         )
         if finished:
@@ -348,7 +357,7 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
         elif other := other_code(figures / name / row["point"] / "RUN.json"):
             row["status"] = f"stale (other code: {other})"
         else:  # its key stays: the key of the figures it left
-            row["status"] = "done" if (runs / name / row["point"]).is_dir() else NOT_HERE
+            row["status"] = "done" if run_folder_whole(runs / name / row["point"], archs) else NOT_HERE
     _write_points(rows, index_path, context)
     log(f"sweep {name}: {len(points)} points, {len(points) - len(todo)} finished earlier; index {index_path}")
     if not todo:

@@ -17,7 +17,7 @@ from .config import figures_root, runs_root
 from .errors import GADInputError
 from .runfiles import read_csv
 from .stats import cluster_bootstrap
-from .sweep import other_code, points_not_here, read_points
+from .sweep import other_code, points_not_here, read_context, read_points, run_folder_whole
 from .tables import hull_areas, logit_change_gain, method_label
 
 MEASURES = {
@@ -105,6 +105,8 @@ def read_sweep(
         raise GADInputError(f"sweep {name!r} has no finished point yet: see {index}")
     params = pd.DataFrame([{k: json.dumps(v) for k, v in json.loads(p).items()} for p in points["params"]])
     points = pd.concat([points[["point", "group", "key", "seconds"]], params], axis=1)
+    # the architectures every point ran (an index written before the first line recorded them: those found)
+    archs = json.loads(read_context(index) or "{}").get("archs")
     rc, rs = [], []
     for point in points["point"]:
         if other := other_code(figures / point / "RUN.json"):  # pooled with this code's points, unseen
@@ -117,6 +119,12 @@ def read_sweep(
             raise GADInputError(
                 f"sweep {name!r}: the run folder of point {point} is not on this machine ({runs / point}): "
                 f"run the sweep here first (python -m gadlib.sweep {name} ..., or make sweep)"
+            )
+        if archs and not run_folder_whole(runs / point, archs):  # else its missing rows are left out, unseen
+            raise GADInputError(
+                f"sweep {name!r}: the run folder of point {point} is not whole ({runs / point}: a stopped run's, "
+                f"or without an architecture's rc.csv or rs.csv): run the sweep again (python -m gadlib.sweep "
+                f"{name} ..., or make sweep)"
             )
         for arch_dir in sorted(p for p in (runs / point).iterdir() if (p / "rc.csv").is_file()):
             rc.append(read_csv(arch_dir / "rc.csv")[0].assign(point=point))

@@ -68,8 +68,12 @@ def fake_point(spec, leader=None):
     """A stand-in for sweep.run_point: no notebooks; consensus_q 1.5 fails."""
     CALLS.append((spec["point"], leader and leader["run_dir"]))
     bad = spec["params"]["consensus_q"] == 1.5
-    if not bad:  # what a finished chain leaves: its run folder and its RUN.json
-        (Path(spec["runs_dir"]) / spec["sweep"] / spec["point"]).mkdir(parents=True, exist_ok=True)
+    if not bad:  # what a finished chain leaves: its run folder with every architecture's rows, and its RUN.json
+        for arch in spec["archs"]:
+            rows = Path(spec["runs_dir"]) / spec["sweep"] / spec["point"] / arch
+            rows.mkdir(parents=True, exist_ok=True)
+            for name in ("rc.csv", "rs.csv"):
+                (rows / name).write_text("image\n")
         record = Path(spec["figures_dir"]) / spec["sweep"] / spec["point"] / "RUN.json"
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"definitions": gad_record.definitions()}))  # as record.run_record
@@ -232,6 +236,25 @@ def test_a_grid_of_new_points_on_a_clone_without_run_folders_skips_notebook_08_i
     CALLS.clear()
     assert sweep.main(["n", "-p", "consensus_q=[0.3]", "--archs", "resnet18", *dirs]) == 0
     assert CALLS == [] and len(summarised) == 2 and set(read_points(index)["status"]) == {"done"}
+
+
+def test_a_run_folder_a_stopped_run_left_or_without_an_architectures_rows_is_not_finished(tmp_path, stand_in_sweep):
+    """A point whose row says done but whose run folder is not whole (the holder file a stopped
+    run leaves, or an architecture's rc.csv missing) runs again in the grid, and outside it is not
+    on this machine: notebook 08 would otherwise pool it as it is, its rows missing."""
+    from gadlib.runfolder import holder_path
+
+    dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    base, archs, grid = {"dataset": "synthetic"}, ["resnet18"], {"consensus_q": [0.3, 0.5]}
+    run_sweep("w", grid, base, archs, **dirs)
+    stopped, partial = (tmp_path / "runs" / "w" / f"consensus_q-{q}" for q in ("0.3", "0.5"))
+    holder_path(stopped).write_text("pid 1\n")
+    (partial / "resnet18" / "rc.csv").unlink()
+    CALLS.clear()
+    run_sweep("w", {"consensus_q": [0.3]}, base, archs, **dirs)
+    assert [p for p, _ in CALLS] == ["consensus_q-0.3"]
+    rows = read_points(tmp_path / "figures" / "w" / "points.csv").set_index("point")["status"]
+    assert rows.to_dict() == {"consensus_q-0.3": "done", "consensus_q-0.5": "run folder not on this machine"}
 
 
 def test_every_sweep_command_of_the_readme_parses():

@@ -169,6 +169,12 @@ def test_a_finished_point_whose_run_folder_is_not_here_is_not_left_out_unseen(tm
     pd.DataFrame(rows).to_csv(folder / "points.csv", index=False)
     points, _, _ = sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures")
     assert points["point"].tolist() == ["alphas-2__consensus_q-0.3"]
+    # an index that records the sweep's architectures: a done point without one's rows is refused
+    context = '# sweep {"archs": ["resnet18", "vgg16"], "base": {}, "controls": false}\n'
+    (folder / "points.csv").write_text(context + pd.DataFrame(rows).to_csv(index=False))
+    with pytest.raises(GADInputError, match="point alphas-2__consensus_q-0.3 is not whole") as err:
+        sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures")
+    assert "\n" not in str(err.value)
 
 
 def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
