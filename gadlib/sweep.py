@@ -49,9 +49,9 @@ EFFECTS_FILES = ("effects_*.csv", "effects_*.md", "sweep_effects_*.png")  # what
 
 
 def run_folder_whole(run_dir: Path, archs: list[str]) -> bool:
-    """A point's run folder as a finished chain leaves it: no holder file (a stopped run leaves
-    runfolder.holder_path behind) and every architecture's per-image rows, which notebook 08 pools.
-    A folder that is not whole counts as not on this machine."""
+    """A point's run folder as a finished chain leaves it: no holder file (a running or killed run's:
+    runfolder.holding removes it otherwise) and every architecture's per-image rows, which notebook
+    08 pools. A folder that is not whole counts as not on this machine."""
     rows = [run_dir / arch / name for arch in archs for name in ("rc.csv", "rs.csv")]
     return run_dir.is_dir() and not holder_path(run_dir).exists() and all(p.is_file() for p in rows)
 
@@ -496,8 +496,8 @@ def main(argv: list[str] | None = None) -> int:
         removed = f"; its earlier effects, without the new points, removed: {', '.join(p.name for p in earlier)}"
         print(
             f"notebook 08 not run: the run folders of the earlier points {', '.join(absent)} are not on this "
-            "machine, and its effects would pool the others only (run the sweep with a grid holding them to make it)"
-            + (removed if earlier else "")
+            "machine (or not whole), and its effects would pool the others only (run the sweep with a grid "
+            "holding them to make it)" + (removed if earlier else "")
         )
     elif len(failed) < len(table):
         try:

@@ -96,9 +96,9 @@ def read_sweep(
         points = points[points["point"].isin(only)]
     if absent := points_not_here(points):  # else pooled without them, unseen
         raise GADInputError(
-            f"sweep {name!r}: the run folders of its finished points {', '.join(absent)} are not on this machine, "
-            "so the effects would pool the other points only: run the sweep here with a grid holding them too "
-            "(python -m gadlib.sweep or make sweep; finished stages are reused)"
+            f"sweep {name!r}: the run folders of its finished points {', '.join(absent)} are not on this machine "
+            "(or not whole), so the effects would pool the other points only: run the sweep here with a grid "
+            "holding them too (python -m gadlib.sweep or make sweep; finished stages are reused)"
         )
     points = points[points["status"] == "done"].reset_index(drop=True)
     if points.empty:
@@ -106,7 +106,10 @@ def read_sweep(
     params = pd.DataFrame([{k: json.dumps(v) for k, v in json.loads(p).items()} for p in points["params"]])
     points = pd.concat([points[["point", "group", "key", "seconds"]], params], axis=1)
     # the architectures every point ran (an index written before the first line recorded them: those found)
-    archs = json.loads(read_context(index) or "{}").get("archs")
+    try:
+        archs = json.loads(read_context(index) or "{}").get("archs")
+    except ValueError:  # a first line edited by hand
+        raise GADInputError(f"sweep {name!r}: the first line of {index} is not the sweep's settings") from None
     rc, rs = [], []
     for point in points["point"]:
         if other := other_code(figures / point / "RUN.json"):  # pooled with this code's points, unseen
@@ -122,11 +125,13 @@ def read_sweep(
             )
         if archs and not run_folder_whole(runs / point, archs):  # else its missing rows are left out, unseen
             raise GADInputError(
-                f"sweep {name!r}: the run folder of point {point} is not whole ({runs / point}: a stopped run's, "
-                f"or without an architecture's rc.csv or rs.csv): run the sweep again (python -m gadlib.sweep "
-                f"{name} ..., or make sweep)"
+                f"sweep {name!r}: the run folder of point {point} is not whole ({runs / point}: a running or "
+                f"killed run's, or without an architecture's rc.csv or rs.csv): run the sweep again "
+                f"(python -m gadlib.sweep {name} ..., or make sweep)"
             )
-        for arch_dir in sorted(p for p in (runs / point).iterdir() if (p / "rc.csv").is_file()):
+        # the sweep's architectures only: a folder of another (an earlier call's) is not this sweep's
+        found = [runs / point / a for a in archs] if archs else (p for p in (runs / point).iterdir())
+        for arch_dir in sorted(p for p in found if (p / "rc.csv").is_file()):
             rc.append(read_csv(arch_dir / "rc.csv")[0].assign(point=point))
             rs.append(read_csv(arch_dir / "rs.csv")[0].assign(point=point))
     if not rc:

@@ -10,7 +10,7 @@ import pytest
 
 from gadlib import GADInputError
 from gadlib import record as gad_record
-from gadlib.sweep import group_of, parse_grid, point_name, points_of, read_points, run_sweep
+from gadlib.sweep import group_of, parse_grid, point_name, points_of, read_points, run_folder_whole, run_sweep
 
 
 def test_grid_from_the_command_line_and_yaml(tmp_path):
@@ -310,6 +310,7 @@ def test_a_sweep_shares_the_stages_of_a_group(tmp_path, monkeypatch):
     for shared in ("models/original.pt", "models/support_2_2.pt", "attributions/saliency.pt"):
         assert _inode(a / shared) == _inode(b / shared), shared
     assert not (a / "rc.csv").samefile(b / "rc.csv")  # what consensus_q changes is its own
+    assert run_folder_whole(a.parent, archs) and run_folder_whole(b.parent, archs)  # as a later sweep reads them
     computed = ["computed" in (p.parent / "executed" / "03_attributions_resnet18.ipynb").read_text() for p in (a, b)]
     assert computed == [True, False]
     for point in index["point"]:

@@ -1,6 +1,7 @@
 """What notebook 08 pools over a sweep's points (`sweep_effects.effects`), on rows built by hand."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +176,16 @@ def test_a_finished_point_whose_run_folder_is_not_here_is_not_left_out_unseen(tm
     with pytest.raises(GADInputError, match="point alphas-2__consensus_q-0.3 is not whole") as err:
         sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures")
     assert "\n" not in str(err.value)
+    # of the sweep's architecture alone: the rows of another, left by an earlier call, are not pooled
+    context = context.replace('["resnet18", "vgg16"]', '["resnet18"]')
+    (folder / "points.csv").write_text(context + pd.DataFrame(rows).to_csv(index=False))
+    other = tmp_path / "runs" / "part" / rows[0]["point"] / "vgg16"
+    shutil.copytree(other.with_name("resnet18"), other)
+    _, rc_read, _ = sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures")
+    assert len(rc_read) == len(rc)
+    (other.parent / "RUNNING").write_text("pid 1\n")  # as a killed run leaves its folder
+    with pytest.raises(GADInputError, match="is not whole .*a running or killed run's"):
+        sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures")
 
 
 def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
