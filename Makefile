@@ -92,8 +92,8 @@ alpha-selection: $(VENV)/.installed notebooks
 TEST_ENV = OMP_WAIT_POLICY=PASSIVE GAD_PROFILE=smoke GAD_FORK_KERNELS=1
 # The unit tests run on pytest-xdist workers, each with its share of the cores (tests/conftest.py):
 # one pytest process used 0.87 of its 2 cores on average (314 s of CPU in 362 s), most of its
-# time in kernels starting and notebooks waiting on them. nbval's notebooks stay in one process, after them: notebook 08 reads the
-# sweep a unit test leaves in build/.
+# time in kernels starting and notebooks waiting on them. nbval's notebooks stay in one process,
+# after them: notebook 08 reads the sweep a unit test leaves in build/.
 TEST_WORKERS ?= 2
 
 test: $(VENV)/.installed
