@@ -329,35 +329,28 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
     # earlier points stay in the index, also those of another grid of the same sweep
     rows = {r["point"]: {c: r.get(c, "") for c in POINT_COLUMNS} for r in read_points(index_path).to_dict("records")}
     earlier_context = read_context(index_path)
+
+    def now(row: dict) -> str:
+        """What a point that finished earlier is now: done (its run folder here and whole, the
+        same settings and code), NOT_HERE (its figures and key whole, its run folder elsewhere),
+        or stale."""
+        if earlier_context != context:  # other base settings (or unknown ones): nothing earlier counts as finished
+            return "stale (other base settings)"
+        if other := other_code(figures / name / row["point"] / "RUN.json"):  # else pooled with fresh points
+            return f"stale (other code: {other})"
+        return "done" if run_folder_whole(runs / name / row["point"], archs) else NOT_HERE
+
+    for row in rows.values():  # its key stays, the key of the figures it left
+        if row["status"] in ("done", NOT_HERE):
+            row["status"] = now(row)
     todo = []
     for params, point in zip(points, names):
         old = rows.get(point)
-        finished = (  # with its run folder here (runs/ is not committed), the same settings and code
-            not rerun
-            and old is not None
-            and old["status"] in ("done", NOT_HERE)
-            and earlier_context == context
-            and old["params"] == json.dumps(params)  # two settings can clean to one folder name
-            and (figures / name / point / "RUN.json").is_file()
-            and run_folder_whole(runs / name / point, archs)
-            and other_code(figures / name / point / "RUN.json") is None  # else pooled with fresh points
-        )
-        if finished:
-            rows[point]["status"] = "done"  # also where its run folder is back on this machine
-        else:
+        # two settings can clean to one folder name: the same params too
+        if rerun or old is None or old["status"] != "done" or old["params"] != json.dumps(params):
             fresh = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
             rows[point] = {c: fresh.get(c, "") for c in POINT_COLUMNS}
             todo.append((point, params))
-    in_grid = set(names)
-    for row in rows.values():  # earlier points outside this grid: what notebook 08 and seed_checks may read
-        if row["status"] not in ("done", NOT_HERE) or row["point"] in in_grid:
-            continue
-        if earlier_context not in (None, context):  # other base settings: nothing earlier counts as finished
-            row["status"] = "stale (other base settings)"
-        elif other := other_code(figures / name / row["point"] / "RUN.json"):
-            row["status"] = f"stale (other code: {other})"
-        else:  # its key stays: the key of the figures it left
-            row["status"] = "done" if run_folder_whole(runs / name / row["point"], archs) else NOT_HERE
     _write_points(rows, index_path, context)
     log(f"sweep {name}: {len(points)} points, {len(points) - len(todo)} finished earlier; index {index_path}")
     if not todo:
