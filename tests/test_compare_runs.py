@@ -144,3 +144,26 @@ def test_the_comparison_tools_refuse_bad_arguments_in_one_line(tool, args, messa
     done = subprocess.run([sys.executable, str(ROOT / "tools" / tool), *args], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode != 0 and done.stdout == ""
     assert done.stderr.startswith(message) and done.stderr.count("\n") == 1
+
+
+def test_two_runs_of_one_folder_name_keep_their_own_accuracies(tmp_path, capsys):
+    """A sweep point against an older copy of itself (both `seed-0`): each run keeps its own
+    column of test accuracies, not one column averaging the two."""
+    from compare_runs import main, run_labels
+
+    old, new = tmp_path / "old" / "figures" / "cub-cpu", tmp_path / "figures" / "cub-cpu"
+    shutil.copytree(ROOT / "figures" / "cub-cpu", old)
+    shutil.copytree(ROOT / "figures" / "cub-cpu", new)
+    record = json.loads((new / "RUN.json").read_text())
+    (new / "RUN.json").write_text(json.dumps({**record, "device": "cpu: Another CPU"}))
+    models = (new / "models.csv").read_text().splitlines()
+    header, first = models[1], models[2].split(",")
+    assert header.split(",")[4] == "accuracy"
+    first[4] = "0.5"
+    (new / "models.csv").write_text("\n".join([*models[:2], ",".join(first), *models[3:]]) + "\n")
+    assert run_labels(old, new) == ("old/figures/cub-cpu", f"{tmp_path.name}/figures/cub-cpu")
+    assert run_labels(tmp_path / "a" / "x", tmp_path / "b" / "x") == ("a/x", "b/x")
+    main(str(old), str(new))
+    out = capsys.readouterr().out
+    original = next(line for line in out.splitlines() if line.startswith("| resnet18 | original"))
+    assert [c.strip() for c in original.strip("|").split("|")][2:] == [f"{float(models[2].split(',')[4]):.3f}", "0.500"]

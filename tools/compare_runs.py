@@ -59,6 +59,17 @@ def accuracies(a: Path, b: Path, labels: tuple[str, str]) -> pd.DataFrame:
     return table.dropna()  # the architectures both runs trained
 
 
+def run_labels(a: Path, b: Path) -> tuple[str, str]:
+    """Names for the two runs that tell them apart: the folder names, or as many of the paths'
+    last parts as it takes (a sweep point against an older copy of itself are both `seed-0`;
+    one label for both would pool their accuracies into one column)."""
+    for k in range(1, max(len(a.parts), len(b.parts)) + 1):
+        la, lb = "/".join(a.parts[-k:]), "/".join(b.parts[-k:])
+        if la != lb:
+            return la, lb
+    return str(a), str(b)
+
+
 def shared_archs(da: pd.DataFrame, db: pd.DataFrame) -> list[str]:
     """The architectures both direction tables have, in the first's order (a sweep point of one
     architecture against a run of two compares that one)."""
@@ -69,14 +80,15 @@ def shared_archs(da: pd.DataFrame, db: pd.DataFrame) -> list[str]:
 def compare(a: Path, b: Path) -> pd.DataFrame:
     """One row per hull rule and architecture both runs have; `attrs["only"]` names, per run, the
     architectures the other lacks."""
-    rows, only = [], {a.name: set(), b.name: set()}
+    names = dict(zip((a, b), run_labels(a, b)))
+    rows, only = [], {name: set() for name in names.values()}
     for rule in ("top_q", "frac_max"):
         da, _ = read_csv(a / f"direction_{rule}.csv", index_col=[0, 1, 2])
         db, _ = read_csv(b / f"direction_{rule}.csv", index_col=[0, 1, 2])
         if da is None or db is None:
             continue
         for run, mine, theirs in ((a, da, db), (b, db, da)):
-            only[run.name] |= set(mine.index.get_level_values(1)) - set(theirs.index.get_level_values(1))
+            only[names[run]] |= set(mine.index.get_level_values(1)) - set(theirs.index.get_level_values(1))
         for arch in shared_archs(da, db):
             datasets = da.index.get_level_values(0).unique()
             pairs = {
@@ -136,6 +148,7 @@ def main(a: str, b: str) -> None:
         if not (folder / "RUN.json").is_file():
             sys.exit(f"error: {folder / 'RUN.json'} does not exist: give two runs' figures folders (figures/<run>)")
     pa, pb, field = what_differs(Path(a), Path(b))
+    name_a, name_b = run_labels(Path(a), Path(b))
     table = compare(Path(a), Path(b))
     models = {
         "precision": "the same trained models",
@@ -143,9 +156,9 @@ def main(a: str, b: str) -> None:
         "device": "the same settings, models trained in each run",
     }[field]
     if pa[field] == pb[field]:  # the same machine: what sets the runs apart is in the list after
-        runs = f"{Path(a).name} and {Path(b).name} (both {field} {pa[field]})"
+        runs = f"{name_a} and {name_b} (both {field} {pa[field]})"
     else:
-        runs = f"{Path(a).name} ({field} {pa[field]}) and {Path(b).name} ({field} {pb[field]})"
+        runs = f"{name_a} ({field} {pa[field]}) and {name_b} ({field} {pb[field]})"
     print(
         f"Verdicts (RC holds, RS GAD > Sup, RS GAD > Base, per method: {', '.join(METHOD_SHORT.values())}) "
         f"of {runs}, {models}" + "".join("; " + part for part in _also_differ(pa, pb, field)) + ":\n"
@@ -159,7 +172,7 @@ def main(a: str, b: str) -> None:
     print("n/a: a table made before the paired verdicts, whose True/False compares means and has no interval.")
     if field != "precision":
         labels = (
-            (f"train {pa[field]}", f"train {pb[field]}") if field == "train_precision" else (Path(a).name, Path(b).name)
+            (f"train {pa[field]}", f"train {pb[field]}") if field == "train_precision" else (name_a, name_b)
         )
         print("\nTest accuracy of each model:\n")
         print(to_markdown(accuracies(Path(a), Path(b), labels), floatfmt=".3f"))
