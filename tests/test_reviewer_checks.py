@@ -186,3 +186,21 @@ def test_a_file_left_by_an_earlier_run_stops_the_summary(tmp_path, capsys):
         reviewer_checks.main(str(run))
     assert "\n" not in str(stop.value.code) and "was not made from the rows of the run" in str(stop.value.code)
     assert capsys.readouterr().out == ""  # nothing half-printed into the file make writes
+
+
+@pytest.mark.parametrize("tool", ["direction_summary", "reviewer_checks", "controls_summary"])
+def test_two_runs_of_one_name_are_refused_before_their_rows_merge(tool, tmp_path):
+    """The summaries key their rows by the run folder's name: a second folder of that name
+    (a copy elsewhere) would replace the first's rows unseen, so it is refused in one line."""
+    import importlib
+    import shutil
+
+    copy = tmp_path / "cub-cpu"
+    shutil.copytree(ROOT / "figures" / "cub-cpu", copy)
+    main = importlib.import_module(tool).main
+    with pytest.raises(SystemExit, match="two runs of one name among .*cub-cpu.*give each once"):
+        main(str(ROOT / "figures" / "cub-cpu"), str(copy))
+    try:  # one of them alone passes the check (controls_summary then wants runs/cub-cpu, not in git)
+        main(str(ROOT / "figures" / "cub-cpu"))
+    except SystemExit as stop:
+        assert "of one name" not in str(stop)

@@ -171,9 +171,7 @@ def main(a: str, b: str) -> None:
     print('are between a verdict and "undecided", or between one verdict for both classes and one per class;')
     print("n/a: a table made before the paired verdicts, whose True/False compares means and has no interval.")
     if field != "precision":
-        labels = (
-            (f"train {pa[field]}", f"train {pb[field]}") if field == "train_precision" else (name_a, name_b)
-        )
+        labels = (f"train {pa[field]}", f"train {pb[field]}") if field == "train_precision" else (name_a, name_b)
         print("\nTest accuracy of each model:\n")
         print(to_markdown(accuracies(Path(a), Path(b), labels), floatfmt=".3f"))
     print(f"\n<!-- gad key {json.loads((Path(b) / 'RUN.json').read_text())['tables_key']} -->")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 from direction_summary import rules_of
+from folder_names import refuse_same_names
 
 from gadlib.config import METHOD_SHORT, runs_root
 from gadlib.runfiles import read_csv
@@ -110,6 +111,7 @@ def problem(folder: Path, arch: str | None) -> str | None:
 
 
 def main(*folders: str) -> None:
+    refuse_same_names(folders)
     paths = [Path(f) for f in folders]
     keys = {}
     for p in paths:  # before any table: the summary is all or nothing

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+from folder_names import refuse_same_names
 
 from gadlib.runfiles import read_csv
 from gadlib.stats import VERDICTS, count_text
@@ -57,6 +58,7 @@ def summary(folder: Path) -> pd.DataFrame:
 def main(*folders: str) -> None:
     if not folders:
         sys.exit(__doc__)
+    refuse_same_names(folders)
     table = pd.concat([summary(Path(f)) for f in folders])
     table.index = pd.MultiIndex.from_tuples(table.index, names=["run", "arch", "hulls"])
     print(

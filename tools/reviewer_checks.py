@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 from controls_summary import controls_arch
 from direction_summary import rules_of
+from folder_names import refuse_same_names
 
 from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import read_csv
@@ -146,6 +147,7 @@ def frame(rows: dict, names=("run", "arch", "hulls")) -> pd.DataFrame:
 def main(*folders: str) -> None:
     if not folders:
         sys.exit(__doc__)
+    refuse_same_names(folders)
     area, sup, matched, close, checks = {}, {}, {}, {}, []
     for folder in map(Path, folders):  # everything read before anything is printed
         a, s, m, c = baseline_rows(folder)

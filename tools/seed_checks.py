@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 from controls_summary import controls_keys
 from direction_summary import rules_of
+from folder_names import refuse_same_names
 from reviewer_checks import baseline_table, cell_counter, closeness, frame, read
 
 from gadlib.stats import VERDICTS as VERDICT_WORDS
@@ -184,9 +185,7 @@ def mixed_machines(rows: dict) -> list[str]:
 def main(*sweeps: str) -> None:
     if not sweeps:
         sys.exit(__doc__)
-    names = [Path(sweep).name for sweep in sweeps]
-    if len(set(names)) != len(names):
-        sys.exit(f"error: two sweeps of one name among {', '.join(sweeps)}: their rows would be one; give each once")
+    refuse_same_names(sweeps, "sweeps")
     rows, controls = {}, {}
     for sweep in map(Path, sweeps):  # everything read before anything is printed
         found = points(sweep)
