@@ -205,4 +205,4 @@ def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
                 values = set(table.loc[table["parameter"] == name, "value"])
                 assert values == {json.dumps(p[name]) for p in params}, (path, name)
             checked += 1
-    assert checked >= 7  # the committed seed and alpha sweeps (seeds-birds-vgg16 has none)
+    assert checked >= 8  # the committed seed and alpha sweeps
