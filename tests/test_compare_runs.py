@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from compare_runs import _also_differ, compare, what_differs
@@ -163,7 +164,9 @@ def test_two_runs_of_one_folder_name_keep_their_own_accuracies(tmp_path, capsys)
     (new / "models.csv").write_text("\n".join([*models[:2], ",".join(first), *models[3:]]) + "\n")
     assert run_labels(old, new) == ("old/figures/cub-cpu", f"{tmp_path.name}/figures/cub-cpu")
     assert run_labels(tmp_path / "a" / "x", tmp_path / "b" / "x") == ("a/x", "b/x")
+    assert run_labels(Path("/x/seed-0"), Path("/y/x/seed-0")) == ("/x/seed-0", "y/x/seed-0")
     main(str(old), str(new))
     out = capsys.readouterr().out
+    assert f"of old/figures/cub-cpu (device {record['device']}) and {tmp_path.name}/figures/cub-cpu" in out
     original = next(line for line in out.splitlines() if line.startswith("| resnet18 | original"))
     assert [c.strip() for c in original.strip("|").split("|")][2:] == [f"{float(models[2].split(',')[4]):.3f}", "0.500"]

@@ -64,7 +64,7 @@ def run_labels(a: Path, b: Path) -> tuple[str, str]:
     last parts as it takes (a sweep point against an older copy of itself are both `seed-0`;
     one label for both would pool their accuracies into one column)."""
     for k in range(1, max(len(a.parts), len(b.parts)) + 1):
-        la, lb = "/".join(a.parts[-k:]), "/".join(b.parts[-k:])
+        la, lb = Path(*a.parts[-k:]).as_posix(), Path(*b.parts[-k:]).as_posix()
         if la != lb:
             return la, lb
     return str(a), str(b)
