@@ -86,9 +86,13 @@ def test_controls_summary_stops_with_one_line_naming_what_a_run_lacks_before_any
     shutil.copytree(figures, no_controls)
     record = json.loads((no_controls / "RUN.json").read_text())
     (no_controls / "RUN.json").write_text(json.dumps({**record, "controls_keys": {}}))  # as --no-controls writes
+    point = tmp_path / "figures" / "a-sweep" / "a-point"  # a sweep point's run folder is runs/<sweep>/<point>
+    shutil.copytree(figures, point)
+    (point / "RUN.json").write_text(json.dumps({**record, "run": "a-sweep/a-point"}))
     for folder, expected in (
         (figures, "runs/synthetic-default/resnet18/controls.csv is missing"),
         (no_controls, "has no controls"),
+        (point, "runs/a-sweep/a-point/resnet18/controls.csv is missing"),
     ):
         with pytest.raises(SystemExit) as stop:
             main(str(folder))
@@ -107,7 +111,7 @@ def test_controls_summary_counts_undefined_verdicts_instead_of_dropping_them(tmp
         "dataset,arch,metric,GAD vs,holds,fails,undecided (interval contains 0),no difference,undefined\n"
         "d,resnet18,rs,sup,1,2,3,0,4\n"
     )
-    assert verdicts(folder, "resnet18")[("rs", "sup")] == "1 / 2 / 3 (4 undefined)"
+    assert verdicts(folder, "resnet18", "run")[("rs", "sup")] == "1 / 2 / 3 (4 undefined)"
 
 
 def test_a_sweep_point_of_one_architecture_compares_with_a_run_of_two(tmp_path, capsys):
@@ -150,7 +154,8 @@ def test_the_comparison_tools_refuse_bad_arguments_in_one_line(tool, args, messa
 def test_two_runs_of_one_folder_name_keep_their_own_accuracies(tmp_path, capsys):
     """A sweep point against an older copy of itself (both `seed-0`): each run keeps its own
     column of test accuracies, not one column averaging the two."""
-    from compare_runs import main, run_labels
+    from compare_runs import main
+    from folder_names import labels
 
     old, new = tmp_path / "old" / "figures" / "cub-cpu", tmp_path / "figures" / "cub-cpu"
     shutil.copytree(ROOT / "figures" / "cub-cpu", old)
@@ -162,9 +167,9 @@ def test_two_runs_of_one_folder_name_keep_their_own_accuracies(tmp_path, capsys)
     assert header.split(",")[4] == "accuracy"
     first[4] = "0.5"
     (new / "models.csv").write_text("\n".join([*models[:2], ",".join(first), *models[3:]]) + "\n")
-    assert run_labels(old, new) == ("old/figures/cub-cpu", f"{tmp_path.name}/figures/cub-cpu")
-    assert run_labels(tmp_path / "a" / "x", tmp_path / "b" / "x") == ("a/x", "b/x")
-    assert run_labels(Path("/x/seed-0"), Path("/y/x/seed-0")) == ("/x/seed-0", "y/x/seed-0")
+    assert labels([old, new]) == ["old/figures/cub-cpu", f"{tmp_path.name}/figures/cub-cpu"]
+    assert labels([tmp_path / "a" / "x", tmp_path / "b" / "x"]) == ["a/x", "b/x"]
+    assert labels([Path("/x/seed-0"), Path("/y/x/seed-0")]) == ["/x/seed-0", "y/x/seed-0"]
     main(str(old), str(new))
     out = capsys.readouterr().out
     assert f"of old/figures/cub-cpu (device {record['device']}) and {tmp_path.name}/figures/cub-cpu" in out

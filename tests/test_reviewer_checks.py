@@ -189,18 +189,23 @@ def test_a_file_left_by_an_earlier_run_stops_the_summary(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("tool", ["direction_summary", "reviewer_checks", "controls_summary"])
-def test_two_runs_of_one_name_are_refused_before_their_rows_merge(tool, tmp_path):
-    """The summaries key their rows by the run folder's name: a second folder of that name
-    (a copy elsewhere) would replace the first's rows unseen, so it is refused in one line."""
+def test_two_runs_of_one_name_keep_their_own_rows_and_one_run_given_twice_is_refused(tool, tmp_path, capsys):
+    """The summaries key their rows by each run's label: two folders of one name (a copy
+    elsewhere, two sweeps' `seed-0`) get labels that tell them apart, where one label would let
+    one run's rows replace the other's unseen; one folder given twice is refused in one line."""
     import importlib
     import shutil
 
-    copy = tmp_path / "cub-cpu"
-    shutil.copytree(ROOT / "figures" / "cub-cpu", copy)
+    run = ROOT / "figures" / "cub-cpu"
+    copy = tmp_path / "other" / "cub-cpu"
+    shutil.copytree(run, copy)
     main = importlib.import_module(tool).main
-    with pytest.raises(SystemExit, match="two runs of one name among .*cub-cpu.*give each once"):
-        main(str(ROOT / "figures" / "cub-cpu"), str(copy))
-    try:  # one of them alone passes the check (controls_summary then wants runs/cub-cpu, not in git)
-        main(str(ROOT / "figures" / "cub-cpu"))
-    except SystemExit as stop:
-        assert "of one name" not in str(stop)
+    with pytest.raises(SystemExit) as stop:
+        main(str(run), str(run.parent / "." / "cub-cpu"))
+    assert "\n" not in str(stop.value.code) and "cub-cpu is given twice among the runs" in str(stop.value.code)
+    assert capsys.readouterr().out == ""
+    if tool == "controls_summary":  # it reads runs/cub-cpu too, which is not in git
+        return
+    main(str(run), str(copy))
+    rows = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines() if "| resnet18 |" in line]
+    assert {"figures/cub-cpu", "other/cub-cpu"} <= set(rows) and "cub-cpu" not in rows

@@ -178,8 +178,18 @@ def test_a_missing_point_or_index_or_a_record_of_another_point_stops_the_summary
     assert "seed-1/RUN.json is not the run" in refusal(capsys, sweep)
 
 
-def test_two_sweeps_of_one_name_stop_the_summary(tmp_path, capsys):
-    assert "two sweeps of one name" in refusal(capsys, small_sweep(tmp_path, name="seeds"))
+def test_two_sweeps_of_one_name_keep_their_own_rows_and_one_sweep_twice_or_one_named_all_stops(tmp_path, capsys):
+    import seed_checks
+
+    assert "seeds is given twice among the sweeps" in refusal(capsys, SWEEP)
+    assert "a sweep named 'all'" in refusal(capsys, small_sweep(tmp_path, name="all"))
+    (tmp_path / "elsewhere").mkdir()
+    copy = small_sweep(tmp_path / "elsewhere", seeds=(0,), name=SWEEP.name)  # rows keyed by name alone would merge
+    seed_checks.main(str(SWEEP), str(copy))
+    table2 = capsys.readouterr().out.split("2. Seed by seed")[1].split("\n\n3.")[0]
+    rows = [[c.strip() for c in line.split("|")[1:3]] for line in table2.splitlines() if "| resnet18 |" in line]
+    assert ["elsewhere/seeds", "0"] in rows and [f"figures/{SWEEP.name}", "0"] in rows
+    assert sum(r == ["elsewhere/seeds", "0"] for r in rows) == 2  # one per hull rule, seed 0 only
 
 
 def test_a_file_left_by_an_earlier_run_stops_the_summary(tmp_path, capsys):

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from folder_names import labels
 
 from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import LATER_DEFAULTS, read_csv
@@ -59,17 +60,6 @@ def accuracies(a: Path, b: Path, labels: tuple[str, str]) -> pd.DataFrame:
     return table.dropna()  # the architectures both runs trained
 
 
-def run_labels(a: Path, b: Path) -> tuple[str, str]:
-    """Names for the two runs that tell them apart: the folder names, or as many of the paths'
-    last parts as it takes (a sweep point against an older copy of itself are both `seed-0`;
-    one label for both would pool their accuracies into one column)."""
-    for k in range(1, max(len(a.parts), len(b.parts)) + 1):
-        la, lb = Path(*a.parts[-k:]).as_posix(), Path(*b.parts[-k:]).as_posix()
-        if la != lb:
-            return la, lb
-    return str(a), str(b)
-
-
 def shared_archs(da: pd.DataFrame, db: pd.DataFrame) -> list[str]:
     """The architectures both direction tables have, in the first's order (a sweep point of one
     architecture against a run of two compares that one)."""
@@ -80,7 +70,8 @@ def shared_archs(da: pd.DataFrame, db: pd.DataFrame) -> list[str]:
 def compare(a: Path, b: Path) -> pd.DataFrame:
     """One row per hull rule and architecture both runs have; `attrs["only"]` names, per run, the
     architectures the other lacks."""
-    names = dict(zip((a, b), run_labels(a, b)))
+    # a sweep point against an older copy of itself are both `seed-0`: one label would pool them
+    names = dict(zip((a, b), labels([a, b])))
     rows, only = [], {name: set() for name in names.values()}
     for rule in ("top_q", "frac_max"):
         da, _ = read_csv(a / f"direction_{rule}.csv", index_col=[0, 1, 2])
@@ -148,7 +139,7 @@ def main(a: str, b: str) -> None:
         if not (folder / "RUN.json").is_file():
             sys.exit(f"error: {folder / 'RUN.json'} does not exist: give two runs' figures folders (figures/<run>)")
     pa, pb, field = what_differs(Path(a), Path(b))
-    name_a, name_b = run_labels(Path(a), Path(b))
+    name_a, name_b = labels([a, b])
     table = compare(Path(a), Path(b))
     models = {
         "precision": "the same trained models",
@@ -171,9 +162,9 @@ def main(a: str, b: str) -> None:
     print('are between a verdict and "undecided", or between one verdict for both classes and one per class;')
     print("n/a: a table made before the paired verdicts, whose True/False compares means and has no interval.")
     if field != "precision":
-        labels = (f"train {pa[field]}", f"train {pb[field]}") if field == "train_precision" else (name_a, name_b)
+        columns = (f"train {pa[field]}", f"train {pb[field]}") if field == "train_precision" else (name_a, name_b)
         print("\nTest accuracy of each model:\n")
-        print(to_markdown(accuracies(Path(a), Path(b), labels), floatfmt=".3f"))
+        print(to_markdown(accuracies(Path(a), Path(b), columns), floatfmt=".3f"))
     print(f"\n<!-- gad key {json.loads((Path(b) / 'RUN.json').read_text())['tables_key']} -->")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 from direction_summary import rules_of
-from folder_names import refuse_same_names
+from folder_names import labels
 
 from gadlib.config import METHOD_SHORT, runs_root
 from gadlib.runfiles import read_csv
@@ -40,21 +40,22 @@ def controls_arch(folder: Path) -> str | None:
 
 
 def _run_dir(folder: Path) -> Path:
-    """The run folder of the figures in `folder` (runs/<run>/, or under GAD_RUNS_DIR)."""
-    return runs_root() / folder.name
+    """The run folder of the figures in `folder` (runs/<run>/, or under GAD_RUNS_DIR), by the run's
+    name in its RUN.json: a sweep point's is <sweep>/<point>, not the figures folder's name alone."""
+    return runs_root() / json.loads((folder / "RUN.json").read_text())["run"]
 
 
-def verdicts(folder: Path, arch: str) -> pd.Series:
+def verdicts(folder: Path, arch: str, label: str) -> pd.Series:
     """'holds / fails / undecided' counts per (metric, control) of the run's architecture `arch`."""
     t, _ = read_csv(folder / f"controls_verdicts_{arch}.csv", index_col=[0, 1, 2, 3])
     t = t.droplevel([0, 1])
     cells = {}
     for idx, row in t.iterrows():
         cells[idx] = count_text({k: int(v) for k, v in row.items() if k in VERDICTS})
-    return pd.Series(cells, name=f"{folder.name} ({arch})")
+    return pd.Series(cells, name=f"{label} ({arch})")
 
 
-def sanity(folder: Path, arch: str) -> pd.Series:
+def sanity(folder: Path, arch: str, label: str) -> pd.Series:
     t, _ = read_csv(folder / f"sanity_{arch}.csv", index_col=0)
     return pd.Series(
         {
@@ -62,11 +63,11 @@ def sanity(folder: Path, arch: str) -> pd.Series:
             f" ({r['GAD']})"
             for m, r in t.iterrows()
         },
-        name=f"{folder.name} ({arch})",
+        name=f"{label} ({arch})",
     )
 
 
-def shrinking(folder: Path, arch: str) -> pd.Series:
+def shrinking(folder: Path, arch: str, label: str) -> pd.Series:
     """Mean RC (top-q hulls, over methods, classes and images) of GAD, GAD(alpha=0), the
     baseline and SmoothGrad, and the share of GAD's hull shrinking that alpha = 0 also gives."""
     rows, _ = read_csv(_run_dir(folder) / arch / "controls.csv")
@@ -77,18 +78,18 @@ def shrinking(folder: Path, arch: str) -> pd.Series:
             **{f"RC {k}": f"{rc[k]:.3f}" for k in ("gad", "gad0", "base", "smooth")},
             "share of GAD's shrinking that alpha = 0 gives": f"{share:.0%}",
         },
-        name=f"{folder.name} ({arch})",
+        name=f"{label} ({arch})",
     )
 
 
-def first_step(folder: Path, arch: str) -> pd.Series:
+def first_step(folder: Path, arch: str, label: str) -> pd.Series:
     """Mean Spearman of the original's, GAD's and the baseline's maps with the trained ones when
     only the top layer is random (the cascade's first step), per method."""
     rows, _ = read_csv(_run_dir(folder) / arch / "sanity.csv")
     mean = rows[rows["step"] == rows["step"].min()].groupby(["method", "map"])["spearman"].mean().unstack()
     return pd.Series(
         {METHOD_SHORT[m]: f"{r['orig']:.3f} / {r['gad']:.3f} / {r['base']:.3f}" for m, r in mean.iterrows()},
-        name=f"{folder.name} ({arch})",
+        name=f"{label} ({arch})",
     )
 
 
@@ -111,8 +112,8 @@ def problem(folder: Path, arch: str | None) -> str | None:
 
 
 def main(*folders: str) -> None:
-    refuse_same_names(folders)
     paths = [Path(f) for f in folders]
+    names = dict(zip(paths, labels(folders)))  # each column's run
     keys = {}
     for p in paths:  # before any table: the summary is all or nothing
         if not (p / "RUN.json").is_file():
@@ -126,7 +127,7 @@ def main(*folders: str) -> None:
         sys.exit(f"error: {without} has no top_q hulls (hull_rules), which the hull-shrinking table reads")
     one = len(set(top_q.values())) == 1
     hulls = f"{top_q[paths[0]].replace(' ', '-')} hulls" if one else "top-q hulls of each run"  # "top-50% hulls"
-    table = pd.concat([verdicts(p, a) for p, a in zip(paths, archs)], axis=1).fillna("- (no true object)")
+    table = pd.concat([verdicts(p, a, names[p]) for p, a in zip(paths, archs)], axis=1).fillna("- (no true object)")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["metric", "GAD vs"])
     print("GAD against each control: comparisons that hold / fail / are undecided (95% paired bootstrap interval)\n")
     print(to_markdown(table))
@@ -134,16 +135,16 @@ def main(*folders: str) -> None:
         "\nCascading randomisation, every layer random: Spearman with the trained map, original / GAD / "
         "matched-area baseline\n"
     )
-    print(to_markdown(pd.concat([sanity(p, a) for p, a in zip(paths, archs)], axis=1).rename_axis("method")))
+    print(to_markdown(pd.concat([sanity(p, a, names[p]) for p, a in zip(paths, archs)], axis=1).rename_axis("method")))
     print(f"\nHull shrinking (mean RC, {hulls}; from runs/<run>/<arch>/controls.csv)\n")
-    shrunk = pd.concat([shrinking(p, a) for p, a in zip(paths, archs)], axis=1)
+    shrunk = pd.concat([shrinking(p, a, names[p]) for p, a in zip(paths, archs)], axis=1)
     print(to_markdown(shrunk.rename_axis(hulls)))
     print(
         "\nCascading randomisation, only the top layer random: Spearman with the trained map, original / GAD / "
         "matched-area baseline (from runs/<run>/<arch>/sanity.csv)\n"
     )
     order = list(METHOD_SHORT.values())
-    first = pd.concat([first_step(p, a) for p, a in zip(paths, archs)], axis=1)
+    first = pd.concat([first_step(p, a, names[p]) for p, a in zip(paths, archs)], axis=1)
     print(to_markdown(first.reindex(order).rename_axis("method")))
     print(f"\n<!-- gad keys {' '.join(' '.join(keys[p].values()) for p in paths)} -->")
 

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-from folder_names import refuse_same_names
+from folder_names import labels
 
 from gadlib.runfiles import read_csv
 from gadlib.stats import VERDICTS, count_text
@@ -43,23 +43,23 @@ def count(verdicts: pd.Series) -> str:
     return cell
 
 
-def summary(folder: Path) -> pd.DataFrame:
+def summary(folder: Path, label: str | None = None) -> pd.DataFrame:
+    """The counts of the run in `folder`, its rows keyed by `label` (the folder's name if None)."""
     rows = {}
-    for rule, label in rules_of(folder).items():
+    for rule, hulls in rules_of(folder).items():
         t, _ = read_csv(folder / f"direction_{rule}.csv")
         if t is None:
             sys.exit(f"error: {folder}/direction_{rule}.csv is missing: run notebook 06 for {folder.name} first")
         for arch, part in t.groupby("arch", sort=False):
             part = part.set_index("method")
-            rows[(folder.name, arch, label)] = {c: count(part[c]) for c in CLAIMS}
+            rows[(label or folder.name, arch, hulls)] = {c: count(part[c]) for c in CLAIMS}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def main(*folders: str) -> None:
     if not folders:
         sys.exit(__doc__)
-    refuse_same_names(folders)
-    table = pd.concat([summary(Path(f)) for f in folders])
+    table = pd.concat([summary(Path(f), label) for f, label in zip(folders, labels(folders))])
     table.index = pd.MultiIndex.from_tuples(table.index, names=["run", "arch", "hulls"])
     print(
         "The paper's claims, per run, architecture and hull rule: methods (of 5) for which the claim "

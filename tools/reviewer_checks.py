@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 from controls_summary import controls_arch
 from direction_summary import rules_of
-from folder_names import refuse_same_names
+from folder_names import labels
 
 from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import read_csv
@@ -96,13 +96,14 @@ def baseline_table(folder: Path, rule: str) -> pd.DataFrame:
     return t
 
 
-def baseline_rows(folder: Path) -> tuple[dict, dict, dict, dict]:
-    """Sections 1, 2, 4 and 5, one row per (run, architecture, hull rule)."""
+def baseline_rows(folder: Path, label: str | None = None) -> tuple[dict, dict, dict, dict]:
+    """Sections 1, 2, 4 and 5, one row per (run, architecture, hull rule), the run named `label`
+    (the folder's name if None)."""
     area, sup, matched, close = {}, {}, {}, {}
-    for rule, label in rules_of(folder).items():
+    for rule, hulls in rules_of(folder).items():
         t = baseline_table(folder, rule)
         for arch, part in t.groupby("arch", sort=False):
-            key = (folder.name, arch, label)
+            key = (label or folder.name, arch, hulls)
             area[key] = {
                 "Base / GAD hull": part["Base / GAD hull"].mean(),
                 "Base hull smaller": f"{part['Base hull smaller'].mean():.0%}",
@@ -126,7 +127,7 @@ def baseline_rows(folder: Path) -> tuple[dict, dict, dict, dict]:
     return area, sup, matched, close
 
 
-def sanity(folder: Path) -> pd.Series | None:
+def sanity(folder: Path, label: str | None = None) -> pd.Series | None:
     """Section 3: the run's first architecture with controls, None for a run without them."""
     arch = controls_arch(folder)
     if arch is None:
@@ -135,7 +136,7 @@ def sanity(folder: Path) -> pd.Series | None:
     if "Spearman GAD - base (95% CI)" not in t.columns:
         sys.exit(f"error: {folder}/sanity_{arch}.csv has no interval column (made before it): run notebook 07 again")
     cells = {METHOD_SHORT[m]: f"{r['Spearman GAD - base (95% CI)']} ({r['GAD']})" for m, r in t.iterrows()}
-    return pd.Series(cells, name=f"{folder.name} ({arch})")
+    return pd.Series(cells, name=f"{label or folder.name} ({arch})")
 
 
 def frame(rows: dict, names=("run", "arch", "hulls")) -> pd.DataFrame:
@@ -147,15 +148,14 @@ def frame(rows: dict, names=("run", "arch", "hulls")) -> pd.DataFrame:
 def main(*folders: str) -> None:
     if not folders:
         sys.exit(__doc__)
-    refuse_same_names(folders)
     area, sup, matched, close, checks = {}, {}, {}, {}, []
-    for folder in map(Path, folders):  # everything read before anything is printed
-        a, s, m, c = baseline_rows(folder)
+    for folder, label in zip(map(Path, folders), labels(folders)):  # everything read before anything is printed
+        a, s, m, c = baseline_rows(folder, label)
         area.update(a)
         sup.update(s)
         matched.update(m)
         close.update(c)
-        if (series := sanity(folder)) is not None:
+        if (series := sanity(folder, label)) is not None:
             checks.append(series)
     print(
         "1. The matched-area baseline's hull against GAD's (mean area ratio; share of images where it is "

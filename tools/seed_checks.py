@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 from controls_summary import controls_keys
 from direction_summary import rules_of
-from folder_names import refuse_same_names
+from folder_names import labels
 from reviewer_checks import baseline_table, cell_counter, closeness, frame, read
 
 from gadlib.stats import VERDICTS as VERDICT_WORDS
@@ -81,15 +81,16 @@ def points(sweep: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def seed_rows(sweep: Path, found: list[tuple[int, Path]]) -> dict:
-    """Per (sweep, seed, architecture, hull rule): the cells' verdict counts, their margins and
-    hull overlaps, and the original's test accuracy."""
+def seed_rows(sweep: Path, found: list[tuple[int, Path]], label: str | None = None) -> dict:
+    """Per (sweep, seed, architecture, hull rule), the sweep named `label` (its folder's name if
+    None): the cells' verdict counts, their margins and hull overlaps, and the original's test
+    accuracy."""
     rows = {}
     for seed, folder in found:
         machine = json.loads((folder / "RUN.json").read_text())["device"].removeprefix("cpu: ")
         models = read(folder / "models.csv")
         original = models[(models["alpha_c1"] == 0) & (models["alpha_c2"] == 0)].set_index("arch")["accuracy"]
-        for rule, label in rules_of(folder).items():
+        for rule, hulls in rules_of(folder).items():
             tables = {
                 "direction": read(folder / f"direction_{rule}.csv"),
                 "baseline_check": baseline_table(folder, rule),
@@ -101,7 +102,7 @@ def seed_rows(sweep: Path, found: list[tuple[int, Path]]) -> dict:
                 )
             for arch in archs["direction"]:
                 parts = {name: t[t["arch"] == arch] for name, t in tables.items()}
-                rows[(sweep.name, seed, arch, label)] = {
+                rows[(label or sweep.name, seed, arch, hulls)] = {
                     "machine": machine,
                     "test accuracy": original[arch],
                     "counts": {lab: cell_counter(parts[name][col]) for (name, col), lab in VERDICTS.items()},
@@ -111,7 +112,7 @@ def seed_rows(sweep: Path, found: list[tuple[int, Path]]) -> dict:
     return rows
 
 
-def control_counts(sweep: Path, found: list[tuple[int, Path]]) -> dict[str, pd.Series]:
+def control_counts(sweep: Path, found: list[tuple[int, Path]], label: str | None = None) -> dict[str, pd.Series]:
     """Notebook 07's verdicts of GAD against each control, per (metric, control), summed over the
     seeds: one column per architecture with controls; none for a sweep run without --controls."""
     with_controls = [(folder, controls_keys(folder)) for _, folder in found]
@@ -130,7 +131,7 @@ def control_counts(sweep: Path, found: list[tuple[int, Path]]) -> dict[str, pd.S
                     {word: int(n) for word, n in row.items() if word in VERDICT_WORDS}
                 )
     return {
-        f"{sweep.name} ({arch})": pd.Series({idx: count_text(n) for idx, n in found.items()})
+        f"{label or sweep.name} ({arch})": pd.Series({idx: count_text(n) for idx, n in found.items()})
         for arch, found in totals.items()
     }
 
@@ -185,12 +186,14 @@ def mixed_machines(rows: dict) -> list[str]:
 def main(*sweeps: str) -> None:
     if not sweeps:
         sys.exit(__doc__)
-    refuse_same_names(sweeps, "sweeps")
+    names = labels(sweeps, "sweeps")
+    if "all" in names:  # the rows that pool every sweep are "all"'s
+        sys.exit(f"error: a sweep named 'all' ({sweeps[names.index('all')]}) would share the pooled rows: rename it")
     rows, controls = {}, {}
-    for sweep in map(Path, sweeps):  # everything read before anything is printed
+    for sweep, label in zip(map(Path, sweeps), names):  # everything read before anything is printed
         found = points(sweep)
-        rows.update(seed_rows(sweep, found))
-        controls.update(control_counts(sweep, found))
+        rows.update(seed_rows(sweep, found, label))
+        controls.update(control_counts(sweep, found, label))
     print(
         "1. Every seed of each sweep pooled: per (method, class) cell, holds / fails / undecided, for the "
         "paper's claims (RC < 1 for most images; GAD's RS above its supplementary region's), GAD against the "
