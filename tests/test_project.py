@@ -5,6 +5,7 @@ import json
 import re
 import sys
 import tomllib
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -318,21 +319,47 @@ def github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+DOCUMENTS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def headings_anchors(doc: Path) -> set[str]:
+    text = re.sub(r"^ *```.*?^ *```", "", doc.read_text(), flags=re.M | re.S)  # a "# comment" in code is no heading
+    anchors = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", text, flags=re.M):
+        anchor = base = github_anchor(heading)
+        n = 0
+        while anchor in anchors:  # GitHub numbers a repeated heading's anchor: -1, -2, ...
+            n += 1
+            anchor = f"{base}-{n}"
+        anchors.add(anchor)
+    return anchors
+
+
 def test_every_link_within_a_document_names_one_of_its_headings():
     """A link such as [question 7](#7-does-...) leads nowhere once its heading is reworded."""
-    documents = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     checked = 0
-    for doc in documents:
-        text = re.sub(r"^ *```.*?^ *```", "", doc.read_text(), flags=re.M | re.S)  # a "# comment" in code is no heading
-        anchors = set()
-        for heading in re.findall(r"^#{1,6} (.+)$", text, flags=re.M):
-            anchor = base = github_anchor(heading)
-            n = 0
-            while anchor in anchors:  # GitHub numbers a repeated heading's anchor: -1, -2, ...
-                n += 1
-                anchor = f"{base}-{n}"
-            anchors.add(anchor)
+    for doc in DOCUMENTS:
+        text = re.sub(r"^ *```.*?^ *```", "", doc.read_text(), flags=re.M | re.S)
         links = re.findall(r"\]\(#([^)]+)\)", text)
-        assert not (missing := sorted(set(links) - anchors)), f"{doc.name} links to no heading: {missing}"
+        assert not (missing := sorted(set(links) - headings_anchors(doc))), f"{doc.name} links to no heading: {missing}"
         checked += len(links)
     assert checked >= 15  # the README's contents line alone has 13
+
+
+def test_every_link_to_another_file_finds_it_and_its_heading():
+    """A link or image from one document to a file of the repository (docs/sweeps.md, a figure)
+    leads nowhere once that file moves, or its heading is reworded."""
+    checked = 0
+    for doc in DOCUMENTS:
+        text = re.sub(r"^ *```.*?^ *```", "", doc.read_text(), flags=re.M | re.S)
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#([^)]+))?\)", text):
+            path, anchor = target
+            if re.match(r"[a-z]+:", path):  # https:, mailto:
+                continue
+            linked = (doc.parent / path).resolve()
+            assert linked.exists(), f"{doc.relative_to(ROOT)} links to {path}, which is not there"
+            if anchor and linked.suffix == ".md":
+                where = f"{doc.relative_to(ROOT)} links to {path}#{anchor}"
+                assert anchor in headings_anchors(linked), f"{where}: no such heading"
+            checked += 1
+    assert checked >= 20

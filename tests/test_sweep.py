@@ -258,15 +258,16 @@ def test_a_run_folder_a_stopped_run_left_or_without_an_architectures_rows_is_not
 
 
 def test_every_sweep_command_of_the_readme_parses():
-    """Each `python -m gadlib.sweep` line of the README is a command the sweep accepts, with a
-    grid it can read (nothing runs)."""
+    """Each `python -m gadlib.sweep` line of the README and docs/ is a command the sweep accepts,
+    with a grid it can read (nothing runs)."""
     import shlex
 
     from gadlib.sweep import parser
 
     from conftest import ROOT
 
-    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(doc.read_text() for doc in documents).replace("\\\n", " ")
     commands = [
         line[line.index("gadlib.sweep") + len("gadlib.sweep") :]
         for line in text.splitlines()
