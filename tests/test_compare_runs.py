@@ -101,6 +101,36 @@ def test_controls_summary_stops_with_one_line_naming_what_a_run_lacks_before_any
         assert capsys.readouterr().out == ""  # nothing half-printed into the file make writes
 
 
+def test_controls_summary_refuses_a_run_folder_holding_another_run(tmp_path, monkeypatch):
+    """A figures folder copied under another name (figures/cub-cpu-8f96e2d) keeps its run's name
+    in RUN.json, so the run folder of that name may hold a later run's rows: the summary reads
+    them only where their stamps are of that record's controls, and sanity.csv of the same models."""
+    import pandas as pd
+    from controls_summary import problem
+
+    from gadlib import runfiles
+
+    monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
+    figures = tmp_path / "figures" / "synthetic-default-old"
+    shutil.copytree(ROOT / "figures" / "synthetic-default", figures)
+    record = json.loads((figures / "RUN.json").read_text())
+    arch, key = next(iter(record["controls_keys"].items()))
+    run = tmp_path / "runs" / record["run"] / arch
+    run.mkdir(parents=True)
+
+    def write(name, key, models="m"):
+        st = {"stage": name, "settings": {"seed": 0}, "inputs": {"models": models, "precision": "p"}, "key": key}
+        runfiles.write_csv(pd.DataFrame({"value": [1.0]}), run / f"{name}.csv", st)
+
+    write("controls", key)
+    write("sanity", "its own key")
+    assert problem(figures, arch) is None
+    write("sanity", "its own key", models="other models")
+    assert "sanity.csv is of other models than controls.csv beside it" in problem(figures, arch)
+    write("controls", "a later run's key")
+    assert f"controls.csv is not of the run in {figures / 'RUN.json'}" in problem(figures, arch)
+
+
 def test_controls_summary_counts_undefined_verdicts_instead_of_dropping_them(tmp_path):
     from controls_summary import verdicts
 
@@ -170,6 +200,12 @@ def test_two_runs_of_one_folder_name_keep_their_own_accuracies(tmp_path, capsys)
     assert labels([old, new]) == ["old/figures/cub-cpu", f"{tmp_path.name}/figures/cub-cpu"]
     assert labels([tmp_path / "a" / "x", tmp_path / "b" / "x"]) == ["a/x", "b/x"]
     assert labels([Path("/x/seed-0"), Path("/y/x/seed-0")]) == ["/x/seed-0", "y/x/seed-0"]
+    assert labels(["a/x/s", "b/x/s", "c/y/s"]) == ["a/x/s", "b/x/s", "y/s"]  # each as few parts as it takes
+    assert labels(["seed-0", "seeds/seed-0", "figures/seeds/seed-0/"]) == [
+        "seed-0",
+        "seeds/seed-0",
+        "figures/seeds/seed-0",
+    ]
     main(str(old), str(new))
     out = capsys.readouterr().out
     assert f"of old/figures/cub-cpu (device {record['device']}) and {tmp_path.name}/figures/cub-cpu" in out

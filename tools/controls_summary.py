@@ -108,10 +108,29 @@ def problem(folder: Path, arch: str | None) -> str | None:
             f"{lacking} is missing: the summary reads each run's figures/<run>/ and its run folder "
             f"runs/<run>/ (git-ignored, or under GAD_RUNS_DIR); {MADE}"
         )
+    # A figures folder copied under another name (figures/cub-cpu-8f96e2d) keeps its run's name,
+    # so its run folder may hold a later run's rows: the stamps must be those of this record.
+    _, rows = read_csv(run / arch / "controls.csv", nrows=0)
+    _, cascade = read_csv(run / arch / "sanity.csv", nrows=0)
+    if rows is None or rows["key"] != controls_keys(folder)[arch]:
+        return (
+            f"{run / arch / 'controls.csv'} is not of the run in {folder / 'RUN.json'} (another key: the run "
+            "made again since, or this a copy of an older one): the summary needs that run's own run folder"
+        )
+    if cascade is None:
+        return f"{run / arch / 'sanity.csv'} has no stamp: run notebook 07 for that run again"
+
+    def made_from(st: dict) -> dict:  # what both files of one run share
+        return {"settings": st["settings"], **{name: st["inputs"].get(name) for name in ("models", "precision")}}
+
+    if (other := next((k for k, v in made_from(rows).items() if made_from(cascade)[k] != v), None)) is not None:
+        return f"{run / arch / 'sanity.csv'} is of other {other} than controls.csv beside it: run notebook 07 again"
     return None
 
 
 def main(*folders: str) -> None:
+    if not folders:
+        sys.exit(__doc__)
     paths = [Path(f) for f in folders]
     names = dict(zip(paths, labels(folders)))  # each column's run
     keys = {}
