@@ -86,7 +86,8 @@ def read_sweep(
     RC and RS rows of every architecture of those points (with a `point` column); `only`: the
     names of the points to read, else every point of the index. A point whose RUN.json is of
     other definitions than this code's (`record.definitions`), or a finished one whose run folder
-    is not here, is refused."""
+    is not here, is refused; so is one whose RUN.json is not the run the index lists (its tables
+    key) or whose rows are not those its RUN.json records (their stamps' keys)."""
     runs, figures = sweep_dirs(name, runs_dir, figures_dir)
     index = figures / "points.csv"
     if not index.is_file():
@@ -111,7 +112,7 @@ def read_sweep(
     except ValueError:  # a first line edited by hand
         raise GADInputError(f"sweep {name!r}: the first line of {index} is not the sweep's settings") from None
     rc, rs = [], []
-    for point in points["point"]:
+    for point, key in zip(points["point"], points["key"]):
         if other := other_code(figures / point / "RUN.json"):  # pooled with this code's points, unseen
             raise GADInputError(
                 f"sweep {name!r}: point {point} is not of the current code ({other}): run the sweep again "
@@ -129,11 +130,27 @@ def read_sweep(
                 f"killed run's, or without an architecture's rc.csv or rs.csv): run the sweep again "
                 f"(python -m gadlib.sweep {name} ..., or make sweep)"
             )
+        # Another command run into the point's folders since (a run of its name with other
+        # settings) rewrote its RUN.json or rows: pooled, they would count under this point's values.
+        record = json.loads((figures / point / "RUN.json").read_text())
+        again = f"run the sweep again (python -m gadlib.sweep {name} ..., or make sweep)"
+        if record.get("tables_key") != key:
+            raise GADInputError(
+                f"sweep {name!r}: {figures / point / 'RUN.json'} is not the run {index} lists for point {point} "
+                f"(another run wrote its folder since): {again}"
+            )
         # the sweep's architectures only: a folder of another (an earlier call's) is not this sweep's
         found = [runs / point / a for a in archs] if archs else (p for p in (runs / point).iterdir())
         for arch_dir in sorted(p for p in found if (p / "rc.csv").is_file()):
-            rc.append(read_csv(arch_dir / "rc.csv")[0].assign(point=point))
-            rs.append(read_csv(arch_dir / "rs.csv")[0].assign(point=point))
+            rows = {part: read_csv(arch_dir / f"{part}.csv") for part in ("rc", "rs")}
+            made = record.get("keys", {}).get(arch_dir.name, {})
+            if any((st or {}).get("key") != made.get(part) for part, (_, st) in rows.items()):
+                raise GADInputError(
+                    f"sweep {name!r}: the rows in {arch_dir} are not those the RUN.json of point {point} "
+                    f"records (another run wrote them since): {again}"
+                )
+            rc.append(rows["rc"][0].assign(point=point))
+            rs.append(rows["rs"][0].assign(point=point))
     if not rc:
         raise GADInputError(f"sweep {name!r}: no per-image rows under {runs} (the run folders are not on this machine)")
     return points, pd.concat(rc, ignore_index=True), pd.concat(rs, ignore_index=True)

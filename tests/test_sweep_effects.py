@@ -100,6 +100,26 @@ def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
     assert "(share RC<1 0.5, RS GAD - Sup 0, " in text and ", Base(hull) / GAD hull 1):" in text
 
 
+def finished_point(tmp_path, sweep: str, point: str, archs=("resnet18",)) -> dict:
+    """A point as a finished chain leaves it: each architecture's hand-built rows stamped, and its
+    RUN.json, of this code's definitions, recording their keys and its tables' key."""
+    from gadlib import runfiles
+    from gadlib.record import definitions
+
+    keys = {}
+    for arch in archs:
+        folder = tmp_path / "runs" / sweep / point / arch
+        folder.mkdir(parents=True)
+        for part, rows in zip(("rc", "rs"), hand_rows()):
+            st = {"stage": part, "key": f"{part} of {point}, {arch}"}
+            runfiles.write_csv(rows, folder / f"{part}.csv", st)
+            keys.setdefault(arch, {})[part] = st["key"]
+    record = {"definitions": definitions(), "keys": keys, "tables_key": f"tables of {point}"}
+    (tmp_path / "figures" / sweep / point).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "figures" / sweep / point / "RUN.json").write_text(json.dumps(record))
+    return record
+
+
 @pytest.mark.parametrize(
     "made, reason",
     [
@@ -114,27 +134,51 @@ def test_a_point_of_other_code_is_refused_in_one_line(tmp_path, made, reason):
     from gadlib.errors import GADInputError
     from gadlib.record import definitions
 
-    rc, rs = hand_rows()
     point = "alphas-2__consensus_q-0.3"
-    arch = tmp_path / "runs" / "old" / point / "resnet18"
-    arch.mkdir(parents=True)
-    rc.to_csv(arch / "rc.csv", index=False)
-    rs.to_csv(arch / "rs.csv", index=False)
+    finished = finished_point(tmp_path, "old", point)
     folder = tmp_path / "figures" / "old"
-    (folder / point).mkdir(parents=True)
-    if made is not None:
-        record = {} if made == {} else {"definitions": {**definitions(), **made}}
+    if made is None:
+        (folder / point / "RUN.json").unlink()
+    else:
+        record = {} if made == {} else {**finished, "definitions": {**definitions(), **made}}
         (folder / point / "RUN.json").write_text(json.dumps(record))
-    row = {"point": point, "group": "g", "params": json.dumps({"consensus_q": 0.3}), "status": "done", "key": "k"}
+    key = finished["tables_key"]
+    row = {"point": point, "group": "g", "params": json.dumps({"consensus_q": 0.3}), "status": "done", "key": key}
     pd.DataFrame([{**row, "seconds": 1}]).to_csv(folder / "points.csv", index=False)
     with pytest.raises(
         GADInputError, match=f"point {point} is not of the current code \\(.*{reason}.*run the sweep again"
     ) as err:
         sweep_effects.read_sweep("old", tmp_path / "runs", tmp_path / "figures")
     assert "\n" not in str(err.value)
-    (folder / point / "RUN.json").write_text(json.dumps({"definitions": definitions()}))
+    (folder / point / "RUN.json").write_text(json.dumps(finished))
     points, rc_read, _ = sweep_effects.read_sweep("old", tmp_path / "runs", tmp_path / "figures")
-    assert points["point"].tolist() == [point] and len(rc_read) == len(rc)
+    assert points["point"].tolist() == [point] and len(rc_read) == len(hand_rows()[0])
+
+
+def test_a_point_whose_record_or_rows_another_run_rewrote_is_refused_in_one_line(tmp_path):
+    """A run of the point's name with other settings, made since the sweep, rewrites its RUN.json
+    or its per-image rows: pooled, those would count under the point's own swept values."""
+    from gadlib import runfiles
+    from gadlib.errors import GADInputError
+
+    point = "consensus_q-0.3"
+    finished = finished_point(tmp_path, "w", point)
+    row = {"point": point, "group": "g", "params": json.dumps({"consensus_q": 0.3}), "status": "done"}
+    index = tmp_path / "figures" / "w" / "points.csv"
+    pd.DataFrame([{**row, "key": finished["tables_key"], "seconds": 1}]).to_csv(index, index=False)
+    assert len(sweep_effects.read_sweep("w", tmp_path / "runs", tmp_path / "figures")[1]) == 2 * N * 5
+    rs_csv = tmp_path / "runs" / "w" / point / "resnet18" / "rs.csv"
+    runfiles.write_csv(hand_rows()[1], rs_csv, {"stage": "rs", "key": "a later run's"})
+    with pytest.raises(
+        GADInputError, match=f"the rows in .*resnet18 are not those the RUN.json of point {point}"
+    ) as err:
+        sweep_effects.read_sweep("w", tmp_path / "runs", tmp_path / "figures")
+    assert "\n" not in str(err.value)
+    record = tmp_path / "figures" / "w" / point / "RUN.json"
+    record.write_text(json.dumps({**finished, "tables_key": "a later run's"}))
+    with pytest.raises(GADInputError, match=f"RUN.json is not the run .*points.csv lists for point {point}") as err:
+        sweep_effects.read_sweep("w", tmp_path / "runs", tmp_path / "figures")
+    assert "\n" not in str(err.value)
 
 
 def test_a_finished_point_whose_run_folder_is_not_here_is_not_left_out_unseen(tmp_path):
@@ -145,20 +189,19 @@ def test_a_finished_point_whose_run_folder_is_not_here_is_not_left_out_unseen(tm
     from gadlib.record import definitions
     from gadlib.sweep import NOT_HERE
 
-    rc, rs = hand_rows()
+    rc, _ = hand_rows()
     folder = tmp_path / "figures" / "part"
     rows = []
     for q, status in ((0.3, "done"), (0.5, NOT_HERE), (0.7, "failed")):
         point = f"alphas-2__consensus_q-{q}"
-        (folder / point).mkdir(parents=True)
-        (folder / point / "RUN.json").write_text(json.dumps({"definitions": definitions()}))
         if status == "done":
-            arch = tmp_path / "runs" / "part" / point / "resnet18"
-            arch.mkdir(parents=True)
-            rc.to_csv(arch / "rc.csv", index=False)
-            rs.to_csv(arch / "rs.csv", index=False)
+            key = finished_point(tmp_path, "part", point)["tables_key"]
+        else:
+            (folder / point).mkdir(parents=True)
+            (folder / point / "RUN.json").write_text(json.dumps({"definitions": definitions()}))
+            key = "k"
         params = json.dumps({"consensus_q": q})
-        rows.append({"point": point, "group": "g", "params": params, "status": status, "key": "k", "seconds": 1})
+        rows.append({"point": point, "group": "g", "params": params, "status": status, "key": key, "seconds": 1})
     pd.DataFrame(rows).to_csv(folder / "points.csv", index=False)
     with pytest.raises(GADInputError, match="finished points alphas-2__consensus_q-0.5 are not on this machine") as err:
         sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures")
