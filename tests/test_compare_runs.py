@@ -138,6 +138,7 @@ def test_controls_summary_counts_undefined_verdicts_instead_of_dropping_them(tmp
     folder.mkdir()
     (folder / "RUN.json").write_text(json.dumps({"controls_keys": {"resnet18": "k"}}))
     (folder / "controls_verdicts_resnet18.csv").write_text(
+        '# gad {"key": "k"}\n'  # the stamp of the run's controls
         "dataset,arch,metric,GAD vs,holds,fails,undecided (interval contains 0),no difference,undefined\n"
         "d,resnet18,rs,sup,1,2,3,0,4\n"
     )

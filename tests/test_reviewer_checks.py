@@ -173,18 +173,35 @@ def test_the_committed_summary_is_what_the_committed_runs_say(capsys):
     assert capsys.readouterr().out == (ROOT / "figures/reviewer_checks.md").read_text(), "run `make reviewer-checks`"
 
 
-def test_a_file_left_by_an_earlier_run_stops_the_summary(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "tool, table",
+    [
+        ("reviewer_checks", "baseline_check_top_q.csv"),
+        ("direction_summary", "direction_frac_max.csv"),
+        ("controls_summary", "controls_verdicts_resnet18.csv"),
+        ("compare_runs", "direction_top_q.csv"),
+        ("compare_runs", "models.csv"),
+    ],
+)
+def test_a_file_left_by_another_run_stops_the_summary(tool, table, tmp_path, capsys):
+    """A table whose stamp is not of the run its folder's RUN.json records (an earlier run's, or
+    one written by a run stopped before its record) is not counted under that record."""
+    import importlib
+    import json
     import shutil
-
-    import reviewer_checks
 
     run = tmp_path / "synthetic-default"
     shutil.copytree(ROOT / "figures" / "synthetic-default", run)
-    csv = run / "baseline_check_top_q.csv"  # its stamp's key, as another run's rows would give
+    other = tmp_path / "elsewhere" / "synthetic-default"  # compare_runs: the same run on another machine
+    shutil.copytree(ROOT / "figures" / "synthetic-default", other)
+    record = json.loads((other / "RUN.json").read_text())
+    (other / "RUN.json").write_text(json.dumps({**record, "device": "cpu: Another CPU"}))
+    csv = run / table  # its stamp's key, as another run's rows would give
     csv.write_text(re.sub(r'"key": "\w+"', '"key": "0123456789abcdef"', csv.read_text(), count=1))
+    main = importlib.import_module(tool).main
     with pytest.raises(SystemExit) as stop:
-        reviewer_checks.main(str(run))
-    assert "\n" not in str(stop.value.code) and "was not made from the rows of the run" in str(stop.value.code)
+        main(str(run), str(other)) if tool == "compare_runs" else main(str(run))
+    assert "\n" not in str(stop.value.code) and f"{table} was not made from the rows of the run" in str(stop.value.code)
     assert capsys.readouterr().out == ""  # nothing half-printed into the file make writes
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 from folder_names import labels
+from run_tables import read
 
 from gadlib.config import METHOD_SHORT
-from gadlib.runfiles import LATER_DEFAULTS, read_csv
+from gadlib.runfiles import LATER_DEFAULTS
 from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, opposite_verdicts, to_markdown
 
 PRECISION_FIELDS = ("precision", "train_precision")
@@ -53,7 +54,7 @@ def accuracies(a: Path, b: Path, labels: tuple[str, str]) -> pd.DataFrame:
     """Each model's test accuracy in both runs (models.csv beside the tables)."""
     frames = []
     for run, label in zip((a, b), labels):
-        df, _ = read_csv(run / "models.csv")
+        df = read(run / "models.csv")
         model = df["alpha_c1"].map(lambda v: "original" if v == 0 else f"support {v:g}")
         frames.append(df.assign(model=model, run=label)[["arch", "model", "run", "accuracy"]])
     table = pd.concat(frames).pivot_table(index=["arch", "model"], columns="run", values="accuracy", sort=False)
@@ -74,8 +75,11 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
     names = dict(zip((a, b), labels([a, b])))
     rows, only = [], {name: set() for name in names.values()}
     for rule in ("top_q", "frac_max"):
-        da, _ = read_csv(a / f"direction_{rule}.csv", index_col=[0, 1, 2])
-        db, _ = read_csv(b / f"direction_{rule}.csv", index_col=[0, 1, 2])
+        # a run without this hull rule has no file of it; one that has it, stamp-checked
+        da, db = (
+            read(p, index_col=[0, 1, 2]) if p.is_file() else None
+            for p in (a / f"direction_{rule}.csv", b / f"direction_{rule}.csv")
+        )
         if da is None or db is None:
             continue
         for run, mine, theirs in ((a, da, db), (b, db, da)):
@@ -141,6 +145,10 @@ def main(a: str, b: str) -> None:
     pa, pb, field = what_differs(Path(a), Path(b))
     name_a, name_b = labels([a, b])
     table = compare(Path(a), Path(b))
+    accuracy = None  # read before anything is printed: a refused file leaves no half-written report
+    if field != "precision":
+        columns = (f"train {pa[field]}", f"train {pb[field]}") if field == "train_precision" else (name_a, name_b)
+        accuracy = accuracies(Path(a), Path(b), columns)
     models = {
         "precision": "the same trained models",
         "train_precision": "models trained in each precision",
@@ -161,10 +169,9 @@ def main(a: str, b: str) -> None:
     print('\n"opposite": verdicts that hold in one run and fail in the other for a class; the other differences')
     print('are between a verdict and "undecided", or between one verdict for both classes and one per class;')
     print("n/a: a table made before the paired verdicts, whose True/False compares means and has no interval.")
-    if field != "precision":
-        columns = (f"train {pa[field]}", f"train {pb[field]}") if field == "train_precision" else (name_a, name_b)
+    if accuracy is not None:
         print("\nTest accuracy of each model:\n")
-        print(to_markdown(accuracies(Path(a), Path(b), columns), floatfmt=".3f"))
+        print(to_markdown(accuracy, floatfmt=".3f"))
     print(f"\n<!-- gad key {json.loads((Path(b) / 'RUN.json').read_text())['tables_key']} -->")
 
 

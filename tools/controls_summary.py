@@ -17,15 +17,13 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from direction_summary import rules_of
 from folder_names import labels
+from run_tables import MADE, read, rules_of
 
 from gadlib.config import METHOD_SHORT, runs_root
 from gadlib.runfiles import read_csv
 from gadlib.stats import VERDICTS, count_text
 from gadlib.tables import to_markdown
-
-MADE = "make that run first (its make reproduce command is in the README)"
 
 
 def controls_keys(folder: Path) -> dict[str, str]:
@@ -47,7 +45,7 @@ def _run_dir(folder: Path) -> Path:
 
 def verdicts(folder: Path, arch: str, label: str) -> pd.Series:
     """'holds / fails / undecided' counts per (metric, control) of the run's architecture `arch`."""
-    t, _ = read_csv(folder / f"controls_verdicts_{arch}.csv", index_col=[0, 1, 2, 3])
+    t = read(folder / f"controls_verdicts_{arch}.csv", index_col=[0, 1, 2, 3])
     t = t.droplevel([0, 1])
     cells = {}
     for idx, row in t.iterrows():
@@ -56,7 +54,7 @@ def verdicts(folder: Path, arch: str, label: str) -> pd.Series:
 
 
 def sanity(folder: Path, arch: str, label: str) -> pd.Series:
-    t, _ = read_csv(folder / f"sanity_{arch}.csv", index_col=0)
+    t = read(folder / f"sanity_{arch}.csv", index_col=0)
     return pd.Series(
         {
             METHOD_SHORT[m]: f"{r['Spearman orig']:.2f} / {r['Spearman GAD']:.2f} / {r['Spearman base']:.2f}"
@@ -99,10 +97,9 @@ def problem(folder: Path, arch: str | None) -> str | None:
     run = _run_dir(folder)
     if arch is None:
         return f"{folder} has no controls (its RUN.json lists none): run it with notebook 07 (without --no-controls)"
-    needed = [folder / f"controls_verdicts_{arch}.csv", folder / f"sanity_{arch}.csv"]
-    lacking = next(
-        (f for f in [*needed, run / arch / "controls.csv", run / arch / "sanity.csv"] if not f.is_file()), None
-    )
+    for table in (f"controls_verdicts_{arch}.csv", f"sanity_{arch}.csv"):
+        read(folder / table)  # there, and of this record (else it exits with one line)
+    lacking = next((f for f in (run / arch / "controls.csv", run / arch / "sanity.csv") if not f.is_file()), None)
     if lacking is not None:
         return (
             f"{lacking} is missing: the summary reads each run's figures/<run>/ and its run folder "

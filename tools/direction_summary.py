@@ -7,30 +7,18 @@ Usage: python tools/direction_summary.py figures/synthetic-default figures/cub-c
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 from folder_names import labels
+from run_tables import read, rules_of
 
-from gadlib.runfiles import read_csv
 from gadlib.stats import VERDICTS, count_text
 from gadlib.tables import to_markdown
 
 CLAIMS = ("RC<1 for most", "RS GAD vs Sup", "RS GAD vs Base")
-
-
-def rules_of(folder: Path) -> dict[str, str]:
-    """{hull rule: its label} of the run in `folder`, from its RUN.json: the rules it used, with
-    its own hull_q and hull_tau ("top 50%", "10% of max" at the defaults)."""
-    record = folder / "RUN.json"
-    if not record.is_file():
-        sys.exit(f"error: {record} is missing: make that run first (its make reproduce command is in the README)")
-    p = json.loads(record.read_text())["parameters"]
-    labels = {"top_q": f"top {p['hull_q']:.0%}", "frac_max": f"{p['hull_tau']:.0%} of max"}
-    return {rule: labels[rule] for rule in p["hull_rules"]}
 
 
 def count(verdicts: pd.Series) -> str:
@@ -47,9 +35,7 @@ def summary(folder: Path, label: str | None = None) -> pd.DataFrame:
     """The counts of the run in `folder`, its rows keyed by `label` (the folder's name if None)."""
     rows = {}
     for rule, hulls in rules_of(folder).items():
-        t, _ = read_csv(folder / f"direction_{rule}.csv")
-        if t is None:
-            sys.exit(f"error: {folder}/direction_{rule}.csv is missing: run notebook 06 for {folder.name} first")
+        t = read(folder / f"direction_{rule}.csv")
         for arch, part in t.groupby("arch", sort=False):
             part = part.set_index("method")
             rows[(label or folder.name, arch, hulls)] = {c: count(part[c]) for c in CLAIMS}

@@ -24,18 +24,16 @@ Usage: python tools/reviewer_checks.py figures/synthetic-default figures/cub-cpu
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 from controls_summary import controls_arch
-from direction_summary import rules_of
 from folder_names import labels
+from run_tables import read, rules_of
 
 from gadlib.config import METHOD_SHORT
-from gadlib.runfiles import read_csv
 from gadlib.stats import count_text
 from gadlib.tables import class_cells, to_markdown
 
@@ -57,21 +55,6 @@ def counts(joined: pd.Series) -> str:
     """'holds / fails / undecided' over the (method, class) cells of the methods' verdicts, then
     the ties (every image equal) and the undefined ones (no image with both values)."""
     return count_text(cell_counter(joined))
-
-
-def read(path: Path, **kwargs) -> pd.DataFrame:
-    """A table of a run, after checking that its stamp is of the run its RUN.json records."""
-    again = f"run notebook 06 (07 for sanity_*) for {path.parent.name} again"
-    record = path.parent / "RUN.json"
-    if not record.is_file():
-        sys.exit(f"error: {record} is missing: make that run first (its make reproduce command is in the README)")
-    table, stamp = read_csv(path, **kwargs)
-    if table is None:
-        sys.exit(f"error: {path} is missing: {again}")
-    rec = json.loads(record.read_text())
-    if stamp is None or stamp.get("key") not in {rec.get("tables_key"), *rec.get("controls_keys", {}).values()}:
-        sys.exit(f"error: {path} was not made from the rows of the run in {record}: {again}")
-    return table
 
 
 def closeness(cells: pd.Series) -> dict:

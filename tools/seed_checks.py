@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 from controls_summary import controls_keys
-from direction_summary import rules_of
 from folder_names import labels
-from reviewer_checks import baseline_table, cell_counter, closeness, frame, read
+from reviewer_checks import baseline_table, cell_counter, closeness, frame
+from run_tables import read, rules_of
 
 from gadlib.stats import VERDICTS as VERDICT_WORDS
 from gadlib.stats import count_text
