@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -25,7 +26,16 @@ from tqdm.auto import tqdm
 from . import notices, runfiles
 from .config import RunConfig
 from .errors import GADInputError
-from .layouts import check_counts, files_fingerprint, held_out, image_files, unreadable_image_errors
+from .inputs import is_whole, short_repr
+from .layouts import (
+    check_counts,
+    draw_files,
+    files_fingerprint,
+    folder_files,
+    held_out,
+    image_files,
+    unreadable_image_errors,
+)
 from .synthetic import CLASS_NAMES, make_synthetic
 
 # Bumped when decoding changes what an image file gives (2: 16-bit greyscale scaled to 8 bits,
@@ -120,6 +130,57 @@ def _rgb(im: Image.Image) -> Image.Image:
             peak = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
         im = Image.fromarray((a.clamp(0, peak) * 255 / peak).round().to(torch.uint8).numpy())  # 2-D uint8: mode L
     return im.convert("RGB")
+
+
+class FolderImages(NamedTuple):
+    images: torch.Tensor  # (N, 3, size, size) uint8, as GAD.fit takes them; normalize() gives the model's input
+    labels: torch.Tensor  # (N,) the model's class index of each image
+    classes: list[str]  # the class folders read
+    paths: list[str]  # each image's file
+
+
+def folder_images(
+    root,
+    size: int = 224,
+    classes: list[str] | dict[str, int] | None = None,
+    per_class: int | None = None,
+    seed: int = 0,
+) -> FolderImages:
+    """Images of root/<class>/*.jpg for GAD on your own model (`GAD.fit`, `explain`, `evaluate`),
+    decoded as the pipeline decodes them: RGB, the short side resized to `size`, centre-cropped.
+    `classes`: the class folders, labelled by position (default: every sub-folder, sorted), or
+    {folder: your model's class index}; `per_class`: at most this many images of each class, a
+    seeded draw. Unreadable files are skipped with a warning; a missing folder, a class without
+    readable images or a bad setting is a one-line GADInputError."""
+    root = Path(root).expanduser()
+    for name, value in (("size", size), ("per_class", 1 if per_class is None else per_class)):
+        if not is_whole(value) or value < 1:
+            raise GADInputError(f"{name} must be a whole number >= 1, got {short_repr(value)}")
+    index = None
+    if isinstance(classes, dict):
+        if bad := next(((c, i) for c, i in classes.items() if not is_whole(i) or i < 0), None):
+            raise GADInputError(f"class {bad[0]!r} maps to {short_repr(bad[1])}: give each folder a class index >= 0")
+        classes, index = list(classes), [int(i) for i in classes.values()]
+    names, files = folder_files(root, None if classes is None else list(classes), two=False)
+    index = index or list(range(len(names)))
+    images, labels, paths = [], [], []
+    for c, k, fs in zip(names, index, files):
+        if not fs:
+            raise GADInputError(f"class {c!r} has no images in {root / c}: add .jpg or .png files")
+        fs = draw_files(fs, int(per_class), seed) if per_class is not None else fs
+        failures: list[str] = []
+        x, kept = decode_images(fs, int(size), desc=f"decode {c}", failures=failures)
+        if not kept:
+            why = f" ({len(failures)} unreadable, the first {failures[0]})" if failures else ""
+            raise GADInputError(f"class {c!r} has no readable images in {root}{why}: add .jpg or .png files")
+        if failures:
+            warnings.warn(
+                f"{len(failures)} unreadable image(s) of class {c!r} skipped, the first {failures[0]}", stacklevel=2
+            )
+        images.append(x)
+        labels.append(torch.full((len(kept),), k, dtype=torch.long))
+        paths += [str(fs[i]) for i in kept]
+    return FolderImages(torch.cat(images), torch.cat(labels), names, paths)
 
 
 def _split_indices(n: int, n_test: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

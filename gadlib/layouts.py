@@ -47,15 +47,18 @@ def _require_dir(path: Path, what: str) -> Path:
     return path
 
 
-def folder_files(root: Path, classes: list[str] | None) -> tuple[list[str], list[list[Path]]]:
-    """root/<class>/*.jpg: class names are the sub-folder names (sorted) unless given."""
+def folder_files(root: Path, classes: list[str] | None, two: bool = True) -> tuple[list[str], list[list[Path]]]:
+    """root/<class>/*.jpg: class names are the sub-folder names (sorted) unless given. `two`: the
+    pipeline's two classes exactly (`data.folder_images`, for a model of any number: one or more)."""
     _require_dir(root, "data folder")
     if classes is None:
         classes = _class_folders(root)
-    if len(classes) != 2:
+    if two and len(classes) != 2:
         raise GADInputError(
             f"data folder {root} must hold exactly two class folders (or pass classes=[a, b]), found {classes}"
         )
+    if not classes:
+        raise GADInputError(f"data folder {root} holds no class folder: put each class's images in root/<class>/")
     files = []
     for c in classes:
         if not (root / c).is_dir():
@@ -161,7 +164,7 @@ def image_files(cfg: RunConfig):
         return classes, parts, species_of
     classes, files = (folder_files if cfg.dataset == "folder" else kaggle_files)(root, cfg.classes)
     if cap is not None:
-        files = [_draw(fs, cap, cfg.seed) for fs in files]
+        files = [draw_files(fs, cap, cfg.seed) for fs in files]
     for c, fs in zip(classes, files):
         if not fs:
             raise GADInputError(
@@ -202,7 +205,7 @@ def check_synthetic_serves_n_eval(cfg: RunConfig) -> None:
         )
 
 
-def _draw(paths: list[Path], n: int, seed: int) -> list[Path]:
+def draw_files(paths: list[Path], n: int, seed: int) -> list[Path]:
     """A seeded draw of n of `paths` (images_per_class), in their sorted order; all if n >= len.
     Each file's rank is a hash of the seed and its name: the same draw on any machine and Python
     version, wherever the folder is, and independent between classes."""
@@ -217,7 +220,7 @@ def _draw_split(train: list[Path], test: list[Path], n: int, seed: int) -> tuple
     if n >= len(train) + len(test):
         return train, test
     n_train = min(len(train), n - 1, max(1, round(n * len(train) / (len(train) + len(test)))))
-    return _draw(train, n_train, seed), _draw(test, n - n_train, seed)
+    return draw_files(train, n_train, seed), draw_files(test, n - n_train, seed)
 
 
 def check_image_files(cfg: RunConfig) -> None:

@@ -216,3 +216,72 @@ def test_deep_and_float_greyscale_images_keep_their_brightness(tmp_path):
     images, kept = decode_images([tmp_path / "deep.png", tmp_path / "float.tif"], 8)
     assert kept == [0, 1]
     assert images[0].unique().tolist() == [round(40000 * 255 / 65535)] and images[1].unique().tolist() == [128]
+
+
+@pytest.fixture
+def three_classes(tmp_path):
+    """root/<class>/ with three classes of one colour each, a corrupt file among the birds."""
+    root = tmp_path / "mine"
+    for k, (name, colour) in enumerate((("birds", (200, 0, 0)), ("cats", (0, 200, 0)), ("dogs", (0, 0, 200)))):
+        (root / name).mkdir(parents=True)
+        for i in range(2 + k):
+            Image.new("RGB", (40, 30), colour).save(root / name / f"{i}.png")
+    (root / "birds" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    (root / ".ipynb_checkpoints").mkdir()  # not a class
+    return root
+
+
+def test_folder_images_give_your_model_its_class_indices_and_the_pipelines_pixels(three_classes):
+    """GAD on your own model: every class folder, labelled by position or by the model's own
+    index, decoded as the pipeline decodes, the corrupt file skipped with a warning."""
+    from gadlib.data import decode_images, folder_images
+
+    with pytest.warns(UserWarning, match="1 unreadable image.* of class 'birds' skipped, the first .*broken.jpg"):
+        got = folder_images(three_classes, size=16)
+    assert got.classes == ["birds", "cats", "dogs"] and got.labels.tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 2]
+    assert got.images.shape == (9, 3, 16, 16) and got.images.dtype == torch.uint8
+    assert torch.equal(got.images[2], decode_images([Path(got.paths[2])], 16)[0][0])  # a cat, as the pipeline has it
+    assert got.images[-1, 2].float().mean() > 150 and got.images[-1, :2].float().mean() < 50  # a blue dog
+    mine = folder_images(three_classes, size=16, classes={"dogs": 254, "cats": 281})  # an ImageNet model's
+    assert mine.classes == ["dogs", "cats"] and mine.labels.tolist() == [254] * 4 + [281] * 3
+    drawn = folder_images(three_classes, size=16, classes=["dogs"], per_class=2, seed=3)
+    assert len(drawn.paths) == 2 and drawn.paths == folder_images(three_classes, 16, ["dogs"], 2, seed=3).paths
+
+
+def test_folder_images_feed_gad_fit_and_explain(three_classes):
+    from captum.attr import Saliency
+
+    from gadlib import GAD
+    from gadlib.data import folder_images, normalize
+    from gadlib.models import small_cnn
+
+    with pytest.warns(UserWarning):
+        data = folder_images(three_classes, size=16)
+    torch.manual_seed(0)
+    gad = GAD(small_cnn(3), Saliency, alphas=[2]).fit(data.images, data.labels, epochs=1)
+    assert gad.attribute(normalize(data.images[:2]), data.labels[:2]).shape == (2, 16, 16)
+
+
+@pytest.mark.parametrize(
+    "where, kwargs, message",
+    [
+        ("nowhere", {}, "data folder .*nowhere does not exist or is not a folder"),
+        ("empty", {}, "data folder .*empty holds no class folder: put each class's images in root/<class>/"),
+        ("mine", {"classes": ["cats", "horses"]}, "class folder .*horses does not exist: name two of the folders"),
+        ("mine", {"classes": {"cats": -1}}, "class 'cats' maps to -1: give each folder a class index >= 0"),
+        ("mine", {"size": 0}, "size must be a whole number >= 1, got 0"),
+        ("mine", {"per_class": 1.5}, "per_class must be a whole number >= 1, got 1.5"),
+        ("mine", {"classes": ["none"]}, "class 'none' has no images in"),
+        ("mine", {"classes": ["broken"]}, "class 'broken' has no readable images in .* \\(1 unreadable, the first"),
+    ],
+)
+def test_folder_images_answer_bad_input_in_one_line(three_classes, where, kwargs, message):
+    from gadlib.data import folder_images
+
+    (three_classes.parent / "empty").mkdir()
+    (three_classes / "none").mkdir()
+    (three_classes / "broken").mkdir()
+    (three_classes / "broken" / "0.jpg").write_bytes(b"not an image")
+    with pytest.raises(GADInputError, match=message) as err:
+        folder_images(three_classes.parent / where, **kwargs)
+    assert "\n" not in str(err.value)
