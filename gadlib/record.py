@@ -127,10 +127,36 @@ def controls_keys(cfg: RunConfig, results: RunResults) -> dict[str, str]:
     return out
 
 
+# What a run's stages make in its run folder, per architecture: read back instead of made, they
+# take seconds where making them took minutes, so a record says which of them it read back.
+RESULT_FILES = ("models/*.pt", "attributions/*.pt", "consensus.pt", "hulls.pt", "control_maps.pt", "*.csv")
+
+
+def read_back(cfg: RunConfig, archs: list[str], started: float) -> list[str]:
+    """The run folder's result files (data and each architecture's) written before the run began at
+    `started` (time.time()): made by an earlier run of the folder, or by the first point of a sweep
+    group, whose files a later point starts from as hard links."""
+    found = [cfg.run_dir / "data.pt"] + [
+        p for a in archs for pattern in RESULT_FILES for p in (cfg.run_dir / a).glob(pattern)
+    ]
+    # a second's margin: the file system's clock is coarser than time.time() (its stamp of a file
+    # written just after `started` can read a few milliseconds before it)
+    before = started - 1.0
+    return sorted(p.relative_to(cfg.run_dir).as_posix() for p in found if p.is_file() and p.stat().st_mtime < before)
+
+
 def write_run_record(
-    cfg: RunConfig, results: RunResults, seconds: dict[str, float] | None = None, code: dict | None = None
+    cfg: RunConfig,
+    results: RunResults,
+    seconds: dict[str, float] | None = None,
+    code: dict | None = None,
+    started: float | None = None,
 ) -> dict:
+    """RUN.json; `seconds` per notebook and the time the run `started` come from the runner (a
+    record written by notebook 06 alone has neither)."""
     record = run_record(cfg, results, code)
+    if started is not None:
+        record["read_back"] = read_back(cfg, results.archs, started)
     for arch in ARCHS:  # notebook 07's files that this run's record does not list are another run's
         if arch not in record["controls_keys"]:
             for path in output_files(cfg.with_arch(arch)):

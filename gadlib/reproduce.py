@@ -202,7 +202,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
 
             if upcoming is None:
                 upcoming = next_kernel()
-            code = code_state()
+            code, started = code_state(), time.time()
             out_dir = cfg.run_dir / "executed"
             out_dir.mkdir(parents=True, exist_ok=True)
             steps = (
@@ -269,7 +269,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                 upcoming.close()
             if server is not None:
                 server.close()
-        write_run_record(cfg, run_results(cfg), seconds, code)
+        write_run_record(cfg, run_results(cfg), seconds, code, started)
     return cfg
 
 

@@ -314,8 +314,12 @@ def test_a_sweep_shares_the_stages_of_a_group(tmp_path, monkeypatch):
     assert run_folder_whole(a.parent, archs) and run_folder_whole(b.parent, archs)  # as a later sweep reads them
     computed = ["computed" in (p.parent / "executed" / "03_attributions_resnet18.ipynb").read_text() for p in (a, b)]
     assert computed == [True, False]
-    for point in index["point"]:
-        assert json.loads((root_figures / "test-sweep" / point / "RUN.json").read_text())["tables_key"]
+    records = [json.loads((root_figures / "test-sweep" / p / "RUN.json").read_text()) for p in index["point"]]
+    assert all(r["tables_key"] for r in records)
+    # the second point's record says what it took from the first, which made everything itself
+    assert records[0]["read_back"] == []
+    shared = ["resnet18/models/original.pt", "resnet18/models/support_2_2.pt", "resnet18/attributions/saliency.pt"]
+    assert set(shared) <= set(records[1]["read_back"]) and "resnet18/rc.csv" not in records[1]["read_back"]
 
 
 def _worker_processes():

@@ -68,6 +68,9 @@ def run_line(folder: str) -> str:
         bf16 = [METHOD_SHORT[m] for m, p in plan.items() if p == "bf16"]
         precision.append(f"{arch} bf16 for {', '.join(bf16)}" if bf16 else f"{arch} fp32 throughout")
     seconds = f"{rec['total_seconds']:.0f} s in the notebooks" if "total_seconds" in rec else "time not recorded"
+    if back := rec.get("read_back"):  # seconds that read results back are not the time to make them
+        models = sum("/models/" in p for p in back)
+        seconds += f" ({len(back)} result files made before the run and read back, {models} of them trained models)"
     return (
         f"Run record (`{folder}/RUN.json`): commit `{(rec['commit'] or 'unknown')[:7]}`"
         f"{' with uncommitted changes' if rec['dirty'] else ''}, python {v['python']}, torch {v['torch']}, "
