@@ -149,14 +149,18 @@ def folder_images(
     """Images of root/<class>/*.jpg for GAD on your own model (`GAD.fit`, `explain`, `evaluate`),
     decoded as the pipeline decodes them: RGB, the short side resized to `size`, centre-cropped.
     `classes`: the class folders, labelled by position (default: every sub-folder, sorted), or
-    {folder: your model's class index}; `per_class`: at most this many images of each class, a
-    seeded draw. Unreadable files are skipped with a warning; a missing folder, a class without
-    readable images or a bad setting is a one-line GADInputError."""
+    {folder: your model's class index} (two folders may share an index); `per_class`: at most this
+    many images of each class, a seeded draw. Unreadable files are skipped with a warning; a
+    missing folder, a class without readable images or a bad setting is a one-line GADInputError."""
     root = Path(root).expanduser()
     for name, value in (("size", size), ("per_class", 1 if per_class is None else per_class)):
         if not is_whole(value) or value < 1:
             raise GADInputError(f"{name} must be a whole number >= 1, got {short_repr(value)}")
     index = None
+    if isinstance(classes, str) or (classes is not None and not list(classes)):
+        raise GADInputError(f"classes={short_repr(classes)}: give a list of class folders, e.g. ['cats', 'dogs']")
+    if classes is not None and len(set(classes)) < len(list(classes)):
+        raise GADInputError(f"classes={short_repr(classes)} names a folder twice: give each once")
     if isinstance(classes, dict):
         if bad := next(((c, i) for c, i in classes.items() if not is_whole(i) or i < 0), None):
             raise GADInputError(f"class {bad[0]!r} maps to {short_repr(bad[1])}: give each folder a class index >= 0")
@@ -172,7 +176,7 @@ def folder_images(
         x, kept = decode_images(fs, int(size), desc=f"decode {c}", failures=failures)
         if not kept:
             why = f" ({len(failures)} unreadable, the first {failures[0]})" if failures else ""
-            raise GADInputError(f"class {c!r} has no readable images in {root}{why}: add .jpg or .png files")
+            raise GADInputError(f"class {c!r} has no readable images in {root / c}{why}: add .jpg or .png files")
         if failures:
             warnings.warn(
                 f"{len(failures)} unreadable image(s) of class {c!r} skipped, the first {failures[0]}", stacklevel=2

@@ -64,8 +64,8 @@ def folder_files(root: Path, classes: list[str] | None, two: bool = True) -> tup
         if not (root / c).is_dir():
             there = _class_folders(root)
             raise GADInputError(
-                f"class folder {root / c} does not exist: name two of the folders in {root} "
-                f"({', '.join(there) or 'none'})"
+                f"class folder {root / c} does not exist: name {'two of the' if two else 'some of the'} folders in "
+                f"{root} ({', '.join(there) or 'none'})"
             )
         files.append(_image_files(root / c))
         if nested := _nested_images(root / c):

@@ -127,21 +127,17 @@ def controls_keys(cfg: RunConfig, results: RunResults) -> dict[str, str]:
     return out
 
 
-# What a run's stages make in its run folder, per architecture: read back instead of made, they
-# take seconds where making them took minutes, so a record says which of them it read back.
-RESULT_FILES = ("models/*.pt", "attributions/*.pt", "consensus.pt", "hulls.pt", "control_maps.pt", "*.csv")
-
-
-def read_back(cfg: RunConfig, archs: list[str], started: float) -> list[str]:
-    """The run folder's result files (data and each architecture's) written before the run began at
-    `started` (time.time()): made by an earlier run of the folder, or by the first point of a sweep
-    group, whose files a later point starts from as hard links."""
-    found = [cfg.run_dir / "data.pt"] + [
-        p for a in archs for pattern in RESULT_FILES for p in (cfg.run_dir / a).glob(pattern)
-    ]
+def read_back(cfg: RunConfig, archs: list[str], controls: list[str], began: float) -> list[str]:
+    """The result files of this run's settings (the data, and each of `archs`' models, maps, hulls
+    and rows; notebook 07's for the architectures in `controls`) written before the run `began`
+    (time.time()): made by an earlier run of the folder, or by the first point of a sweep group,
+    whose files a later point starts from as hard links. Read back, they take seconds where
+    making them took minutes."""
+    files = runfiles.RunFiles(cfg)
+    found = [files.data] + [p for a in archs for p in files.arch(a).results(controls=a in controls)]
     # a second's margin: the file system's clock is coarser than time.time() (its stamp of a file
-    # written just after `started` can read a few milliseconds before it)
-    before = started - 1.0
+    # written just after `began` can read a few milliseconds before it)
+    before = began - 1.0
     return sorted(p.relative_to(cfg.run_dir).as_posix() for p in found if p.is_file() and p.stat().st_mtime < before)
 
 
@@ -150,13 +146,13 @@ def write_run_record(
     results: RunResults,
     seconds: dict[str, float] | None = None,
     code: dict | None = None,
-    started: float | None = None,
+    read_back: list[str] | None = None,
 ) -> dict:
-    """RUN.json; `seconds` per notebook and the time the run `started` come from the runner (a
-    record written by notebook 06 alone has neither)."""
+    """RUN.json; `seconds` per notebook and the files the run `read_back` (`read_back()`) come
+    from the runner: a record written by notebook 06 alone has neither."""
     record = run_record(cfg, results, code)
-    if started is not None:
-        record["read_back"] = read_back(cfg, results.archs, started)
+    if read_back is not None:
+        record["read_back"] = read_back
     for arch in ARCHS:  # notebook 07's files that this run's record does not list are another run's
         if arch not in record["controls_keys"]:
             for path in output_files(cfg.with_arch(arch)):

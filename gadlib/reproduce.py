@@ -197,12 +197,12 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
             from nbclient.exceptions import DeadKernelError
 
             from . import notices
-            from .record import code_state, write_run_record
+            from .record import code_state, read_back, write_run_record
             from .report import run_results
 
             if upcoming is None:
                 upcoming = next_kernel()
-            code, started = code_state(), time.time()
+            code, began = code_state(), time.time()
             out_dir = cfg.run_dir / "executed"
             out_dir.mkdir(parents=True, exist_ok=True)
             steps = (
@@ -269,7 +269,8 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                 upcoming.close()
             if server is not None:
                 server.close()
-        write_run_record(cfg, run_results(cfg), seconds, code, started)
+        back = read_back(cfg, archs, archs[:1] if with_controls else [], began)
+        write_run_record(cfg, run_results(cfg), seconds, code, back)
     return cfg
 
 

@@ -392,6 +392,18 @@ class RunFiles:
     def sanity_figure(self) -> Path:
         return self.figure_dir / f"fig_sanity_{self.cfg.arch}.png"
 
+    def results(self, controls: bool) -> list[Path]:
+        """The files this configuration's stages make for its architecture (with notebook 07's
+        where `controls`), whether or not they are there: what a run could read back."""
+        cfg = self.cfg
+        made = [self.original, *(self.support(a1, a2) for a1, a2 in cfg.support_alphas), self.models_csv]
+        made += [self.logit_space_csv, self.precision, *(self.attributions(m) for m in cfg.methods)]
+        made += [self.consensus, self.hulls, self.rc_csv, self.ground_truth_csv, self.rs_csv, self.eval_logits]
+        if controls:
+            made += [*(self.control(i) for i in range(len(cfg.support_alphas))), self.control_maps]
+            made += [self.controls_csv, self.sanity_csv]
+        return made
+
     # the run as a whole
     @property
     def lock(self) -> Path:

@@ -139,8 +139,9 @@ def read_sweep(
                 f"sweep {name!r}: {figures / point / 'RUN.json'} is not the run {index} lists for point {point} "
                 f"(another run wrote its folder since): {again}"
             )
-        # the sweep's architectures only: a folder of another (an earlier call's) is not this sweep's
-        found = [runs / point / a for a in archs] if archs else (p for p in (runs / point).iterdir())
+        # the sweep's architectures only (or, for an index without them, the point's): a folder of
+        # another (an earlier call's) is not this sweep's
+        found = [runs / point / a for a in archs or record.get("archs") or []]
         for arch_dir in sorted(p for p in found if (p / "rc.csv").is_file()):
             rows = {part: read_csv(arch_dir / f"{part}.csv") for part in ("rc", "rs")}
             made = record.get("keys", {}).get(arch_dir.name, {})

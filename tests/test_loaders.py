@@ -244,6 +244,8 @@ def test_folder_images_give_your_model_its_class_indices_and_the_pipelines_pixel
     assert got.images[-1, 2].float().mean() > 150 and got.images[-1, :2].float().mean() < 50  # a blue dog
     mine = folder_images(three_classes, size=16, classes={"dogs": 254, "cats": 281})  # an ImageNet model's
     assert mine.classes == ["dogs", "cats"] and mine.labels.tolist() == [254] * 4 + [281] * 3
+    pets = folder_images(three_classes, size=16, classes={"dogs": 1, "cats": 1})  # two folders of one class
+    assert pets.labels.tolist() == [1] * 7
     drawn = folder_images(three_classes, size=16, classes=["dogs"], per_class=2, seed=3)
     assert len(drawn.paths) == 2 and drawn.paths == folder_images(three_classes, 16, ["dogs"], 2, seed=3).paths
 
@@ -267,12 +269,15 @@ def test_folder_images_feed_gad_fit_and_explain(three_classes):
     [
         ("nowhere", {}, "data folder .*nowhere does not exist or is not a folder"),
         ("empty", {}, "data folder .*empty holds no class folder: put each class's images in root/<class>/"),
-        ("mine", {"classes": ["cats", "horses"]}, "class folder .*horses does not exist: name two of the folders"),
+        ("mine", {"classes": ["cats", "horses"]}, "class folder .*horses does not exist: name some of the folders"),
+        ("mine", {"classes": "cats"}, "classes='cats': give a list of class folders"),
+        ("mine", {"classes": []}, "classes=\\[\\]: give a list of class folders"),
+        ("mine", {"classes": ["cats", "cats"]}, "names a folder twice: give each once"),
         ("mine", {"classes": {"cats": -1}}, "class 'cats' maps to -1: give each folder a class index >= 0"),
         ("mine", {"size": 0}, "size must be a whole number >= 1, got 0"),
         ("mine", {"per_class": 1.5}, "per_class must be a whole number >= 1, got 1.5"),
         ("mine", {"classes": ["none"]}, "class 'none' has no images in"),
-        ("mine", {"classes": ["broken"]}, "class 'broken' has no readable images in .* \\(1 unreadable, the first"),
+        ("mine", {"classes": ["broken"]}, "no readable images in .*broken \\(1 unreadable, the first"),
     ],
 )
 def test_folder_images_answer_bad_input_in_one_line(three_classes, where, kwargs, message):

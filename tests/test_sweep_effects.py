@@ -114,7 +114,7 @@ def finished_point(tmp_path, sweep: str, point: str, archs=("resnet18",)) -> dic
             st = {"stage": part, "key": f"{part} of {point}, {arch}"}
             runfiles.write_csv(rows, folder / f"{part}.csv", st)
             keys.setdefault(arch, {})[part] = st["key"]
-    record = {"definitions": definitions(), "keys": keys, "tables_key": f"tables of {point}"}
+    record = {"definitions": definitions(), "archs": list(archs), "keys": keys, "tables_key": f"tables of {point}"}
     (tmp_path / "figures" / sweep / point).mkdir(parents=True, exist_ok=True)
     (tmp_path / "figures" / sweep / point / "RUN.json").write_text(json.dumps(record))
     return record

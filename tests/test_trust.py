@@ -551,38 +551,41 @@ def test_the_latest_committed_results_were_made_under_the_current_definitions(ru
 
 def test_the_record_names_the_result_files_a_run_read_back_instead_of_making(tmp_path):
     """A run whose models were trained by an earlier run (or, in a sweep, by its group's first
-    point) takes seconds, not minutes: its RUN.json lists those files, and its README line says so."""
+    point) takes seconds, not minutes: its RUN.json lists those files, and its README line says so.
+    Only the files of its own settings count: another architecture's, alpha's or method's, or
+    notebook 07's in a run without it, were not read."""
     import time
 
     import readme_tables
 
-    cfg = _smoke(tmp_path)
+    cfg = _smoke(tmp_path)  # alphas [2], Saliency and Integrated Gradients
+    a = cfg.arch
     made = {
         "data.pt": 100,
-        f"{cfg.arch}/models/original.pt": 100,
-        f"{cfg.arch}/models/support_2_2.pt": 100,
-        f"{cfg.arch}/attributions/saliency.pt": 100,
-        f"{cfg.arch}/hulls.pt": 300,  # made again by this run
-        f"{cfg.arch}/rc.csv": 300,
-        f"{cfg.arch}/executed.txt": 100,  # not a result file
-        "vgg16/models/original.pt": 100,  # another architecture's, which this run did not run
+        f"{a}/models/original.pt": 100,
+        f"{a}/models/support_2_2.pt": 100,
+        f"{a}/attributions/saliency.pt": 100,
+        f"{a}/hulls.pt": 300,  # made again by this run
+        f"{a}/rc.csv": 300,
+        f"{a}/controls.csv": 100,  # notebook 07's
+        f"{a}/models/support_4_4.pt": 100,  # of other settings
+        f"{a}/attributions/deconvolution.pt": 100,
+        f"{a}/executed.txt": 100,  # not a result file
+        "vgg16/models/original.pt": 100,  # an architecture this run did not run
     }
     for name, when in made.items():
         (cfg.run_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (cfg.run_dir / name).write_text("")
         os.utime(cfg.run_dir / name, (when, when))
-    assert record.read_back(cfg, [cfg.arch], started=200) == [
-        "data.pt",
-        f"{cfg.arch}/attributions/saliency.pt",
-        f"{cfg.arch}/models/original.pt",
-        f"{cfg.arch}/models/support_2_2.pt",
-    ]
-    assert record.read_back(cfg, [cfg.arch], started=50) == []
-    assert len(record.read_back(cfg, [cfg.arch], started=time.time())) == 6
+    back = [f"{a}/attributions/saliency.pt", f"{a}/models/original.pt", f"{a}/models/support_2_2.pt"]
+    assert record.read_back(cfg, [a], [], began=200) == ["data.pt", *back]
+    assert record.read_back(cfg, [a], [a], began=200) == ["data.pt", *back[:1], f"{a}/controls.csv", *back[1:]]
+    assert record.read_back(cfg, [a], [a], began=50) == []
+    assert len(record.read_back(cfg, [a], [], began=time.time())) == 6
     figures = tmp_path / "figures" / "a-run"
     figures.mkdir(parents=True)
     rec = json.loads((ROOT / "figures" / "synthetic-default" / "RUN.json").read_text())
-    (figures / "RUN.json").write_text(json.dumps({**rec, "read_back": record.read_back(cfg, [cfg.arch], 200)}))
+    (figures / "RUN.json").write_text(json.dumps({**rec, "read_back": record.read_back(cfg, [a], [], 200)}))
     line = readme_tables.run_line(str(figures))
     assert "s in the notebooks (4 result files made before the run and read back, 2 of them trained models);" in line
     assert "read back" not in readme_tables.run_line("figures/synthetic-default")  # made before the field

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 from folder_names import labels
-from run_tables import read
+from run_tables import read, rules_of
 
 from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import LATER_DEFAULTS
@@ -75,10 +75,10 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
     names = dict(zip((a, b), labels([a, b])))
     rows, only = [], {name: set() for name in names.values()}
     for rule in ("top_q", "frac_max"):
-        # a run without this hull rule has no file of it; one that has it, stamp-checked
+        # a run without this hull rule has no table of it; one with it must have it, stamp-checked
         da, db = (
-            read(p, index_col=[0, 1, 2]) if p.is_file() else None
-            for p in (a / f"direction_{rule}.csv", b / f"direction_{rule}.csv")
+            read(run / f"direction_{rule}.csv", index_col=[0, 1, 2]) if rule in rules_of(run) else None
+            for run in (a, b)
         )
         if da is None or db is None:
             continue

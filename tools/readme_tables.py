@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+from run_tables import keys
+
 from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import strip_key
 
@@ -43,10 +45,8 @@ def check_made_by_run(path: Path) -> None:
     record = path.parent / "RUN.json"
     if not record.is_file():
         return
-    rec = json.loads(record.read_text())
-    expected = {rec.get("tables_key"), *rec.get("controls_keys", {}).values()}
     found = re.search(r"<!-- gad key (\w+) -->", path.read_text())
-    if not found or found.group(1) not in expected:
+    if not found or found.group(1) not in keys(json.loads(record.read_text())):
         sys.exit(
             f"error: {path} was not made from the rows of the run in {record}: "
             "rerun notebook 06 (or the make target that writes it)"

@@ -17,11 +17,19 @@ MADE = "make that run first (its make reproduce command is in the README)"
 
 
 def record(folder: Path) -> dict:
-    """The run's RUN.json; exits with one line where there is none."""
+    """The run's RUN.json; exits with one line where there is none or it is not JSON."""
     path = Path(folder) / "RUN.json"
     if not path.is_file():
         sys.exit(f"error: {path} is missing: {MADE}")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        sys.exit(f"error: {path} is not a run record ({err}): make that run again")
+
+
+def keys(rec: dict) -> set[str]:
+    """The keys a table of the run may carry: its tables' and its controls'."""
+    return {rec.get("tables_key"), *(rec.get("controls_keys") or {}).values()}
 
 
 def read(path: Path, **kwargs) -> pd.DataFrame:
@@ -31,7 +39,7 @@ def read(path: Path, **kwargs) -> pd.DataFrame:
     table, stamp = read_csv(path, **kwargs)
     if table is None:
         sys.exit(f"error: {path} is missing: {again}")
-    if stamp is None or stamp.get("key") not in {rec.get("tables_key"), *rec.get("controls_keys", {}).values()}:
+    if stamp is None or stamp.get("key") not in keys(rec):
         sys.exit(f"error: {path} was not made from the rows of the run in {path.parent / 'RUN.json'}: {again}")
     return table
 
