@@ -153,7 +153,7 @@ class GAD:
         device = next(self.model.parameters()).device
         uses_bf16(device, precision)  # an unknown precision is named before any work
         first = predict_logits(self.model, images[:8])  # the model's classes, before any work
-        checks.check_classes(first, labels)
+        checks.check_classes(first, labels, "labels")
         if ((first >= 0) & (first <= 1)).all() and torch.allclose(first.sum(1), torch.ones(len(first)), atol=1e-4):
             notices.warn(
                 "the model's outputs look like probabilities (each row in [0, 1], summing to 1): GAD "

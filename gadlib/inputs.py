@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import notices
 from .config import SUPPORT_MODES, THRESHOLD_RULES
 from .errors import GADInputError
 
@@ -27,8 +28,9 @@ def check_images(x, what: str) -> torch.Tensor:
     return x
 
 
-def check_classes(logits: torch.Tensor, classes: torch.Tensor) -> None:
-    """The model must give two or more logits per image, and every class asked for must exist."""
+def check_classes(logits: torch.Tensor, classes: torch.Tensor, what: str = "target") -> None:
+    """The model must give two or more logits per image, and every class asked for (in the
+    argument named `what`) must exist."""
     if logits.dim() != 2 or logits.shape[1] < 2:
         raise GADInputError(
             f"the model gives outputs of shape {tuple(logits.shape)}: GAD needs a classifier with "
@@ -37,7 +39,9 @@ def check_classes(logits: torch.Tensor, classes: torch.Tensor) -> None:
     bad = classes[(classes < 0) | (classes >= logits.shape[1])]
     if len(bad):
         m = logits.shape[1]
-        raise GADInputError(f"class {int(bad[0])} is not one of the model's {m} classes (0 to {m - 1})")
+        raise GADInputError(
+            f"{what} holds class {int(bad[0])}, which is not one of the model's {m} classes (0 to {m - 1})"
+        )
 
 
 def short_repr(value) -> str:
@@ -168,4 +172,10 @@ def model_inputs(x: torch.Tensor, model: nn.Module, what: str = "inputs", other:
         raise GADInputError(f"{what} are {x.dtype} images: give the model's input (normalised float tensors){other}")
     if not torch.isfinite(x).all():
         raise GADInputError(f"{what} hold NaN or infinite values: what GAD makes of them would mean nothing")
+    if len(x) and x.min() >= 0 and x.max() > 20:  # normalised images stay within a few units of 0
+        notices.warn(
+            f"{what} are floats from {float(x.min()):.0f} to {float(x.max()):.0f}, like raw 0-255 pixels: the model "
+            "gets them as they are; give uint8 images to fit and normalize(...) them for the model, unless it "
+            "takes raw pixels"
+        )
     return x.to(next(model.parameters()).dtype)

@@ -41,16 +41,16 @@ def _nested_images(folder: Path) -> int:
     )
 
 
-def _require_dir(path: Path, what: str) -> Path:
+def _require_dir(path: Path, what: str, setting: str = "data_dir") -> Path:
     if not path.is_dir():
-        raise GADInputError(f"{what} {path} does not exist or is not a folder: point data_dir at it")
+        raise GADInputError(f"{what} {path} does not exist or is not a folder: point {setting} at it")
     return path
 
 
 def folder_files(root: Path, classes: list[str] | None, two: bool = True) -> tuple[list[str], list[list[Path]]]:
     """root/<class>/*.jpg: class names are the sub-folder names (sorted) unless given. `two`: the
     pipeline's two classes exactly (`data.folder_images`, for a model of any number: one or more)."""
-    _require_dir(root, "data folder")
+    _require_dir(root, "data folder", "data_dir" if two else "folder_images' root")
     if classes is None:
         classes = _class_folders(root)
     if two and len(classes) != 2:

@@ -362,7 +362,7 @@ def test_other_bad_inputs_are_one_line_errors():
     model = small_cnn(2)
     gad = GAD(model, Saliency, alphas=[2], supports=[model])
     cases = [
-        (lambda: gad.attribute(torch.randn(2, 3, 8, 8), target=5), "not one of the model's 2 classes"),
+        (lambda: gad.attribute(torch.randn(2, 3, 8, 8), target=5), "target holds class 5, which is not one of the"),
         (lambda: gad.attribute(torch.randn(2, 3, 8, 8), target=[0, 1, 0]), "one class, or one per image"),
         (lambda: GAD(model, Saliency).attribute(torch.randn(2, 3, 8, 8), 0), "has no supports"),
         (lambda: GAD(model, Saliency, alphas=[2, 4], supports=[model]), "one support per alpha"),
@@ -397,6 +397,7 @@ def test_other_bad_inputs_are_one_line_errors():
     ):
         cases.append((lambda kwargs=kwargs: GAD(model, Saliency, alphas=[2]).fit(x, y, **kwargs), message))
     cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x, y + 0.5, epochs=1), "labels must be whole"))
+    cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x, y + 1, epochs=1), "labels holds class 2, which"))
     # training images go through the check explain() applies: finite, in the model's dtype
     cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x.long(), y, epochs=1), "images are torch.int64 images"))
     cases.append((lambda: GAD(model, Saliency, alphas=[2]).fit(x * torch.nan, y, epochs=1), "images hold NaN"))
@@ -489,3 +490,24 @@ def test_an_unknown_train_precision_is_named_before_any_training():
     with pytest.raises(GADInputError) as err:
         GAD(model, Saliency, alphas=[2]).fit(torch.rand(4, 3, 8, 8), torch.tensor([0, 1] * 2), 1, precision="fp16")
     assert "unknown train precision 'fp16': choose one of auto, fp32, bf16" in _one_line(err)
+
+
+def test_float_images_like_raw_pixels_are_warned_about_and_normalised_ones_are_not():
+    """uint8 images go to fit, normalised floats to the model: floats of 0 to 255 given instead
+    would train and explain without a word, on inputs the model never saw."""
+    import warnings
+
+    from gadlib.data import normalize
+    from gadlib.errors import GADWarning
+
+    model = small_cnn(2)
+    images, labels = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8), torch.tensor([0, 1] * 2)
+    gad = GAD(model, Saliency, alphas=[2], supports=[model])
+    with pytest.warns(GADWarning, match=r"inputs are floats from \d+ to 2\d\d, like raw 0-255 pixels: .*normalize"):
+        gad.attribute(images.float(), labels)
+    with pytest.warns(GADWarning, match="images are floats from .* like raw 0-255 pixels"):
+        GAD(model, Saliency, alphas=[2]).fit(images.float(), labels, epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GADWarning)
+        gad.attribute(normalize(images), labels)
+        GAD(model, Saliency, alphas=[2]).fit(images, labels, epochs=1)

@@ -267,7 +267,7 @@ def test_folder_images_feed_gad_fit_and_explain(three_classes):
 @pytest.mark.parametrize(
     "where, kwargs, message",
     [
-        ("nowhere", {}, "data folder .*nowhere does not exist or is not a folder"),
+        ("nowhere", {}, "data folder .*nowhere does not exist or is not a folder: point folder_images' root at it"),
         ("empty", {}, "data folder .*empty holds no class folder: put each class's images in root/<class>/"),
         ("mine", {"classes": ["cats", "horses"]}, "class folder .*horses does not exist: name some of the folders"),
         ("mine", {"classes": "cats"}, "classes='cats': give a list of class folders"),
