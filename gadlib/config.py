@@ -225,18 +225,8 @@ class RunConfig:
         profile = profile or os.environ.get("GAD_PROFILE", "default")
         if profile not in PROFILES:
             raise GADInputError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            hints = [
-                f"{name!r} (did you mean {close[0]}?)"
-                if (close := difflib.get_close_matches(name, known, 1))
-                else repr(name)
-                for name in unknown
-            ]
-            raise GADInputError(
-                f"unknown parameter(s) {', '.join(hints)}: the parameters are RunConfig's fields (gadlib/config.py)"
-            )
+        if unknown := sorted(set(params) - set(SETTINGS)):
+            raise GADInputError(unknown_settings(unknown))
         values = dict(PROFILES[profile])
         values.update({k: v for k, v in params.items() if v is not None})
         cfg = cls(profile=profile, **values)
@@ -370,3 +360,18 @@ class RunConfig:
 
     def with_arch(self, arch: str) -> "RunConfig":
         return dataclasses.replace(self, arch=arch)
+
+
+SETTINGS = [f.name for f in dataclasses.fields(RunConfig)]  # every setting a run takes
+
+
+def unknown_settings(names: list[str], what: str = "parameter(s)") -> str:
+    """The one-line error for names that are not settings, each with the nearest one where there
+    is one ("'ig_step' (did you mean ig_steps?)")."""
+    hints = [
+        f"{name!r} (did you mean {close[0]}?)"
+        if (close := difflib.get_close_matches(name, SETTINGS, 1))
+        else repr(name)
+        for name in names
+    ]
+    return f"unknown {what} {', '.join(hints)}: the settings are RunConfig's fields (gadlib/config.py)"

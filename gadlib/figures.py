@@ -309,8 +309,12 @@ def sweep_effects(table: pd.DataFrame, path: Path, title: str) -> Path:
     methods = list(dict.fromkeys(table["method"]))
     archs = list(dict.fromkeys(table["arch"]))
     colours = dict(zip(methods, sns.color_palette("tab10", len(methods))))
-    fig, axes = plt.subplots(
-        len(measures), len(params), figsize=(3.6 * len(params), 2.6 * len(measures)), squeeze=False
+    fig, axes = plt.subplots(  # constrained: the title above the top row, not over it
+        len(measures),
+        len(params),
+        figsize=(3.6 * len(params), 2.6 * len(measures)),
+        squeeze=False,
+        layout="constrained",
     )
     width = 0.8 / max(1, len(methods) * len(archs))
     for i, measure in enumerate(measures):
@@ -340,5 +344,4 @@ def sweep_effects(table: pd.DataFrame, path: Path, title: str) -> Path:
                 ax.set_ylabel(measure)
     axes[0, -1].legend(fontsize=7, loc="best")
     fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, path)

@@ -4,6 +4,7 @@ path and cache key comes from `gadlib.runfiles`."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 import pandas as pd
@@ -14,7 +15,7 @@ from tqdm.auto import tqdm
 from . import consensus as cons
 from . import metrics, notices, precision, runfiles
 from .attributions import attribution_maps
-from .config import RunConfig
+from .config import RunConfig, unknown_settings
 from .cpu_memory import keep_freed_memory, on_the_cpu
 from .data import Dataset, eval_indices, normalize
 from .errors import GADInputError
@@ -39,6 +40,21 @@ def setup(namespace: dict) -> tuple[RunConfig, Dataset]:
 
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     given = {k: v for k, v in namespace.items() if k in fields}
+    # Papermill injects a misspelt -p name as a variable of its own, which no setting reads (its
+    # "unknown parameter" warning also comes for settings outside the parameters cell, such as
+    # runs_dir, which do apply): a plain value named almost like a setting is refused instead.
+    plain = (type(None), bool, int, float, str, list, tuple, dict)
+    stray = [
+        k
+        for k, v in namespace.items()
+        if k not in fields
+        and k != "extra"
+        and not k.startswith("_")
+        and isinstance(v, plain)
+        and difflib.get_close_matches(k, fields, 1, cutoff=0.8)
+    ]
+    if stray:
+        raise GADInputError(unknown_settings(sorted(stray)))
     extra = namespace.get("extra") or {}
     twice = sorted(set(given) & set(extra))
     if twice:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import ARCHS, RunConfig, absolute_paths, figures_root, runs_root
+from .config import ARCHS, RunConfig, absolute_paths, figures_root, runs_root, unknown_settings
 from .errors import GADInputError
 from .runfiles import FAMILY_FIELDS, atomic_write
 from .runfolder import holder_path
@@ -100,8 +100,10 @@ def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list
                     f"-p {item!r} is not a list of values ({_yaml_problem(err)}): e.g. -p consensus_q='[0.3, 0.5]'"
                 ) from None
     for name in list(grid):
-        if name not in RunConfig.__dataclass_fields__ or name in ("run_name", "runs_dir", "figures_dir"):
-            raise GADInputError(f"{name!r} cannot be swept: give settings of RunConfig (gadlib/config.py)")
+        if name not in RunConfig.__dataclass_fields__:
+            raise GADInputError(unknown_settings([name], "sweep setting"))
+        if name in ("run_name", "runs_dir", "figures_dir"):
+            raise GADInputError(f"{name!r} cannot be swept: each point's run name and folders are the sweep's")
         if name == "arch":  # each notebook's arch comes from --archs: swept, it would be overwritten
             raise GADInputError("'arch' is not swept: every point runs each architecture of --archs")
         values = grid[name] if isinstance(grid[name], list) else [grid[name]]
@@ -111,6 +113,19 @@ def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list
     if not grid:
         raise GADInputError("the grid is empty: give -p NAME=[VALUES] or --grid FILE")
     return grid
+
+
+def check_points(grid: dict[str, list], base: dict) -> None:
+    """Every point's settings as its chain would build them, checked (values and ranges, not the
+    data folder: the points' own preflights do that); the first bad one is a GADInputError."""
+    from .reproduce import notebook_params
+
+    for params in points_of(grid):
+        values = notebook_params({**base, **params})
+        try:
+            RunConfig.build(**{k: v for k, v in values.items() if k != "extra"}, **values.get("extra", {}))
+        except GADInputError as err:
+            raise GADInputError(f"point {point_name(params)}: {err}") from None
 
 
 def points_of(grid: dict[str, list]) -> list[dict]:
@@ -414,7 +429,10 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
                     running.add(submit(*followers[0], None))
                 _write_points(rows, index_path, context)
                 bar.update()
-                log(f"{point}: {result['status']} in {result.get('seconds', 0):.0f} s {result['error']}".rstrip())
+                log(
+                    f"{point}: {result['status']} in {result.get('seconds', 0):.0f} s"
+                    + (result["error"] and f": {result['error']}")
+                )
                 for line in result.get("log", []):  # its notebooks' warnings (a classifier near chance, say)
                     if line.strip().startswith("warning:"):
                         log(f"  {point}: {line.strip()}")
@@ -462,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         base["profile"] = args.profile
     try:
         grid = parse_grid(args.param, args.grid)
+        check_points(grid, base)  # a setting out of range is answered before any cluster starts
         table = run_sweep(
             args.name,
             grid,
@@ -520,10 +539,8 @@ def summarise(name: str, runs_dir=None, figures_dir=None) -> None:
         ["top_q"],
     )
     rule = "top_q" if "top_q" in rules else rules[0]
-    parameters = {"sweep": name, "hull_rule": rule}
-    env = {"GAD_RUNS_DIR": str(runs.parent), "GAD_FIGURES_DIR": str(figures.parent)}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the notebook's kernel reads the sweep where this command wrote it
+    # the notebook's kernel reads the sweep where this command wrote it
+    parameters = {"sweep": name, "hull_rule": rule, "runs_dir": str(runs.parent), "figures_dir": str(figures.parent)}
     try:
         pm.execute_notebook(
             NOTEBOOK_DIR / "08_sweep.ipynb",
@@ -535,9 +552,6 @@ def summarise(name: str, runs_dir=None, figures_dir=None) -> None:
         )
     except pm.PapermillExecutionError as err:  # its own one-line message, not the kernel's traceback
         raise GADInputError(f"{err.ename}: {err.evalue} (executed notebook: {runs / '08_sweep.ipynb'})") from None
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     print(f"notebook 08: {figures}/sweep_effects_{rule}.png and effects_{rule}.md (executed: {runs}/08_sweep.ipynb)")
 
 

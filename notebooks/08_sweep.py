@@ -23,21 +23,25 @@ hull_rule = "top_q"
 # bootstrap resamples of each interval, and their seed
 resamples = 2000
 seed = 0
+# where the sweep's run folders and figures are (its --runs-dir and --figures-dir); None: runs/
+# and figures/ of the repository, or GAD_RUNS_DIR and GAD_FIGURES_DIR where set
+runs_dir = None
+figures_dir = None
 
 # %%
 from IPython.display import Image, display
 
 from gadlib import figures, sweep_effects
 
-points, rc, rs = sweep_effects.read_sweep(sweep)
+points, rc, rs = sweep_effects.read_sweep(sweep, runs_dir, figures_dir)
 points
 
 # %%
 table = sweep_effects.effects(points, rc, rs, hull_rule, resamples, seed)
-csv, md = sweep_effects.write(table, sweep, hull_rule)
+csv, md = sweep_effects.write(table, sweep, hull_rule, figures_dir)
 print(md.read_text())
 
 # %%
-_, out = sweep_effects.sweep_dirs(sweep)
+_, out = sweep_effects.sweep_dirs(sweep, runs_dir, figures_dir)
 path = figures.sweep_effects(table, out / f"sweep_effects_{hull_rule}.png", f"sweep {sweep}, hull rule {hull_rule}")
 display(Image(filename=path))

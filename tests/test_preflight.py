@@ -384,3 +384,15 @@ def test_a_relative_path_reaches_the_notebooks_as_the_caller_reads_it(runner, tm
     with pytest.raises(KernelStarted):
         reproduce.run_chain({"profile": "smoke"}, ["resnet18"])
     assert os.environ["GAD_RUNS_DIR"] == str(tmp_path / "env-out") and (tmp_path / "env-out").is_dir()
+
+
+def test_a_misspelt_papermill_parameter_stops_the_notebook_in_one_line():
+    """Papermill injects a -p name the parameters cell lacks as a variable of its own, with a
+    warning it also gives for settings that do apply (runs_dir): a value named almost like a
+    setting stops the notebook's setup instead of being ignored."""
+    from gadlib import GADInputError, stages
+
+    namespace = {"profile": "smoke", "extra": {}, "ig_step": 50, "In": [], "os": os, "runs_dir": None}
+    with pytest.raises(GADInputError, match=r"unknown parameter\(s\) 'ig_step' \(did you mean ig_steps\?\)") as err:
+        stages.setup(namespace)
+    assert "\n" not in str(err.value)

@@ -39,7 +39,8 @@ def test_settings_whose_readable_names_agree_get_distinct_folders():
     "items, message",
     [
         (["consensus_q"], r"write NAME=\[VALUES\]"),
-        (["colour=[1, 2]"], "cannot be swept"),
+        (["colour=[1, 2]"], "unknown sweep setting 'colour'"),
+        (["ig_step=[50]"], r"unknown sweep setting 'ig_step' \(did you mean ig_steps\?\)"),
         (["run_name=['a']"], "cannot be swept"),
         (["arch=[resnet18, vgg16]"], "'arch' is not swept: every point runs each architecture of --archs"),
         (["consensus_q=[]"], "has no values"),
@@ -51,6 +52,18 @@ def test_a_bad_grid_is_a_one_line_error(items, message):
     with pytest.raises(GADInputError, match=message) as err:
         parse_grid(items)
     assert "\n" not in str(err.value)
+
+
+def test_a_point_out_of_range_stops_the_command_before_any_cluster_starts(tmp_path, capsys):
+    """The settings of every point are checked first: one line, exit 2, nothing written (run_sweep
+    itself still records a point that fails in its own preflight, as the stand-in tests show)."""
+    from gadlib.sweep import main
+
+    dirs = ["--runs-dir", str(tmp_path / "runs"), "--figures-dir", str(tmp_path / "figures")]
+    assert main(["bad", "-p", "consensus_q=[0.5, 1.5]", "--profile", "smoke", *dirs]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: point consensus_q-1.5: consensus_q must be in (0, 1], got 1.5\n"
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "figures").exists()
 
 
 def test_a_grid_file_that_is_not_yaml_is_a_one_line_error_naming_it(tmp_path):
