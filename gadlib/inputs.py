@@ -172,10 +172,9 @@ def model_inputs(x: torch.Tensor, model: nn.Module, what: str = "inputs", other:
         raise GADInputError(f"{what} are {x.dtype} images: give the model's input (normalised float tensors){other}")
     if not torch.isfinite(x).all():
         raise GADInputError(f"{what} hold NaN or infinite values: what GAD makes of them would mean nothing")
-    if len(x) and x.min() >= 0 and x.max() > 20:  # normalised images stay within a few units of 0
-        notices.warn(
-            f"{what} are floats from {float(x.min()):.0f} to {float(x.max()):.0f}, like raw 0-255 pixels: the model "
-            "gets them as they are; give uint8 images to fit and normalize(...) them for the model, unless it "
-            "takes raw pixels"
-        )
+    # normalised images stay within a few units of 0; whole numbers up to 255 are 8-bit pixels
+    if len(x) and x.min() >= 0 and 20 < x.max() <= 255 and torch.equal(x, x.round()):
+        advice = "give uint8 images to fit and normalize(...) them for the model" if x.shape[1] == 3 else "scale them"
+        notices.warn(f"{what} are whole-number floats up to 255, like raw 8-bit pixels: the model gets them as "
+                     f"they are; {advice}, unless it takes raw pixels")  # fmt: skip
     return x.to(next(model.parameters()).dtype)

@@ -4,7 +4,6 @@ path and cache key comes from `gadlib.runfiles`."""
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 import pandas as pd
@@ -15,7 +14,7 @@ from tqdm.auto import tqdm
 from . import consensus as cons
 from . import metrics, notices, precision, runfiles
 from .attributions import attribution_maps
-from .config import RunConfig, unknown_settings
+from .config import SETTINGS, RunConfig, unknown_settings
 from .cpu_memory import keep_freed_memory, on_the_cpu
 from .data import Dataset, eval_indices, normalize
 from .errors import GADInputError
@@ -34,27 +33,15 @@ def setup(namespace: dict) -> tuple[RunConfig, Dataset]:
     notebook's parameters (its globals named like a RunConfig field, so a later cell that
     defines, say, `seed` and runs setup again changes the run; None takes the profile's value)
     plus the `extra` dict, and the dataset is loaded (or read from the run folder)."""
-    import dataclasses
-
     from .data import load_dataset
 
-    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    fields = set(SETTINGS)
     given = {k: v for k, v in namespace.items() if k in fields}
-    # Papermill injects a misspelt -p name as a variable of its own, which no setting reads (its
-    # "unknown parameter" warning also comes for settings outside the parameters cell, such as
-    # runs_dir, which do apply): a plain value named almost like a setting is refused instead.
-    plain = (type(None), bool, int, float, str, list, tuple, dict)
-    stray = [
-        k
-        for k, v in namespace.items()
-        if k not in fields
-        and k != "extra"
-        and not k.startswith("_")
-        and isinstance(v, plain)
-        and difflib.get_close_matches(k, fields, 1, cutoff=0.8)
-    ]
-    if stray:
-        raise GADInputError(unknown_settings(sorted(stray)))
+    # Papermill injects a -p name the parameters cell lacks as a variable of its own, with a
+    # warning that also comes for settings outside the cell (runs_dir), which do apply: a name of
+    # its injected cell that is no setting (a misspelt one, say) would be ignored, so it stops here.
+    if stray := sorted(injected_names(namespace) - fields - {"extra"}):
+        raise GADInputError(unknown_settings(stray))
     extra = namespace.get("extra") or {}
     twice = sorted(set(given) & set(extra))
     if twice:
@@ -64,6 +51,23 @@ def setup(namespace: dict) -> tuple[RunConfig, Dataset]:
         keep_freed_memory()  # large tensors reuse freed pages instead of faulting fresh ones in
     print(f"run folder: {cfg.run_dir}  profile: {cfg.profile}  arch: {cfg.arch}")
     return cfg, load_dataset(cfg)
+
+
+def injected_names(namespace: dict) -> set[str]:
+    """The names Papermill's injected cell ("# Parameters", in IPython's input history `In`)
+    assigns; none outside a Papermill run."""
+    import ast
+
+    cells = namespace.get("In")
+    sources = (
+        [c for c in cells if isinstance(c, str) and c.startswith("# Parameters")] if isinstance(cells, list) else []
+    )
+    try:
+        trees = [ast.parse(source) for source in sources]
+    except SyntaxError:
+        return set()
+    return {t.id for tree in trees for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+            if isinstance(t, ast.Name)}  # fmt: skip
 
 
 def data_summary(data: Dataset) -> pd.DataFrame:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import ARCHS, RunConfig, absolute_paths, figures_root, runs_root, unknown_settings
+from .config import ARCHS, SETTINGS, RunConfig, absolute_paths, figures_root, runs_root, unknown_settings
 from .errors import GADInputError
 from .runfiles import FAMILY_FIELDS, atomic_write
 from .runfolder import holder_path
@@ -100,7 +100,7 @@ def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list
                     f"-p {item!r} is not a list of values ({_yaml_problem(err)}): e.g. -p consensus_q='[0.3, 0.5]'"
                 ) from None
     for name in list(grid):
-        if name not in RunConfig.__dataclass_fields__:
+        if name not in SETTINGS:
             raise GADInputError(unknown_settings([name], "sweep setting"))
         if name in ("run_name", "runs_dir", "figures_dir"):
             raise GADInputError(f"{name!r} cannot be swept: each point's run name and folders are the sweep's")
@@ -120,10 +120,14 @@ def check_points(grid: dict[str, list], base: dict) -> None:
     data folder: the points' own preflights do that); the first bad one is a GADInputError."""
     from .reproduce import notebook_params
 
+    def build(values: dict) -> None:
+        values = notebook_params(values)
+        RunConfig.build(**{k: v for k, v in values.items() if k != "extra"}, **values.get("extra", {}))
+
+    build(base)  # the settings every point shares, named as such
     for params in points_of(grid):
-        values = notebook_params({**base, **params})
         try:
-            RunConfig.build(**{k: v for k, v in values.items() if k != "extra"}, **values.get("extra", {}))
+            build({**base, **params})
         except GADInputError as err:
             raise GADInputError(f"point {point_name(params)}: {err}") from None
 
@@ -456,7 +460,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--dataset", default="synthetic")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--profile", default=None)
-    ap.add_argument("--archs", nargs="+", default=list(ARCHS))
+    ap.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
     ap.add_argument("--controls", action="store_true", help="run notebook 07 at every point too")
     ap.add_argument(
         "--rerun",

@@ -503,11 +503,15 @@ def test_float_images_like_raw_pixels_are_warned_about_and_normalised_ones_are_n
     model = small_cnn(2)
     images, labels = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8), torch.tensor([0, 1] * 2)
     gad = GAD(model, Saliency, alphas=[2], supports=[model])
-    with pytest.warns(GADWarning, match=r"inputs are floats from \d+ to 2\d\d, like raw 0-255 pixels: .*normalize"):
+    with pytest.warns(
+        GADWarning, match=r"inputs are whole-number floats up to 255, like raw 8-bit pixels: .*normalize"
+    ):
         gad.attribute(images.float(), labels)
-    with pytest.warns(GADWarning, match="images are floats from .* like raw 0-255 pixels"):
+    with pytest.warns(GADWarning, match="images are whole-number floats up to 255"):
         GAD(model, Saliency, alphas=[2]).fit(images.float(), labels, epochs=1)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # normalised images, uint8 ones, and measurements that are not pixels
         warnings.simplefilter("error", GADWarning)
         gad.attribute(normalize(images), labels)
         GAD(model, Saliency, alphas=[2]).fit(images, labels, epochs=1)
+        gad.attribute(images.float() + 0.5, labels)
+        gad.attribute(images.float() * 4, labels)

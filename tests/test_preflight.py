@@ -388,11 +388,18 @@ def test_a_relative_path_reaches_the_notebooks_as_the_caller_reads_it(runner, tm
 
 def test_a_misspelt_papermill_parameter_stops_the_notebook_in_one_line():
     """Papermill injects a -p name the parameters cell lacks as a variable of its own, with a
-    warning it also gives for settings that do apply (runs_dir): a value named almost like a
-    setting stops the notebook's setup instead of being ignored."""
+    warning it also gives for settings that do apply (runs_dir): a name of its injected cell that
+    is no setting stops the notebook's setup instead of being ignored; the user's own variables
+    (not injected) are theirs."""
     from gadlib import GADInputError, stages
 
-    namespace = {"profile": "smoke", "extra": {}, "ig_step": 50, "In": [], "os": os, "runs_dir": None}
-    with pytest.raises(GADInputError, match=r"unknown parameter\(s\) 'ig_step' \(did you mean ig_steps\?\)") as err:
-        stages.setup(namespace)
+    injected = "# Parameters\nig_step = 50\nepochs = 3\nruns_dir = None\n"
+    namespace = {"profile": "smoke", "extra": {}, "ig_step": 50, "epochs": 3, "os": os, "runs_dir": None}
+    with pytest.raises(
+        GADInputError,
+        match=r"unknown parameter\(s\) 'epochs' \(did you mean train_epochs\?\), 'ig_step' \(did you mean ig_steps\?\)",
+    ) as err:
+        stages.setup({**namespace, "In": ["", "import os", injected]})
     assert "\n" not in str(err.value)
+    assert stages.injected_names({"In": ["", injected]}) == {"ig_step", "epochs", "runs_dir"}
+    assert stages.injected_names({"seeds": [1, 2]}) == set()  # outside Papermill, or a user's variable

@@ -64,6 +64,9 @@ def test_a_point_out_of_range_stops_the_command_before_any_cluster_starts(tmp_pa
     err = capsys.readouterr().err
     assert err == "error: point consensus_q-1.5: consensus_q must be in (0, 1], got 1.5\n"
     assert not (tmp_path / "runs").exists() and not (tmp_path / "figures").exists()
+    # a setting every point shares is named as such, not as the first point's
+    assert main(["bad", "-p", "consensus_q=[0.5]", "--dataset", "folder", *dirs]) == 2
+    assert capsys.readouterr().err.startswith("error: dataset 'folder' needs data_dir")
 
 
 def test_a_grid_file_that_is_not_yaml_is_a_one_line_error_naming_it(tmp_path):
