@@ -12,13 +12,12 @@ Usage: python tools/controls_summary.py figures/synthetic-default figures/cub-cp
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 from folder_names import labels
-from run_tables import MADE, read, rules_of
+from run_tables import MADE, read, record, rules_of
 
 from gadlib.config import METHOD_SHORT, runs_root
 from gadlib.runfiles import read_csv
@@ -29,7 +28,7 @@ from gadlib.tables import to_markdown
 def controls_keys(folder: Path) -> dict[str, str]:
     """{architecture: controls key} from the run's RUN.json (it lists only controls of its
     settings): empty for a run without them (--no-controls, or a RUN.json from before them)."""
-    return json.loads((folder / "RUN.json").read_text()).get("controls_keys") or {}
+    return record(folder).get("controls_keys") or {}
 
 
 def controls_arch(folder: Path) -> str | None:
@@ -40,7 +39,7 @@ def controls_arch(folder: Path) -> str | None:
 def _run_dir(folder: Path) -> Path:
     """The run folder of the figures in `folder` (runs/<run>/, or under GAD_RUNS_DIR), by the run's
     name in its RUN.json: a sweep point's is <sweep>/<point>, not the figures folder's name alone."""
-    return runs_root() / json.loads((folder / "RUN.json").read_text())["run"]
+    return runs_root() / record(folder)["run"]
 
 
 def verdicts(folder: Path, arch: str, label: str) -> pd.Series:
@@ -132,9 +131,7 @@ def main(*folders: str) -> None:
     names = dict(zip(paths, labels(folders)))  # each column's run
     keys = {}
     for p in paths:  # before any table: the summary is all or nothing
-        if not (p / "RUN.json").is_file():
-            sys.exit(f"error: {p / 'RUN.json'} is missing: {MADE}")
-        keys[p] = controls_keys(p)
+        keys[p] = controls_keys(p)  # (a missing RUN.json stops it in one line)
         if (why := problem(p, next(iter(keys[p]), None))) is not None:
             sys.exit(f"error: {why}")
     archs = [next(iter(keys[p])) for p in paths]
