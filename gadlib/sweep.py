@@ -331,6 +331,26 @@ def other_code(record_path: Path) -> str | None:
         return f"{record_path} is missing or unreadable"
 
 
+def listed_record(index: Path, point: str, key: str) -> tuple[dict | None, str | None]:
+    """A finished point's RUN.json and None; or None and why it is not the run the sweep's `index`
+    lists for `point` under tables key `key`: one of other code, or of a run of the point's name
+    made since with other settings. Pooled, its rows would count under the point's values."""
+    from .record import other_definitions  # imports torch: only once a sweep is read
+
+    path = index.parent / point / "RUN.json"
+    try:
+        record = json.loads(path.read_text())
+        other = other_definitions(record)
+    except (OSError, ValueError):
+        record, other = {}, f"{path} is missing or unreadable"
+    if other is not None:
+        cluster = "a Dask cluster's workers must run this gadlib too"
+        return None, f"point {point} is not of the current code ({other}; {cluster})"
+    if record.get("tables_key") != key:
+        return None, f"{path} is not the run {index} lists for point {point} (another run wrote its folder since)"
+    return record, None
+
+
 def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figures_dir, log, rerun) -> pd.DataFrame:
     from distributed import Client, as_completed
     from tqdm.auto import tqdm

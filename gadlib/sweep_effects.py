@@ -17,7 +17,7 @@ from .config import figures_root, runs_root
 from .errors import GADInputError
 from .runfiles import read_csv
 from .stats import cluster_bootstrap
-from .sweep import other_code, points_not_here, read_context, read_points, run_folder_whole
+from .sweep import listed_record, points_not_here, read_context, read_points, run_folder_whole
 from .tables import hull_areas, logit_change_gain, method_label
 
 MEASURES = {
@@ -112,13 +112,11 @@ def read_sweep(
     except ValueError:  # a first line edited by hand
         raise GADInputError(f"sweep {name!r}: the first line of {index} is not the sweep's settings") from None
     rc, rs = [], []
+    again = f"run the sweep again (python -m gadlib.sweep {name} ..., or make sweep: unchanged stages are reused)"
     for point, key in zip(points["point"], points["key"]):
-        if other := other_code(figures / point / "RUN.json"):  # pooled with this code's points, unseen
-            raise GADInputError(
-                f"sweep {name!r}: point {point} is not of the current code ({other}): run the sweep again "
-                "(python -m gadlib.sweep with the same grid, or make sweep: unchanged stages are reused; "
-                "a Dask cluster's workers must run this gadlib too)"
-            )
+        record, why = listed_record(index, point, key)
+        if why is not None:
+            raise GADInputError(f"sweep {name!r}: {why}: {again}")
         if not (runs / point).is_dir():
             raise GADInputError(
                 f"sweep {name!r}: the run folder of point {point} is not on this machine ({runs / point}): "
@@ -130,19 +128,11 @@ def read_sweep(
                 f"killed run's, or without an architecture's rc.csv or rs.csv): run the sweep again "
                 f"(python -m gadlib.sweep {name} ..., or make sweep)"
             )
-        # Another command run into the point's folders since (a run of its name with other
-        # settings) rewrote its RUN.json or rows: pooled, they would count under this point's values.
-        record = json.loads((figures / point / "RUN.json").read_text())
-        again = f"run the sweep again (python -m gadlib.sweep {name} ..., or make sweep)"
-        if record.get("tables_key") != key:
-            raise GADInputError(
-                f"sweep {name!r}: {figures / point / 'RUN.json'} is not the run {index} lists for point {point} "
-                f"(another run wrote its folder since): {again}"
-            )
         # the sweep's architectures only (or, for an index without them, the point's): a folder of
         # another (an earlier call's) is not this sweep's
         found = [runs / point / a for a in archs or record.get("archs") or []]
         for arch_dir in sorted(p for p in found if (p / "rc.csv").is_file()):
+            # a run of the point's name made since may have rewritten its rows but not its RUN.json
             rows = {part: read_csv(arch_dir / f"{part}.csv") for part in ("rc", "rs")}
             made = record.get("keys", {}).get(arch_dir.name, {})
             if any((st or {}).get("key") != made.get(part) for part, (_, st) in rows.items()):

@@ -156,7 +156,7 @@ def test_a_point_of_other_code_stops_the_summary(tmp_path, capsys):
     rec = json.loads(record.read_text())
     rec["definitions"]["regions"] = -1
     record.write_text(json.dumps(rec))
-    assert "seed-1 was made by other code" in refusal(capsys, sweep)
+    assert "point seed-1 is not of the current code (regions -1" in refusal(capsys, sweep)
 
 
 def test_a_sweep_of_another_setting_or_of_one_seed_twice_stops_the_summary(tmp_path, capsys):

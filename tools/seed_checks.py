@@ -32,7 +32,7 @@ from run_tables import read, rules_of
 
 from gadlib.stats import VERDICTS as VERDICT_WORDS
 from gadlib.stats import count_text
-from gadlib.sweep import NOT_HERE, other_code, read_points
+from gadlib.sweep import NOT_HERE, listed_record, read_points
 from gadlib.tables import to_markdown
 
 # (file, column) -> the label of its count in the tables below
@@ -69,11 +69,11 @@ def points(sweep: Path) -> list[tuple[int, Path]]:
             sys.exit(f"error: point {folder} is {row['status']}, not done: {AGAIN}")
         if not (folder / "RUN.json").is_file():
             sys.exit(f"error: point {folder} has no RUN.json (its folder is missing or incomplete): {AGAIN}")
-        if (why := other_code(folder / "RUN.json")) is not None:
-            sys.exit(f"error: point {folder} was made by other code ({why}): {AGAIN}")
-        record = json.loads((folder / "RUN.json").read_text())
-        if record["parameters"]["seed"] != params["seed"] or record["tables_key"] != row["key"]:
-            sys.exit(f"error: {folder}/RUN.json is not the run {index} lists for that point: {AGAIN}")
+        record, why = listed_record(index, row["point"], row["key"])
+        if why is not None:
+            sys.exit(f"error: {why}: {AGAIN}")
+        if record["parameters"]["seed"] != params["seed"]:
+            sys.exit(f"error: {folder}/RUN.json is of seed {record['parameters']['seed']}, not the point's: {AGAIN}")
         found.append((int(params["seed"]), folder))
     seeds = [seed for seed, _ in found]
     if len(set(seeds)) != len(seeds):
