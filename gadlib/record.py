@@ -129,16 +129,13 @@ def controls_keys(cfg: RunConfig, results: RunResults) -> dict[str, str]:
 
 def read_back(cfg: RunConfig, archs: list[str], controls: list[str], began: float) -> list[str]:
     """The result files of this run's settings (the data, and each of `archs`' models, maps, hulls
-    and rows; notebook 07's for the architectures in `controls`) written before the run `began`
-    (time.time()): made by an earlier run of the folder, or by the first point of a sweep group,
-    whose files a later point starts from as hard links. Read back, they take seconds where
-    making them took minutes."""
+    and rows; notebook 07's for the architectures in `controls`) stamped before the run `began`
+    (`runfolder.run_started`, the file system's clock): made by an earlier run of the folder, or
+    by the first point of a sweep group, whose files a later point starts from as hard links (a
+    link keeps the file's stamp). Read back, they take seconds where making them took minutes."""
     files = runfiles.RunFiles(cfg)
     found = [files.data] + [p for a in archs for p in files.arch(a).results(controls=a in controls)]
-    # a second's margin: the file system's clock is coarser than time.time() (its stamp of a file
-    # written just after `began` can read a few milliseconds before it)
-    before = began - 1.0
-    return sorted(p.relative_to(cfg.run_dir).as_posix() for p in found if p.is_file() and p.stat().st_mtime < before)
+    return sorted(p.relative_to(cfg.run_dir).as_posix() for p in found if p.is_file() and p.stat().st_mtime < began)
 
 
 def write_run_record(

@@ -165,7 +165,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
         **{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__}, **params.get("extra", {})
     )
     preflight(cfg, archs)
-    from .runfolder import holding
+    from .runfolder import holding, run_started
 
     # The lock before anything heavy is imported: a second run into a held folder is refused at once.
     with holding(cfg) as removed:
@@ -202,7 +202,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
 
             if upcoming is None:
                 upcoming = next_kernel()
-            code, began = code_state(), time.time()
+            code, began = code_state(), run_started(cfg.run_dir)
             out_dir = cfg.run_dir / "executed"
             out_dir.mkdir(parents=True, exist_ok=True)
             steps = (

@@ -62,6 +62,13 @@ def atomic_write(path: Path, write) -> None:
             os.remove(tmp)
 
 
+def run_started(run_dir: Path) -> float:
+    """When the run holding `run_dir` took it, by the file system's clock (its RUNNING file's
+    stamp): the clock of the stamps of the files it writes, which a Dask worker's own clock may
+    not be."""
+    return holder_path(run_dir).stat().st_mtime
+
+
 @contextmanager
 def holding(cfg: RunConfig) -> Iterator[int]:
     """Hold the run folder for one run. A second run into the same folder stops with one line
@@ -82,12 +89,13 @@ def holding(cfg: RunConfig) -> Iterator[int]:
     try:
         text = f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
         atomic_write(holder, lambda f: f.write(text.encode()))
+        now = run_started(run_dir)  # the clock of the leftovers' stamps
         leftovers = [
             p
             for d in (run_dir, cfg.figure_dir)
             if d.is_dir()
             for p in d.rglob(".*.tmp")
-            if time.time() - p.stat().st_mtime > LEFTOVER_AGE_S
+            if now - p.stat().st_mtime > LEFTOVER_AGE_S
         ]
         for p in leftovers:
             p.unlink()

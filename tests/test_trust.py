@@ -589,3 +589,25 @@ def test_the_record_names_the_result_files_a_run_read_back_instead_of_making(tmp
     line = readme_tables.run_line(str(figures))
     assert "s in the notebooks (4 result files made before the run and read back, 2 of them trained models);" in line
     assert "read back" not in readme_tables.run_line("figures/synthetic-default")  # made before the field
+
+
+@pytest.mark.parametrize("skew", [-3600.0, 3600.0])
+def test_what_a_run_read_back_is_told_by_the_file_systems_clock_not_the_process_clock(tmp_path, monkeypatch, skew):
+    """A Dask worker whose clock is an hour off the file server's: the files its run writes are
+    made, a file linked from its group's first point (an old stamp) is read back."""
+    import time
+
+    from gadlib.runfolder import holding, run_started
+
+    cfg = _smoke(tmp_path)
+    a = cfg.arch
+    linked, written = cfg.run_dir / a / "models" / "original.pt", cfg.run_dir / a / "rc.csv"
+    linked.parent.mkdir(parents=True)
+    linked.write_text("")
+    os.utime(linked, (time.time() - 60, time.time() - 60))
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + skew)
+    with holding(cfg):
+        began = run_started(cfg.run_dir)
+        written.write_text("")
+        assert record.read_back(cfg, [a], [], began) == [f"{a}/models/original.pt"]
