@@ -12,7 +12,6 @@ evaluated, so a model trained in one run can never see an image that a later run
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -108,7 +107,7 @@ def decode_images(
                 kept.append(i)
         except unreadable_image_errors() as err:
             if failures is None:
-                warnings.warn(f"skipped unreadable image {p}: {err}", stacklevel=2)
+                notices.warn(f"skipped unreadable image {p}: {err}")
             else:
                 failures.append(f"{p}: {err}")
     if not out:
@@ -178,9 +177,7 @@ def folder_images(
             why = f" ({len(failures)} unreadable, the first {failures[0]})" if failures else ""
             raise GADInputError(f"class {c!r} has no readable images in {root / c}{why}: add .jpg or .png files")
         if failures:
-            warnings.warn(
-                f"{len(failures)} unreadable image(s) of class {c!r} skipped, the first {failures[0]}", stacklevel=2
-            )
+            notices.warn(f"{len(failures)} unreadable image(s) of class {c!r} skipped, the first {failures[0]}")
         images.append(x)
         labels.append(torch.full((len(kept),), k, dtype=torch.long))
         paths += [str(fs[i]) for i in kept]

@@ -5,18 +5,26 @@ and repeats them on the console, once per run."""
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import warnings
 
 from .errors import GADWarning
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 NOTE_PREFIX = "[gad] "
 _WARNING = re.compile(r"GADWarning: (.*)")
 
 
 def warn(message: str) -> None:
-    """A one-line warning (a Python warning of category GADWarning)."""
-    warnings.warn(message, GADWarning, stacklevel=3)
+    """A one-line warning (a Python warning of category GADWarning), shown at the first caller
+    outside gadlib: the user's line or notebook cell, not gadlib's own."""
+    level, frame = 2, sys._getframe(1)  # stacklevel 2 is warn's caller
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, GADWarning, stacklevel=level)
 
 
 def note(message: str) -> None:

@@ -505,8 +505,9 @@ def test_float_images_like_raw_pixels_are_warned_about_and_normalised_ones_are_n
     gad = GAD(model, Saliency, alphas=[2], supports=[model])
     with pytest.warns(
         GADWarning, match=r"inputs are whole-number floats up to 255, like raw 8-bit pixels: .*normalize"
-    ):
+    ) as caught:
         gad.attribute(images.float(), labels)
+    assert caught[0].filename == __file__  # shown at the user's line, not inside gadlib
     with pytest.warns(GADWarning, match="images are whole-number floats up to 255"):
         GAD(model, Saliency, alphas=[2]).fit(images.float(), labels, epochs=1)
     with warnings.catch_warnings():  # normalised images, uint8 ones, and measurements that are not pixels
