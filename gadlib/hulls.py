@@ -50,11 +50,7 @@ def hull_masks(masks: torch.Tensor, device: torch.device | str | None = None) ->
         return torch.zeros(masks.shape, dtype=torch.bool, device=masks.device)
     chunks = range(0, len(flat), CHUNK)
     edges = [_edges(flat[i : i + CHUNK].to(device, torch.bool)) for i in chunks]
-    first, last = torch.cat([e[0] for e in edges]), torch.cat([e[1] for e in edges])
-    g = _outline(first, last)
-    bounds = _row_bounds(g, *_lower_chain(g))
-    n = len(flat)
-    lo, hi = bounds[:n], -bounds[n:]  # first and last column of the hull in each row, lo > hi if none
+    lo, hi = _hull_rows(torch.cat([e[0] for e in edges]), torch.cat([e[1] for e in edges]))
     w = flat.shape[-1]
     small = torch.int16 if w < 1 << 14 else torch.int32  # the fill compares columns in the smallest type
     cols = torch.arange(w, device=device, dtype=small)
@@ -65,6 +61,20 @@ def hull_masks(masks: torch.Tensor, device: torch.device | str | None = None) ->
         torch.ge(cols, lo[i : i + CHUNK], out=part)
         part &= cols <= hi[i : i + CHUNK]
     return out.to(masks.device).view(masks.shape)
+
+
+def _hull_rows(first: torch.Tensor, last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first and last column of the hull in each row (B, H), from the masks' leftmost and
+    rightmost true column of each row (`_edges`); first > last where a row has none."""
+    g = _outline(first, last)
+    bounds = _row_bounds(g, *_lower_chain(g))
+    return bounds[: len(first)], -bounds[len(first) :]
+
+
+def _hull_area(first: torch.Tensor, last: torch.Tensor, w: int) -> torch.Tensor:
+    """The pixel count of each hull (B,) that `hull_masks` would fill, without filling it."""
+    lo, hi = _hull_rows(first, last)
+    return (hi.clamp(max=w - 1) - lo.clamp(min=0) + 1).clamp(min=0).sum(-1)
 
 
 def _edges(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,7 +212,8 @@ def hull_matched_map(
     is always reached (a threshold such as the hull rule's top half could stop below it where
     consensus_q is above hull_q). The top-k sets nest as k grows, and so do their hulls: the
     area never falls with k, and a binary search over k (batched over the maps, about
-    log2(H x W) hull fills, on `device`, default the map's) finds the smallest k."""
+    log2(H x W) steps, each a hull's rows and area without a fill, on `device`, default the
+    map's) finds the smallest k."""
     positive = original_map > 0  # top_k_mask never takes a zero pixel
     target = torch.as_tensor(target_area, device=original_map.device).double()
     lo = torch.zeros(target.shape, dtype=torch.long, device=original_map.device)
@@ -210,13 +221,29 @@ def hull_matched_map(
     # top_k_mask's pixels, from one ranking instead of a top-k per step (2.3x at 224 px on the
     # CPU: benchmarks/speed.py --stage hulls)
     ranks = pixel_ranks(original_map)
+    h, w = original_map.shape[-2:]
+    device = original_map.device if device is None else torch.device(device)
+    # Each row's pixels in rank order (a pixel that is not positive last: never taken), with the
+    # leftmost and rightmost column among the row's first j: the top k pixels' first and last
+    # column in a row are read at the row's count of ranks below k, so that a step of the search
+    # finds the hull's rows from (maps, H) numbers, not from every pixel, and counts its area
+    # without filling it.
+    in_rank_order, cols = torch.where(positive, ranks, h * w).to(device).sort(-1)
+    first_of, last_of = cols.cummin(-1).values, cols.cummax(-1).values
+    searches = target.dim() - (original_map.dim() - 2)  # the targets' leading dimensions
 
-    def hull_of_top(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        top = (ranks < k[..., None, None]) & positive
-        return original_map * top, hull_masks(top, device)
+    def edges_of_top(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # k (*searches, *maps) -> (*maps, H, searches), as searchsorted takes it beside (*maps, H, W)
+        per_map = k.to(device).reshape(-1, *k.shape[searches:]).movedim(0, -1)
+        count = torch.searchsorted(in_rank_order, per_map.unsqueeze(-2).expand(*per_map.shape[:-1], h, -1).contiguous())
+        at = (count - 1).clamp(min=0)
+        first = torch.where(count > 0, first_of.gather(-1, at), w)
+        last = torch.where(count > 0, last_of.gather(-1, at), -1)
+        return (e.movedim(-1, 0).reshape(-1, h) for e in (first, last))  # (searches x maps, H)
 
     while bool((active := lo < hi).any()):
         mid = (lo + hi) // 2
-        reached = hull_of_top(mid)[1].flatten(-2).sum(-1).double() >= target
+        reached = _hull_area(*edges_of_top(mid), w).view(target.shape).to(target.device).double() >= target
         hi, lo = torch.where(active & reached, mid, hi), torch.where(active & ~reached, mid + 1, lo)
-    return hull_of_top(lo)
+    top = (ranks < lo[..., None, None]) & positive
+    return original_map * top, hull_masks(top, device)

@@ -115,10 +115,28 @@ def test_hulls_of_gives_every_rule_and_map_in_one_call():
     assert torch.equal(out[("frac_max", "b")], hull_masks(cons.important(maps["b"], "frac_max", 0.5, 0.2)))
 
 
+def test_a_hulls_area_counted_from_its_rows_equals_its_filled_pixels():
+    """The hull-matched search counts each hull's pixels from its rows' bounds without filling
+    it: the same count as the filled hull, on random, blob and degenerate masks."""
+    from gadlib.hulls import _edges, _hull_area
+
+    gen = torch.Generator().manual_seed(3)
+    groups = [torch.rand(500, 13, 17, generator=gen) > p for p in (0.5, 0.95, 0.995)]
+    groups.append(cons.important(blob_maps(300, 24, 20, gen), "top_q", 0.5))
+    groups += [torch.from_numpy(m.copy())[None] for m in _degenerate()]
+    for masks in groups:
+        assert torch.equal(_hull_area(*_edges(masks), masks.shape[-1]), hull_masks(masks).flatten(-2).sum(-1))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_hulls_equal_cpu_hulls():
     masks = cons.important(blob_maps(500, 64, 64, torch.Generator().manual_seed(2)), "top_q", 0.5)
     assert torch.equal(hull_masks(masks, device="cuda"), hull_masks(masks, device="cpu"))
+    maps = blob_maps(40, 32, 28, torch.Generator().manual_seed(4)).view(2, 20, 32, 28)
+    targets = torch.stack([hull_masks(maps > 0.5).flatten(-2).sum(-1), torch.full((2, 20), 30)])  # two searches
+    on_cpu = hull_matched_map(maps, targets)
+    for chosen in (hull_matched_map(maps, targets, device="cuda"), hull_matched_map(maps.cuda(), targets.cuda())):
+        assert all(torch.equal(a.cpu(), b) for a, b in zip(chosen, on_cpu))
 
 
 def test_the_hull_matched_baseline_keeps_the_fewest_top_pixels_whose_hull_reaches_the_target():
