@@ -29,13 +29,13 @@ def test_validation_split_is_seeded_disjoint_and_covers_the_training_split():
     assert torch.equal(again[1], val) and not torch.equal(validation_split(100, 0.2, seed=4)[1], val)
 
 
-def test_the_report_depends_on_the_training_split_only():
+def test_the_report_depends_on_the_training_split_only(tmp_path):
     """Replacing every test image changes nothing: the rule never sees the evaluation images."""
     from gadlib import RunConfig
     from gadlib.data import load_dataset
     from gadlib.models import build_model
 
-    cfg = RunConfig.build(profile="smoke", arch="resnet18", run_name="alpha-selection-test")
+    cfg = RunConfig.build(profile="smoke", arch="resnet18", run_name="alpha-selection-test", runs_dir=str(tmp_path))
     data = load_dataset(cfg)
     torch.manual_seed(0)
     original = build_model("resnet18", 2, cfg.image_size).eval()

@@ -406,6 +406,10 @@ def test_curve_ties_are_taken_in_one_seeded_order_for_every_map():
     assert sorted(r[0].flatten().tolist()) == list(range(16))
     zeros_0 = r[0].flatten().argsort()[1:].tolist()  # the tie order, pixel by pixel
     assert zeros_0 != sorted(zeros_0)  # not raster order
+    zeros_1 = r[1].flatten().argsort()[1:].tolist()
+    assert [i for i in zeros_0 if i != 15] == [i for i in zeros_1 if i != 0]  # one order for both maps
+    assert torch.equal(faithfulness.ranks_with_seeded_ties(maps, seed=3), r)  # seeded: the same again
+    assert not torch.equal(faithfulness.ranks_with_seeded_ties(maps, seed=4), r)  # another seed, another order
 
 
 def test_smoothgrad_on_the_engine_equals_captums_noise_tunnel():

@@ -112,7 +112,8 @@ def test_hulls_of_gives_every_rule_and_map_in_one_call():
     maps = {"a": torch.rand(2, 4, 16, 16, generator=gen), "b": torch.rand(2, 4, 16, 16, generator=gen) ** 4}
     out = hulls_of(maps, ["top_q", "frac_max"], 0.5, 0.2)
     assert set(out) == {(r, k) for r in ("top_q", "frac_max") for k in ("a", "b")}
-    assert torch.equal(out[("frac_max", "b")], hull_masks(cons.important(maps["b"], "frac_max", 0.5, 0.2)))
+    for (rule, name), hull in out.items():  # every entry its own rule's and map's hull
+        assert torch.equal(hull, hull_masks(cons.important(maps[name], rule, 0.5, 0.2))), (rule, name)
 
 
 def test_a_hulls_area_counted_from_its_rows_equals_its_filled_pixels():

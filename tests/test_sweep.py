@@ -371,10 +371,10 @@ def test_killing_a_worker_mid_sweep_still_finishes_every_point(tmp_path, monkeyp
     sweep.start()
     started = list((tmp_path / "runs" / "kill").glob("*/executed/02_support_training_resnet18.ipynb"))
     deadline = time.time() + 300
-    while not started and time.time() < deadline:
+    while len(started) < 2 and time.time() < deadline:  # both points past notebook 01: each has files to resume from
         time.sleep(0.5)
         started = list((tmp_path / "runs" / "kill").glob("*/executed/02_support_training_resnet18.ipynb"))
-    assert started, "no point reached support training"
+    assert len(started) == 2, "the points did not both reach support training"
     workers = _worker_processes()
     assert len(workers) == 2
     workers[0].send_signal(signal.SIGKILL)
@@ -386,6 +386,8 @@ def test_killing_a_worker_mid_sweep_still_finishes_every_point(tmp_path, monkeyp
             torch.load(path, map_location="cpu", weights_only=False)  # whole, or this raises
     for path in (tmp_path / "figures" / "kill").rglob("*.json"):
         json.loads(path.read_text())
+    records = [json.loads(p.read_text()) for p in (tmp_path / "figures" / "kill").glob("*/RUN.json")]
+    assert len(records) == 2 and any(r["read_back"] for r in records)  # the killed point resumed, not restarted
     for path in [*(tmp_path / "runs" / "kill").rglob("*.csv"), *(tmp_path / "figures" / "kill").rglob("*.csv")]:
         if not path.name.startswith("."):
             assert len(read_points(path) if path.name == "points.csv" else pd.read_csv(path, comment="#")), path
