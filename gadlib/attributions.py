@@ -211,6 +211,16 @@ def prepared(model: nn.Module, device: torch.device) -> nn.Module:
     return m
 
 
+def for_evaluation(model: nn.Module) -> nn.Module:
+    """The model for forward passes without gradients (RS, the deletion and insertion curves): on
+    CUDA its `prepared` copy (batch norm folded, channels_last), on the CPU the model itself in
+    eval mode. The prepared copy computes the same logits but for rounding; on the CPU it would
+    be faster too (benchmarks/README.md), but every committed run was made with the CPU's
+    rounding of the model as trained, and recomputes byte-identical only with it."""
+    device = next(model.parameters()).device
+    return prepared(model, device) if device.type == "cuda" else model.eval()
+
+
 def clear_prepared() -> None:
     """Forget every prepared copy (the next call prepares each model again)."""
     _PREPARED.clear()

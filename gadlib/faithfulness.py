@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from .attributions import for_evaluation
 from .consensus import pixel_ranks
 
 
@@ -102,7 +103,7 @@ def curves(
     two maps often change the same pixels at a step (the matched-area baseline's first pixels are
     the original map's). On notebook 07's maps about a fifth of the inputs were such repeats.
     `share=False` evaluates every input (the plain way)."""
-    model.eval()
+    model = for_evaluation(model)
     device = next(model.parameters()).device
     k, n, h, w = maps.shape
     counts = steps(h * w, step)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .attributions import for_evaluation
 from .data import IMAGENET_MEAN, IMAGENET_STD
 from .errors import GADInputError
 
@@ -35,7 +36,7 @@ def occlusion_fill(kind: str, channels: int = 3) -> torch.Tensor:
 @torch.no_grad()
 def unoccluded_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """N(I): the model's logits (N, classes) on the whole images, in RS's batches."""
-    model.eval()
+    model = for_evaluation(model)
     device = next(model.parameters()).device
     return torch.cat([model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
 
@@ -55,7 +56,7 @@ def rs(
     x: (N, 3, H, W) normalised images; masks: (K, N, H, W), K masks per image; target: class a
     per image (N,) or one int; logits: `unoccluded_logits(model, x, batch_size)` when the caller
     has them (it is the same for every mask). Returns (K, N); NaN where a mask is empty."""
-    model.eval()
+    model = for_evaluation(model)
     device = next(model.parameters()).device
     k, n = masks.shape[:2]
     target = torch.as_tensor(target).expand(n)

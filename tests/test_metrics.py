@@ -1,6 +1,7 @@
 import math
 
 import pandas as pd
+import pytest
 import torch
 
 from gadlib import metrics, tables
@@ -35,6 +36,51 @@ def test_rs_with_the_unoccluded_logits_given_equals_rs_computing_them(linear_mod
 def test_rs_of_an_empty_mask_is_nan(linear_model):
     got = metrics.rs(linear_model, torch.randn(1, 3, 6, 6), torch.zeros(1, 1, 6, 6, dtype=torch.bool), 0)
     assert torch.isnan(got).all()
+
+
+def test_rs_and_the_curves_run_the_model_as_trained_on_the_cpu_and_its_prepared_copy_agrees():
+    """On the CPU RS and the deletion and insertion curves run the model itself (the committed
+    runs' rounding); on CUDA its prepared copy (batch norm folded, channels_last): the same
+    values but for rounding, checked here on the CPU with a copy prepared for it."""
+    from test_attributions import _with_random_batch_norm
+
+    from gadlib import faithfulness
+    from gadlib.attributions import for_evaluation, prepared
+    from gadlib.models import build_model
+
+    torch.manual_seed(0)
+    model = _with_random_batch_norm(build_model("resnet18", 2, 32))
+    assert for_evaluation(model) is model
+    copy = prepared(model, torch.device("cpu")).to(memory_format=torch.channels_last)
+    assert copy is not model and not any(isinstance(m, torch.nn.BatchNorm2d) for m in copy.modules())
+    x, masks = torch.randn(6, 3, 32, 32), torch.rand(2, 6, 32, 32) > 0.7
+    maps, fill = torch.rand(3, 6, 32, 32), metrics.occlusion_fill("zero", 3)
+    got = {m: (metrics.rs(m, x, masks, 1), *faithfulness.curves(m, x, maps, 1, fill, 0.1)) for m in (model, copy)}
+    for a, b in zip(got[model], got[copy]):
+        assert a.shape == b.shape
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5 * float(a.abs().max()))
+    other = metrics.rs(_with_random_batch_norm(build_model("resnet18", 2, 32)), x, masks, 1)
+    with pytest.raises(AssertionError):  # the tolerance tells another model's weights apart
+        torch.testing.assert_close(other, got[model][0], rtol=1e-4, atol=1e-5 * float(got[model][0].abs().max()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_rs_on_cuda_runs_the_prepared_copy_and_agrees_with_the_cpu():
+    from test_attributions import _with_random_batch_norm
+
+    from gadlib.attributions import for_evaluation
+    from gadlib.models import build_model
+
+    torch.manual_seed(0)
+    model = _with_random_batch_norm(build_model("resnet18", 2, 32))
+    x, masks = torch.randn(6, 3, 32, 32), torch.rand(2, 6, 32, 32) > 0.7
+    on_cpu = metrics.rs(model, x, masks, 1)
+    on_gpu = model.cuda()
+    copy = for_evaluation(on_gpu)
+    assert copy is not on_gpu and copy.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    # TF32 convolutions (cuDNN's default on recent GPUs) round more than fp32
+    scale = float(on_cpu.abs().max())
+    torch.testing.assert_close(metrics.rs(on_gpu, x, masks, 1), on_cpu, rtol=1e-2, atol=1e-3 * scale)
 
 
 def test_ground_truth_scores():
