@@ -217,8 +217,14 @@ def for_evaluation(model: nn.Module) -> nn.Module:
     eval mode. The prepared copy computes the same logits but for rounding; on the CPU it would
     be faster too (benchmarks/README.md), but every committed run was made with the CPU's
     rounding of the model as trained, and recomputes byte-identical only with it."""
+    model.eval()
     device = next(model.parameters()).device
-    return prepared(model, device) if device.type == "cuda" else model.eval()
+    if device.type != "cuda":
+        return model
+    try:
+        return prepared(model, device)
+    except Exception:  # a model that cannot be copied or traced: RS and the curves run it as it is
+        return model
 
 
 def clear_prepared() -> None:

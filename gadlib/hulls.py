@@ -201,11 +201,11 @@ def hull_matched_map(
     original_map: torch.Tensor, target_area: torch.Tensor, device: torch.device | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The hull-matched baseline: the original map's own top k pixels, with the smallest k whose
-    hull covers at least `target_area` pixels (GAD's hull area, per map; leading dimensions
-    before the maps' search several targets for each map at once); returns that map and its
-    hull. The matched-area baseline keeps as many pixels as GAD, and its more compact pixels make
-    a smaller hull; this one keeps as much hull, so that GAD's region and its own map's top
-    pixels are compared at (nearly) equal area.
+    hull covers at least `target_area` pixels (GAD's hull area, per map: the maps' leading
+    shape, after any leading dimensions of its own, which search several targets for each map at
+    once); returns that map and its hull. The matched-area baseline keeps as many pixels as GAD,
+    and its more compact pixels make a smaller hull; this one keeps as much hull, so that GAD's
+    region and its own map's top pixels are compared at (nearly) equal area.
 
     The hull is of the k pixels themselves, with no second threshold: GAD's important pixels are
     positive pixels of the original map, so the hull of all of them holds GAD's and the target
@@ -218,27 +218,30 @@ def hull_matched_map(
     target = torch.as_tensor(target_area, device=original_map.device).double()
     lo = torch.zeros(target.shape, dtype=torch.long, device=original_map.device)
     hi = positive.flatten(-2).sum(-1).expand(target.shape)
-    # top_k_mask's pixels, from one ranking instead of a top-k per step (2.3x at 224 px on the
-    # CPU: benchmarks/speed.py --stage hulls)
-    ranks = pixel_ranks(original_map)
+    # top_k_mask's pixels, from one ranking instead of a top-k per step; int32 (fewer bytes
+    # held through the search): every rank is below H x W
+    ranks = pixel_ranks(original_map).int()
     h, w = original_map.shape[-2:]
     device = original_map.device if device is None else torch.device(device)
     # Each row's pixels in rank order (a pixel that is not positive last: never taken), with the
     # leftmost and rightmost column among the row's first j: the top k pixels' first and last
     # column in a row are read at the row's count of ranks below k, so that a step of the search
     # finds the hull's rows from (maps, H) numbers, not from every pixel, and counts its area
-    # without filling it.
+    # without filling it (with the ranking, 2.9x the plain search at 224 px on the CPU:
+    # benchmarks/speed.py --stage hulls).
     in_rank_order, cols = torch.where(positive, ranks, h * w).to(device).sort(-1)
-    first_of, last_of = cols.cummin(-1).values, cols.cummax(-1).values
+    small = torch.int16 if w < 1 << 15 else torch.int32
+    first_of, last_of = cols.cummin(-1).values.to(small), cols.cummax(-1).values.to(small)
+    del cols
     searches = target.dim() - (original_map.dim() - 2)  # the targets' leading dimensions
 
     def edges_of_top(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # k (*searches, *maps) -> (*maps, H, searches), as searchsorted takes it beside (*maps, H, W)
-        per_map = k.to(device).reshape(-1, *k.shape[searches:]).movedim(0, -1)
+        per_map = k.to(device, in_rank_order.dtype).reshape(-1, *k.shape[searches:]).movedim(0, -1)
         count = torch.searchsorted(in_rank_order, per_map.unsqueeze(-2).expand(*per_map.shape[:-1], h, -1).contiguous())
         at = (count - 1).clamp(min=0)
-        first = torch.where(count > 0, first_of.gather(-1, at), w)
-        last = torch.where(count > 0, last_of.gather(-1, at), -1)
+        first = torch.where(count > 0, first_of.gather(-1, at).long(), w)
+        last = torch.where(count > 0, last_of.gather(-1, at).long(), -1)
         return (e.movedim(-1, 0).reshape(-1, h) for e in (first, last))  # (searches x maps, H)
 
     while bool((active := lo < hi).any()):

@@ -5,14 +5,11 @@ and repeats them on the console, once per run."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import warnings
 
 from .errors import GADWarning
-
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 NOTE_PREFIX = "[gad] "
 _WARNING = re.compile(r"GADWarning: (.*)")
@@ -22,7 +19,7 @@ def warn(message: str) -> None:
     """A one-line warning (a Python warning of category GADWarning), shown at the first caller
     outside gadlib: the user's line or notebook cell, not gadlib's own."""
     level, frame = 2, sys._getframe(1)  # stacklevel 2 is warn's caller
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "gadlib":
         level, frame = level + 1, frame.f_back
     warnings.warn(message, GADWarning, stacklevel=level)
 

@@ -66,7 +66,10 @@ def run_started(run_dir: Path) -> float:
     """When the run holding `run_dir` took it, by the file system's clock (its RUNNING file's
     stamp): the clock of the stamps of the files it writes, which a Dask worker's own clock may
     not be."""
-    return holder_path(run_dir).stat().st_mtime
+    try:
+        return holder_path(run_dir).stat().st_mtime
+    except OSError:  # the file removed by hand: the process's clock, as the best left
+        return time.time()
 
 
 @contextmanager

@@ -321,31 +321,31 @@ def run_sweep(
         lock.release()
 
 
-def other_code(record_path: Path) -> str | None:
-    """None if the point's RUN.json was made under the current definitions, else why not."""
-    from .record import other_definitions  # imports torch: only once a sweep runs
+def _point_record(record_path: Path) -> tuple[dict, str | None]:
+    """A point's RUN.json, and None if it was made under the current definitions, else why not."""
+    from .record import other_definitions  # imports torch: only once a sweep runs or is read
 
     try:
-        return other_definitions(json.loads(record_path.read_text()))
+        record = json.loads(record_path.read_text())
     except (OSError, ValueError):
-        return f"{record_path} is missing or unreadable"
+        return {}, f"{record_path} is missing or unreadable"
+    other = other_definitions(record)
+    return record, None if other is None else f"{other}; a Dask cluster's workers must run this gadlib too"
+
+
+def other_code(record_path: Path) -> str | None:
+    """None if the point's RUN.json was made under the current definitions, else why not."""
+    return _point_record(record_path)[1]
 
 
 def listed_record(index: Path, point: str, key: str) -> tuple[dict | None, str | None]:
     """A finished point's RUN.json and None; or None and why it is not the run the sweep's `index`
     lists for `point` under tables key `key`: one of other code, or of a run of the point's name
     made since with other settings. Pooled, its rows would count under the point's values."""
-    from .record import other_definitions  # imports torch: only once a sweep is read
-
     path = index.parent / point / "RUN.json"
-    try:
-        record = json.loads(path.read_text())
-        other = other_definitions(record)
-    except (OSError, ValueError):
-        record, other = {}, f"{path} is missing or unreadable"
+    record, other = _point_record(path)
     if other is not None:
-        cluster = "a Dask cluster's workers must run this gadlib too"
-        return None, f"point {point} is not of the current code ({other}; {cluster})"
+        return None, f"point {point} is not of the current code ({other})"
     if record.get("tables_key") != key:
         return None, f"{path} is not the run {index} lists for point {point} (another run wrote its folder since)"
     return record, None

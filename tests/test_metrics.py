@@ -38,7 +38,7 @@ def test_rs_of_an_empty_mask_is_nan(linear_model):
     assert torch.isnan(got).all()
 
 
-def test_rs_and_the_curves_run_the_model_as_trained_on_the_cpu_and_its_prepared_copy_agrees():
+def test_rs_and_the_curves_run_the_model_as_trained_on_the_cpu_and_its_prepared_copy_agrees(monkeypatch):
     """On the CPU RS and the deletion and insertion curves run the model itself (the committed
     runs' rounding); on CUDA its prepared copy (batch norm folded, channels_last): the same
     values but for rounding, checked here on the CPU with a copy prepared for it."""
@@ -59,6 +59,14 @@ def test_rs_and_the_curves_run_the_model_as_trained_on_the_cpu_and_its_prepared_
     for a, b in zip(got[model], got[copy]):
         assert a.shape == b.shape
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5 * float(a.abs().max()))
+    # the model RS and the curves run is for_evaluation's: given the copy there, they equal the copy's
+    calls = []
+    for module in (metrics, faithfulness):
+        monkeypatch.setattr(module, "for_evaluation", lambda m: calls.append(m) or copy)
+    assert torch.equal(metrics.rs(model, x, masks, 1), got[copy][0])
+    assert torch.equal(faithfulness.curves(model, x, maps, 1, fill, 0.1)[1], got[copy][2])
+    assert sum(m is model for m in calls) == 2  # asked once by RS, once by the curves
+    monkeypatch.undo()
     other = metrics.rs(_with_random_batch_norm(build_model("resnet18", 2, 32)), x, masks, 1)
     with pytest.raises(AssertionError):  # the tolerance tells another model's weights apart
         torch.testing.assert_close(other, got[model][0], rtol=1e-4, atol=1e-5 * float(got[model][0].abs().max()))
