@@ -321,16 +321,16 @@ def run_sweep(
         lock.release()
 
 
-def _point_record(record_path: Path) -> tuple[dict, str | None]:
-    """A point's RUN.json, and None if it was made under the current definitions, else why not."""
+def _point_record(record_path: Path) -> tuple[dict | None, str | None]:
+    """A point's RUN.json (None if missing or unreadable), and None if it was made under the
+    current definitions, else why not."""
     from .record import other_definitions  # imports torch: only once a sweep runs or is read
 
     try:
         record = json.loads(record_path.read_text())
     except (OSError, ValueError):
-        return {}, f"{record_path} is missing or unreadable"
-    other = other_definitions(record)
-    return record, None if other is None else f"{other}; a Dask cluster's workers must run this gadlib too"
+        return None, f"{record_path} is missing or unreadable"
+    return record, other_definitions(record)
 
 
 def other_code(record_path: Path) -> str | None:
@@ -345,7 +345,8 @@ def listed_record(index: Path, point: str, key: str) -> tuple[dict | None, str |
     path = index.parent / point / "RUN.json"
     record, other = _point_record(path)
     if other is not None:
-        return None, f"point {point} is not of the current code ({other})"
+        cluster = "" if record is None else "; a Dask cluster's workers must run this gadlib too"
+        return None, f"point {point} is not of the current code ({other}{cluster})"
     if record.get("tables_key") != key:
         return None, f"{path} is not the run {index} lists for point {point} (another run wrote its folder since)"
     return record, None
