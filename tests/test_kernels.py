@@ -153,8 +153,9 @@ def test_a_kernel_that_does_not_start_is_replaced_once(tmp_path, monkeypatch, fa
 
 
 def test_a_kernel_that_never_answers_its_warm_up_does_not_hang_the_run(tmp_path):
-    """An alive kernel that stays silent: wait() returns after the warm-up's time limit, and the
-    notebook meets the kernel as it is (nbclient's own timeout)."""
+    """An alive kernel that stays silent: wait() returns after the warm-up's time limit with the
+    kernel taken as started, not replaced (the notebook then meets it as it is, under nbclient's
+    own timeout, which this test does not run)."""
     from gadlib import kernels
 
     with (
