@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import notices
 from .config import figures_root, runs_root
 from .errors import GADInputError
 from .runfiles import read_csv
@@ -79,6 +80,15 @@ def sweep_dirs(name: str, runs_dir=None, figures_dir=None) -> tuple[Path, Path]:
     return runs_root(runs_dir) / name, figures_root(figures_dir) / name
 
 
+def unfinished(points: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a sweep's index whose point is not done (queued, failed, stale...)."""
+    return points[points["status"] != "done"]
+
+
+def _named(left: pd.DataFrame) -> str:
+    return ", ".join(f"{p} ({s})" for p, s in zip(left["point"], left["status"]))
+
+
 def read_sweep(
     name: str, runs_dir=None, figures_dir=None, only: list[str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -100,6 +110,11 @@ def read_sweep(
             f"sweep {name!r}: the run folders of its finished points {', '.join(absent)} are not on this machine "
             "(or not whole), so the effects would pool the other points only: run the sweep here with a grid "
             "holding them too (python -m gadlib.sweep or make sweep; finished stages are reused)"
+        )
+    if not (left := unfinished(points)).empty:  # pooled without them: said, not unseen
+        notices.warn(
+            f"sweep {name!r}: points not finished, left out of the effects: {_named(left)} "
+            "(run the sweep again to finish them)"
         )
     points = points[points["status"] == "done"].reset_index(drop=True)
     if points.empty:
@@ -234,11 +249,14 @@ def write(table: pd.DataFrame, name: str, hull_rule: str, figures_dir=None) -> t
     counts = interval_counts(table).rename_axis(f"measure ({len(wide)} cells each)")
     counts.columns = ["above the reference", "contain it", "below it", "no interval"][: counts.shape[1]]
     refs = ", ".join(f"{m} {REFERENCES[m]:g}" for m in MEASURES)
+    index = figures / "points.csv"
+    left = unfinished(read_points(index)) if index.is_file() else pd.DataFrame()
     text = (
         to_markdown(wide[list(MEASURES)], floatfmt=".3g")
         + f"\n\nEach interval against its reference ({refs}):\n\n"
         + to_markdown(counts)
         + "\n"
+        + (f"\nPooled over the finished points only; not finished, left out: {_named(left)}.\n" if len(left) else "")
     )
     atomic_write(md, lambda f: f.write(text.encode()))
     return csv, md

@@ -185,7 +185,9 @@ def test_a_finished_point_whose_run_folder_is_not_here_is_not_left_out_unseen(tm
     """A sweep run with a smaller grid on a machine without the earlier run folders (a fresh
     clone) marks its earlier points so: notebook 08 would pool the other points only, and says
     so in one line instead, naming them."""
-    from gadlib.errors import GADInputError
+    import re
+
+    from gadlib.errors import GADInputError, GADWarning
     from gadlib.record import definitions
     from gadlib.sweep import NOT_HERE
 
@@ -209,10 +211,15 @@ def test_a_finished_point_whose_run_folder_is_not_here_is_not_left_out_unseen(tm
     # a caller that reads its own grid's points (alpha selection) is not stopped by an earlier one
     points, _, _ = sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures", only=[rows[0]["point"]])
     assert points["point"].tolist() == ["alphas-2__consensus_q-0.3"]
-    rows[1]["status"] = "failed"  # a failed point is left out as its row says
+    rows[1]["status"] = "failed"  # a failed point is left out as its row says, and said to be
     pd.DataFrame(rows).to_csv(folder / "points.csv", index=False)
-    points, _, _ = sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures")
+    left = "alphas-2__consensus_q-0.5 (failed), alphas-2__consensus_q-0.7 (failed)"
+    with pytest.warns(GADWarning, match=f"points not finished, left out of the effects: {re.escape(left)} "):
+        points, rc_read, rs_read = sweep_effects.read_sweep("part", tmp_path / "runs", tmp_path / "figures")
     assert points["point"].tolist() == ["alphas-2__consensus_q-0.3"]
+    table = sweep_effects.effects(points, rc_read, rs_read, resamples=50)
+    _, md = sweep_effects.write(table, "part", "top_q", tmp_path / "figures")
+    assert md.read_text().endswith(f"Pooled over the finished points only; not finished, left out: {left}.\n")
     # an index that records the sweep's architectures: a done point without one's rows is refused
     context = '# sweep {"archs": ["resnet18", "vgg16"], "base": {}, "controls": false}\n'
     (folder / "points.csv").write_text(context + pd.DataFrame(rows).to_csv(index=False))
