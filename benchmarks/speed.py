@@ -39,6 +39,10 @@ Stages:
   one with malloc's defaults (it took about 8 minutes at 64 px on 2 cores). The other stages
   run in this process, with malloc's defaults on both sides, or with freed memory kept on
   both sides under --keep-freed-memory.
+- evaluation: the forward passes of RS and the deletion and insertion curves (batches of 256,
+  no gradients), on each model's prepared copy in channels_last (`attributions.for_evaluation`
+  takes it on CUDA), against the model as trained (what they run on the CPU); the logits'
+  largest difference printed (the same but for rounding).
 - compile: the engine (all five methods in one call, as notebook 03 makes it) on each model as
   prepared, against `torch.compile` of the prepared model, the lever the speed issue names for
   the GPU; "plain" is the eager engine here. A first call compiles, timed apart (without the
@@ -695,6 +699,31 @@ def bench_relu(args, device) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ---------------------------------------------------------------- evaluation's forward passes
+def bench_evaluation(args, device) -> pd.DataFrame:
+    """RS's and the curves' forward passes: the prepared copy in channels_last against the model
+    as trained, 256 images per batch, in turn."""
+    from gadlib.attributions import prepared
+
+    rows = []
+    for arch in args.archs:
+        models, _ = random_models(arch, args, device)
+        model = models[0]
+        x = torch.randn(256, 3, args.size, args.size, device=device)
+        fast = prepared(model, device).to(memory_format=torch.channels_last)
+
+        def forward(net, x=x):
+            with torch.no_grad():
+                return net(x)
+
+        (a, t_plain), (b, t_fast) = interleaved_times(
+            [lambda m=model: forward(m), lambda m=fast: forward(m)], device, args.reps
+        )
+        check = f"logits differ by {float((a - b).abs().max() / a.abs().max()):.1e} of the largest"
+        rows.append(row("evaluation", f"{arch} forward, {args.size} px", t_plain, t_fast, len(x), "img/s", check))
+    return pd.DataFrame(rows)
+
+
 # ---------------------------------------------------------------- freed memory kept (CPU)
 def bench_memory(args, device) -> pd.DataFrame:
     """Each architecture at --size: support training and the engine's five methods in a fresh
@@ -798,6 +827,7 @@ BENCHES = {  # --stage name: its function, in the order of --stage all
     "relu": bench_relu,
     "memory": bench_memory,
     "compile": bench_compile,
+    "evaluation": bench_evaluation,
 }
 
 

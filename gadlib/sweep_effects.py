@@ -140,8 +140,7 @@ def read_sweep(
         if archs and not run_folder_whole(runs / point, archs):  # else its missing rows are left out, unseen
             raise GADInputError(
                 f"sweep {name!r}: the run folder of point {point} is not whole ({runs / point}: a running or "
-                f"killed run's, or without an architecture's rc.csv or rs.csv): run the sweep again "
-                f"(python -m gadlib.sweep {name} ..., or make sweep)"
+                f"killed run's, or without an architecture's rc.csv or rs.csv): {again}"
             )
         # the sweep's architectures only (or, for an index without them, the point's): a folder of
         # another (an earlier call's) is not this sweep's
