@@ -213,3 +213,41 @@ def test_a_sweep_run_on_two_kinds_of_machine_is_named(tmp_path, capsys):
     assert seed_checks.mixed_machines(seed_checks.seed_rows(SWEEP, seed_checks.points(SWEEP))) == []
     seed_checks.main(str(sweep))
     assert "- seeds-copy: AMD EPYC (native bf16), seed 0; Another CPU, seed 1\n" in capsys.readouterr().out
+
+
+def test_a_sweep_of_other_settings_is_read_at_the_values_picked_with_where(tmp_path, capsys):
+    """The size sweep's 224-px point is of seed 0 (its RUN.json's, the seed not swept) and pools
+    with a seed sweep at 224 px; without --where, or at a value it never ran, the tool stops."""
+    import seed_checks
+
+    sizes = ROOT / "figures" / "size-birds"
+    found = seed_checks.points(sizes, {"image_size": 224})
+    assert found == [(0, sizes / "image_size-224")]
+    assert json.loads((sizes / "image_size-224" / "RUN.json").read_text())["parameters"]["seed"] == 0
+    # a seed sweep whose other setting takes one value is read as it is, with or without --where
+    again = tmp_path / "size-birds-seeds"
+    again.mkdir()
+    stamp = (sizes / "points.csv").read_text().partition("\n")[0]
+    table = pd.read_csv(sizes / "points.csv", skiprows=1, dtype=str, keep_default_na=False)
+    table = table[table["point"] == "image_size-224"].assign(params='{"image_size": 224, "seed": 0}')
+    (again / "points.csv").write_text(stamp + "\n" + table.to_csv(index=False))
+    shutil.copytree(sizes / "image_size-224", again / "image_size-224")
+    only = [(0, again / "image_size-224")]
+    assert seed_checks.points(again) == seed_checks.points(again, {"image_size": 224}) == only
+    rows = seed_checks.seed_rows(sizes, found) | seed_checks.seed_rows(again, seed_checks.points(again))
+    pooled = seed_checks.pooled(rows)
+    one = pooled[("size-birds", "resnet18", "top 50%")]
+    both = pooled[("all", "resnet18", "top 50%")]
+    assert (one["seeds"], both["seeds"]) == (1, 2)
+    for label in seed_checks.VERDICTS.values():  # the same point twice: every count doubled
+        assert both[label] == " / ".join(str(2 * int(n)) for n in one[label].split(" / ")), label
+    seed_checks.main("--where", "image_size=224", str(sizes), str(again))
+    assert "| all " in capsys.readouterr().out
+    # refusals, each in one line with nothing printed
+    with pytest.raises(SystemExit, match="sweeps image_size, not the seed alone.*--where image_size=VALUE"):
+        seed_checks.main(str(sizes))
+    with pytest.raises(SystemExit, match="has no point of image_size=96: give values it swept"):
+        seed_checks.main("--where=image_size=96", str(sizes))
+    with pytest.raises(SystemExit, match="--where 'image_size' is not NAME=VALUE"):
+        seed_checks.main("--where", "image_size", str(sizes))
+    assert capsys.readouterr().out == ""

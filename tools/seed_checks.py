@@ -14,7 +14,10 @@ the original's test accuracy; table 3, for sweeps run with --controls, sums note
 RUN.json key, every point must be done (its run folder may be elsewhere: this reads only its
 figures) and made under the code's current definitions (`record.definitions`), and every point's
 seed must differ: otherwise the tool stops in one line.
-Usage: python tools/seed_checks.py figures/seeds figures/seeds-birds ...
+A sweep of other settings too is read where `--where NAME=VALUE` (repeatable) picks one value of
+each: the size sweep's 224-px point (seed 0, the default) pools with a seed sweep at 224 px. A
+point that does not sweep the seed is of the seed its RUN.json gives.
+Usage: python tools/seed_checks.py [--where NAME=VALUE ...] figures/seeds figures/seeds-birds ...
 """
 
 from __future__ import annotations
@@ -48,21 +51,49 @@ OVERLAP = "GAD / Base(hull) hull IoU"
 AGAIN = "run its sweep again (its command is in the README)"
 
 
-def points(sweep: Path) -> list[tuple[int, Path]]:
-    """(seed, folder) of every point of the sweep, after checking that each is done, of the
-    current code, and of its own seed, as its RUN.json says too."""
+def where(pairs: list[str]) -> dict:
+    """`NAME=VALUE` pairs as a sweep's points.csv writes a point's settings (224 as a number)."""
+    picked = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            sys.exit(f"error: --where {pair!r} is not NAME=VALUE: give one setting and its value, image_size=224 say")
+        try:
+            picked[name] = json.loads(value)
+        except json.JSONDecodeError:
+            picked[name] = value  # a word, unquoted
+    return picked
+
+
+def points(sweep: Path, picked: dict | None = None) -> list[tuple[int, Path]]:
+    """(seed, folder) of every point of the sweep whose settings include `picked`, after checking
+    that each is done, of the current code, and of its own seed, as its RUN.json says too, and that
+    the seed is the only setting that takes more than one value among them."""
+    picked = picked or {}
     index = sweep / "points.csv"
     if not index.is_file():
         sys.exit(f"error: {index} does not exist: run the seed sweep first (its command is in the README)")
     table = read_points(index)
     if table.empty:
         sys.exit(f"error: {index} lists no point: run the seed sweep first (its command is in the README)")
+    rows = [(row, json.loads(row["params"])) for _, row in table.iterrows()]
+    rows = [(row, params) for row, params in rows if all(params.get(k) == v for k, v in picked.items())]
+    if not rows:
+        shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in picked.items())
+        sys.exit(f"error: {sweep} has no point of {shown}: give values it swept (its points.csv lists them)")
+    values = {}
+    for _, params in rows:
+        for k, v in params.items():
+            values.setdefault(k, set()).add(json.dumps(v, sort_keys=True))
+    varied = sorted(k for k, v in values.items() if k != "seed" and len(v) > 1)  # one value is a setting
+    if varied:
+        sys.exit(
+            f"error: {sweep} sweeps {', '.join(varied)}, not the seed alone: give a seed sweep, "
+            f"or pick one value of each with --where {varied[0]}=VALUE"
+        )
     found = []
-    for _, row in table.iterrows():
+    for row, params in rows:
         folder = sweep / row["point"]
-        params = json.loads(row["params"])
-        if set(params) != {"seed"}:
-            sys.exit(f"error: {sweep} sweeps {', '.join(sorted(params))}, not the seed alone: give a seed sweep")
         # a finished point whose run folder is not here (the sweep ran a smaller grid on a fresh
         # clone) left whole figures, and this reads nothing else: the checks below still apply
         if row["status"] not in ("done", NOT_HERE):
@@ -72,9 +103,10 @@ def points(sweep: Path) -> list[tuple[int, Path]]:
         record, why = listed_record(index, row["point"], row["key"])
         if why is not None:
             sys.exit(f"error: {why}: {AGAIN}")
-        if record["parameters"]["seed"] != params["seed"]:
-            sys.exit(f"error: {folder}/RUN.json is of seed {record['parameters']['seed']}, not the point's: {AGAIN}")
-        found.append((int(params["seed"]), folder))
+        seed = record["parameters"]["seed"]
+        if seed != params.get("seed", seed):
+            sys.exit(f"error: {folder}/RUN.json is of seed {seed}, not the point's: {AGAIN}")
+        found.append((int(seed), folder))
     seeds = [seed for seed, _ in found]
     if len(set(seeds)) != len(seeds):
         sys.exit(f"error: {sweep} has two points of one seed: {sorted(seeds)}")
@@ -183,15 +215,25 @@ def mixed_machines(rows: dict) -> list[str]:
     ]
 
 
-def main(*sweeps: str) -> None:
+def main(*args: str) -> None:
+    pairs, sweeps = [], []
+    it = iter(args)
+    for arg in it:
+        if arg == "--where":
+            pairs.append(next(it, ""))
+        elif arg.startswith("--where="):
+            pairs.append(arg.removeprefix("--where="))
+        else:
+            sweeps.append(arg)
     if not sweeps:
         sys.exit(__doc__)
+    picked = where(pairs)
     names = labels(sweeps, "sweeps")
     if "all" in names:  # the rows that pool every sweep are "all"'s
         sys.exit(f"error: a sweep named 'all' ({sweeps[names.index('all')]}) would share the pooled rows: rename it")
     rows, controls = {}, {}
     for sweep, label in zip(map(Path, sweeps), names):  # everything read before anything is printed
-        found = points(sweep)
+        found = points(sweep, picked)
         rows.update(seed_rows(sweep, found, label))
         controls.update(control_counts(sweep, found, label))
     print(
