@@ -223,6 +223,11 @@ def main(*args: str) -> None:
             pairs.append(next(it, ""))
         elif arg.startswith("--where="):
             pairs.append(arg.removeprefix("--where="))
+        elif arg in ("-h", "--help"):
+            print(__doc__)
+            return
+        elif arg.startswith("-"):  # else read as a sweep folder named "--x", whose points.csv is missing
+            sys.exit(f"error: unknown option {arg!r}: the only option is --where NAME=VALUE (see --help)")
         else:
             sweeps.append(arg)
     if not sweeps:
