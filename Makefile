@@ -13,7 +13,7 @@
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make direction-summary : the paper's verdicts of the committed runs, counted (the README's prose cites them)
 # make reviewer-checks : the committed runs' baseline checks and sanity intervals, counted (the README's prose cites them)
-# make seed-checks : the seed sweeps' verdicts and controls, seed by seed and pooled (make sweep SWEEP=seeds ..., README)
+# make seed-checks : the seed sweeps' verdicts and controls, seed by seed and pooled (make sweep SWEEP=seeds ..., README); birds' at 224 px apart
 # make accuracy-spread : ResNet18's test accuracy on both packs over 10 training seeds, with and without the speed levers (about 20 min)
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
@@ -199,9 +199,12 @@ reviewer-checks: $(VENV)/.installed
 
 SEED_SWEEPS ?= figures/seeds figures/seeds-birds figures/seeds-catsdogs \
 	figures/seeds-vgg16 figures/seeds-birds-vgg16
+# birds at the paper's 224 px: the size sweep's point (seed 0) and seeds 1 to 3 (README, question 9)
+SIZE_SEED_SWEEPS ?= figures/size-birds figures/size-birds-seeds
 seed-checks: $(VENV)/.installed
 	$(call into,figures/seed_checks.md,$(PY) tools/seed_checks.py $(SEED_SWEEPS))
-	cat figures/seed_checks.md
+	$(call into,figures/seed_checks_224.md,$(PY) tools/seed_checks.py --where image_size=224 $(SIZE_SEED_SWEEPS))
+	cat figures/seed_checks.md figures/seed_checks_224.md
 
 # The yardstick for "same test accuracy, within 1 point" (#9): how far the seed alone moves it.
 # bf16 is emulated, and slow, on CPUs without native bf16: SPREAD_VARIANTS="small-maps plain-convs" there.

@@ -45,6 +45,20 @@ def test_the_committed_summary_is_what_the_seed_sweeps_say(capsys):
     assert capsys.readouterr().out == (ROOT / "figures/seed_checks.md").read_text(), "run `make seed-checks`"
 
 
+def test_the_committed_summary_at_224_px_is_what_the_size_sweeps_say(capsys):
+    """figures/seed_checks_224.md (docs/sweeps.md embeds it): birds at 224 px over four seeds,
+    the size sweep's point and the seed sweep's three, as `make seed-checks` writes it."""
+    import seed_checks
+
+    makefile = (ROOT / "Makefile").read_text()
+    sweeps = re.search(r"^SIZE_SEED_SWEEPS \?= (.+)$", makefile, re.M).group(1).split()
+    assert "--where image_size=224 $(SIZE_SEED_SWEEPS)" in makefile
+    seed_checks.main("--where", "image_size=224", *(str(ROOT / s) for s in sweeps))
+    out = capsys.readouterr().out
+    assert out == (ROOT / "figures/seed_checks_224.md").read_text(), "run `make seed-checks`"
+    assert re.search(r"^\| all +\| resnet18 +\| top 50% +\| +4 \|", out, re.M), "four seeds pooled"
+
+
 def test_the_pooled_row_counts_every_seed_class_by_class(tmp_path):
     import seed_checks
 
@@ -250,4 +264,8 @@ def test_a_sweep_of_other_settings_is_read_at_the_values_picked_with_where(tmp_p
         seed_checks.main("--where=image_size=96", str(sizes))
     with pytest.raises(SystemExit, match="--where 'image_size' is not NAME=VALUE"):
         seed_checks.main("--where", "image_size", str(sizes))
+    with pytest.raises(SystemExit, match="unknown option '--were': the only option is --where"):
+        seed_checks.main("--were", "image_size=224", str(sizes))
     assert capsys.readouterr().out == ""
+    seed_checks.main("--help")  # the usage, not a sweep folder named --help
+    assert "Usage: python tools/seed_checks.py [--where NAME=VALUE ...]" in capsys.readouterr().out
