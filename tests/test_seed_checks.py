@@ -264,6 +264,8 @@ def test_a_sweep_of_other_settings_is_read_at_the_values_picked_with_where(tmp_p
         seed_checks.main("--where=image_size=96", str(sizes))
     with pytest.raises(SystemExit, match="--where 'image_size' is not NAME=VALUE"):
         seed_checks.main("--where", "image_size", str(sizes))
+    with pytest.raises(SystemExit, match=r"does not sweep occlusion_fill \(it sweeps image_size\): drop that --where"):
+        seed_checks.main("--where", "occlusion_fill=zero", str(sizes))
     with pytest.raises(SystemExit, match="unknown option '--were': the only option is --where"):
         seed_checks.main("--were", "image_size=224", str(sizes))
     assert capsys.readouterr().out == ""

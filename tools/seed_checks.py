@@ -77,6 +77,9 @@ def points(sweep: Path, picked: dict | None = None) -> list[tuple[int, Path]]:
     if table.empty:
         sys.exit(f"error: {index} lists no point: run the seed sweep first (its command is in the README)")
     rows = [(row, json.loads(row["params"])) for _, row in table.iterrows()]
+    swept = sorted({k for _, params in rows for k in params})
+    if absent := [k for k in picked if k not in swept]:
+        sys.exit(f"error: {sweep} does not sweep {', '.join(absent)} (it sweeps {', '.join(swept)}): drop that --where")
     rows = [(row, params) for row, params in rows if all(params.get(k) == v for k, v in picked.items())]
     if not rows:
         shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in picked.items())
