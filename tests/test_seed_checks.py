@@ -45,18 +45,23 @@ def test_the_committed_summary_is_what_the_seed_sweeps_say(capsys):
     assert capsys.readouterr().out == (ROOT / "figures/seed_checks.md").read_text(), "run `make seed-checks`"
 
 
-def test_the_committed_summary_at_224_px_is_what_the_size_sweeps_say(capsys):
-    """figures/seed_checks_224.md (docs/sweeps.md embeds it): birds at 224 px over four seeds,
-    the size sweep's point and the seed sweep's three, as `make seed-checks` writes it."""
+@pytest.mark.parametrize(
+    "sweeps_var, committed, seeds",
+    [("SIZE_SEED_SWEEPS", "seed_checks_224.md", 4), ("SIZE_SEED_SWEEPS_CATSDOGS", "seed_checks_224_catsdogs.md", 3)],
+)
+def test_the_committed_summaries_at_224_px_are_what_the_size_sweeps_say(capsys, sweeps_var, committed, seeds):
+    """figures/seed_checks_224*.md (docs/sweeps.md embeds them), as `make seed-checks` writes
+    them: birds at 224 px over four seeds (the size sweep's point, seed 0, and the seed sweep's
+    three), cats vs dogs over three."""
     import seed_checks
 
     makefile = (ROOT / "Makefile").read_text()
-    sweeps = re.search(r"^SIZE_SEED_SWEEPS \?= (.+)$", makefile, re.M).group(1).split()
-    assert "--where image_size=224 $(SIZE_SEED_SWEEPS)" in makefile
+    sweeps = re.search(rf"^{sweeps_var} \?= (.+)$", makefile, re.M).group(1).split()
+    assert f"figures/{committed},$(PY) tools/seed_checks.py --where image_size=224 $({sweeps_var}))" in makefile
     seed_checks.main("--where", "image_size=224", *(str(ROOT / s) for s in sweeps))
     out = capsys.readouterr().out
-    assert out == (ROOT / "figures/seed_checks_224.md").read_text(), "run `make seed-checks`"
-    assert re.search(r"^\| all +\| resnet18 +\| top 50% +\| +4 \|", out, re.M), "four seeds pooled"
+    assert out == (ROOT / "figures" / committed).read_text(), "run `make seed-checks`"
+    assert re.search(rf"^\| all +\| resnet18 +\| top 50% +\| +{seeds} \|", out, re.M), f"{seeds} seeds pooled"
 
 
 def test_the_pooled_row_counts_every_seed_class_by_class(tmp_path):
