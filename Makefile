@@ -13,7 +13,7 @@
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make direction-summary : the paper's verdicts of the committed runs, counted (the README's prose cites them)
 # make reviewer-checks : the committed runs' baseline checks and sanity intervals, counted (the README's prose cites them)
-# make seed-checks : the seed sweeps' verdicts and controls, seed by seed and pooled (make sweep SWEEP=seeds ..., README), and birds' at 224 px in seed_checks_224.md
+# make seed-checks : the seed sweeps' verdicts and controls, seed by seed and pooled (make sweep SWEEP=seeds ..., README), and at 224 px in seed_checks_224*.md
 # make accuracy-spread : ResNet18's test accuracy on both packs over 10 training seeds, with and without the speed levers (about 20 min)
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
