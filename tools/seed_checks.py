@@ -22,6 +22,7 @@ Usage: python tools/seed_checks.py [--where NAME=VALUE ...] figures/seeds figure
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections import Counter
@@ -219,23 +220,13 @@ def mixed_machines(rows: dict) -> list[str]:
 
 
 def main(*args: str) -> None:
-    pairs, sweeps = [], []
-    it = iter(args)
-    for arg in it:
-        if arg == "--where":
-            pairs.append(next(it, ""))
-        elif arg.startswith("--where="):
-            pairs.append(arg.removeprefix("--where="))
-        elif arg in ("-h", "--help"):
-            print(__doc__)
-            return
-        elif arg.startswith("-"):  # else read as a sweep folder named "--x", whose points.csv is missing
-            sys.exit(f"error: unknown option {arg!r}: the only option is --where NAME=VALUE (see --help)")
-        else:
-            sweeps.append(arg)
-    if not sweeps:
-        sys.exit(__doc__)
-    picked = where(pairs)
+    ap = argparse.ArgumentParser(
+        prog="python tools/seed_checks.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("sweeps", nargs="+", help="figures/<sweep> folders")
+    ap.add_argument("--where", action="append", default=[], metavar="NAME=VALUE", help="read the points of this value")
+    parsed = ap.parse_intermixed_args(args)  # --where before or after the sweeps
+    sweeps, picked = parsed.sweeps, where(parsed.where)
     names = labels(sweeps, "sweeps")
     if "all" in names:  # the rows that pool every sweep are "all"'s
         sys.exit(f"error: a sweep named 'all' ({sweeps[names.index('all')]}) would share the pooled rows: rename it")
