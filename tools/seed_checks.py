@@ -17,7 +17,8 @@ seed must differ: otherwise the tool stops in one line.
 A sweep of other settings too is read where `--where NAME=VALUE` (repeatable) picks one value of
 each: the size sweep's 224-px point (seed 0, the default) pools with a seed sweep at 224 px. A
 point that does not sweep the seed is of the seed its RUN.json gives.
-Usage: python tools/seed_checks.py [--where NAME=VALUE ...] figures/seeds figures/seeds-birds ...
+Examples (make seed-checks runs both): python tools/seed_checks.py figures/seeds figures/seeds-birds;
+python tools/seed_checks.py --where image_size=224 figures/size-birds figures/size-birds-seeds
 """
 
 from __future__ import annotations
