@@ -14,7 +14,8 @@ supports, and the attributions where those settings agree too, instead of comput
 figures/<sweep>/points.csv lists every point: its parameters, group, status, tables key, seconds
 and error. Running the same sweep again skips the points that finished, unless their RUN.json
 was made under other definitions (`record.definitions`: a code change that alters what a
-stage computes bumps one), which run again; `--rerun` runs every point again; a failed point is
+stage computes bumps one), which run again; `--rerun` runs every point again (a finished point
+that runs again stays listed as it was until its new result lands); a failed point is
 recorded with its one-line error and the others go on. A worker that dies (killed, out of
 memory) has its point run again on another worker by Dask.
 """
@@ -383,16 +384,24 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
     for row in rows.values():  # its key stays, the key of the figures it left
         if row["status"] in ("done", NOT_HERE):
             row["status"] = now(row)
-    todo = []
+    todo, kept = [], set()
     for params, point in zip(points, names):
         old = rows.get(point)
         # two settings can clean to one folder name: the same params too
-        if rerun or old is None or old["status"] != "done" or old["params"] != json.dumps(params):
-            fresh = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
-            rows[point] = {c: fresh.get(c, "") for c in POINT_COLUMNS}
+        same = old is not None and old["params"] == json.dumps(params)
+        if rerun or not same or old["status"] != "done":
+            if same and old["status"] in ("done", NOT_HERE):
+                # its finished row (status, key, seconds) stays listed until the new result lands, so
+                # a sweep stopped meanwhile loses nothing: its tables are stamp-checked when read
+                kept.add(point)
+            else:
+                fresh = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
+                rows[point] = {c: fresh.get(c, "") for c in POINT_COLUMNS}
             todo.append((point, params))
     _write_points(rows, index_path, context)
-    log(f"sweep {name}: {len(points)} points, {len(points) - len(todo)} finished earlier; index {index_path}")
+    again = f"; {len(kept)} of them run again, listed as they were until their new results land" if kept else ""
+    finished = len(points) - len(todo) + len(kept)
+    log(f"sweep {name}: {len(points)} points, {finished} finished earlier{again}; index {index_path}")
     if not todo:
         return _current(rows, names)
 
@@ -418,7 +427,8 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
                     "gpus": gpus,
                     "threads": threads,
                 }
-                rows[point]["status"] = "submitted"
+                if point not in kept:
+                    rows[point]["status"] = "submitted"
                 return client.submit(run_point, spec, leader, key=f"{name}/{point}", pure=False)
 
             # Per group: start from a point that finished earlier, or run one point first and
@@ -427,8 +437,12 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
             running = as_completed()
             for point, params in todo:
                 group = rows[point]["group"]
-                # a row still "done" has its run folder here: the checks above relabelled the rest
-                done = next((p for p, r in rows.items() if r["group"] == group and r["status"] == "done"), None)
+                # a row still "done" has its run folder here (the checks above relabelled the rest),
+                # unless it runs again now (--rerun): its folder is about to be rewritten
+                done = next(
+                    (p for p, r in rows.items() if r["group"] == group and r["status"] == "done" and p not in kept),
+                    None,
+                )
                 if done:
                     running.add(submit(point, params, {"status": "done", "run_dir": str(runs / name / done)}))
                 elif group in waiting:

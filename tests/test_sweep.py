@@ -78,11 +78,14 @@ def test_a_grid_file_that_is_not_yaml_is_a_one_line_error_naming_it(tmp_path):
 
 
 CALLS = []  # (point, the run folder it started from), as the stand-in below saw them
+LISTED = {}  # point: its row of points.csv while it ran, what a sweep stopped then leaves
 
 
 def fake_point(spec, leader=None):
     """A stand-in for sweep.run_point: no notebooks; consensus_q 1.5 fails."""
     CALLS.append((spec["point"], leader and leader["run_dir"]))
+    index = read_points(Path(spec["figures_dir"]) / spec["sweep"] / "points.csv").set_index("point")
+    LISTED[spec["point"]] = index.loc[spec["point"], ["status", "key"]].tolist()
     bad = spec["params"]["consensus_q"] == 1.5
     if not bad:  # what a finished chain leaves: its run folder with every architecture's rows, and its RUN.json
         for arch in spec["archs"]:
@@ -180,6 +183,33 @@ def test_rerun_runs_the_finished_points_again(tmp_path, stand_in_sweep):
     again = run_sweep("again", grid, base, archs, rerun=True, **dirs)
     assert sorted(p for p, _ in CALLS) == ["alphas-2__consensus_q-0.3", "alphas-2__consensus_q-0.5"]
     assert set(again["status"]) == {"done"}
+
+
+def test_a_finished_point_running_again_stays_listed_until_its_new_result_lands(tmp_path, stand_in_sweep):
+    """A finished point that runs again (--rerun, or its run folder lost with runs/) keeps its
+    row, status and key, in points.csv while it runs: a sweep stopped then (Ctrl-C, a killed
+    machine) has lost nothing of its index. A new point is listed as submitted. No point starts
+    from a folder that runs again, since it is being rewritten."""
+    dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    base, archs = {"dataset": "synthetic"}, ["resnet18"]
+    run_sweep("k", {"consensus_q": [0.3, 0.5]}, base, archs, **dirs)
+    shutil.rmtree(tmp_path / "runs" / "k" / "consensus_q-0.5")  # lost with its machine
+    CALLS.clear(), LISTED.clear()
+    again = run_sweep("k", {"consensus_q": [0.3, 0.5, 0.7]}, base, archs, rerun=True, **dirs)
+    assert LISTED == {
+        "consensus_q-0.3": ["done", "k-consensus_q-0.3"],
+        "consensus_q-0.5": ["run folder not on this machine", "k-consensus_q-0.5"],
+        "consensus_q-0.7": ["submitted", ""],
+    }
+    assert dict(CALLS)["consensus_q-0.3"] is None  # the group's first runs from nothing, not from itself
+    assert all(leader in (None, str(tmp_path / "runs" / "k" / "consensus_q-0.3")) for leader in dict(CALLS).values())
+    assert set(again["status"]) == {"done"}
+    # without --rerun, the lost folder's point alone runs again, listed as it was meanwhile
+    shutil.rmtree(tmp_path / "runs" / "k" / "consensus_q-0.7")
+    CALLS.clear(), LISTED.clear()
+    run_sweep("k", {"consensus_q": [0.3, 0.5, 0.7]}, base, archs, **dirs)
+    assert LISTED == {"consensus_q-0.7": ["run folder not on this machine", "k-consensus_q-0.7"]}
+    assert CALLS == [("consensus_q-0.7", str(tmp_path / "runs" / "k" / "consensus_q-0.3"))]
 
 
 def test_a_point_without_its_run_folder_or_with_other_settings_runs_again(tmp_path, stand_in_sweep):
