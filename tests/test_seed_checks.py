@@ -219,8 +219,8 @@ def test_a_file_left_by_an_earlier_run_stops_the_summary(tmp_path, capsys):
 
 
 def test_a_sweep_run_on_two_kinds_of_machine_is_named(tmp_path, capsys):
-    """A machine's kind alone moves verdicts: a sweep whose seeds ran on two is named under table
-    1, and table 2 gives each seed's machine."""
+    """A machine's kind alone moves verdicts: a sweep whose seeds ran on two, and the rows "all"
+    where its sweeps did, are named under table 1; table 2 gives each seed's machine."""
     import seed_checks
 
     sweep = small_sweep(tmp_path)
@@ -232,6 +232,17 @@ def test_a_sweep_run_on_two_kinds_of_machine_is_named(tmp_path, capsys):
     assert seed_checks.mixed_machines(seed_checks.seed_rows(SWEEP, seed_checks.points(SWEEP))) == []
     seed_checks.main(str(sweep))
     assert "- seeds-copy: AMD EPYC (native bf16), seed 0; Another CPU, seed 1\n" in capsys.readouterr().out
+    # two sweeps, each of one machine: the rows "all" pool both kinds, and are named
+    one, two = small_sweep(tmp_path, (0,), name="one"), small_sweep(tmp_path, (2,), name="two")
+    record = two / "seed-2" / "RUN.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "device": "cpu: Another CPU"}))
+    rows = {
+        **seed_checks.seed_rows(one, seed_checks.points(one)),
+        **seed_checks.seed_rows(two, seed_checks.points(two)),
+    }
+    assert seed_checks.mixed_machines(rows) == [
+        "all (resnet18): AMD EPYC (native bf16), one (seed 0); Another CPU, two (seed 2)"
+    ]
 
 
 def test_a_sweep_of_other_settings_is_read_at_the_values_picked_with_where(tmp_path, capsys):

@@ -7,8 +7,8 @@ README rests on, per (method, class) cell, holds / fails / undecided:
 - GAD against the matched-area baseline: on RS (as the direction tables) and on the logit change;
 - GAD against the hull-matched baseline, where RS and the logit change agree ("both");
 - how close GAD and the hull-matched baseline are shown to be (reviewer_checks' section 5).
-Table 1 pools every seed of a sweep, then every sweep (sweep "all"), and names the sweeps whose
-seeds ran on more than one kind of machine; table 2 has one row per seed, with its machine and
+Table 1 pools every seed of a sweep, then every sweep (sweep "all"), and names the pooled rows
+whose seeds ran on more than one kind of machine; table 2 has one row per seed, with its machine and
 the original's test accuracy; table 3, for sweeps run with --controls, sums notebook
 07's verdicts of GAD against each control over the seeds. Each file's stamp must carry its point's
 RUN.json key, every point must be done (its run folder may be elsewhere: this reads only its
@@ -207,17 +207,26 @@ def pooled(rows: dict) -> dict:
 
 
 def mixed_machines(rows: dict) -> list[str]:
-    """Per sweep whose seeds ran on more than one kind of machine: which seeds ran on which (a
-    machine's kind alone moves verdicts, so its pooled rows mix two causes)."""
-    seeds = {}
-    for (sweep, seed, _, _), row in rows.items():
-        seeds.setdefault(sweep, {}).setdefault(row["machine"], set()).add(seed)
-    return [
-        f"{sweep}: "
-        + "; ".join(f"{m}, seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(s)))}" for m, s in kinds.items())
-        for sweep, kinds in seeds.items()
-        if len(kinds) > 1
-    ]
+    """Per sweep whose seeds ran on more than one kind of machine, and per architecture's rows "all"
+    (every sweep pooled) whose sweeps did: which seeds ran on which (a machine's kind alone moves
+    verdicts, so such pooled rows mix two causes)."""
+    where = {}  # pooled rows: machine: sweep: seeds
+    for (sweep, seed, arch, _), row in rows.items():
+        for pool in (sweep, f"all ({arch})"):
+            where.setdefault(pool, {}).setdefault(row["machine"], {}).setdefault(sweep, set()).add(seed)
+
+    def seeds(found: set) -> str:
+        return f"seed{'s' * (len(found) > 1)} {', '.join(map(str, sorted(found)))}"
+
+    def listed(by: dict, pool: str) -> str:
+        return seeds(by[pool]) if pool in by else ", ".join(f"{w} ({seeds(s)})" for w, s in by.items())
+
+    lines = []
+    for pool, machines in where.items():
+        pooled_sweeps = {w for by in machines.values() for w in by}
+        if len(machines) > 1 and not (pool.startswith("all") and len(pooled_sweeps) == 1):  # then it is that sweep
+            lines.append(f"{pool}: " + "; ".join(f"{m}, {listed(by, pool)}" for m, by in machines.items()))
+    return lines
 
 
 def main(*args: str) -> None:
@@ -246,7 +255,7 @@ def main(*args: str) -> None:
     )
     print(to_markdown(frame(pooled(rows), ["sweep", "arch", "hulls"])) + "\n")
     if mixed := mixed_machines(rows):
-        print("Sweeps whose seeds ran on more than one kind of machine (each seed's in table 2):\n")
+        print("Pooled rows whose seeds ran on more than one kind of machine (each seed's in table 2):\n")
         print("".join(f"- {line}\n" for line in mixed))
     print(
         "2. Seed by seed: the machine, the original's test accuracy, the same counts, and the margins' median and "
