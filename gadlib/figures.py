@@ -345,3 +345,57 @@ def sweep_effects(table: pd.DataFrame, path: Path, title: str) -> Path:
     axes[0, -1].legend(fontsize=7, loc="best")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+# tools/verdict_figure.py's columns: seed_checks' comparisons, and the verdicts of their cells
+VERDICT_PANELS = {
+    "RC<1 for most": "RC < 1 for most images\n(the paper's claim 1)",
+    "RS GAD vs Sup": "RS: GAD above the rest of the\noriginal hull (the paper's claim 2)",
+    "RS GAD vs Base": "RS: GAD above the\nmatched-area baseline",
+    "logit change GAD vs Base": "logit change: GAD above the\nmatched-area baseline",
+    "GAD vs Base(hull), both": "RS and logit change: GAD above\nthe hull-matched baseline",
+}
+VERDICT_COLOURS = {"holds": "#55a868", "undecided": "#bbbbbb", "fails": "#c44e52", "no difference": "#e8e8e8"}
+
+
+def verdict_shares(table: pd.DataFrame, path: Path, title: str) -> Path:
+    """Per comparison (columns) and hull rule (rows of panels), one horizontal bar per dataset,
+    image size and architecture: the share of its (seed, method, class) cells where the comparison
+    holds (GAD's side ahead, shown), is undecided or fails, from `table` (bar, hulls, comparison,
+    verdict, cells), with the cells' count beside each bar."""
+    bars = list(dict.fromkeys(table["bar"]))
+    rules = list(dict.fromkeys(table["hulls"]))
+    panels = [c for c in VERDICT_PANELS if c in set(table["comparison"])]
+    fig, axes = plt.subplots(
+        len(rules),
+        len(panels),
+        figsize=(2.9 * len(panels) + 1.6, 0.34 * len(bars) * len(rules) + 1.4 * len(rules)),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
+    y = np.arange(len(bars))[::-1]
+    for i, rule in enumerate(rules):
+        for j, comparison in enumerate(panels):
+            ax = axes[i, j]
+            d = table[(table["hulls"] == rule) & (table["comparison"] == comparison)]
+            counts = d.pivot_table(index="bar", columns="verdict", values="cells", aggfunc="sum", fill_value=0)
+            counts = counts.reindex(index=bars, columns=list(VERDICT_COLOURS), fill_value=0)
+            shares = counts.div(counts.sum(axis=1).where(lambda n: n > 0), axis=0).fillna(0)
+            left = np.zeros(len(bars))
+            for verdict, colour in VERDICT_COLOURS.items():
+                ax.barh(y, shares[verdict], left=left, color=colour, height=0.75, label=verdict)
+                left += shares[verdict].to_numpy()
+            for yi, (h, f, n) in zip(y, zip(counts["holds"], counts["fails"], counts.sum(axis=1))):
+                ax.text(1.02, yi, f"{h}/{f} of {n}", va="center", fontsize=6.5)  # holds / fails of the cells
+            ax.set_xlim(0, 1)
+            ax.set_xticks([0, 0.5, 1], ["0", "50%", "100%"], fontsize=7)
+            ax.set_title(VERDICT_PANELS[comparison] if i == 0 else "", fontsize=8)
+            if j == 0:
+                ax.set_yticks(y, bars, fontsize=7.5)
+                ax.set_ylabel(f"{rule} hulls", fontsize=8)
+    drawn = set(table["verdict"])  # "no difference" (ties, nothing scored) only where a cell has it
+    handles, labels = zip(*((h, v) for h, v in zip(*axes[0, 0].get_legend_handles_labels()) if v in drawn))
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

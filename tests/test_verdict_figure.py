@@ -1,0 +1,113 @@
+"""tools/verdict_figure.py: the picture of the seed sweeps' verdicts draws seed_checks' counts,
+pooled per bar, and refuses bars it cannot pool."""
+
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from gadlib.stats import count_text
+
+from conftest import ROOT
+
+
+def makefile_bars() -> list[str]:
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")  # a value continued over lines
+    return re.search(r"^VERDICT_BARS \?= (.+)$", makefile, re.M).group(1).split()
+
+
+def test_the_committed_table_is_what_the_seed_sweeps_say():
+    """figures/verdicts.csv, the table figures/verdicts.png draws (make seed-checks), is made from
+    the committed sweeps' files as the Makefile lists them."""
+    import verdict_figure
+
+    bars = [re.sub(r"(^|\+)figures/", rf"\g<1>{ROOT}/figures/", b) for b in makefile_bars()]
+    fresh = verdict_figure.shares_table(bars)
+    committed = pd.read_csv(ROOT / "figures" / "verdicts.csv")
+    pd.testing.assert_frame_equal(fresh, committed, check_dtype=False)
+    assert "$(PY) tools/verdict_figure.py --out figures/verdicts.png $(VERDICT_BARS)" in (ROOT / "Makefile").read_text()
+
+
+def counts(table: pd.DataFrame, bar: str, hulls: str, comparison: str) -> str:
+    """The table's cells of one panel's bar, as seed_checks prints them (holds / fails / undecided)."""
+    from gadlib.stats import FAILS, HOLDS, UNDECIDED
+
+    rows = table[(table["bar"] == bar) & (table["hulls"] == hulls) & (table["comparison"] == comparison)]
+    n = dict(zip(rows["verdict"], rows["cells"]))
+    return count_text({HOLDS: n.get("holds", 0), FAILS: n.get("fails", 0), UNDECIDED: n.get("undecided", 0)})
+
+
+def test_each_bar_counts_what_seed_checks_pools_and_two_sweeps_add_up():
+    import seed_checks
+    import verdict_figure
+
+    seeds, size, size_seeds = (ROOT / "figures" / s for s in ("seeds", "size-birds", "size-birds-seeds"))
+    table = verdict_figure.shares_table([str(seeds), f"{size}+{size_seeds}@image_size=224"])
+    assert list(dict.fromkeys(table["bar"])) == [
+        "synthetic, 32 px, ResNet18 (6 seeds)",
+        "birds, 224 px, ResNet18 (4 seeds)",
+    ]
+    pooled = seed_checks.pooled(seed_checks.seed_rows(seeds, seed_checks.points(seeds)))
+    for (_, _, hulls), row in pooled.items():
+        for comparison in seed_checks.VERDICTS.values():
+            assert counts(table, "synthetic, 32 px, ResNet18 (6 seeds)", hulls, comparison) == row[comparison]
+    # the size sweep's seed-0 point at 224 px and the seed sweep's three, added cell by cell
+    both = {
+        **seed_checks.seed_rows(size, seed_checks.points(size, {"image_size": 224})),
+        **seed_checks.seed_rows(size_seeds, seed_checks.points(size_seeds, {"image_size": 224})),
+    }
+    row = seed_checks.pooled(both)[("all", "resnet18", "top 50%")]
+    assert row["seeds"] == 4 and row["RS GAD vs Base"] == "4 / 12 / 24"  # README, question 9
+    assert counts(table, "birds, 224 px, ResNet18 (4 seeds)", "top 50%", "RS GAD vs Base") == "4 / 12 / 24"
+
+
+def test_the_picture_and_its_table_are_written_side_by_side(tmp_path, capsys):
+    import verdict_figure
+
+    out = tmp_path / "v.png"
+    verdict_figure.main(
+        "--out", str(out), str(ROOT / "figures" / "seeds-birds"), str(ROOT / "figures" / "seeds-birds-vgg16")
+    )
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = pd.read_csv(tmp_path / "v.csv")
+    assert set(table["bar"]) == {"birds, 64 px, ResNet18 (6 seeds)", "birds, 64 px, VGG16 (6 seeds)"}
+    # every panel's bar counts all of its cells: 6 seeds x 5 methods x 2 classes
+    assert set(table.groupby(["bar", "hulls", "comparison"])["cells"].sum()) == {60}
+    assert "v.png and" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "bars, message",
+    [
+        (["seeds-vgg16+seeds-birds"], "pools points of other datasets or sizes (birds at 64 px; synthetic at 32 px)"),
+        (["seeds-birds+seeds-birds"], "is given twice among the sweeps"),
+        (["seeds", "seeds"], "are both 'synthetic, 32 px, ResNet18 (6 seeds)': pool them in one bar"),
+        (["size-birds"], "sweeps image_size, not the seed alone"),
+        (["size-birds@image_size=96"], "has no point of image_size=96"),
+        (["+"], "names no sweep"),
+    ],
+)
+def test_a_bar_it_cannot_pool_is_refused_in_one_line_before_anything_is_written(tmp_path, capsys, bars, message):
+    import verdict_figure
+
+    out = tmp_path / "v.png"
+    bars = ["+".join(str(ROOT / "figures" / s) if s else "" for s in b.split("+")) for b in bars]
+    with pytest.raises(SystemExit) as stop:
+        verdict_figure.main("--out", str(out), *bars)
+    assert message in str(stop.value.code) and "\n" not in str(stop.value.code)
+    assert not out.exists() and not out.with_suffix(".csv").exists() and capsys.readouterr().out == ""
+
+
+def test_one_seed_of_one_architecture_twice_in_a_bar_is_refused(tmp_path):
+    """Two sweeps of the same seeds pool only where their architectures differ."""
+    import verdict_figure
+
+    copy = shutil.copytree(ROOT / "figures" / "seeds-birds", tmp_path / "again")
+    with pytest.raises(SystemExit) as stop:
+        verdict_figure.shares_table([f"{ROOT / 'figures' / 'seeds-birds'}+{copy}"])
+    assert "has seed 0 of resnet18 twice" in str(stop.value.code)
+    table = verdict_figure.shares_table(
+        [f"{ROOT / 'figures' / 'seeds-birds'}+{ROOT / 'figures' / 'seeds-birds-vgg16'}"]
+    )
+    assert set(table["bar"]) == {"birds, 64 px, ResNet18 (6 seeds)", "birds, 64 px, VGG16 (6 seeds)"}
