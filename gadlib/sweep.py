@@ -215,6 +215,10 @@ def _link_tree(src: Path, dst: Path) -> None:
     shutil.copytree(
         src, tmp, copy_function=link, ignore=shutil.ignore_patterns("executed", ".lock", "RUNNING", ".*.tmp")
     )
+    # Not whole until its own chain has run: it holds the leader's rows, and a point killed
+    # before its chain took the folder would otherwise read as finished (run_folder_whole). The
+    # chain's holder file replaces this one, and goes once the chain ends.
+    holder_path(tmp).write_text(f"linked from {src}, its own chain not run yet\n")
     tmp.rename(dst)  # all or nothing: a point killed while linking starts from scratch
 
 
@@ -394,6 +398,7 @@ def _sweep(name, grid, base, archs, controls, scheduler, workers, runs_dir, figu
                 # its finished row (status, key, seconds) stays listed until the new result lands, so
                 # a sweep stopped meanwhile loses nothing: its tables are stamp-checked when read
                 kept.add(point)
+                old["group"] = group_of(params)  # as this code groups it
             else:
                 fresh = {"point": point, "group": group_of(params), "params": json.dumps(params), "status": "queued"}
                 rows[point] = {c: fresh.get(c, "") for c in POINT_COLUMNS}

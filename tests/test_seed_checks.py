@@ -241,7 +241,19 @@ def test_a_sweep_run_on_two_kinds_of_machine_is_named(tmp_path, capsys):
         **seed_checks.seed_rows(two, seed_checks.points(two)),
     }
     assert seed_checks.mixed_machines(rows) == [
-        "all (resnet18): AMD EPYC (native bf16), one (seed 0); Another CPU, two (seed 2)"
+        "all, resnet18: AMD EPYC (native bf16), one (seed 0); Another CPU, two (seed 2)"
+    ]
+    # a sweep whose name begins with "all" is a sweep like any other, named before the rows "all"
+    mixed = small_sweep(tmp_path, (0, 1), name="all-seeds")
+    record = mixed / "seed-1" / "RUN.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "device": "cpu: Another CPU"}))
+    rows = {
+        **seed_checks.seed_rows(two, seed_checks.points(two)),
+        **seed_checks.seed_rows(mixed, seed_checks.points(mixed)),
+    }
+    assert seed_checks.mixed_machines(rows) == [
+        "all-seeds: AMD EPYC (native bf16), seed 0; Another CPU, seed 1",
+        "all, resnet18: Another CPU, two (seed 2), all-seeds (seed 1); AMD EPYC (native bf16), all-seeds (seed 0)",
     ]
 
 

@@ -212,6 +212,24 @@ def test_a_finished_point_running_again_stays_listed_until_its_new_result_lands(
     assert CALLS == [("consensus_q-0.7", str(tmp_path / "runs" / "k" / "consensus_q-0.3"))]
 
 
+def test_a_point_killed_after_its_folder_was_linked_runs_again(tmp_path, stand_in_sweep):
+    """A point starts from a hard-linked copy of its leader's folder, which holds the leader's
+    rows: killed before its own chain took that folder, it must not read as finished (the
+    copy carries a holder file until a chain has held and released it)."""
+    from gadlib import sweep
+
+    dirs = {"runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    base, archs, grid = {"dataset": "synthetic"}, ["resnet18"], {"consensus_q": [0.3, 0.5]}
+    run_sweep("l", grid, base, archs, **dirs)
+    lead, killed = (tmp_path / "runs" / "l" / f"consensus_q-{q}" for q in ("0.3", "0.5"))
+    shutil.rmtree(killed)
+    sweep._link_tree(lead, killed)  # what a point killed between the link and its chain leaves
+    assert (killed / "resnet18" / "rc.csv").is_file() and not run_folder_whole(killed, archs)
+    CALLS.clear()
+    run_sweep("l", grid, base, archs, **dirs)
+    assert [p for p, _ in CALLS] == ["consensus_q-0.5"]
+
+
 def test_a_point_without_its_run_folder_or_with_other_settings_runs_again(tmp_path, stand_in_sweep):
     """A fresh clone has the committed points.csv and RUN.json but no runs/: nothing there is
     finished, and no point starts from a folder that is not here. Two settings whose readable

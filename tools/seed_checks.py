@@ -207,26 +207,30 @@ def pooled(rows: dict) -> dict:
 
 
 def mixed_machines(rows: dict) -> list[str]:
-    """Per sweep whose seeds ran on more than one kind of machine, and per architecture's rows "all"
-    (every sweep pooled) whose sweeps did: which seeds ran on which (a machine's kind alone moves
-    verdicts, so such pooled rows mix two causes)."""
-    where = {}  # pooled rows: machine: sweep: seeds
+    """Per sweep whose seeds ran on more than one kind of machine, then per architecture's rows
+    "all" (every sweep pooled) whose sweeps did: which seeds ran on which (a machine's kind alone
+    moves verdicts, so such pooled rows mix two causes)."""
+    where = {}  # (sweep, None) or ("all", arch): machine: sweep: seeds
     for (sweep, seed, arch, _), row in rows.items():
-        for pool in (sweep, f"all ({arch})"):
+        for pool in ((sweep, None), ("all", arch)):
             where.setdefault(pool, {}).setdefault(row["machine"], {}).setdefault(sweep, set()).add(seed)
 
     def seeds(found: set) -> str:
         return f"seed{'s' * (len(found) > 1)} {', '.join(map(str, sorted(found)))}"
 
-    def listed(by: dict, pool: str) -> str:
-        return seeds(by[pool]) if pool in by else ", ".join(f"{w} ({seeds(s)})" for w, s in by.items())
-
-    lines = []
-    for pool, machines in where.items():
-        pooled_sweeps = {w for by in machines.values() for w in by}
-        if len(machines) > 1 and not (pool.startswith("all") and len(pooled_sweeps) == 1):  # then it is that sweep
-            lines.append(f"{pool}: " + "; ".join(f"{m}, {listed(by, pool)}" for m, by in machines.items()))
-    return lines
+    lines = {}
+    for (name, arch), machines in where.items():
+        if arch is None:  # a sweep's own rows: its seeds
+            text = "; ".join(f"{m}, {seeds(*by.values())}" for m, by in machines.items())
+        elif len({w for by in machines.values() for w in by}) > 1:  # "all" of one sweep is that sweep
+            text = "; ".join(
+                f"{m}, " + ", ".join(f"{w} ({seeds(s)})" for w, s in by.items()) for m, by in machines.items()
+            )
+        else:
+            continue
+        if len(machines) > 1:
+            lines[(arch is not None, name, arch or "")] = f"{name}{f', {arch}' if arch else ''}: {text}"
+    return [lines[k] for k in sorted(lines, key=lambda k: k[0])]  # the sweeps as read, then "all"
 
 
 def main(*args: str) -> None:
@@ -255,7 +259,7 @@ def main(*args: str) -> None:
     )
     print(to_markdown(frame(pooled(rows), ["sweep", "arch", "hulls"])) + "\n")
     if mixed := mixed_machines(rows):
-        print("Pooled rows whose seeds ran on more than one kind of machine (each seed's in table 2):\n")
+        print("Pooled rows whose seeds ran on more than one kind of machine (table 2 gives each seed's machine):\n")
         print("".join(f"- {line}\n" for line in mixed))
     print(
         "2. Seed by seed: the machine, the original's test accuracy, the same counts, and the margins' median and "
