@@ -46,19 +46,25 @@ def test_the_committed_summary_is_what_the_seed_sweeps_say(capsys):
 
 
 @pytest.mark.parametrize(
-    "sweeps_var, committed, seeds",
-    [("SIZE_SEED_SWEEPS", "seed_checks_224.md", 4), ("SIZE_SEED_SWEEPS_CATSDOGS", "seed_checks_224_catsdogs.md", 3)],
+    "sweeps_var, size, committed, seeds",
+    [
+        ("SIZE_SEED_SWEEPS", 224, "seed_checks_224.md", 4),
+        ("SIZE_SEED_SWEEPS_CATSDOGS", 224, "seed_checks_224_catsdogs.md", 3),
+        ("SIZE_SEED_SWEEPS_128", 128, "seed_checks_128.md", 4),
+    ],
 )
-def test_the_committed_summaries_at_224_px_are_what_the_size_sweeps_say(capsys, sweeps_var, committed, seeds):
-    """figures/seed_checks_224*.md (docs/sweeps.md embeds them), as `make seed-checks` writes
-    them: birds at 224 px over four seeds (the size sweep's point, seed 0, and the seed sweep's
-    three), cats vs dogs over three."""
+def test_the_committed_summaries_at_larger_sizes_are_what_the_size_sweeps_say(
+    capsys, sweeps_var, size, committed, seeds
+):
+    """figures/seed_checks_224*.md and seed_checks_128.md (docs/sweeps.md embeds them), as `make
+    seed-checks` writes them: birds at 224 and at 128 px over four seeds each (the size sweep's
+    point, seed 0, and a seed sweep's three), cats vs dogs at 224 px over three."""
     import seed_checks
 
     makefile = (ROOT / "Makefile").read_text()
     sweeps = re.search(rf"^{sweeps_var} \?= (.+)$", makefile, re.M).group(1).split()
-    assert f"figures/{committed},$(PY) tools/seed_checks.py --where image_size=224 $({sweeps_var}))" in makefile
-    seed_checks.main("--where", "image_size=224", *(str(ROOT / s) for s in sweeps))
+    assert f"figures/{committed},$(PY) tools/seed_checks.py --where image_size={size} $({sweeps_var}))" in makefile
+    seed_checks.main("--where", f"image_size={size}", *(str(ROOT / s) for s in sweeps))
     out = capsys.readouterr().out
     assert out == (ROOT / "figures" / committed).read_text(), "run `make seed-checks`"
     assert re.search(rf"^\| all +\| resnet18 +\| top 50% +\| +{seeds} \|", out, re.M), f"{seeds} seeds pooled"
