@@ -19,6 +19,7 @@ their supports through `GAD.fit` and use the same consensus code (`consensus.reg
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Sequence
@@ -60,6 +61,56 @@ class Explanation:
         return self.maps[0]
 
 
+def _keeping_modes(method):
+    """GAD runs the user's model in eval mode; it hands it back with each module's train/eval mode
+    as it was (a model in train mode stays in train mode)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        modes = [(m, m.training) for m in self.model.modules()]
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            for m, training in modes:
+                m.training = training
+
+    return wrapper
+
+
+def _warn_if_labels_disagree(logits: torch.Tensor, labels: torch.Tensor) -> None:
+    """A model that gets far fewer training labels right than chance would is given labels in
+    another class order than its own (folder_images numbers the class folders in sorted order):
+    its supports would push each image toward the wrong class. A weak model is near chance, not
+    below half of it."""
+    accuracy, chance = float((logits.argmax(1) == labels).float().mean()), 1 / logits.shape[1]
+    if accuracy < chance / 2:
+        notices.warn(
+            f"the model predicts {accuracy:.0%} of the training labels (chance: {chance:.0%}): the labels are "
+            "likely not in its class order; with folder_images, give classes={folder: the model's index}"
+        )
+
+
+def _check_method_kwargs(spec: dict, kwargs: dict) -> None:
+    """The keywords given for the attribution method must be its `attribute`'s own (n_steps is
+    Integrated Gradients', say): a one-line error instead of captum's TypeError."""
+    from captum.attr import NoiseTunnel
+
+    cls = spec.get("cls", NoiseTunnel)
+    params = inspect.signature(cls.attribute).parameters
+    # GAD gives the inputs and the target itself, and needs the maps alone
+    reserved = {"self", "inputs", "target", "return_convergence_delta"}
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):  # NoiseTunnel passes the rest on
+        bad = [k for k in kwargs if k in reserved]
+    else:
+        bad = [k for k in kwargs if k not in params or k in reserved]
+    if bad:
+        own = [k for k in params if k not in reserved and params[k].kind != params[k].VAR_KEYWORD]
+        raise GADInputError(
+            f"{cls.__name__} does not take {bad[0]!r} from GAD (it takes {', '.join(own) or 'nothing more'}): "
+            "drop it, or give a method that takes it"
+        )
+
+
 class GAD:
     """Gradient Artificial Distancing around `model` and one attribution `method`.
 
@@ -85,6 +136,8 @@ class GAD:
             raise GADInputError(f"model is a {type(model).__name__}: GAD explains a torch.nn.Module classifier")
         if isinstance(model, torch.jit.ScriptModule):
             raise GADInputError(f"the model {SCRIPTED}")
+        if next(model.parameters(), None) is None:
+            raise GADInputError("the model has no parameters: GAD trains copies of a classifier with weights")
         q, tau = checks.check_threshold(rule, q, tau)
         self.model = model
         self.method = method
@@ -119,6 +172,7 @@ class GAD:
         return [self.model, *self.supports]
 
     # ------------------------------------------------------------ steps 1-2
+    @_keeping_modes
     def fit(
         self,
         images: torch.Tensor,
@@ -152,8 +206,13 @@ class GAD:
             raise GADInputError(f"labels of shape {tuple(labels.shape)} for {len(images)} images: give one class each")
         device = next(self.model.parameters()).device
         uses_bf16(device, precision)  # an unknown precision is named before any work
-        first = predict_logits(self.model, images[:8])  # the model's classes, before any work
+        first = checks.model_outputs(self.model, images, "images", 8)  # the model's classes, before any work
         checks.check_classes(first, labels, "labels")
+        if self.pair is None and len(found := torch.unique(labels)) < 2:
+            raise GADInputError(
+                f"labels hold class {int(found[0])} only: GAD pushes the classes apart, so its supports must "
+                "see images of two or more; give images of every class (a folder per class)"
+            )
         if ((first >= 0) & (first <= 1)).all() and torch.allclose(first.sum(1), torch.ones(len(first)), atol=1e-4):
             notices.warn(
                 "the model's outputs look like probabilities (each row in [0, 1], summing to 1): GAD "
@@ -173,6 +232,7 @@ class GAD:
             def train():
                 if not logits:
                     logits.append(predict_logits(self.model, images))
+                    _warn_if_labels_disagree(logits[0], labels)
                 targets = distanced_targets(logits[0], labels, alpha, self.pair)
                 torch.manual_seed(seed + i + 1)
                 return train_support(
@@ -190,25 +250,28 @@ class GAD:
 
             return train
 
-        supports, self.history = [], [None] * len(self.alphas)
-        for i, alpha in enumerate(tqdm(self.alphas, desc=f"{desc}s", leave=False)):
-            train = trainer(i, alpha)
+        supports, history = [], [None] * len(self.alphas)  # this GAD's only once every support is made
+        # each support is seeded (seed + i + 1); the caller's own random state is given back after
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            for i, alpha in enumerate(tqdm(self.alphas, desc=f"{desc}s", leave=False)):
+                train = trainer(i, alpha)
 
-            def trained(i=i, train=train):
-                support, self.history[i] = train()
-                return support, self.history[i]
+                def trained(i=i, train=train):
+                    support, history[i] = train()
+                    return support, history[i]
 
-            if keep is None:
-                support = trained()[0]
-            else:
-                support = copy.deepcopy(self.model)
-                support.load_state_dict(keep(i, trained))
-            supports.append(support.to(device).eval())
-        self.supports = supports
+                if keep is None:
+                    support = trained()[0]
+                else:
+                    support = copy.deepcopy(self.model)
+                    support.load_state_dict(keep(i, trained))
+                supports.append(support.to(device).eval())
+        self.supports, self.history = supports, history
         self.model_fingerprint = runfiles.fingerprint(self.model)
         return self
 
     # ------------------------------------------------------------ step 3
+    @_keeping_modes
     def explain(self, inputs: torch.Tensor, target, **method_kwargs) -> Explanation:
         """Every model's map, the consensus, the GAD map and the matched-area baseline for
         `inputs` (N, C, H, W), explaining class `target` (one int, or one per image)."""
@@ -219,14 +282,17 @@ class GAD:
         c, views = cons.regions(maps, self.rule, self.q, self.tau)
         return Explanation(maps, c, views["gad"], views["base"])
 
+    @_keeping_modes
     def attribute(self, inputs: torch.Tensor, target, **method_kwargs) -> torch.Tensor:
         """The GAD map (N, H, W): the original model's map where every model agrees, 0 elsewhere."""
         return self.explain(inputs, target, **method_kwargs).gad
 
+    @_keeping_modes
     def consensus(self, inputs: torch.Tensor, target, **method_kwargs) -> torch.Tensor:
         """(N, H, W) bool: the pixels that the original and every support rank important."""
         return self.explain(inputs, target, **method_kwargs).consensus
 
+    @_keeping_modes
     def maps(self, inputs: torch.Tensor, target, fast: bool = True, **method_kwargs) -> torch.Tensor:
         """(models, N, H, W): each model's channel-reduced map for `target`, the original first.
         fast=False calls captum even where the engine could."""
@@ -238,11 +304,11 @@ class GAD:
             raise GADInputError("this GAD has no supports: call fit(images, labels) or give supports=[...]")
         x = checks.model_inputs(checks.check_images(inputs, "inputs"), self.model)
         target = checks.target_classes(target, len(x))
-        with torch.no_grad():
-            checks.check_classes(self.model.eval()(x[:1].to(next(self.model.parameters()).device)), target)
+        checks.check_classes(checks.model_outputs(self.model, x, "inputs", 1), target)
         return x, target
 
     def _maps(self, x: torch.Tensor, target: torch.Tensor, fast: bool = True, **method_kwargs) -> torch.Tensor:
+        _check_method_kwargs(self._spec, method_kwargs)
         device = next(self.model.parameters()).device
         name = self._spec.get("engine")
         if fast and name and set(method_kwargs) <= _ENGINE_ARGS.get(name, set()):
@@ -273,6 +339,7 @@ class GAD:
         return torch.stack(out)
 
     # ------------------------------------------------------------ evaluation
+    @_keeping_modes
     def evaluate(
         self,
         inputs: torch.Tensor,
@@ -342,6 +409,8 @@ class GAD:
         `method` replaces the saved one (give it when the saved one was an instance with
         constructor arguments other than multiply_by_inputs)."""
         path = Path(path).expanduser()
+        if path.is_dir():
+            raise GADInputError(f"{path} is a folder: give the file GAD.save wrote in it, e.g. {path / 'gad.pt'}")
         if not path.is_file():
             raise GADInputError(f"{path} does not exist: give the file GAD.save wrote")
         try:

@@ -44,6 +44,23 @@ def check_classes(logits: torch.Tensor, classes: torch.Tensor, what: str = "targ
         )
 
 
+def model_outputs(model: nn.Module, x: torch.Tensor, what: str, first: int) -> torch.Tensor:
+    """The model's eval-mode logits for the first `first` images of `what` (`models.predict_logits`),
+    the first time GAD runs it on a user's inputs: a one-line error where it cannot take them
+    (other channels or size than it was trained on) instead of the traceback from inside the model."""
+    from .models import predict_logits
+
+    try:
+        return predict_logits(model, x[:first])
+    except RuntimeError as err:
+        cause = " ".join(str(err).split()) or type(err).__name__
+        cause = cause if len(cause) <= 160 else cause[:157] + "..."
+        raise GADInputError(
+            f"the model fails on {what} of shape {tuple(x.shape)} ({cause}): give images with the channels "
+            "and size it was trained on"
+        ) from None
+
+
 def short_repr(value) -> str:
     """repr of a value for a one-line message: one line, at most 60 characters."""
     text = " ".join(repr(value).split())
@@ -104,6 +121,11 @@ def check_alphas(alphas) -> list:
                 f"alpha {short_repr(a)} is not a number, nor one number per class: e.g. alphas=[2, 4, 6, 8]"
             )
         plain.append(float(a) if values is None else [float(v) for v in values])
+        if any(v < 0 for v in (plain[-1] if values is not None else [plain[-1]])):
+            raise GADInputError(
+                f"alpha {short_repr(a)} is negative: alpha is how far the classes are pushed apart, >= 0 "
+                "(0 retrains the model unchanged, the control)"
+            )
     return plain
 
 

@@ -234,5 +234,11 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> 
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].to(device)
             xb = normalize(xb) if xb.dtype == torch.uint8 else xb
-            out.append(model(xb).float().cpu())
+            y = model(xb)
+            if not isinstance(y, torch.Tensor):  # a tuple or dict of outputs (torchvision's Inception, say)
+                raise GADInputError(
+                    f"the model returns a {type(y).__name__}, not a tensor of logits: GAD needs a module whose "
+                    "forward returns the logits (N, classes); wrap it in one that returns them"
+                )
+            out.append(y.float().cpu())
     return torch.cat(out)

@@ -515,3 +515,135 @@ def test_float_images_like_raw_pixels_are_warned_about_and_normalised_ones_are_n
         GAD(model, Saliency, alphas=[2]).fit(images, labels, epochs=1)
         gad.attribute(images.float() + 0.5, labels)
         gad.attribute(images.float() * 4, labels)
+
+
+def test_inputs_the_model_cannot_take_and_outputs_that_are_not_logits_are_one_line_errors():
+    """Images of other channels or size than the model's, and a model whose forward returns a
+    tuple or a dict, are answered in one line at fit and at attribute, not from inside the model."""
+    flat = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
+    labels = torch.tensor([0, 1] * 2)
+    for images in (torch.rand(4, 1, 8, 8), torch.rand(4, 3, 16, 16)):
+        with pytest.raises(GADInputError) as err:
+            GAD(flat, Saliency, alphas=[2]).fit(images, labels, epochs=1)
+        line = _one_line(err)
+        assert line.startswith(f"the model fails on images of shape {tuple(images.shape)} (")
+        assert line.endswith("): give images with the channels and size it was trained on")
+        with pytest.raises(GADInputError) as err:
+            GAD(flat, Saliency, alphas=[2], supports=[flat]).attribute(images, 0)
+        assert _one_line(err).startswith(f"the model fails on inputs of shape {tuple(images.shape)} (")
+
+    class Outputs(nn.Module):
+        def __init__(self, wrap):
+            super().__init__()
+            self.net, self.wrap = small_cnn(2), wrap
+
+        def forward(self, x):
+            return self.wrap(self.net(x))
+
+    for wrap, kind in ((lambda y: (y, y), "tuple"), (lambda y: {"logits": y}, "dict")):
+        model, images = Outputs(wrap), torch.rand(4, 3, 8, 8)
+        with pytest.raises(GADInputError) as err:
+            GAD(model, Saliency, alphas=[2]).fit(images, labels, epochs=1)
+        assert f"the model returns a {kind}, not a tensor of logits" in _one_line(err)
+        with pytest.raises(GADInputError) as err:
+            GAD(model, Saliency, alphas=[2], supports=[model]).attribute(images, 0)
+        assert f"the model returns a {kind}, not a tensor of logits" in _one_line(err)
+
+
+def test_settings_that_mean_nothing_are_one_line_errors(tmp_path):
+    """A negative alpha, labels of one class, a model without weights, method arguments the method
+    does not take, and a folder given to GAD.load."""
+
+    model, images = small_cnn(2), torch.rand(4, 3, 8, 8)
+    for alphas, shown in (([2, -4], "-4"), ([[2, -1]], "[2, -1]")):
+        with pytest.raises(GADInputError) as err:
+            GAD(model, Saliency, alphas=alphas)
+        assert f"alpha {shown} is negative: alpha is how far the classes are pushed apart, >= 0" in _one_line(err)
+    GAD(model, Saliency, alphas=[0, 2])  # 0: the retraining control
+    with pytest.raises(GADInputError) as err:
+        GAD(model, Saliency, alphas=[2]).fit(images, torch.zeros(4), epochs=1)
+    assert "labels hold class 0 only: GAD pushes the classes apart" in _one_line(err)
+    with pytest.raises(GADInputError) as err:
+        GAD(nn.Flatten(), Saliency)
+    assert "the model has no parameters" in _one_line(err)
+    cases = [
+        (Saliency, {"n_steps": 8}, "Saliency does not take 'n_steps' from GAD (it takes abs, additional_forward_args)"),
+        (
+            IntegratedGradients,
+            {"nsteps": 8},
+            "IntegratedGradients does not take 'nsteps' from GAD (it takes baselines,",
+        ),
+        (IntegratedGradients, {"return_convergence_delta": True}, "does not take 'return_convergence_delta'"),
+        (NoiseTunnel(Saliency(model)), {"return_convergence_delta": True}, "NoiseTunnel does not take 'return_"),
+    ]
+    for method, kwargs, message in cases:
+        gad = GAD(model, method, alphas=[2], supports=[model])
+        with pytest.raises(GADInputError) as err:
+            gad.attribute(images, 0, **kwargs)
+        assert message in _one_line(err)
+    # what the methods do take still goes through
+    GAD(model, IntegratedGradients, alphas=[2], supports=[model]).attribute(images, 0, n_steps=4)
+    GAD(model, NoiseTunnel(Saliency(model)), alphas=[2], supports=[model]).attribute(images, 0, nt_samples=2)
+    with pytest.raises(GADInputError) as err:
+        GAD.load(tmp_path, model)
+    assert f"{tmp_path} is a folder: give the file GAD.save wrote in it" in _one_line(err)
+
+
+def test_fit_and_attribute_hand_the_model_and_the_random_state_back_as_they_found_them():
+    """GAD runs the model in eval mode and seeds each support: the user's model comes back with
+    each module's mode, and the global random state as it was (the supports are the same)."""
+    model = small_cnn(2).train()
+    model[1].eval()  # a mixed model: one batch norm kept frozen
+    modes = [m.training for m in model.modules()]
+    images, labels = torch.randint(0, 256, (8, 3, 8, 8), dtype=torch.uint8), torch.tensor([0, 1] * 4)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    gad = GAD(model, Saliency, alphas=[2, 4]).fit(images, labels, epochs=1)
+    assert torch.equal(torch.rand(3), expected)
+    assert [m.training for m in model.modules()] == modes
+    gad.attribute(normalize(images), labels)
+    gad.evaluate(normalize(images), labels)
+    assert [m.training for m in model.modules()] == modes
+    torch.manual_seed(5)  # another random state before fit: the same supports
+    again = GAD(model, Saliency, alphas=[2, 4]).fit(images, labels, epochs=1)
+    for a, b in zip(again.supports, gad.supports):
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_a_fit_that_fails_partway_leaves_the_earlier_supports_and_history():
+    model, images, labels = small_cnn(2), torch.rand(4, 3, 8, 8), torch.tensor([0, 1] * 2)
+    gad = GAD(model, Saliency, alphas=[2, 4]).fit(images, labels, epochs=1)
+    supports, history = list(gad.supports), list(gad.history)
+
+    def keep(i, train):
+        if i == 1:
+            raise KeyboardInterrupt  # stopped while the second support trains
+        return train()[0].state_dict()
+
+    with pytest.raises(KeyboardInterrupt):
+        gad.fit(images, labels, epochs=2, keep=keep)
+    assert gad.supports == supports and gad.history == history
+
+
+def test_labels_in_another_class_order_than_the_models_are_warned_about():
+    """folder_images numbers the class folders in sorted order, which need not be the model's:
+    a model that gets far fewer training labels right than chance is warned about; a weak one,
+    near chance, is not."""
+    import warnings
+
+    from gadlib.errors import GADWarning
+
+    # class 0 for bright images, class 1 for dark ones
+    model = nn.Sequential(nn.Conv2d(3, 1, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1, 2))
+    with torch.no_grad():
+        model[0].weight.fill_(1 / 3), model[0].bias.zero_()
+        model[3].weight.copy_(torch.tensor([[1.0], [-1.0]])), model[3].bias.copy_(torch.tensor([-0.5, 0.5]))
+    images = torch.cat([0.8 + 0.2 * torch.rand(4, 3, 8, 8), 0.2 * torch.rand(4, 3, 8, 8)])
+    labels = torch.tensor([0] * 4 + [1] * 4)
+    with pytest.warns(GADWarning, match=r"the model predicts 0% of the training labels \(chance: 50%\): the labels"):
+        GAD(model, Saliency, alphas=[2]).fit(images, 1 - labels, epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GADWarning)
+        GAD(model, Saliency, alphas=[2]).fit(images, labels, epochs=1)
+        GAD(model, Saliency, alphas=[2]).fit(images, torch.tensor([0, 1] * 4), epochs=1)  # at chance
