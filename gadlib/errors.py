@@ -8,3 +8,15 @@ class GADInputError(ValueError):
 class GADWarning(UserWarning):
     """Something the user must know that does not stop the run (skipped images, a classifier
     near chance). `python -m gadlib.reproduce` repeats these on the console."""
+
+
+def stopped_by_user(resume: str) -> int:
+    """Ctrl-C in a command: one line saying what is kept and how to go on, instead of the
+    tracebacks of every layer it went through (and asyncio's complaints about the notebook
+    client's unfinished tasks at exit); the shell's exit status for SIGINT."""
+    import logging
+    import sys
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    print(f"stopped (Ctrl-C): {resume}", file=sys.stderr)
+    return 130

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from .config import ARCHS, ROOT, RunConfig, absolute_folder_variables, absolute_paths
-from .errors import GADInputError
+from .errors import GADInputError, stopped_by_user
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 PER_RUN = ("01_data",)
@@ -323,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
             print(str(failed.err), file=sys.stderr)
         print(f"error: {failed.line}", file=sys.stderr)
         return 2 if failed.err.ename == "GADInputError" else 1
+    except KeyboardInterrupt:  # the kernels and the run folder's lock went in run_chain's finally blocks
+        return stopped_by_user("every finished stage is kept in its run folder; the same command resumes from there")
     from .runfiles import strip_key
 
     print(f"done in {time.time() - started:.0f} s: tables and figures in {cfg.figure_dir}")

@@ -37,7 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import ARCHS, SETTINGS, RunConfig, absolute_paths, figures_root, runs_root, unknown_settings
-from .errors import GADInputError
+from .errors import GADInputError, stopped_by_user
 from .runfiles import FAMILY_FIELDS, atomic_write
 from .runfolder import holder_path
 
@@ -540,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
     except GADInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the cluster closed in _sweep's finally block, its workers with it
+        index = figures_root(args.figures_dir) / args.name / "points.csv"
+        return stopped_by_user(f"{index} lists the points that finished; the same command runs the rest")
     failed = table[table["status"] != "done"]
     print(f"{len(table) - len(failed)} of {len(table)} points done")
     folder = figures_root(args.figures_dir) / args.name

@@ -235,6 +235,28 @@ def test_an_error_inside_a_notebook_is_one_line(tmp_path, monkeypatch, capsys, e
     assert "Traceback" in capsys.readouterr().err
 
 
+def test_ctrl_c_stops_the_runner_in_one_line_and_frees_the_run_folder(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in a notebook: one line saying that what finished is kept and how to go on, the
+    shell's status for SIGINT, and the run folder free for the same command again."""
+    from gadlib import RunConfig, runfolder
+
+    monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAD_FIGURES_DIR", str(tmp_path / "figures"))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    assert reproduce.main(["--profile", "smoke"]) == 130
+    assert capsys.readouterr().err == (
+        "stopped (Ctrl-C): every finished stage is kept in its run folder; the same command resumes from there\n"
+    )
+    cfg = RunConfig.build(profile="smoke", runs_dir=tmp_path / "runs", figures_dir=tmp_path / "figures")
+    assert not runfolder.holder_path(cfg.run_dir).exists()
+    with runfolder.holding(cfg):  # the lock is free
+        pass
+
+
 def _documented_commands():
     """Every `make reproduce` and `python -m gadlib.reproduce` line in the README's code blocks."""
     from conftest import ROOT

@@ -302,6 +302,20 @@ def test_a_grid_of_new_points_on_a_clone_without_run_folders_skips_notebook_08_i
     assert CALLS == [] and len(summarised) == 2 and set(read_points(index)["status"]) == {"done"}
 
 
+def test_ctrl_c_stops_a_sweep_in_one_line_naming_its_index(tmp_path, monkeypatch, capsys):
+    from gadlib import sweep
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "run_sweep", interrupted)
+    assert sweep.main(["c", "-p", "consensus_q=[0.3]", "--figures-dir", str(tmp_path)]) == 130
+    index = tmp_path / "c" / "points.csv"
+    assert capsys.readouterr().err == (
+        f"stopped (Ctrl-C): {index} lists the points that finished; the same command runs the rest\n"
+    )
+
+
 def test_a_run_folder_a_stopped_run_left_or_without_an_architectures_rows_is_not_finished(tmp_path, stand_in_sweep):
     """A point whose row says done but whose run folder is not whole (the holder file a stopped
     run leaves, or an architecture's rc.csv missing) runs again in the grid, and outside it is not
