@@ -291,6 +291,11 @@ class RunConfig:
         for a in [*self.alphas, *(self.alphas_c2 or [])]:
             if not (is_number(a) and math.isfinite(a)):
                 raise GADInputError(f"alphas must be {'finite ' if is_number(a) else ''}numbers, got {a!r}")
+            if a < 0:  # as GAD.fit refuses them, but before any stage runs
+                raise GADInputError(
+                    f"alpha {a!r} is negative: alpha is how far the classes are pushed apart, >= 0 "
+                    "(0 retrains the model unchanged, the control)"
+                )
         choose("architecture", self.arch, ARCHS)
         choose("dataset", self.dataset, DATASETS)
         choose("consensus rule", self.consensus_rule, THRESHOLD_RULES)

@@ -82,11 +82,14 @@ def _warn_if_labels_disagree(logits: torch.Tensor, labels: torch.Tensor) -> None
     another class order than its own (folder_images numbers the class folders in sorted order):
     its supports would push each image toward the wrong class. A weak model is near chance, not
     below half of it."""
-    accuracy, chance = float((logits.argmax(1) == labels).float().mean()), 1 / logits.shape[1]
+    right = logits.argmax(1) == labels
+    # balanced: a model that always predicts the rarer class is not taken for one with swapped labels
+    accuracy = float(torch.stack([right[labels == c].float().mean() for c in torch.unique(labels)]).mean())
+    chance = 1 / logits.shape[1]
     if accuracy < chance / 2:
         notices.warn(
-            f"the model predicts {accuracy:.0%} of the training labels (chance: {chance:.0%}): the labels are "
-            "likely not in its class order; with folder_images, give classes={folder: the model's index}"
+            f"the model predicts {accuracy:.0%} of the training labels, per class (chance: {chance:.0%}): the "
+            "labels are likely not in its class order; with folder_images, give classes={folder: the model's index}"
         )
 
 
@@ -95,15 +98,16 @@ def _check_method_kwargs(spec: dict, kwargs: dict) -> None:
     Integrated Gradients', say): a one-line error instead of captum's TypeError."""
     from captum.attr import NoiseTunnel
 
-    cls = spec.get("cls", NoiseTunnel)
-    params = inspect.signature(cls.attribute).parameters
     # GAD gives the inputs and the target itself, and needs the maps alone
     reserved = {"self", "inputs", "target", "return_convergence_delta"}
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):  # NoiseTunnel passes the rest on
-        bad = [k for k in kwargs if k in reserved]
-    else:
-        bad = [k for k in kwargs if k not in params or k in reserved]
-    if bad:
+    if "wrap" in spec:  # NoiseTunnel: the reserved ones refused, its own kept, the rest the inner method's
+        _check_method_kwargs({"cls": NoiseTunnel}, kwargs)
+        tunnel = inspect.signature(NoiseTunnel.attribute).parameters
+        return _check_method_kwargs(spec["wrap"], {k: v for k, v in kwargs.items() if k not in tunnel})
+    cls = spec["cls"]
+    params = inspect.signature(cls.attribute).parameters
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())  # passes the rest on, as NoiseTunnel
+    if bad := [k for k in kwargs if k in reserved or not (k in params or takes_any)]:
         own = [k for k in params if k not in reserved and params[k].kind != params[k].VAR_KEYWORD]
         raise GADInputError(
             f"{cls.__name__} does not take {bad[0]!r} from GAD (it takes {', '.join(own) or 'nothing more'}): "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 
 import numpy as np
 import torch
@@ -44,6 +45,10 @@ def check_classes(logits: torch.Tensor, classes: torch.Tensor, what: str = "targ
         )
 
 
+# torch's words for inputs of the wrong channels or size (convolutions, linear layers, views)
+SHAPE_ERROR = re.compile(r"channels|shape|size|mat1 and mat2|dimension", re.IGNORECASE)
+
+
 def model_outputs(model: nn.Module, x: torch.Tensor, what: str, first: int) -> torch.Tensor:
     """The model's eval-mode logits for the first `first` images of `what` (`models.predict_logits`),
     the first time GAD runs it on a user's inputs: a one-line error where it cannot take them
@@ -53,7 +58,10 @@ def model_outputs(model: nn.Module, x: torch.Tensor, what: str, first: int) -> t
     try:
         return predict_logits(model, x[:first])
     except RuntimeError as err:
-        cause = " ".join(str(err).split()) or type(err).__name__
+        cause = " ".join(str(err).split())
+        # only a shape error is the inputs' (out of memory, a bug in the model: raised as they are)
+        if isinstance(err, torch.OutOfMemoryError) or not SHAPE_ERROR.search(cause):
+            raise
         cause = cause if len(cause) <= 160 else cause[:157] + "..."
         raise GADInputError(
             f"the model fails on {what} of shape {tuple(x.shape)} ({cause}): give images with the channels "

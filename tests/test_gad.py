@@ -520,7 +520,7 @@ def test_float_images_like_raw_pixels_are_warned_about_and_normalised_ones_are_n
 def test_inputs_the_model_cannot_take_and_outputs_that_are_not_logits_are_one_line_errors():
     """Images of other channels or size than the model's, and a model whose forward returns a
     tuple or a dict, are answered in one line at fit and at attribute, not from inside the model."""
-    flat = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
+    flat = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 2)).train()
     labels = torch.tensor([0, 1] * 2)
     for images in (torch.rand(4, 1, 8, 8), torch.rand(4, 3, 16, 16)):
         with pytest.raises(GADInputError) as err:
@@ -531,6 +531,19 @@ def test_inputs_the_model_cannot_take_and_outputs_that_are_not_logits_are_one_li
         with pytest.raises(GADInputError) as err:
             GAD(flat, Saliency, alphas=[2], supports=[flat]).attribute(images, 0)
         assert _one_line(err).startswith(f"the model fails on inputs of shape {tuple(images.shape)} (")
+        assert all(m.training for m in flat.modules())  # handed back in train mode, after the error too
+
+    class Broken(nn.Module):  # an error of the model's own, or out of memory: not the inputs' fault
+        def __init__(self, error):
+            super().__init__()
+            self.net, self.error = small_cnn(2), error
+
+        def forward(self, x):
+            raise self.error
+
+    for error in (RuntimeError("a bug in forward"), torch.OutOfMemoryError("CUDA out of memory")):
+        with pytest.raises(type(error), match=str(error)):
+            GAD(Broken(error), Saliency, alphas=[2]).fit(torch.rand(4, 3, 8, 8), labels, epochs=1)
 
     class Outputs(nn.Module):
         def __init__(self, wrap):
@@ -581,6 +594,11 @@ def test_settings_that_mean_nothing_are_one_line_errors(tmp_path):
         with pytest.raises(GADInputError) as err:
             gad.attribute(images, 0, **kwargs)
         assert message in _one_line(err)
+    tunnel = GAD(model, NoiseTunnel(IntegratedGradients(model)), alphas=[2], supports=[model])
+    with pytest.raises(GADInputError) as err:
+        tunnel.attribute(images, 0, nsteps=3, nt_samples=2)
+    assert "IntegratedGradients does not take 'nsteps' from GAD" in _one_line(err)
+    tunnel.attribute(images, 0, n_steps=3, nt_samples=2)  # the tunnel's own and the method's own
     # what the methods do take still goes through
     GAD(model, IntegratedGradients, alphas=[2], supports=[model]).attribute(images, 0, n_steps=4)
     GAD(model, NoiseTunnel(Saliency(model)), alphas=[2], supports=[model]).attribute(images, 0, nt_samples=2)
@@ -604,6 +622,8 @@ def test_fit_and_attribute_hand_the_model_and_the_random_state_back_as_they_foun
     assert [m.training for m in model.modules()] == modes
     gad.attribute(normalize(images), labels)
     gad.evaluate(normalize(images), labels)
+    gad.maps(normalize(images), labels, fast=False)  # captum's path sets eval mode too
+    gad.consensus(normalize(images), labels)
     assert [m.training for m in model.modules()] == modes
     torch.manual_seed(5)  # another random state before fit: the same supports
     again = GAD(model, Saliency, alphas=[2, 4]).fit(images, labels, epochs=1)
@@ -641,9 +661,20 @@ def test_labels_in_another_class_order_than_the_models_are_warned_about():
         model[3].weight.copy_(torch.tensor([[1.0], [-1.0]])), model[3].bias.copy_(torch.tensor([-0.5, 0.5]))
     images = torch.cat([0.8 + 0.2 * torch.rand(4, 3, 8, 8), 0.2 * torch.rand(4, 3, 8, 8)])
     labels = torch.tensor([0] * 4 + [1] * 4)
-    with pytest.warns(GADWarning, match=r"the model predicts 0% of the training labels \(chance: 50%\): the labels"):
+    with pytest.warns(
+        GADWarning, match=r"the model predicts 0% of the training labels, per class \(chance: 50%\): the labels"
+    ):
         GAD(model, Saliency, alphas=[2]).fit(images, 1 - labels, epochs=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", GADWarning)
         GAD(model, Saliency, alphas=[2]).fit(images, labels, epochs=1)
         GAD(model, Saliency, alphas=[2]).fit(images, torch.tensor([0, 1] * 4), epochs=1)  # at chance
+        # one bright image of class 0 and nine dark ones of class 1, all predicted right
+        few = torch.cat([0.9 + 0.1 * torch.rand(1, 3, 8, 8), 0.2 * torch.rand(9, 3, 8, 8)])
+        GAD(model, Saliency, alphas=[2]).fit(few, torch.tensor([0] + [1] * 9), epochs=1)
+    always_0 = copy.deepcopy(model)
+    with torch.no_grad():
+        always_0[3].weight.zero_(), always_0[3].bias.copy_(torch.tensor([3.0, 0.0]))
+    with warnings.catch_warnings():  # always class 0, on labels of class 1 but one: 10%, yet 50% per class
+        warnings.simplefilter("error", GADWarning)
+        GAD(always_0, Saliency, alphas=[2]).fit(few, torch.tensor([0] + [1] * 9), epochs=1)

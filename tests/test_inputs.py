@@ -68,6 +68,8 @@ def test_unknown_names_and_empty_alphas():
         ({"support_lr": float("inf")}, "support_lr must be a finite number, got inf"),
         ({"consensus_q": float("nan")}, "consensus_q must be a finite number, got nan"),
         ({"alphas": [2, float("nan")]}, "alphas must be finite numbers, got nan"),
+        ({"alphas": [-2, 4]}, "alpha -2 is negative: alpha is how far the classes are pushed apart"),  # GAD.fit's
+        ({"alphas": [2, 4], "alphas_c2": [1, -1]}, "alpha -1 is negative"),
         ({"dataset": "cub", "data_dir": "/x", "classes": ["Warbler", "warbler_"]}, "names one class twice"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"pretrained": "maybe"}, "pretrained must be True or False"),
