@@ -13,7 +13,7 @@
 # make controls-summary : notebook 07's verdicts of the committed runs side by side
 # make direction-summary : the paper's verdicts of the committed runs, counted (the README's prose cites them)
 # make reviewer-checks : the committed runs' baseline checks and sanity intervals, counted (the README's prose cites them)
-# make seed-checks : the seed sweeps' verdicts and controls, seed by seed and pooled (make sweep SWEEP=seeds ..., README), at 224 px in seed_checks_224*.md and at 128 px in seed_checks_128.md; all in one picture, figures/verdicts.png
+# make seed-checks : the seed sweeps' verdicts and controls, seed by seed and pooled (make sweep SWEEP=seeds ..., README), at 224 px in seed_checks_224*.md and at 128 px in seed_checks_128*.md; all in one picture, figures/verdicts.png
 # make accuracy-spread : ResNet18's test accuracy on both packs over 10 training seeds, with and without the speed levers (about 20 min)
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
@@ -203,19 +203,22 @@ SEED_SWEEPS ?= figures/seeds figures/seeds-birds figures/seeds-catsdogs \
 SIZE_SEED_SWEEPS ?= figures/size-birds figures/size-birds-seeds
 # cats vs dogs at 224 px, seeds 0 to 2, apart: its originals are near chance (README, question 9)
 SIZE_SEED_SWEEPS_CATSDOGS ?= figures/size-catsdogs-seeds
-# birds at 128 px: the size sweep's point (seed 0) and seeds 1 to 3 (README, question 9)
+# birds at 128 px: the size sweep's point (seed 0) and seeds 1 to 3; cats vs dogs: seeds 0 to 2 (question 9)
 SIZE_SEED_SWEEPS_128 ?= figures/size-birds figures/size-birds-seeds-128
+SIZE_SEED_SWEEPS_128_CATSDOGS ?= figures/size-catsdogs figures/size-catsdogs-seeds-128
 # figures/verdicts.png: one bar per dataset, size and architecture (SWEEP[+SWEEP][@NAME=VALUE])
 VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/seeds-birds-vgg16 \
 	figures/size-birds+figures/size-birds-seeds-128@image_size=128 \
 	figures/size-birds+figures/size-birds-seeds@image_size=224 figures/seeds-catsdogs \
+	figures/size-catsdogs+figures/size-catsdogs-seeds-128@image_size=128 \
 	figures/size-catsdogs-seeds@image_size=224
 seed-checks: $(VENV)/.installed
 	$(call into,figures/seed_checks.md,$(PY) tools/seed_checks.py $(SEED_SWEEPS))
 	$(call into,figures/seed_checks_224.md,$(PY) tools/seed_checks.py --where image_size=224 $(SIZE_SEED_SWEEPS))
 	$(call into,figures/seed_checks_224_catsdogs.md,$(PY) tools/seed_checks.py --where image_size=224 $(SIZE_SEED_SWEEPS_CATSDOGS))
 	$(call into,figures/seed_checks_128.md,$(PY) tools/seed_checks.py --where image_size=128 $(SIZE_SEED_SWEEPS_128))
-	cat figures/seed_checks.md figures/seed_checks_224.md figures/seed_checks_224_catsdogs.md figures/seed_checks_128.md
+	$(call into,figures/seed_checks_128_catsdogs.md,$(PY) tools/seed_checks.py --where image_size=128 $(SIZE_SEED_SWEEPS_128_CATSDOGS))
+	cat figures/seed_checks.md figures/seed_checks_224.md figures/seed_checks_224_catsdogs.md figures/seed_checks_128*.md
 	$(PY) tools/verdict_figure.py --out figures/verdicts.png $(VERDICT_BARS)
 
 # The yardstick for "same test accuracy, within 1 point" (#9): how far the seed alone moves it.

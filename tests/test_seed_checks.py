@@ -51,14 +51,15 @@ def test_the_committed_summary_is_what_the_seed_sweeps_say(capsys):
         ("SIZE_SEED_SWEEPS", 224, "seed_checks_224.md", 4),
         ("SIZE_SEED_SWEEPS_CATSDOGS", 224, "seed_checks_224_catsdogs.md", 3),
         ("SIZE_SEED_SWEEPS_128", 128, "seed_checks_128.md", 4),
+        ("SIZE_SEED_SWEEPS_128_CATSDOGS", 128, "seed_checks_128_catsdogs.md", 3),
     ],
 )
 def test_the_committed_summaries_at_larger_sizes_are_what_the_size_sweeps_say(
     capsys, sweeps_var, size, committed, seeds
 ):
-    """figures/seed_checks_224*.md and seed_checks_128.md (docs/sweeps.md embeds them), as `make
+    """figures/seed_checks_224*.md and seed_checks_128*.md (docs/sweeps.md embeds them), as `make
     seed-checks` writes them: birds at 224 and at 128 px over four seeds each (the size sweep's
-    point, seed 0, and a seed sweep's three), cats vs dogs at 224 px over three."""
+    point, seed 0, and a seed sweep's three), cats vs dogs at 224 and 128 px over three."""
     import seed_checks
 
     makefile = (ROOT / "Makefile").read_text()
