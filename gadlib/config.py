@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from .errors import GADInputError
+from .errors import GADInputError, negative_alpha
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -292,10 +292,7 @@ class RunConfig:
             if not (is_number(a) and math.isfinite(a)):
                 raise GADInputError(f"alphas must be {'finite ' if is_number(a) else ''}numbers, got {a!r}")
             if a < 0:  # as GAD.fit refuses them, but before any stage runs
-                raise GADInputError(
-                    f"alpha {a!r} is negative: alpha is how far the classes are pushed apart, >= 0 "
-                    "(0 retrains the model unchanged, the control)"
-                )
+                raise negative_alpha(repr(a))
         choose("architecture", self.arch, ARCHS)
         choose("dataset", self.dataset, DATASETS)
         choose("consensus rule", self.consensus_rule, THRESHOLD_RULES)

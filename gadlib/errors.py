@@ -10,6 +10,14 @@ class GADWarning(UserWarning):
     near chance). `python -m gadlib.reproduce` repeats these on the console."""
 
 
+def negative_alpha(shown: str) -> GADInputError:
+    """The one error for a negative alpha, from GAD's checks and the pipeline's settings alike."""
+    return GADInputError(
+        f"alpha {shown} is negative: alpha is how far the classes are pushed apart, >= 0 "
+        "(0 retrains the model unchanged, the control)"
+    )
+
+
 def stopped_by_user(resume: str) -> int:
     """Ctrl-C in a command: one line saying what is kept and how to go on, instead of the
     tracebacks of every layer it went through (and asyncio's complaints about the notebook

@@ -286,12 +286,10 @@ class GAD:
         c, views = cons.regions(maps, self.rule, self.q, self.tau)
         return Explanation(maps, c, views["gad"], views["base"])
 
-    @_keeping_modes
     def attribute(self, inputs: torch.Tensor, target, **method_kwargs) -> torch.Tensor:
         """The GAD map (N, H, W): the original model's map where every model agrees, 0 elsewhere."""
         return self.explain(inputs, target, **method_kwargs).gad
 
-    @_keeping_modes
     def consensus(self, inputs: torch.Tensor, target, **method_kwargs) -> torch.Tensor:
         """(N, H, W) bool: the pixels that the original and every support rank important."""
         return self.explain(inputs, target, **method_kwargs).consensus

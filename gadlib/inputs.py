@@ -14,7 +14,7 @@ from torch import nn
 
 from . import notices
 from .config import SUPPORT_MODES, THRESHOLD_RULES
-from .errors import GADInputError
+from .errors import GADInputError, negative_alpha
 
 
 def check_images(x, what: str) -> torch.Tensor:
@@ -130,10 +130,7 @@ def check_alphas(alphas) -> list:
             )
         plain.append(float(a) if values is None else [float(v) for v in values])
         if any(v < 0 for v in (plain[-1] if values is not None else [plain[-1]])):
-            raise GADInputError(
-                f"alpha {short_repr(a)} is negative: alpha is how far the classes are pushed apart, >= 0 "
-                "(0 retrains the model unchanged, the control)"
-            )
+            raise negative_alpha(short_repr(a))
     return plain
 
 
