@@ -218,19 +218,20 @@ def mixed_machines(rows: dict) -> list[str]:
     def seeds(found: set) -> str:
         return f"seed{'s' * (len(found) > 1)} {', '.join(map(str, sorted(found)))}"
 
-    lines = {}
+    own, pooled = [], []  # a sweep's own rows as read, then the rows "all"
     for (name, arch), machines in where.items():
-        if arch is None:  # a sweep's own rows: its seeds
-            text = "; ".join(f"{m}, {seeds(*by.values())}" for m, by in machines.items())
-        elif len({w for by in machines.values() for w in by}) > 1:  # "all" of one sweep is that sweep
-            text = "; ".join(
-                f"{m}, " + ", ".join(f"{w} ({seeds(s)})" for w, s in by.items()) for m, by in machines.items()
-            )
-        else:
+        if len(machines) < 2:
             continue
-        if len(machines) > 1:
-            lines[(arch is not None, name, arch or "")] = f"{name}{f', {arch}' if arch else ''}: {text}"
-    return [lines[k] for k in sorted(lines, key=lambda k: k[0])]  # the sweeps as read, then "all"
+        if arch is None:  # a sweep's own rows: its seeds
+            own.append(f"{name}: " + "; ".join(f"{m}, {seeds(*by.values())}" for m, by in machines.items()))
+        elif len({w for by in machines.values() for w in by}) > 1:  # "all" of one sweep is that sweep
+            pooled.append(
+                f"{name}, {arch}: "
+                + "; ".join(
+                    f"{m}, " + ", ".join(f"{w} ({seeds(s)})" for w, s in by.items()) for m, by in machines.items()
+                )
+            )
+    return own + pooled
 
 
 def main(*args: str) -> None:
