@@ -206,9 +206,12 @@ SIZE_SEED_SWEEPS_CATSDOGS ?= figures/size-catsdogs-seeds
 # birds at 128 px: the size sweep's point (seed 0) and seeds 1 to 3; cats vs dogs: seeds 0 to 2 (question 9)
 SIZE_SEED_SWEEPS_128 ?= figures/size-birds figures/size-birds-seeds-128
 SIZE_SEED_SWEEPS_128_CATSDOGS ?= figures/size-catsdogs figures/size-catsdogs-seeds-128
+# birds at 128 px with VGG16: seeds 0 and 1 (question 9: is the 64 to 128 px change ResNet18's alone?)
+SIZE_SEED_SWEEPS_128_VGG16 ?= figures/size-birds-vgg16-128
 # figures/verdicts.png: one bar per dataset, size and architecture (SWEEP[+SWEEP][@NAME=VALUE])
 VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/seeds-birds-vgg16 \
 	figures/size-birds+figures/size-birds-seeds-128@image_size=128 \
+	figures/size-birds-vgg16-128 \
 	figures/size-birds+figures/size-birds-seeds@image_size=224 figures/seeds-catsdogs \
 	figures/size-catsdogs+figures/size-catsdogs-seeds-128@image_size=128 \
 	figures/size-catsdogs-seeds@image_size=224
@@ -218,6 +221,7 @@ seed-checks: $(VENV)/.installed
 	$(call into,figures/seed_checks_224_catsdogs.md,$(PY) tools/seed_checks.py --where image_size=224 $(SIZE_SEED_SWEEPS_CATSDOGS))
 	$(call into,figures/seed_checks_128.md,$(PY) tools/seed_checks.py --where image_size=128 $(SIZE_SEED_SWEEPS_128))
 	$(call into,figures/seed_checks_128_catsdogs.md,$(PY) tools/seed_checks.py --where image_size=128 $(SIZE_SEED_SWEEPS_128_CATSDOGS))
+	$(call into,figures/seed_checks_128_vgg16.md,$(PY) tools/seed_checks.py --where image_size=128 $(SIZE_SEED_SWEEPS_128_VGG16))
 	cat figures/seed_checks.md figures/seed_checks_224.md figures/seed_checks_224_catsdogs.md figures/seed_checks_128*.md
 	$(PY) tools/verdict_figure.py --out figures/verdicts.png $(VERDICT_BARS)
 

@@ -46,20 +46,22 @@ def test_the_committed_summary_is_what_the_seed_sweeps_say(capsys):
 
 
 @pytest.mark.parametrize(
-    "sweeps_var, size, committed, seeds",
+    "sweeps_var, size, committed, seeds, arch",
     [
-        ("SIZE_SEED_SWEEPS", 224, "seed_checks_224.md", 4),
-        ("SIZE_SEED_SWEEPS_CATSDOGS", 224, "seed_checks_224_catsdogs.md", 3),
-        ("SIZE_SEED_SWEEPS_128", 128, "seed_checks_128.md", 4),
-        ("SIZE_SEED_SWEEPS_128_CATSDOGS", 128, "seed_checks_128_catsdogs.md", 3),
+        ("SIZE_SEED_SWEEPS", 224, "seed_checks_224.md", 4, "resnet18"),
+        ("SIZE_SEED_SWEEPS_CATSDOGS", 224, "seed_checks_224_catsdogs.md", 3, "resnet18"),
+        ("SIZE_SEED_SWEEPS_128", 128, "seed_checks_128.md", 4, "resnet18"),
+        ("SIZE_SEED_SWEEPS_128_CATSDOGS", 128, "seed_checks_128_catsdogs.md", 3, "resnet18"),
+        ("SIZE_SEED_SWEEPS_128_VGG16", 128, "seed_checks_128_vgg16.md", 2, "vgg16"),
     ],
 )
 def test_the_committed_summaries_at_larger_sizes_are_what_the_size_sweeps_say(
-    capsys, sweeps_var, size, committed, seeds
+    capsys, sweeps_var, size, committed, seeds, arch
 ):
     """figures/seed_checks_224*.md and seed_checks_128*.md (docs/sweeps.md embeds them), as `make
     seed-checks` writes them: birds at 224 and at 128 px over four seeds each (the size sweep's
-    point, seed 0, and a seed sweep's three), cats vs dogs at 224 and 128 px over three."""
+    point, seed 0, and a seed sweep's three), cats vs dogs at 224 and 128 px over three, and
+    VGG16 on birds at 128 px over two."""
     import seed_checks
 
     makefile = (ROOT / "Makefile").read_text()
@@ -68,7 +70,7 @@ def test_the_committed_summaries_at_larger_sizes_are_what_the_size_sweeps_say(
     seed_checks.main("--where", f"image_size={size}", *(str(ROOT / s) for s in sweeps))
     out = capsys.readouterr().out
     assert out == (ROOT / "figures" / committed).read_text(), "run `make seed-checks`"
-    assert re.search(rf"^\| all +\| resnet18 +\| top 50% +\| +{seeds} \|", out, re.M), f"{seeds} seeds pooled"
+    assert re.search(rf"^\| all +\| {arch} +\| top 50% +\| +{seeds} \|", out, re.M), f"{seeds} seeds pooled"
 
 
 def test_the_pooled_row_counts_every_seed_class_by_class(tmp_path):
