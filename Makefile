@@ -206,7 +206,7 @@ SIZE_SEED_SWEEPS_CATSDOGS ?= figures/size-catsdogs-seeds
 # birds at 128 px: the size sweep's point (seed 0) and seeds 1 to 3; cats vs dogs: seeds 0 to 2 (question 9)
 SIZE_SEED_SWEEPS_128 ?= figures/size-birds figures/size-birds-seeds-128
 SIZE_SEED_SWEEPS_128_CATSDOGS ?= figures/size-catsdogs figures/size-catsdogs-seeds-128
-# birds at 128 px with VGG16: seeds 0 and 1 (question 9: is the 64 to 128 px change ResNet18's alone?)
+# birds at 128 px with VGG16: seeds 0 to 2 (question 9: is the narrowing from 64 to 128 px ResNet18's alone?)
 SIZE_SEED_SWEEPS_128_VGG16 ?= figures/size-birds-vgg16-128
 # figures/verdicts.png: one bar per dataset, size and architecture (SWEEP[+SWEEP][@NAME=VALUE])
 VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/seeds-birds-vgg16 \
