@@ -208,6 +208,9 @@ SIZE_SEED_SWEEPS_128 ?= figures/size-birds figures/size-birds-seeds-128
 SIZE_SEED_SWEEPS_128_CATSDOGS ?= figures/size-catsdogs figures/size-catsdogs-seeds-128
 # birds at 128 px with VGG16: seeds 0 to 2 (question 9: is the narrowing from 64 to 128 px ResNet18's alone?)
 SIZE_SEED_SWEEPS_128_VGG16 ?= figures/size-birds-vgg16-128
+# VGG16 on birds at 64 px, seed 1, on the EPYC with native bf16: the machine apart from the size
+# (seeds-birds-vgg16 ran on the AVX2-only EPYC; docs/sweeps.md)
+MACHINE_SWEEPS_VGG16 ?= figures/machine-birds-vgg16
 # figures/verdicts.png: one bar per dataset, size and architecture (SWEEP[+SWEEP][@NAME=VALUE])
 VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/seeds-birds-vgg16 \
 	figures/size-birds+figures/size-birds-seeds-128@image_size=128 \
@@ -222,7 +225,9 @@ seed-checks: $(VENV)/.installed
 	$(call into,figures/seed_checks_128.md,$(PY) tools/seed_checks.py --where image_size=128 $(SIZE_SEED_SWEEPS_128))
 	$(call into,figures/seed_checks_128_catsdogs.md,$(PY) tools/seed_checks.py --where image_size=128 $(SIZE_SEED_SWEEPS_128_CATSDOGS))
 	$(call into,figures/seed_checks_128_vgg16.md,$(PY) tools/seed_checks.py --where image_size=128 $(SIZE_SEED_SWEEPS_128_VGG16))
-	cat figures/seed_checks.md figures/seed_checks_224.md figures/seed_checks_224_catsdogs.md figures/seed_checks_128*.md
+	$(call into,figures/seed_checks_machine_vgg16.md,$(PY) tools/seed_checks.py $(MACHINE_SWEEPS_VGG16))
+	cat figures/seed_checks.md figures/seed_checks_224.md figures/seed_checks_224_catsdogs.md figures/seed_checks_128*.md \
+		figures/seed_checks_machine_vgg16.md
 	$(PY) tools/verdict_figure.py --out figures/verdicts.png $(VERDICT_BARS)
 
 # The yardstick for "same test accuracy, within 1 point" (#9): how far the seed alone moves it.

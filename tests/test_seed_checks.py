@@ -53,6 +53,7 @@ def test_the_committed_summary_is_what_the_seed_sweeps_say(capsys):
         ("SIZE_SEED_SWEEPS_128", 128, "seed_checks_128.md", 4, "resnet18"),
         ("SIZE_SEED_SWEEPS_128_CATSDOGS", 128, "seed_checks_128_catsdogs.md", 3, "resnet18"),
         ("SIZE_SEED_SWEEPS_128_VGG16", 128, "seed_checks_128_vgg16.md", 3, "vgg16"),
+        ("MACHINE_SWEEPS_VGG16", None, "seed_checks_machine_vgg16.md", 1, "vgg16"),
     ],
 )
 def test_the_committed_summaries_at_larger_sizes_are_what_the_size_sweeps_say(
@@ -61,13 +62,15 @@ def test_the_committed_summaries_at_larger_sizes_are_what_the_size_sweeps_say(
     """figures/seed_checks_224*.md and seed_checks_128*.md (docs/sweeps.md embeds them), as `make
     seed-checks` writes them: birds at 224 and at 128 px over four seeds each (the size sweep's
     point, seed 0, and a seed sweep's three), cats vs dogs at 224 and 128 px over three, and
-    VGG16 on birds at 128 px over three."""
+    VGG16 on birds at 128 px over three; and VGG16 on birds at 64 px, one seed, on the other machine
+    kind (a seed sweep: no size to pick)."""
     import seed_checks
 
     makefile = (ROOT / "Makefile").read_text()
     sweeps = re.search(rf"^{sweeps_var} \?= (.+)$", makefile, re.M).group(1).split()
-    assert f"figures/{committed},$(PY) tools/seed_checks.py --where image_size={size} $({sweeps_var}))" in makefile
-    seed_checks.main("--where", f"image_size={size}", *(str(ROOT / s) for s in sweeps))
+    where = ["--where", f"image_size={size}"] if size else []
+    assert f"figures/{committed},$(PY) tools/seed_checks.py {' '.join(where + [''])}$({sweeps_var}))" in makefile
+    seed_checks.main(*where, *(str(ROOT / s) for s in sweeps))
     out = capsys.readouterr().out
     assert out == (ROOT / "figures" / committed).read_text(), "run `make seed-checks`"
     assert re.search(rf"^\| all +\| {arch} +\| top 50% +\| +{seeds} \|", out, re.M), f"{seeds} seeds pooled"
