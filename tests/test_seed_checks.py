@@ -69,7 +69,8 @@ def test_the_committed_summaries_at_larger_sizes_are_what_the_size_sweeps_say(
     makefile = (ROOT / "Makefile").read_text()
     sweeps = re.search(rf"^{sweeps_var} \?= (.+)$", makefile, re.M).group(1).split()
     where = ["--where", f"image_size={size}"] if size else []
-    assert f"figures/{committed},$(PY) tools/seed_checks.py {' '.join(where + [''])}$({sweeps_var}))" in makefile
+    command = " ".join(["$(PY) tools/seed_checks.py", *where, f"$({sweeps_var})"])
+    assert f"figures/{committed},{command})" in makefile
     seed_checks.main(*where, *(str(ROOT / s) for s in sweeps))
     out = capsys.readouterr().out
     assert out == (ROOT / "figures" / committed).read_text(), "run `make seed-checks`"
