@@ -198,7 +198,7 @@ reviewer-checks: $(VENV)/.installed
 	cat figures/reviewer_checks.md
 
 SEED_SWEEPS ?= figures/seeds figures/seeds-birds figures/seeds-catsdogs \
-	figures/seeds-vgg16 figures/seeds-birds-vgg16
+	figures/seeds-vgg16 figures/seeds-birds-vgg16 figures/seeds-catsdogs-vgg16
 # birds at the paper's 224 px: the size sweep's point (seed 0) and seeds 1 to 3 (README, question 9)
 SIZE_SEED_SWEEPS ?= figures/size-birds figures/size-birds-seeds
 # cats vs dogs at 224 px, seeds 0 to 2, apart: its originals are near chance (README, question 9)
@@ -208,7 +208,7 @@ SIZE_SEED_SWEEPS_128 ?= figures/size-birds figures/size-birds-seeds-128
 SIZE_SEED_SWEEPS_128_CATSDOGS ?= figures/size-catsdogs figures/size-catsdogs-seeds-128
 # birds at 128 px with VGG16: seeds 0 to 2 (question 9: is the narrowing from 64 to 128 px ResNet18's alone?)
 SIZE_SEED_SWEEPS_128_VGG16 ?= figures/size-birds-vgg16-128
-# VGG16 on birds at 64 px, seed 1, on the EPYC with native bf16: the machine apart from the size
+# VGG16 on birds at 64 px, seeds 0 to 2, on the EPYC with native bf16: the machine apart from the size
 # (seeds-birds-vgg16 ran on the AVX2-only EPYC; docs/sweeps.md)
 MACHINE_SWEEPS_VGG16 ?= figures/machine-birds-vgg16
 # figures/verdicts.png: one bar per dataset, size and architecture (SWEEP[+SWEEP][@NAME=VALUE])
@@ -216,6 +216,7 @@ VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/se
 	figures/size-birds+figures/size-birds-seeds-128@image_size=128 \
 	figures/size-birds-vgg16-128 \
 	figures/size-birds+figures/size-birds-seeds@image_size=224 figures/seeds-catsdogs \
+	figures/seeds-catsdogs-vgg16 \
 	figures/size-catsdogs+figures/size-catsdogs-seeds-128@image_size=128 \
 	figures/size-catsdogs-seeds@image_size=224
 seed-checks: $(VENV)/.installed

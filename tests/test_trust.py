@@ -491,6 +491,7 @@ LATEST = (
     "seeds-catsdogs",
     "seeds-vgg16",
     "seeds-birds-vgg16",
+    "seeds-catsdogs-vgg16",
 )
 # where each of record.definitions() is defined, to read it at a record's commit (records made
 # before RUN.json carried `definitions` have only their commit)
