@@ -35,6 +35,7 @@ from .config import METHODS
 from .consensus import important, reduce_channels
 from .convs import plain_convs, use_small_map_convs
 from .errors import GADInputError
+from .seeding import seeded
 
 GRADIENT_METHODS = {"saliency", "input_x_gradient"}  # one pass serves both, so one precision
 
@@ -420,19 +421,19 @@ def smoothgrad_maps(
     if fit is not None:
         batch_size, internal_batch = max(1, min(batch_size, fit // samples)), min(internal_batch, fit)
     bar = tqdm(total=len(x), desc="smoothgrad", unit="img", leave=False, disable=not progress)
-    torch.manual_seed(seed)
-    for i in range(0, len(x), batch_size):
-        chunk = x[i : i + batch_size].to(device)
-        n = len(chunk)
-        # NoiseTunnel's draw (captum's _add_noise_to_input): image j's copies are rows j*samples...
-        spread = torch.tensor(sd, device=device).repeat((n * samples, *chunk.shape[1:]))
-        noisy = chunk.repeat_interleave(samples, dim=0) + torch.normal(0, spread)
-        maps = _maps_one_model(
-            ready, noisy, methods, classes, ig_steps, ig_method, internal_batch, bf16, reduce=lambda a: a
-        )
-        for m in methods:  # NoiseTunnel's mean: the sum over an image's copies, / samples
-            mean = maps[m].view(len(classes), n, samples, *chunk.shape[1:]).sum(2) / samples
-            out[m][:, i : i + n] = reduce_channels(mean).cpu()
-        bar.update(n)
+    with seeded(seed, device):  # the noise is the seed's; the caller's random state is kept
+        for i in range(0, len(x), batch_size):
+            chunk = x[i : i + batch_size].to(device)
+            n = len(chunk)
+            # NoiseTunnel's draw (captum's _add_noise_to_input): image j's copies are rows j*samples...
+            spread = torch.tensor(sd, device=device).repeat((n * samples, *chunk.shape[1:]))
+            noisy = chunk.repeat_interleave(samples, dim=0) + torch.normal(0, spread)
+            maps = _maps_one_model(
+                ready, noisy, methods, classes, ig_steps, ig_method, internal_batch, bf16, reduce=lambda a: a
+            )
+            for m in methods:  # NoiseTunnel's mean: the sum over an image's copies, / samples
+                mean = maps[m].view(len(classes), n, samples, *chunk.shape[1:]).sum(2) / samples
+                out[m][:, i : i + n] = reduce_channels(mean).cpu()
+            bar.update(n)
     bar.close()
     return out

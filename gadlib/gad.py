@@ -39,6 +39,7 @@ from .config import METHODS
 from .errors import GADInputError
 from .hulls import region_hulls
 from .models import SCRIPTED, predict_logits
+from .seeding import seeded
 from .tables import HULL_OVERLAP
 from .training import distanced_targets, per_class_alphas, train_support, uses_bf16
 
@@ -238,38 +239,37 @@ class GAD:
                     logits.append(predict_logits(self.model, images))
                     _warn_if_labels_disagree(logits[0], labels)
                 targets = distanced_targets(logits[0], labels, alpha, self.pair)
-                torch.manual_seed(seed + i + 1)
-                return train_support(
-                    self.model,
-                    images,
-                    targets,
-                    epochs,
-                    lr,
-                    batch_size,
-                    seed + i + 1,
-                    desc=f"{desc} alpha={_alpha_text(alpha)}",
-                    mode=mode,
-                    precision=precision,
-                )
+                with seeded(seed + i + 1, device):
+                    return train_support(
+                        self.model,
+                        images,
+                        targets,
+                        epochs,
+                        lr,
+                        batch_size,
+                        seed + i + 1,
+                        desc=f"{desc} alpha={_alpha_text(alpha)}",
+                        mode=mode,
+                        precision=precision,
+                    )
 
             return train
 
         supports, history = [], [None] * len(self.alphas)  # this GAD's only once every support is made
-        # each support is seeded (seed + i + 1); the caller's own random state is given back after
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            for i, alpha in enumerate(tqdm(self.alphas, desc=f"{desc}s", leave=False)):
-                train = trainer(i, alpha)
+        # each support is trained under seed + i + 1 (seeded: the caller's random state is kept)
+        for i, alpha in enumerate(tqdm(self.alphas, desc=f"{desc}s", leave=False)):
+            train = trainer(i, alpha)
 
-                def trained(i=i, train=train):
-                    support, history[i] = train()
-                    return support, history[i]
+            def trained(i=i, train=train):
+                support, history[i] = train()
+                return support, history[i]
 
-                if keep is None:
-                    support = trained()[0]
-                else:
-                    support = copy.deepcopy(self.model)
-                    support.load_state_dict(keep(i, trained))
-                supports.append(support.to(device).eval())
+            if keep is None:
+                support = trained()[0]
+            else:
+                support = copy.deepcopy(self.model)
+                support.load_state_dict(keep(i, trained))
+            supports.append(support.to(device).eval())
         self.supports, self.history = supports, history
         self.model_fingerprint = runfiles.fingerprint(self.model)
         return self

@@ -25,6 +25,7 @@ from skimage.metrics import structural_similarity
 from . import consensus as cons
 from . import stats
 from .attributions import attribution_maps
+from .seeding import seeded
 
 VERSION = 2  # bumped when the rows' definition changes (2: the matched-area baseline beside GAD)
 PER_CLASS = 8  # evaluation images of each class that the cascade explains
@@ -46,8 +47,9 @@ def randomised(model: torch.nn.Module, names: list[str], seed: int) -> torch.nn.
     out = copy.deepcopy(model)
     for i, name in enumerate(layers(model)):
         if name in names:
-            torch.manual_seed(seed + i)
-            out.get_submodule(name).reset_parameters()
+            layer = out.get_submodule(name)
+            with seeded(seed + i, next(layer.parameters()).device):  # draws on the layer's device
+                layer.reset_parameters()
     return out
 
 

@@ -22,6 +22,7 @@ from .gad import GAD
 from .hulls import REGIONS_VERSION, region_hulls
 from .models import build_model, describe_device, load_classifier, pick_device, predict_logits
 from .runfiles import RunFiles
+from .seeding import seeded
 from .training import TARGETS_VERSION, accuracy, distanced_targets, support_report, train_classifier
 
 CHANCE_MARGIN = 0.15  # below 0.5 + this, the classifier is not clearly better than chance
@@ -138,11 +139,11 @@ def original_classifier(
         st = runfiles.stamp("original", cfg, runfiles.MODEL_FIELDS, train_split=train_split)
 
         def train():
-            torch.manual_seed(cfg.seed)
-            m = build_model(cfg.arch, 2, cfg.image_size, pretrained=cfg.pretrained).to(device)
-            history = train_classifier(
-                m, data.train, cfg.train_epochs, cfg.lr, cfg.batch_size, cfg.seed, precision=cfg.train_precision
-            )
+            with seeded(cfg.seed, device):  # the weights' initialisation and dropout
+                m = build_model(cfg.arch, 2, cfg.image_size, pretrained=cfg.pretrained).to(device)
+                history = train_classifier(
+                    m, data.train, cfg.train_epochs, cfg.lr, cfg.batch_size, cfg.seed, precision=cfg.train_precision
+                )
             m = m.cpu()
             return {
                 "state": _state(m),

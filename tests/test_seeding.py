@@ -1,0 +1,87 @@
+"""gadlib.seeding.seeded: the draws of torch.manual_seed, without touching the caller's random
+state (nor, on a machine with several GPUs, the devices the work does not run on); and the
+library calls that seed their own work (smoothgrad's noise, sanity's random layers, the
+pipeline's classifier) keep the caller's state too."""
+
+import pytest
+import torch
+
+from gadlib.seeding import seeded
+
+
+def _draws(device="cpu"):
+    return torch.rand(4, device=device), torch.randn(3, device=device)
+
+
+def _after_manual_seed(seed, device="cpu"):
+    with torch.random.fork_rng(devices=[torch.device(device)] if device != "cpu" else []):
+        torch.manual_seed(seed)
+        return _draws(device)
+
+
+def test_the_draws_inside_are_torch_manual_seeds_and_the_callers_state_comes_back():
+    torch.manual_seed(123)
+    expected = torch.rand(5)
+    torch.manual_seed(123)
+    with seeded(7):
+        inside = _draws()
+    assert torch.equal(torch.rand(5), expected)  # the caller goes on as if nothing was drawn
+    for a, b in zip(inside, _after_manual_seed(7)):
+        assert torch.equal(a, b)
+    with seeded(8):
+        assert not torch.equal(_draws()[0], inside[0])  # another seed, other draws
+
+
+def test_the_state_comes_back_when_the_block_raises():
+    torch.manual_seed(3)
+    expected = torch.rand(2)
+    torch.manual_seed(3)
+    with pytest.raises(KeyboardInterrupt), seeded(9):
+        torch.rand(10)
+        raise KeyboardInterrupt
+    assert torch.equal(torch.rand(2), expected)
+
+
+def test_smoothgrad_and_random_layers_are_the_seeds_whatever_the_callers_state(linear_model):
+    from gadlib import sanity
+    from gadlib.attributions import smoothgrad_maps
+    from gadlib.models import build_model
+
+    x = torch.rand(3, 3, 6, 6)
+    model = build_model("resnet18", 2, 32).eval()
+    names = sanity.layers(model)[:2]
+    made = []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        expected = torch.rand(3)
+        torch.manual_seed(state)
+        maps = smoothgrad_maps(linear_model, x, ["input_x_gradient"], samples=3, noise=0.5, seed=4)
+        layer = sanity.randomised(model, names, seed=5).fc.weight
+        assert torch.equal(torch.rand(3), expected), "a seeded call changed the caller's random state"
+        made.append((maps["input_x_gradient"], layer))
+    assert torch.equal(made[0][0], made[1][0]) and torch.equal(made[0][1], made[1][1])
+    # the noise is torch.manual_seed(4)'s, drawn as captum's NoiseTunnel draws it; for a linear
+    # model Gradient x Input's mean over the noisy copies is the weights times their mean
+    torch.manual_seed(4)
+    noisy = x.repeat_interleave(3, 0) + torch.normal(0, torch.full((9, 3, 6, 6), 0.5 * float(x.max() - x.min())))
+    weights = linear_model[1].weight.detach().view(2, 1, 3, 6, 6)
+    expected = (weights * noisy.view(3, 3, 3, 6, 6).mean(1)).abs().sum(-3)
+    assert torch.allclose(made[0][0], expected, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_a_gpu_the_draws_are_torch_manual_seeds_and_no_other_gpu_is_reseeded():
+    last = torch.device("cuda", torch.cuda.device_count() - 1)
+    for a, b in zip(_after_manual_seed(7, last), _with_seeded(7, last)):
+        assert torch.equal(a, b)
+    if torch.cuda.device_count() > 1:
+        first = torch.device("cuda", 0)
+        before = torch.cuda.get_rng_state(first)
+        with seeded(7, last):
+            torch.rand(4, device=last)
+        assert torch.equal(torch.cuda.get_rng_state(first), before)
+
+
+def _with_seeded(seed, device):
+    with seeded(seed, device):
+        return _draws(device)
