@@ -404,7 +404,8 @@ def smoothgrad_maps(
     On the engine: each forward pass over the noisy copies serves both classes (and Saliency and
     Gradient x Input share one), where NoiseTunnel makes its passes per method and class. The noise is
     NoiseTunnel's as gadlib called it before (the global generator seeded with `seed`, then one
-    draw per chunk of `batch_size` images, the same for every method and class), so the maps are
+    draw per chunk of `batch_size` images, the same for every method and class; the caller's
+    random state is given back after, `gadlib.seeding`), so the maps are
     NoiseTunnel's up to the engine's rounding (tests/test_controls.py compares the two). On CUDA
     a chunk is capped by what free memory holds, and the noise drawn follows the chunks.
     `precision` as in `attribution_maps`."""

@@ -1,25 +1,28 @@
 """Seeded work that leaves the caller's random state as it was.
 
-`torch.manual_seed` reseeds the CPU and every CUDA device and restores nothing: a library call
+`torch.manual_seed` reseeds the CPU and every accelerator and restores nothing: a library call
 that used it would change what the user's own code draws next, and on a machine with several
-GPUs reseed the ones it never touched. `seeded` seeds only the CPU and the device the work runs
-on, and gives both their states back after; the draws inside are those of torch.manual_seed."""
+GPUs reseed the ones it never touched. `seeded` seeds only the CPU and the one device the work
+runs on (CUDA, XPU, MPS), and gives both their states back after; the draws inside are those of
+torch.manual_seed. A model spread over several devices gets only the named device seeded."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 
 
 @contextmanager
 def seeded(seed: int, device: torch.device | str | None = None):
-    """Run the block under `seed` on the CPU's generator and, for a CUDA device, that device's."""
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    cuda = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
+    """Run the block under `seed` on the CPU's generator and, for an accelerator, that device's."""
+    device = torch.device(device if device is not None else "cpu")
+    on = [] if device.type == "cpu" else [device]
+    with torch.random.fork_rng(devices=on, device_type=device.type if on else None):
         torch.default_generator.manual_seed(seed)
-        if cuda:
-            with torch.cuda.device(device):
-                torch.cuda.manual_seed(seed)
+        if on:
+            module = torch.get_device_module(device.type)
+            # the device's own generator (MPS has one device and no device context)
+            with module.device(device) if hasattr(module, "device") else nullcontext():
+                module.manual_seed(seed)
         yield

@@ -135,7 +135,8 @@ def original_classifier(
         model = load_classifier(cfg.checkpoint, cfg.arch, cfg.image_size)
         record = {"fingerprint": runfiles.fingerprint(model), "train_files": None}
     else:
-        model = build_model(cfg.arch, 2, cfg.image_size)
+        with seeded(cfg.seed):  # a shell for the kept weights, whose initial ones draw nothing of the caller's
+            model = build_model(cfg.arch, 2, cfg.image_size)
         st = runfiles.stamp("original", cfg, runfiles.MODEL_FIELDS, train_split=train_split)
 
         def train():

@@ -14,7 +14,7 @@ def _draws(device="cpu"):
 
 
 def _after_manual_seed(seed, device="cpu"):
-    with torch.random.fork_rng(devices=[torch.device(device)] if device != "cpu" else []):
+    with torch.random.fork_rng(devices=[torch.device(device)] if str(device) != "cpu" else []):
         torch.manual_seed(seed)
         return _draws(device)
 
@@ -69,17 +69,40 @@ def test_smoothgrad_and_random_layers_are_the_seeds_whatever_the_callers_state(l
     assert torch.allclose(made[0][0], expected, atol=1e-5)
 
 
+def test_the_pipelines_classifier_is_the_seeds_whatever_the_callers_state(tmp_path):
+    import dataclasses
+
+    from gadlib import runfiles, stages
+    from gadlib.config import RunConfig
+    from gadlib.data import synthetic_dataset
+
+    cfg = RunConfig.build("smoke", n_train=32, n_test=8)
+    data = synthetic_dataset(cfg)
+    split = runfiles.split_fingerprint(data.train)
+    weights = []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        expected = torch.rand(3)
+        torch.manual_seed(state)
+        run = dataclasses.replace(cfg, seed=3, runs_dir=str(tmp_path / str(state)))  # trained, not read back
+        model, _ = stages.original_classifier(run, data, torch.device("cpu"), split)
+        assert torch.equal(torch.rand(3), expected), "training the classifier changed the caller's random state"
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_on_a_gpu_the_draws_are_torch_manual_seeds_and_no_other_gpu_is_reseeded():
-    last = torch.device("cuda", torch.cuda.device_count() - 1)
-    for a, b in zip(_after_manual_seed(7, last), _with_seeded(7, last)):
+@pytest.mark.parametrize("name", ["cuda", "last"])
+def test_on_a_gpu_the_draws_are_torch_manual_seeds_the_state_comes_back_and_no_other_gpu_is_reseeded(name):
+    """The device "cuda" (no index) is what pick_device gives; "last", a model on the last GPU."""
+    device = torch.device("cuda", torch.cuda.device_count() - 1) if name == "last" else torch.device("cuda")
+    for a, b in zip(_after_manual_seed(7, device), _with_seeded(7, device)):
         assert torch.equal(a, b)
-    if torch.cuda.device_count() > 1:
-        first = torch.device("cuda", 0)
-        before = torch.cuda.get_rng_state(first)
-        with seeded(7, last):
-            torch.rand(4, device=last)
-        assert torch.equal(torch.cuda.get_rng_state(first), before)
+    before = [torch.cuda.get_rng_state(i) for i in range(torch.cuda.device_count())]
+    with pytest.raises(KeyboardInterrupt), seeded(7, device):
+        torch.rand(4, device=device)
+        raise KeyboardInterrupt
+    assert all(torch.equal(torch.cuda.get_rng_state(i), b) for i, b in enumerate(before))
 
 
 def _with_seeded(seed, device):
