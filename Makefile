@@ -211,6 +211,8 @@ SIZE_SEED_SWEEPS_128_VGG16 ?= figures/size-birds-vgg16-128
 # VGG16 on birds at 64 px, seeds 0 to 2, on the EPYC with native bf16: the machine apart from the size
 # (seeds-birds-vgg16 ran on the AVX2-only EPYC; docs/sweeps.md)
 MACHINE_SWEEPS_VGG16 ?= figures/machine-birds-vgg16
+# VGG16 on cats vs dogs trained three times as long (24 epochs), seeds 0 and 2: at 8 its originals are at chance (question 7)
+EPOCH_SWEEPS_CATSDOGS_VGG16 ?= figures/epochs-catsdogs-vgg16
 # figures/verdicts.png: one bar per dataset, size and architecture (SWEEP[+SWEEP][@NAME=VALUE])
 VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/seeds-birds-vgg16 \
 	figures/size-birds+figures/size-birds-seeds-128@image_size=128 \
@@ -227,8 +229,9 @@ seed-checks: $(VENV)/.installed
 	$(call into,figures/seed_checks_128_catsdogs.md,$(PY) tools/seed_checks.py --where image_size=128 $(SIZE_SEED_SWEEPS_128_CATSDOGS))
 	$(call into,figures/seed_checks_128_vgg16.md,$(PY) tools/seed_checks.py --where image_size=128 $(SIZE_SEED_SWEEPS_128_VGG16))
 	$(call into,figures/seed_checks_machine_vgg16.md,$(PY) tools/seed_checks.py $(MACHINE_SWEEPS_VGG16))
+	$(call into,figures/seed_checks_epochs_catsdogs_vgg16.md,$(PY) tools/seed_checks.py $(EPOCH_SWEEPS_CATSDOGS_VGG16))
 	cat figures/seed_checks.md figures/seed_checks_224.md figures/seed_checks_224_catsdogs.md figures/seed_checks_128*.md \
-		figures/seed_checks_machine_vgg16.md
+		figures/seed_checks_machine_vgg16.md figures/seed_checks_epochs_catsdogs_vgg16.md
 	$(PY) tools/verdict_figure.py --out figures/verdicts.png $(VERDICT_BARS)
 
 # The yardstick for "same test accuracy, within 1 point" (#9): how far the seed alone moves it.
