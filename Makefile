@@ -213,12 +213,12 @@ SIZE_SEED_SWEEPS_128_VGG16 ?= figures/size-birds-vgg16-128
 MACHINE_SWEEPS_VGG16 ?= figures/machine-birds-vgg16
 # VGG16 on cats vs dogs trained three times as long (24 epochs), seeds 0 to 2: at 8 its originals are at chance (question 7)
 EPOCH_SWEEPS_CATSDOGS_VGG16 ?= figures/epochs-catsdogs-vgg16
-# figures/verdicts.png: one bar per dataset, size and architecture (SWEEP[+SWEEP][@NAME=VALUE])
+# figures/verdicts.png: one bar per dataset, size, other swept setting and architecture (SWEEP[+SWEEP][@NAME=VALUE])
 VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/seeds-birds-vgg16 \
 	figures/size-birds+figures/size-birds-seeds-128@image_size=128 \
 	figures/size-birds-vgg16-128 \
 	figures/size-birds+figures/size-birds-seeds@image_size=224 figures/seeds-catsdogs \
-	figures/seeds-catsdogs-vgg16 \
+	figures/seeds-catsdogs-vgg16 figures/epochs-catsdogs-vgg16 \
 	figures/size-catsdogs+figures/size-catsdogs-seeds-128@image_size=128 \
 	figures/size-catsdogs-seeds@image_size=224
 seed-checks: $(VENV)/.installed

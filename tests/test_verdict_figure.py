@@ -45,13 +45,14 @@ def test_each_bar_counts_what_seed_checks_pools_and_two_sweeps_add_up():
     seeds, size, size_seeds = (ROOT / "figures" / s for s in ("seeds", "size-birds", "size-birds-seeds"))
     table = verdict_figure.shares_table([str(seeds), f"{size}+{size_seeds}@image_size=224"])
     assert list(dict.fromkeys(table["bar"])) == [
-        "synthetic, 32 px, ResNet18 (6 seeds)",
-        "birds, 224 px, ResNet18 (4 seeds)",
+        "synthetic, 32 px, ResNet18 (6 seeds, accuracy 0.98 to 1.00)",
+        "birds, 224 px, ResNet18 (4 seeds, accuracy 0.77 to 0.84)",
     ]
     pooled = seed_checks.pooled(seed_checks.seed_rows(seeds, seed_checks.points(seeds)))
     for (_, _, hulls), row in pooled.items():
         for comparison in seed_checks.VERDICTS.values():
-            assert counts(table, "synthetic, 32 px, ResNet18 (6 seeds)", hulls, comparison) == row[comparison]
+            bar = "synthetic, 32 px, ResNet18 (6 seeds, accuracy 0.98 to 1.00)"
+            assert counts(table, bar, hulls, comparison) == row[comparison]
     # the size sweep's seed-0 point at 224 px and the seed sweep's three, added cell by cell
     both = {
         **seed_checks.seed_rows(size, seed_checks.points(size, {"image_size": 224})),
@@ -59,7 +60,8 @@ def test_each_bar_counts_what_seed_checks_pools_and_two_sweeps_add_up():
     }
     row = seed_checks.pooled(both)[("all", "resnet18", "top 50%")]
     assert row["seeds"] == 4 and row["RS GAD vs Base"] == "4 / 12 / 24"  # README, question 9
-    assert counts(table, "birds, 224 px, ResNet18 (4 seeds)", "top 50%", "RS GAD vs Base") == "4 / 12 / 24"
+    bar = "birds, 224 px, ResNet18 (4 seeds, accuracy 0.77 to 0.84)"
+    assert counts(table, bar, "top 50%", "RS GAD vs Base") == "4 / 12 / 24"
 
 
 def test_the_picture_and_its_table_are_written_side_by_side(tmp_path, capsys):
@@ -71,7 +73,10 @@ def test_the_picture_and_its_table_are_written_side_by_side(tmp_path, capsys):
     )
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = pd.read_csv(tmp_path / "v.csv")
-    assert set(table["bar"]) == {"birds, 64 px, ResNet18 (6 seeds)", "birds, 64 px, VGG16 (6 seeds)"}
+    assert set(table["bar"]) == {
+        "birds, 64 px, ResNet18 (6 seeds, accuracy 0.77 to 0.81)",
+        "birds, 64 px, VGG16 (6 seeds, accuracy 0.77 to 0.84)",
+    }
     # every panel's bar counts all of its cells: 6 seeds x 5 methods x 2 classes
     assert set(table.groupby(["bar", "hulls", "comparison"])["cells"].sum()) == {60}
     assert "v.png and" in capsys.readouterr().out
@@ -80,9 +85,9 @@ def test_the_picture_and_its_table_are_written_side_by_side(tmp_path, capsys):
 @pytest.mark.parametrize(
     "bars, message",
     [
-        (["seeds-vgg16+seeds-birds"], "pools points of other datasets or sizes (birds at 64 px; synthetic at 32 px)"),
+        (["seeds-vgg16+seeds-birds"], "pools points of other datasets, sizes or settings (birds at 64 px; synthetic"),
         (["seeds-birds+seeds-birds"], "is given twice among the sweeps"),
-        (["seeds", "seeds"], "are both 'synthetic, 32 px, ResNet18 (6 seeds)': pool them in one bar"),
+        (["seeds", "seeds"], "are both 'synthetic, 32 px, ResNet18 (6 seeds, accuracy 0.98 to 1.00)': pool them"),
         (["size-birds"], "sweeps image_size, not the seed alone"),
         (["size-birds@image_size=96"], "has no point of image_size=96"),
         (["+"], "names no sweep"),
@@ -110,4 +115,28 @@ def test_one_seed_of_one_architecture_twice_in_a_bar_is_refused(tmp_path):
     table = verdict_figure.shares_table(
         [f"{ROOT / 'figures' / 'seeds-birds'}+{ROOT / 'figures' / 'seeds-birds-vgg16'}"]
     )
-    assert set(table["bar"]) == {"birds, 64 px, ResNet18 (6 seeds)", "birds, 64 px, VGG16 (6 seeds)"}
+    assert set(table["bar"]) == {
+        "birds, 64 px, ResNet18 (6 seeds, accuracy 0.77 to 0.81)",
+        "birds, 64 px, VGG16 (6 seeds, accuracy 0.77 to 0.84)",
+    }
+
+
+def test_a_bar_names_the_settings_its_sweep_set_and_its_originals_accuracy():
+    """VGG16 on cats vs dogs at 8 epochs (the profile's) is at chance, at 24 it is not: the two are
+    two bars, each saying so, and one bar of both is refused."""
+    import verdict_figure
+
+    eight, longer = (str(ROOT / "figures" / s) for s in ("seeds-catsdogs-vgg16", "epochs-catsdogs-vgg16"))
+    table = verdict_figure.shares_table([eight, longer])
+    assert list(dict.fromkeys(table["bar"])) == [
+        "cats vs dogs, 64 px, VGG16 (6 seeds, accuracy 0.50 to 0.58)",
+        "cats vs dogs, 64 px, train_epochs=24, VGG16 (3 seeds, accuracy 0.61 to 0.63)",
+    ]
+    # README, question 7: at 24 epochs GAD's RS is behind the matched-area baseline's in 13 cells, ahead in 2
+    bar = "cats vs dogs, 64 px, train_epochs=24, VGG16 (3 seeds, accuracy 0.61 to 0.63)"
+    assert counts(table, bar, "top 50%", "RS GAD vs Base") == "2 / 13 / 15"
+    # ResNet18's seeds beside VGG16's 24-epoch ones: no seed twice, but another setting
+    with pytest.raises(SystemExit) as stop:
+        verdict_figure.shares_table([f"{ROOT / 'figures' / 'seeds-catsdogs'}+{longer}"])
+    shown = "(cats vs dogs at 64 px; cats vs dogs at 64 px with train_epochs=24)"
+    assert f"pools points of other datasets, sizes or settings {shown}" in str(stop.value.code)

@@ -8,8 +8,10 @@ numbers can be checked and compared with a fresh run.
 Each argument is one bar's sweeps, SWEEP[+SWEEP...][@NAME=VALUE[,NAME=VALUE...]]: the sweeps'
 points pooled, at one value of each other setting they sweep (seed_checks' --where); an
 architecture of the sweeps is a bar of its own. Each bar is labelled from its points' RUN.json
-(dataset, image size, architecture) and its number of seeds; a bar whose points differ in dataset
-or image size, or share a seed, is refused in one line. `make seed-checks` draws the committed one:
+(dataset, image size, architecture), the other settings its sweeps set (train_epochs=24, say), its
+number of seeds and the range of its originals' test accuracy (a bar of models at chance reads
+apart); a bar whose points differ in dataset, image size or those settings, or share a seed, is
+refused in one line. `make seed-checks` draws the committed one:
 
   python tools/verdict_figure.py --out figures/verdicts.png figures/seeds figures/seeds-birds \\
       figures/size-birds+figures/size-birds-seeds@image_size=224
@@ -30,6 +32,7 @@ from seed_checks import points, seed_rows, where
 from gadlib import figures
 from gadlib.runfiles import atomic_write
 from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, UNDEFINED
+from gadlib.sweep import read_points
 
 PACKS = {"cub_warbler_sparrow": "birds", "catsdogs": "cats vs dogs"}  # ../shared/data's packs, by their names here
 ARCH_NAMES = {"resnet18": "ResNet18", "vgg16": "VGG16"}
@@ -57,9 +60,23 @@ def dataset_of(record: dict) -> str:
     return PACKS.get(name, name)
 
 
+def swept_settings(sweep: Path, found: list[tuple[int, Path]]) -> str:
+    """The settings the sweep set at its points besides the seed and the image size (which the bar
+    names anyway), as NAME=VALUE: a sweep of 24 training epochs is not the profile's default."""
+    table = read_points(sweep / "points.csv")
+    names = {folder.name for _, folder in found}
+    settings = {
+        f"{k}={json.dumps(v)}"
+        for params in table.loc[table["point"].isin(names), "params"]
+        for k, v in json.loads(params).items()
+        if k not in ("seed", "image_size")
+    }
+    return ", ".join(sorted(settings))
+
+
 def bar_rows(text: str) -> tuple[str, dict]:
-    """One bar's dataset and size, and seed_checks' rows of its points (keyed as seed_checks keys
-    them, the sweep's label first)."""
+    """One bar's dataset, size and other swept settings, and seed_checks' rows of its points (keyed
+    as seed_checks keys them, the sweep's label first)."""
     sweeps, picked = bar_spec(text)
     if not sweeps:
         sys.exit(f"error: bar {text!r} names no sweep: give SWEEP[+SWEEP...][@NAME=VALUE]")
@@ -75,13 +92,13 @@ def bar_rows(text: str) -> tuple[str, dict]:
                         "its cells would count twice"
                     )
                 seen[seed, arch] = folder
-            settings.add((dataset_of(record), record["parameters"]["image_size"]))
+            settings.add((dataset_of(record), record["parameters"]["image_size"], swept_settings(sweep, found)))
         rows.update(seed_rows(sweep, found, label))
     if len(settings) > 1:
-        shown = "; ".join(f"{d} at {s} px" for d, s in sorted(settings))
-        sys.exit(f"error: bar {text!r} pools points of other datasets or sizes ({shown}): one of each per bar")
-    ((dataset, size),) = settings
-    return f"{dataset}, {size} px", rows
+        shown = "; ".join(f"{d} at {s} px" + (f" with {o}" if o else "") for d, s, o in sorted(settings))
+        sys.exit(f"error: bar {text!r} pools points of other datasets, sizes or settings ({shown}): one of each a bar")
+    ((dataset, size, other),) = settings
+    return ", ".join(filter(None, (dataset, f"{size} px", other))), rows
 
 
 def shares_table(bars: list[str]) -> pd.DataFrame:
@@ -91,12 +108,16 @@ def shares_table(bars: list[str]) -> pd.DataFrame:
         setting, rows = bar_rows(text)
         per_arch = {}
         for (_, seed, arch, hulls), row in rows.items():
-            cell = per_arch.setdefault((arch, hulls), {"seeds": set(), "counts": {}})
+            cell = per_arch.setdefault((arch, hulls), {"seeds": set(), "accuracy": [], "counts": {}})
             cell["seeds"].add(seed)
+            cell["accuracy"].append(row["test accuracy"])
             for comparison, n in row["counts"].items():
                 cell["counts"].setdefault(comparison, Counter()).update(n)
         for (arch, hulls), cell in per_arch.items():
-            bar = f"{setting}, {ARCH_NAMES.get(arch, arch)} ({len(cell['seeds'])} seeds)"
+            # the originals' test accuracy beside the verdicts: a bar of models at chance reads apart
+            low, high = min(cell["accuracy"]), max(cell["accuracy"])
+            accuracy = f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f} to {high:.2f}"
+            bar = f"{setting}, {ARCH_NAMES.get(arch, arch)} ({len(cell['seeds'])} seeds, accuracy {accuracy})"
             if made.setdefault(bar, i) != i:
                 sys.exit(f"error: bars {bars[made[bar]]!r} and {text!r} are both {bar!r}: pool them in one bar")
             for comparison, n in cell["counts"].items():
