@@ -41,9 +41,17 @@ from .hulls import region_hulls
 from .models import SCRIPTED, predict_logits
 from .seeding import seeded
 from .tables import HULL_OVERLAP
-from .training import distanced_targets, per_class_alphas, train_support, uses_bf16
+from .training import (
+    distanced_targets,
+    family_report,
+    per_class_alphas,
+    train_support,
+    uses_bf16,
+    warn_if_order_lost,
+)
 
 SAVE_FORMAT = "gad-supports/1"
+NO_SUPPORTS = "this GAD has no supports: call fit(images, labels) or give supports=[...]"
 # captum arguments the engine implements, per method (IG's zero baseline is captum's default)
 _ENGINE_ARGS = {"integrated_gradients": {"n_steps", "method", "internal_batch_size"}}
 
@@ -202,13 +210,8 @@ class GAD:
         support trained once is read back. `history` holds each trained support's losses.
         precision: "auto" trains under bf16 autocast on CUDA and in fp32 on the CPU; "fp32" or
         "bf16" choose (bf16 on the CPU pays only where it has native bf16)."""
-        images = checks.check_images(images, "images")
-        epochs, batch_size = checks.fit_settings(images, epochs, batch_size, lr, mode)
-        if images.dtype != torch.uint8:  # as explain() takes them: finite, in the model's dtype
-            images = checks.model_inputs(images, self.model, "images", ", or uint8 RGB images")
-        labels = checks.class_indices(labels, "labels")  # beside the logits, which predict_logits gives on the CPU
-        if labels.shape != (len(images),):
-            raise GADInputError(f"labels of shape {tuple(labels.shape)} for {len(images)} images: give one class each")
+        images, labels = checks.labelled_images(images, labels, self.model)
+        epochs, batch_size = checks.fit_settings(epochs, batch_size, lr, mode)
         device = next(self.model.parameters()).device
         uses_bf16(device, precision)  # an unknown precision is named before any work
         first = checks.model_outputs(self.model, images, "images", 8)  # the model's classes, before any work
@@ -274,6 +277,21 @@ class GAD:
         self.model_fingerprint = runfiles.fingerprint(self.model)
         return self
 
+    @_keeping_modes
+    def report(self, images: torch.Tensor, labels) -> pd.DataFrame:
+        """METHOD.md step 2's check, on held-out `images` (as `fit` takes them) and their labels:
+        the original's accuracy (its alphas 0), then per support its alphas, MSE to its distanced
+        targets, accuracy and each logit's Spearman with the original's, as the pipeline's
+        models.csv has them. Warns when a support no longer keeps the order of the original's
+        logits (Spearman below `training.ORDER_KEPT`), the paper's premise."""
+        if not self.supports:
+            raise GADInputError(NO_SUPPORTS)
+        images, labels = checks.labelled_images(images, labels, self.model)
+        checks.check_classes(checks.model_outputs(self.model, images, "images", 8), labels, "labels")
+        report = family_report(self.model, self.supports, self.alphas, images, labels, self.pair)
+        warn_if_order_lost(report)
+        return report
+
     # ------------------------------------------------------------ step 3
     @_keeping_modes
     def explain(self, inputs: torch.Tensor, target, **method_kwargs) -> Explanation:
@@ -303,7 +321,7 @@ class GAD:
     def _checked(self, inputs, target) -> tuple[torch.Tensor, torch.Tensor]:
         """The inputs as the model takes them and one target class per image, or a one-line error."""
         if not self.supports:
-            raise GADInputError("this GAD has no supports: call fit(images, labels) or give supports=[...]")
+            raise GADInputError(NO_SUPPORTS)
         x = checks.model_inputs(checks.check_images(inputs, "inputs"), self.model)
         target = checks.target_classes(target, len(x))
         checks.check_classes(checks.model_outputs(self.model, x, "inputs", 1), target)

@@ -174,14 +174,26 @@ def target_classes(target, n: int) -> torch.Tensor:
     return t
 
 
-def fit_settings(images: torch.Tensor, epochs, batch_size, lr, mode: str) -> tuple[int, int]:
-    """`GAD.fit`'s images (uint8 ones as RGB) and settings; (epochs, batch_size) as ints."""
+def labelled_images(images, labels, model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """`GAD.fit`'s and `GAD.report`'s images (uint8 ones as RGB, float ones as the model takes
+    them) and one class index for each."""
+    images = check_images(images, "images")
     if images.dtype == torch.uint8 and images.shape[1] != 3:  # ImageNet normalisation is per RGB channel
         hint = ": channels last? give images.permute(0, 3, 1, 2)" if images.shape[-1] == 3 else ""
         raise GADInputError(
             f"images are uint8 of shape {tuple(images.shape)}: uint8 images are normalised as RGB, "
             f"(N, 3, H, W){hint}; other inputs: give them as the model takes them, float"
         )
+    if images.dtype != torch.uint8:  # as explain() takes them: finite, in the model's dtype
+        images = model_inputs(images, model, "images", ", or uint8 RGB images")
+    labels = class_indices(labels, "labels")  # beside the logits, which predict_logits gives on the CPU
+    if labels.shape != (len(images),):
+        raise GADInputError(f"labels of shape {tuple(labels.shape)} for {len(images)} images: give one class each")
+    return images, labels
+
+
+def fit_settings(epochs, batch_size, lr, mode: str) -> tuple[int, int]:
+    """`GAD.fit`'s settings; (epochs, batch_size) as ints."""
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not is_whole(value) or value < 1:
             raise GADInputError(f"{name} must be a whole number >= 1, got {short_repr(value)}")

@@ -23,7 +23,7 @@ from .hulls import REGIONS_VERSION, region_hulls
 from .models import build_model, describe_device, load_classifier, pick_device, predict_logits
 from .runfiles import RunFiles
 from .seeding import seeded
-from .training import TARGETS_VERSION, accuracy, distanced_targets, support_report, train_classifier
+from .training import TARGETS_VERSION, distanced_targets, family_report, train_classifier, warn_if_order_lost
 
 CHANCE_MARGIN = 0.15  # below 0.5 + this, the classifier is not clearly better than chance
 
@@ -195,16 +195,13 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     )
     report, stored_st = runfiles.read_csv(files.models_csv)
     if stored_st is None or stored_st["key"] != st["key"]:
-        test_logits = predict_logits(original, data.test.images)
-        rows = [{"alpha_c1": 0.0, "alpha_c2": 0.0, "accuracy": accuracy(test_logits, data.test.labels)}]
-        for (a1, a2), support, stored in zip(cfg.support_alphas, supports, stored_supports):
-            row = support_report(test_logits, predict_logits(support, data.test.images), data.test.labels, (a1, a2))
-            row["train_mse_last_epoch"] = stored["train_mse"][-1] if stored["train_mse"] else float("nan")
-            rows.append(row)
-        report = pd.DataFrame(rows).assign(dataset=cfg.dataset, arch=cfg.arch)
+        report = family_report(original, supports, cfg.support_alphas, data.test.images, data.test.labels)
+        last = [s["train_mse"][-1] if s["train_mse"] else float("nan") for s in stored_supports]
+        report = report.assign(train_mse_last_epoch=[float("nan"), *last], dataset=cfg.dataset, arch=cfg.arch)
         runfiles.write_csv(report, files.models_csv, st)
     acc = float(report["accuracy"].iloc[0])
     _warn_if_chance(cfg, acc)
+    warn_if_order_lost(report, f"OF {cfg.arch}")
     return ModelFamily(original, supports, fingerprints, acc, report, record.get("train_files"), st)
 
 

@@ -22,7 +22,7 @@ from gadlib import GAD, GADInputError, tables
 from gadlib.data import normalize
 from gadlib.gad import rebuild_method
 from gadlib.hulls import region_hulls
-from gadlib.models import small_cnn
+from gadlib.models import predict_logits, small_cnn
 from gadlib.stats import VERDICTS
 from gadlib.synthetic import make_synthetic
 from gadlib.training import train_classifier
@@ -678,3 +678,39 @@ def test_labels_in_another_class_order_than_the_models_are_warned_about():
     with warnings.catch_warnings():  # always class 0, on labels of class 1 but one: 10%, yet 50% per class
         warnings.simplefilter("error", GADWarning)
         GAD(always_0, Saliency, alphas=[2]).fit(few, torch.tensor([0] + [1] * 9), epochs=1)
+
+
+def test_report_gives_each_supports_known_mse_and_spearman_and_warns_when_the_order_is_lost(recwarn):
+    """METHOD.md step 2's check: a support that is the model itself misses its distanced targets
+    by alpha on the other class's logit (MSE alpha^2 / 2 with two classes) and keeps the order
+    (Spearman 1); one whose logits are the model's negated reverses it (Spearman -1), which is
+    warned about, naming its alpha alone."""
+    torch.manual_seed(0)
+    model = small_cnn(2).eval()
+    reversed_ = copy.deepcopy(model)
+    with torch.no_grad():
+        last = [m for m in reversed_.modules() if isinstance(m, nn.Linear)][-1]
+        last.weight.neg_(), last.bias.neg_()
+    images = torch.randint(0, 256, (40, 3, 16, 16), dtype=torch.uint8)
+    labels = torch.tensor([0, 1] * 20)
+    gad = GAD(model, Saliency, alphas=[2, 6], supports=[copy.deepcopy(model), reversed_])
+    report = gad.report(images, labels)
+    assert list(report["alpha_c1"]) == [0, 2, 6] and list(report["alpha_c2"]) == [0, 2, 6]
+    z = predict_logits(model, images)
+    assert report["accuracy"].iloc[0] == (z.argmax(1) == labels).float().mean().item()
+    assert report["mse"].iloc[1] == pytest.approx(2**2 / 2, rel=1e-5)
+    assert list(report.loc[1, ["spearman_logit1", "spearman_logit2"]]) == pytest.approx([1, 1])
+    assert list(report.loc[2, ["spearman_logit1", "spearman_logit2"]]) == pytest.approx([-1, -1])
+    said = [str(w.message) for w in recwarn]
+    assert len(said) == 1 and "FOR ALPHA 6 DO NOT KEEP THE ORDER" in said[0] and "down to -1.00" in said[0]
+    # the same supports, the reversed one left out: nothing to warn about
+    GAD(model, Saliency, alphas=[2], supports=[copy.deepcopy(model)]).report(images, labels)
+    assert len(recwarn) == 1
+    for fn, args, message in [
+        (GAD(model, Saliency).report, (images, labels), "has no supports"),
+        (gad.report, (images, labels[:39]), "labels of shape (39,) for 40 images"),
+        (gad.report, (images, labels + 2), "not one of the"),
+    ]:
+        with pytest.raises(GADInputError) as err:
+            fn(*args)
+        assert message in _one_line(err)

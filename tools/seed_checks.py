@@ -8,10 +8,11 @@ README rests on, per (method, class) cell, holds / fails / undecided:
 - GAD against the hull-matched baseline, where RS and the logit change agree ("both");
 - how close GAD and the hull-matched baseline are shown to be (reviewer_checks' section 5).
 Table 1 pools every seed of a sweep, then every sweep (sweep "all"), and names the pooled rows
-whose seeds ran on more than one kind of machine; table 2 has one row per seed, with its machine and
-the original's test accuracy; table 3, for sweeps run with --controls, sums notebook
-07's verdicts of GAD against each control over the seeds. Each file's stamp must carry its point's
-RUN.json key, every point must be done (its run folder may be elsewhere: this reads only its
+whose seeds ran on more than one kind of machine; table 2 has one row per seed, with its machine,
+the original's test accuracy and its supports' lowest Spearman; table 3, for sweeps run with
+--controls, sums notebook 07's verdicts of GAD against each control over the seeds. Each file's
+stamp must carry its point's RUN.json key, every point must be done (its run folder may be
+elsewhere: this reads only its
 figures) and made under the code's current definitions (`record.definitions`), and every point's
 seed must differ: otherwise the tool stops in one line.
 A sweep of other settings too is read where `--where NAME=VALUE` (repeatable) picks one value of
@@ -39,6 +40,7 @@ from gadlib.stats import VERDICTS as VERDICT_WORDS
 from gadlib.stats import count_text
 from gadlib.sweep import NOT_HERE, listed_record, read_points
 from gadlib.tables import to_markdown
+from gadlib.training import ORDER_KEPT, lowest_spearman
 
 # (file, column) -> the label of its count in the tables below
 VERDICTS = {
@@ -127,6 +129,7 @@ def seed_rows(sweep: Path, found: list[tuple[int, Path]], label: str | None = No
         machine = json.loads((folder / "RUN.json").read_text())["device"].removeprefix("cpu: ")
         models = read(folder / "models.csv")
         original = models[(models["alpha_c1"] == 0) & (models["alpha_c2"] == 0)].set_index("arch")["accuracy"]
+        lowest = lowest_spearman(models).groupby(models["arch"]).min()  # over the supports (the original's is NaN)
         for rule, hulls in rules_of(folder).items():
             tables = {
                 "direction": read(folder / f"direction_{rule}.csv"),
@@ -142,6 +145,7 @@ def seed_rows(sweep: Path, found: list[tuple[int, Path]], label: str | None = No
                 rows[(label or sweep.name, seed, arch, hulls)] = {
                     "machine": machine,
                     "test accuracy": original[arch],
+                    "lowest Spearman": lowest[arch],
                     "counts": {lab: cell_counter(parts[name][col]) for (name, col), lab in VERDICTS.items()},
                     "margins": list(parts["baseline_check"][MARGIN]),
                     "overlaps": list(parts["baseline_check"][OVERLAP]),
@@ -178,6 +182,7 @@ def per_seed(rows: dict) -> dict:
         key: {
             "machine": row["machine"],
             "test accuracy": row["test accuracy"],
+            "supports' lowest Spearman": row["lowest Spearman"],
             **{lab: count_text(n) for lab, n in row["counts"].items()},
             **{f"margin {k}": v for k, v in closeness(pd.Series(row["margins"])).items() if k in ("median", "largest")},
         }
@@ -263,8 +268,9 @@ def main(*args: str) -> None:
         print("Pooled rows whose seeds ran on more than one kind of machine (table 2 gives each seed's machine):\n")
         print("".join(f"- {line}\n" for line in mixed))
     print(
-        "2. Seed by seed: the machine, the original's test accuracy, the same counts, and the margins' median and "
-        "largest\n"
+        "2. Seed by seed: the machine, the original's test accuracy, the lowest Spearman of a support's logit with "
+        f"the original's (below {ORDER_KEPT} the run warns that the supports lose the original's order), the same "
+        "counts, and the margins' median and largest\n"
     )
     print(to_markdown(frame(per_seed(rows), ["sweep", "seed", "arch", "hulls"])))
     if controls:
