@@ -25,7 +25,7 @@ import collections
 import copy
 import itertools
 import weakref
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
@@ -351,25 +351,37 @@ def attribution_maps(
     "bf16"}, the same for every model (`gadlib.precision.plan` makes that choice)."""
     bf16 = _precision_plan(methods, precision)
     device = torch.device(device) if device else next(models[0].parameters()).device
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     results = {m: torch.zeros(len(models), len(classes), len(x), *x.shape[-2:]) for m in methods}
     if len(x) == 0:
         return results
     bar = tqdm(total=len(models) * len(x), desc="attributions", unit="img", leave=False, disable=not progress)
     family = [prepared(model, device) for model in models]
-    fit = inputs_that_fit(family[0], x[:1].to(device), classes)  # measured with the whole family in memory
-    if fit is not None:
-        batch_size, internal_batch = min(batch_size, fit), min(internal_batch, fit)
-    for k, ready in enumerate(family):
-        for i in range(0, len(x), batch_size):
-            chunk = x[i : i + batch_size].to(device)
-            out = _maps_one_model(ready, chunk, methods, classes, ig_steps, ig_method, internal_batch, bf16)
-            for m in methods:
-                results[m][k, :, i : i + len(chunk)] = out[m].cpu()
-            bar.update(len(chunk))
+    with cudnn_autotuned(device):
+        fit = inputs_that_fit(family[0], x[:1].to(device), classes)  # measured with the whole family in memory
+        if fit is not None:
+            batch_size, internal_batch = min(batch_size, fit), min(internal_batch, fit)
+        for k, ready in enumerate(family):
+            for i in range(0, len(x), batch_size):
+                chunk = x[i : i + batch_size].to(device)
+                out = _maps_one_model(ready, chunk, methods, classes, ig_steps, ig_method, internal_batch, bf16)
+                for m in methods:
+                    results[m][k, :, i : i + len(chunk)] = out[m].cpu()
+                bar.update(len(chunk))
     bar.close()
     return results
+
+
+@contextmanager
+def cudnn_autotuned(device: torch.device):
+    """cuDNN's autotuning (`torch.backends.cudnn.benchmark`) on CUDA for the work inside only:
+    faster convolutions for the engine's repeated shapes, while the caller's setting, and with it
+    the last bits of the caller's own convolutions, is given back after (also on a raise)."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before or device.type == "cuda"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def _precision_plan(methods: list[str], precision: str | dict[str, str]) -> frozenset:
@@ -422,7 +434,8 @@ def smoothgrad_maps(
     if fit is not None:
         batch_size, internal_batch = max(1, min(batch_size, fit // samples)), min(internal_batch, fit)
     bar = tqdm(total=len(x), desc="smoothgrad", unit="img", leave=False, disable=not progress)
-    with seeded(seed, device):  # the noise is the seed's; the caller's random state is kept
+    # the noise is the seed's; the caller's random state and cuDNN setting are kept
+    with seeded(seed, device), cudnn_autotuned(device):
         for i in range(0, len(x), batch_size):
             chunk = x[i : i + batch_size].to(device)
             n = len(chunk)

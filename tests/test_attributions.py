@@ -313,3 +313,40 @@ def test_unknown_method_is_a_one_line_error(linear_model):
     with pytest.raises(GADInputError, match="unknown attribution method 'gradcam'") as err:
         attribution_maps([linear_model], torch.randn(1, 3, 6, 6), ["gradcam"], progress=False)
     assert "\n" not in str(err.value)
+
+
+def test_cudnn_autotuning_is_on_for_cuda_work_only_and_the_callers_setting_comes_back():
+    """The engine autotunes cuDNN's convolutions on CUDA for its own work, not for the process:
+    the caller's setting is back after, also on a raise."""
+    from gadlib.attributions import cudnn_autotuned
+
+    before = torch.backends.cudnn.benchmark
+    try:
+        for setting in (False, True):
+            torch.backends.cudnn.benchmark = setting
+            with cudnn_autotuned(torch.device("cuda")):
+                assert torch.backends.cudnn.benchmark is True
+            assert torch.backends.cudnn.benchmark is setting
+            with cudnn_autotuned(torch.device("cpu")):
+                assert torch.backends.cudnn.benchmark is setting
+            with pytest.raises(RuntimeError, match="inside"), cudnn_autotuned(torch.device("cuda")):
+                raise RuntimeError("inside")
+            assert torch.backends.cudnn.benchmark is setting
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_engine_leaves_cudnns_setting_as_it_found_it():
+    from gadlib.attributions import smoothgrad_maps
+
+    model = build_model("resnet18", 2, 32).cuda().eval()
+    x = torch.randn(4, 3, 32, 32)
+    before = torch.backends.cudnn.benchmark
+    try:
+        torch.backends.cudnn.benchmark = False
+        attribution_maps([model], x, ["saliency"], progress=False)
+        smoothgrad_maps(model, x, ["saliency"], samples=2)
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.backends.cudnn.benchmark = before
