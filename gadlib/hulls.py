@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .consensus import important, pixel_ranks
+from .errors import GADInputError
 
 CHUNK = 256  # masks per pass: keeps the (chunk, H, W) temporaries in cache
 NONE = 1 << 40  # "no point at this height": beyond any coordinate, small enough for exact products
@@ -201,11 +202,12 @@ def hull_matched_map(
     original_map: torch.Tensor, target_area: torch.Tensor, device: torch.device | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The hull-matched baseline: the original map's own top k pixels, with the smallest k whose
-    hull covers at least `target_area` pixels (GAD's hull area, per map: the maps' leading
-    shape, after any leading dimensions of its own, which search several targets for each map at
-    once); returns that map and its hull. The matched-area baseline keeps as many pixels as GAD,
-    and its more compact pixels make a smaller hull; this one keeps as much hull, so that GAD's
-    region and its own map's top pixels are compared at (nearly) equal area.
+    hull covers at least `target_area` pixels (GAD's hull area, per map: broadcast against the
+    maps' leading shape, so one number serves every map, and any leading dimensions of its own
+    search several targets for each map at once); returns that map and its hull. The
+    matched-area baseline keeps as many pixels as GAD, and its more compact pixels make a
+    smaller hull; this one keeps as much hull, so that GAD's region and its own map's top pixels
+    are compared at (nearly) equal area.
 
     The hull is of the k pixels themselves, with no second threshold: GAD's important pixels are
     positive pixels of the original map, so the hull of all of them holds GAD's and the target
@@ -216,6 +218,14 @@ def hull_matched_map(
     map's) finds the smallest k."""
     positive = original_map > 0  # top_k_mask never takes a zero pixel
     target = torch.as_tensor(target_area, device=original_map.device).double()
+    maps = original_map.shape[:-2]
+    try:  # one number for every map, or per map, with leading search dimensions before
+        target = target.expand(torch.broadcast_shapes(target.shape, maps))
+    except RuntimeError:
+        raise GADInputError(
+            f"target_area of shape {tuple(target.shape)} for maps of leading shape {tuple(maps)}: give one area, "
+            "or one per map (leading dimensions before them search several targets per map)"
+        ) from None
     lo = torch.zeros(target.shape, dtype=torch.long, device=original_map.device)
     hi = positive.flatten(-2).sum(-1).expand(target.shape)
     # top_k_mask's pixels, from one ranking instead of a top-k per step; int32 (fewer bytes

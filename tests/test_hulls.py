@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from gadlib import GADInputError
 from gadlib import consensus as cons
 from gadlib.hulls import hull_mask, hull_masks, hull_matched_map, hulls_of, region_hulls
 from gadlib.synthetic import blob_maps
@@ -160,6 +161,23 @@ def test_the_hull_matched_baseline_keeps_the_fewest_top_pixels_whose_hull_reache
     assert torch.equal(chosen_map, maps * expected) and torch.equal(hull, hull_masks(expected))
     assert not hull[0, :3].any()  # target 0: no pixel, no hull
     assert torch.equal(hull[1, :3], hull_masks(maps[1, :3] > 0))  # every positive pixel
+
+
+def test_a_hull_matched_target_broadcasts_over_the_maps_and_a_wrong_shape_is_one_line():
+    """One area for every map searches as that area given per map; two searches of one map each
+    as the two given one at a time; a shape that fits no map is refused in one line."""
+    maps = blob_maps(12, 16, 14, torch.Generator().manual_seed(3)).view(3, 4, 16, 14)
+    one = hull_matched_map(maps, 40)
+    assert all(torch.equal(a, b) for a, b in zip(one, hull_matched_map(maps, torch.full((3, 4), 40))))
+    per_column = hull_matched_map(maps, torch.tensor([10, 40, 70, 100]))
+    assert torch.equal(per_column[1][:, 1], one[1][:, 1]) and not torch.equal(per_column[1], one[1])
+    two = hull_matched_map(maps[0], torch.tensor([[25], [60]]))  # (2 searches, 1) against 4 maps
+    for i, area in enumerate((25, 60)):
+        assert torch.equal(two[1][i], hull_matched_map(maps[0], area)[1])
+    with pytest.raises(GADInputError) as err:
+        hull_matched_map(maps, torch.ones(5))
+    assert "target_area of shape (5,) for maps of leading shape (3, 4)" in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_the_hull_matched_baseline_reaches_gads_hull_under_both_rules_and_any_consensus_q():
