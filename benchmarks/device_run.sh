@@ -14,7 +14,10 @@
 #   bench: benchmarks/gpu.sh (attribution, preparation, SmoothGrad, hull, curve, sanity, training and torch.compile tables at 224 px, the last with CUDA graphs too),
 #          timed as a whole;
 #   cuda-tests: the unit tests that compare the GPU's hulls, masks, ranks, curves and RS with the
-#          CPU's (tests/test_hulls.py, tests/test_consensus_hulls.py and tests/test_metrics.py, -k cuda); fails where
+#          CPU's, and check that seeded work and the engine's cuDNN setting leave the caller's
+#          state as it was (every test that skips without CUDA: tests/test_hulls.py,
+#          tests/test_consensus_hulls.py, tests/test_metrics.py, tests/test_seeding.py and
+#          tests/test_attributions.py, -k "cuda or gpu"); fails where
 #          torch sees no CUDA GPU (the tests would only skip); its time on a GPU is unmeasured;
 #   controls-profile: notebooks 01 to 05 through the runner (--no-controls), then notebook 07's
 #          stage calls under cProfile for the first architecture of ARCHS, the one the runner
@@ -140,7 +143,8 @@ for step in ${STEPS:-paper}; do
         # only skip, so the step fails there instead of passing
         if "$py" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
             timeout -k 10 "$(left)" "$py" -m pytest -q -rs -p no:cacheprovider tests/test_hulls.py \
-                tests/test_consensus_hulls.py tests/test_metrics.py -k cuda
+                tests/test_consensus_hulls.py tests/test_metrics.py tests/test_seeding.py \
+                tests/test_attributions.py -k "cuda or gpu"
         else
             echo "cuda-tests: torch sees no CUDA GPU here, so the tests would only skip"
             false
