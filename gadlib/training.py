@@ -266,8 +266,9 @@ def warn_if_order_lost(report: pd.DataFrame, what: str = "") -> None:
     notices.warn(
         f"THE SUPPORTS{' ' + what if what else ''} FOR ALPHA {alphas} DO NOT KEEP THE ORDER OF THE ORIGINAL'S "
         f"LOGITS: Spearman down to {low.min():.2f} on the held-out images (below {ORDER_KEPT}), so GAD's "
-        "consensus intersects maps of models that rank the images unlike the original; train the original "
-        "further or use smaller alphas."
+        "consensus intersects maps of models that rank the images unlike the original. An original whose "
+        "logits hardly vary across images gives targets that follow the labels more than it: train it further, "
+        "or let `python -m gadlib.alpha_selection` choose alphas that keep the order."
     )
 
 
