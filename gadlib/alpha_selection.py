@@ -50,8 +50,7 @@ def candidate_report(cfg, data, original, candidates=CANDIDATES, share: float = 
     """One row per candidate alpha: Spearman rank correlation of each logit with the original's
     on the validation part, MSE to the distanced targets and accuracy there."""
     from .gad import GAD
-    from .models import predict_logits
-    from .training import support_report
+    from .training import family_report, lowest_spearman
 
     fit, val = validation_split(len(data.train), share, cfg.seed)
     train = data.train.subset(fit)
@@ -67,14 +66,10 @@ def candidate_report(cfg, data, original, candidates=CANDIDATES, share: float = 
         precision=cfg.train_precision,
     )
     val_images, val_labels = data.train.images[val], data.train.labels[val]
-    z = predict_logits(original, val_images)
-    rows = []
-    for alpha, support in zip(candidates, gad.supports):
-        row = support_report(z, predict_logits(support, val_images), val_labels, alpha)
-        row["alpha"] = alpha
-        row["min_spearman"] = min(v for k, v in row.items() if k.startswith("spearman_logit"))
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("alpha")
+    report = family_report(original, gad.supports, list(candidates), val_images, val_labels).iloc[1:]  # supports
+    columns = [c for c in report if c.startswith("alpha_c")] + ["mse", "accuracy"]
+    report = report[columns + [c for c in report if c.startswith("spearman_logit")]]
+    return report.assign(alpha=list(candidates), min_spearman=lowest_spearman(report)).set_index("alpha")
 
 
 def choose(report: pd.DataFrame, k: int = 4, min_spearman: float = 0.98) -> list:

@@ -430,12 +430,13 @@ def smoothgrad_maps(
     sd = noise * float(x.max() - x.min())
     # samples x images inputs at once, and IG's steps of them too: on CUDA capped by what free
     # memory holds (at 224 px, 64 images x 5 samples x 50 steps would need hundreds of GB)
-    fit = inputs_that_fit(ready, x[:1].to(device), classes)
-    if fit is not None:
-        batch_size, internal_batch = max(1, min(batch_size, fit // samples)), min(internal_batch, fit)
     bar = tqdm(total=len(x), desc="smoothgrad", unit="img", leave=False, disable=not progress)
-    # the noise is the seed's; the caller's random state and cuDNN setting are kept
+    # the noise is the seed's; the caller's random state and cuDNN setting are kept; memory is
+    # measured under the autotuning, whose convolutions may take more workspace
     with seeded(seed, device), cudnn_autotuned(device):
+        fit = inputs_that_fit(ready, x[:1].to(device), classes)
+        if fit is not None:
+            batch_size, internal_batch = max(1, min(batch_size, fit // samples)), min(internal_batch, fit)
         for i in range(0, len(x), batch_size):
             chunk = x[i : i + batch_size].to(device)
             n = len(chunk)

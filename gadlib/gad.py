@@ -42,6 +42,7 @@ from .models import SCRIPTED, predict_logits
 from .seeding import seeded
 from .tables import HULL_OVERLAP
 from .training import (
+    alpha_text,
     distanced_targets,
     family_report,
     per_class_alphas,
@@ -251,7 +252,7 @@ class GAD:
                         lr,
                         batch_size,
                         seed + i + 1,
-                        desc=f"{desc} alpha={_alpha_text(alpha)}",
+                        desc=f"{desc} alpha={alpha_text(alpha)}",
                         mode=mode,
                         precision=precision,
                     )
@@ -527,11 +528,6 @@ def rebuild_method(saved: dict):
 
 def _path_of(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _alpha_text(alpha) -> str:
-    a = torch.as_tensor(alpha)
-    return f"{float(a):g}" if a.dim() == 0 else "/".join(f"{float(v):g}" for v in a)
 
 
 __all__ = ["GAD", "Explanation", "method_spec", "per_class_alphas"]

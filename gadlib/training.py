@@ -211,6 +211,27 @@ def train_support(
     return support, history
 
 
+def alpha_columns(alpha, n_classes: int, pair=None) -> dict:
+    """One support's alphas as the models report names them, alpha_c1, alpha_c2, ...: per class,
+    what its images' other logits are lowered by (as given, not float32); with a pair, 0 for the
+    classes outside it, whose images stay."""
+    given = [alpha] if torch.as_tensor(alpha).dim() == 0 else list(alpha)
+    if pair is None:
+        per_class = given * n_classes if len(given) == 1 else given
+    else:
+        per_class = [0.0] * n_classes
+        for c, a in zip(check_pair(pair, n_classes), given * 2 if len(given) == 1 else given):
+            per_class[c] = a
+    return {f"alpha_c{c + 1}": float(a) for c, a in enumerate(per_class)}
+
+
+def alpha_text(alpha) -> str:
+    """A support's alpha as it is shown: one number where it is the same for every class, else
+    one per class joined by '/'."""
+    values = [float(v) for v in np.ravel(np.asarray(alpha, dtype=np.float64))]  # a number, tuple, tensor or row
+    return f"{values[0]:g}" if len(set(values)) == 1 else "/".join(f"{v:g}" for v in values)
+
+
 def support_report(
     original_logits: torch.Tensor, support_logits: torch.Tensor, labels: torch.Tensor, alpha, pair=None
 ) -> dict:
@@ -219,9 +240,8 @@ def support_report(
     from scipy.stats import spearmanr  # here: scipy.stats takes 0.7 s to import, and most notebooks never call this
 
     n_classes = original_logits.shape[1]
-    targets = distanced_targets(original_logits, labels, alpha, pair)
-    alphas = [alpha] * n_classes if torch.as_tensor(alpha).dim() == 0 else list(alpha)  # as given, not float32
-    row = {f"alpha_c{c + 1}": float(a) for c, a in enumerate(alphas)}
+    targets = distanced_targets(original_logits, labels, alpha, pair)  # checks alpha and pair
+    row = alpha_columns(alpha, n_classes, pair)
     row["mse"] = float(nn.functional.mse_loss(support_logits, targets))
     row["accuracy"] = accuracy(support_logits, labels)
     for c in range(n_classes):
@@ -260,9 +280,7 @@ def warn_if_order_lost(report: pd.DataFrame, what: str = "") -> None:
     lost = report[low < ORDER_KEPT]
     if lost.empty:
         return
-    alphas = ", ".join(
-        "/".join(f"{a:g}" for a in dict.fromkeys(row)) for row in lost.filter(regex=r"^alpha_c\d+$").to_numpy()
-    )
+    alphas = ", ".join(alpha_text(row) for row in lost.filter(regex=r"^alpha_c\d+$").to_numpy())
     notices.warn(
         f"THE SUPPORTS{' ' + what if what else ''} FOR ALPHA {alphas} DO NOT KEEP THE ORDER OF THE ORIGINAL'S "
         f"LOGITS: Spearman down to {low.min():.2f} on the held-out images (below {ORDER_KEPT}), so GAD's "
@@ -274,6 +292,8 @@ def warn_if_order_lost(report: pd.DataFrame, what: str = "") -> None:
 
 __all__ = [
     "accuracy",
+    "alpha_columns",
+    "alpha_text",
     "check_pair",
     "distanced_targets",
     "family_report",

@@ -336,6 +336,36 @@ def test_cudnn_autotuning_is_on_for_cuda_work_only_and_the_callers_setting_comes
         torch.backends.cudnn.benchmark = before
 
 
+def test_both_engine_entries_do_their_work_under_the_cudnn_setting_of_the_models_device(monkeypatch):
+    """On the CPU the wiring: attribution_maps and smoothgrad_maps make every map inside
+    cudnn_autotuned, entered with the model's device (the GPU test below runs it for real)."""
+    from contextlib import contextmanager
+
+    from gadlib import attributions
+
+    inside, entered = [], []
+    real = attributions._maps_one_model
+
+    @contextmanager
+    def recording(device):
+        entered.append(device)
+        inside.append(True)
+        yield
+        inside.pop()
+
+    def maps_one_model(*args, **kwargs):
+        assert inside, "a map made outside cudnn_autotuned"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(attributions, "cudnn_autotuned", recording)
+    monkeypatch.setattr(attributions, "_maps_one_model", maps_one_model)
+    model = build_model("resnet18", 2, 32).eval()
+    x = torch.randn(3, 3, 32, 32)
+    attribution_maps([model], x, ["saliency"], progress=False)
+    attributions.smoothgrad_maps(model, x, ["saliency"], samples=2)
+    assert entered == [torch.device("cpu"), torch.device("cpu")]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_on_a_gpu_the_engine_leaves_cudnns_setting_as_it_found_it():
     from gadlib.attributions import smoothgrad_maps

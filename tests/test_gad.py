@@ -227,6 +227,10 @@ def test_a_pair_of_a_three_class_model_fits_and_is_saved_with_its_supports(three
     model, _, images, labels = three_class
     gad = GAD(model, Saliency, alphas=[(2, 4)], pair=(0, 1)).fit(images[:64], labels[:64], epochs=1)
     gad.save(tmp_path / "pair.pt")
+    # its report: class 2's images were not distanced, so its alpha is 0, as the original's row
+    report = gad.report(images[:60], labels[:60])
+    assert report.filter(like="alpha_c").to_numpy().tolist() == [[0, 0, 0], [2, 4, 0]]
+    assert not report.iloc[1].isna().any()  # every column of the support's row filled
     assert GAD.load(tmp_path / "pair.pt", model).pair == (0, 1)
     with pytest.raises(GADInputError) as err:
         GAD(model, Saliency, alphas=[2], pair=(0, 3)).fit(images[:8], labels[:8], epochs=1)

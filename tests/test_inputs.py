@@ -38,22 +38,6 @@ def test_a_checkpoint_far_below_chance_is_told_its_class_order(recwarn):
     assert "other class order" in said[0] and "train longer" in said[1]
 
 
-def test_supports_that_lose_the_originals_order_are_warned_about_where_the_committed_runs_have_them(recwarn):
-    """VGG16 on cats vs dogs at 24 epochs, seed 2: every support's lowest Spearman with the original
-    is below 0.5 (models.md); the synthetic default run's supports keep the order."""
-    from gadlib.training import warn_if_order_lost
-
-    from conftest import ROOT
-
-    lost, _ = runfiles.read_csv(ROOT / "figures" / "epochs-catsdogs-vgg16" / "train_epochs-24__seed-2" / "models.csv")
-    kept, _ = runfiles.read_csv(ROOT / "figures" / "synthetic-default" / "models.csv")
-    for arch, report in [*kept.groupby("arch"), *lost.groupby("arch")]:
-        warn_if_order_lost(report, f"OF {arch}")
-    said = [str(w.message) for w in recwarn]
-    assert len(said) == 1 and "THE SUPPORTS OF vgg16 FOR ALPHA 2, 4, 6, 8 DO NOT KEEP THE ORDER" in said[0]
-    assert "Spearman down to -0.83" in said[0]
-
-
 def test_unknown_names_and_empty_alphas():
     one_line_error("unknown architecture 'alexnet'", RunConfig.build, profile="smoke", arch="alexnet")
     one_line_error("unknown architecture 'alexnet'", build_model, "alexnet")
