@@ -85,7 +85,7 @@ def test_the_picture_and_its_table_are_written_side_by_side(tmp_path, capsys):
 @pytest.mark.parametrize(
     "bars, message",
     [
-        (["seeds-vgg16+seeds-birds"], "pools points of other datasets, sizes or settings (birds at 64 px; synthetic"),
+        (["seeds-vgg16+seeds-birds"], "pools points of other settings (birds, 64 px; synthetic, 32 px; they differ in"),
         (["seeds-birds+seeds-birds"], "is given twice among the sweeps"),
         (["seeds", "seeds"], "are both 'synthetic, 32 px, ResNet18 (6 seeds, accuracy 0.98 to 1.00)': pool them"),
         (["size-birds"], "sweeps image_size, not the seed alone"),
@@ -138,5 +138,5 @@ def test_a_bar_names_the_settings_its_sweep_set_and_its_originals_accuracy():
     # ResNet18's seeds beside VGG16's 24-epoch ones: no seed twice, but another setting
     with pytest.raises(SystemExit) as stop:
         verdict_figure.shares_table([f"{ROOT / 'figures' / 'seeds-catsdogs'}+{longer}"])
-    shown = "(cats vs dogs at 64 px; cats vs dogs at 64 px with train_epochs=24)"
-    assert f"pools points of other datasets, sizes or settings {shown}" in str(stop.value.code)
+    shown = "(cats vs dogs, 64 px; cats vs dogs, 64 px, train_epochs=24; they differ in train_epochs)"
+    assert f"pools points of other settings {shown}" in str(stop.value.code)

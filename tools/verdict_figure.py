@@ -8,10 +8,10 @@ numbers can be checked and compared with a fresh run.
 Each argument is one bar's sweeps, SWEEP[+SWEEP...][@NAME=VALUE[,NAME=VALUE...]]: the sweeps'
 points pooled, at one value of each other setting they sweep (seed_checks' --where); an
 architecture of the sweeps is a bar of its own. Each bar is labelled from its points' RUN.json
-(dataset, image size, architecture), the other settings its sweeps set (train_epochs=24, say), its
-number of seeds and the range of its originals' test accuracy (a bar of models at chance reads
-apart); a bar whose points differ in dataset, image size or those settings, or share a seed, is
-refused in one line. `make seed-checks` draws the committed one:
+(dataset, image size, architecture), each setting that is not its profile's (train_epochs=24, say),
+its number of seeds and the range of its originals' test accuracy (a bar of models at chance reads
+apart); a bar whose points differ in any setting but the seed (and where they ran), or share a
+seed, is refused in one line. `make seed-checks` draws the committed one:
 
   python tools/verdict_figure.py --out figures/verdicts.png figures/seeds figures/seeds-birds \\
       figures/size-birds+figures/size-birds-seeds@image_size=224
@@ -20,6 +20,7 @@ refused in one line. `make seed-checks` draws the committed one:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections import Counter
@@ -30,9 +31,9 @@ from folder_names import labels
 from seed_checks import points, seed_rows, where
 
 from gadlib import figures
+from gadlib.config import RunConfig
 from gadlib.runfiles import atomic_write
 from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, UNDEFINED
-from gadlib.sweep import read_points
 
 PACKS = {"cub_warbler_sparrow": "birds", "catsdogs": "cats vs dogs"}  # ../shared/data's packs, by their names here
 ARCH_NAMES = {"resnet18": "ResNet18", "vgg16": "VGG16"}
@@ -60,27 +61,31 @@ def dataset_of(record: dict) -> str:
     return PACKS.get(name, name)
 
 
-def swept_settings(sweep: Path, found: list[tuple[int, Path]]) -> str:
-    """The settings the sweep set at its points besides the seed and the image size (which the bar
-    names anyway), as NAME=VALUE: a sweep of 24 training epochs is not the profile's default."""
-    table = read_points(sweep / "points.csv")
-    names = {folder.name for _, folder in found}
-    settings = {
+# A bar's points differ in these by design (the seed) or by where and as what they ran; every
+# other setting of their RUN.json must be the same, so that a bar pools one protocol's seeds.
+APART = {"seed", "run_name", "device", "data_dir"}
+
+
+def setting_text(record: dict) -> str:
+    """The bar's name for a point's settings: its dataset, image size, and NAME=VALUE for each
+    setting that is not its profile's (train_epochs=24, say)."""
+    p = record["parameters"]
+    defaults = dataclasses.asdict(RunConfig.build(profile=p["profile"]))
+    other = [
         f"{k}={json.dumps(v)}"
-        for params in table.loc[table["point"].isin(names), "params"]
-        for k, v in json.loads(params).items()
-        if k not in ("seed", "image_size")
-    }
-    return ", ".join(sorted(settings))
+        for k, v in sorted(p.items())
+        if k not in APART | {"profile", "dataset", "image_size"} and k in defaults and v != defaults[k]
+    ]
+    return ", ".join([dataset_of(record), f"{p['image_size']} px", *other])
 
 
 def bar_rows(text: str) -> tuple[str, dict]:
-    """One bar's dataset, size and other swept settings, and seed_checks' rows of its points (keyed
-    as seed_checks keys them, the sweep's label first)."""
+    """One bar's dataset, size and other settings, and seed_checks' rows of its points (keyed as
+    seed_checks keys them, the sweep's label first)."""
     sweeps, picked = bar_spec(text)
     if not sweeps:
         sys.exit(f"error: bar {text!r} names no sweep: give SWEEP[+SWEEP...][@NAME=VALUE]")
-    rows, seen, settings = {}, {}, set()
+    rows, seen, settings = {}, {}, {}
     for sweep, label in zip(sweeps, labels([str(s) for s in sweeps], "sweeps")):
         found = points(sweep, picked)
         for seed, folder in found:
@@ -92,13 +97,19 @@ def bar_rows(text: str) -> tuple[str, dict]:
                         "its cells would count twice"
                     )
                 seen[seed, arch] = folder
-            settings.add((dataset_of(record), record["parameters"]["image_size"], swept_settings(sweep, found)))
+            kept = {k: v for k, v in record["parameters"].items() if k not in APART}
+            settings[json.dumps(kept, sort_keys=True)] = (setting_text(record), kept)
         rows.update(seed_rows(sweep, found, label))
     if len(settings) > 1:
-        shown = "; ".join(f"{d} at {s} px" + (f" with {o}" if o else "") for d, s, o in sorted(settings))
-        sys.exit(f"error: bar {text!r} pools points of other datasets, sizes or settings ({shown}): one of each a bar")
-    ((dataset, size, other),) = settings
-    return ", ".join(filter(None, (dataset, f"{size} px", other))), rows
+        kinds = [kept for _, kept in settings.values()]
+        differ = sorted(k for k in set().union(*kinds) if len({json.dumps(s.get(k)) for s in kinds}) > 1)
+        shown = "; ".join(sorted({name for name, _ in settings.values()}))
+        sys.exit(
+            f"error: bar {text!r} pools points of other settings ({shown}; they differ in {', '.join(differ)}): "
+            "one protocol a bar"
+        )
+    ((name, _),) = settings.values()
+    return name, rows
 
 
 def shares_table(bars: list[str]) -> pd.DataFrame:
