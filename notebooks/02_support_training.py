@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 02 Support training
-# Trains (or loads) the original classifier, then one support regression per alpha (METHOD.md steps 1-2), and reports how far each support keeps the order of the original's activations (the Spearman columns of its table; nothing here stops a run whose supports do not).
+# Trains (or loads) the original classifier, then one support regression per alpha (METHOD.md steps 1-2), and reports how far each support keeps the order of the original's activations (the Spearman columns of its table): where a support's falls below 0.5 on a logit the run warns, and goes on.
 #
 # **Reads:** `<run>/data.pt`. **Writes:** `<run>/<arch>/models/*.pt`, `<run>/<arch>/logit_space.csv`.
 
