@@ -211,7 +211,7 @@ SIZE_SEED_SWEEPS_128_VGG16 ?= figures/size-birds-vgg16-128
 # VGG16 on birds at 64 px, seeds 0 to 2, on the EPYC with native bf16: the machine apart from the size
 # (seeds-birds-vgg16 ran on the AVX2-only EPYC; docs/sweeps.md)
 MACHINE_SWEEPS_VGG16 ?= figures/machine-birds-vgg16
-# VGG16 on cats vs dogs trained three times as long (24 epochs), seeds 0 to 2: at 8 its originals are at chance (question 7)
+# VGG16 on cats vs dogs trained three times as long (24 epochs), seeds 0 to 5: at 8 its originals are at chance (question 7)
 EPOCH_SWEEPS_CATSDOGS_VGG16 ?= figures/epochs-catsdogs-vgg16
 # figures/verdicts.png: one bar per dataset, size, other swept setting and architecture (SWEEP[+SWEEP][@NAME=VALUE])
 VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/seeds-birds-vgg16 \
