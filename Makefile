@@ -213,12 +213,14 @@ SIZE_SEED_SWEEPS_128_VGG16 ?= figures/size-birds-vgg16-128
 MACHINE_SWEEPS_VGG16 ?= figures/machine-birds-vgg16
 # VGG16 on cats vs dogs trained three times as long (24 epochs), seeds 0 to 5: at 8 its originals are at chance (question 7)
 EPOCH_SWEEPS_CATSDOGS_VGG16 ?= figures/epochs-catsdogs-vgg16
+# ResNet18 on cats vs dogs trained for 24 epochs, seeds 0 to 5: are its weak originals why the paper's RS direction fails there? (question 7)
+EPOCH_SWEEPS_CATSDOGS ?= figures/epochs-catsdogs
 # figures/verdicts.png: one bar per dataset, size, other swept setting and architecture (SWEEP[+SWEEP][@NAME=VALUE])
 VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/seeds-birds-vgg16 \
 	figures/size-birds+figures/size-birds-seeds-128@image_size=128 \
 	figures/size-birds-vgg16-128 \
 	figures/size-birds+figures/size-birds-seeds@image_size=224 figures/seeds-catsdogs \
-	figures/seeds-catsdogs-vgg16 figures/epochs-catsdogs-vgg16 \
+	figures/epochs-catsdogs figures/seeds-catsdogs-vgg16 figures/epochs-catsdogs-vgg16 \
 	figures/size-catsdogs+figures/size-catsdogs-seeds-128@image_size=128 \
 	figures/size-catsdogs-seeds@image_size=224
 seed-checks: $(VENV)/.installed
@@ -230,8 +232,9 @@ seed-checks: $(VENV)/.installed
 	$(call into,figures/seed_checks_128_vgg16.md,$(PY) tools/seed_checks.py --where image_size=128 $(SIZE_SEED_SWEEPS_128_VGG16))
 	$(call into,figures/seed_checks_machine_vgg16.md,$(PY) tools/seed_checks.py $(MACHINE_SWEEPS_VGG16))
 	$(call into,figures/seed_checks_epochs_catsdogs_vgg16.md,$(PY) tools/seed_checks.py $(EPOCH_SWEEPS_CATSDOGS_VGG16))
+	$(call into,figures/seed_checks_epochs_catsdogs.md,$(PY) tools/seed_checks.py $(EPOCH_SWEEPS_CATSDOGS))
 	cat figures/seed_checks.md figures/seed_checks_224.md figures/seed_checks_224_catsdogs.md figures/seed_checks_128*.md \
-		figures/seed_checks_machine_vgg16.md figures/seed_checks_epochs_catsdogs_vgg16.md
+		figures/seed_checks_machine_vgg16.md figures/seed_checks_epochs_catsdogs_vgg16.md figures/seed_checks_epochs_catsdogs.md
 	$(PY) tools/verdict_figure.py --out figures/verdicts.png $(VERDICT_BARS)
 
 # The yardstick for "same test accuracy, within 1 point" (#9): how far the seed alone moves it.
