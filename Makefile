@@ -215,8 +215,10 @@ MACHINE_SWEEPS_VGG16 ?= figures/machine-birds-vgg16
 EPOCH_SWEEPS_CATSDOGS_VGG16 ?= figures/epochs-catsdogs-vgg16
 # ResNet18 on cats vs dogs trained for 24 epochs, seeds 0 to 5: are its weak originals why the paper's RS direction fails there? (question 7)
 EPOCH_SWEEPS_CATSDOGS ?= figures/epochs-catsdogs
+# ResNet18 on birds trained for 24 epochs, seeds 0 to 5: does the training length decide the verdicts where the originals are fair? (question 7)
+EPOCH_SWEEPS_BIRDS ?= figures/epochs-birds
 # figures/verdicts.png: one bar per dataset, size, other swept setting and architecture (SWEEP[+SWEEP][@NAME=VALUE])
-VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/seeds-birds-vgg16 \
+VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/epochs-birds figures/seeds-birds-vgg16 \
 	figures/size-birds+figures/size-birds-seeds-128@image_size=128 \
 	figures/size-birds-vgg16-128 \
 	figures/size-birds+figures/size-birds-seeds@image_size=224 figures/seeds-catsdogs \
@@ -233,8 +235,10 @@ seed-checks: $(VENV)/.installed
 	$(call into,figures/seed_checks_machine_vgg16.md,$(PY) tools/seed_checks.py $(MACHINE_SWEEPS_VGG16))
 	$(call into,figures/seed_checks_epochs_catsdogs_vgg16.md,$(PY) tools/seed_checks.py $(EPOCH_SWEEPS_CATSDOGS_VGG16))
 	$(call into,figures/seed_checks_epochs_catsdogs.md,$(PY) tools/seed_checks.py $(EPOCH_SWEEPS_CATSDOGS))
+	$(call into,figures/seed_checks_epochs_birds.md,$(PY) tools/seed_checks.py $(EPOCH_SWEEPS_BIRDS))
 	cat figures/seed_checks.md figures/seed_checks_224.md figures/seed_checks_224_catsdogs.md figures/seed_checks_128*.md \
-		figures/seed_checks_machine_vgg16.md figures/seed_checks_epochs_catsdogs_vgg16.md figures/seed_checks_epochs_catsdogs.md
+		figures/seed_checks_machine_vgg16.md figures/seed_checks_epochs_catsdogs_vgg16.md figures/seed_checks_epochs_catsdogs.md \
+		figures/seed_checks_epochs_birds.md
 	$(PY) tools/verdict_figure.py --out figures/verdicts.png $(VERDICT_BARS)
 
 # The yardstick for "same test accuracy, within 1 point" (#9): how far the seed alone moves it.
