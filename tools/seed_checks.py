@@ -12,9 +12,8 @@ whose seeds ran on more than one kind of machine; table 2 has one row per seed, 
 the original's test accuracy and its supports' lowest Spearman; table 3, for sweeps run with
 --controls, sums notebook 07's verdicts of GAD against each control over the seeds. Each file's
 stamp must carry its point's RUN.json key, every point must be done (its run folder may be
-elsewhere: this reads only its
-figures) and made under the code's current definitions (`record.definitions`), and every point's
-seed must differ: otherwise the tool stops in one line.
+elsewhere: this reads only its figures) and made under the code's current definitions
+(`record.definitions`), and every point's seed must differ: otherwise the tool stops in one line.
 A sweep of other settings too is read where `--where NAME=VALUE` (repeatable) picks one value of
 each: the size sweep's 224-px point (seed 0, the default) pools with a seed sweep at 224 px. A
 point that does not sweep the seed is of the seed its RUN.json gives.
