@@ -2,8 +2,9 @@
 with RC < 1, the RS gains of GAD over the supplementary region and over the matched-area
 baseline, GAD's gain over that baseline in logit change (RS x hull area), its gains in RS and
 in logit change over the hull-matched baseline (as much hull as GAD), and how the hulls' areas
-compare, pooled over every point with that value, with seeded bootstrap intervals that resample image-target pairs
-(each seen once per point).
+compare, pooled over every point with that value, with seeded bootstrap intervals that resample
+whole clusters of image-target pairs: a picture that several points evaluate is one cluster
+(`_pairs`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import notices
 from .config import figures_root, runs_root
+from .data import eval_indices
 from .errors import GADInputError
-from .runfiles import read_csv
+from .runfiles import load, read_csv
 from .stats import cluster_bootstrap
 from .sweep import listed_record, points_not_here, read_context, read_points, run_folder_whole
 from .tables import hull_areas, logit_change_gain, method_label
@@ -142,6 +145,7 @@ def read_sweep(
                 f"sweep {name!r}: the run folder of point {point} is not whole ({runs / point}: a running or "
                 f"killed run's, or without an architecture's rc.csv or rs.csv): {again}"
             )
+        files = np.array(evaluated_files(runs / point, record, f"sweep {name!r}, point {point}", again), dtype=object)
         # the sweep's architectures only (or, for an index without them, the point's): a folder of
         # another (an earlier call's) is not this sweep's
         found = [runs / point / a for a in archs or record.get("archs") or []]
@@ -154,18 +158,52 @@ def read_sweep(
                     f"sweep {name!r}: the rows in {arch_dir} are not those the RUN.json of point {point} "
                     f"records (another run wrote them since): {again}"
                 )
-            rc.append(rows["rc"][0].assign(point=point))
-            rs.append(rows["rs"][0].assign(point=point))
+            for part, into in (("rc", rc), ("rs", rs)):
+                images = rows[part][0]["image"].to_numpy()
+                if len(images) and (images.min() < 0 or images.max() >= len(files)):
+                    raise GADInputError(
+                        f"sweep {name!r}: the rows in {arch_dir / part}.csv are of other images than the "
+                        f"{len(files)} its point evaluates: {again}"
+                    )
+                into.append(rows[part][0].assign(point=point, file=files[images]))
     if not rc:
         raise GADInputError(f"sweep {name!r}: no per-image rows under {runs} (the run folders are not on this machine)")
     return points, pd.concat(rc, ignore_index=True), pd.concat(rs, ignore_index=True)
 
 
+def evaluated_files(run_dir: Path, record: dict, what: str, again: str) -> list[str | None]:
+    """The files of a point's evaluation images, in the order of its rows' `image` index (stage 03's
+    `eval_images`), from the data its run stored; None for each where the data has no files
+    (synthetic)."""
+    data, stamp = load(run_dir / "data.pt")
+    params = record.get("parameters") or {}
+    if data is None or "n_eval" not in params or "seed" not in params:
+        raise GADInputError(
+            f"{what}: no stored data ({run_dir / 'data.pt'}) or no n_eval and seed in its RUN.json: {again}"
+        )
+    if float(stamp["settings"]["seed"]) != float(params["seed"]):
+        raise GADInputError(
+            f"{what}: its stored data is of seed {stamp['settings']['seed']}, its RUN.json of {params['seed']}: {again}"
+        )
+    idx = eval_indices(data.test, int(params["n_eval"]), int(params["seed"])).tolist()
+    return [None] * len(idx) if data.test.paths is None else [data.test.paths[i] for i in idx]
+
+
 def _pairs(rows: pd.DataFrame):
-    # The cluster is the image index alone, also where a swept seed or n_eval makes index i another
-    # image at other points: joining unrelated images in one cluster only widens the interval,
-    # whereas splitting one image across clusters would narrow it falsely.
-    return (rows["target"].astype(str) + "/" + rows["image"].astype(str)).to_numpy()
+    """The bootstrap cluster of each row: its image-target pair, named by the image's position.
+
+    A swept seed draws another test split, so the points pooled for one value can evaluate one
+    file at position 3 and at 17; its values at both are of one picture and must stay in one
+    cluster, or the interval comes out too narrow. Each file (read_sweep's `file` column) is
+    therefore named by the position of its first row. Pictures named by the same position share
+    a cluster, which only widens the interval; where the pooled points evaluate the same files at
+    the same positions, or the data has no files (synthetic: each seed draws new images), the
+    position is the image's own (rows built without a `file` column: the same)."""
+    image = rows["image"]
+    if "file" in rows and rows["file"].notna().any():
+        first = rows.groupby("file", sort=False)["image"].transform("first")  # NaN where no file
+        image = first.fillna(image).astype(int)
+    return (rows["target"].astype(str) + "/" + image.astype(str)).to_numpy()
 
 
 def swept(points: pd.DataFrame) -> list[str]:
@@ -190,7 +228,7 @@ def effects(
     # pivot, not pivot_table: the rows as they are (points of other images or n_eval included),
     # without the empty combinations pivot_table(dropna=False) adds, and a repeated row refused
     wide = rs[rs["hull_rule"] == hull_rule].pivot(index=keys, columns="mask", values="rs")
-    areas = rc[[*keys, "area_gad", "area_orig", "rc_base", "rc_base_hull"]]
+    areas = rc[[*keys, "area_gad", "area_orig", "rc_base", "rc_base_hull", *(["file"] if "file" in rc else [])]]
     wide = wide.reset_index().merge(areas, on=keys, how="outer", validate="one_to_one", indicator=True)
     if (wide.pop("_merge") != "both").any():
         raise ValueError("sweep effects: a point's RS and RC rows are of different images")

@@ -100,12 +100,27 @@ def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
     assert "(share RC<1 0.5, RS GAD - Sup 0, " in text and ", Base(hull) / GAD hull 1):" in text
 
 
-def finished_point(tmp_path, sweep: str, point: str, archs=("resnet18",)) -> dict:
-    """A point as a finished chain leaves it: each architecture's hand-built rows stamped, and its
-    RUN.json, of this code's definitions, recording their keys and its tables' key."""
+def stored_data(run_dir: Path, seed: int, paths: list[str] | None) -> None:
+    """The data.pt a run's stage 01 leaves: a test split of 12 images per class (files `paths`,
+    or none as for synthetic data), of which n_eval = N images are evaluated."""
+    import torch
+
+    from gadlib import runfiles
+    from gadlib.data import Dataset, Split
+
+    labels = torch.tensor([0, 1] * 12)
+    split = Split(torch.zeros(24, 3, 2, 2, dtype=torch.uint8), labels, paths=paths)
+    runfiles.save(run_dir / "data.pt", Dataset(split, split, ["a", "b"]), {"stage": "data", "settings": {"seed": seed}})
+
+
+def finished_point(tmp_path, sweep: str, point: str, archs=("resnet18",), seed=0, paths=None) -> dict:
+    """A point as a finished chain leaves it: its stored data (`stored_data`), each architecture's
+    hand-built rows stamped, and its RUN.json, of this code's definitions, recording their keys,
+    its tables' key and its parameters."""
     from gadlib import runfiles
     from gadlib.record import definitions
 
+    stored_data(tmp_path / "runs" / sweep / point, seed, paths)
     keys = {}
     for arch in archs:
         folder = tmp_path / "runs" / sweep / point / arch
@@ -114,7 +129,13 @@ def finished_point(tmp_path, sweep: str, point: str, archs=("resnet18",)) -> dic
             st = {"stage": part, "key": f"{part} of {point}, {arch}"}
             runfiles.write_csv(rows, folder / f"{part}.csv", st)
             keys.setdefault(arch, {})[part] = st["key"]
-    record = {"definitions": definitions(), "archs": list(archs), "keys": keys, "tables_key": f"tables of {point}"}
+    record = {
+        "definitions": definitions(),
+        "archs": list(archs),
+        "keys": keys,
+        "tables_key": f"tables of {point}",
+        "parameters": {"n_eval": N, "seed": seed},
+    }
     (tmp_path / "figures" / sweep / point).mkdir(parents=True, exist_ok=True)
     (tmp_path / "figures" / sweep / point / "RUN.json").write_text(json.dumps(record))
     return record
@@ -256,3 +277,70 @@ def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
                 assert values == {json.dumps(p[name]) for p in params}, (path, name)
             checked += 1
     assert checked >= 8  # the committed seed and alpha sweeps
+
+
+def test_a_picture_that_two_seeds_evaluate_at_other_positions_is_one_cluster(tmp_path):
+    """Two seeds draw other evaluation images from one test split: a file evaluated at position 3
+    by one point and 11 by the other is one picture, so where a value pools both points its rows
+    must share a bootstrap cluster (by position alone they did not, and the interval came out too
+    narrow). A point alone, the same files at the same positions, or data without files keep the
+    positions themselves, so those effects are as before."""
+    from gadlib.data import eval_indices
+    from gadlib.runfiles import load
+
+    files = [f"/pack/{k}.jpg" for k in range(24)]
+    context = '# sweep {"archs": ["resnet18"], "base": {}, "controls": false}\n'
+    rows = []
+    for seed in (0, 1):
+        point = f"train_epochs-24__seed-{seed}"
+        key = finished_point(tmp_path, "s", point, seed=seed, paths=files)["tables_key"]
+        params = json.dumps({"train_epochs": 24, "seed": seed})
+        rows.append({"point": point, "group": "g", "params": params, "status": "done", "key": key, "seconds": 1})
+    (tmp_path / "figures" / "s" / "points.csv").write_text(context + pd.DataFrame(rows).to_csv(index=False))
+    points, rc, rs = sweep_effects.read_sweep("s", tmp_path / "runs", tmp_path / "figures")
+    for seed, point in enumerate(points["point"]):  # each row names the file its image is
+        test = load(tmp_path / "runs" / "s" / point / "data.pt")[0].test
+        drawn = dict(enumerate(eval_indices(test, N, seed).tolist()))
+        for read in (rc, rs):
+            at = read[read["point"] == point]
+            assert at["file"].tolist() == [files[drawn[i]] for i in at["image"]]
+    for read in (rc, rs):
+        named = read.assign(pair=sweep_effects._pairs(read))
+        assert (named.groupby(["target", "file"])["pair"].nunique() == 1).all()  # no picture split
+        assert (named.groupby(["target", "file"])["image"].nunique() > 1).any()  # as the position alone did
+        one = named[named["point"] == points["point"][0]]
+        assert (sweep_effects._pairs(one) == one["target"].astype(str) + "/" + one["image"].astype(str)).all()
+    table = sweep_effects.effects(points, rc, rs, "top_q", resamples=50)
+    pooled = table[table["parameter"] == "train_epochs"]
+    apart = sweep_effects.effects(points, rc.drop(columns="file"), rs.drop(columns="file"), "top_q", resamples=50)
+    by_position = apart[apart["parameter"] == "train_epochs"]
+    assert np.allclose(pooled["mean"], by_position["mean"], equal_nan=True)  # the same rows, other clusters
+    assert not np.allclose(pooled[["low", "high"]], by_position[["low", "high"]], equal_nan=True)
+    # a value of one point: the positions themselves, the effects those of rows without files
+    alone = table[table["parameter"] == "seed"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, apart[apart["parameter"] == "seed"].reset_index(drop=True))
+    # the same files at the same positions (the second point made with the first one's seed), or no files
+    record = tmp_path / "figures" / "s" / points["point"][1] / "RUN.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "parameters": {"n_eval": N, "seed": 0}}))
+    for paths in (files, None):
+        for point in points["point"]:
+            stored_data(tmp_path / "runs" / "s" / point, 0, paths)
+        _, rc, rs = sweep_effects.read_sweep("s", tmp_path / "runs", tmp_path / "figures")
+        for read in (rc, rs):
+            assert (sweep_effects._pairs(read) == read["target"].astype(str) + "/" + read["image"].astype(str)).all()
+
+
+def test_a_point_whose_stored_data_is_missing_or_of_another_seed_is_refused_in_one_line(tmp_path):
+    from gadlib.errors import GADInputError
+
+    point = "seed-1"
+    key = finished_point(tmp_path, "d", point, seed=1)["tables_key"]
+    row = {"point": point, "group": "g", "params": json.dumps({"seed": 1}), "status": "done", "key": key}
+    pd.DataFrame([{**row, "seconds": 1}]).to_csv(tmp_path / "figures" / "d" / "points.csv", index=False)
+    stored_data(tmp_path / "runs" / "d" / point, 2, None)
+    with pytest.raises(GADInputError, match="point seed-1: its stored data is of seed 2, its RUN.json of 1") as err:
+        sweep_effects.read_sweep("d", tmp_path / "runs", tmp_path / "figures")
+    assert "\n" not in str(err.value)
+    (tmp_path / "runs" / "d" / point / "data.pt").unlink()
+    with pytest.raises(GADInputError, match="point seed-1: no stored data .*run the sweep again"):
+        sweep_effects.read_sweep("d", tmp_path / "runs", tmp_path / "figures")
