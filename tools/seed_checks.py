@@ -51,6 +51,7 @@ VERDICTS = {
 }
 MARGIN = "Base(hull) within"
 OVERLAP = "GAD / Base(hull) hull IoU"
+TIES = ("RC = 1", "RC > 1")  # baseline_check's shares of the image-target pairs: where RC < 1 fails
 AGAIN = "run its sweep again (its command is in the README)"
 
 
@@ -148,6 +149,7 @@ def seed_rows(sweep: Path, found: list[tuple[int, Path]], label: str | None = No
                     "counts": {lab: cell_counter(parts[name][col]) for (name, col), lab in VERDICTS.items()},
                     "margins": list(parts["baseline_check"][MARGIN]),
                     "overlaps": list(parts["baseline_check"][OVERLAP]),
+                    "ties": parts["baseline_check"][list(TIES)].to_numpy().tolist(),  # one pair per method
                 }
     return rows
 
@@ -201,11 +203,13 @@ def pooled(rows: dict) -> dict:
         labels = members[0]["counts"]
         margins = [m for row in members for m in row["margins"]]
         overlaps = [o for row in members for o in row["overlaps"]]
+        ties = pd.DataFrame([t for row in members for t in row["ties"]], columns=list(TIES)).mean()
         table[key] = {
             "seeds": len(members),
             **{lab: count_text(sum((row["counts"][lab] for row in members), Counter())) for lab in labels},
             **{f"margin {k}": v for k, v in closeness(pd.Series(margins)).items()},
             "GAD / Base(hull) IoU": pd.Series(overlaps, dtype=float).mean(),
+            " / ".join(TIES): f"{ties[TIES[0]]:.0%} / {ties[TIES[1]]:.1%}",
         }
     return dict(sorted(table.items(), key=lambda item: item[0][0] == "all"))  # "all" last, else as read
 
@@ -259,8 +263,9 @@ def main(*args: str) -> None:
         "paper's claims (RC < 1 for most images; GAD's RS above its supplementary region's), GAD against the "
         "matched-area baseline on RS and on the logit change, and GAD against the hull-matched baseline where "
         "RS and the logit change agree; then the equivalence margins of the cells (reviewer_checks' section "
-        "5: median, largest, how many within 5% and 10%) and the two hulls' mean IoU; the rows of sweep 'all' "
-        "pool every sweep of one architecture\n"
+        "5: median, largest, how many within 5% and 10%), the two hulls' mean IoU, and the shares of "
+        "image-target pairs whose GAD hull is the original's (RC = 1) or larger (RC > 1), the only ways RC < 1 "
+        "can fail (mean over the cells); the rows of sweep 'all' pool every sweep of one architecture\n"
     )
     print(to_markdown(frame(pooled(rows), ["sweep", "arch", "hulls"])) + "\n")
     if mixed := mixed_machines(rows):
