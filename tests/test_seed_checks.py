@@ -128,6 +128,19 @@ def test_the_pooled_margins_are_those_of_every_seed_cell(tmp_path):
     assert seed_checks.per_seed(rows)[("seeds-copy", 1, "resnet18", "top 50%")]["margin median"] == "9.0%"
 
 
+def test_the_pooled_ties_are_the_mean_of_every_seed_cell(tmp_path):
+    """RC < 1 fails where GAD's hull is the original's (RC = 1) or larger: the pooled row gives
+    each share's mean over the (seed, method) rows of baseline_check."""
+    import seed_checks
+
+    sweep = small_sweep(tmp_path)
+    for seed, (equal, larger) in ((0, (0.2, 0.0)), (1, (0.6, 0.01))):
+        set_column(sweep / f"seed-{seed}" / "baseline_check_frac_max.csv", "RC = 1", equal)
+        set_column(sweep / f"seed-{seed}" / "baseline_check_frac_max.csv", "RC > 1", larger)
+    row = seed_checks.pooled(seed_checks.seed_rows(sweep, seed_checks.points(sweep)))
+    assert row[("seeds-copy", "resnet18", "10% of max")]["RC = 1 / RC > 1"] == "40% / 0.5%"
+
+
 def test_the_controls_are_summed_over_the_seeds(tmp_path):
     import seed_checks
 
