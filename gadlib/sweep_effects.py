@@ -3,8 +3,8 @@ with RC < 1, the RS gains of GAD over the supplementary region and over the matc
 baseline, GAD's gain over that baseline in logit change (RS x hull area), its gains in RS and
 in logit change over the hull-matched baseline (as much hull as GAD), and how the hulls' areas
 compare, pooled over every point with that value, with seeded bootstrap intervals that resample
-whole clusters of image-target pairs: a picture that several points evaluate is one cluster
-(`_pairs`).
+whole clusters of image-target pairs: a picture that several points evaluate is one cluster per
+target (`_pairs`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from . import notices
 from .config import figures_root, runs_root
 from .data import eval_indices
 from .errors import GADInputError
-from .runfiles import load, read_csv
+from .runfiles import DATA_FIELDS, LATER_DEFAULTS, load, normalise, read_csv
 from .stats import cluster_bootstrap
 from .sweep import listed_record, points_not_here, read_context, read_points, run_folder_whole
 from .tables import hull_areas, logit_change_gain, method_label
@@ -171,39 +171,49 @@ def read_sweep(
     return points, pd.concat(rc, ignore_index=True), pd.concat(rs, ignore_index=True)
 
 
-def evaluated_files(run_dir: Path, record: dict, what: str, again: str) -> list[str | None]:
-    """The files of a point's evaluation images, in the order of its rows' `image` index (stage 03's
-    `eval_images`), from the data its run stored; None for each where the data has no files
-    (synthetic)."""
+def evaluated_files(run_dir: Path, record: dict, what: str, again: str) -> list[str]:
+    """Which picture each of a point's evaluation images is, in the order of its rows' `image`
+    index (stage 03's `eval_images` on the data its run stored): its file, or for data without
+    files (synthetic, drawn from the seed) its seed and place in the test split."""
     data, stamp = load(run_dir / "data.pt")
+    if data is None:
+        raise GADInputError(f"{what}: its stored data ({run_dir / 'data.pt'}) is missing or unreadable: {again}")
     params = record.get("parameters") or {}
-    if data is None or "n_eval" not in params or "seed" not in params:
-        raise GADInputError(
-            f"{what}: no stored data ({run_dir / 'data.pt'}) or no n_eval and seed in its RUN.json: {again}"
-        )
-    if float(stamp["settings"]["seed"]) != float(params["seed"]):
-        raise GADInputError(
-            f"{what}: its stored data is of seed {stamp['settings']['seed']}, its RUN.json of {params['seed']}: {again}"
-        )
-    idx = eval_indices(data.test, int(params["n_eval"]), int(params["seed"])).tolist()
-    return [None] * len(idx) if data.test.paths is None else [data.test.paths[i] for i in idx]
+    if "n_eval" not in params or "seed" not in params:
+        raise GADInputError(f"{what}: its RUN.json gives no n_eval or seed: {again}")
+    for field, stored in stamp["settings"].items():  # the data of the run the record describes
+        if field in DATA_FIELDS and normalise(params.get(field, LATER_DEFAULTS.get(field))) != stored:
+            shown = int(stored) if isinstance(stored, float) and stored.is_integer() else stored
+            raise GADInputError(
+                f"{what}: its stored data is of {field} {shown}, its RUN.json of {params.get(field)}: {again}"
+            )
+    seed = int(params["seed"])
+    idx = eval_indices(data.test, int(params["n_eval"]), seed).tolist()
+    if data.test.paths is None:
+        return [f"synthetic seed {seed}, test image {i}" for i in idx]
+    return [data.test.paths[i] for i in idx]
 
 
 def _pairs(rows: pd.DataFrame):
-    """The bootstrap cluster of each row: its image-target pair, named by the image's position.
+    """The bootstrap cluster of each row: its image-target pair, the image named by its position.
 
     A swept seed draws another test split, so the points pooled for one value can evaluate one
-    file at position 3 and at 17; its values at both are of one picture and must stay in one
-    cluster, or the interval comes out too narrow. Each file (read_sweep's `file` column) is
-    therefore named by the position of its first row. Pictures named by the same position share
-    a cluster, which only widens the interval; where the pooled points evaluate the same files at
-    the same positions, or the data has no files (synthetic: each seed draws new images), the
-    position is the image's own (rows built without a `file` column: the same)."""
-    image = rows["image"]
+    picture at position 3 and at 17; its values at both are of one image and must stay in one
+    cluster, or the interval comes out too narrow. Each picture (read_sweep's `file` column) is
+    therefore named by the smallest position at which the pooled rows have it, and pictures that
+    share that position by their file too. Where the pooled points evaluate the same pictures at
+    the same positions (one point, or one seed), the names are the positions themselves, as
+    before pictures were named (rows built without a `file` column: the same). A picture's two
+    targets stay two clusters, as they always were."""
+    label = rows["image"].astype(str)
     if "file" in rows and rows["file"].notna().any():
-        first = rows.groupby("file", sort=False)["image"].transform("first")  # NaN where no file
-        image = first.fillna(image).astype(int)
-    return (rows["target"].astype(str) + "/" + image.astype(str)).to_numpy()
+        named = rows["file"].notna()
+        files = rows.loc[named, "file"]
+        position = rows.loc[named, "image"].groupby(files).min()  # per picture
+        shared = position.map(position.value_counts()) > 1
+        names = position.astype(str).where(~shared, position.astype(str) + ":" + position.index.astype(str))
+        label = label.where(~named, files.map(names))
+    return (rows["target"].astype(str) + "/" + label).to_numpy()
 
 
 def swept(points: pd.DataFrame) -> list[str]:
@@ -219,7 +229,8 @@ def effects(
     seed: int = 0,
 ) -> pd.DataFrame:
     """One row per swept parameter, value, architecture, method and measure: mean, 95% bootstrap
-    interval and number of image-target pairs, pooled over every point with that value."""
+    interval and number of clusters (image-target pairs, a picture that several points evaluate
+    counted once per target: `_pairs`), pooled over every point with that value."""
     if not (rc["hull_rule"] == hull_rule).any():
         found = ", ".join(sorted(rc["hull_rule"].unique()))
         raise GADInputError(f"the sweep's points computed no hulls by rule {hull_rule!r}: choose one of {found}")

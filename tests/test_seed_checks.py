@@ -134,7 +134,8 @@ def test_the_pooled_ties_are_the_mean_of_every_seed_cell(tmp_path):
     import seed_checks
 
     sweep = small_sweep(tmp_path)
-    for seed, (equal, larger) in ((0, (0.2, 0.0)), (1, (0.6, 0.01))):
+    # seed 0's methods at 0% to 40% (mean 20%), seed 1's at 60%; RC > 1 only at seed 1, 1%
+    for seed, (equal, larger) in ((0, ([0.0, 0.1, 0.2, 0.3, 0.4], 0.0)), (1, (0.6, 0.01))):
         set_column(sweep / f"seed-{seed}" / "baseline_check_frac_max.csv", "RC = 1", equal)
         set_column(sweep / f"seed-{seed}" / "baseline_check_frac_max.csv", "RC > 1", larger)
     row = seed_checks.pooled(seed_checks.seed_rows(sweep, seed_checks.points(sweep)))

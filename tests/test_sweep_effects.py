@@ -110,7 +110,8 @@ def stored_data(run_dir: Path, seed: int, paths: list[str] | None) -> None:
 
     labels = torch.tensor([0, 1] * 12)
     split = Split(torch.zeros(24, 3, 2, 2, dtype=torch.uint8), labels, paths=paths)
-    runfiles.save(run_dir / "data.pt", Dataset(split, split, ["a", "b"]), {"stage": "data", "settings": {"seed": seed}})
+    settings = {"dataset": "folder", "seed": float(seed)}  # numbers as a run's stamp has them
+    runfiles.save(run_dir / "data.pt", Dataset(split, split, ["a", "b"]), {"stage": "data", "settings": settings})
 
 
 def finished_point(tmp_path, sweep: str, point: str, archs=("resnet18",), seed=0, paths=None) -> dict:
@@ -134,7 +135,7 @@ def finished_point(tmp_path, sweep: str, point: str, archs=("resnet18",), seed=0
         "archs": list(archs),
         "keys": keys,
         "tables_key": f"tables of {point}",
-        "parameters": {"n_eval": N, "seed": seed},
+        "parameters": {"dataset": "folder", "n_eval": N, "seed": seed},
     }
     (tmp_path / "figures" / sweep / point).mkdir(parents=True, exist_ok=True)
     (tmp_path / "figures" / sweep / point / "RUN.json").write_text(json.dumps(record))
@@ -279,12 +280,13 @@ def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
     assert checked >= 8  # the committed seed and alpha sweeps
 
 
-def test_a_picture_that_two_seeds_evaluate_at_other_positions_is_one_cluster(tmp_path):
+def test_a_picture_that_two_seeds_evaluate_at_other_positions_is_one_cluster(tmp_path, monkeypatch):
     """Two seeds draw other evaluation images from one test split: a file evaluated at position 3
     by one point and 11 by the other is one picture, so where a value pools both points its rows
-    must share a bootstrap cluster (by position alone they did not, and the interval came out too
-    narrow). A point alone, the same files at the same positions, or data without files keep the
-    positions themselves, so those effects are as before."""
+    must be one bootstrap cluster per target (by position alone they were two, and the interval
+    came out too narrow), and two pictures are never one. A point alone, or the same files at
+    the same positions, keep the positions as the clusters' names, so those effects are as
+    before."""
     from gadlib.data import eval_indices
     from gadlib.runfiles import load
 
@@ -298,30 +300,41 @@ def test_a_picture_that_two_seeds_evaluate_at_other_positions_is_one_cluster(tmp
         rows.append({"point": point, "group": "g", "params": params, "status": "done", "key": key, "seconds": 1})
     (tmp_path / "figures" / "s" / "points.csv").write_text(context + pd.DataFrame(rows).to_csv(index=False))
     points, rc, rs = sweep_effects.read_sweep("s", tmp_path / "runs", tmp_path / "figures")
+    drawn = {}
     for seed, point in enumerate(points["point"]):  # each row names the file its image is
         test = load(tmp_path / "runs" / "s" / point / "data.pt")[0].test
-        drawn = dict(enumerate(eval_indices(test, N, seed).tolist()))
+        drawn[point] = dict(enumerate(eval_indices(test, N, seed).tolist()))
         for read in (rc, rs):
             at = read[read["point"] == point]
-            assert at["file"].tolist() == [files[drawn[i]] for i in at["image"]]
-    for read in (rc, rs):
-        named = read.assign(pair=sweep_effects._pairs(read))
-        assert (named.groupby(["target", "file"])["pair"].nunique() == 1).all()  # no picture split
-        assert (named.groupby(["target", "file"])["image"].nunique() > 1).any()  # as the position alone did
-        one = named[named["point"] == points["point"][0]]
-        assert (sweep_effects._pairs(one) == one["target"].astype(str) + "/" + one["image"].astype(str)).all()
+            assert at["file"].tolist() == [files[drawn[point][i]] for i in at["image"]]
+    shared = set(drawn[points["point"][0]].values()) & set(drawn[points["point"][1]].values())
+    moved = {
+        j
+        for j in shared
+        if [k for k, v in drawn[points["point"][0]].items() if v == j]
+        != [k for k, v in drawn[points["point"][1]].items() if v == j]
+    }
+    assert moved  # files the two seeds evaluate at other positions
+    # every bootstrap call of the effects, RC's rows and RS's (merged with RC's areas) alike
+    calls = []
+    real = sweep_effects.cluster_bootstrap
+    monkeypatch.setattr(sweep_effects, "cluster_bootstrap", lambda v, c, *a: calls.append(c) or real(v, c, *a))
     table = sweep_effects.effects(points, rc, rs, "top_q", resamples=50)
-    pooled = table[table["parameter"] == "train_epochs"]
-    apart = sweep_effects.effects(points, rc.drop(columns="file"), rs.drop(columns="file"), "top_q", resamples=50)
-    by_position = apart[apart["parameter"] == "train_epochs"]
-    assert np.allclose(pooled["mean"], by_position["mean"], equal_nan=True)  # the same rows, other clusters
-    assert not np.allclose(pooled[["low", "high"]], by_position[["low", "high"]], equal_nan=True)
+    pooled = [c for c, parameter in zip(calls, table["parameter"]) if parameter == "train_epochs"]
+    pictures = 2 * len(set(drawn[points["point"][0]].values()) | set(drawn[points["point"][1]].values()))
+    assert len(pooled) == len(sweep_effects.MEASURES) * 5 and all(len(set(c)) == pictures for c in pooled)
+    n = table[table["parameter"] == "train_epochs"].set_index(["method", "measure"])["n"]
+    assert (n <= pictures).all() and (n.xs("RS GAD - Base", level="measure") == pictures).all()
+    wanted = sweep_effects._pairs(rc[(rc["hull_rule"] == "top_q") & (rc["method"] == rc["method"].iloc[0])])
+    assert sorted(pooled[list(sweep_effects.MEASURES).index("RS GAD - Base")]) == sorted(wanted)
     # a value of one point: the positions themselves, the effects those of rows without files
+    apart = sweep_effects.effects(points, rc.drop(columns="file"), rs.drop(columns="file"), "top_q", resamples=50)
     alone = table[table["parameter"] == "seed"].reset_index(drop=True)
     pd.testing.assert_frame_equal(alone, apart[apart["parameter"] == "seed"].reset_index(drop=True))
     # the same files at the same positions (the second point made with the first one's seed), or no files
     record = tmp_path / "figures" / "s" / points["point"][1] / "RUN.json"
-    record.write_text(json.dumps({**json.loads(record.read_text()), "parameters": {"n_eval": N, "seed": 0}}))
+    params = {"dataset": "folder", "n_eval": N, "seed": 0}
+    record.write_text(json.dumps({**json.loads(record.read_text()), "parameters": params}))
     for paths in (files, None):
         for point in points["point"]:
             stored_data(tmp_path / "runs" / "s" / point, 0, paths)
@@ -330,7 +343,7 @@ def test_a_picture_that_two_seeds_evaluate_at_other_positions_is_one_cluster(tmp
             assert (sweep_effects._pairs(read) == read["target"].astype(str) + "/" + read["image"].astype(str)).all()
 
 
-def test_a_point_whose_stored_data_is_missing_or_of_another_seed_is_refused_in_one_line(tmp_path):
+def test_a_point_whose_stored_data_is_missing_or_of_other_settings_is_refused_in_one_line(tmp_path):
     from gadlib.errors import GADInputError
 
     point = "seed-1"
@@ -338,9 +351,17 @@ def test_a_point_whose_stored_data_is_missing_or_of_another_seed_is_refused_in_o
     row = {"point": point, "group": "g", "params": json.dumps({"seed": 1}), "status": "done", "key": key}
     pd.DataFrame([{**row, "seconds": 1}]).to_csv(tmp_path / "figures" / "d" / "points.csv", index=False)
     stored_data(tmp_path / "runs" / "d" / point, 2, None)
-    with pytest.raises(GADInputError, match="point seed-1: its stored data is of seed 2, its RUN.json of 1") as err:
+    with pytest.raises(GADInputError, match="point seed-1: its stored data is of seed 2, its RUN.json of 1: ") as err:
         sweep_effects.read_sweep("d", tmp_path / "runs", tmp_path / "figures")
     assert "\n" not in str(err.value)
+    record = tmp_path / "figures" / "d" / point / "RUN.json"
+    made = json.loads(record.read_text())
+    record.write_text(json.dumps({**made, "parameters": {"dataset": "synthetic", "n_eval": N, "seed": 2}}))
+    with pytest.raises(GADInputError, match="stored data is of dataset folder, its RUN.json of synthetic"):
+        sweep_effects.read_sweep("d", tmp_path / "runs", tmp_path / "figures")
+    record.write_text(json.dumps({**made, "parameters": {"dataset": "folder"}}))
+    with pytest.raises(GADInputError, match="point seed-1: its RUN.json gives no n_eval or seed: run the sweep again"):
+        sweep_effects.read_sweep("d", tmp_path / "runs", tmp_path / "figures")
     (tmp_path / "runs" / "d" / point / "data.pt").unlink()
-    with pytest.raises(GADInputError, match="point seed-1: no stored data .*run the sweep again"):
+    with pytest.raises(GADInputError, match="point seed-1: its stored data .* is missing or unreadable: run the sweep"):
         sweep_effects.read_sweep("d", tmp_path / "runs", tmp_path / "figures")

@@ -265,7 +265,8 @@ def main(*args: str) -> None:
         "RS and the logit change agree; then the equivalence margins of the cells (reviewer_checks' section "
         "5: median, largest, how many within 5% and 10%), the two hulls' mean IoU, and the shares of "
         "image-target pairs whose GAD hull is the original's (RC = 1) or larger (RC > 1), the only ways RC < 1 "
-        "can fail (mean over the cells); the rows of sweep 'all' pool every sweep of one architecture\n"
+        "can fail (the mean of the seeds' shares per method); the rows of sweep 'all' pool every sweep of one "
+        "architecture\n"
     )
     print(to_markdown(frame(pooled(rows), ["sweep", "arch", "hulls"])) + "\n")
     if mixed := mixed_machines(rows):
