@@ -14,6 +14,7 @@
 # make direction-summary : the paper's verdicts of the committed runs, counted (the README's prose cites them)
 # make reviewer-checks : the committed runs' baseline checks and sanity intervals, counted (the README's prose cites them)
 # make seed-checks : the seed sweeps' verdicts and controls, seed by seed and pooled (make sweep SWEEP=seeds ..., README), at 224 px in seed_checks_224*.md and at 128 px in seed_checks_128*.md; all in one picture, figures/verdicts.png
+# make rc-ties : where RC < 1 fails under 10%-of-max hulls, 8 training epochs against 24, from the sweeps' run folders (run them here first; README, question 7)
 # make accuracy-spread : ResNet18's test accuracy on both packs over 10 training seeds, with and without the speed levers (about 20 min)
 # make benchmark : speed of hulls, attributions and training against the plain way (CPU sizes)
 # make benchmark-gpu : the same at the paper's sizes, on a GPU (benchmarks/gpu.sh, build/benchmarks/)
@@ -40,7 +41,7 @@ SWEEP_ARGS ?=
 help:
 	@sed -n '/^[^#]/q; s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary direction-summary reviewer-checks seed-checks accuracy-spread
+.PHONY: help reproduce sweep alpha-selection test test-heavy lint benchmark benchmark-gpu device-kit lab notebooks clean-runs readme-tables paper-comparison precision-check train-precision-check machine-check what-changed controls-summary direction-summary reviewer-checks seed-checks rc-ties accuracy-spread
 
 # uv installs the same releases as pip (same pins, and pip's own package sources, see
 # tools/pip_sources.py): this target took 45 s, against 104 s with pip (benchmarks/README.md).
@@ -217,8 +218,11 @@ EPOCH_SWEEPS_CATSDOGS_VGG16 ?= figures/epochs-catsdogs-vgg16
 EPOCH_SWEEPS_CATSDOGS ?= figures/epochs-catsdogs
 # ResNet18 on birds trained for 24 epochs, seeds 0 to 5: does the training length decide the verdicts where the originals are fair? (question 7)
 EPOCH_SWEEPS_BIRDS ?= figures/epochs-birds
+# VGG16 on birds trained for 24 epochs, seeds 0 to 5: the same for the other architecture (question 7)
+EPOCH_SWEEPS_BIRDS_VGG16 ?= figures/epochs-birds-vgg16
 # figures/verdicts.png: one bar per dataset, size, other swept setting and architecture (SWEEP[+SWEEP][@NAME=VALUE])
 VERDICT_BARS ?= figures/seeds figures/seeds-vgg16 figures/seeds-birds figures/epochs-birds figures/seeds-birds-vgg16 \
+	figures/epochs-birds-vgg16 \
 	figures/size-birds+figures/size-birds-seeds-128@image_size=128 \
 	figures/size-birds-vgg16-128 \
 	figures/size-birds+figures/size-birds-seeds@image_size=224 figures/seeds-catsdogs \
@@ -236,10 +240,20 @@ seed-checks: $(VENV)/.installed
 	$(call into,figures/seed_checks_epochs_catsdogs_vgg16.md,$(PY) tools/seed_checks.py $(EPOCH_SWEEPS_CATSDOGS_VGG16))
 	$(call into,figures/seed_checks_epochs_catsdogs.md,$(PY) tools/seed_checks.py $(EPOCH_SWEEPS_CATSDOGS))
 	$(call into,figures/seed_checks_epochs_birds.md,$(PY) tools/seed_checks.py $(EPOCH_SWEEPS_BIRDS))
+	$(call into,figures/seed_checks_epochs_birds_vgg16.md,$(PY) tools/seed_checks.py $(EPOCH_SWEEPS_BIRDS_VGG16))
 	cat figures/seed_checks.md figures/seed_checks_224.md figures/seed_checks_224_catsdogs.md figures/seed_checks_128*.md \
 		figures/seed_checks_machine_vgg16.md figures/seed_checks_epochs_catsdogs_vgg16.md figures/seed_checks_epochs_catsdogs.md \
-		figures/seed_checks_epochs_birds.md
+		figures/seed_checks_epochs_birds.md figures/seed_checks_epochs_birds_vgg16.md
 	$(PY) tools/verdict_figure.py --out figures/verdicts.png $(VERDICT_BARS)
+
+# Where RC < 1 fails under 10%-of-max hulls (question 7): RC = 1 by how much of the image the original's
+# hull covers, 8 epochs against 24, from the sweeps' run folders (runs/, not committed: run the sweeps
+# here first; their commands are in the README)
+RC_TIES_SWEEPS ?= seeds-birds-rerun epochs-birds machine-birds-vgg16 epochs-birds-vgg16 \
+	seeds-catsdogs-rerun epochs-catsdogs seeds-catsdogs-vgg16 epochs-catsdogs-vgg16
+rc-ties: $(VENV)/.installed
+	$(call into,figures/rc_ties.md,$(PY) tools/rc_ties.py $(RC_TIES_SWEEPS))
+	cat figures/rc_ties.md
 
 # The yardstick for "same test accuracy, within 1 point" (#9): how far the seed alone moves it.
 # bf16 is emulated, and slow, on CPUs without native bf16: SPREAD_VARIANTS="small-maps plain-convs" there.

@@ -57,6 +57,7 @@ def test_the_committed_summary_is_what_the_seed_sweeps_say(capsys):
         ("EPOCH_SWEEPS_CATSDOGS_VGG16", None, "seed_checks_epochs_catsdogs_vgg16.md", 6, "vgg16"),
         ("EPOCH_SWEEPS_CATSDOGS", None, "seed_checks_epochs_catsdogs.md", 6, "resnet18"),
         ("EPOCH_SWEEPS_BIRDS", None, "seed_checks_epochs_birds.md", 6, "resnet18"),
+        ("EPOCH_SWEEPS_BIRDS_VGG16", None, "seed_checks_epochs_birds_vgg16.md", 6, "vgg16"),
     ],
 )
 def test_the_committed_summaries_at_larger_sizes_are_what_the_size_sweeps_say(
@@ -66,7 +67,7 @@ def test_the_committed_summaries_at_larger_sizes_are_what_the_size_sweeps_say(
     seed-checks` writes them: birds at 224 and at 128 px over four seeds each (the size sweep's
     point, seed 0, and a seed sweep's three), cats vs dogs at 224 and 128 px over three, and
     VGG16 on birds at 128 px over three; VGG16 on birds at 64 px, three seeds, on the other machine
-    kind, VGG16 and ResNet18 on cats vs dogs and ResNet18 on birds trained for 24 epochs, six
+    kind, VGG16 and ResNet18 on cats vs dogs and on birds trained for 24 epochs, six
     seeds each (sweeps of the seed at one setting: no size to pick)."""
     import seed_checks
 
