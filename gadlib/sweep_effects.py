@@ -264,7 +264,7 @@ def effects(
                     **{m: (hulls[column].to_numpy(), hull_pairs) for m, column in HULL_MEASURES.items()},
                 }
                 for measure, (values, pairs) in samples.items():
-                    # each image-target pair is seen once per point with this value: resampled whole
+                    # a picture's rows at every point with this value are one cluster (_pairs): resampled whole
                     b = cluster_bootstrap(values, pairs, resamples, seed)
                     rows.append(
                         {
