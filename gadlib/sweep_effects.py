@@ -253,14 +253,14 @@ def effects(
                 gw = w[(w["arch"] == arch) & (w["method"] == method)]
                 defined = g.dropna(subset=["rc"])
                 hulls = hull_areas(g)
-                hull_pairs = _pairs(g.loc[hulls.index])
+                hull_pairs, wide_pairs = _pairs(g.loc[hulls.index]), _pairs(gw)  # each named once, not per measure
                 samples = {  # (values, the image-target pair each value belongs to)
                     "share RC<1": ((defined["rc"] < 1).to_numpy(float), _pairs(defined)),
-                    "RS GAD - Sup": ((gw["gad"] - gw["sup"]).to_numpy(), _pairs(gw)),
-                    "RS GAD - Base": ((gw["gad"] - gw["base"]).to_numpy(), _pairs(gw)),
-                    "change GAD - Base": (gw["change"].to_numpy(), _pairs(gw)),
-                    "RS GAD - Base(hull)": ((gw["gad"] - gw["base_hull"]).to_numpy(), _pairs(gw)),
-                    "change GAD - Base(hull)": (gw["change_hull"].to_numpy(), _pairs(gw)),
+                    "RS GAD - Sup": ((gw["gad"] - gw["sup"]).to_numpy(), wide_pairs),
+                    "RS GAD - Base": ((gw["gad"] - gw["base"]).to_numpy(), wide_pairs),
+                    "change GAD - Base": (gw["change"].to_numpy(), wide_pairs),
+                    "RS GAD - Base(hull)": ((gw["gad"] - gw["base_hull"]).to_numpy(), wide_pairs),
+                    "change GAD - Base(hull)": (gw["change_hull"].to_numpy(), wide_pairs),
                     **{m: (hulls[column].to_numpy(), hull_pairs) for m, column in HULL_MEASURES.items()},
                 }
                 for measure, (values, pairs) in samples.items():
