@@ -173,8 +173,8 @@ def read_sweep(
 
 def evaluated_files(run_dir: Path, record: dict, what: str, again: str) -> list[str]:
     """Which picture each of a point's evaluation images is, in the order of its rows' `image`
-    index (stage 03's `eval_images` on the data its run stored): its file, or for data without
-    files (synthetic, drawn from the seed) its seed and place in the test split."""
+    index (stage 03's `eval_images` on the data its run stored): its file (`_picture`), or for
+    data without files (synthetic, drawn from the seed) its seed and place in the test split."""
     data, stamp = load(run_dir / "data.pt")
     if data is None:
         raise GADInputError(f"{what}: its stored data ({run_dir / 'data.pt'}) is missing or unreadable: {again}")
@@ -191,7 +191,18 @@ def evaluated_files(run_dir: Path, record: dict, what: str, again: str) -> list[
     idx = eval_indices(data.test, int(params["n_eval"]), seed).tolist()
     if data.test.paths is None:
         return [f"synthetic seed {seed}, test image {i}" for i in idx]
-    return [data.test.paths[i] for i in idx]
+    return [_picture(data.test.paths[i], params.get("data_dir")) for i in idx]
+
+
+def _picture(path: str, data_dir: str | None) -> str:
+    """A file's name as the pack's folder name and its place in it ("cub/warbler/1.jpg"), so that
+    points whose pack lay elsewhere (another machine, a sweep's worker) still name one picture
+    once; the path itself where it is not under data_dir."""
+    if data_dir:
+        root = Path(data_dir).expanduser()
+        if Path(path).is_relative_to(root):
+            return (Path(root.name) / Path(path).relative_to(root)).as_posix()
+    return path
 
 
 def _pairs(rows: pd.DataFrame):

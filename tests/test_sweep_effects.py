@@ -114,7 +114,7 @@ def stored_data(run_dir: Path, seed: int, paths: list[str] | None) -> None:
     runfiles.save(run_dir / "data.pt", Dataset(split, split, ["a", "b"]), {"stage": "data", "settings": settings})
 
 
-def finished_point(tmp_path, sweep: str, point: str, archs=("resnet18",), seed=0, paths=None) -> dict:
+def finished_point(tmp_path, sweep: str, point: str, archs=("resnet18",), seed=0, paths=None, data_dir=None) -> dict:
     """A point as a finished chain leaves it: its stored data (`stored_data`), each architecture's
     hand-built rows stamped, and its RUN.json, of this code's definitions, recording their keys,
     its tables' key and its parameters."""
@@ -135,7 +135,7 @@ def finished_point(tmp_path, sweep: str, point: str, archs=("resnet18",), seed=0
         "archs": list(archs),
         "keys": keys,
         "tables_key": f"tables of {point}",
-        "parameters": {"dataset": "folder", "n_eval": N, "seed": seed},
+        "parameters": {"dataset": "folder", "n_eval": N, "seed": seed, **({"data_dir": data_dir} if data_dir else {})},
     }
     (tmp_path / "figures" / sweep / point).mkdir(parents=True, exist_ok=True)
     (tmp_path / "figures" / sweep / point / "RUN.json").write_text(json.dumps(record))
@@ -365,3 +365,31 @@ def test_a_point_whose_stored_data_is_missing_or_of_other_settings_is_refused_in
     (tmp_path / "runs" / "d" / point / "data.pt").unlink()
     with pytest.raises(GADInputError, match="point seed-1: its stored data .* is missing or unreadable: run the sweep"):
         sweep_effects.read_sweep("d", tmp_path / "runs", tmp_path / "figures")
+
+
+def test_a_pack_that_lay_elsewhere_for_one_point_names_its_pictures_as_the_others(tmp_path):
+    """Points of one value made with the pack at two places (two machines, a sweep's workers)
+    evaluate the same pictures: each row names its file by the pack's folder and its place in it,
+    so the clusters are those of points made at one place, never one picture named twice."""
+    context = '# sweep {"archs": ["resnet18"], "base": {}, "controls": false}\n'
+    clusters = {}
+    for places in (("/m1/pack", "/m1/pack"), ("/m1/pack", "/m2/elsewhere/pack")):
+        rows = []
+        for seed, root in enumerate(places):
+            point = f"train_epochs-24__seed-{seed}"
+            files = [f"{root}/{'ab'[k % 2]}/{k}.jpg" for k in range(24)]
+            made = finished_point(tmp_path / root[1:3], "s", point, seed=seed, paths=files, data_dir=root)
+            params = json.dumps({"train_epochs": 24, "seed": seed})
+            rows.append({"point": point, "group": "g", "params": params, "status": "done", "key": made["tables_key"]})
+        figures = tmp_path / places[0][1:3] / "figures" / "s"
+        (figures / "points.csv").write_text(context + pd.DataFrame(rows).assign(seconds=1).to_csv(index=False))
+        if places[1] != places[0]:  # the second point's folders beside the first's, as one sweep
+            shutil.copytree(tmp_path / "m2" / "runs" / "s", tmp_path / "m1" / "runs" / "s", dirs_exist_ok=True)
+            shutil.copytree(tmp_path / "m2" / "figures" / "s", figures, dirs_exist_ok=True)
+        _, rc, _ = sweep_effects.read_sweep("s", tmp_path / "m1" / "runs", tmp_path / "m1" / "figures")
+        assert rc["file"].str.match(r"pack/[ab]/\d+\.jpg$").all()
+        one = rc[(rc["hull_rule"] == "top_q") & (rc["method"] == rc["method"].iloc[0])]
+        clusters[places] = sorted(sweep_effects._pairs(one))
+        shutil.rmtree(tmp_path / "m1")
+    same, moved = clusters.values()
+    assert same == moved and len(set(same)) < len(same)
