@@ -45,6 +45,14 @@ class _Manager(KernelManager):
         self.clients.append(kc)
         return kc
 
+    async def _async_interrupt_kernel(self) -> None:
+        # jupyter_client interrupts a kernel before it asks it to shut down. Ours are idle then (their
+        # notebook or warm-up done), and ipykernel logged that SIGINT, racing the shutdown request,
+        # as "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel": a false alarm after a good
+        # run. A kernel still busy is killed once the request's wait (shutdown_wait_time) is over.
+        if not self.shutting_down:
+            await super()._async_interrupt_kernel()
+
 
 # A kernel alive but silent this long is left to the notebook, whose client times out on it as on
 # any kernel that does not answer (nbclient, 60 s): the notebook fails with that error, and

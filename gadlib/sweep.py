@@ -572,6 +572,7 @@ def summarise(name: str, runs_dir=None, figures_dir=None) -> None:
     sweep_effects_*.png."""
     import papermill as pm
 
+    from .kernels import WarmKernel
     from .reproduce import KERNEL_ARGUMENTS, NOTEBOOK_DIR
     from .sweep_effects import sweep_dirs
 
@@ -588,6 +589,7 @@ def summarise(name: str, runs_dir=None, figures_dir=None) -> None:
     rule = "top_q" if "top_q" in rules else rules[0]
     # the notebook's kernel reads the sweep where this command wrote it
     parameters = {"sweep": name, "hull_rule": rule, "runs_dir": str(runs.parent), "figures_dir": str(figures.parent)}
+    kernel = WarmKernel(NOTEBOOK_DIR, KERNEL_ARGUMENTS)  # the runner's kernels: shut down without a false alarm
     try:
         pm.execute_notebook(
             NOTEBOOK_DIR / "08_sweep.ipynb",
@@ -595,10 +597,12 @@ def summarise(name: str, runs_dir=None, figures_dir=None) -> None:
             parameters=parameters,
             cwd=str(NOTEBOOK_DIR),
             progress_bar=False,
-            extra_arguments=KERNEL_ARGUMENTS,
+            km=kernel.wait(),
         )
     except pm.PapermillExecutionError as err:  # its own one-line message, not the kernel's traceback
         raise GADInputError(f"{err.ename}: {err.evalue} (executed notebook: {runs / '08_sweep.ipynb'})") from None
+    finally:
+        kernel.close()
     print(f"notebook 08: {figures}/sweep_effects_{rule}.png and effects_{rule}.md (executed: {runs}/08_sweep.ipynb)")
 
 

@@ -35,13 +35,26 @@ def _probe(tmp_path, name, km=None):
     return [c.execution_count for c in out.cells], out.cells[1].outputs[0]["text"]
 
 
-def test_a_warmed_kernel_differs_from_a_cold_one_only_in_what_is_imported(tmp_path):
+def test_a_warmed_kernel_differs_from_a_cold_one_only_in_what_is_imported(tmp_path, monkeypatch):
+    """...and, its notebook done, it is shut down without the interrupt jupyter_client sends first,
+    which ipykernel logged as "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel"."""
+    from jupyter_client import KernelManager
+
     cold_counts, cold = _probe(tmp_path, "cold")
     kernel = WarmKernel(tmp_path, KERNEL_ARGUMENTS)
+    signals = []
+    real = KernelManager._async_signal_kernel
+
+    async def signal_kernel(self, signum):
+        signals.append(signum)
+        await real(self, signum)
+
+    monkeypatch.setattr(KernelManager, "_async_signal_kernel", signal_kernel)
     try:
         warm_counts, warm = _probe(tmp_path, "warm", km=kernel.wait())
     finally:
         kernel.close()
+    assert signals == []
     assert warm_counts == cold_counts == [1, 2]  # the warm-up left no execution count
     # no name, no history, the garbage collector on (the warm-up turns it off while importing): only sys.modules
     assert cold == "['gc', 'sys', 'x'] False 3 True\n" and warm == "['gc', 'sys', 'x'] True 3 True\n"
