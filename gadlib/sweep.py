@@ -546,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = table[table["status"] != "done"]
     print(f"{len(table) - len(failed)} of {len(table)} points done")
     folder = figures_root(args.figures_dir) / args.name
-    if len(failed) < len(table) and (absent := points_not_here(read_points(folder / "points.csv"))):
+    absent = len(failed) < len(table) and points_not_here(read_points(folder / "points.csv"))
+    if absent:
         # a grid of new points on a machine without the earlier run folders: not an error, but the
         # effects of the earlier points alone no longer describe the sweep its index lists
         earlier = [p for pattern in EFFECTS_FILES for p in sorted(folder.glob(pattern))]
@@ -558,13 +559,18 @@ def main(argv: list[str] | None = None) -> int:
             "machine (or not whole), and its effects would pool the others only (run the sweep with a grid "
             "holding them to make it)" + (removed if earlier else "")
         )
-    elif len(failed) < len(table):
+    code = 1 if len(failed) else 0
+    if len(failed) < len(table) and not absent:
         try:
             summarise(args.name, args.runs_dir, args.figures_dir)
         except GADInputError as err:
             print(f"error: notebook 08: {err}", file=sys.stderr)
-            return 2
-    return 1 if len(failed) else 0
+            code = 2
+    from .sweep_effects import remove_stale_effects  # effects of other points than those now done: gone
+
+    for line in remove_stale_effects(folder):
+        print(line)
+    return code
 
 
 def summarise(name: str, runs_dir=None, figures_dir=None) -> None:

@@ -3,13 +3,14 @@ with RC < 1, the RS gains of GAD over the supplementary region and over the matc
 baseline, GAD's gain over that baseline in logit change (RS x hull area), its gains in RS and
 in logit change over the hull-matched baseline (as much hull as GAD), and how the hulls' areas
 compare, pooled over every point with that value, with seeded bootstrap intervals that resample
-whole clusters of image-target pairs: a picture that several points evaluate is one cluster per
-target (`_pairs`).
+whole pictures: a picture's rows, under both targets and at every point that evaluates it, are
+one cluster (`_pictures`), as notebook 07 resamples whole images.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from . import notices
 from .config import figures_root, runs_root
 from .data import eval_indices
 from .errors import GADInputError
-from .runfiles import DATA_FIELDS, LATER_DEFAULTS, load, normalise, read_csv
+from .runfiles import DATA_FIELDS, LATER_DEFAULTS, _hash, load, normalise, read_csv
 from .stats import cluster_bootstrap
 from .sweep import listed_record, points_not_here, read_context, read_points, run_folder_whole
 from .tables import hull_areas, logit_change_gain, method_label
@@ -205,8 +206,8 @@ def _picture(path: str, data_dir: str | None) -> str:
     return path
 
 
-def _pairs(rows: pd.DataFrame):
-    """The bootstrap cluster of each row: its image-target pair, the image named by its position.
+def _pictures(rows: pd.DataFrame):
+    """The bootstrap cluster of each row: its picture, named by its position.
 
     A swept seed draws another test split, so the points pooled for one value can evaluate one
     picture at position 3 and at 17; its values at both are of one image and must stay in one
@@ -214,8 +215,9 @@ def _pairs(rows: pd.DataFrame):
     therefore named by the smallest position at which the pooled rows have it, and pictures that
     share that position by their file too. Where the pooled points evaluate the same pictures at
     the same positions (one point, or one seed), the names are the positions themselves, as
-    before pictures were named (rows built without a `file` column: the same). A picture's two
-    targets stay two clusters, as they always were."""
+    before pictures were named (rows built without a `file` column: the same). A picture's rows
+    under its two targets are one cluster too: both maps explain one image, and their values move
+    together (kept apart, the intervals came out a median 1.1 to 1.3 times too narrow)."""
     label = rows["image"].astype(str)
     if "file" in rows and rows["file"].notna().any():
         named = rows["file"].notna()
@@ -224,7 +226,7 @@ def _pairs(rows: pd.DataFrame):
         shared = position.map(position.value_counts()) > 1
         names = position.astype(str).where(~shared, position.astype(str) + ":" + position.index.astype(str))
         label = label.where(~named, files.map(names))
-    return (rows["target"].astype(str) + "/" + label).to_numpy()
+    return label.to_numpy()
 
 
 def swept(points: pd.DataFrame) -> list[str]:
@@ -240,8 +242,8 @@ def effects(
     seed: int = 0,
 ) -> pd.DataFrame:
     """One row per swept parameter, value, architecture, method and measure: mean, 95% bootstrap
-    interval and number of clusters (image-target pairs, a picture that several points evaluate
-    counted once per target: `_pairs`), pooled over every point with that value."""
+    interval and number of clusters (pictures, each counted once whatever its targets and the
+    points that evaluate it: `_pictures`), pooled over every point with that value."""
     if not (rc["hull_rule"] == hull_rule).any():
         found = ", ".join(sorted(rc["hull_rule"].unique()))
         raise GADInputError(f"the sweep's points computed no hulls by rule {hull_rule!r}: choose one of {found}")
@@ -264,19 +266,20 @@ def effects(
                 gw = w[(w["arch"] == arch) & (w["method"] == method)]
                 defined = g.dropna(subset=["rc"])
                 hulls = hull_areas(g)
-                hull_pairs, wide_pairs = _pairs(g.loc[hulls.index]), _pairs(gw)  # each named once, not per measure
-                samples = {  # (values, the image-target pair each value belongs to)
-                    "share RC<1": ((defined["rc"] < 1).to_numpy(float), _pairs(defined)),
-                    "RS GAD - Sup": ((gw["gad"] - gw["sup"]).to_numpy(), wide_pairs),
-                    "RS GAD - Base": ((gw["gad"] - gw["base"]).to_numpy(), wide_pairs),
-                    "change GAD - Base": (gw["change"].to_numpy(), wide_pairs),
-                    "RS GAD - Base(hull)": ((gw["gad"] - gw["base_hull"]).to_numpy(), wide_pairs),
-                    "change GAD - Base(hull)": (gw["change_hull"].to_numpy(), wide_pairs),
-                    **{m: (hulls[column].to_numpy(), hull_pairs) for m, column in HULL_MEASURES.items()},
+                # each named once, not per measure
+                hull_pictures, wide_pictures = _pictures(g.loc[hulls.index]), _pictures(gw)
+                samples = {  # (values, the picture each value belongs to)
+                    "share RC<1": ((defined["rc"] < 1).to_numpy(float), _pictures(defined)),
+                    "RS GAD - Sup": ((gw["gad"] - gw["sup"]).to_numpy(), wide_pictures),
+                    "RS GAD - Base": ((gw["gad"] - gw["base"]).to_numpy(), wide_pictures),
+                    "change GAD - Base": (gw["change"].to_numpy(), wide_pictures),
+                    "RS GAD - Base(hull)": ((gw["gad"] - gw["base_hull"]).to_numpy(), wide_pictures),
+                    "change GAD - Base(hull)": (gw["change_hull"].to_numpy(), wide_pictures),
+                    **{m: (hulls[column].to_numpy(), hull_pictures) for m, column in HULL_MEASURES.items()},
                 }
-                for measure, (values, pairs) in samples.items():
-                    # a picture's rows at every point with this value are one cluster (_pairs): resampled whole
-                    b = cluster_bootstrap(values, pairs, resamples, seed)
+                for measure, (values, pictures) in samples.items():
+                    # a picture's rows at every point with this value are one cluster (_pictures): resampled whole
+                    b = cluster_bootstrap(values, pictures, resamples, seed)
                     rows.append(
                         {
                             "parameter": param,
@@ -293,15 +296,63 @@ def effects(
     return pd.DataFrame(rows)
 
 
-def write(table: pd.DataFrame, name: str, hull_rule: str, figures_dir=None) -> tuple[Path, Path]:
-    """figures/<sweep>/effects_<rule>.csv and .md (atomic writes); the .md ends with
-    `interval_counts`."""
-    from .runfiles import atomic_write
+# What a bootstrap cluster is, in the stamp of every effects file: tables made before it was
+# recorded (image-target pairs, each of a picture's targets one cluster) have no stamp.
+CLUSTERS = "pictures"
+
+
+def effects_stamp(points: pd.DataFrame, hull_rule: str) -> dict:
+    """The stamp of a sweep's effects: the pooled points with the tables keys their RUN.json
+    record (points.csv's `key`), the hull rule and what a cluster is; its key ends the .md."""
+    made = {"stage": "effects", "clusters": CLUSTERS, "hull_rule": hull_rule}
+    made["points"] = dict(zip(points["point"], points["key"]))
+    return {**made, "key": _hash(made)}
+
+
+def effects_not_current(figures: Path, hull_rule: str) -> str | None:
+    """Why figures/<sweep>/effects_<rule>.{csv,md} are not the effects of the points the sweep's
+    index lists as done (with the keys it lists), nor of this code's clusters; None where they
+    are, and for effects made before they were stamped (those keep the clusters of their time)."""
+    csv, md = figures / f"effects_{hull_rule}.csv", figures / f"effects_{hull_rule}.md"
+    _, st = read_csv(csv) if csv.is_file() else (None, None)
+    found = re.search(r"<!-- gad key (\w+) -->", md.read_text()) if md.is_file() else None
+    if st is None:
+        return f"{md.name} has a key but {csv.name} no stamp" if found else None
+    if not found or found.group(1) != st["key"]:
+        return f"{md.name} is not of the effects in {csv.name}"
+    if st.get("clusters") != CLUSTERS:
+        return f"its intervals resample {st.get('clusters')}, this code's {CLUSTERS}"
+    index = figures / "points.csv"
+    done = read_points(index).query("status == 'done'") if index.is_file() else pd.DataFrame(columns=["point", "key"])
+    if st["points"] != dict(zip(done["point"], done["key"])):
+        return f"they pool other points than those {index} lists as done, or of other keys"
+    return None
+
+
+def remove_stale_effects(figures: Path) -> list[str]:
+    """Remove each hull rule's effects (csv, md, figure) that `effects_not_current` finds stale, as
+    a sweep call that changed its index but could not run notebook 08 leaves them; one line each."""
+    said = []
+    for csv in sorted(figures.glob("effects_*.csv")):
+        rule = csv.stem.removeprefix("effects_")
+        if why := effects_not_current(figures, rule):
+            names = [f"effects_{rule}.csv", f"effects_{rule}.md", f"sweep_effects_{rule}.png"]
+            gone = [figures / n for n in names if (figures / n).exists()]
+            for path in gone:
+                path.unlink()
+            said.append(f"removed {', '.join(p.name for p in gone)}: {why} (notebook 08 makes them again)")
+    return said
+
+
+def write(table: pd.DataFrame, points: pd.DataFrame, name: str, hull_rule: str, figures_dir=None) -> tuple[Path, Path]:
+    """figures/<sweep>/effects_<rule>.csv and .md (atomic writes), stamped with the points pooled
+    (`effects_stamp`); the .md ends with `interval_counts`."""
+    from .runfiles import write_csv, write_text
     from .tables import to_markdown
 
     _, figures = sweep_dirs(name, None, figures_dir)
     csv, md = figures / f"effects_{hull_rule}.csv", figures / f"effects_{hull_rule}.md"
-    atomic_write(csv, lambda f: f.write(table.to_csv(index=False).encode()))
+    st = effects_stamp(points, hull_rule)
     wide = table.assign(estimate=table.apply(lambda r: f"{r['mean']:.3g} [{r['low']:.3g}, {r['high']:.3g}]", axis=1))
     keys = ["parameter", "value", "arch", "method"]
     wide = wide.pivot_table(index=keys, columns="measure", values="estimate", aggfunc="first", sort=False)
@@ -312,10 +363,13 @@ def write(table: pd.DataFrame, name: str, hull_rule: str, figures_dir=None) -> t
     left = unfinished(read_points(index)) if index.is_file() else pd.DataFrame()
     text = (
         to_markdown(wide[list(MEASURES)], floatfmt=".3g")
+        + "\n\nMean [95% bootstrap interval] over the pooled points' rows, resampling whole pictures (a picture's "
+        + "rows under both targets and at every point one cluster; n in the CSV counts them)."
         + f"\n\nEach interval against its reference ({refs}):\n\n"
         + to_markdown(counts)
         + "\n"
         + (f"\nPooled over the finished points only; not finished, left out: {_named(left)}.\n" if len(left) else "")
     )
-    atomic_write(md, lambda f: f.write(text.encode()))
+    write_csv(table, csv, st)
+    write_text(text, md, st)
     return csv, md

@@ -7,9 +7,10 @@
 # baseline, and its gain over that baseline in logit change (RS x hull area: RS is per hull
 # pixel, and the baseline's hull is the smaller for most images), and the two hulls' areas (the
 # share of images whose baseline hull is the smaller, the mean ratio of its area to GAD's), each
-# with a seeded 95% bootstrap interval over image-target pairs (a picture evaluated by several
-# points, at whatever position, is one pair per target); then, per measure, how many
-# intervals lie above, contain or lie below its reference (`sweep_effects.REFERENCES`).
+# with a seeded 95% bootstrap interval that resamples whole pictures (a picture's rows under both
+# targets, and at every point that evaluates it, at whatever position, are one cluster); then,
+# per measure, how many intervals lie above, contain or lie below its reference
+# (`sweep_effects.REFERENCES`).
 #
 # **Reads:** `figures/<sweep>/points.csv`, each point's `figures/<sweep>/<point>/RUN.json` (a point made under other definitions than this code's is refused), `runs/<sweep>/<point>/<arch>/{rc,rs}.csv`, `runs/<sweep>/<point>/data.pt` (which files the images are).
 # **Writes:** `figures/<sweep>/effects_<hull rule>.{csv,md}`, `figures/<sweep>/sweep_effects_<hull rule>.png`.
@@ -39,7 +40,7 @@ points
 
 # %%
 table = sweep_effects.effects(points, rc, rs, hull_rule, resamples, seed)
-csv, md = sweep_effects.write(table, sweep, hull_rule, figures_dir)
+csv, md = sweep_effects.write(table, points, sweep, hull_rule, figures_dir)
 print(md.read_text())
 
 # %%

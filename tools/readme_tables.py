@@ -20,6 +20,7 @@ from run_tables import keys
 
 from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import strip_key
+from gadlib.sweep_effects import effects_not_current
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!-- (table|run) (\S+) -->\n(.*?)^<!-- end \1 -->$", re.M | re.S)
@@ -40,8 +41,13 @@ def _tables(text: str) -> list[str]:
 
 
 def check_made_by_run(path: Path) -> None:
-    """A table in a run folder must carry the key of the tables that folder's RUN.json records:
+    """A table in a run folder must carry the key of the tables that folder's RUN.json records,
+    and a sweep's effects must be of the points its index lists as done (`effects_not_current`):
     a file left by an earlier run, or made from other rows, stops the rewrite."""
+    if path.name.startswith("effects_") and (path.parent / "points.csv").is_file():
+        if why := effects_not_current(path.parent, path.stem.removeprefix("effects_")):
+            sys.exit(f"error: {path}: {why}: run notebook 08 on the sweep (python -m gadlib.sweep, or make sweep)")
+        return
     record = path.parent / "RUN.json"
     if not record.is_file():
         return
