@@ -42,13 +42,20 @@ class RunResults:
     stamps: dict[str, dict[str, dict]]  # {arch: {"rc" | "rs" | "models": stamp}}
 
 
-def run_results(cfg: RunConfig) -> RunResults:
+def run_results(cfg: RunConfig, data: Dataset | None = None) -> RunResults:
     """Read every finished architecture of the run folder, after checking that each file was
-    made under this run's settings and that the files of one architecture belong together."""
+    made under this run's settings and that the files of one architecture belong together; with
+    `data` (the run's, as notebook 06 has it), also that each architecture's maps were made of its
+    evaluation images: an architecture left from a run on other images (the folder's files
+    changed since, at the same paths) is refused, not tabled beside the others."""
     files = RunFiles(cfg)
     archs = files.finished_archs()
     if not archs:
         raise GADInputError(f"no finished architecture in {cfg.run_dir}: run notebooks 02-05 first")
+    if data is not None:
+        from .stages import attribution_stamp, eval_images
+
+        images = runfiles.split_fingerprint(eval_images(cfg, data)[1])
     parts = {"rc": [], "rs": [], "models": [], "gt": []}
     stamps = {}
     for arch in archs:
@@ -59,6 +66,16 @@ def run_results(cfg: RunConfig) -> RunResults:
         runfiles.check_key(fa.rc_csv, rc_st, rs_st["inputs"]["complexity"], "complexity", fa.rs_csv)
         regions = runfiles.stamp("complexity", ca, runfiles.COMPLEXITY_FIELDS, definition=REGIONS_VERSION)
         runfiles.check(fa.rc_csv, rc_st, regions, partial=True)  # made before a region was added: rerun 04
+        made = rc_st["inputs"]
+        if data is not None and any(
+            attribution_stamp(ca, made["models"], m, made["precision"][m], images)["key"] != key
+            for m, key in made["attributions"].items()
+        ):
+            raise GADInputError(
+                f"{fa.rc_csv} was made from the maps of other evaluation images than this run's data "
+                f"(a run before the images in {cfg.data_dir} changed): run notebooks 02-05 for {arch} again "
+                f"(make reproduce ARCH={arch} with this run's settings), or remove {fa.rc_csv.parent}"
+            )
         models, m_st = runfiles.read_csv(fa.models_csv)
         runfiles.check(
             fa.models_csv,

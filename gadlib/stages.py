@@ -285,11 +285,11 @@ class Attributions:
         )
 
 
-def _attribution_stamp(cfg: RunConfig, family: ModelFamily, method: str, used: str, images: str) -> dict:
+def attribution_stamp(cfg: RunConfig, models: list[str], method: str, used: str, images: str) -> dict:
+    """The stamp of a method's maps: of the family's models (fingerprints), in precision `used`,
+    of the evaluation images (`split_fingerprint`)."""
     fields = runfiles.EVAL_FIELDS + (("ig_steps",) if method == "integrated_gradients" else ())
-    return runfiles.stamp(
-        "attributions", cfg, fields, method=method, precision=used, models=family.fingerprints, images=images
-    )
+    return runfiles.stamp("attributions", cfg, fields, method=method, precision=used, models=models, images=images)
 
 
 def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> Attributions:
@@ -303,7 +303,7 @@ def attributions(cfg: RunConfig, data: Dataset, family: ModelFamily) -> Attribut
         cfg, files, family.all, family.fingerprints, x, ev.labels, device, describe_device(device)
     )
     images = runfiles.split_fingerprint(ev)  # the very images: a rebuilt data folder is noticed
-    stamps = {m: _attribution_stamp(cfg, family, m, plan[m], images) for m in cfg.methods}
+    stamps = {m: attribution_stamp(cfg, family.fingerprints, m, plan[m], images) for m in cfg.methods}
     out = {m: runfiles.load_own(files.attributions(m), stamps[m]) for m in cfg.methods}
     todo = [m for m in cfg.methods if out[m] is None]
     if todo:

@@ -44,7 +44,7 @@ from gadlib import record, report, runfiles, stages
 cfg, data = stages.setup(globals())
 
 # %%
-results = report.run_results(cfg)
+results = report.run_results(cfg, data)
 written = report.write_tables(cfg, results)
 record.write_run_record(cfg, results)
 for name, t in written.items():

@@ -349,6 +349,21 @@ def test_a_changed_occlusion_fill_recomputes_rs_and_stops_the_tables(finished_ru
     stages.sensitivity(cfg, data, stages.model_family(cfg, data))
 
 
+def test_an_architecture_made_of_other_images_is_refused_by_the_tables(finished_run):
+    """Notebook 06 tables every finished architecture of the run folder: one whose maps are of
+    other evaluation images than the run's data (made before the image files changed at the same
+    paths, with the same settings) is refused in one line, not tabled beside the others."""
+    import dataclasses
+
+    tmp, data = finished_run
+    cfg = _smoke(tmp)
+    assert report.run_results(cfg, data).archs == ["resnet18"]
+    flipped = dataclasses.replace(data.test, images=data.test.images.flip(-1))  # every pixel where it was, mirrored
+    with pytest.raises(GADInputError, match=r"rc.csv was made from the maps of other evaluation images") as err:
+        report.run_results(cfg, dataclasses.replace(data, test=flipped))
+    assert "\n" not in str(err.value) and "notebooks 02-05 for resnet18" in str(err.value)
+
+
 def test_two_settings_in_one_run_folder_are_never_mixed_by_the_tables(finished_run):
     tmp, data = finished_run
     first = _smoke(tmp)
