@@ -127,6 +127,7 @@ def controls(cfg: RunConfig, data: Dataset, family, attr, comp) -> Controls:
         controls=control_fps,
         attributions=attr.keys,
         precision=attr.precision,
+        complexity=comp.key,  # the consensus and hulls it scores: a new hull definition recomputes it
         definition=ROWS_VERSION,
     )
     rows, stored = runfiles.read_csv(files.controls_csv)
@@ -247,17 +248,18 @@ def sanity_check(cfg: RunConfig, data: Dataset, family, attr) -> pd.DataFrame:
     from .stages import eval_images
 
     files = RunFiles(cfg)
+    _, ev = eval_images(cfg, data)
     st = runfiles.stamp(
         "sanity",
         cfg,
         runfiles.CONTROL_FIELDS,
         models=family.fingerprints,
         precision=attr.precision,
+        images=runfiles.split_fingerprint(ev),  # the very images: replaced files at the same paths are noticed
         definition=sanity.VERSION,
     )
     rows, stored = runfiles.read_csv(files.sanity_csv)
     if stored is None or stored["key"] != st["key"]:
-        _, ev = eval_images(cfg, data)
         idx = probe_indices(ev.labels, sanity.PER_CLASS)
         rows = sanity.cascade(cfg, family.all, normalize(ev.images[idx]), attr.precision)
         rows = rows.assign(dataset=cfg.dataset, arch=cfg.arch)

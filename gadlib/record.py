@@ -118,6 +118,7 @@ def controls_keys(cfg: RunConfig, results: RunResults) -> dict[str, str]:
             cfg.with_arch(arch),
             runfiles.CONTROL_FIELDS,
             models=results.stamps[arch]["rc"]["inputs"]["models"],
+            complexity=results.stamps[arch]["rc"]["key"],  # of the hulls the tables are of
         )
         try:
             runfiles.check(Path("controls.csv"), st, expected, partial=True)

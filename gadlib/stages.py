@@ -341,6 +341,7 @@ class Complexity:
     ground_truth: pd.DataFrame | None  # synthetic data only
     consensus: dict[str, torch.Tensor]  # {method: (2, N, H, W) bool}
     hulls: dict  # {(method, hull rule): {"orig" | "gad" | "base" | "base_hull": (2, N, H, W) bool}}
+    key: str  # of the stamp all of it was made under (rc.csv's): what later stages name as their input
 
 
 def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attributions) -> Complexity:
@@ -369,7 +370,7 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
         and rc_st["key"] == st["key"]
         and (not has_gt or (gt_st and gt_st["key"] == st["key"]))
     ):
-        return Complexity(rc_df, gt_df if has_gt else None, consensus, hulls)
+        return Complexity(rc_df, gt_df if has_gt else None, consensus, hulls, st["key"])
     rc_rows, gt_rows, hulls, consensus = [], [], {}, {}
     # One method at a time on the GPU when there is one: the ranking, the consensus, the hulls and
     # the areas are exact there too (comparisons, counts, integer geometry), so the masks and RC
@@ -434,7 +435,7 @@ def complexity(cfg: RunConfig, data: Dataset, family: ModelFamily, attr: Attribu
     else:
         files.ground_truth_csv.unlink(missing_ok=True)
     runfiles.write_csv(rc_df, files.rc_csv, st)  # last: its stamp says the stage finished
-    return Complexity(rc_df, gt_df, consensus, hulls)
+    return Complexity(rc_df, gt_df, consensus, hulls, st["key"])
 
 
 # ---------------------------------------------------------------- 05 sensitivity

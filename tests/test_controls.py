@@ -1,6 +1,7 @@
 """The controls of notebook 07 (issue #8): alpha = 0 supports, frozen training mode, SmoothGrad,
 deletion and insertion curves, paired bootstrap statistics."""
 
+import dataclasses
 from unittest import mock
 
 import numpy as np
@@ -8,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gadlib import RunConfig, controls, faithfulness, stages, stats
+from gadlib import RunConfig, controls, faithfulness, runfiles, stages, stats
 from gadlib.attributions import map_agreement, smoothgrad_maps
 from gadlib.data import load_dataset
 from gadlib.errors import GADWarning
@@ -259,6 +260,21 @@ def test_controls_stage_cached_equals_fresh_and_control_supports_differ(tmp_path
     pd.testing.assert_frame_equal(cached.paired, fresh.paired)
     written = controls.write_tables(cfg, fresh, controls.sanity_check(cfg, data, family, attr))
     assert all((cfg.figure_dir / f"{name}.md").is_file() for name in written)
+    # hulls of another definition (notebook 04 made again, the same maps): the rows are scored again
+    other = dataclasses.replace(comp, key="hulls of another definition")
+    with mock.patch.object(controls, "_score", wraps=controls._score) as score:
+        again = controls.controls(cfg, data, family, attr, other)
+    score.assert_called_once()
+    assert again.stamp["inputs"]["complexity"] == other.key
+    # the sanity check is of the very images: the same paths with other pixels are checked again
+    sanity_st = runfiles.read_csv(files.sanity_csv)[1]
+    flipped = dataclasses.replace(data, test=dataclasses.replace(data.test, images=data.test.images.flip(-1)))
+    with mock.patch.object(controls.sanity, "cascade", wraps=controls.sanity.cascade) as cascade:
+        controls.sanity_check(cfg, data, family, attr)
+        cascade.assert_not_called()
+        controls.sanity_check(cfg, flipped, family, attr)
+    cascade.assert_called_once()
+    assert runfiles.read_csv(files.sanity_csv)[1]["key"] != sanity_st["key"]
 
 
 def test_paired_table_signs_each_metric_so_that_positive_favours_gad():
