@@ -23,7 +23,14 @@ from .hulls import REGIONS_VERSION, region_hulls
 from .models import build_model, describe_device, load_classifier, pick_device, predict_logits
 from .runfiles import RunFiles
 from .seeding import seeded
-from .training import TARGETS_VERSION, distanced_targets, family_report, train_classifier, warn_if_order_lost
+from .training import (
+    TARGETS_VERSION,
+    distanced_targets,
+    family_report,
+    train_classifier,
+    uses_bf16,
+    warn_if_order_lost,
+)
 
 CHANCE_MARGIN = 0.15  # below 0.5 + this, the classifier is not clearly better than chance
 
@@ -125,6 +132,13 @@ def _warn_if_slow_bf16(cfg: RunConfig, device: torch.device) -> None:
         )
 
 
+def trained_on(cfg: RunConfig) -> dict:
+    """What a training stamp adds to the settings: `auto` trains under bf16 autocast on CUDA and in
+    fp32 on the CPU (`uses_bf16`), so a model trained on a GPU says so, and a CPU run of the same
+    folder (a copied folder, a mixed sweep cluster) trains its own; CPU keys stay as they were."""
+    return {"autocast": "bf16"} if cfg.train_precision == "auto" and uses_bf16(pick_device(cfg.device)) else {}
+
+
 def original_classifier(
     cfg: RunConfig, data: Dataset, device: torch.device, train_split: str
 ) -> tuple[nn.Module, dict]:
@@ -137,7 +151,7 @@ def original_classifier(
     else:
         with seeded(cfg.seed):  # a shell for the kept weights, whose initial ones draw nothing of the caller's
             model = build_model(cfg.arch, 2, cfg.image_size)
-        st = runfiles.stamp("original", cfg, runfiles.MODEL_FIELDS, train_split=train_split)
+        st = runfiles.stamp("original", cfg, runfiles.MODEL_FIELDS, train_split=train_split, **trained_on(cfg))
 
         def train():
             with seeded(cfg.seed, device):  # the weights' initialisation and dropout
@@ -174,6 +188,7 @@ def support_stamp(
         train_split=train_split,
         targets=TARGETS_VERSION,
         position=position,
+        **trained_on(cfg),
     )
 
 

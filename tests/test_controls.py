@@ -512,3 +512,17 @@ def test_train_precision_reaches_every_model_the_pipeline_trains(tmp_path, monke
     assert {p for _, p in asked} == {"bf16"}
     assert kinds.count("train original") == 1 and kinds.count("support") == len(cfg.alphas)
     assert kinds.count("control") == len(cfg.alphas) and kinds.count("candidate") == 2
+
+
+def test_models_trained_in_bf16_on_a_gpu_are_not_those_of_a_cpu_run(monkeypatch):
+    """`auto` trains under bf16 autocast on CUDA and in fp32 on the CPU: the stamps of a GPU's
+    original and supports say so (a CPU run of a copied folder trains its own), the CPU's stay
+    what they were (no new input), and an explicit precision is in the settings already."""
+    cfg = RunConfig.build(profile="smoke")
+    cpu = stages.support_stamp(cfg, (2.0, 2.0), "original", "split", 0)
+    assert stages.trained_on(cfg) == {} and "autocast" not in cpu["inputs"]
+    monkeypatch.setattr(stages, "pick_device", lambda name: torch.device("cuda"))
+    gpu = stages.support_stamp(cfg, (2.0, 2.0), "original", "split", 0)
+    assert gpu["inputs"]["autocast"] == "bf16" and gpu["key"] != cpu["key"]
+    assert runfiles.difference(cpu, gpu) == "other autocast than this run has (the models or an earlier stage changed)"
+    assert stages.trained_on(RunConfig.build(profile="smoke", train_precision="fp32")) == {}
