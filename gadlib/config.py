@@ -314,6 +314,11 @@ class RunConfig:
             raise GADInputError(
                 f"alphas_c2 has {len(self.alphas_c2)} values but alphas has {len(self.alphas)}: give one per support"
             )
+        if self.checkpoint is not None and not str(self.checkpoint).strip():  # an unset $CKPT: not "train one"
+            raise GADInputError(
+                "checkpoint is empty (an unset variable after checkpoint=?): give the path of your trained "
+                "classifier, or leave checkpoint out to train one here"
+            )
         if self.dataset != "synthetic" and not self.data_dir:
             raise GADInputError(f"dataset {self.dataset!r} needs data_dir: the folder that holds the images")
         if self.n_eval < 2 or self.n_eval % 2:

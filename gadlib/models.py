@@ -165,13 +165,30 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
     if isinstance(obj, nn.Module):
         try:
             with torch.no_grad():
-                outputs = obj.eval()(torch.zeros(1, 3, image_size, image_size)).shape[-1]
+                y = obj.eval()(torch.zeros(1, 3, image_size, image_size))
         except Exception as err:  # the model's own error: another input size or channel count
             raise GADInputError(
                 f"checkpoint {path} fails on a 3 x {image_size} x {image_size} image "
                 f"({type(err).__name__}: {(str(err).splitlines() or [''])[0][:160]}): "
                 "set image_size to what it was trained on (the pipeline gives it 3-channel RGB images)"
             ) from None
+        if not isinstance(y, torch.Tensor):  # a tuple or dict of outputs: not an input size's fault
+            raise GADInputError(
+                f"checkpoint {path} is a model whose forward returns a {type(y).__name__}, not a tensor of "
+                "logits: save a module whose forward returns the logits (N, 2)"
+            )
+        if y.dim() != 2:
+            raise GADInputError(
+                f"checkpoint {path} gives outputs of shape {tuple(y.shape)} for one image: the pipeline explains "
+                "a classifier whose forward returns logits of shape (N, 2)"
+            )
+        outputs = y.shape[1]
+        if outputs == 1:  # softmax([0, z]) is sigmoid(z)'s two probabilities
+            raise GADInputError(
+                f"checkpoint {path} is a model with one output (a single logit z): GAD explains two logits per "
+                "image; save a module whose forward returns torch.cat([torch.zeros_like(z), z], 1), which gives "
+                "the same probabilities"
+            )
         if outputs != 2:
             raise GADInputError(
                 f"checkpoint {path} is a model with {outputs} outputs: the pipeline explains a two-class "
@@ -207,7 +224,8 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
         elif full_head:
             hint = (
                 f"it has VGG16's 224 px head, and below 224 px (image_size {image_size}) the head is "
-                "512 wide: set image_size=224"
+                "512 wide: set image_size=224 if it was trained at 224 px, else save the whole model "
+                "(torch.save(model)), which runs at its own size"
             )
         else:
             hint = f"give a state_dict of torchvision's {arch} with a two-class head, or pick its architecture (archs)"

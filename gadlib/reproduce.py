@@ -17,10 +17,11 @@ import ast
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from .config import ARCHS, ROOT, RunConfig, absolute_folder_variables, absolute_paths
-from .errors import GADInputError, stopped_by_user
+from .errors import GADInputError, GADWarning, stopped_by_user
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 PER_RUN = ("01_data",)
@@ -164,7 +165,16 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
     cfg = RunConfig.build(
         **{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__}, **params.get("extra", {})
     )
-    preflight(cfg, archs)
+    with warnings.catch_warnings(record=True) as said:  # the console's "warning: ..." lines, as the notebooks' are
+        warnings.simplefilter("always", GADWarning)
+        try:
+            preflight(cfg, archs)
+        finally:  # also before a refusal: the warning may be why
+            for w in said:
+                if issubclass(w.category, GADWarning):
+                    log(f"warning: {w.message}")
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     from .runfolder import holding, run_started
 
     # The lock before anything heavy is imported: a second run into a held folder is refused at once.
@@ -211,7 +221,8 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                 + [(nb, archs[0]) for nb in (CONTROLS if with_controls else ())]
                 + [(nb, archs[0]) for nb in FINAL]
             )
-            seconds, told = {}, set()
+            # a warning said before the run (the notebooks say it again) is told once
+            seconds, told = {}, {f"warning: {w.message}" for w in said if issubclass(w.category, GADWarning)}
             progress = ChainProgress(len(steps), log)
 
             def tell(executed: Path) -> None:  # the notebook's warnings and notes, each once per run

@@ -197,6 +197,28 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
     one_line_error(
         r"fails on a 3 x 32 x 32 image \(RuntimeError: \)", load_classifier, tmp_path / "asserts.pt", "resnet18", 32
     )
+    # outputs that are no (N, 2) logits are named as such, not blamed on the image size
+    torch.save(_Tuple(), tmp_path / "tuple.pt")
+    one_line_error(
+        "forward returns a tuple, not a tensor of logits", load_classifier, tmp_path / "tuple.pt", "vgg16", 32
+    )
+    torch.save(torch.nn.Conv2d(3, 2, 3), tmp_path / "maps.pt")
+    one_line_error(
+        r"outputs of shape \(1, 2, 30, 30\) for one image", load_classifier, tmp_path / "maps.pt", "vgg16", 32
+    )
+    torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 1)), tmp_path / "one.pt")
+    one_line_error(
+        r"one output.*torch.cat\(\[torch.zeros_like\(z\), z\], 1\)",
+        load_classifier,
+        tmp_path / "one.pt",
+        "resnet18",
+        32,
+    )
+
+
+class _Tuple(torch.nn.Module):  # logits and features, as some training code returns them
+    def forward(self, x):
+        return x.flatten(1)[:, :2], x
 
 
 class _Fails16(torch.nn.Module):

@@ -55,7 +55,9 @@ def runner(tmp_path, monkeypatch, capsys):
 
     def run(*argv):
         code = reproduce.main(["--profile", "smoke", *argv])
-        err = capsys.readouterr().err.strip()
+        captured = capsys.readouterr()
+        run.out = captured.out  # what the console was told besides the error
+        err = captured.err.strip()
         return code, err, sorted(str(f) for d in ("runs", "figures") for f in (tmp_path / d).rglob("*"))
 
     return run
@@ -166,6 +168,25 @@ def test_a_device_this_machine_lacks_is_refused_before_the_first_notebook(runner
 def test_checkpoint_that_is_not_a_pytorch_file(runner, tmp_path):
     (tmp_path / "mine.pt").write_text("garbage\n")
     _fails_fast(runner("--archs", "resnet18", "-p", f"checkpoint={tmp_path / 'mine.pt'}"), "is not a PyTorch file")
+
+
+def test_a_warning_before_the_run_is_one_console_line(runner, tmp_path):
+    """Said before the first notebook (images in a class's sub-folders), a warning is the console's
+    "warning: ..." line, as the notebooks' warnings are, not Python's two-line warning format."""
+    root = _pets(tmp_path / "pets")
+    (root / "dogs" / "terrier").mkdir()
+    Image.new("RGB", (20, 20)).save(root / "dogs" / "terrier" / "t.png")
+    missing = tmp_path / "missing.pt"  # so that the run stops right after the check
+    argv = ["--dataset", "folder", "--data-dir", str(root), "--archs", "resnet18", "-p", "n_eval=2"]
+    code, err, _ = runner(*argv, "-p", f"checkpoint={missing}")
+    out = runner.out
+    assert code == 2 and "does not exist" in err
+    assert "warning: 1 image(s) in sub-folders of class folder" in out and "GADWarning" not in out + err
+
+
+def test_an_empty_checkpoint_is_refused_not_taken_for_none(runner):
+    """checkpoint= with nothing after it (an unset $CKPT) would otherwise train a classifier here."""
+    _fails_fast(runner("--archs", "resnet18", "-p", "checkpoint="), "checkpoint is empty")
 
 
 def test_arch_given_as_a_parameter_is_refused_not_dropped(runner):
