@@ -224,7 +224,7 @@ def _draw_split(train: list[Path], test: list[Path], n: int, seed: int) -> tuple
 
 
 def check_image_files(cfg: RunConfig) -> None:
-    """Before anything is decoded: does every class have a file that opens as an image, and can
+    """Before the images are decoded: does every class have a file that decodes as an image, and can
     the test split serve n_eval? (Unreadable files found later can still make it fall short;
     load_dataset checks again.)"""
     classes, files, _ = image_files(cfg)
@@ -242,20 +242,22 @@ def check_image_files(cfg: RunConfig) -> None:
 
 
 def check_some_image_opens(cls: str, files: list[Path]) -> None:
-    """A class whose every file fails to open (text saved as .jpg, an interrupted download) is
-    refused before a run folder exists. Opening reads a header only, and stops at the first file
-    that opens; a file that opens but does not decode is skipped later, with a warning."""
+    """A class whose every file fails to decode (text saved as .jpg, an interrupted download, whose
+    header opens but whose pixels end early) is refused before a run folder exists. Decoding stops
+    at the first file that decodes; one that does not, among others that do, is skipped later,
+    with a warning."""
     from PIL import Image
 
     for p in files:
         try:
-            with Image.open(p):
+            with Image.open(p) as im:
+                im.load()  # the pixels too: a truncated file's header opens
                 return
         except unreadable_image_errors():
             continue
     if files:
         raise GADInputError(
-            f"class {cls!r} has no readable image: none of its {len(files)} files opens as an image "
+            f"class {cls!r} has no readable image: none of its {len(files)} files decodes as an image "
             f"(the first: {files[0]}): replace them, or check the folder"
         )
 

@@ -103,6 +103,23 @@ def test_a_class_of_files_that_are_not_images_is_refused_before_the_run_folder(r
     assert code == 2 and "no readable image" not in err and "n_eval=64" in err, err
 
 
+def test_a_class_of_truncated_images_is_refused_before_the_run_folder(runner, tmp_path):
+    """Every dog an interrupted download: the header opens, the pixels end early. Refused in one
+    line before anything is written, as a class of files that do not open at all is."""
+    import io
+
+    root = _pets(tmp_path / "pets", counts=(6, 0))
+    whole = io.BytesIO()
+    Image.effect_noise((256, 256), 60).convert("RGB").save(whole, "JPEG")  # its header a small share of it
+    for i in range(6):
+        (root / "dogs" / f"{i}.jpg").write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])
+    with Image.open(root / "dogs" / "0.jpg"):  # its header alone is readable
+        pass
+    _fails_fast(
+        runner("--dataset", "folder", "--data-dir", str(root)), "class 'dogs' has no readable image: none of its 6"
+    )
+
+
 def test_hidden_folders_are_not_classes_and_images_in_sub_folders_are_named(runner, tmp_path):
     from gadlib import GADInputError
     from gadlib.layouts import folder_files
