@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -147,7 +148,9 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
     if not path.is_file():
         raise GADInputError(f"checkpoint {path} does not exist: give the path of your trained classifier")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():  # torch's own notes on the file (TorchScript's, say): the line below says it
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=False)
     except (AttributeError, ModuleNotFoundError) as err:  # a pickled model whose class is not importable here
         raise GADInputError(
             f"checkpoint {path} is a whole model whose class cannot be imported here ({str(err)[:120]}): "

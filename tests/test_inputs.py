@@ -1,6 +1,7 @@
 """Bad input gives one clear line naming the problem; caching reuses and recomputes correctly."""
 
 import sys
+import warnings
 
 import pytest
 import torch
@@ -172,7 +173,10 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
     loaded = load_classifier(tmp_path / "training.pt", "resnet18", 32)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), tmp_path / "scripted.pt")
-    one_line_error("is TorchScript", load_classifier, tmp_path / "scripted.pt", "resnet18", 32)
+    with warnings.catch_warnings(record=True) as said:  # torch's notes on loading it: the one line says it
+        warnings.simplefilter("always")
+        one_line_error("is TorchScript", load_classifier, tmp_path / "scripted.pt", "resnet18", 32)
+    assert said == []
     # a whole model whose class is not importable where it is loaded
     (tmp_path / "mymodels.py").write_text("import torch\nclass Net(torch.nn.Linear):\n    pass\n")
     sys.path.insert(0, str(tmp_path))
