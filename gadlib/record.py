@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import controls, runfiles, sanity
+from . import controls, notices, runfiles, sanity
 from .config import ARCHS, ROOT, RunConfig
 from .controls import output_files
 from .data import DECODER_VERSION
@@ -151,10 +151,21 @@ def write_run_record(
     record = run_record(cfg, results, code)
     if read_back is not None:
         record["read_back"] = read_back
-    for arch in ARCHS:  # notebook 07's files that this run's record does not list are another run's
-        if arch not in record["controls_keys"]:
-            for path in output_files(cfg.with_arch(arch)):
-                path.unlink(missing_ok=True)
+    gone = [  # notebook 07's files that this run's record does not list are another run's
+        path
+        for arch in ARCHS
+        if arch not in record["controls_keys"]
+        for path in output_files(cfg.with_arch(arch))
+        if path.exists()
+    ]
+    for path in gone:
+        path.unlink()
+    if gone:  # said: they may be of this run's models, made before the rows' key named the hulls they score
+        notices.warn(
+            f"notebook 07's {len(gone)} table(s) and figure(s) in {cfg.figure_dir} were removed: not made from "
+            "this run's controls rows (another run's, or made before the rows' key named the hulls they score); "
+            "run notebook 07 again (make reproduce without --no-controls) to make them"
+        )
     if seconds is not None:
         record["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
         record["total_seconds"] = round(sum(seconds.values()), 1)

@@ -165,16 +165,17 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
     cfg = RunConfig.build(
         **{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__}, **params.get("extra", {})
     )
-    with warnings.catch_warnings(record=True) as said:  # the console's "warning: ..." lines, as the notebooks' are
-        warnings.simplefilter("always", GADWarning)
-        try:
+    said: list[warnings.WarningMessage] = []  # the console's "warning: ..." lines, as the notebooks' are
+    try:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", GADWarning)
             preflight(cfg, archs)
-        finally:  # also before a refusal: the warning may be why
-            for w in said:
-                if issubclass(w.category, GADWarning):
-                    log(f"warning: {w.message}")
-                else:
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    finally:  # also before a refusal (the warning may be why); shown once recording ended, or recorded again
+        for w in said:
+            if issubclass(w.category, GADWarning):
+                log(f"warning: {w.message}")
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     from .runfolder import holding, run_started
 
     # The lock before anything heavy is imported: a second run into a held folder is refused at once.

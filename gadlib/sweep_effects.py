@@ -22,7 +22,7 @@ from .data import eval_indices
 from .errors import GADInputError
 from .runfiles import DATA_FIELDS, LATER_DEFAULTS, _hash, load, normalise, read_csv
 from .stats import cluster_bootstrap
-from .sweep import listed_record, points_not_here, read_context, read_points, run_folder_whole
+from .sweep import NOT_HERE, listed_record, points_not_here, read_context, read_points, run_folder_whole
 from .tables import hull_areas, logit_change_gain, method_label
 
 MEASURES = {
@@ -311,7 +311,7 @@ def effects_stamp(points: pd.DataFrame, hull_rule: str) -> dict:
 
 def effects_not_current(figures: Path, hull_rule: str) -> str | None:
     """Why figures/<sweep>/effects_<rule>.{csv,md} are not the effects of the points the sweep's
-    index lists as done (with the keys it lists), nor of this code's clusters; None where they
+    index lists as finished (with the keys it lists), nor of this code's clusters; None where they
     are, and for effects made before they were stamped (those keep the clusters of their time)."""
     csv, md = figures / f"effects_{hull_rule}.csv", figures / f"effects_{hull_rule}.md"
     _, st = read_csv(csv) if csv.is_file() else (None, None)
@@ -323,9 +323,10 @@ def effects_not_current(figures: Path, hull_rule: str) -> str | None:
     if st.get("clusters") != CLUSTERS:
         return f"its intervals resample {st.get('clusters')}, this code's {CLUSTERS}"
     index = figures / "points.csv"
-    done = read_points(index).query("status == 'done'") if index.is_file() else pd.DataFrame(columns=["point", "key"])
+    listed = read_points(index) if index.is_file() else pd.DataFrame(columns=["point", "key", "status"])
+    done = listed[listed["status"].isin(["done", NOT_HERE])]  # finished, here or on the machine that ran them
     if st["points"] != dict(zip(done["point"], done["key"])):
-        return f"they pool other points than those {index} lists as done, or of other keys"
+        return f"they pool other points than those {index} lists as finished, or of other keys"
     return None
 
 
@@ -340,7 +341,7 @@ def remove_stale_effects(figures: Path) -> list[str]:
             gone = [figures / n for n in names if (figures / n).exists()]
             for path in gone:
                 path.unlink()
-            said.append(f"removed {', '.join(p.name for p in gone)}: {why} (notebook 08 makes them again)")
+            said.append(f"removed {', '.join(p.name for p in gone)}: {why} (the sweep's notebook 08 makes them again)")
     return said
 
 

@@ -2,6 +2,7 @@
 starts and answers with one line, `error: ...`, and exit code 2 (issue #13's table, row by row)."""
 
 import os
+import warnings
 
 import papermill
 import pytest
@@ -199,6 +200,22 @@ def test_a_warning_before_the_run_is_one_console_line(runner, tmp_path):
     out = runner.out
     assert code == 2 and "does not exist" in err
     assert "warning: 1 image(s) in sub-folders of class folder" in out and "GADWarning" not in out + err
+
+
+def test_another_warning_before_the_run_is_shown_as_python_shows_it(runner, tmp_path, monkeypatch):
+    """A warning not of gadlib's (torch's, PIL's, a user's model's) said before the first notebook
+    is shown once, in Python's format, and the run goes on to its refusal (it once recorded itself
+    again while the recorded list was read, without end)."""
+    from gadlib import reproduce
+
+    def warns_then_refuses(cfg, archs):
+        warnings.warn("a library's own note", UserWarning, stacklevel=2)
+        raise reproduce.GADInputError("refused after the note")
+
+    monkeypatch.setattr(reproduce, "preflight", warns_then_refuses)
+    with pytest.warns(UserWarning, match="a library's own note") as shown:
+        code, err, _ = runner("--archs", "resnet18")
+    assert code == 2 and err == "error: refused after the note" and len(shown) == 1
 
 
 def test_an_empty_checkpoint_is_refused_not_taken_for_none(runner):

@@ -11,7 +11,7 @@ from test_reviewer_checks import EXTRA, N, hand_rows
 
 from gadlib import sweep_effects
 from gadlib.runfiles import read_csv, strip_key
-from gadlib.sweep import read_points
+from gadlib.sweep import NOT_HERE, read_points
 
 
 def two_points() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -297,7 +297,7 @@ UNSTAMPED = {
 
 
 def test_each_committed_sweeps_effects_are_current_or_made_before_stamps():
-    """Every committed effects table pools exactly the points its index lists as done, with their
+    """Every committed effects table pools exactly the points its index lists as finished, with their
     keys, and resamples whole pictures (`effects_not_current`); the ones made before stamps are
     those named above, and no other table joins them."""
     unstamped = set()
@@ -454,6 +454,13 @@ def test_effects_of_other_points_than_those_done_are_found_and_removed(tmp_path)
         said = sweep_effects.remove_stale_effects(folder)
         assert said[0].startswith("removed effects_top_q.csv, effects_top_q.md, sweep_effects_top_q.png: ")
         assert len(said) == 1 and not any(folder.glob("*effects_*"))
+    # finished on the machine that ran them (a fresh clone's index): the same points, kept
+    listed.to_csv(index, index=False)
+    sweep_effects.write(table, points, "hand", "top_q", figures_dir=tmp_path)
+    listed.assign(status=NOT_HERE).to_csv(index, index=False)
+    assert (
+        sweep_effects.effects_not_current(folder, "top_q") is None and sweep_effects.remove_stale_effects(folder) == []
+    )
     # made before effects were stamped: nothing to check them against, kept
     listed.assign(status=["done", "failed"]).to_csv(index, index=False)
     csv.write_text(table.to_csv(index=False))

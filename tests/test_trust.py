@@ -11,6 +11,7 @@ from PIL import Image
 
 from gadlib import GADInputError, RunConfig, metrics, record, report, runfiles, stages
 from gadlib.data import eval_indices, load_dataset
+from gadlib.errors import GADWarning
 from gadlib.synthetic import blob_maps
 
 
@@ -442,7 +443,9 @@ def test_notebook_06_leaves_no_figure_or_controls_file_of_another_run_beside_its
     keep.write_text("this run's")
     results = report.run_results(cfg)  # notebook 06, as it runs
     report.write_tables(cfg, results)
-    written = record.write_run_record(cfg, results)
+    with pytest.warns(GADWarning, match="notebook 07's 9 table.* were removed") as said:
+        written = record.write_run_record(cfg, results)
+    assert "run notebook 07 again" in str(said[0].message)  # said, not removed unseen
     drawn = report.make_figures(cfg, data, results)
     assert written["controls_keys"] == {} and not [p.name for p in stale if p.exists()]
     assert keep.is_file() and all(p.is_file() for p in drawn)
