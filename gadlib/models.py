@@ -181,9 +181,12 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
                 "logits: save a module whose forward returns the logits (N, 2)"
             )
         if y.dim() != 2:
+            squeezed = (
+                " (a squeeze in its forward drops the batch dimension of one image: keep it)" if y.dim() == 1 else ""
+            )
             raise GADInputError(
                 f"checkpoint {path} gives outputs of shape {tuple(y.shape)} for one image: the pipeline explains "
-                "a classifier whose forward returns logits of shape (N, 2)"
+                f"a classifier whose forward returns logits of shape (N, 2){squeezed}"
             )
         outputs = y.shape[1]
         if outputs == 1:  # softmax([0, z]) is sigmoid(z)'s two probabilities

@@ -206,6 +206,8 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
     one_line_error(
         "forward returns a tuple, not a tensor of logits", load_classifier, tmp_path / "tuple.pt", "vgg16", 32
     )
+    torch.save(_Squeezed(), tmp_path / "squeezed.pt")
+    one_line_error(r"shape \(2,\) for one image.*a squeeze", load_classifier, tmp_path / "squeezed.pt", "vgg16", 32)
     torch.save(torch.nn.Conv2d(3, 2, 3), tmp_path / "maps.pt")
     one_line_error(
         r"outputs of shape \(1, 2, 30, 30\) for one image", load_classifier, tmp_path / "maps.pt", "vgg16", 32
@@ -218,6 +220,11 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
         "resnet18",
         32,
     )
+
+
+class _Squeezed(torch.nn.Module):  # (N, 2), but (2,) for one image
+    def forward(self, x):
+        return x.flatten(1)[:, :2].squeeze()
 
 
 class _Tuple(torch.nn.Module):  # logits and features, as some training code returns them
