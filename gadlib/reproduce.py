@@ -171,10 +171,11 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
             warnings.simplefilter("always", GADWarning)
             preflight(cfg, archs)
     finally:  # also before a refusal (the warning may be why); shown once recording ended, or recorded again
+        said_before = [f"warning: {w.message}" for w in said if issubclass(w.category, GADWarning)]
+        for line in said_before:
+            log(line)
         for w in said:
-            if issubclass(w.category, GADWarning):
-                log(f"warning: {w.message}")
-            else:
+            if not issubclass(w.category, GADWarning):
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     from .runfolder import holding, run_started
 
@@ -223,7 +224,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
                 + [(nb, archs[0]) for nb in FINAL]
             )
             # a warning said before the run (the notebooks say it again) is told once
-            seconds, told = {}, {f"warning: {w.message}" for w in said if issubclass(w.category, GADWarning)}
+            seconds, told = {}, set(said_before)
             progress = ChainProgress(len(steps), log)
 
             def tell(executed: Path) -> None:  # the notebook's warnings and notes, each once per run
