@@ -54,4 +54,4 @@ n_models = 1 + len(cfg.alphas)
 assert set(attr.precision) == set(cfg.methods) and set(attr.precision.values()) <= {"fp32", "bf16"}
 for m, v in attr.maps.items():
     assert v.shape == (n_models, 2, cfg.n_eval, cfg.image_size, cfg.image_size), m
-    assert v.isfinite().all() and (v >= 0).all(), m
+    assert v.isfinite().all(), m

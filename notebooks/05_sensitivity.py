@@ -39,7 +39,7 @@ extra = {}
 # %%
 from IPython.display import display
 
-from gadlib import stages, tables
+from gadlib import runfiles, stages, tables
 
 cfg, data = stages.setup(globals())
 
@@ -58,4 +58,8 @@ print("empty masks (RS undefined, left out of the means):", int(rs["rs"].isna().
 
 # %%
 assert set(rs["mask"]) == {"gad", "sup", "base", "base_hull"}
-assert (rs["rs"].dropna() >= 0).all()
+# the supplementary region (the original's hull minus GAD's) is empty, its RS undefined, exactly
+# where GAD's hull is the whole original hull (notebook 04's areas)
+rc = runfiles.read_csv(runfiles.RunFiles(cfg).rc_csv)[0]
+sup = rs[rs["mask"] == "sup"].merge(rc, on=["method", "hull_rule", "target", "image"], validate="one_to_one")
+assert len(sup) == len(rc) and sup["rs"].isna().equals(sup["area_gad"] == sup["area_orig"])

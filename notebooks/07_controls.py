@@ -90,7 +90,7 @@ written[f"sanity_{cfg.arch}"]
 
 # %%
 assert set(ctrl.rows["map"]) >= {"orig", "gad", "base", "gad0", "smooth"}
-assert (ctrl.paired["low"] <= ctrl.paired["high"]).all()
+assert (ctrl.paired["n"] > 0).all()  # every comparison has images, so none is undefined
 assert set(sane["map"]) == {"orig", "gad", "base"}
 everything_random = sane[(sane["step"] == sane["step"].max()) & (sane["map"] == "orig")]
 assert everything_random["spearman"].mean() < 0.99  # randomising every layer changes the maps

@@ -16,25 +16,42 @@ def test_top_q_keeps_the_largest_pixels_and_breaks_ties_by_position():
 
 def test_frac_max_rule():
     m = torch.tensor([[10.0, 1.0], [0.5, 0.0]])
-    assert cons.important(m, "frac_max", tau=0.1).tolist() == [[True, True], [False, False]]
+    assert cons.important(m, "frac_max", tau=0.1).tolist() == [[True, True], [False, False]]  # >= tau x max
+    # a map where the two rules disagree: frac_max keeps every pixel at least tau x the maximum,
+    # however many, where top_q keeps half of them
+    m = torch.tensor([[10.0, 9.0], [8.0, 0.5]])
+    assert cons.important(m, "frac_max", tau=0.1).tolist() == [[True, True], [True, False]]
+    assert cons.important(m, "frac_max", tau=0.85).tolist() == [[True, True], [False, False]]
+    assert cons.important(m, "frac_max", tau=0.95).tolist() == [[True, False], [False, False]]
+    assert cons.important(m, "top_q", 0.5).tolist() == [[True, True], [False, False]]
 
 
 def test_consensus_is_intersection_and_gad_never_adds_pixels():
+    # three models' 2 x 2 maps, each with its top half by hand: only the pixel (0, 0) is in all three
+    maps = torch.tensor([[[4.0, 3.0], [2.0, 1.0]], [[4.0, 1.0], [3.0, 2.0]], [[3.0, 1.0], [2.0, 4.0]]])
+    c = cons.consensus(maps, "top_q", 0.5)
+    assert c.tolist() == [[True, False], [False, False]]
+    assert torch.equal(cons.gad_map(maps[0], c), torch.tensor([[4.0, 0.0], [0.0, 0.0]]))
     maps = torch.rand(5, 3, 8, 8)
     maps[1:] = 0.9 * maps[:1] + 0.1 * maps[1:]  # models that mostly agree: a consensus of many pixels
     c = cons.consensus(maps, "top_q", 0.5)
-    every = torch.stack([cons.important(maps[k], "top_q", 0.5) for k in range(5)])
-    assert torch.equal(c, every.all(0)) and c.any()
+    assert c.any() and (c.flatten(-2).sum(-1) < 32).all()  # a strict part of the original's top half
     g = cons.gad_map(maps[0], c)
     assert torch.equal(g, torch.where(c, maps[0], 0.0))  # the original map on the consensus, 0 elsewhere
-    assert not ((g > 0) & ~every[0]).any()
 
 
-def test_matched_area_baseline_has_the_consensus_size():
+def test_matched_area_baseline_is_the_originals_top_pixels_at_the_consensus_size():
     maps = torch.rand(5, 4, 8, 8)
+    maps[1:] = 0.7 * maps[:1] + 0.3 * maps[1:]  # a consensus of several pixels, not the original's top ones
     c = cons.consensus(maps)
+    n = c.flatten(-2).sum(-1)
+    assert (n > 0).all()
     b = cons.matched_area_map(maps[0], c)
-    assert torch.equal((b > 0).flatten(-2).sum(-1), c.flatten(-2).sum(-1))
+    assert torch.equal((b > 0).flatten(-2).sum(-1), n)
+    kept = b > 0
+    for i in range(4):  # the original's own largest pixels: every kept one above every dropped one
+        assert maps[0, i][kept[i]].min() > maps[0, i][~kept[i]].max()
+    assert not torch.equal(kept, c)  # not GAD's pixels (the consensus) under another name
 
 
 def test_subset_hull_lies_inside_superset_hull():
@@ -56,9 +73,11 @@ def test_degenerate_masks_have_defined_hulls():
     line = empty.copy()
     line[1, 1] = line[1, 4] = True
     assert hull_mask(line)[1].tolist() == [False, True, True, True, True, False]
-    hulls = hull_masks(torch.from_numpy(np.stack([empty, one, line])))
-    rc = metrics.rc(hulls, hulls)
-    assert torch.isnan(rc[0]) and rc[1] == 1 and rc[2] == 1
+    hulls = hull_masks(torch.from_numpy(np.stack([empty, one, line])))  # the pipeline's fill
+    assert torch.equal(hulls, torch.from_numpy(np.stack([hull_mask(m) for m in (empty, one, line)])))
+    rc = metrics.rc(hulls, hulls[[1, 2, 2]])  # empty / point, point / line, line / line
+    assert rc.tolist() == [0.0, 0.25, 1.0]
+    assert torch.isnan(metrics.rc(hulls[1], hulls[0]))  # undefined against an empty original hull
 
 
 def test_rc_is_one_when_gad_map_equals_original():

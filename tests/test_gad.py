@@ -141,7 +141,7 @@ def test_every_captum_method_runs_through_gad_with_maps_of_the_inputs_spatial_sh
 def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(three_class):
     import gadlib.gad
 
-    _, gad, x, y = three_class
+    model, gad, x, y = three_class
     seen = []
 
     def hulls_seen(*args, **kwargs):  # the hulls evaluate computes, kept for the checks below
@@ -168,6 +168,20 @@ def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(t
         assert torch.equal(torch.tensor(rows["area_orig"].to_numpy()), area(h["orig"]).long())
         overlap = area(h["gad"] & h["base_hull"]) / area(h["gad"] | h["base_hull"])
         assert torch.allclose(torch.tensor(rows["iou_gad_base_hull"].to_numpy()).double(), overlap)
+        # each RS column is of its own region, by hand: the logit's change when the region is set
+        # to 0 (the default fill), per pixel; the supplementary region is the original's hull minus
+        # GAD's, empty (NaN) exactly where the two hulls are one
+        regions = {"gad": h["gad"], "sup": h["orig"] & ~h["gad"], "base": h["base"], "base_hull": h["base_hull"]}
+        t = torch.as_tensor(target).expand(8)[:, None]
+        with torch.no_grad():
+            logit = model(x[:8]).gather(1, t)[:, 0]
+            for kind, region in regions.items():
+                change = (logit - model(x[:8] * ~region[:, None]).gather(1, t)[:, 0]).abs().double()
+                by_hand = torch.where(area(region) > 0, change / area(region), torch.nan)
+                got = torch.tensor(rows[f"rs_{kind}"].to_numpy())
+                assert torch.allclose(got, by_hand, rtol=1e-4, atol=1e-7, equal_nan=True), kind
+        assert torch.equal(torch.tensor(rows["rs_sup"].isna().to_numpy()), area(h["gad"]) == area(h["orig"]))
+        assert rows["rs_sup"].notna().any()
     rc, rs = tables.rows_of_evaluation(rows, "saliency")  # the last: each image for its own class
     t1, t2 = tables.table1(rc), tables.table2(rs)
     # the reviewer's table runs on evaluate's rows too: the hull-matched hull is never smaller than GAD's

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from gadlib import GADInputError, RunConfig, metrics, record, report, runfiles, stages
-from gadlib.data import eval_indices, load_dataset
+from gadlib.data import eval_indices, load_dataset, normalize
 from gadlib.errors import GADWarning
 from gadlib.synthetic import blob_maps
 
@@ -335,6 +335,32 @@ def test_a_changed_setting_is_recomputed_by_its_stage_or_named_by_later_ones(fin
     with pytest.raises(GADInputError, match="was made with"):
         report.run_results(cfg)
     _through(cfg, data)  # restore for the next case
+
+
+def test_each_rs_row_is_its_own_regions_logit_change_per_pixel(finished_run):
+    """Notebook 05's rows, by hand from notebook 04's hulls: the target logit's change when the
+    region is set to 0 (the fill), over its area; the supplementary region is the original's
+    hull minus GAD's, undefined (NaN) exactly where the two hulls are one."""
+    tmp, data = finished_run
+    cfg = _smoke(tmp)
+    family = stages.model_family(cfg, data)
+    rs = stages.sensitivity(cfg, data, family).set_index(["method", "hull_rule", "target", "mask", "image"])["rs"]
+    hulls, _ = runfiles.load(runfiles.RunFiles(cfg).hulls)
+    x = normalize(stages.eval_images(cfg, data)[1].images)
+    checked = 0
+    with torch.no_grad():
+        logits = family.original(x)
+        for (method, rule), h in hulls.items():
+            regions = {"gad": h["gad"], "sup": h["orig"] & ~h["gad"], "base": h["base"], "base_hull": h["base_hull"]}
+            for t in (0, 1):
+                for kind, region in regions.items():
+                    area = region[t].flatten(1).sum(1).double()
+                    change = (logits[:, t] - family.original(x * ~region[t][:, None])[:, t]).abs().double()
+                    by_hand = torch.where(area > 0, change / area, torch.nan)
+                    got = torch.tensor([rs[(method, rule, t + 1, kind, i)] for i in range(len(x))])
+                    assert torch.allclose(got, by_hand, rtol=1e-4, atol=1e-8, equal_nan=True), (method, kind, t)
+                    checked += int(area.gt(0).sum())
+    assert checked > 0 and len(rs) == len(hulls) * 2 * 4 * len(x)
 
 
 def test_a_changed_occlusion_fill_recomputes_rs_and_stops_the_tables(finished_run):
