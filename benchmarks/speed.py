@@ -78,10 +78,11 @@ import pandas as pd
 import torch
 
 from gadlib import consensus as cons
+from gadlib import record
 from gadlib.attributions import attribution_maps, clear_prepared, map_agreement
 from gadlib.config import METHOD_SHORT, METHODS
 from gadlib.hulls import hull_mask, hull_masks, hull_matched_map
-from gadlib.models import build_model, pick_device
+from gadlib.models import build_model, describe_device, pick_device
 from gadlib.synthetic import blob_maps
 
 from captum_reference import captum_maps
@@ -139,18 +140,14 @@ def header(device: torch.device) -> str:
     import skimage
     import torchvision
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or 'x86-64'})"
-    git = ["git", "-C", str(ROOT)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    if (
-        commit
-        and subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-        ).stdout.strip()
-    ):
-        commit += " (with uncommitted changes)"
+    # as a run's record tells them (RUN.json): the CPU's model and bf16, and edits to the code
+    # that computes (the benchmarks' own too)
+    code = record.code_state((*record.RESULT_PATHS, "benchmarks"))
+    commit = (code["commit"] or "unknown")[:7]
+    if code["dirty"]:
+        commit += f" (with uncommitted changes: {', '.join(code['dirty_paths'])})"
     return (
-        f"device: {name}, {torch.get_num_threads()} CPU threads; commit {commit or 'unknown'}; "
+        f"device: {describe_device(device)}, {torch.get_num_threads()} CPU threads; commit {commit}; "
         f"torch {torch.__version__}, "
         f"torchvision {torchvision.__version__}, captum {captum.__version__}, scikit-image {skimage.__version__}, "
         f"python {platform.python_version()}"
