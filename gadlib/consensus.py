@@ -94,6 +94,11 @@ def views(original_map: torch.Tensor, consensus_mask: torch.Tensor) -> dict:
     }
 
 
+# The regions RS occludes (`occlusion_regions`), in the order tables and figures show them: the
+# paper's Sup and GAD, then the matched-area and hull-matched baselines
+RS_REGIONS = ("sup", "gad", "base", "base_hull")
+
+
 def occlusion_regions(hulls: dict) -> dict:
     """The regions RS occludes, from `hulls.region_hulls`: the GAD hull, the supplementary region
     (the original's hull minus the GAD hull), the matched-area baseline's hull and the

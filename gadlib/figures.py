@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from .config import METHOD_SHORT
+from .consensus import RS_REGIONS
 from .runfiles import atomic_write
 
 MAP_CMAP = "gray_r"  # white = unimportant, black = important, as in the paper
@@ -210,7 +211,7 @@ def rs_distribution(rs: pd.DataFrame, path: Path, title: str) -> Path:
         x="method",
         y="log10_rs",
         hue="mask",
-        hue_order=["gad", "sup", "base"],
+        hue_order=list(RS_REGIONS),  # every region notebook 05 scores
         row="arch",
         col="hull_rule",
         kind="box",

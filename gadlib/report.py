@@ -159,7 +159,7 @@ def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]
         rc_r, rs_r = rc[rc["hull_rule"] == rule], rs[rs["hull_rule"] == rule]
         tables[f"table1_{rule}"] = table1(rc_r)
         tables[f"table2_{rule}"] = table2(rs_r)
-        tables[f"table2_with_baseline_{rule}"] = table2(rs_r, ("sup", "gad", "base", "base_hull"))
+        tables[f"table2_with_baseline_{rule}"] = table2(rs_r, cons.RS_REGIONS)
         tables[f"direction_{rule}"] = direction_summary(rc_r, rs_r, cfg.bootstrap, cfg.seed).set_index(
             ["dataset", "arch", "method"]
         )

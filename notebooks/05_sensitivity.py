@@ -39,7 +39,7 @@ extra = {}
 # %%
 from IPython.display import display
 
-from gadlib import runfiles, stages, tables
+from gadlib import consensus, runfiles, stages, tables
 
 cfg, data = stages.setup(globals())
 
@@ -48,7 +48,7 @@ family = stages.model_family(cfg, data)
 rs = stages.sensitivity(cfg, data, family)
 for rule in cfg.hull_rules:
     print(f"Table 2 (RS x 10^2), hull rule {rule}")
-    display(tables.table2(rs[rs["hull_rule"] == rule], ("sup", "gad", "base", "base_hull")))
+    display(tables.table2(rs[rs["hull_rule"] == rule], consensus.RS_REGIONS))
 
 # %%
 print("empty masks (RS undefined, left out of the means):", int(rs["rs"].isna().sum()))
@@ -57,7 +57,7 @@ print("empty masks (RS undefined, left out of the means):", int(rs["rs"].isna().
 # ## Checks
 
 # %%
-assert set(rs["mask"]) == {"gad", "sup", "base", "base_hull"}
+assert set(rs["mask"]) == set(consensus.RS_REGIONS)
 # the supplementary region (the original's hull minus GAD's) is empty, its RS undefined, exactly
 # where GAD's hull is the whole original hull (notebook 04's areas)
 rc = runfiles.read_csv(runfiles.RunFiles(cfg).rc_csv)[0]

@@ -167,3 +167,8 @@ def test_notebook_07s_curves_on_cuda_equal_the_cpus(share):
     on_gpu = faithfulness.curves(model.cuda(), x, maps.cuda(), 1, fill, step=0.1, batch_size=16, share=share)
     for a, b in zip(on_cpu, on_gpu):
         torch.testing.assert_close(a, b.cpu(), rtol=1e-9, atol=1e-9)
+
+
+def test_rs_regions_name_every_region_rs_occludes():
+    h = {k: torch.zeros(1, 2, 2, dtype=torch.bool) for k in ("orig", "gad", "base", "base_hull")}
+    assert set(cons.occlusion_regions(h)) == set(cons.RS_REGIONS) and len(cons.RS_REGIONS) == 4
