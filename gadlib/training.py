@@ -274,6 +274,15 @@ def lowest_spearman(report: pd.DataFrame) -> pd.Series:
     return report.filter(regex=r"^spearman_logit\d+$").min(axis=1, skipna=False)
 
 
+def model_names(report: pd.DataFrame) -> pd.Series:
+    """Which model each row of a models report is (`family_report`, models.csv, one architecture's
+    rows after another's): "original" for an original's row, the one without Spearman values (a
+    support's alphas may be 0 too), else "support <alpha>", one alpha per class where they differ."""
+    alphas = report.filter(regex=r"^alpha_c\d+$").to_numpy()
+    names = pd.Series([f"support {alpha_text(a)}" for a in alphas], index=report.index)
+    return names.mask(lowest_spearman(report).isna(), "original")
+
+
 def warn_if_order_lost(report: pd.DataFrame, what: str = "") -> None:
     """One warning naming the supports whose logits do not keep the original's order (ORDER_KEPT)."""
     low = lowest_spearman(report)
@@ -298,6 +307,7 @@ __all__ = [
     "distanced_targets",
     "family_report",
     "lowest_spearman",
+    "model_names",
     "per_class_alphas",
     "predict_logits",
     "support_report",

@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 import torch
 
@@ -7,6 +8,8 @@ from gadlib.training import (
     alpha_columns,
     alpha_text,
     distanced_targets,
+    family_report,
+    model_names,
     support_report,
     train_support,
     warn_if_order_lost,
@@ -169,3 +172,16 @@ def test_supports_that_lose_the_originals_order_are_warned_about_where_the_commi
     said = [str(w.message) for w in recwarn]
     assert len(said) == 1 and "THE SUPPORTS OF vgg16 FOR ALPHA 2, 4, 6, 8 DO NOT KEEP THE ORDER" in said[0]
     assert "Spearman down to -0.83" in said[0]
+
+
+def test_a_models_report_names_its_original_even_beside_a_support_of_alpha_0():
+    """The tools read models.csv by these names: a support whose alphas are 0 (a control's, or a
+    class's) is no original, and per-class alphas name their support apart."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+    images, labels = torch.randn(20, 3, 2, 2), torch.arange(20) % 2
+    alphas = [(0.0, 0.0), (2.0, 2.0), (2.0, 6.0)]
+    report = family_report(model, [model] * 3, alphas, images, labels)
+    two = pd.concat([report.assign(arch="a"), report.assign(arch="b")], ignore_index=True)
+    names = ["original", "support 0", "support 2", "support 2/6"]
+    assert model_names(two).tolist() == names * 2

@@ -20,6 +20,7 @@ from run_tables import read, rules_of
 from gadlib.config import METHOD_SHORT
 from gadlib.runfiles import LATER_DEFAULTS
 from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, opposite_verdicts, to_markdown
+from gadlib.training import model_names
 
 PRECISION_FIELDS = ("precision", "train_precision")
 # What else a run's record says about how it ran; with the same settings, these are what differ.
@@ -55,8 +56,7 @@ def accuracies(a: Path, b: Path, labels: tuple[str, str]) -> pd.DataFrame:
     frames = []
     for run, label in zip((a, b), labels):
         df = read(run / "models.csv")
-        model = df["alpha_c1"].map(lambda v: "original" if v == 0 else f"support {v:g}")
-        frames.append(df.assign(model=model, run=label)[["arch", "model", "run", "accuracy"]])
+        frames.append(df.assign(model=model_names(df), run=label)[["arch", "model", "run", "accuracy"]])
     table = pd.concat(frames).pivot_table(index=["arch", "model"], columns="run", values="accuracy", sort=False)
     return table.dropna()  # the architectures both runs trained
 

@@ -39,7 +39,7 @@ from gadlib.stats import VERDICTS as VERDICT_WORDS
 from gadlib.stats import count_text
 from gadlib.sweep import NOT_HERE, listed_record, read_points
 from gadlib.tables import to_markdown
-from gadlib.training import ORDER_KEPT, lowest_spearman
+from gadlib.training import ORDER_KEPT, lowest_spearman, model_names
 
 # (file, column) -> the label of its count in the tables below
 VERDICTS = {
@@ -128,7 +128,7 @@ def seed_rows(sweep: Path, found: list[tuple[int, Path]], label: str | None = No
     for seed, folder in found:
         machine = json.loads((folder / "RUN.json").read_text())["device"].removeprefix("cpu: ")
         models = read(folder / "models.csv")
-        original = models[(models["alpha_c1"] == 0) & (models["alpha_c2"] == 0)].set_index("arch")["accuracy"]
+        original = models[model_names(models) == "original"].set_index("arch")["accuracy"]
         lowest = lowest_spearman(models).groupby(models["arch"]).min()  # over the supports (the original's is NaN)
         for rule, hulls in rules_of(folder).items():
             tables = {

@@ -15,6 +15,7 @@ import pandas as pd
 
 from gadlib.runfiles import read_csv
 from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, to_markdown
+from gadlib.training import model_names
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +53,7 @@ def summary(rev: str, folder: Path) -> dict:
     row["Table 2 top_q: median / max relative change"] = f"{rel.median():.0%} / {rel.max():.0%}"
     mn, _ = read_csv(folder / "models.csv")
     mo = old_csv(rev, folder / "models.csv")
-    orig_n, orig_o = mn[mn["alpha_c1"] == 0], mo[mo["alpha_c1"] == 0]
+    orig_n, orig_o = mn[model_names(mn) == "original"], mo[model_names(mo) == "original"]
     row["original accuracy, before -> now"] = ", ".join(
         f"{a} {o:.3f} -> {n:.3f}" for a, o, n in zip(orig_n["arch"], orig_o["accuracy"], orig_n["accuracy"])
     )
