@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -263,18 +264,30 @@ def read_csv(path: Path, **kwargs) -> tuple[pd.DataFrame | None, dict | None]:
     return pd.read_csv(path, skiprows=1 if st else 0, **kwargs), st
 
 
+KEY_COMMENT = "<!-- gad key"  # a Markdown table's last line: the key(s) of the rows it was made from
+
+
+def key_comment(*keys: str) -> str:
+    """The HTML comment that names the keys a Markdown table was made from ("gad keys" for several)."""
+    return f"{KEY_COMMENT}{'s' if len(keys) > 1 else ''} {' '.join(keys)} -->"
+
+
+def read_key(text: str) -> str | None:
+    """The one key of a Markdown table's `key_comment`, or None where it has none."""
+    found = re.search(rf"^{re.escape(KEY_COMMENT)} (\w+) -->$", text, re.M)
+    return found.group(1) if found else None
+
+
 def write_text(text: str, path: Path, st: dict | None = None) -> None:
     """A text file (Markdown table), with the stamp's key as a trailing HTML comment."""
     if st is not None:
-        text = text.rstrip("\n") + f"\n\n<!-- gad key {st['key']} -->\n"
+        text = text.rstrip("\n") + f"\n\n{key_comment(st['key'])}\n"
     atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def strip_key(text: str) -> str:
     """A Markdown table without the key comment `write_text` adds."""
-    return "\n".join(line for line in text.rstrip("\n").splitlines() if not line.startswith("<!-- gad key")).rstrip(
-        "\n"
-    )
+    return "\n".join(line for line in text.rstrip("\n").splitlines() if not line.startswith(KEY_COMMENT)).rstrip("\n")
 
 
 # ---------------------------------------------------------------- paths

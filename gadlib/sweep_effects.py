@@ -10,7 +10,6 @@ one cluster (`_pictures`), as notebook 07 resamples whole images.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from . import notices
 from .config import figures_root, runs_root
 from .data import eval_indices
 from .errors import GADInputError
-from .runfiles import DATA_FIELDS, LATER_DEFAULTS, _hash, load, normalise, read_csv
+from .runfiles import DATA_FIELDS, LATER_DEFAULTS, _hash, load, normalise, read_csv, read_key
 from .stats import cluster_bootstrap
 from .sweep import NOT_HERE, listed_record, points_not_here, read_context, read_points, run_folder_whole
 from .tables import hull_areas, logit_change_gain, method_label
@@ -315,10 +314,10 @@ def effects_not_current(figures: Path, hull_rule: str) -> str | None:
     are, and for effects made before they were stamped (those keep the clusters of their time)."""
     csv, md = figures / f"effects_{hull_rule}.csv", figures / f"effects_{hull_rule}.md"
     _, st = read_csv(csv) if csv.is_file() else (None, None)
-    found = re.search(r"<!-- gad key (\w+) -->", md.read_text()) if md.is_file() else None
+    found = read_key(md.read_text()) if md.is_file() else None
     if st is None:
         return f"{md.name} has a key but {csv.name} no stamp" if found else None
-    if not found or found.group(1) != st["key"]:
+    if found != st["key"]:
         return f"{md.name} is not of the effects in {csv.name}"
     if st.get("clusters") != CLUSTERS:
         return f"its intervals resample {st.get('clusters')}, this code's {CLUSTERS}"

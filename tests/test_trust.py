@@ -656,3 +656,14 @@ def test_what_a_run_read_back_is_told_by_the_file_systems_clock_not_the_process_
         began = run_started(cfg.run_dir)
         written.write_text("")
         assert record.read_back(cfg, [a], [], began) == [f"{a}/models/original.pt"]
+
+
+def test_a_tables_key_comment_is_read_back_as_written_and_stripped(tmp_path):
+    """Stale-table checks (readme_tables, sweep effects) read the key `write_text` writes."""
+    path = tmp_path / "t.md"
+    runfiles.write_text("| a |\n|---|\n| 1 |\n", path, {"key": "0123abcd"})
+    text = path.read_text()
+    assert runfiles.read_key(text) == "0123abcd" and runfiles.strip_key(text) == "| a |\n|---|\n| 1 |"
+    assert runfiles.read_key("| a |") is None
+    assert runfiles.read_key(runfiles.key_comment("k1", "k2")) is None  # several keys: no one key
+    assert runfiles.strip_key(f"x\n\n{runfiles.key_comment('k1', 'k2')}") == "x"

@@ -18,7 +18,7 @@ from folder_names import labels
 from run_tables import read, rules_of
 
 from gadlib.config import METHOD_SHORT
-from gadlib.runfiles import LATER_DEFAULTS
+from gadlib.runfiles import LATER_DEFAULTS, key_comment
 from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, opposite_verdicts, to_markdown
 from gadlib.training import model_names
 
@@ -172,7 +172,7 @@ def main(a: str, b: str) -> None:
     if accuracy is not None:
         print("\nTest accuracy of each model:\n")
         print(to_markdown(accuracy, floatfmt=".3f"))
-    print(f"\n<!-- gad key {json.loads((Path(b) / 'RUN.json').read_text())['tables_key']} -->")
+    print(f"\n{key_comment(json.loads((Path(b) / 'RUN.json').read_text())['tables_key'])}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from gadlib import paper
-from gadlib.runfiles import read_csv
+from gadlib.runfiles import key_comment, read_csv
 from gadlib.tables import paper_comparison
 
 
@@ -20,7 +20,7 @@ def main(folder: str, dataset: str, rule: str = "top_q") -> None:
     if st1 is None or st2 is None or st1["key"] != st2["key"]:
         sys.exit(f"error: {folder}'s table1 and table2 were not made together: rerun notebook 06")
     print(paper_comparison(ours1, ours2, dataset, f"{folder.name}, hull rule {rule}"))
-    print(f"\n<!-- gad key {st1['key']} -->")
+    print(f"\n{key_comment(st1['key'])}")
 
 
 if __name__ == "__main__":

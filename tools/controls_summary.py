@@ -20,7 +20,7 @@ from folder_names import labels
 from run_tables import MADE, read, record, rules_of
 
 from gadlib.config import METHOD_SHORT, runs_root
-from gadlib.runfiles import read_csv
+from gadlib.runfiles import key_comment, read_csv
 from gadlib.stats import VERDICTS, count_text
 from gadlib.tables import to_markdown
 
@@ -159,7 +159,7 @@ def main(*folders: str) -> None:
     order = list(METHOD_SHORT.values())
     first = pd.concat([first_step(p, a, names[p]) for p, a in zip(paths, archs)], axis=1)
     print(to_markdown(first.reindex(order).rename_axis("method")))
-    print(f"\n<!-- gad keys {' '.join(' '.join(keys[p].values()) for p in paths)} -->")
+    print(f"\n{key_comment(*[k for p in paths for k in keys[p].values()])}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 from run_tables import keys
 
 from gadlib.config import METHOD_SHORT
-from gadlib.runfiles import strip_key
+from gadlib.runfiles import read_key, strip_key
 from gadlib.sweep_effects import effects_not_current
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +51,7 @@ def check_made_by_run(path: Path) -> None:
     record = path.parent / "RUN.json"
     if not record.is_file():
         return
-    found = re.search(r"<!-- gad key (\w+) -->", path.read_text())
-    if not found or found.group(1) not in keys(json.loads(record.read_text())):
+    if read_key(path.read_text()) not in keys(json.loads(record.read_text())):
         sys.exit(
             f"error: {path} was not made from the rows of the run in {record}: "
             "rerun notebook 06 (or the make target that writes it)"

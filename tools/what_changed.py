@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gadlib.runfiles import read_csv
+from gadlib.runfiles import key_comment, read_csv
 from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, to_markdown
 from gadlib.training import model_names
 
@@ -64,7 +64,7 @@ def main(rev: str, *folders: str) -> None:
     rows = [summary(rev, Path(f)) for f in folders]
     keys = [json.loads((Path(f) / "RUN.json").read_text())["tables_key"] for f in folders]
     print(to_markdown(pd.DataFrame(rows).set_index("run").T.rename_axis(f"since {rev}")))
-    print(f"\n<!-- gad keys {' '.join(keys)} -->")
+    print(f"\n{key_comment(*keys)}")
 
 
 if __name__ == "__main__":
