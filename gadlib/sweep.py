@@ -46,7 +46,19 @@ POINT_COLUMNS = ["point", "group", "params", "status", "key", "seconds", "error"
 # clone, a lost runs/): its figures and key are whole, so tools/seed_checks.py reads it as done,
 # but notebook 08, which pools every point's per-image rows from its run folder, cannot.
 NOT_HERE = "run folder not on this machine"
-EFFECTS_FILES = ("effects_*.csv", "effects_*.md", "sweep_effects_*.png")  # what notebook 08 writes
+
+
+def effects_paths(folder: Path, hull_rule: str) -> dict[str, Path]:
+    """What notebook 08 writes in figures/<sweep>/ for one hull rule: the effects' table (csv, md)
+    and figure (png); hull_rule "*" gives the patterns of every rule's."""
+    return {
+        "csv": folder / f"effects_{hull_rule}.csv",
+        "md": folder / f"effects_{hull_rule}.md",
+        "png": folder / f"sweep_effects_{hull_rule}.png",
+    }
+
+
+EFFECTS_FILES = tuple(p.name for p in effects_paths(Path(), "*").values())
 
 
 def run_folder_whole(run_dir: Path, archs: list[str]) -> bool:
@@ -609,7 +621,8 @@ def summarise(name: str, runs_dir=None, figures_dir=None) -> None:
         raise GADInputError(f"{err.ename}: {err.evalue} (executed notebook: {runs / '08_sweep.ipynb'})") from None
     finally:
         kernel.close()
-    print(f"notebook 08: {figures}/sweep_effects_{rule}.png and effects_{rule}.md (executed: {runs}/08_sweep.ipynb)")
+    made = effects_paths(figures, rule)
+    print(f"notebook 08: {made['png']} and {made['md'].name} (executed: {runs}/08_sweep.ipynb)")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from .data import eval_indices
 from .errors import GADInputError
 from .runfiles import DATA_FIELDS, LATER_DEFAULTS, _hash, load, normalise, read_csv, read_key
 from .stats import cluster_bootstrap
-from .sweep import NOT_HERE, listed_record, points_not_here, read_context, read_points, run_folder_whole
+from .sweep import NOT_HERE, effects_paths, listed_record, points_not_here, read_context, read_points, run_folder_whole
 from .tables import hull_areas, logit_change_gain, method_label
 
 MEASURES = {
@@ -312,7 +312,7 @@ def effects_not_current(figures: Path, hull_rule: str) -> str | None:
     """Why figures/<sweep>/effects_<rule>.{csv,md} are not the effects of the points the sweep's
     index lists as finished (with the keys it lists), nor of this code's clusters; None where they
     are, and for effects made before they were stamped (those keep the clusters of their time)."""
-    csv, md = figures / f"effects_{hull_rule}.csv", figures / f"effects_{hull_rule}.md"
+    csv, md = (effects_paths(figures, hull_rule)[kind] for kind in ("csv", "md"))
     _, st = read_csv(csv) if csv.is_file() else (None, None)
     found = read_key(md.read_text()) if md.is_file() else None
     if st is None:
@@ -333,11 +333,10 @@ def remove_stale_effects(figures: Path) -> list[str]:
     """Remove each hull rule's effects (csv, md, figure) that `effects_not_current` finds stale, as
     a sweep call that changed its index but could not run notebook 08 leaves them; one line each."""
     said = []
-    for csv in sorted(figures.glob("effects_*.csv")):
+    for csv in sorted(figures.glob(effects_paths(Path(), "*")["csv"].name)):
         rule = csv.stem.removeprefix("effects_")
         if why := effects_not_current(figures, rule):
-            names = [f"effects_{rule}.csv", f"effects_{rule}.md", f"sweep_effects_{rule}.png"]
-            gone = [figures / n for n in names if (figures / n).exists()]
+            gone = [path for path in effects_paths(figures, rule).values() if path.exists()]
             for path in gone:
                 path.unlink()
             said.append(f"removed {', '.join(p.name for p in gone)}: {why} (the sweep's notebook 08 makes them again)")
@@ -351,7 +350,7 @@ def write(table: pd.DataFrame, points: pd.DataFrame, name: str, hull_rule: str, 
     from .tables import to_markdown
 
     _, figures = sweep_dirs(name, None, figures_dir)
-    csv, md = figures / f"effects_{hull_rule}.csv", figures / f"effects_{hull_rule}.md"
+    csv, md = (effects_paths(figures, hull_rule)[kind] for kind in ("csv", "md"))
     st = effects_stamp(points, hull_rule)
     wide = table.assign(estimate=table.apply(lambda r: f"{r['mean']:.3g} [{r['low']:.3g}, {r['high']:.3g}]", axis=1))
     keys = ["parameter", "value", "arch", "method"]

@@ -45,5 +45,7 @@ print(md.read_text())
 
 # %%
 _, out = sweep_effects.sweep_dirs(sweep, runs_dir, figures_dir)
-path = figures.sweep_effects(table, out / f"sweep_effects_{hull_rule}.png", f"sweep {sweep}, hull rule {hull_rule}")
+path = figures.sweep_effects(
+    table, sweep_effects.effects_paths(out, hull_rule)["png"], f"sweep {sweep}, hull rule {hull_rule}"
+)
 display(Image(filename=path))
