@@ -364,6 +364,11 @@ def verdict_shares(table: pd.DataFrame, path: Path, title: str) -> Path:
     image size and architecture: the share of its (seed, method, class) cells where the comparison
     holds (GAD's side ahead, shown), is undecided or fails, from `table` (bar, hulls, comparison,
     verdict, cells), with the cells' count beside each bar."""
+    # a comparison or verdict renamed where the table is made would else fall out of the picture unseen
+    if unknown := sorted(set(table["comparison"]) - set(VERDICT_PANELS)):
+        raise ValueError(f"verdict_shares: no panel for the comparisons {unknown} (figures.VERDICT_PANELS)")
+    if unknown := sorted(set(table["verdict"]) - set(VERDICT_COLOURS)):
+        raise ValueError(f"verdict_shares: no colour for the verdicts {unknown} (figures.VERDICT_COLOURS)")
     bars = list(dict.fromkeys(table["bar"]))
     rules = list(dict.fromkeys(table["hulls"]))
     panels = [c for c in VERDICT_PANELS if c in set(table["comparison"])]
