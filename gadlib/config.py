@@ -372,6 +372,36 @@ class RunConfig:
 SETTINGS = [f.name for f in dataclasses.fields(RunConfig)]  # every setting a run takes
 
 
+def yaml_problem(err: Exception) -> str:
+    """What a YAML parser error says is wrong, and where, on one line."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{getattr(err, 'problem', None) or type(err).__name__}{where}"
+
+
+def parse_value(item: str, example: str = "-p classes='[cats, dogs]'"):
+    """The value of a NAME=VALUE item as the runner and the sweep read it: a Python literal
+    ("0.3", "[2, 4]", "None"), else YAML ("[cats, dogs]", "true"), else the text itself (a path,
+    a name). A list or mapping YAML cannot read either is a one-line error that shows `example`."""
+    import ast
+
+    import yaml
+
+    text = item.partition("=")[2]
+    if not text.strip():  # an unset shell variable: kept as given, so that a setting can refuse it
+        return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        if text.lstrip()[:1] in ("[", "{"):
+            raise GADInputError(f"-p {item!r} is not a list of values ({yaml_problem(err)}): e.g. {example}") from None
+        return text
+
+
 def unknown_settings(names: list[str], what: str = "parameter(s)") -> str:
     """The one-line error for names that are not settings, each with the nearest one where there
     is one ("'ig_step' (did you mean ig_steps?)")."""

@@ -20,7 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
-from .config import ARCHS, ROOT, RunConfig, absolute_folder_variables, absolute_paths
+from .config import ARCHS, ROOT, RunConfig, absolute_folder_variables, absolute_paths, parse_value
 from .errors import GADInputError, GADWarning, stopped_by_user
 
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -28,13 +28,6 @@ PER_RUN = ("01_data",)
 PER_ARCH = ("02_support_training", "03_attributions", "04_complexity", "05_sensitivity")
 CONTROLS = ("07_controls",)  # for the first architecture only (its support training is doubled)
 FINAL = ("06_figures",)
-
-
-def _value(text: str):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 class _KernelError:
@@ -311,7 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     values = {}
     for item in args.param:
         name, _, text = item.partition("=")
-        value = _value(text)
+        try:
+            value = parse_value(item)
+        except GADInputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         if name == "extra":  # the notebooks' own form: -p "extra={'consensus_q': 0.3}"
             if not isinstance(value, dict):
                 print(

@@ -23,7 +23,6 @@ memory) has its point run again on another worker by Dask.
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import itertools
 import json
@@ -36,7 +35,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import ARCHS, SETTINGS, RunConfig, absolute_paths, figures_root, runs_root, unknown_settings
+from .config import (
+    ARCHS,
+    SETTINGS,
+    RunConfig,
+    absolute_paths,
+    figures_root,
+    parse_value,
+    runs_root,
+    unknown_settings,
+    yaml_problem,
+)
 from .errors import GADInputError, stopped_by_user
 from .runfiles import FAMILY_FIELDS, atomic_write
 from .runfolder import holder_path
@@ -75,13 +84,6 @@ def points_not_here(points: pd.DataFrame) -> list[str]:
 
 
 # ---------------------------------------------------------------- the grid
-def _yaml_problem(err: Exception) -> str:
-    """What a YAML parser error says is wrong, and where, on one line."""
-    mark = getattr(err, "problem_mark", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    return f"{getattr(err, 'problem', None) or type(err).__name__}{where}"
-
-
 def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list]:
     """{name: [values]} from `-p name=[v1, v2]` items (Python or YAML lists; one value is a list
     of one) and an optional YAML file of `name: [values]`; -p wins over the file."""
@@ -95,7 +97,7 @@ def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list
         try:
             loaded = yaml.safe_load(path.read_text())
         except yaml.YAMLError as err:
-            raise GADInputError(f"grid file {path} is not valid YAML ({_yaml_problem(err)}): fix it") from None
+            raise GADInputError(f"grid file {path} is not valid YAML ({yaml_problem(err)}): fix it") from None
         if not isinstance(loaded, dict):
             raise GADInputError(f"grid file {path} is not a mapping of `name: [values]`")
         grid.update(loaded)
@@ -103,15 +105,7 @@ def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list
         name, eq, text = item.partition("=")
         if not eq or not name:
             raise GADInputError(f"-p {item!r}: write NAME=[VALUES], e.g. -p consensus_q='[0.3, 0.5]'")
-        try:
-            grid[name] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            try:
-                grid[name] = yaml.safe_load(text)
-            except yaml.YAMLError as err:
-                raise GADInputError(
-                    f"-p {item!r} is not a list of values ({_yaml_problem(err)}): e.g. -p consensus_q='[0.3, 0.5]'"
-                ) from None
+        grid[name] = parse_value(item, "-p consensus_q='[0.3, 0.5]'")
     for name in list(grid):
         if name not in SETTINGS:
             raise GADInputError(unknown_settings([name], "sweep setting"))

@@ -218,6 +218,15 @@ def test_another_warning_before_the_run_is_shown_as_python_shows_it(runner, tmp_
     assert code == 2 and err == "error: refused after the note" and len(shown) == 1
 
 
+def test_a_list_of_bare_words_is_read_as_the_sweep_reads_it(runner, tmp_path):
+    """-p classes=[cats, horses] is a list of two names (YAML), as in a sweep's grid, not the text
+    '[cats, horses]'; a list that does not close is a one-line error with an example."""
+    root = _pets(tmp_path / "pets")
+    argv = ["--dataset", "folder", "--data-dir", str(root), "--archs", "resnet18"]
+    _fails_fast(runner(*argv, "-p", "classes=[cats, horses]"), f"class folder {root / 'horses'} does not exist")
+    _fails_fast(runner(*argv, "-p", "classes=[cats, dogs"), "-p 'classes=[cats, dogs' is not a list of values")
+
+
 def test_an_empty_checkpoint_is_refused_not_taken_for_none(runner):
     """checkpoint= with nothing after it (an unset $CKPT) would otherwise train a classifier here."""
     _fails_fast(runner("--archs", "resnet18", "-p", "checkpoint="), "checkpoint is empty")
