@@ -316,15 +316,13 @@ def _maps_one_model(
 
 
 def map_agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-map Spearman rank correlation and top-half Jaccard (`metrics.agreement`) between two
-    stacks of maps."""
-    from .consensus import pixel_ranks
+    """Per-map Spearman rank correlation (`sanity.spearman`: tied pixels, such as a map's zeros,
+    share their average rank, so two maps' zeros do not agree by position) and top-half Jaccard
+    (`metrics.agreement`) between two stacks of maps."""
     from .metrics import agreement
+    from .sanity import spearman
 
-    ra = pixel_ranks(a).flatten(-2).double()
-    rb = pixel_ranks(b).flatten(-2).double()
-    ra, rb = ra - ra.mean(-1, keepdim=True), rb - rb.mean(-1, keepdim=True)
-    rho = (ra * rb).sum(-1) / (ra.norm(dim=-1) * rb.norm(dim=-1))
+    rho = torch.from_numpy(spearman(a.detach().float(), b.detach().float()))
     return rho, agreement(important(a, "top_q", 0.5), important(b, "top_q", 0.5))
 
 

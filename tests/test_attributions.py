@@ -380,3 +380,13 @@ def test_on_a_gpu_the_engine_leaves_cudnns_setting_as_it_found_it():
         assert torch.backends.cudnn.benchmark is False
     finally:
         torch.backends.cudnn.benchmark = before
+
+
+def test_map_agreement_does_not_count_two_maps_zeros_as_agreeing():
+    """Sparse maps (Guided Backprop's, Deconvolution's) are mostly 0: ranked by position, the
+    zeros of two maps whose one bright pixel differs would agree almost perfectly."""
+    a, b = torch.zeros(1, 8, 8), torch.zeros(1, 8, 8)
+    a[0, 0, 0], b[0, 7, 7] = 1.0, 1.0
+    rho, jaccard = map_agreement(a, b)
+    assert float(rho[0]) < 0 and float(jaccard[0]) == 0
+    assert float(map_agreement(a, a)[0][0]) == pytest.approx(1.0)
