@@ -99,7 +99,8 @@ def _warn_if_labels_disagree(logits: torch.Tensor, labels: torch.Tensor) -> None
     if accuracy < chance / 2:
         notices.warn(
             f"the model predicts {accuracy:.0%} of the training labels, per class (chance: {chance:.0%}): the "
-            "labels are likely not in its class order; with folder_images, give classes={folder: the model's index}"
+            "labels are likely not in its class order: number them as its outputs are (folder_images: "
+            "classes={folder: the model's index}; the runner: classes in the order of its outputs)"
         )
 
 
