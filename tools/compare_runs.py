@@ -17,7 +17,7 @@ import pandas as pd
 from folder_names import labels
 from run_tables import read, rules_of
 
-from gadlib.config import METHOD_SHORT
+from gadlib.config import METHOD_SHORT, THRESHOLD_RULES
 from gadlib.runfiles import LATER_DEFAULTS, key_comment
 from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, opposite_verdicts, to_markdown
 from gadlib.training import model_names
@@ -74,7 +74,7 @@ def compare(a: Path, b: Path) -> pd.DataFrame:
     # a sweep point against an older copy of itself are both `seed-0`: one label would pool them
     names = dict(zip((a, b), labels([a, b])))
     rows, only = [], {name: set() for name in names.values()}
-    for rule in ("top_q", "frac_max"):
+    for rule in THRESHOLD_RULES:
         # a run without this hull rule has no table of it; one with it must have it, stamp-checked
         da, db = (
             read(run / f"direction_{rule}.csv", index_col=[0, 1, 2]) if rule in rules_of(run) else None

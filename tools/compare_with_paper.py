@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from gadlib import paper
+from gadlib.config import THRESHOLD_RULES
 from gadlib.runfiles import key_comment, read_csv
 from gadlib.tables import paper_comparison
 
@@ -28,7 +29,7 @@ if __name__ == "__main__":
     ap.add_argument("folder", help="a run's figures folder, e.g. figures/catsdogs-cpu")
     datasets = sorted(paper.table1().index.unique(0))
     ap.add_argument("dataset", help=f"the paper's dataset to compare with: {' or '.join(datasets)}")
-    ap.add_argument("rule", nargs="?", default="top_q", choices=("top_q", "frac_max"), help="hull rule (default top_q)")
+    ap.add_argument("rule", nargs="?", default="top_q", choices=THRESHOLD_RULES, help="hull rule (default top_q)")
     args = ap.parse_args()
     if args.dataset not in datasets:
         sys.exit(f"error: the paper has no dataset {args.dataset!r}: choose {' or '.join(datasets)}")

@@ -20,7 +20,7 @@ import sys
 import pandas as pd
 from reviewer_checks import frame
 
-from gadlib.config import figures_root
+from gadlib.config import THRESHOLD_RULES, figures_root
 from gadlib.errors import GADInputError
 from gadlib.sweep_effects import read_sweep
 from gadlib.tables import to_markdown
@@ -56,9 +56,9 @@ def main(*args: str) -> None:
         prog="python tools/rc_ties.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("sweeps", nargs="+", help="sweep names (runs/<sweep>/ must be on this machine)")
-    ap.add_argument("--rule", default="frac_max", choices=("frac_max", "top_q"), help="the hull rule")
+    ap.add_argument("--rule", default="frac_max", choices=THRESHOLD_RULES, help="the hull rule")
     parsed = ap.parse_args(args)
-    table = {}
+    table, made_all = {}, []
     for name in parsed.sweeps:
         try:
             points, rc, _ = read_sweep(name)
@@ -67,6 +67,7 @@ def main(*args: str) -> None:
         made = {
             p: json.loads((figures_root() / name / p / "RUN.json").read_text())["parameters"] for p in points["point"]
         }
+        made_all += made.values()
         pixels = pd.Series({p: params["image_size"] ** 2 for p, params in made.items()})
         rows = rc[rc["hull_rule"] == parsed.rule]
         if rows.empty:
@@ -74,7 +75,9 @@ def main(*args: str) -> None:
         setting = rows["point"].map({p: (params["image_size"], params["train_epochs"]) for p, params in made.items()})
         for (size, epochs, arch), part in rows.groupby([setting.str[0], setting.str[1], "arch"], sort=False):
             table[(name, size, epochs, arch)] = ties(part, pixels)
-    rule = {"frac_max": "10%-of-max", "top_q": "top-50%"}[parsed.rule]
+    # the rule's label at the sweeps' own threshold (one for all, else both named)
+    shown = {f"{p['hull_tau']:.0%}-of-max" if parsed.rule == "frac_max" else f"top-{p['hull_q']:.0%}" for p in made_all}
+    rule = " / ".join(sorted(shown))
     print(
         f"RC = 1 (GAD's hull the original's) and RC > 1 under {rule} hulls, per sweep, image size, training "
         "epochs and architecture, pooled over the seeds; then, by how much of the image the original's hull "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gadlib.config import THRESHOLD_RULES
 from gadlib.runfiles import key_comment, read_csv
 from gadlib.tables import DIRECTION_VERDICTS, direction_verdict, to_markdown
 from gadlib.training import model_names
@@ -29,7 +30,7 @@ def summary(rev: str, folder: Path) -> dict:
     folder = folder.resolve()
     row = {"run": folder.name}
     flipped = []
-    for rule in ("top_q", "frac_max"):
+    for rule in THRESHOLD_RULES:
         new, _ = read_csv(folder / f"direction_{rule}.csv", index_col=[0, 1, 2])
         old = old_csv(rev, folder / f"direction_{rule}.csv", index_col=[0, 1, 2])
         if new is None or old is None:
