@@ -58,8 +58,9 @@ print("empty masks (RS undefined, left out of the means):", int(rs["rs"].isna().
 
 # %%
 assert set(rs["mask"]) == set(consensus.RS_REGIONS)
-# the supplementary region (the original's hull minus GAD's) is empty, its RS undefined, exactly
-# where GAD's hull is the whole original hull (notebook 04's areas)
+# one row per region for each (method, hull rule, target, image) notebook 04 scored, and GAD's
+# RS undefined exactly where its hull is empty (notebook 04's areas)
 rc = runfiles.read_csv(runfiles.RunFiles(cfg).rc_csv)[0]
-sup = rs[rs["mask"] == "sup"].merge(rc, on=["method", "hull_rule", "target", "image"], validate="one_to_one")
-assert len(sup) == len(rc) and sup["rs"].isna().equals(sup["area_gad"] == sup["area_orig"])
+gad = rs[rs["mask"] == "gad"].merge(rc, on=["method", "hull_rule", "target", "image"], validate="one_to_one")
+assert len(rs) == len(consensus.RS_REGIONS) * len(rc) and len(gad) == len(rc)
+assert gad["rs"].isna().equals(gad["area_gad"] == 0)

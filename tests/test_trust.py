@@ -340,7 +340,7 @@ def test_a_changed_setting_is_recomputed_by_its_stage_or_named_by_later_ones(fin
 def test_each_rs_row_is_its_own_regions_logit_change_per_pixel(finished_run):
     """Notebook 05's rows, by hand from notebook 04's hulls: the target logit's change when the
     region is set to 0 (the fill), over its area; the supplementary region is the original's
-    hull minus GAD's, undefined (NaN) exactly where the two hulls are one."""
+    hull minus GAD's; a region's RS is undefined (NaN) exactly where it is empty."""
     tmp, data = finished_run
     cfg = _smoke(tmp)
     family = stages.model_family(cfg, data)
