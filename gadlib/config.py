@@ -233,6 +233,17 @@ class RunConfig:
         cfg.validate()
         return cfg
 
+    @classmethod
+    def from_params(cls, params: dict) -> "RunConfig":
+        """A run's settings as a notebook builds them from its parameters (those named like a
+        field) and its `extra` dict of any other field; one given both ways is refused. The
+        runner's and the sweep's checks before a run build them so too."""
+        extra = params.get("extra") or {}
+        given = {k: v for k, v in params.items() if k in cls.__dataclass_fields__}
+        if twice := sorted(set(given) & set(extra)):
+            raise GADInputError(f"{', '.join(twice)} given both as a parameter and in extra: give each once")
+        return cls.build(**given, **extra)
+
     def validate(self) -> None:
         def choose(what, value, allowed):
             if value not in allowed:

@@ -155,9 +155,7 @@ def run_chain(params: dict, archs: list[str], log=print, with_controls: bool = T
     if given is not None:
         raise GADInputError(f"arch={given} is set per notebook from --archs: give --archs {given} (make: ARCH={given})")
     # Settings first, with nothing heavy imported yet, so that bad input is answered in seconds.
-    cfg = RunConfig.build(
-        **{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__}, **params.get("extra", {})
-    )
+    cfg = RunConfig.from_params(params)
     said: list[warnings.WarningMessage] = []  # the console's "warning: ..." lines, as the notebooks' are
     try:
         with warnings.catch_warnings(record=True) as said:

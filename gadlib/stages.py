@@ -44,17 +44,12 @@ def setup(namespace: dict) -> tuple[RunConfig, Dataset]:
     from .data import load_dataset
 
     fields = set(SETTINGS)
-    given = {k: v for k, v in namespace.items() if k in fields}
     # Papermill injects a -p name the parameters cell lacks as a variable of its own, with a
     # warning that also comes for settings outside the cell (runs_dir), which do apply: a name of
     # its injected cell that is no setting (a misspelt one, say) would be ignored, so it stops here.
     if stray := sorted(injected_names(namespace) - fields - {"extra"}):
         raise GADInputError(unknown_settings(stray))
-    extra = namespace.get("extra") or {}
-    twice = sorted(set(given) & set(extra))
-    if twice:
-        raise GADInputError(f"{', '.join(twice)} given both as a parameter and in extra: give each once")
-    cfg = RunConfig.build(**given, **extra)
+    cfg = RunConfig.from_params({k: v for k, v in namespace.items() if k in fields or k == "extra"})
     if on_the_cpu(cfg.device):
         keep_freed_memory()  # large tensors reuse freed pages instead of faulting fresh ones in
     print(f"run folder: {cfg.run_dir}  profile: {cfg.profile}  arch: {cfg.arch}")

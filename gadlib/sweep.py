@@ -128,8 +128,7 @@ def check_points(grid: dict[str, list], base: dict) -> None:
     from .reproduce import notebook_params
 
     def build(values: dict) -> None:
-        values = notebook_params(values)
-        RunConfig.build(**{k: v for k, v in values.items() if k != "extra"}, **values.get("extra", {}))
+        RunConfig.from_params(notebook_params(values))
 
     build(base)  # the settings every point shares, named as such
     for params in points_of(grid):
