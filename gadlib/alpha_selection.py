@@ -31,11 +31,11 @@ import sys
 import pandas as pd
 import torch
 
-from .config import figures_root
+from .config import PAPER_ALPHAS, figures_root
 from .errors import GADInputError
 
 CANDIDATES = (1, 2, 3, 4, 6, 8, 10, 12, 16, 24)
-PAPER = [2, 4, 6, 8]
+PAPER = [int(a) for a in PAPER_ALPHAS]  # as whole numbers: the points' names and grids spell them so
 EVALUATED = [[1, 2, 3, 4], [8, 10, 12, 16]]  # besides the chosen and the paper's: a low and a high set
 
 

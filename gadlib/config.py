@@ -29,6 +29,11 @@ METHOD_SHORT = {
 }
 DATASETS = ("synthetic", "folder", "kaggle", "cub")
 THRESHOLD_RULES = ("top_q", "frac_max")
+# METHOD.md's values, the defaults wherever they are taken (the pipeline, GAD, the consensus rules)
+PAPER_ALPHAS = (2.0, 4.0, 6.0, 8.0)
+TOP_Q = 0.5  # top_q: the top half of a map's pixels
+FRAC_MAX_TAU = 0.1  # frac_max: the pixels at least a tenth of the map's maximum
+SUPPORT_LR = 4e-5
 OCCLUSION_FILLS = ("zero", "black")
 PRECISIONS = ("auto", "fp32", "bf16")
 SUPPORT_MODES = ("train", "frozen")
@@ -133,7 +138,7 @@ PROFILES: dict[str, dict] = {
         n_test=400,
         train_epochs=5,
         support_epochs=2,
-        alphas=[2.0, 4.0, 6.0, 8.0],
+        alphas=list(PAPER_ALPHAS),
         n_eval=64,
         ig_steps=16,
         batch_size=64,
@@ -144,7 +149,7 @@ PROFILES: dict[str, dict] = {
         n_test=400,
         train_epochs=8,
         support_epochs=2,
-        alphas=[2.0, 4.0, 6.0, 8.0],
+        alphas=list(PAPER_ALPHAS),
         n_eval=64,
         ig_steps=16,
         batch_size=64,
@@ -155,7 +160,7 @@ PROFILES: dict[str, dict] = {
         n_test=1000,
         train_epochs=20,
         support_epochs=10,
-        alphas=[2.0, 4.0, 6.0, 8.0],
+        alphas=list(PAPER_ALPHAS),
         n_eval=512,
         ig_steps=50,
         batch_size=64,
@@ -193,10 +198,10 @@ class RunConfig:
     # other models than fp32 does
     train_precision: str = "auto"
     # supports (METHOD.md step 2)
-    alphas: list[float] = dataclasses.field(default_factory=lambda: [2.0, 4.0, 6.0, 8.0])
+    alphas: list[float] = dataclasses.field(default_factory=lambda: list(PAPER_ALPHAS))
     alphas_c2: list[float] | None = None  # alpha for class-2 images; None = same as alphas
     support_epochs: int = 2
-    support_lr: float = 4e-5
+    support_lr: float = SUPPORT_LR
     # train: batch norm uses batch statistics (and updates its running ones) and dropout is on
     # while a support trains, as in the paper's fine-tuning; frozen: both held in eval mode
     support_mode: str = "train"
@@ -208,11 +213,11 @@ class RunConfig:
     precision: str = "auto"  # auto: bf16 where the device has it and the maps still agree with fp32
     # consensus (METHOD.md step 3) and hulls (metrics)
     consensus_rule: str = "top_q"
-    consensus_q: float = 0.5
-    consensus_tau: float = 0.1
+    consensus_q: float = TOP_Q
+    consensus_tau: float = FRAC_MAX_TAU
     hull_rules: list[str] = dataclasses.field(default_factory=lambda: ["top_q", "frac_max"])
-    hull_q: float = 0.5
-    hull_tau: float = 0.1
+    hull_q: float = TOP_Q
+    hull_tau: float = FRAC_MAX_TAU
     occlusion_fill: str = "zero"
     # controls (notebook 07)
     smoothgrad_noise: float = 0.15  # SmoothGrad's noise sd, as a share of the input range

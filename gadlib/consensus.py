@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from .config import FRAC_MAX_TAU, TOP_Q
 from .errors import GADInputError
 
 
@@ -49,7 +50,7 @@ def top_k_mask(maps: torch.Tensor, k: torch.Tensor | int) -> torch.Tensor:
     return ((above | tied) & (flat > 0)).view(maps.shape)
 
 
-def important(maps: torch.Tensor, rule: str = "top_q", q: float = 0.5, tau: float = 0.1) -> torch.Tensor:
+def important(maps: torch.Tensor, rule: str = "top_q", q: float = TOP_Q, tau: float = FRAC_MAX_TAU) -> torch.Tensor:
     """Important pixels of each map: the top `q` fraction of pixels ("top_q") or the pixels at
     least `tau` x the map's maximum ("frac_max"). Zero-valued pixels are never important."""
     if rule == "top_q":
@@ -60,7 +61,7 @@ def important(maps: torch.Tensor, rule: str = "top_q", q: float = 0.5, tau: floa
     raise GADInputError(f"unknown threshold rule {rule!r}: choose top_q or frac_max")
 
 
-def consensus(maps: torch.Tensor, rule: str = "top_q", q: float = 0.5, tau: float = 0.1) -> torch.Tensor:
+def consensus(maps: torch.Tensor, rule: str = "top_q", q: float = TOP_Q, tau: float = FRAC_MAX_TAU) -> torch.Tensor:
     """`maps` is (models, ..., H, W) with the original model first. Returns the pixels that every
     model ranks important."""
     return important(maps, rule, q, tau).all(dim=0)
@@ -77,7 +78,7 @@ def matched_area_map(original_map: torch.Tensor, consensus_mask: torch.Tensor) -
     return original_map * top_k_mask(original_map, k)
 
 
-def regions(maps: torch.Tensor, rule: str = "top_q", q: float = 0.5, tau: float = 0.1):
+def regions(maps: torch.Tensor, rule: str = "top_q", q: float = TOP_Q, tau: float = FRAC_MAX_TAU):
     """GAD step 3 in one call, for (models, ..., H, W) maps with the original first: the
     consensus mask and the three maps the evaluation compares, {"orig", "gad", "base"} (the
     original, the GAD map and the matched-area baseline)."""

@@ -35,7 +35,7 @@ from . import consensus as cons
 from . import inputs as checks
 from . import metrics, notices, runfiles
 from .attributions import attribution_maps, captum_class
-from .config import METHODS
+from .config import FRAC_MAX_TAU, METHODS, PAPER_ALPHAS, SUPPORT_LR, TOP_Q
 from .errors import GADInputError
 from .hulls import region_hulls
 from .models import SCRIPTED, predict_logits
@@ -140,11 +140,11 @@ class GAD:
         self,
         model: nn.Module,
         method,
-        alphas: Sequence = (2, 4, 6, 8),
+        alphas: Sequence = PAPER_ALPHAS,
         supports: Sequence[nn.Module] | None = None,
         rule: str = "top_q",
-        q: float = 0.5,
-        tau: float = 0.1,
+        q: float = TOP_Q,
+        tau: float = FRAC_MAX_TAU,
         pair: tuple[int, int] | None = None,
     ):
         if not isinstance(model, nn.Module):
@@ -193,7 +193,7 @@ class GAD:
         images: torch.Tensor,
         labels: torch.Tensor,
         epochs: int = 10,
-        lr: float = 4e-5,
+        lr: float = SUPPORT_LR,
         batch_size: int = 32,
         seed: int = 0,
         mode: str = "train",
@@ -367,8 +367,8 @@ class GAD:
         inputs: torch.Tensor,
         target,
         hull_rule: str = "top_q",
-        hull_q: float = 0.5,
-        hull_tau: float = 0.1,
+        hull_q: float = TOP_Q,
+        hull_tau: float = FRAC_MAX_TAU,
         fill: str = "zero",
         **method_kwargs,
     ) -> pd.DataFrame:
