@@ -371,3 +371,22 @@ def test_every_link_to_another_file_finds_it_and_its_heading():
                 assert anchor in headings_anchors(linked), f"{where}: no such heading"
             checked += 1
     assert checked >= 20
+
+
+def test_every_gadlib_name_the_scripts_import_exists():
+    """The tools, benchmarks and notebooks import gadlib's names inside functions too, where an
+    import error waits until the call: each name must still be there (tools/profile_stages.py
+    once imported a parser a refactor had removed, and failed even on --help)."""
+    import importlib
+
+    scripts = [*ROOT.glob("tools/*.py"), *ROOT.glob("benchmarks/*.py"), *ROOT.glob("notebooks/0*.py")]
+    checked = 0
+    for path in scripts:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("gadlib"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    has = hasattr(module, alias.name) or importlib.util.find_spec(f"{node.module}.{alias.name}")
+                    assert has, f"{path.relative_to(ROOT)}: from {node.module} import {alias.name}"
+                    checked += 1
+    assert checked > 100

@@ -77,8 +77,6 @@ def run_stage(notebook: str, settings: dict, top: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gadlib.reproduce import _value
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="synthetic")
     ap.add_argument("--data-dir", default=None)
@@ -93,13 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"dataset": args.dataset, "profile": args.profile, "arch": args.arch, "run_name": args.run_name}
     if args.data_dir:
         settings["data_dir"] = str(Path(args.data_dir).expanduser().resolve())
-    from gadlib.config import RunConfig
+    from gadlib.config import RunConfig, parse_value
+    from gadlib.errors import GADInputError
 
     for item in args.param:
         name, eq, text = item.partition("=")
         if not eq or (name not in RunConfig.__dataclass_fields__ and name != "extra"):
             ap.error(f"-p {item}: give NAME=VALUE with NAME a notebook parameter (RunConfig field) or extra")
-        settings[name] = _value(text)
+        try:
+            settings[name] = parse_value(item)  # as the runner reads it
+        except GADInputError as err:
+            ap.error(str(err))
     if args.one:
         run_stage(args.one, settings, args.top)
         return 0
