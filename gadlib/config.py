@@ -397,8 +397,9 @@ def yaml_problem(err: Exception) -> str:
 
 def parse_value(item: str, example: str = "-p classes='[cats, dogs]'"):
     """The value of a NAME=VALUE item as the runner and the sweep read it: a Python literal
-    ("0.3", "[2, 4]", "None"), else YAML ("[cats, dogs]", "true"), else the text itself (a path,
-    a name). A list or mapping YAML cannot read either is a one-line error that shows `example`."""
+    ("0.3", "[2, 4]", "None"), else a YAML list or mapping ("[cats, dogs]"), else the text itself
+    (a path, a name: YAML would turn "yes" into True, "010" into 8, a date into a date, and cut
+    a run name at " #"). A list or mapping that neither reads is a one-line error showing `example`."""
     import ast
 
     import yaml
@@ -410,12 +411,12 @@ def parse_value(item: str, example: str = "-p classes='[cats, dogs]'"):
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         pass
+    if text.lstrip()[:1] not in ("[", "{"):
+        return text
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        if text.lstrip()[:1] in ("[", "{"):
-            raise GADInputError(f"-p {item!r} is not a list of values ({yaml_problem(err)}): e.g. {example}") from None
-        return text
+        raise GADInputError(f"-p {item!r} is not a list of values ({yaml_problem(err)}): e.g. {example}") from None
 
 
 def unknown_settings(names: list[str], what: str = "parameter(s)") -> str:

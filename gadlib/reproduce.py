@@ -317,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             pairs = list(value.items())
         else:
             pairs = [(name, value)]
+        if twice := sorted(k for k, _ in pairs if k in values):  # else the later one would win unseen
+            print(f"error: {', '.join(twice)} given twice (-p and extra count alike): give each once", file=sys.stderr)
+            return 2
         values.update(pairs)
     if values:
         params = notebook_params({**params, **values})

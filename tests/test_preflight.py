@@ -178,6 +178,11 @@ def test_bad_settings(runner, param, match):
     _fails_fast(runner("-p", param), match)
 
 
+def test_a_setting_given_twice_is_refused_not_overwritten(runner):
+    _fails_fast(runner("-p", "consensus_q=0.3", "-p", "extra={'consensus_q': 0.5}"), "consensus_q given twice")
+    _fails_fast(runner("-p", "seed=1", "-p", "seed=2"), "seed given twice")
+
+
 def test_a_device_this_machine_lacks_is_refused_before_the_first_notebook(runner):
     missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU, or the first where there is none
     _fails_fast(runner("-p", f"device={missing}"), f"device '{missing}' is not on this machine")
@@ -494,3 +499,25 @@ def test_a_misspelt_papermill_parameter_stops_the_notebook_in_one_line():
     assert "\n" not in str(err.value)
     assert stages.injected_names({"In": ["", injected]}) == {"ig_step", "epochs", "runs_dir"}
     assert stages.injected_names({"seeds": [1, 2]}) == set()  # outside Papermill, or a user's variable
+
+
+@pytest.mark.parametrize(
+    "item, value",
+    [
+        ("ig_steps=50", 50),
+        ("alphas=[2, 4]", [2, 4]),
+        ("checkpoint=None", None),
+        ("classes=[cats, dogs]", ["cats", "dogs"]),  # YAML: a list of bare words
+        ("extra={'consensus_q': 0.3}", {"consensus_q": 0.3}),
+        ("run_name=yes", "yes"),  # not YAML's True, nor 8 for 010, nor a date, nor cut at " #"
+        ("run_name=010", "010"),
+        ("run_name=2026-12-07", "2026-12-07"),
+        ("run_name=try #2", "try #2"),
+        ("data_dir=~/pets", "~/pets"),
+        ("checkpoint=", ""),  # an unset variable: left for the setting's own refusal
+    ],
+)
+def test_a_value_is_a_python_literal_a_yaml_list_or_the_text_as_typed(item, value):
+    from gadlib.config import parse_value
+
+    assert parse_value(item) == value and type(parse_value(item)) is type(value)
