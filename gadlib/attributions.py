@@ -322,7 +322,9 @@ def map_agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
     from .metrics import agreement
     from .sanity import spearman
 
-    rho = torch.from_numpy(spearman(a.detach().float(), b.detach().float()))
+    rho = torch.from_numpy(spearman(a.detach().double(), b.detach().double()))
+    same = (a == b).flatten(-2).all(-1).cpu()  # equal maps agree, constant ones too (Spearman gives them 0)
+    rho = torch.where(same, torch.ones_like(rho), rho)
     return rho, agreement(important(a, "top_q", 0.5), important(b, "top_q", 0.5))
 
 

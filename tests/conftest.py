@@ -26,6 +26,23 @@ ROOT = Path(__file__).resolve().parent.parent  # gadlib itself is installed (pip
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def assert_rs_by_hand(got: torch.Tensor, model, x: torch.Tensor, region: torch.Tensor, target, what="") -> None:
+    """RS from its definition, by hand: the target logit's change when `region` (N, H, W) is set
+    to 0 (the default fill), over its area; NaN for an empty region. Within the float32 rounding
+    of the two logits (1e-5 of the logit, over the area), which another CPU's kernels or batch
+    layout may move, and 1e-4 of the value: a wrong region or class is off by far more."""
+    t = torch.as_tensor(target).expand(len(x))[:, None]
+    with torch.no_grad():
+        logit = model(x).gather(1, t)[:, 0].double()
+        occluded = model(x * ~region[:, None]).gather(1, t)[:, 0].double()
+    area = region.flatten(1).sum(1).double()
+    by_hand = torch.where(area > 0, (logit - occluded).abs() / area, torch.nan)
+    got = torch.as_tensor(got).double()
+    assert torch.equal(got.isnan(), by_hand.isnan()), what
+    close = (got - by_hand).abs() <= 1e-4 * by_hand.abs() + 1e-5 * logit.abs() / area.clamp(min=1)
+    assert close[area > 0].all(), (what, got, by_hand)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

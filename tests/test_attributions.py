@@ -390,3 +390,6 @@ def test_map_agreement_does_not_count_two_maps_zeros_as_agreeing():
     rho, jaccard = map_agreement(a, b)
     assert float(rho[0]) < 0 and float(jaccard[0]) == 0
     assert float(map_agreement(a, a)[0][0]) == pytest.approx(1.0)
+    zeros = torch.zeros(2, 8, 8)  # an all-zero map (a dead ReLU's) and its copy are the same map
+    assert map_agreement(zeros, zeros)[0].tolist() == [1.0, 1.0]
+    assert map_agreement(zeros, a.expand(2, 8, 8))[0].tolist() == [0.0, 0.0]

@@ -27,6 +27,8 @@ from gadlib.stats import VERDICTS
 from gadlib.synthetic import make_synthetic
 from gadlib.training import train_classifier
 
+from conftest import assert_rs_by_hand
+
 FIVE = [Saliency, Deconvolution, InputXGradient, GuidedBackprop, IntegratedGradients]
 
 
@@ -172,14 +174,8 @@ def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(t
         # to 0 (the default fill), per pixel; the supplementary region is the original's hull minus
         # GAD's, empty (NaN) exactly where the two hulls are one
         regions = {"gad": h["gad"], "sup": h["orig"] & ~h["gad"], "base": h["base"], "base_hull": h["base_hull"]}
-        t = torch.as_tensor(target).expand(8)[:, None]
-        with torch.no_grad():
-            logit = model(x[:8]).gather(1, t)[:, 0]
-            for kind, region in regions.items():
-                change = (logit - model(x[:8] * ~region[:, None]).gather(1, t)[:, 0]).abs().double()
-                by_hand = torch.where(area(region) > 0, change / area(region), torch.nan)
-                got = torch.tensor(rows[f"rs_{kind}"].to_numpy())
-                assert torch.allclose(got, by_hand, rtol=1e-4, atol=1e-7, equal_nan=True), kind
+        for kind, region in regions.items():
+            assert_rs_by_hand(rows[f"rs_{kind}"].to_numpy(), model, x[:8], region, target, kind)
         assert torch.equal(torch.tensor(rows["rs_sup"].isna().to_numpy()), area(h["gad"]) == area(h["orig"]))
         assert rows["rs_sup"].notna().any()
     rc, rs = tables.rows_of_evaluation(rows, "saliency")  # the last: each image for its own class
