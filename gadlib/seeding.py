@@ -18,7 +18,8 @@ def seeded(seed: int, device: torch.device | str | None = None):
     """Run the block under `seed` on the CPU's generator and, for an accelerator, that device's."""
     device = torch.device(device if device is not None else "cpu")
     on = [] if device.type == "cpu" else [device]
-    with torch.random.fork_rng(devices=on, device_type=device.type if on else None):
+    # device_type only for an accelerator: torch 2.11 (the GPU machines' image) takes no None
+    with torch.random.fork_rng(devices=on, **({"device_type": device.type} if on else {})):
         torch.default_generator.manual_seed(seed)
         if on:
             module = torch.get_device_module(device.type)

@@ -108,3 +108,20 @@ def test_on_a_gpu_the_draws_are_torch_manual_seeds_the_state_comes_back_and_no_o
 def _with_seeded(seed, device):
     with seeded(seed, device):
         return _draws(device)
+
+
+def test_seeding_on_the_cpu_calls_fork_rng_as_torch_2_11_takes_it(monkeypatch):
+    """The GPU machines' image has torch 2.11, whose fork_rng defaults device_type to "cuda" and
+    turns it into a torch.device: None, which torch 2.14 takes, would fail every seeded CPU step."""
+    real = torch.random.fork_rng
+
+    def fork_rng_2_11(devices=None, enabled=True, _caller="fork_rng", _devices_kw="devices", device_type="cuda"):
+        torch.device(device_type)  # as 2.11 does first: None is no device
+        return real(devices=devices, enabled=enabled, device_type=device_type)
+
+    monkeypatch.setattr(torch.random, "fork_rng", fork_rng_2_11)
+    with seeded(3):
+        a = torch.rand(2)
+    with seeded(3, "cpu"):
+        b = torch.rand(2)
+    assert torch.equal(a, b)

@@ -33,8 +33,12 @@ LIMIT = 64 * 2**20  # what may travel with one call, the working tree included
 
 # What a notebook chain (`python -m gadlib.reproduce`) and the benchmarks import beyond the image.
 ROOTS = ["captum", "papermill", "nbformat", "nbclient", "ipykernel", "ipywidgets", "jupyter_client"]
-# Front-end assets only (JupyterLab's widget manager): a headless kernel never loads them.
-SKIP = {"widgetsnbextension", "jupyterlab-widgets"}
+# Front-end assets only (JupyterLab's widget manager): a headless kernel never loads them. And
+# IPython's completion (jedi, with parso) and the kernel's debugger (debugpy), which both import
+# only if there: the notebook chain ran without them (2026-12-07, the two moved out of .venv for
+# a smoke run), and their 9 MB had brought the kit with the working tree to 65.8 MiB, over LIMIT.
+# The machine's `pip check` names them as missing; device_run.sh shows that and goes on.
+SKIP = {"widgetsnbextension", "jupyterlab-widgets", "jedi", "debugpy"}
 
 # A hand copy of KINDS.md's list: a package added to the image later only travels needlessly.
 DEVICE_HAS = {
