@@ -239,10 +239,12 @@ def inputs_that_fit(model: nn.Module, x: torch.Tensor, classes, share: float = 0
     heavier precision); None elsewhere."""
     if x.device.type != "cuda":
         return None
+    probe = x[:1].expand(2, *x.shape[1:])
+    _grads(model, probe, classes, nullcontext())  # first: cuDNN's autotuning, whose workspace is no input's
     torch.cuda.synchronize(x.device)
     before = torch.cuda.memory_allocated(x.device)
     torch.cuda.reset_peak_memory_stats(x.device)
-    _grads(model, x[:1].expand(2, *x.shape[1:]), classes, nullcontext())
+    _grads(model, probe, classes, nullcontext())
     per_input = max(1, (torch.cuda.max_memory_allocated(x.device) - before) / 2)
     free, _ = torch.cuda.mem_get_info(x.device)
     free += torch.cuda.memory_reserved(x.device) - torch.cuda.memory_allocated(x.device)  # cached by torch
@@ -263,7 +265,9 @@ def _grads(model, x, classes, autocast):
     grads = []
     for i, c in enumerate(classes):
         (g,) = torch.autograd.grad(out[:, c].sum(), x, retain_graph=i < len(classes) - 1)
-        grads.append(g.float())
+        # a copy: under CUDA graphs (torch.compile's reduce-overhead) the next class's backward
+        # replays into the buffer this gradient is
+        grads.append(g.float() if g.dtype != torch.float32 else g.clone())
     return grads
 
 
