@@ -587,9 +587,9 @@ def bench_training(args, device) -> pd.DataFrame:
     )
     n = len(keep)
     work = f"{args.train_arch}, {n} images, {args.size} px, one epoch"
-    # the ratio is of the two ways as each runs by default: on CUDA gadlib's adds bf16 autocast,
-    # channels_last and Adam's fused step, which the plain fp32 loop has not
-    way = "bf16 autocast, channels_last, fused Adam" if uses_bf16(device) else "fp32"
+    # the ratio is of the two ways as each runs by default: on CUDA gadlib's adds bf16 autocast
+    # and channels_last, which the plain fp32 loop has not
+    way = "bf16 autocast, channels_last" if uses_bf16(device) else "fp32"
     check = f"decoding once: {t_decode:.1f} s ({folder.name}); gadlib {way}, plain fp32"
     return pd.DataFrame([row("training", work, t_plain, t_gad, n, "img/s", check)])
 

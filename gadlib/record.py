@@ -77,8 +77,12 @@ def code_state(paths: tuple[str, ...] = RESULT_PATHS) -> dict:
     """The commit, and whether the code that computes results (`paths`) differs from it (with the
     paths that do). The runner takes this when a run starts, whatever is edited meanwhile."""
     status = _git("status", "--porcelain", "--", *paths)
-    paths = [line.split(None, 1)[1] for line in status.splitlines() if line.strip()] if status else []
-    return {"commit": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(paths), "dirty_paths": paths}
+    edited = [line.split(None, 1)[1] for line in status.splitlines() if line.strip()] if status else []
+    return {
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": None if status is None else bool(edited),
+        "dirty_paths": edited,
+    }
 
 
 def run_record(cfg: RunConfig, results: RunResults, code: dict | None = None) -> dict:
