@@ -378,6 +378,7 @@ def test_every_gadlib_name_the_scripts_import_exists():
     import error waits until the call: each name must still be there (tools/profile_stages.py
     once imported a parser a refactor had removed, and failed even on --help)."""
     import importlib
+    import importlib.util
 
     scripts = [*ROOT.glob("tools/*.py"), *ROOT.glob("benchmarks/*.py"), *ROOT.glob("notebooks/0*.py")]
     checked = 0
