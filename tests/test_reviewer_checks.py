@@ -227,3 +227,16 @@ def test_two_runs_of_one_name_keep_their_own_rows_and_one_run_given_twice_is_ref
     main(str(run), str(copy))
     rows = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines() if "| resnet18 |" in line]
     assert {"figures/cub-cpu", "other/cub-cpu"} <= set(rows) and "cub-cpu" not in rows
+
+
+def test_the_committed_controls_summary_is_of_the_committed_runs():
+    """figures/controls_summary.md reads run folders, which git does not hold, so no test makes it
+    again; its key line must still name the controls of the runs' committed records, else a run
+    made again since has left it behind (`make controls-summary` with the runs here)."""
+    from controls_summary import controls_keys
+
+    from gadlib.runfiles import key_comment
+
+    runs = re.search(r"^CONTROL_RUNS \?= (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    made_of = key_comment(*[k for run in runs for k in controls_keys(ROOT / run).values()])
+    assert made_of in (ROOT / "figures" / "controls_summary.md").read_text().splitlines(), "run make controls-summary"
