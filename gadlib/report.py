@@ -147,7 +147,8 @@ def write_tables(cfg: RunConfig, results: RunResults) -> dict[str, pd.DataFrame]
         *out_dir.glob("direction_*.*"),
         *out_dir.glob("baseline_check_*.*"),
         *out_dir.glob("ground_truth.*"),
-        *out_dir.glob("paper_comparison.md"),
+        # make paper-comparison's, unless it was made from the tables this run writes again
+        *[p for p in out_dir.glob("paper_comparison.md") if runfiles.read_key(p.read_text()) != st["key"]],
         *figure_files(out_dir),
     ]:
         # tables and figures of an earlier run of this folder (other hull rules, another

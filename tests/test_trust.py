@@ -465,7 +465,15 @@ def test_notebook_06_leaves_no_figure_or_controls_file_of_another_run_beside_its
     keep = out / "dataset_examples.png"  # notebook 01's, of this run
     keep.write_text("this run's")
     results = report.run_results(cfg)  # notebook 06, as it runs
+    # make paper-comparison's file stays where it is of the tables made again, byte for byte
+    comparison = out / "paper_comparison.md"
+    current = f"a comparison\n\n{runfiles.key_comment(report.tables_stamp(cfg, results)['key'])}\n"
+    comparison.write_text(current)
     report.write_tables(cfg, results)
+    assert comparison.read_text() == current
+    comparison.write_text(f"a comparison\n\n{runfiles.key_comment('0123456789abcdef')}\n")  # another run's tables
+    report.write_tables(cfg, results)
+    assert not comparison.exists()
     with pytest.warns(GADWarning, match="notebook 07's 9 table.* were removed") as said:
         written = record.write_run_record(cfg, results)
     assert "run notebook 07 again" in str(said[0].message)  # said, not removed unseen
