@@ -10,7 +10,9 @@ Stages:
   convex_hull_image one mask at a time (the loop gadlib had before); the top-q threshold
   from the k-th largest value, against ranking every pixel (as before); and the hull-matched
   baseline's search with the pixels ranked once, against a top-k at every step of the search
-  (as first written). Results must be equal.
+  (as first written); and that search with its hulls' corners found by testing every pair of
+  candidates (what accelerators run), against the monotone chain (what the CPU runs). Results
+  must be equal.
 - sanity: notebook 07's sanity check, its Spearman correlations of every randomised map with
   the trained one (tied values averaged), ranked in one batched call with the trained maps
   ranked once, against scipy's rankdata on both maps of every comparison. Results must be equal.
@@ -78,10 +80,10 @@ import pandas as pd
 import torch
 
 from gadlib import consensus as cons
-from gadlib import record
+from gadlib import hulls, record
 from gadlib.attributions import attribution_maps, clear_prepared, map_agreement
 from gadlib.config import METHOD_SHORT, METHODS
-from gadlib.hulls import hull_mask, hull_masks, hull_matched_map
+from gadlib.hulls import hull_mask, hull_masks, hull_matched_map, region_hulls
 from gadlib.models import build_model, describe_device, pick_device
 from gadlib.synthetic import blob_maps
 
@@ -209,7 +211,38 @@ def bench_hulls(args, device) -> pd.DataFrame:
                 "masks equal" if torch.equal(top[0], ranked[0]) else "MASKS DIFFER",
             ),
             matched_row(views, n_methods, device, args),
+            corners_row(views, n_methods, device, args),
         ]
+    )
+
+
+def corners_row(views: dict, n_methods: int, device, args) -> dict:
+    """The hull-matched search (`region_hulls` of the views, both rules) with the chains' corners
+    found by the test of every pair of candidates, which accelerators run, against the monotone
+    chain, which the CPU runs (`hulls.CORNER_SEARCH`); the same hulls either way."""
+    on_device = {k: v.to(device) for k, v in views.items()}
+
+    def search(how):
+        def run():
+            hulls.CORNER_SEARCH = how
+            try:
+                return [region_hulls(on_device, ["top_q", "frac_max"], 0.5, 0.1) for _ in range(n_methods)]
+            finally:
+                hulls.CORNER_SEARCH = None
+
+        return run
+
+    (pairs, t_pairs), (chain, t_chain) = interleaved_times([search("pairs"), search("chain")], device, args.reps)
+    same = all(torch.equal(pairs[0][k], chain[0][k]) for k in chain[0])
+    n = views["orig"].flatten(0, -3).shape[0] * 2 * n_methods
+    return row(
+        "hulls",
+        f"hull corners by pairs (accelerators) vs the chain (CPU), {n} maps x rules",
+        t_chain,
+        t_pairs,
+        n,
+        "ms/map",
+        "hulls equal" if same else "HULLS DIFFER",
     )
 
 

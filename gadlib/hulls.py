@@ -10,9 +10,10 @@ the same polygon is built for a whole batch at once, in exact integer arithmetic
 - at each height Y only the leftmost and rightmost point matters, so the hull is the region
   between the convex minorant of the left points and the concave majorant of the right ones;
 - only running minima (from the top or from the bottom) can be corners of a chain, so one
-  monotone-chain pass over those candidate heights builds both chains of every mask in
-  lockstep (the Python loop is over heights, never over maps), and each pixel row is then
-  filled between two exact integer bounds.
+  search over those candidate heights finds both chains' corners of every mask at once (on the
+  CPU a monotone-chain pass in lockstep, whose Python loop is over heights, never over maps; on
+  an accelerator a test of every pair of candidates), and each pixel row is then filled between
+  two exact integer bounds.
 
 Empty masks give empty hulls; one pixel gives that pixel; collinear pixels give the line.
 """
@@ -107,14 +108,22 @@ def _outline(first: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
     return out
 
 
+# How the chains' corners are found: None picks Andrew's monotone chain (a loop over candidate
+# heights) on the CPU and, on an accelerator, a test of every pair of candidates at once, whose
+# few large operations spare the loop's hundreds of small ones and host syncs; "chain" or
+# "pairs" forces one (the tests run both on the CPU; `benchmarks/speed.py --stage hulls` times
+# them against each other). Both find the same corners.
+CORNER_SEARCH: str | None = None
+
+
 def _lower_chain(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Vertices of the convex minorant of each row of g (N, M) over its defined entries.
+    """Vertices of the convex minorant of each row of g (N, M) over its defined entries: their
+    heights in order, then M (N, K + 1), and their count (N, 1).
 
     A corner of the minorant has a supporting line that touches only it, so it is lower than
     every point on one side: a strict running minimum from the top or from the bottom. Only
-    those candidates (a few dozen for a blob, instead of every height) go through Andrew's
-    monotone chain, which runs over all rows in lockstep: the loop is over candidate
-    positions, never over masks."""
+    those candidates (a few dozen to about a hundred for a map's hull, instead of every height)
+    are searched for the corners, over all rows at once: the work is batched over masks."""
     n, m = g.shape
     from_top = torch.cat([torch.full_like(g[:, :1], NONE), g.cummin(1).values[:, :-1]], 1)
     from_bottom = torch.cat([g.flip(1).cummin(1).values.flip(1)[:, 1:], torch.full_like(g[:, :1], NONE)], 1)
@@ -124,9 +133,20 @@ def _lower_chain(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.full((n, 1), m, dtype=torch.long, device=g.device), count
     order = torch.sort((~candidate).to(torch.uint8), dim=1, stable=True).indices[:, : int(count.max())]
     heights, values = order, g.gather(1, order)  # candidates first, in height order
-    k_max = heights.shape[1]
-    stack = torch.zeros(n, k_max + 1, dtype=torch.long, device=g.device)  # positions; column k_max takes no-op writes
-    size = torch.zeros(n, 1, dtype=torch.long, device=g.device)
+    by_pairs = CORNER_SEARCH == "pairs" or (CORNER_SEARCH is None and g.device.type != "cpu")
+    vertex = _vertices_by_pairs(heights, values, count) if by_pairs else _vertices_by_chain(heights, values, count)
+    size = vertex.sum(1, keepdim=True)
+    first = torch.sort((~vertex).to(torch.uint8), dim=1, stable=True).indices[:, : int(size.max())]
+    kept = torch.arange(first.shape[1] + 1, device=g.device)[None] < size
+    return torch.where(kept, torch.cat([heights.gather(1, first), heights[:, :1]], 1), m), size
+
+
+def _vertices_by_chain(heights: torch.Tensor, values: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """Which candidates (N, K: heights increasing, the first `count` of each row defined) are
+    vertices of their row's minorant, by Andrew's monotone chain over all rows in lockstep."""
+    n, k_max = heights.shape
+    stack = torch.zeros(n, k_max + 1, dtype=torch.long, device=heights.device)  # column k_max takes no-op writes
+    size = torch.zeros(n, 1, dtype=torch.long, device=heights.device)
     for k in range(k_max):
         push = k < count
         jk, gk = heights[:, k : k + 1], values[:, k : k + 1]
@@ -142,8 +162,33 @@ def _lower_chain(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             size = size - pop.long()
         stack.scatter_(1, torch.where(push, size, k_max), k)
         size = size + push.long()
-    kept = torch.arange(k_max + 1, device=g.device)[None] < size
-    return torch.where(kept, heights.gather(1, stack.clamp(max=max(k_max - 1, 0))), m), size
+    vertex = torch.zeros(n, k_max + 1, dtype=torch.bool, device=heights.device)
+    vertex.scatter_(1, torch.where(torch.arange(k_max + 1, device=heights.device) < size, stack, k_max), True)
+    return vertex[:, :k_max]
+
+
+PAIRS_CHUNK = 1 << 24  # pair slopes per pass of _vertices_by_pairs
+
+
+def _vertices_by_pairs(heights: torch.Tensor, values: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """`_vertices_by_chain`'s vertices without a loop over heights: candidate i is a vertex iff
+    it lies strictly below every chord from a candidate above it to one below it, that is iff
+    the largest slope reaching it from above is below the smallest leaving it downwards. Slopes
+    of integer coordinates below 2^20 are distinct rationals with denominators below 2^21, so
+    float64 division orders them exactly (and equal ones equal), as the chain's integer test."""
+    n, k_max = heights.shape
+    valid = torch.arange(k_max, device=heights.device) < count
+    above = torch.ones(k_max, k_max, dtype=torch.bool, device=heights.device).triu(1)  # [a, i]: a before i
+    vertex = torch.empty_like(valid)
+    step = max(1, PAIRS_CHUNK // (k_max * k_max))
+    for s in range(0, n, step):
+        j, v, ok = heights[s : s + step].double(), values[s : s + step].double(), valid[s : s + step]
+        slope = (v[:, None, :] - v[:, :, None]) / (j[:, None, :] - j[:, :, None])  # [a, i]: from a to i
+        pair = above & ok[:, :, None] & ok[:, None, :]
+        into = slope.masked_fill(~pair, -torch.inf).amax(1)  # over a before i
+        out_of = slope.masked_fill_(~pair, torch.inf).amin(2)  # over c after i ([i, c])
+        vertex[s : s + step] = ok & (into < out_of)
+    return vertex
 
 
 def _ceil_div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

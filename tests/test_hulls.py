@@ -6,10 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from gadlib import GADInputError
+from gadlib import GADInputError, hulls
 from gadlib import consensus as cons
 from gadlib.hulls import hull_mask, hull_masks, hull_matched_map, hulls_of, region_hulls
 from gadlib.synthetic import blob_maps
+
+
+@pytest.fixture(autouse=True, params=["chain", "pairs"])
+def corner_search(request, monkeypatch):
+    """Every test here twice: with the CPU's monotone chain, and with the test of every pair of
+    candidates that an accelerator runs, so that both find the same corners."""
+    monkeypatch.setattr(hulls, "CORNER_SEARCH", request.param)
+    monkeypatch.setattr(hulls, "PAIRS_CHUNK", 1 << 12)  # several passes, where a test has many masks
+    return request.param
 
 
 def _assert_same_as_skimage(masks: torch.Tensor, what: str) -> int:
