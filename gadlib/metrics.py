@@ -66,14 +66,16 @@ def rs(
     elif len(logits) != n:
         raise ValueError(f"rs: logits for {len(logits)} images given with {n} images")
     base = logits.gather(1, target[:, None]).squeeze(1)
-    flat_masks = masks.reshape(k * n, *masks.shape[-2:])
-    img_idx = torch.arange(n).repeat(k)
+    # the images, masks and targets go to the model's device once, not once per batch: on CUDA a
+    # host-side gather and copy of each batch's images would leave the GPU waiting
+    flat_masks = masks.reshape(k * n, *masks.shape[-2:]).to(device)
+    x, target_on = x.to(device), target.to(device)
+    img_idx = torch.arange(n, device=device).repeat(k)
     out = []
     for i in range(0, k * n, batch_size):
         idx = img_idx[i : i + batch_size]
-        m = flat_masks[i : i + batch_size].to(device)[:, None]
-        occluded = torch.where(m, fill_value, x[idx].to(device))
-        out.append(model(occluded).float().gather(1, target[idx][:, None].to(device)).squeeze(1))
+        occluded = torch.where(flat_masks[i : i + batch_size, None], fill_value, x[idx])
+        out.append(model(occluded).float().gather(1, target_on[idx][:, None]).squeeze(1))
     # read back once: a copy to the host per batch would make the host wait for the GPU each time
     occluded_logit = torch.cat(out).cpu().view(k, n)
     size = area(masks)
