@@ -41,7 +41,7 @@ SUPPORT_MODES = ("train", "frozen")
 # The numeric settings and what each must be, stated once for RunConfig.validate.
 WHOLE_AT_LEAST = {  # whole numbers, each at least this (None: any; n_eval's own rule comes later)
     "n_eval": None,
-    "seed": None,
+    "seed": 0,  # numpy's generators (the bootstraps) refuse a negative seed
     "ig_steps": 1,
     "ig_internal_batch": 1,
     "image_size": 8,
@@ -56,6 +56,14 @@ WHOLE_AT_LEAST = {  # whole numbers, each at least this (None: any; n_eval's own
 FRACTIONS = ("consensus_q", "hull_q", "consensus_tau", "hull_tau", "deletion_step")  # in (0, 1]
 POSITIVE = ("smoothgrad_noise", "support_lr", "train_lr")  # > 0
 MAY_BE_NONE = ("images_per_class", "train_lr")  # None: every image; the architecture's default
+# The smallest image each architecture runs on: VGG16's five 2 x 2 poolings need 32 px; ResNet18
+# pools adaptively (image_size's own least, above, holds for it)
+LEAST_IMAGE_SIZE = {"vgg16": 32}
+# A run's name is a folder under runs/ and figures/ (a sweep's points one level further down)
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~+=,-]*(/[A-Za-z0-9][A-Za-z0-9._~+=,-]*)*")
+# The settings of real image folders, which synthetic data would silently ignore
+# (images_per_class is not among them: the smoke profile sets it for every dataset)
+FOLDER_SETTINGS = ("data_dir", "classes")
 
 
 def class_key(dataset: str, given: str) -> str:
@@ -227,9 +235,10 @@ class RunConfig:
     @classmethod
     def build(cls, profile: str | None = None, **params) -> "RunConfig":
         """Profile values, then every parameter that is not None on top."""
+        source = "" if profile else " (from the environment's GAD_PROFILE)" if "GAD_PROFILE" in os.environ else ""
         profile = profile or os.environ.get("GAD_PROFILE", "default")
         if profile not in PROFILES:
-            raise GADInputError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+            raise GADInputError(f"unknown profile {profile!r}{source}: choose one of {', '.join(PROFILES)}")
         if unknown := sorted(set(params) - set(SETTINGS)):
             raise GADInputError(unknown_settings(unknown))
         values = dict(PROFILES[profile])
@@ -281,6 +290,15 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, (list, tuple)):
                 raise GADInputError(f"{name} must be a list, e.g. -p {name}='[...]', got {value!r}")
+        for name in ("methods", "hull_rules"):  # a name twice would run, and count, its work twice
+            value = list(getattr(self, name))
+            if twice := next((v for v in value if value.count(v) > 1), None):
+                raise GADInputError(f"{name} names {twice!r} twice ({value!r}): name each once")
+        if self.run_name is not None and not RUN_NAME.fullmatch(str(self.run_name)):
+            raise GADInputError(
+                f"run_name {self.run_name!r} is not a folder name (an unset variable, or a path?): give letters, "
+                "digits and . _ - (e.g. my-run), or leave it out for <dataset>-<profile>"
+            )
         if self.classes is not None:
             if len(self.classes) != 2 or not all(isinstance(c, str) and c.strip() for c in self.classes):
                 raise GADInputError(
@@ -310,6 +328,10 @@ class RunConfig:
             if a < 0:  # as GAD.fit refuses them, but before any stage runs
                 raise negative_alpha(repr(a))
         choose("architecture", self.arch, ARCHS)
+        if self.image_size < (least := LEAST_IMAGE_SIZE.get(self.arch, 0)):
+            raise GADInputError(
+                f"image_size {self.image_size} is too small for {self.arch}: give image_size >= {least}"
+            )
         choose("dataset", self.dataset, DATASETS)
         choose("consensus rule", self.consensus_rule, THRESHOLD_RULES)
         choose("occlusion fill", self.occlusion_fill, OCCLUSION_FILLS)
@@ -337,6 +359,12 @@ class RunConfig:
             )
         if self.dataset != "synthetic" and not self.data_dir:
             raise GADInputError(f"dataset {self.dataset!r} needs data_dir: the folder that holds the images")
+        if self.dataset == "synthetic" and (given := [n for n in FOLDER_SETTINGS if getattr(self, n) is not None]):
+            it = "them" if len(given) > 1 else "it"
+            raise GADInputError(
+                f"{' and '.join(given)} given with the synthetic dataset, which would ignore {it}: for your "
+                f"images add --dataset folder (make: DATASET=folder), cub or kaggle; else leave {it} out"
+            )
         if self.n_eval < 2 or self.n_eval % 2:
             raise GADInputError(f"n_eval must be an even number >= 2 (half per class), got {self.n_eval}")
         # One spelling per value, so that equal settings give equal cache keys.

@@ -168,8 +168,6 @@ def folder_images(
     index = index or list(range(len(names)))
     images, labels, paths = [], [], []
     for c, k, fs in zip(names, index, files):
-        if not fs:
-            raise GADInputError(f"class {c!r} has no images in {root / c}: add .jpg or .png files")
         fs = draw_files(fs, int(per_class), seed) if per_class is not None else fs
         failures: list[str] = []
         x, kept = decode_images(fs, int(size), desc=f"decode {c}", failures=failures)

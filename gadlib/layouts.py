@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from pathlib import Path
 
 from . import notices
@@ -21,7 +22,7 @@ def unreadable_image_errors() -> tuple[type[Exception], ...]:
     return (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError)
 
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -39,6 +40,16 @@ def _nested_images(folder: Path) -> int:
     return sum(
         1 for p in folder.rglob("*") if p.parent != folder and p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
     )
+
+
+def _no_images(c: str, folder: Path) -> GADInputError:
+    """A class folder without images: what it holds instead, by suffix, so that images in a
+    format not read here (.heic, .avif) are named, not taken for an empty folder."""
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    other = Counter(p.suffix.lower() or "no suffix" for p in files)
+    held = "; it holds " + ", ".join(f"{n} {s} file(s)" for s, n in other.most_common(3)) if other else ""
+    read = ", ".join(sorted(IMAGE_SUFFIXES))
+    return GADInputError(f"class {c!r} has no images in {folder}{held}: add .jpg or .png files (read: {read})")
 
 
 def _require_dir(path: Path, what: str, setting: str = "data_dir") -> Path:
@@ -59,14 +70,14 @@ def folder_files(root: Path, classes: list[str] | None, two: bool = True) -> tup
         )
     if not classes:
         raise GADInputError(f"data folder {root} holds no class folder: put each class's images in root/<class>/")
+    if missing := next((c for c in classes if not (root / c).is_dir()), None):  # before any folder's content
+        there = _class_folders(root)
+        raise GADInputError(
+            f"class folder {root / missing} does not exist: name {'two of the' if two else 'some of the'} folders "
+            f"in {root} ({', '.join(there) or 'none'})"
+        )
     files = []
     for c in classes:
-        if not (root / c).is_dir():
-            there = _class_folders(root)
-            raise GADInputError(
-                f"class folder {root / c} does not exist: name {'two of the' if two else 'some of the'} folders in "
-                f"{root} ({', '.join(there) or 'none'})"
-            )
         files.append(_image_files(root / c))
         if nested := _nested_images(root / c):
             message = (
@@ -74,8 +85,17 @@ def folder_files(root: Path, classes: list[str] | None, two: bool = True) -> tup
                 f"move them into {root / c} itself"
             )
             if not files[-1]:
+                inner = [f for f in _class_folders(root / c) if _image_files(root / c / f)]
+                if len(inner) >= 2:  # data_dir one level too high: the classes are a level further down
+                    raise GADInputError(
+                        f"class {c!r} has no images of its own: {root / c} holds folders of images itself "
+                        f"({', '.join(inner[:4])}{', ...' if len(inner) > 4 else ''}); if those are the classes, "
+                        f"point data_dir at {root / c}"
+                    )
                 raise GADInputError(f"class {c!r} has no images of its own, and {message}")
             notices.warn(message)
+        if not files[-1]:
+            raise _no_images(c, root / c)
     return classes, files
 
 

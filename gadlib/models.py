@@ -139,6 +139,26 @@ def small_cnn(num_classes: int, channels: int = 16) -> nn.Module:
     )
 
 
+def _run_model_state(path: Path, stored: dict, arch: str, image_size: int) -> dict:
+    """The weights of a model a run of this pipeline stored (runs/<run>/<arch>/models/*.pt: the
+    state_dict under its stamp), after checking it is of `arch` and was trained at `image_size`."""
+    made = stored["stamp"].get("settings") or {}
+    state = stored["value"].get("state")
+    if not isinstance(state, dict):
+        raise GADInputError(f"checkpoint {path} is a run's stored file, not a model: give a run's models/original.pt")
+    if made.get("arch", arch) != arch:
+        raise GADInputError(
+            f"checkpoint {path} is a {made['arch']} a run of this pipeline trained, not a {arch}: "
+            f"give --archs {made['arch']} (make: ARCH={made['arch']})"
+        )
+    if (size := made.get("image_size")) is not None and int(size) != image_size:
+        raise GADInputError(
+            f"checkpoint {path} is a model a run of this pipeline trained at image_size {int(size)}: "
+            f"give -p image_size={int(size)}"
+        )
+    return state
+
+
 def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
     """A user's trained two-class classifier: a state_dict for `build_model(arch)` or a whole
     pickled module."""
@@ -163,6 +183,8 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
         ) from None
     if isinstance(obj, torch.jit.ScriptModule):
         raise GADInputError(f"checkpoint {path} {SCRIPTED}")
+    if isinstance(obj, dict) and isinstance(obj.get("stamp"), dict) and isinstance(obj.get("value"), dict):
+        obj = _run_model_state(path, obj, arch, image_size)
     if isinstance(obj, dict):  # a training checkpoint: the weights under one of its keys
         obj = next((obj[k] for k in WEIGHT_KEYS if isinstance(obj.get(k), (dict, nn.Module))), obj)
     if isinstance(obj, nn.Module):

@@ -70,8 +70,17 @@ def preflight(cfg: RunConfig, archs: list[str]) -> None:
     """Every input checked before the first kernel starts: settings, architectures, the data
     folder's layout, that each class has an image that opens, class counts against n_eval, and the
     checkpoint. Raises GADInputError."""
+    if twice := next((a for a in archs if archs.count(a) > 1), None):
+        raise GADInputError(f"--archs names {twice} twice: name each architecture once")
     for arch in archs:
         cfg.with_arch(arch).validate()
+    for what, folder in (("runs", cfg.run_dir), ("figures", cfg.figure_dir)):
+        there = next(p for p in (folder, *folder.parents) if p.exists())  # the part that exists already
+        if not there.is_dir():
+            raise GADInputError(
+                f"the {what} folder {folder} cannot be made: {there} is a file; give another {what}_dir "
+                f"(or GAD_{what.upper()}_DIR) or run_name"
+            )
     from .layouts import check_image_files, check_synthetic_serves_n_eval
 
     if cfg.device not in ("auto", "cpu"):

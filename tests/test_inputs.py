@@ -65,7 +65,18 @@ def test_unknown_names_and_empty_alphas():
         ({"ig_internal_batch": 0}, "ig_internal_batch must be a whole number >= 1"),
         ({"n_eval": float("nan")}, "n_eval must be a whole number, got nan"),  # was int()'s ValueError
         ({"ig_steps": float("inf")}, "ig_steps must be a whole number >= 1, got inf"),  # was an OverflowError
-        ({"seed": 1.5}, "seed must be a whole number, got 1.5"),
+        ({"seed": 1.5}, "seed must be a whole number >= 0, got 1.5"),
+        ({"seed": -1}, "seed must be a whole number >= 0, got -1"),  # the bootstraps' numpy refused it, after training
+        ({"arch": "vgg16", "image_size": 16}, "image_size 16 is too small for vgg16: give image_size >= 32"),
+        ({"methods": ["saliency", "saliency"]}, "methods names 'saliency' twice"),
+        ({"hull_rules": ["top_q", "top_q"]}, "hull_rules names 'top_q' twice"),
+        # synthetic data would ignore them, and write its results under <dataset>-<profile>
+        ({"data_dir": "/x"}, "data_dir given with the synthetic dataset, which would ignore it: .*--dataset folder"),
+        ({"classes": ["a", "b"]}, "classes given with the synthetic dataset"),
+        ({"run_name": ""}, "run_name '' is not a folder name"),  # an unset $NAME: not <dataset>-<profile>
+        ({"run_name": "."}, "run_name '.' is not a folder name"),  # runs/ itself
+        ({"run_name": "/tmp/x"}, "run_name '/tmp/x' is not a folder name"),
+        ({"run_name": "a/../b"}, "is not a folder name"),
         ({"support_lr": float("inf")}, "support_lr must be a finite number, got inf"),
         ({"consensus_q": float("nan")}, "consensus_q must be a finite number, got nan"),
         ({"alphas": [2, float("nan")]}, "alphas must be finite numbers, got nan"),
@@ -86,11 +97,23 @@ def test_settings_that_would_fail_late_or_mislead_are_refused_at_once(params, ma
 def test_settings_as_the_command_line_spells_them_are_taken():
     assert RunConfig.build(profile="smoke", pretrained="true").pretrained is True  # -p pretrained=true
     assert RunConfig.build(profile="smoke", pretrained="False").pretrained is False
-    assert RunConfig.build(profile="smoke", classes=["Cats", "cats"]).classes == ["Cats", "cats"]  # two folders
+    two_folders = RunConfig.build(profile="smoke", dataset="folder", data_dir="/x", classes=["Cats", "cats"])
+    assert two_folders.classes == ["Cats", "cats"]
     assert RunConfig.build(profile="smoke", device="cuda:1").device == "cuda:1"
-    whole = RunConfig.build(profile="smoke", n_eval=8.0, seed=-3.0)
-    assert (whole.n_eval, whole.seed) == (8, -3)  # one spelling per value
+    whole = RunConfig.build(profile="smoke", n_eval=8.0, seed=3.0)
+    assert (whole.n_eval, whole.seed) == (8, 3)  # one spelling per value
     assert isinstance(whole.n_eval, int) and isinstance(whole.seed, int)
+
+
+def test_a_run_name_as_a_sweep_names_its_points_is_taken():
+    for name in ("my-run", "seeds/seed-1", "alphas-q/consensus_q-0.3__alphas-2.0_4.0~1a2b3c", "v1.2+fp32"):
+        assert RunConfig.build(profile="smoke", run_name=name).name == name
+
+
+def test_an_unknown_profile_from_the_environment_says_so(monkeypatch):
+    monkeypatch.setenv("GAD_PROFILE", "smok")
+    one_line_error(r"unknown profile 'smok' \(from the environment's GAD_PROFILE\)", RunConfig.build)
+    one_line_error(r"unknown profile 'smok': choose", RunConfig.build, profile="smok")
 
 
 def test_missing_data_folder(tmp_path):
@@ -140,6 +163,33 @@ def test_synthetic_data_is_deterministic_and_masks_mark_the_object(tmp_path):
     assert torch.equal(x1, x2) and torch.equal(y1, y2) and torch.equal(m1, m2)
     assert y1.tolist() == [0, 1, 0, 1, 0, 1]
     assert (m1.flatten(1).sum(1) > 10).all()
+
+
+def test_a_model_a_run_stored_is_taken_as_a_checkpoint_at_its_own_size(tmp_path):
+    """runs/<run>/<arch>/models/original.pt holds the weights under the run's stamp: they load
+    as the model the run trained, and another architecture or size is named from the stamp."""
+    from gadlib.models import load_classifier
+
+    cfg = RunConfig.build(profile="smoke", image_size=40)
+    model = build_model("resnet18", 2, 40)
+    stored = tmp_path / "original.pt"
+    runfiles.save(
+        stored,
+        {"state": model.state_dict(), "fingerprint": "x"},
+        runfiles.stamp("original", cfg, ("arch", "image_size")),
+    )
+    loaded = load_classifier(stored, "resnet18", 40)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    one_line_error(
+        "a resnet18 a run of this pipeline trained, not a vgg16: give --archs resnet18",
+        load_classifier,
+        stored,
+        "vgg16",
+        40,
+    )
+    one_line_error("trained at image_size 40: give -p image_size=40", load_classifier, stored, "resnet18", 64)
+    runfiles.save(tmp_path / "maps.pt", {"maps": torch.zeros(2)}, runfiles.stamp("attributions", cfg, ("arch",)))
+    one_line_error("is a run's stored file, not a model", load_classifier, tmp_path / "maps.pt", "resnet18", 40)
 
 
 def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):

@@ -290,3 +290,37 @@ def test_folder_images_answer_bad_input_in_one_line(three_classes, where, kwargs
     with pytest.raises(GADInputError, match=message) as err:
         folder_images(three_classes.parent / where, **kwargs)
     assert "\n" not in str(err.value)
+
+
+def test_a_class_folder_names_the_files_it_holds_instead_of_images(tmp_path):
+    """Images in a format not read (.heic) are named, not taken for an empty folder; JPEGs named
+    .jfif are read."""
+    from gadlib.data import folder_images
+
+    for name in ("cats", "dogs"):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (20, 20), (200, 0, 0)).save(tmp_path / "pets" / "cats" / f"{i}.jfif", format="JPEG")
+        (tmp_path / "pets" / "dogs" / f"{i}.heic").write_bytes(b"heic")
+    (tmp_path / "pets" / "dogs" / "notes").write_text("")
+    with pytest.raises(
+        GADInputError, match=r"class 'dogs' has no images in .*dogs; it holds 3 \.heic file\(s\), 1 no suffix"
+    ):
+        folder_images(tmp_path / "pets", size=8)
+    assert len(folder_images(tmp_path / "pets", size=8, classes=["cats"]).paths) == 3
+
+
+def test_a_data_folder_one_level_too_high_points_at_the_folder_below(tmp_path):
+    """A folder of two datasets (../shared/data itself) is not two classes with their images in
+    sub-folders: moving them, as the general advice says, would merge each dataset's classes."""
+    from gadlib.data import folder_images
+
+    for pack in ("catsdogs", "birds"):
+        for name in ("a", "b"):
+            (tmp_path / pack / name).mkdir(parents=True)
+            Image.new("RGB", (20, 20)).save(tmp_path / pack / name / "0.png")
+    with pytest.raises(
+        GADInputError,
+        match=r"holds folders of images itself \(a, b\); if those are the classes, point data_dir at .*birds",
+    ):
+        folder_images(tmp_path, size=8)

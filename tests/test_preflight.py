@@ -243,6 +243,23 @@ def test_arch_given_as_a_parameter_is_refused_not_dropped(runner):
     _fails_fast(runner("-p", "extra={'arch': 'vgg16'}"), "is set per notebook from --archs")
 
 
+def test_an_architecture_named_twice_is_refused(runner):
+    _fails_fast(runner("--archs", "resnet18", "resnet18"), "--archs names resnet18 twice")
+
+
+def test_a_runs_folder_that_is_a_file_is_one_line(runner, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "a-file"))
+    _fails_fast(runner(), f"the runs folder {tmp_path / 'a-file' / 'synthetic-smoke'} cannot be made: ")
+    _fails_fast(runner("-p", f"figures_dir={tmp_path / 'a-file' / 'deeper'}"), "the runs folder")
+
+
+def test_a_data_folder_without_dataset_folder_is_not_run_as_synthetic_data(runner, tmp_path):
+    """make reproduce DATA_DIR=~/pets without DATASET=folder ran the synthetic data under the
+    committed run's name, and reported it as the user's."""
+    _fails_fast(runner("--data-dir", str(_pets(tmp_path / "pets"))), "add --dataset folder (make: DATASET=folder)")
+
+
 def test_a_checkpoint_with_two_architectures(runner, tmp_path):
     from gadlib.models import build_model
 
