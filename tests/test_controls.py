@@ -328,6 +328,32 @@ def test_ssim_of_a_map_with_itself_is_one_and_with_noise_lower():
     assert got[1, 2] == pytest.approx(structural_similarity(unit(m[1, 2]), unit(noise[1, 2]), data_range=1.0))
 
 
+def test_the_batched_ssim_an_accelerator_runs_is_scikit_images():
+    """sanity.ssim runs batched_ssim where the maps are on an accelerator: scikit-image's values,
+    on dense, sparse (GAD-like, zero outside a region), all-zero and rectangular maps."""
+    from skimage.metrics import structural_similarity
+
+    from gadlib import sanity
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 23, 30, generator=gen, dtype=torch.float64)
+    y = (x + 0.5 * torch.rand(40, 23, 30, generator=gen, dtype=torch.float64)) ** 3
+    y = y / y.amax((1, 2), keepdim=True)
+    y[:10] *= y[:10] > 0.6  # sparse
+    x[30:35], y[33:] = 0, 0  # all-zero maps, beside others and beside each other
+    ref = [structural_similarity(a, b, data_range=1.0) for a, b in zip(x.numpy(), y.numpy())]
+    assert sanity.batched_ssim(x, y).numpy() == pytest.approx(ref, abs=1e-12)
+    assert sanity.batched_ssim(x[:1], x[:1]).item() == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_ssim_on_cuda_equals_the_cpus():
+    from gadlib import sanity
+
+    m, noise = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    assert sanity.ssim(m.cuda(), noise.cuda()) == pytest.approx(sanity.ssim(m, noise), abs=1e-12)
+
+
 def test_support_mode_keeps_old_keys_at_its_default_and_changes_them_when_frozen():
     from gadlib import runfiles
 
