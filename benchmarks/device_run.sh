@@ -144,7 +144,7 @@ for step in ${STEPS:-paper}; do
         if "$py" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
             timeout -k 10 "$(left)" "$py" -m pytest -q -rs -p no:cacheprovider tests/test_hulls.py \
                 tests/test_consensus_hulls.py tests/test_metrics.py tests/test_seeding.py \
-                tests/test_attributions.py -k "cuda or gpu"
+                tests/test_attributions.py tests/test_controls.py -k "cuda or gpu"
         else
             echo "cuda-tests: torch sees no CUDA GPU here, so the tests would only skip"
             false

@@ -140,7 +140,8 @@ def test_a_hulls_area_counted_from_its_rows_equals_its_filled_pixels():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_hulls_equal_cpu_hulls():
+def test_cuda_hulls_equal_cpu_hulls(monkeypatch):
+    monkeypatch.setattr(hulls, "CORNER_SEARCH", None)  # each device its own: the pairs on CUDA, the chain here
     masks = cons.important(blob_maps(500, 64, 64, torch.Generator().manual_seed(2)), "top_q", 0.5)
     assert torch.equal(hull_masks(masks, device="cuda"), hull_masks(masks, device="cpu"))
     maps = blob_maps(40, 32, 28, torch.Generator().manual_seed(4)).view(2, 20, 32, 28)
