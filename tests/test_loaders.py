@@ -324,3 +324,26 @@ def test_a_data_folder_one_level_too_high_points_at_the_folder_below(tmp_path):
         match=r"holds folders of images itself \(a, b\); if those are the classes, point data_dir at .*birds",
     ):
         folder_images(tmp_path, size=8)
+
+
+def test_images_decoded_on_threads_are_those_decoded_one_at_a_time(tmp_path, monkeypatch):
+    """decode_images' thread pool keeps the files' order, the images and the unreadable ones."""
+    from gadlib import data
+
+    paths = []
+    for i in range(9):
+        p = tmp_path / f"{i}.png"
+        if i in (2, 7):
+            p.write_bytes(b"not an image")
+        else:
+            Image.new("RGB", (30 + i, 20), (20 * i, 255 - 20 * i, 7 * i)).save(p)
+        paths.append(p)
+    got = {}
+    for threads in (1, 4):
+        monkeypatch.setattr(data, "DECODE_THREADS", threads)
+        failures = []
+        images, kept = data.decode_images(paths, 16, failures=failures)
+        got[threads] = (images, kept, [f.split(":")[0] for f in failures])
+    assert got[4][1] == got[1][1] == [0, 1, 3, 4, 5, 6, 8]
+    assert got[4][2] == got[1][2] == [str(paths[2]), str(paths[7])]
+    assert torch.equal(got[4][0], got[1][0]) and got[1][0][6].float().mean() != got[1][0][0].float().mean()
