@@ -56,6 +56,7 @@ WHOLE_AT_LEAST = {  # whole numbers, each at least this (None: any; n_eval's own
 FRACTIONS = ("consensus_q", "hull_q", "consensus_tau", "hull_tau", "deletion_step")  # in (0, 1]
 POSITIVE = ("smoothgrad_noise", "support_lr", "train_lr")  # > 0
 MAY_BE_NONE = ("images_per_class", "train_lr")  # None: every image; the architecture's default
+LIST_SETTINGS = ("alphas", "alphas_c2", "methods", "hull_rules", "classes")  # whose values are lists
 # The smallest image each architecture runs on: VGG16's five 2 x 2 poolings need 32 px; ResNet18
 # pools adaptively (image_size's own least, above, holds for it)
 LEAST_IMAGE_SIZE = {"vgg16": 32}
@@ -286,7 +287,7 @@ class RunConfig:
                 raise GADInputError(f"{name} must be in (0, 1], got {value}")
             if name in POSITIVE and not value > 0:
                 raise GADInputError(f"{name} must be > 0, got {value}")
-        for name in ("alphas", "alphas_c2", "methods", "hull_rules", "classes"):
+        for name in LIST_SETTINGS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, (list, tuple)):
                 raise GADInputError(f"{name} must be a list, e.g. -p {name}='[...]', got {value!r}")

@@ -168,6 +168,10 @@ def folder_images(
     {folder: your model's class index} (two folders may share an index); `per_class`: at most this
     many images of each class, a seeded draw. Unreadable files are skipped with a warning; a
     missing folder, a class without readable images or a bad setting is a one-line GADInputError."""
+    if not isinstance(root, (str, os.PathLike)):
+        raise GADInputError(
+            f"folder_images' root is {short_repr(root)}: give the folder of class folders (root/<class>/)"
+        )
     root = Path(root).expanduser()
     for name, value in (("size", size), ("per_class", 1 if per_class is None else per_class)):
         if not is_whole(value) or value < 1:

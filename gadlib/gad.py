@@ -124,6 +124,20 @@ def _check_method_kwargs(spec: dict, kwargs: dict) -> None:
             f"{cls.__name__} does not take {bad[0]!r} from GAD (it takes {', '.join(own) or 'nothing more'}): "
             "drop it, or give a method that takes it"
         )
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    needed = [k for k, p in params.items() if k not in reserved and p.kind in named and p.default is p.empty]
+    if missing := [k for k in needed if k not in kwargs]:  # GradientShap's baselines, Occlusion's windows
+        raise GADInputError(
+            f"{cls.__name__} needs {', '.join(map(repr, missing))}, which GAD cannot choose: give "
+            f"{'it' if len(missing) == 1 else 'them'} with the call, e.g. gad.explain(inputs, target, {missing[0]}=...)"
+        )
+    for k in COUNTS & set(kwargs):  # captum's own error for these is numpy's or an assert's
+        if kwargs[k] is not None and not (checks.is_whole(kwargs[k]) and kwargs[k] >= 1):
+            raise GADInputError(f"{k} must be a whole number >= 1, got {checks.short_repr(kwargs[k])}")
+
+
+# captum's count arguments (Integrated Gradients' steps, NoiseTunnel's and GradientShap's samples)
+COUNTS = {"n_steps", "nt_samples", "n_samples", "internal_batch_size", "nt_samples_batch_size"}
 
 
 class GAD:

@@ -37,6 +37,7 @@ import pandas as pd
 
 from .config import (
     ARCHS,
+    LIST_SETTINGS,
     SETTINGS,
     RunConfig,
     absolute_paths,
@@ -116,6 +117,13 @@ def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list
         values = grid[name] if isinstance(grid[name], list) else [grid[name]]
         if not values:
             raise GADInputError(f"{name!r} has no values in the grid")
+        if name in LIST_SETTINGS and all(
+            v is not None and not isinstance(v, list) for v in values
+        ):  # [2, 4]: not lists
+            raise GADInputError(
+                f"{name} takes a list, so each of its sweep values is one: -p {name}='[{values}]' runs one point "
+                f"with {name} {values}, -p {name}='[[...], [...]]' one point per list"
+            )
         grid[name] = values
     if not grid:
         raise GADInputError("the grid is empty: give -p NAME=[VALUES] or --grid FILE")

@@ -14,6 +14,7 @@ from captum.attr import (
     InputXGradient,
     IntegratedGradients,
     NoiseTunnel,
+    Occlusion,
     Saliency,
 )
 from torch import nn
@@ -602,6 +603,14 @@ def test_settings_that_mean_nothing_are_one_line_errors(tmp_path):
         ),
         (IntegratedGradients, {"return_convergence_delta": True}, "does not take 'return_convergence_delta'"),
         (NoiseTunnel(Saliency(model)), {"return_convergence_delta": True}, "NoiseTunnel does not take 'return_"),
+        # arguments the method needs and GAD cannot choose (captum's TypeError before)
+        (GradientShap, {}, "GradientShap needs 'baselines', which GAD cannot choose: give it with the call"),
+        (Occlusion, {}, "Occlusion needs 'sliding_window_shapes'"),
+        (NoiseTunnel(GradientShap(model)), {"nt_samples": 2}, "GradientShap needs 'baselines'"),
+        # counts: numpy's TypeError, a bare AssertionError and a ZeroDivisionError before
+        (IntegratedGradients, {"n_steps": 2.5}, "n_steps must be a whole number >= 1, got 2.5"),
+        (IntegratedGradients, {"n_steps": 0}, "n_steps must be a whole number >= 1, got 0"),
+        (NoiseTunnel(Saliency(model)), {"nt_samples": 0}, "nt_samples must be a whole number >= 1, got 0"),
     ]
     for method, kwargs, message in cases:
         gad = GAD(model, method, alphas=[2], supports=[model])
@@ -616,6 +625,7 @@ def test_settings_that_mean_nothing_are_one_line_errors(tmp_path):
     # what the methods do take still goes through
     GAD(model, IntegratedGradients, alphas=[2], supports=[model]).attribute(images, 0, n_steps=4)
     GAD(model, NoiseTunnel(Saliency(model)), alphas=[2], supports=[model]).attribute(images, 0, nt_samples=2)
+    GAD(model, GradientShap, alphas=[2], supports=[model]).attribute(images, 0, baselines=torch.zeros(2, 3, 8, 8))
     with pytest.raises(GADInputError) as err:
         GAD.load(tmp_path, model)
     assert f"{tmp_path} is a folder: give the file GAD.save wrote in it" in _one_line(err)

@@ -277,6 +277,7 @@ def test_folder_images_feed_gad_fit_and_explain(three_classes):
         ("mine", {"size": 0}, "size must be a whole number >= 1, got 0"),
         ("mine", {"per_class": 1.5}, "per_class must be a whole number >= 1, got 1.5"),
         ("mine", {"classes": ["none"]}, "class 'none' has no images in"),
+        (None, {}, "folder_images' root is None: give the folder of class folders"),
         ("mine", {"classes": ["broken"]}, "no readable images in .*broken \\(1 unreadable, the first"),
     ],
 )
@@ -288,7 +289,7 @@ def test_folder_images_answer_bad_input_in_one_line(three_classes, where, kwargs
     (three_classes / "broken").mkdir()
     (three_classes / "broken" / "0.jpg").write_bytes(b"not an image")
     with pytest.raises(GADInputError, match=message) as err:
-        folder_images(three_classes.parent / where, **kwargs)
+        folder_images(None if where is None else three_classes.parent / where, **kwargs)
     assert "\n" not in str(err.value)
 
 

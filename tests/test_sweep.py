@@ -44,6 +44,9 @@ def test_settings_whose_readable_names_agree_get_distinct_folders():
         (["run_name=['a']"], "cannot be swept"),
         (["arch=[resnet18, vgg16]"], "'arch' is not swept: every point runs each architecture of --archs"),
         (["consensus_q=[]"], "has no values"),
+        # a list setting's sweep values are lists: [2, 4] would be two points of alphas 2 and 4
+        (["alphas=[2, 4]"], r"alphas takes a list, so each of its sweep values is one: -p alphas='\[\[2, 4\]\]'"),
+        (["methods=[saliency]"], "methods takes a list"),
         (["consensus_q=[0.3, 0.5"], r"is not a list of values \(expected ',' or '\]'.* at line 1, column 10\)"),
         ([], "the grid is empty"),
     ],
