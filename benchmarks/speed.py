@@ -11,7 +11,7 @@ Stages:
   from the k-th largest value, against ranking every pixel (as before); and the hull-matched
   baseline's search with the pixels ranked once, against a top-k at every step of the search
   (as first written); and that search with its hulls' corners found by testing every pair of
-  candidates (what accelerators run), against the monotone chain (what the CPU runs). Results
+  candidates (what CUDA runs), against the monotone chain (what the CPU runs). Results
   must be equal.
 - sanity: notebook 07's sanity check, its Spearman correlations of every randomised map with
   the trained one (tied values averaged), ranked in one batched call with the trained maps
@@ -218,7 +218,7 @@ def bench_hulls(args, device) -> pd.DataFrame:
 
 def corners_row(views: dict, n_methods: int, device, args) -> dict:
     """The hull-matched search (`region_hulls` of the views, both rules) with the chains' corners
-    found by the test of every pair of candidates, which accelerators run, against the monotone
+    found by the test of every pair of candidates, which CUDA runs, against the monotone
     chain, which the CPU runs (`hulls.CORNER_SEARCH`); the same hulls either way."""
     on_device = {k: v.to(device) for k, v in views.items()}
 
@@ -237,7 +237,7 @@ def corners_row(views: dict, n_methods: int, device, args) -> dict:
     n = views["orig"].flatten(0, -3).shape[0] * 2 * n_methods
     return row(
         "hulls",
-        f"hull corners by pairs (accelerators) vs the chain (CPU), {n} maps x rules",
+        f"hull corners by pairs (CUDA) vs the chain (CPU), {n} maps x rules",
         t_chain,
         t_pairs,
         n,

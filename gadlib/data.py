@@ -100,10 +100,10 @@ def decode_images(
     `size` and centre-crop. Unreadable files are skipped: listed as "path: why" in `failures`,
     or else each with a warning. Returns the images and the indices of the paths kept.
 
-    The files are decoded on a pool of threads, one per core up to DECODE_THREADS (PIL releases
-    the GIL while it decodes and resizes), and kept in the order of `paths`: the same images as
-    one at a time."""
-    workers = max(1, min(DECODE_THREADS, os.cpu_count() or 1, len(paths)))
+    The files are decoded on a pool of threads, as many as torch's (a sweep's point has its share
+    of the cores) up to DECODE_THREADS (PIL releases the GIL while it decodes and resizes), and
+    kept in the order of `paths`: the same images as one at a time."""
+    workers = max(1, min(DECODE_THREADS, torch.get_num_threads(), len(paths)))
     with ThreadPoolExecutor(workers) as pool:
         decoded = list(tqdm(pool.map(lambda p: _decode(p, size), paths), total=len(paths), desc=desc, leave=False))
     out, kept = [], []

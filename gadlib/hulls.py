@@ -12,7 +12,7 @@ the same polygon is built for a whole batch at once, in exact integer arithmetic
 - only running minima (from the top or from the bottom) can be corners of a chain, so one
   search over those candidate heights finds both chains' corners of every mask at once (on the
   CPU a monotone-chain pass in lockstep, whose Python loop is over heights, never over maps; on
-  an accelerator a test of every pair of candidates), and each pixel row is then filled between
+  CUDA a test of every pair of candidates), and each pixel row is then filled between
   two exact integer bounds.
 
 Empty masks give empty hulls; one pixel gives that pixel; collinear pixels give the line.
@@ -109,11 +109,13 @@ def _outline(first: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
 
 
 # How the chains' corners are found: None picks Andrew's monotone chain (a loop over candidate
-# heights) on the CPU and, on an accelerator, a test of every pair of candidates at once, whose
-# few large operations spare the loop's hundreds of small ones and host syncs; "chain" or
-# "pairs" forces one (the tests run both on the CPU; `benchmarks/speed.py --stage hulls` times
-# them against each other). Both find the same corners.
+# heights) on the CPU and, on CUDA, a test of every pair of candidates at once, whose few large
+# operations spare the loop's hundreds of small ones and host syncs (in float64, which MPS
+# lacks: other devices keep the chain); "chain" or "pairs" forces one (the tests run both on the
+# CPU; `benchmarks/speed.py --stage hulls` times them against each other). Both find the same
+# corners.
 CORNER_SEARCH: str | None = None
+CORNER_SEARCHES = (None, "chain", "pairs")
 
 
 def _lower_chain(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,7 +135,9 @@ def _lower_chain(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.full((n, 1), m, dtype=torch.long, device=g.device), count
     order = torch.sort((~candidate).to(torch.uint8), dim=1, stable=True).indices[:, : int(count.max())]
     heights, values = order, g.gather(1, order)  # candidates first, in height order
-    by_pairs = CORNER_SEARCH == "pairs" or (CORNER_SEARCH is None and g.device.type != "cpu")
+    if CORNER_SEARCH not in CORNER_SEARCHES:
+        raise ValueError(f"hulls.CORNER_SEARCH is {CORNER_SEARCH!r}: set None, 'chain' or 'pairs'")
+    by_pairs = CORNER_SEARCH == "pairs" or (CORNER_SEARCH is None and g.device.type == "cuda")
     vertex = _vertices_by_pairs(heights, values, count) if by_pairs else _vertices_by_chain(heights, values, count)
     size = vertex.sum(1, keepdim=True)
     first = torch.sort((~vertex).to(torch.uint8), dim=1, stable=True).indices[:, : int(size.max())]

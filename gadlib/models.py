@@ -146,6 +146,11 @@ def _run_model_state(path: Path, stored: dict, arch: str, image_size: int) -> di
     state = stored["value"].get("state")
     if not isinstance(state, dict):
         raise GADInputError(f"checkpoint {path} is a run's stored file, not a model: give a run's models/original.pt")
+    if (stage := stored["stamp"].get("stage")) != "original":  # a support or control sits beside it
+        raise GADInputError(
+            f"checkpoint {path} is a run's {stage} model, not its original classifier: "
+            "give the run's models/original.pt"
+        )
     if made.get("arch", arch) != arch:
         raise GADInputError(
             f"checkpoint {path} is a {made['arch']} a run of this pipeline trained, not a {arch}: "

@@ -158,7 +158,7 @@ _READABLE = re.compile(rf"{_PLAIN}|\[{_PLAIN}(, {_PLAIN})*\]|true|false|null")
 
 def point_name(params: dict) -> str:
     """A readable folder name, e.g. alphas-2-4__consensus_q-0.3. A value whose readable form could
-    be another's (seed -1 and 1 both read "1") also carries a short hash of itself, so two values
+    be another's (train_lr 1e+20 and 1e-20 both read "1e-20") also carries a short hash of itself, so two values
     of one setting never share a folder (a list and a scalar may: no setting takes both)."""
 
     def part(value) -> str:

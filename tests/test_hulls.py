@@ -15,7 +15,7 @@ from gadlib.synthetic import blob_maps
 @pytest.fixture(autouse=True, params=["chain", "pairs"])
 def corner_search(request, monkeypatch):
     """Every test here twice: with the CPU's monotone chain, and with the test of every pair of
-    candidates that an accelerator runs, so that both find the same corners."""
+    candidates that CUDA runs, so that both find the same corners."""
     monkeypatch.setattr(hulls, "CORNER_SEARCH", request.param)
     monkeypatch.setattr(hulls, "PAIRS_CHUNK", 1 << 12)  # several passes, where a test has many masks
     return request.param

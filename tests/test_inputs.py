@@ -106,7 +106,10 @@ def test_settings_as_the_command_line_spells_them_are_taken():
 
 
 def test_a_run_name_as_a_sweep_names_its_points_is_taken():
-    for name in ("my-run", "seeds/seed-1", "alphas-q/consensus_q-0.3__alphas-2.0_4.0~1a2b3c", "v1.2+fp32"):
+    from gadlib.sweep import point_name
+
+    points = [{"seed": 3, "consensus_q": 0.3}, {"alphas": [2, 4]}, {"train_lr": 1e20}, {"classes": ["a b", "c"]}]
+    for name in ("my-run", "v1.2+fp32", *(f"sweep-1/{point_name(p)}" for p in points)):
         assert RunConfig.build(profile="smoke", run_name=name).name == name
 
 
@@ -190,6 +193,9 @@ def test_a_model_a_run_stored_is_taken_as_a_checkpoint_at_its_own_size(tmp_path)
     one_line_error("trained at image_size 40: give -p image_size=40", load_classifier, stored, "resnet18", 64)
     runfiles.save(tmp_path / "maps.pt", {"maps": torch.zeros(2)}, runfiles.stamp("attributions", cfg, ("arch",)))
     one_line_error("is a run's stored file, not a model", load_classifier, tmp_path / "maps.pt", "resnet18", 40)
+    support = tmp_path / "support_2_2.pt"  # beside original.pt, with the same shape: not the classifier
+    runfiles.save(support, {"state": model.state_dict()}, runfiles.stamp("support", cfg, ("arch", "image_size")))
+    one_line_error("is a run's support model, not its original classifier", load_classifier, support, "resnet18", 40)
 
 
 def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):

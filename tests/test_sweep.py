@@ -258,14 +258,16 @@ def test_a_point_without_its_run_folder_or_with_other_settings_runs_again(tmp_pa
         "run folder not on this machine",
         "k-seed-1__consensus_q-0.5",
     ]
+    # two values that read alike (train_lr 1e+20 reads 1e-20) get two folders: the second's name
+    # carries a hash, and the first's point stays done
+    run_sweep("e", {"train_lr": [1e-20], "consensus_q": [0.3]}, base, archs, **dirs)
     CALLS.clear()
-    other = run_sweep("c", {"seed": [-1], "consensus_q": [0.3]}, base, archs, **dirs)
-    # seed -1 runs in its own folder (its name carries a hash), and seed 1's point stays done
-    assert [p for p, _ in CALLS] == ["seed-1~7984b0__consensus_q-0.3"] and other["params"].tolist() == [
-        '{"seed": -1, "consensus_q": 0.3}'
-    ]
-    rows = read_points(tmp_path / "figures" / "c" / "points.csv").set_index("point")["status"]
-    assert rows["seed-1__consensus_q-0.3"] == "done" and (tmp_path / "runs" / "c" / "seed-1__consensus_q-0.3").is_dir()
+    other = run_sweep("e", {"train_lr": [1e20], "consensus_q": [0.3]}, base, archs, **dirs)
+    assert [p for p, _ in CALLS] == ["train_lr-1e-20~63df2b__consensus_q-0.3"]
+    assert other["params"].tolist() == ['{"train_lr": 1e+20, "consensus_q": 0.3}']
+    rows = read_points(tmp_path / "figures" / "e" / "points.csv").set_index("point")["status"]
+    assert rows["train_lr-1e-20__consensus_q-0.3"] == "done"
+    assert (tmp_path / "runs" / "e" / "train_lr-1e-20__consensus_q-0.3").is_dir()
 
 
 def test_a_grid_of_new_points_on_a_clone_without_run_folders_skips_notebook_08_in_one_line(
