@@ -5,6 +5,7 @@ path and cache key comes from `gadlib.runfiles`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -142,7 +143,7 @@ def original_classifier(
     files = RunFiles(cfg)
     if cfg.checkpoint:
         model = load_classifier(cfg.checkpoint, cfg.arch, cfg.image_size)
-        record = {"fingerprint": runfiles.fingerprint(model), "train_files": None}
+        record = {"fingerprint": runfiles.fingerprint(model), "train_files": _checkpoint_train_files(cfg, data)}
     else:
         with seeded(cfg.seed):  # a shell for the kept weights, whose initial ones draw nothing of the caller's
             model = build_model(cfg.arch, 2, cfg.image_size)
@@ -165,6 +166,36 @@ def original_classifier(
         record = runfiles.cached(files.original, st, train)
         model.load_state_dict(record["state"])
     return model.to(device).eval(), record
+
+
+def _checkpoint_train_files(cfg: RunConfig, data: Dataset) -> list[str] | None:
+    """The files a run of this pipeline trained the checkpoint on, where it is such a run's
+    models/original.pt (None for any other checkpoint), with a warning where this run's test
+    images include some of them: its split was drawn under other data settings, so accuracy and
+    maps on those images are not held out."""
+    try:
+        stored, stamp = runfiles.load(cfg.checkpoint)
+    except Exception:  # a file torch reads only without memory-mapping (a legacy format): not a run's
+        return None
+    train_files = stored.get("train_files") if isinstance(stored, dict) and stamp else None
+    if not train_files or data.test.paths is None:
+        return train_files
+
+    def places(paths, root) -> set[str]:  # by their place under data_dir: the pack may lie elsewhere now
+        root = Path(root) if root else None
+        return {str(Path(p).relative_to(root)) if root and Path(p).is_relative_to(root) else str(p) for p in paths}
+
+    made_under = (stamp.get("settings") or {}).get("data_dir")
+    seen = places(train_files, made_under) & places(data.test.paths, cfg.data_dir)
+    if seen:
+        notices.warn(
+            f"{len(seen)} of this run's {len(data.test.paths)} test images are images the checkpoint "
+            f"{cfg.checkpoint} was trained on, by their place under data_dir (the run that trained it drew its "
+            "split under other data settings): "
+            "the accuracy, maps and tables of those images are not held out; give this run that run's dataset, "
+            "data_dir, classes, images_per_class and seed"
+        )
+    return train_files
 
 
 def support_stamp(

@@ -1,5 +1,6 @@
 """Bad input gives one clear line naming the problem; caching reuses and recomputes correctly."""
 
+import dataclasses
 import sys
 import warnings
 
@@ -196,6 +197,45 @@ def test_a_model_a_run_stored_is_taken_as_a_checkpoint_at_its_own_size(tmp_path)
     support = tmp_path / "support_2_2.pt"  # beside original.pt, with the same shape: not the classifier
     runfiles.save(support, {"state": model.state_dict()}, runfiles.stamp("support", cfg, ("arch", "image_size")))
     one_line_error("is a run's support model, not its original classifier", load_classifier, support, "resnet18", 40)
+
+
+def test_a_runs_original_whose_training_images_are_this_runs_test_images_is_warned_of(tmp_path):
+    """A run's original keeps its training files: where this run's split puts some of them among
+    its test images (other data settings), the run is told how many; under the same split, or
+    with any other checkpoint, nothing is said."""
+    from PIL import Image
+
+    from gadlib import stages
+    from gadlib.errors import GADWarning
+
+    for c in ("cats", "dogs"):
+        (tmp_path / "pets" / c).mkdir(parents=True)
+        for i in range(10):
+            Image.new("RGB", (12, 12), (20 * i, 0, 0)).save(tmp_path / "pets" / c / f"{i}.png")
+    cfg = RunConfig.build(
+        profile="smoke", dataset="folder", data_dir=str(tmp_path / "pets"), runs_dir=str(tmp_path / "runs"), n_eval=2
+    )
+    data = load_dataset(cfg)
+    model = build_model("resnet18", 2, 32)
+    leaked = [*data.train.paths[:-3], *data.test.paths[:3]]
+    elsewhere = dataclasses.replace(cfg, data_dir="/elsewhere/pets")  # the pack where the run that trained it had it
+    moved = [p.replace(str(tmp_path / "pets"), "/elsewhere/pets") for p in leaked]
+    for trained_on, seen, made in ((data.train.paths, 0, cfg), (leaked, 3, cfg), (moved, 3, elsewhere)):
+        stored = tmp_path / f"original_{seen}_{made.data_dir.replace('/', '_')}.pt"
+        record = {"state": model.state_dict(), "train_files": list(trained_on)}
+        runfiles.save(stored, record, runfiles.stamp("original", made, runfiles.MODEL_FIELDS))
+        mine = dataclasses.replace(cfg, checkpoint=str(stored))
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            assert stages._checkpoint_train_files(mine, data) == list(trained_on)
+        told = [str(w.message) for w in said if issubclass(w.category, GADWarning)]
+        assert told == ([] if not seen else [told[0]]), told
+        if seen:
+            assert told[0].startswith(f"3 of this run's {len(data.test.paths)} test images are images the checkpoint")
+    torch.save(model.state_dict(), tmp_path / "plain.pt")
+    torch.save(model.state_dict(), tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)  # no mmap
+    for plain in ("plain.pt", "legacy.pt"):
+        assert stages._checkpoint_train_files(dataclasses.replace(cfg, checkpoint=str(tmp_path / plain)), data) is None
 
 
 def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
