@@ -360,6 +360,8 @@ def attribution_maps(
         return results
     bar = tqdm(total=len(models) * len(x), desc="attributions", unit="img", leave=False, disable=not progress)
     family = [prepared(model, device) for model in models]
+    if device.type == "cuda" and x.element_size() * x.numel() < 0.1 * torch.cuda.mem_get_info(device)[0]:
+        x = x.to(device)  # once, not once per model and chunk (before the memory probe, which counts it)
     with cudnn_autotuned(device):
         fit = inputs_that_fit(family[0], x[:1].to(device), classes)  # measured with the whole family in memory
         if fit is not None:
