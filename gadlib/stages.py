@@ -4,6 +4,7 @@ path and cache key comes from `gadlib.runfiles`."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +94,8 @@ class ModelFamily:
     fingerprints: list[str]  # SHA-256 of each model's weights, the original first
     test_accuracy: float
     report: pd.DataFrame  # one row per model, the original first
-    train_files: list[str] | None  # the images the original was trained on (None: user's checkpoint or synthetic)
+    # the images the original was trained on (None: synthetic data, or a checkpoint not of a run)
+    train_files: list[str] | None
     stamp: dict  # the stamp of models.csv: these models under these settings
 
     @property
@@ -171,27 +173,32 @@ def original_classifier(
 def _checkpoint_train_files(cfg: RunConfig, data: Dataset) -> list[str] | None:
     """The files a run of this pipeline trained the checkpoint on, where it is such a run's
     models/original.pt (None for any other checkpoint), with a warning where this run's test
-    images include some of them: its split was drawn under other data settings, so accuracy and
-    maps on those images are not held out."""
+    images include some of them (its run drew another split, or the folder changed since), so
+    that accuracy and maps on those images are not held out."""
     try:
-        stored, stamp = runfiles.load(cfg.checkpoint)
+        with warnings.catch_warnings():  # torch's notes on the file: load_classifier has read it already
+            warnings.simplefilter("ignore")
+            stored, stamp = runfiles.load(cfg.checkpoint)
     except Exception:  # a file torch reads only without memory-mapping (a legacy format): not a run's
         return None
-    train_files = stored.get("train_files") if isinstance(stored, dict) and stamp else None
+    ours = isinstance(stored, dict) and isinstance(stamp, dict)
+    train_files = stored.get("train_files") if ours else None
     if not train_files or data.test.paths is None:
         return train_files
+    # By path; by place under data_dir where the folder the run had is no longer there (moved, or
+    # another machine): a pack elsewhere with the same names is not taken for it
+    made_under = (stamp.get("settings") or {}).get("data_dir")
+    moved = made_under and cfg.data_dir and made_under != cfg.data_dir and not Path(made_under).exists()
 
-    def places(paths, root) -> set[str]:  # by their place under data_dir: the pack may lie elsewhere now
-        root = Path(root) if root else None
+    def places(paths, root) -> set[str]:
+        root = Path(root) if moved else None
         return {str(Path(p).relative_to(root)) if root and Path(p).is_relative_to(root) else str(p) for p in paths}
 
-    made_under = (stamp.get("settings") or {}).get("data_dir")
     seen = places(train_files, made_under) & places(data.test.paths, cfg.data_dir)
     if seen:
         notices.warn(
             f"{len(seen)} of this run's {len(data.test.paths)} test images are images the checkpoint "
-            f"{cfg.checkpoint} was trained on, by their place under data_dir (the run that trained it drew its "
-            "split under other data settings): "
+            f"{cfg.checkpoint} was trained on (its run drew another split, or the folder changed since): "
             "the accuracy, maps and tables of those images are not held out; give this run that run's dataset, "
             "data_dir, classes, images_per_class and seed"
         )

@@ -220,7 +220,12 @@ def test_a_runs_original_whose_training_images_are_this_runs_test_images_is_warn
     leaked = [*data.train.paths[:-3], *data.test.paths[:3]]
     elsewhere = dataclasses.replace(cfg, data_dir="/elsewhere/pets")  # the pack where the run that trained it had it
     moved = [p.replace(str(tmp_path / "pets"), "/elsewhere/pets") for p in leaked]
-    for trained_on, seen, made in ((data.train.paths, 0, cfg), (leaked, 3, cfg), (moved, 3, elsewhere)):
+    # another pack that is still there, with the same file names: other images, not these
+    (tmp_path / "other").mkdir()
+    other = dataclasses.replace(cfg, data_dir=str(tmp_path / "other"))
+    same_names = [p.replace(str(tmp_path / "pets"), str(tmp_path / "other")) for p in leaked]
+    cases = ((data.train.paths, 0, cfg), (leaked, 3, cfg), (moved, 3, elsewhere), (same_names, 0, other))
+    for trained_on, seen, made in cases:
         stored = tmp_path / f"original_{seen}_{made.data_dir.replace('/', '_')}.pt"
         record = {"state": model.state_dict(), "train_files": list(trained_on)}
         runfiles.save(stored, record, runfiles.stamp("original", made, runfiles.MODEL_FIELDS))
