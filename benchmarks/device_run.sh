@@ -16,8 +16,8 @@
 #   cuda-tests: the unit tests that compare the GPU's hulls, masks, ranks, curves and RS with the
 #          CPU's, and check that seeded work and the engine's cuDNN setting leave the caller's
 #          state as it was (every test that skips without CUDA: tests/test_hulls.py,
-#          tests/test_consensus_hulls.py, tests/test_metrics.py, tests/test_seeding.py and
-#          tests/test_attributions.py, -k "cuda or gpu"); fails where
+#          tests/test_consensus_hulls.py, tests/test_metrics.py, tests/test_seeding.py,
+#          tests/test_attributions.py and tests/test_controls.py, -k "cuda or gpu"); fails where
 #          torch sees no CUDA GPU (the tests would only skip); its time on a GPU is unmeasured;
 #   controls-profile: notebooks 01 to 05 through the runner (--no-controls), then notebook 07's
 #          stage calls under cProfile for the first architecture of ARCHS, the one the runner
