@@ -31,6 +31,9 @@ Stages:
   generated module) as the engine did before; the same outputs to the bit.
 - training: one support's epochs from images decoded once into memory, against a torchvision
   ImageFolder + DataLoader that decodes the JPEG files in every epoch.
+- decode: decoding --train-images image files of the cats-vs-dogs pack (synthetic JPEGs where
+  it is not, or with --synthetic) on gadlib's thread pool, against one file at a time; the
+  images must be equal.
 - convs: each architecture at 32 px, support training and the engine with the convolutions
   on 1 x 1 and 2 x 2 maps as linear layers (gadlib/convs.py), against the same calls without.
 - relu: the engine's five methods with its plain ReLU rule as torch.relu, against clamp(min=0)
@@ -559,24 +562,71 @@ def bench_preparation(args, device) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- training
+def image_folder(args, scratch: Path) -> Path:
+    """A folder of class folders of JPEGs: the cats-vs-dogs pack beside the project, or
+    --train-images synthetic JPEGs written to `scratch` (--synthetic, or where the pack is not)."""
+    from torchvision import transforms
+
+    from gadlib.synthetic import make_synthetic
+
+    pack = ROOT.parent / "shared" / "data" / "catsdogs"
+    if pack.is_dir() and not args.synthetic:
+        return pack
+    x, y, _ = make_synthetic(args.train_images, 256, seed=0)
+    for i, (img, label) in enumerate(zip(x, y)):
+        (scratch / f"class{int(label)}").mkdir(exist_ok=True)
+        transforms.functional.to_pil_image(img).save(scratch / f"class{int(label)}" / f"{i}.jpg", quality=90)
+    return scratch
+
+
+def bench_decode(args, device) -> pd.DataFrame:
+    """Decoding --train-images image files at --size (`data.decode_images`) on its thread pool,
+    against one file at a time (the pool of one thread); the images must be equal."""
+    from gadlib import data
+
+    with tempfile.TemporaryDirectory(prefix="gad-bench-") as scratch:
+        files = sorted(p for p in image_folder(args, Path(scratch)).rglob("*") if p.suffix.lower() == ".jpg")
+        files = files[: args.train_images]
+
+        def decode(threads):
+            def run():
+                kept, data.DECODE_THREADS = data.DECODE_THREADS, threads
+                try:
+                    return data.decode_images(files, args.size)[0]
+                finally:
+                    data.DECODE_THREADS = kept
+
+            return run
+
+        (pool, t_pool), (one, t_one) = interleaved_times(
+            [decode(data.DECODE_THREADS), decode(1)], torch.device("cpu"), args.reps
+        )
+    threads = min(data.DECODE_THREADS, torch.get_num_threads())
+    work = f"decode {len(files)} files at {args.size} px, {threads} threads"
+    return pd.DataFrame(
+        [
+            row(
+                "decode",
+                work,
+                t_one,
+                t_pool,
+                len(files),
+                "img/s",
+                "images equal" if torch.equal(pool, one) else "IMAGES DIFFER",
+            )
+        ]
+    )
+
+
 def bench_training(args, device) -> pd.DataFrame:
     from torch.utils.data import DataLoader, Dataset
     from torchvision import datasets, transforms
 
     from gadlib.data import decode_images
-    from gadlib.synthetic import make_synthetic
     from gadlib.training import train_support, uses_bf16
 
-    pack = ROOT.parent / "shared" / "data" / "catsdogs"
     scratch = tempfile.TemporaryDirectory(prefix="gad-bench-")  # removed when the benchmark ends
-    if pack.is_dir() and not args.synthetic:
-        folder = pack
-    else:  # synthetic JPEGs, so the plain loop has files to decode
-        folder = Path(scratch.name)
-        x, y, _ = make_synthetic(args.train_images, 256, seed=0)
-        for i, (img, label) in enumerate(zip(x, y)):
-            (folder / f"class{int(label)}").mkdir(exist_ok=True)
-            transforms.functional.to_pil_image(img).save(folder / f"class{int(label)}" / f"{i}.jpg", quality=90)
+    folder = image_folder(args, Path(scratch.name))
     tf = transforms.Compose(
         [
             transforms.Resize(args.size),
@@ -856,6 +906,7 @@ BENCHES = {  # --stage name: its function, in the order of --stage all
     "smoothgrad": bench_smoothgrad,
     "preparation": bench_preparation,
     "training": bench_training,
+    "decode": bench_decode,
     "convs": bench_convs,
     "relu": bench_relu,
     "memory": bench_memory,
