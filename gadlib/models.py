@@ -139,9 +139,10 @@ def small_cnn(num_classes: int, channels: int = 16) -> nn.Module:
     )
 
 
-def _run_model_state(path: Path, stored: dict, arch: str, image_size: int) -> dict:
+def _run_model_state(path: Path, stored: dict, arch: str, image_size: int) -> tuple[dict, dict]:
     """The weights of a model a run of this pipeline stored (runs/<run>/<arch>/models/*.pt: the
-    state_dict under its stamp), after checking it is of `arch` and was trained at `image_size`."""
+    state_dict under its stamp), after checking it is of `arch` and was trained at `image_size`,
+    and what it was trained on: {"train_files", "data_dir"}."""
     made = stored["stamp"].get("settings") or {}
     state = stored["value"].get("state")
     if not isinstance(state, dict):
@@ -161,12 +162,18 @@ def _run_model_state(path: Path, stored: dict, arch: str, image_size: int) -> di
             f"checkpoint {path} is a model a run of this pipeline trained at image_size {int(size)}: "
             f"give -p image_size={int(size)}"
         )
-    return state
+    return state, {"train_files": stored["value"].get("train_files"), "data_dir": made.get("data_dir")}
 
 
 def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
     """A user's trained two-class classifier: a state_dict for `build_model(arch)` or a whole
-    pickled module."""
+    pickled module (`load_checkpoint`'s model)."""
+    return load_checkpoint(path, arch, image_size)[0]
+
+
+def load_checkpoint(path: str | Path, arch: str, image_size: int) -> tuple[nn.Module, dict | None]:
+    """`load_classifier`'s model, and where it is a model a run of this pipeline stored, what that
+    run trained it on ({"train_files", "data_dir"}; None for any other checkpoint)."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise GADInputError(f"checkpoint {path} is a folder: give the path of your trained classifier's file")
@@ -188,8 +195,9 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
         ) from None
     if isinstance(obj, torch.jit.ScriptModule):
         raise GADInputError(f"checkpoint {path} {SCRIPTED}")
+    trained_on = None
     if isinstance(obj, dict) and isinstance(obj.get("stamp"), dict) and isinstance(obj.get("value"), dict):
-        obj = _run_model_state(path, obj, arch, image_size)
+        obj, trained_on = _run_model_state(path, obj, arch, image_size)
     if isinstance(obj, dict):  # a training checkpoint: the weights under one of its keys
         obj = next((obj[k] for k in WEIGHT_KEYS if isinstance(obj.get(k), (dict, nn.Module))), obj)
     if isinstance(obj, nn.Module):
@@ -228,7 +236,7 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
                 "classifier; for more classes use the GAD class in Python, with pair=(c1, c2) for two of them "
                 '(README, "GAD on your own model")'
             )
-        return _no_inplace_relu(obj)
+        return _no_inplace_relu(obj), trained_on
     state = obj if isinstance(obj, dict) else None
     if state is None:
         raise GADInputError(f"checkpoint {path} holds neither a state_dict nor a model")
@@ -263,7 +271,7 @@ def load_classifier(path: str | Path, arch: str, image_size: int) -> nn.Module:
         else:
             hint = f"give a state_dict of torchvision's {arch} with a two-class head, or pick its architecture (archs)"
         raise GADInputError(f"checkpoint {path} does not fit a two-class {arch} ({what}): {hint}") from None
-    return model
+    return model, trained_on
 
 
 @torch.no_grad()

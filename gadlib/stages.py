@@ -4,7 +4,6 @@ path and cache key comes from `gadlib.runfiles`."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from .data import Dataset, eval_indices, normalize
 from .errors import GADInputError
 from .gad import GAD
 from .hulls import REGIONS_VERSION, region_hulls
-from .models import build_model, describe_device, load_classifier, pick_device, predict_logits
+from .models import build_model, describe_device, load_checkpoint, pick_device, predict_logits
 from .runfiles import RunFiles
 from .seeding import seeded
 from .training import (
@@ -144,8 +143,11 @@ def original_classifier(
     {"fingerprint", "train_files"}."""
     files = RunFiles(cfg)
     if cfg.checkpoint:
-        model = load_classifier(cfg.checkpoint, cfg.arch, cfg.image_size)
-        record = {"fingerprint": runfiles.fingerprint(model), "train_files": _checkpoint_train_files(cfg, data)}
+        model, trained_on = load_checkpoint(cfg.checkpoint, cfg.arch, cfg.image_size)
+        record = {
+            "fingerprint": runfiles.fingerprint(model),
+            "train_files": _checkpoint_train_files(cfg, data, trained_on),
+        }
     else:
         with seeded(cfg.seed):  # a shell for the kept weights, whose initial ones draw nothing of the caller's
             model = build_model(cfg.arch, 2, cfg.image_size)
@@ -170,24 +172,17 @@ def original_classifier(
     return model.to(device).eval(), record
 
 
-def _checkpoint_train_files(cfg: RunConfig, data: Dataset) -> list[str] | None:
+def _checkpoint_train_files(cfg: RunConfig, data: Dataset, trained_on: dict | None) -> list[str] | None:
     """The files a run of this pipeline trained the checkpoint on, where it is such a run's
-    models/original.pt (None for any other checkpoint), with a warning where this run's test
-    images include some of them (its run drew another split, or the folder changed since), so
-    that accuracy and maps on those images are not held out."""
-    try:
-        with warnings.catch_warnings():  # torch's notes on the file: load_classifier has read it already
-            warnings.simplefilter("ignore")
-            stored, stamp = runfiles.load(cfg.checkpoint)
-    except Exception:  # a file torch reads only without memory-mapping (a legacy format): not a run's
-        return None
-    ours = isinstance(stored, dict) and isinstance(stamp, dict)
-    train_files = stored.get("train_files") if ours else None
+    models/original.pt (`load_checkpoint`'s `trained_on`; None for any other checkpoint), with a
+    warning where this run's test images include some of them (its run drew another split, or
+    the folder changed since), so that accuracy and maps on those images are not held out."""
+    train_files = (trained_on or {}).get("train_files")
     if not train_files or data.test.paths is None:
         return train_files
     # By path; by place under data_dir where the folder the run had is no longer there (moved, or
     # another machine): a pack elsewhere with the same names is not taken for it
-    made_under = (stamp.get("settings") or {}).get("data_dir")
+    made_under = trained_on.get("data_dir")
     moved = made_under and cfg.data_dir and made_under != cfg.data_dir and not Path(made_under).exists()
 
     def places(paths, root) -> set[str]:

@@ -117,9 +117,8 @@ def parse_grid(items: list[str], grid_file: str | None = None) -> dict[str, list
         values = grid[name] if isinstance(grid[name], list) else [grid[name]]
         if not values:
             raise GADInputError(f"{name!r} has no values in the grid")
-        if name in LIST_SETTINGS and all(
-            v is not None and not isinstance(v, list) for v in values
-        ):  # [2, 4]: not lists
+        scalars = all(v is not None and not isinstance(v, list) for v in values)  # alphas=[2, 4]: no list
+        if name in LIST_SETTINGS and scalars:
             raise GADInputError(
                 f"{name} takes a list, so each of its sweep values is one: -p {name}='[{values}]' runs one point "
                 f"with {name} {values}, -p {name}='[[...], [...]]' one point per list"
@@ -158,8 +157,9 @@ _READABLE = re.compile(rf"{_PLAIN}|\[{_PLAIN}(, {_PLAIN})*\]|true|false|null")
 
 def point_name(params: dict) -> str:
     """A readable folder name, e.g. alphas-2-4__consensus_q-0.3. A value whose readable form could
-    be another's (train_lr 1e+20 and 1e-20 both read "1e-20") also carries a short hash of itself, so two values
-    of one setting never share a folder (a list and a scalar may: no setting takes both)."""
+    be another's (train_lr 1e+20 and 1e-20 both read "1e-20") also carries a short hash of
+    itself, so two values of one setting never share a folder (a list and a scalar may: no
+    setting takes both)."""
 
     def part(value) -> str:
         text = json.dumps(value)
