@@ -195,9 +195,9 @@ def load_checkpoint(path: str | Path, arch: str, image_size: int) -> tuple[nn.Mo
         ) from None
     if isinstance(obj, torch.jit.ScriptModule):
         raise GADInputError(f"checkpoint {path} {SCRIPTED}")
-    trained_on = None
+    its_run = None
     if isinstance(obj, dict) and isinstance(obj.get("stamp"), dict) and isinstance(obj.get("value"), dict):
-        obj, trained_on = _run_model_state(path, obj, arch, image_size)
+        obj, its_run = _run_model_state(path, obj, arch, image_size)
     if isinstance(obj, dict):  # a training checkpoint: the weights under one of its keys
         obj = next((obj[k] for k in WEIGHT_KEYS if isinstance(obj.get(k), (dict, nn.Module))), obj)
     if isinstance(obj, nn.Module):
@@ -236,7 +236,7 @@ def load_checkpoint(path: str | Path, arch: str, image_size: int) -> tuple[nn.Mo
                 "classifier; for more classes use the GAD class in Python, with pair=(c1, c2) for two of them "
                 '(README, "GAD on your own model")'
             )
-        return _no_inplace_relu(obj), trained_on
+        return _no_inplace_relu(obj), its_run
     state = obj if isinstance(obj, dict) else None
     if state is None:
         raise GADInputError(f"checkpoint {path} holds neither a state_dict nor a model")
@@ -271,7 +271,7 @@ def load_checkpoint(path: str | Path, arch: str, image_size: int) -> tuple[nn.Mo
         else:
             hint = f"give a state_dict of torchvision's {arch} with a two-class head, or pick its architecture (archs)"
         raise GADInputError(f"checkpoint {path} does not fit a two-class {arch} ({what}): {hint}") from None
-    return model, trained_on
+    return model, its_run
 
 
 @torch.no_grad()

@@ -143,10 +143,10 @@ def original_classifier(
     {"fingerprint", "train_files"}."""
     files = RunFiles(cfg)
     if cfg.checkpoint:
-        model, trained_on = load_checkpoint(cfg.checkpoint, cfg.arch, cfg.image_size)
+        model, its_run = load_checkpoint(cfg.checkpoint, cfg.arch, cfg.image_size)
         record = {
             "fingerprint": runfiles.fingerprint(model),
-            "train_files": _checkpoint_train_files(cfg, data, trained_on),
+            "train_files": _checkpoint_train_files(cfg, data, its_run),
         }
     else:
         with seeded(cfg.seed):  # a shell for the kept weights, whose initial ones draw nothing of the caller's
@@ -172,17 +172,17 @@ def original_classifier(
     return model.to(device).eval(), record
 
 
-def _checkpoint_train_files(cfg: RunConfig, data: Dataset, trained_on: dict | None) -> list[str] | None:
+def _checkpoint_train_files(cfg: RunConfig, data: Dataset, its_run: dict | None) -> list[str] | None:
     """The files a run of this pipeline trained the checkpoint on, where it is such a run's
-    models/original.pt (`load_checkpoint`'s `trained_on`; None for any other checkpoint), with a
+    models/original.pt (`load_checkpoint`'s second value; None for any other checkpoint), with a
     warning where this run's test images include some of them (its run drew another split, or
     the folder changed since), so that accuracy and maps on those images are not held out."""
-    train_files = (trained_on or {}).get("train_files")
+    train_files = (its_run or {}).get("train_files")
     if not train_files or data.test.paths is None:
         return train_files
     # By path; by place under data_dir where the folder the run had is no longer there (moved, or
     # another machine): a pack elsewhere with the same names is not taken for it
-    made_under = trained_on.get("data_dir")
+    made_under = its_run.get("data_dir")
     moved = made_under and cfg.data_dir and made_under != cfg.data_dir and not Path(made_under).exists()
 
     def places(paths, root) -> set[str]:
