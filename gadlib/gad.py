@@ -214,6 +214,7 @@ class GAD:
         keep: Callable[[int, Callable[[], tuple[nn.Module, list[float]]]], dict] | None = None,
         desc: str = "support",
         precision: str = "auto",
+        model_fingerprint: str | None = None,
     ) -> GAD:
         """Train one support per alpha: a copy of the model regressed (Adam, MSE, no softmax) onto
         the model's own logits with every other class's logit lowered by alpha (only the pair's
@@ -225,7 +226,10 @@ class GAD:
         its loss per epoch): the default trains it; the pipeline passes its run-file cache, so a
         support trained once is read back. `history` holds each trained support's losses.
         precision: "auto" trains under bf16 autocast on CUDA and in fp32 on the CPU; "fp32" or
-        "bf16" choose (bf16 on the CPU pays only where it has native bf16)."""
+        "bf16" choose (bf16 on the CPU pays only where it has native bf16).
+        model_fingerprint: the model's `runfiles.fingerprint` where the caller holds it already
+        (the pipeline's run record), so that its weights are not hashed again (half a second for
+        VGG16 at 224 px, in every notebook); a wrong one can only make `save` refuse."""
         images, labels = checks.labelled_images(images, labels, self.model)
         epochs, batch_size = checks.fit_settings(epochs, batch_size, lr, mode)
         device = next(self.model.parameters()).device
@@ -290,7 +294,7 @@ class GAD:
                 support.load_state_dict(keep(i, trained))
             supports.append(support.to(device).eval())
         self.supports, self.history = supports, history
-        self.model_fingerprint = runfiles.fingerprint(self.model)
+        self.model_fingerprint = model_fingerprint or runfiles.fingerprint(self.model)
         return self
 
     @_keeping_modes

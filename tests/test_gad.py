@@ -19,7 +19,7 @@ from captum.attr import (
 )
 from torch import nn
 
-from gadlib import GAD, GADInputError, tables
+from gadlib import GAD, GADInputError, runfiles, tables
 from gadlib.data import normalize
 from gadlib.gad import rebuild_method
 from gadlib.hulls import region_hulls
@@ -286,6 +286,21 @@ def test_save_refuses_a_model_changed_since_fit(three_class, tmp_path):
     with pytest.raises(GADInputError) as err:
         gad.save(tmp_path / "gad.pt")
     assert "changed since" in _one_line(err)
+
+
+def test_a_fingerprint_given_to_fit_is_checked_by_save(three_class, tmp_path):
+    """fit takes the caller's fingerprint of the model instead of hashing it again: the right one
+    saves and loads, a wrong one makes save refuse rather than write supports of other weights."""
+    model, fitted, images, labels = three_class
+    for given, saves in ((runfiles.fingerprint(model), True), ("0" * 64, False)):
+        gad = GAD(model, Saliency, fitted.alphas[:1]).fit(images, labels, epochs=1, model_fingerprint=given)
+        if saves:
+            gad.save(tmp_path / "gad.pt")
+            assert GAD.load(tmp_path / "gad.pt", model).model_fingerprint == given
+        else:
+            with pytest.raises(GADInputError, match="changed since"):
+                gad.save(tmp_path / "wrong.pt")
+            assert not (tmp_path / "wrong.pt").exists()
 
 
 def test_gad_on_a_one_channel_model_with_uint8_labels_and_any_captum_method_in_the_tables():

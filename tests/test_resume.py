@@ -1,11 +1,13 @@
 """A run started again reuses finished supports and attributions, and recomputes exactly what a
 changed setting affects."""
 
+from unittest import mock
+
 import pandas as pd
 import pytest
 import torch
 
-from gadlib import RunConfig, stages
+from gadlib import RunConfig, runfiles, stages
 from gadlib.data import load_dataset
 
 
@@ -23,7 +25,11 @@ def test_stages_resume_and_recompute_what_a_setting_touches(tmp_path):
     saliency = cfg.arch_dir / "attributions" / "saliency.pt"
     stamps = {p: _mtime(p) for p in (original, support, saliency)}
 
-    again = stages.attributions(cfg, data, stages.model_family(cfg, data)).maps
+    with mock.patch.object(runfiles, "fingerprint", wraps=runfiles.fingerprint) as hashed:
+        again_family = stages.model_family(cfg, data)
+    assert not hashed.called  # read back, no weights hashed again (VGG16 at 224 px: 0.5 s a notebook)
+    assert again_family.fingerprints[0] == runfiles.fingerprint(again_family.original)  # what its records say
+    again = stages.attributions(cfg, data, again_family).maps
     assert {p: _mtime(p) for p in stamps} == stamps  # nothing recomputed
     assert torch.equal(again["saliency"], maps["saliency"])
 
