@@ -406,15 +406,23 @@ def test_average_ranks_are_scipys_rankdata_exactly():
 
 def test_an_alpha_zero_gad_support_is_its_control_and_the_mode_reaches_training(tmp_path):
     """With alphas=[0] the GAD support and control 1 get the same targets, seed, epochs and mode,
-    so the same weights: the control family is trained exactly like GAD's. In frozen mode the
-    supports keep the original's batch-norm statistics."""
-    cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path), alphas=[0.0], support_mode="frozen")
-    data = load_dataset(cfg)
-    family = stages.model_family(cfg, data)
-    _, fps = controls.control_family(cfg, data, family)
-    assert fps == family.fingerprints[1:]
-    bn = {k: v for k, v in family.original.state_dict().items() if "running" in k}
-    assert all(torch.equal(v, family.supports[0].state_dict()[k]) for k, v in bn.items())
+    so the same weights: the control family is trained exactly like GAD's. In train mode batch
+    norm's batch statistics move an alpha-0 support away from the original (in frozen mode its
+    loss is 0 and nothing moves, so equal fingerprints there would prove nothing); in frozen mode
+    the supports keep the original's batch-norm statistics."""
+    data = None
+    for mode in ("train", "frozen"):
+        cfg = RunConfig.build(profile="smoke", runs_dir=str(tmp_path / mode), alphas=[0.0], support_mode=mode)
+        data = data or load_dataset(cfg)
+        family = stages.model_family(cfg, data)
+        bn = {k: v for k, v in family.original.state_dict().items() if "running" in k}
+        kept = all(torch.equal(v, family.supports[0].state_dict()[k]) for k, v in bn.items())
+        if mode == "train":
+            assert family.fingerprints[1] != family.fingerprints[0] and not kept  # it trained
+            _, fps = controls.control_family(cfg, data, family)
+            assert fps == family.fingerprints[1:]
+        else:
+            assert kept
 
 
 def test_paired_table_takes_the_image_as_unit():

@@ -160,6 +160,11 @@ def test_the_reports_alpha_columns_are_per_class_and_a_pairs_other_classes_are_z
     }
     # a support equal to the original misses the targets by alpha on one logit of the pair's images
     assert row["mse"] == pytest.approx((10 * 2**2 + 10 * 6**2) / (30 * 3), rel=1e-6)
+    # the pair in the order given, not the classes': images of c1 = 2 lower logit c2 = 0 by
+    # alpha_c1 = 2, images of c2 = 0 lower logit 2 by 6, class 1's stay (the MSE above is the
+    # same either way, with ten images of each class)
+    got = distanced_targets(torch.zeros(3, 3), torch.tensor([0, 1, 2]), (2.0, 6.0), pair=(2, 0))
+    assert torch.equal(got, torch.tensor([[0.0, 0.0, -6.0], [0.0, 0.0, 0.0], [-2.0, 0.0, 0.0]]))
 
 
 def test_supports_that_lose_the_originals_order_are_warned_about_where_the_committed_runs_have_them(recwarn):

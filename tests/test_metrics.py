@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from gadlib import metrics, tables
+from gadlib import GADInputError, metrics, tables
+from gadlib.data import normalize
 
 
 def test_rs_of_a_linear_model_equals_hand_value(linear_model):
@@ -207,3 +208,13 @@ def test_fig1_has_one_panel_per_support_also_when_the_classes_have_their_own_alp
         "support, alpha=2 / 4",
         "support, alpha=2 / 8",
     ]
+
+
+def test_the_black_fill_is_a_black_pixel_in_the_models_input_space():
+    """The "black" fill occludes with what a black image becomes after the pipeline's normalisation (the
+    fill sweeps use it), "zero" with 0 there, and a fill for other than three channels is refused."""
+    black = normalize(torch.zeros(1, 3, 1, 1, dtype=torch.uint8))
+    torch.testing.assert_close(metrics.occlusion_fill("black"), black, rtol=0, atol=1e-7)
+    assert torch.equal(metrics.occlusion_fill("zero", 1), torch.zeros(1, 1, 1, 1))
+    with pytest.raises(GADInputError, match="'black' is for ImageNet-normalised RGB"):
+        metrics.occlusion_fill("black", 1)
