@@ -228,7 +228,7 @@ class GAD:
         precision: "auto" trains under bf16 autocast on CUDA and in fp32 on the CPU; "fp32" or
         "bf16" choose (bf16 on the CPU pays only where it has native bf16).
         model_fingerprint: the model's `runfiles.fingerprint` where the caller holds it already
-        (the pipeline's run record), so that its weights are not hashed again (VGG16's 138
+        (the pipeline's run record), so that its weights are not hashed again (VGG16's 134
         million at 224 px, in every notebook); a wrong one can only make `save` refuse."""
         images, labels = checks.labelled_images(images, labels, self.model)
         epochs, batch_size = checks.fit_settings(epochs, batch_size, lr, mode)
