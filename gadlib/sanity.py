@@ -3,7 +3,8 @@
 Cascading parameter randomisation, top layer first: at each step the top share of the layers
 (modules with weights, in forward order from the output back) is re-initialised, in the
 original and in every support alike (the same layers, the same random values: each layer is
-reset under a seed of its own), and the original and GAD maps are computed again. Their
+reset under a seed of its own), and the original and GAD maps are computed again. At the last
+step the whole family is one random network, so GAD's map there is the baseline's (below). Their
 Spearman rank correlation and SSIM with the trained model's maps fall towards 0 for a method
 that depends on the model. Guided Backprop and Deconvolution are known to stay similar.
 
@@ -197,12 +198,24 @@ def verdicts(rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.Dat
             for k, key in (("orig", "orig"), ("GAD", "gad"), ("base", "base"))
         }
     )
-    wide = last.pivot(index=["method", "target", "image"], columns="map", values="spearman")
+    against = gad_against_base(rows, rows["step"].max(), resamples, seed)
+    return out.assign(**{"Spearman GAD - base (95% CI)": against["interval"], "GAD": against["label"]})
+
+
+def gad_against_base(rows: pd.DataFrame, step: int, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """At cascade step `step`, per method: GAD's Spearman with its trained map minus the
+    matched-area baseline's, image by image (its classes averaged), as "mean [95% interval]"
+    (seeded paired bootstrap) and its label. At the last step every layer of every model is
+    random alike, so the family is one network and GAD's randomised map is the baseline's: the
+    difference there lies in the two trained maps only. One step earlier the models still
+    differ (their first layer is trained), which `tools/controls_summary.py` shows beside it."""
+    at = rows[rows["step"] == step]
+    wide = at.pivot(index=["method", "target", "image"], columns="map", values="spearman")
     words = {stats.HOLDS: "less model-dependent", stats.FAILS: "more model-dependent", stats.UNDEFINED: "undefined"}
     diff, label = {}, {}
-    for method in out.index:
+    for method in at["method"].unique():
         per_image = stats.image_means(wide.loc[method, "gad"] - wide.loc[method, "base"])
         b = stats.paired_bootstrap(per_image, resamples, seed)
         diff[method] = f"{b['mean']:+.3f} [{b['low']:+.3f}, {b['high']:+.3f}]"
         label[method] = words.get(stats.verdict(b["low"], b["high"]), "like the baseline")
-    return out.assign(**{"Spearman GAD - base (95% CI)": pd.Series(diff), "GAD": pd.Series(label)})
+    return pd.DataFrame({"interval": pd.Series(diff), "label": pd.Series(label)})

@@ -313,6 +313,32 @@ def test_randomising_the_top_layer_changes_the_logits_the_same_way_in_every_mode
     assert torch.equal(ra.layer4[1].conv2.weight, a.layer4[1].conv2.weight)  # and nothing else changes
 
 
+def test_with_every_layer_random_the_family_is_one_network_and_gads_map_is_the_baselines():
+    """The cascade's last step re-initialises every layer of every model alike, so the original
+    and its supports become one network (batch norm's statistics too): their consensus is the
+    original's own top pixels, and GAD's randomised map is the matched-area baseline's. The
+    sanity verdict at that step therefore compares two trained maps against one random map (what
+    the README says of it)."""
+    from gadlib import consensus, sanity
+    from gadlib.attributions import attribution_maps
+
+    torch.manual_seed(0)
+    original = build_model("resnet18", 2, 32).eval()
+    support = build_model("resnet18", 2, 32).eval()  # weights of its own, as a trained support's
+    x = torch.randn(3, 3, 32, 32)
+    every = sanity.layers(original)
+    family = [sanity.randomised(m, every, seed=5) for m in (original, support)]
+    for (name, a), b in zip(family[0].state_dict().items(), family[1].state_dict().values()):
+        assert torch.equal(a, b), name
+    maps = attribution_maps(family, x, ["saliency"], progress=False)["saliency"]
+    _, views = consensus.regions(maps)
+    assert torch.equal(views["gad"], views["base"])
+    # one layer short of every layer, the models still differ, and so do GAD's and the baseline's maps
+    partly = [sanity.randomised(m, every[:-1], seed=5) for m in (original, support)]
+    _, views = consensus.regions(attribution_maps(partly, x, ["saliency"], progress=False)["saliency"])
+    assert not torch.equal(views["gad"], views["base"])
+
+
 def test_ssim_of_a_map_with_itself_is_one_and_with_noise_lower():
     from skimage.metrics import structural_similarity
 

@@ -156,6 +156,14 @@ def test_sanity_label_comes_from_the_paired_interval():
     assert t.loc["guided_backprop", "GAD"] == "less model-dependent"
     # per image, not per (image, class): the averaged differences are all 0
     assert t.loc["integrated_gradients", "Spearman GAD - base (95% CI)"] == "+0.000 [+0.000, +0.000]"
+    # an earlier step is read from its own rows (controls_summary's step before the last): there
+    # saliency's GAD is 0.05 above the baseline
+    earlier = pd.DataFrame(rows).query("step == 4 and map != 'gad'").assign(step=3)
+    earlier = pd.concat([earlier, earlier.query("map == 'base'").assign(map="gad", spearman=0.40)])
+    both = pd.concat([pd.DataFrame(rows), earlier])
+    e = sanity.gad_against_base(both, 3)
+    assert e.loc["saliency", "label"] == "less model-dependent" and e.loc["saliency", "interval"].startswith("+0.050")
+    assert sanity.verdicts(both).equals(t)  # the verdict stays the last step's
 
 
 def test_class_cells_read_a_joined_verdict_back():

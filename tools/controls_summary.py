@@ -5,8 +5,11 @@
    trained ones once every layer is random, and of the matched-area baseline's;
 3. mean RC of each region, and how much of GAD's shrinking retraining alone (alpha = 0) gives;
 4. the cascade's first step (only the top layer random): Spearman with the trained map, where
-   a method that ignores the model's top layer (Guided Backprop) stays near 1
-   (3 and 4 read runs/<run>/, so they need the run folders, not only figures/).
+   a method that ignores the model's top layer (Guided Backprop) stays near 1;
+5. GAD against the matched-area baseline one step before every layer is random: at the last
+   step (2) the family is one random network and GAD's randomised map is the baseline's, so
+   there the difference lies in the trained maps alone; one step earlier the models still differ
+   (3, 4 and 5 read runs/<run>/, so they need the run folders, not only figures/).
 Usage: python tools/controls_summary.py figures/synthetic-default figures/cub-cpu ...
 """
 
@@ -21,6 +24,7 @@ from run_tables import MADE, read, record, rules_of
 
 from gadlib.config import METHOD_SHORT, runs_root
 from gadlib.runfiles import key_comment, read_csv
+from gadlib.sanity import STEPS, gad_against_base
 from gadlib.stats import VERDICTS, count_text
 from gadlib.tables import to_markdown
 
@@ -87,6 +91,18 @@ def first_step(folder: Path, arch: str, label: str) -> pd.Series:
     return pd.Series(
         {METHOD_SHORT[m]: f"{r['orig']:.3f} / {r['gad']:.3f} / {r['base']:.3f}" for m, r in mean.iterrows()},
         name=f"{label} ({arch})",
+    )
+
+
+def before_last_step(folder: Path, arch: str, label: str) -> pd.Series:
+    """GAD's minus the matched-area baseline's Spearman with the trained map, and its label, one
+    cascade step before every layer is random (the interval as notebook 07's at the last step,
+    with the run's own resamples and seed)."""
+    rows, _ = read_csv(_run_dir(folder) / arch / "sanity.csv")
+    p = record(folder)["parameters"]
+    t = gad_against_base(rows, rows["step"].max() - 1, p["bootstrap"], p["seed"])
+    return pd.Series(
+        {METHOD_SHORT[m]: f"{r['interval']} ({r['label']})" for m, r in t.iterrows()}, name=f"{label} ({arch})"
     )
 
 
@@ -159,6 +175,14 @@ def main(*folders: str) -> None:
     order = list(METHOD_SHORT.values())
     first = pd.concat([first_step(p, a, names[p]) for p, a in zip(paths, archs)], axis=1)
     print(to_markdown(first.reindex(order).rename_axis("method")))
+    print(
+        f"\nCascading randomisation, one step before every layer is random ({STEPS[-2][0]}: the models still differ; "
+        "with every layer random the family is one network, and GAD's map is the baseline's): GAD's minus the "
+        "matched-area baseline's Spearman with the trained map, per image (classes averaged), mean [95% paired "
+        "bootstrap interval] and its label (from runs/<run>/<arch>/sanity.csv)\n"
+    )
+    earlier = pd.concat([before_last_step(p, a, names[p]) for p, a in zip(paths, archs)], axis=1)
+    print(to_markdown(earlier.reindex(order).rename_axis("method")))
     print(f"\n{key_comment(*[k for p in paths for k in keys[p].values()])}")
 
 
