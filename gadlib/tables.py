@@ -173,8 +173,9 @@ def both_measures(rs: dict, change: dict) -> dict:
     """Per class, GAD against the hull-matched baseline on both measures: its hull is at least
     GAD's (the fewest top pixels that reach GAD's area), so image by image GAD's RS gain times
     GAD's hull area is at least its logit-change gain (RS leans to GAD), and only a verdict both
-    measures give (holds or fails) is kept."""
-    return {k: rs[k] if rs[k] == change[k] and rs[k] in (HOLDS, FAILS) else UNDECIDED for k in rs}
+    measures give is kept: holds, fails, no difference (every image tied on both) or undefined
+    (no image on either); any other pair is undecided."""
+    return {k: rs[k] if rs[k] == change[k] and rs[k] != UNDECIDED else UNDECIDED for k in rs}
 
 
 def hull_areas(t: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import pytest
 
 from gadlib import sanity
 from gadlib.config import METHODS
-from gadlib.stats import UNDECIDED
+from gadlib.stats import NO_DIFFERENCE, UNDECIDED, UNDEFINED
 from gadlib.tables import baseline_check, both_measures, class_cells, direction_summary
 
 from conftest import ROOT
@@ -99,6 +99,13 @@ def test_gad_against_the_hull_matched_baseline_needs_both_measures():
     change = {1: "holds", 2: "undecided (interval contains 0)", 3: "fails", 4: "undecided (interval contains 0)"}
     assert both_measures(rs, change) == {1: "holds", 2: UNDECIDED, 3: "fails", 4: UNDECIDED}
     assert both_measures({1: "holds"}, {1: "fails"}) == {1: UNDECIDED}
+    # a tie or an empty class both measures show passes through (it read "undecided" before)
+    same = {1: NO_DIFFERENCE, 2: UNDEFINED, 3: NO_DIFFERENCE}
+    assert both_measures(same, {1: NO_DIFFERENCE, 2: UNDEFINED, 3: "holds"}) == {
+        1: NO_DIFFERENCE,
+        2: UNDEFINED,
+        3: UNDECIDED,
+    }
 
 
 @pytest.mark.parametrize(
