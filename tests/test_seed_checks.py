@@ -13,16 +13,16 @@ from conftest import ROOT
 SWEEP = ROOT / "figures" / "seeds"
 
 
-def small_sweep(tmp_path, seeds=(0, 1), status="done", name="seeds-copy"):
-    """A copy of the committed synthetic seed sweep with only the points of `seeds`."""
+def small_sweep(tmp_path, seeds=(0, 1), status="done", name="seeds-copy", source=SWEEP):
+    """A copy of a committed seed sweep (the synthetic one) with only the points of `seeds`."""
     sweep = tmp_path / name
     sweep.mkdir()
-    lines = (SWEEP / "points.csv").read_text().splitlines(keepends=True)
-    table = pd.read_csv(SWEEP / "points.csv", skiprows=1, dtype=str, keep_default_na=False)
+    lines = (source / "points.csv").read_text().splitlines(keepends=True)
+    table = pd.read_csv(source / "points.csv", skiprows=1, dtype=str, keep_default_na=False)
     table = table[table["point"].isin([f"seed-{s}" for s in seeds])].assign(status=status)
     (sweep / "points.csv").write_text(lines[0] + table.to_csv(index=False))
     for seed in seeds:
-        shutil.copytree(SWEEP / f"seed-{seed}", sweep / f"seed-{seed}")
+        shutil.copytree(source / f"seed-{seed}", sweep / f"seed-{seed}")
     return sweep
 
 
@@ -191,7 +191,7 @@ def test_a_finished_point_whose_run_folder_is_not_here_is_read_as_done(tmp_path,
         stamp = index.read_text().partition("\n")[0]
         table = pd.read_csv(index, skiprows=1, dtype=str, keep_default_na=False).assign(status=statuses)
         index.write_text(stamp + "\n" + table.to_csv(index=False))
-        seed_checks.main(str(SWEEP), str(sweep))
+        seed_checks.main(str(sweep))
         summaries.append(capsys.readouterr().out)
     assert summaries[0] == summaries[1] == summaries[2] and "seeds-copy" in summaries[0]
 
@@ -220,6 +220,13 @@ def test_a_sweep_of_another_setting_or_of_one_seed_twice_stops_the_summary(tmp_p
     assert "two points of one seed" in refusal(capsys, sweep)
 
 
+def test_one_seed_of_the_same_data_in_two_sweeps_stops_the_summary(tmp_path, capsys):
+    """The rows "all" pool every sweep: a seed given twice (a sweep and its copy, or a rerun beside
+    it) would count its cells twice; the same seed of other data is another run."""
+    copy = small_sweep(tmp_path, seeds=(1,))
+    assert "seed 1 of resnet18 on the same data is in two sweeps" in refusal(capsys, copy)
+
+
 def test_a_missing_point_or_index_or_a_record_of_another_point_stops_the_summary(tmp_path, capsys):
     sweep = small_sweep(tmp_path)
     assert "does not exist: run the seed sweep first" in refusal(capsys, tmp_path / "nothing-here")
@@ -235,7 +242,9 @@ def test_two_sweeps_of_one_name_keep_their_own_rows_and_one_sweep_twice_or_one_n
     assert "seeds is given twice among the sweeps" in refusal(capsys, SWEEP)
     assert "a sweep named 'all'" in refusal(capsys, small_sweep(tmp_path, name="all"))
     (tmp_path / "elsewhere").mkdir()
-    copy = small_sweep(tmp_path / "elsewhere", seeds=(0,), name=SWEEP.name)  # rows keyed by name alone would merge
+    # birds' seed 0 in a sweep named as the synthetic one: rows keyed by name alone would merge
+    birds = ROOT / "figures" / "seeds-birds"
+    copy = small_sweep(tmp_path / "elsewhere", seeds=(0,), name=SWEEP.name, source=birds)
     seed_checks.main(str(SWEEP), str(copy))
     table2 = capsys.readouterr().out.split("2. Seed by seed")[1].split("\n\n3.")[0]
     rows = [[c.strip() for c in line.split("|")[1:3]] for line in table2.splitlines() if "| resnet18 |" in line]
@@ -315,8 +324,11 @@ def test_a_sweep_of_other_settings_is_read_at_the_values_picked_with_where(tmp_p
     assert (one["seeds"], both["seeds"]) == (1, 2)
     for label in seed_checks.VERDICTS.values():  # the same point twice: every count doubled
         assert both[label] == " / ".join(str(2 * int(n)) for n in one[label].split(" / ")), label
-    seed_checks.main("--where", "image_size=224", str(sizes), str(again))
+    seed_checks.main("--where", "image_size=224", str(sizes))
     assert "| all " in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="seed 0 of resnet18 on the same data is in two sweeps"):
+        seed_checks.main("--where", "image_size=224", str(sizes), str(again))  # the summary counts it once
+    assert capsys.readouterr().out == ""
     # refusals, each in one line with nothing printed
     with pytest.raises(SystemExit, match="sweeps image_size, not the seed alone.*--where image_size=VALUE"):
         seed_checks.main(str(sizes))

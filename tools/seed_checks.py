@@ -242,6 +242,23 @@ def mixed_machines(rows: dict) -> list[str]:
     return own + pooled
 
 
+def once_each(found: list[list[tuple[int, Path]]]) -> None:
+    """Stop where two of the sweeps' points (`points` of each) are one seed of one architecture
+    on the same data: the rows "all" would count its cells twice."""
+    seen = {}
+    for seed, folder in (point for sweep in found for point in sweep):
+        record = json.loads((folder / "RUN.json").read_text())
+        p = record["parameters"]
+        for arch in record["archs"]:
+            key = (p["dataset"], p.get("data_dir"), arch, seed)
+            if key in seen:
+                sys.exit(
+                    f"error: seed {seed} of {arch} on the same data is in two sweeps ({seen[key]}, {folder}): "
+                    "the pooled rows would count its cells twice; give one of them"
+                )
+            seen[key] = folder
+
+
 def main(*args: str) -> None:
     ap = argparse.ArgumentParser(
         prog="python tools/seed_checks.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -253,11 +270,12 @@ def main(*args: str) -> None:
     names = labels(sweeps, "sweeps")
     if "all" in names:  # the rows that pool every sweep are "all"'s
         sys.exit(f"error: a sweep named 'all' ({sweeps[names.index('all')]}) would share the pooled rows: rename it")
-    rows, controls = {}, {}
+    rows, controls, found = {}, {}, []
     for sweep, label in zip(map(Path, sweeps), names):  # everything read before anything is printed
-        found = points(sweep, picked)
-        rows.update(seed_rows(sweep, found, label))
-        controls.update(control_counts(sweep, found, label))
+        found.append(points(sweep, picked))
+        rows.update(seed_rows(sweep, found[-1], label))
+        controls.update(control_counts(sweep, found[-1], label))
+    once_each(found)
     print(
         "1. Every seed of each sweep pooled: per (method, class) cell, holds / fails / undecided, for the "
         "paper's claims (RC < 1 for most images; GAD's RS above its supplementary region's), GAD against the "
