@@ -258,7 +258,10 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
                 "logit change GAD vs Base": joined_verdict(class_verdicts(change, resamples, seed)),
                 "RS, family-wise": joined_verdict(class_verdicts(rs, FAMILY_RESAMPLES, seed, level)),
                 "logit change, family-wise": joined_verdict(class_verdicts(change, FAMILY_RESAMPLES, seed, level)),
-                "images with Sup": " / ".join(f"{int(gk['sup'].notna().sum())}" for gk in by_class.values())
+                # the images the "RS GAD vs Sup" verdicts rest on: both regions' RS defined
+                "images with Sup": " / ".join(
+                    f"{int((gk['gad'] - gk['sup']).notna().sum())}" for gk in by_class.values()
+                )
                 + f" of {int(g.groupby('target').size().max())}",
                 "RC = 1": float((defined == 1).mean()),
                 "RC > 1": float((defined > 1).mean()),

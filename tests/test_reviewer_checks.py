@@ -74,6 +74,11 @@ def test_a_smaller_baseline_hull_wins_on_rs_but_not_on_the_raw_change():
     assert t["both, family-wise"] == "undecided (interval contains 0)"
     # one image of 16 per class has RC = 1, and so no supplementary region and no RS for it
     assert t["images with Sup"] == "15 / 15 of 16" and t["RC = 1"] == 1 / 16 and t["RC > 1"] == 0
+    # and only images where GAD's RS is defined too, as the verdict's pairs (an empty GAD hull)
+    empty = (rs["method"] == "saliency") & (rs["target"] == 1) & (rs["image"] == 1) & (rs["mask"] == "gad")
+    assert baseline_check(rc, rs.assign(rs=rs["rs"].mask(empty))).loc[("d", "resnet18", "S"), "images with Sup"] == (
+        "14 / 15 of 16"
+    )
     # the RS verdict is the direction table's, word for word
     direction = direction_summary(rc, rs).set_index(["dataset", "arch", "method"])
     assert (table["RS GAD vs Base"] == direction["RS GAD vs Base"]).all()
