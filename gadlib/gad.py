@@ -22,6 +22,7 @@ import copy
 import functools
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +231,11 @@ class GAD:
         model_fingerprint: the model's `runfiles.fingerprint` where the caller holds it already
         (the pipeline's run record), so that its weights are not hashed again (VGG16's 134
         million at 224 px, in every notebook); a wrong one can only make `save` refuse."""
+        if model_fingerprint is not None and not re.fullmatch(r"[0-9a-f]{64}", str(model_fingerprint)):
+            raise GADInputError(
+                f"model_fingerprint {checks.short_repr(model_fingerprint)}: give runfiles.fingerprint(model), "
+                "64 hexadecimal digits, or None to have it computed"
+            )
         images, labels = checks.labelled_images(images, labels, self.model)
         epochs, batch_size = checks.fit_settings(epochs, batch_size, lr, mode)
         device = next(self.model.parameters()).device

@@ -208,7 +208,8 @@ def gad_against_base(rows: pd.DataFrame, step: int, resamples: int = 2000, seed:
     (seeded paired bootstrap) and its label. At the last step every layer of every model is
     random alike, so the family is one network and GAD's randomised map is the baseline's: the
     difference there lies in the two trained maps only. One step earlier the models still
-    differ (their first layer is trained), which `tools/controls_summary.py` shows beside it."""
+    differ (their lowest quarter of layers is trained: conv1 to layer1 in ResNet18), which
+    `tools/controls_summary.py` shows beside it."""
     at = rows[rows["step"] == step]
     wide = at.pivot(index=["method", "target", "image"], columns="map", values="spearman")
     words = {stats.HOLDS: "less model-dependent", stats.FAILS: "more model-dependent", stats.UNDEFINED: "undefined"}

@@ -301,6 +301,10 @@ def test_a_fingerprint_given_to_fit_is_checked_by_save(three_class, tmp_path):
             with pytest.raises(GADInputError, match="changed since"):
                 gad.save(tmp_path / "wrong.pt")
             assert not (tmp_path / "wrong.pt").exists()
+    for bad in ("", "abc", 42):  # not a fingerprint: refused before any work, in one line
+        with pytest.raises(GADInputError) as err:
+            GAD(model, Saliency, fitted.alphas[:1]).fit(images, labels, epochs=1, model_fingerprint=bad)
+        assert "give runfiles.fingerprint(model), 64 hexadecimal digits" in _one_line(err)
 
 
 def test_gad_on_a_one_channel_model_with_uint8_labels_and_any_captum_method_in_the_tables():

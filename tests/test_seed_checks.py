@@ -222,9 +222,14 @@ def test_a_sweep_of_another_setting_or_of_one_seed_twice_stops_the_summary(tmp_p
 
 def test_one_seed_of_the_same_data_in_two_sweeps_stops_the_summary(tmp_path, capsys):
     """The rows "all" pool every sweep: a seed given twice (a sweep and its copy, or a rerun beside
-    it) would count its cells twice; the same seed of other data is another run."""
+    it) would count its cells twice; the same seed of other data, or of other settings (another
+    training length), is another run."""
+    import seed_checks
+
     copy = small_sweep(tmp_path, seeds=(1,))
-    assert "seed 1 of resnet18 on the same data is in two sweeps" in refusal(capsys, copy)
+    assert "seed 1 of resnet18 is in two sweeps with the same settings" in refusal(capsys, copy)
+    birds, longer = (seed_checks.points(ROOT / "figures" / s) for s in ("seeds-birds", "epochs-birds"))
+    assert seed_checks.repeated_run(seed_checks.points(SWEEP) + birds + longer) is None
 
 
 def test_a_missing_point_or_index_or_a_record_of_another_point_stops_the_summary(tmp_path, capsys):
@@ -326,8 +331,8 @@ def test_a_sweep_of_other_settings_is_read_at_the_values_picked_with_where(tmp_p
         assert both[label] == " / ".join(str(2 * int(n)) for n in one[label].split(" / ")), label
     seed_checks.main("--where", "image_size=224", str(sizes))
     assert "| all " in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="seed 0 of resnet18 on the same data is in two sweeps"):
-        seed_checks.main("--where", "image_size=224", str(sizes), str(again))  # the summary counts it once
+    with pytest.raises(SystemExit, match="seed 0 of resnet18 is in two sweeps with the same settings"):
+        seed_checks.main("--where", "image_size=224", str(sizes), str(again))  # refused: it would count twice
     assert capsys.readouterr().out == ""
     # refusals, each in one line with nothing printed
     with pytest.raises(SystemExit, match="sweeps image_size, not the seed alone.*--where image_size=VALUE"):

@@ -13,7 +13,9 @@ the original's test accuracy and its supports' lowest Spearman; table 3, for swe
 --controls, sums notebook 07's verdicts of GAD against each control over the seeds. Each file's
 stamp must carry its point's RUN.json key, every point must be done (its run folder may be
 elsewhere: this reads only its figures) and made under the code's current definitions
-(`record.definitions`), and every point's seed must differ: otherwise the tool stops in one line.
+(`record.definitions`), and every point's seed must differ, also across the sweeps given where
+their other settings are the same (the rows "all" would count it twice): otherwise the tool
+stops in one line.
 A sweep of other settings too is read where `--where NAME=VALUE` (repeatable) picks one value of
 each: the size sweep's 224-px point (seed 0, the default) pools with a seed sweep at 224 px. A
 point that does not sweep the seed is of the seed its RUN.json gives.
@@ -242,21 +244,26 @@ def mixed_machines(rows: dict) -> list[str]:
     return own + pooled
 
 
-def once_each(found: list[list[tuple[int, Path]]]) -> None:
-    """Stop where two of the sweeps' points (`points` of each) are one seed of one architecture
-    on the same data: the rows "all" would count its cells twice."""
+# Where and under which name a point ran: two points apart only in these are one run made twice
+WHERE = ("run_name", "device", "data_dir")
+
+
+def repeated_run(found: list[tuple[int, Path]]) -> tuple[int, str, Path, Path] | None:
+    """The first of `found` (points of one or more sweeps, as `points` gives them) whose seed and
+    architecture are already among them with every other setting the same (a data folder by its
+    name, wherever it lies): (seed, architecture, the earlier point, this point), else None.
+    Pooled, such a run's cells would count twice."""
     seen = {}
-    for seed, folder in (point for sweep in found for point in sweep):
+    for seed, folder in found:
         record = json.loads((folder / "RUN.json").read_text())
         p = record["parameters"]
+        data = Path(p["data_dir"]).name if p.get("data_dir") else None
+        same = json.dumps({k: v for k, v in p.items() if k not in WHERE}, sort_keys=True)
         for arch in record["archs"]:
-            key = (p["dataset"], p.get("data_dir"), arch, seed)
-            if key in seen:
-                sys.exit(
-                    f"error: seed {seed} of {arch} on the same data is in two sweeps ({seen[key]}, {folder}): "
-                    "the pooled rows would count its cells twice; give one of them"
-                )
+            if (key := (arch, data, same)) in seen:
+                return seed, arch, seen[key], folder
             seen[key] = folder
+    return None
 
 
 def main(*args: str) -> None:
@@ -270,12 +277,18 @@ def main(*args: str) -> None:
     names = labels(sweeps, "sweeps")
     if "all" in names:  # the rows that pool every sweep are "all"'s
         sys.exit(f"error: a sweep named 'all' ({sweeps[names.index('all')]}) would share the pooled rows: rename it")
-    rows, controls, found = {}, {}, []
+    rows, controls, every = {}, {}, []
     for sweep, label in zip(map(Path, sweeps), names):  # everything read before anything is printed
-        found.append(points(sweep, picked))
-        rows.update(seed_rows(sweep, found[-1], label))
-        controls.update(control_counts(sweep, found[-1], label))
-    once_each(found)
+        found = points(sweep, picked)
+        every += found
+        rows.update(seed_rows(sweep, found, label))
+        controls.update(control_counts(sweep, found, label))
+    if (twice := repeated_run(every)) is not None:  # the rows "all" pool the sweeps
+        seed, arch, first, again = twice
+        sys.exit(
+            f"error: seed {seed} of {arch} is in two sweeps with the same settings ({first}, {again}): the pooled "
+            "rows would count its cells twice; give one of them"
+        )
     print(
         "1. Every seed of each sweep pooled: per (method, class) cell, holds / fails / undecided, for the "
         "paper's claims (RC < 1 for most images; GAD's RS above its supplementary region's), GAD against the "

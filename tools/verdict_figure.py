@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 from folder_names import labels
-from seed_checks import points, seed_rows, where
+from seed_checks import WHERE, points, repeated_run, seed_rows, where
 
 from gadlib import figures
 from gadlib.config import RunConfig
@@ -63,7 +63,7 @@ def dataset_of(record: dict) -> str:
 
 # A bar's points differ in these by design (the seed) or by where and as what they ran; every
 # other setting of their RUN.json must be the same, so that a bar pools one protocol's seeds.
-APART = {"seed", "run_name", "device", "data_dir"}
+APART = {"seed", *WHERE}
 
 
 def setting_text(record: dict) -> str:
@@ -85,18 +85,17 @@ def bar_rows(text: str) -> tuple[str, dict]:
     sweeps, picked = bar_spec(text)
     if not sweeps:
         sys.exit(f"error: bar {text!r} names no sweep: give SWEEP[+SWEEP...][@NAME=VALUE]")
-    rows, seen, settings = {}, {}, {}
+    rows, every, settings = {}, [], {}
     for sweep, label in zip(sweeps, labels([str(s) for s in sweeps], "sweeps")):
         found = points(sweep, picked)
-        for seed, folder in found:
+        every += found
+        if (twice := repeated_run(every)) is not None:
+            seed, arch, first, again = twice
+            sys.exit(
+                f"error: bar {text!r} has seed {seed} of {arch} twice ({first}, {again}): its cells would count twice"
+            )
+        for _, folder in found:
             record = json.loads((folder / "RUN.json").read_text())
-            for arch in record["archs"]:
-                if (seed, arch) in seen:
-                    sys.exit(
-                        f"error: bar {text!r} has seed {seed} of {arch} twice ({seen[seed, arch]}, {folder}): "
-                        "its cells would count twice"
-                    )
-                seen[seed, arch] = folder
             kept = {k: v for k, v in record["parameters"].items() if k not in APART}
             settings[json.dumps(kept, sort_keys=True)] = (setting_text(record), kept)
         rows.update(seed_rows(sweep, found, label))
