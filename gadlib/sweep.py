@@ -295,7 +295,8 @@ def local_cluster(workers: int | None = None):
         gpus = torch.cuda.device_count()
     except ImportError:
         gpus = 0
-    cores = os.cpu_count() or 1
+    # the cores this process may use (a container's or taskset's share, where the OS says), not the host's
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     n = workers or gpus or cores
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
     return cluster, gpus, max(1, cores // n)

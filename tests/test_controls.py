@@ -491,7 +491,7 @@ def test_curve_ties_are_taken_in_one_seeded_order_for_every_map():
 def test_smoothgrad_on_the_engine_equals_captums_noise_tunnel():
     """The same noise (sd a share of the input range, samples as asked, drawn per chunk of
     images) and NoiseTunnel's mean before the channels are reduced: the engine's SmoothGrad is
-    NoiseTunnel's up to rounding, for every method and both classes, over two chunks."""
+    NoiseTunnel's up to rounding, for every method and both classes, over three chunks."""
     from test_attributions import _with_random_batch_norm
 
     from gadlib.config import METHODS
@@ -500,18 +500,20 @@ def test_smoothgrad_on_the_engine_equals_captums_noise_tunnel():
 
     torch.manual_seed(3)
     model = _with_random_batch_norm(build_model("resnet18", 2, 32))
-    x = torch.rand(5, 3, 32, 32) * 3 - 1  # range about 3
+    x = torch.rand(8, 3, 32, 32) * 3 - 1  # range about 3
     kwargs = dict(samples=3, noise=0.15, ig_steps=4, batch_size=3)
     theirs = captum_smoothgrad(model, x, list(METHODS), **kwargs)
     ours = smoothgrad_maps(model, x, list(METHODS), internal_batch=8, **kwargs)
     for method in METHODS:
-        assert ours[method].shape == (2, 5, 32, 32)
+        assert ours[method].shape == (2, 8, 32, 32)
         # folded batch norm rounds otherwise, which can move a ReLU's kink under one noisy sample:
-        # then one image's maps move, by 7e-4 of the largest value (IG, on an EPYC with native
-        # bf16) or 5.1e-3 (Saliency and Gradient x Input, on an AVX2 EPYC), every other by < 1e-6
+        # then an image's maps move, by 7e-4 of the largest value (IG, on an EPYC with native
+        # bf16) or 5.1e-3 (Saliency and Gradient x Input, on an AVX2 EPYC), every other by < 1e-6;
+        # which and how many images depends on the CPU's kernels (one or two of these eight on
+        # the EPYCs, native and AVX2-only), so half may (a wrong noise draw or mean moves all)
         top = float(theirs[method].abs().max())
         off = ((ours[method] - theirs[method]).abs().flatten(2).amax(2) / top).amax(0)  # per image
-        assert (off > 1e-5).sum() <= 1 and off.max() < 2e-2, (method, off)
+        assert (off > 1e-5).sum() <= len(x) // 2 and off.max() < 2e-2, (method, off)
         rho, jac = map_agreement(ours[method], theirs[method])
         assert rho.min() > 0.9999 and jac.min() > 0.99, method
     # the noise is real: other noise gives other maps
