@@ -40,6 +40,7 @@ SERVER_ENV = "GAD_FORK_SERVER"  # the server's socket, for kernel managers not t
 # whose values differ from the server's gets a kernel started the usual way.
 AT_START = (
     *("OMP_", "KMP_", "GOMP_", "MKL_", "OPENBLAS_", "CUDA_", "PYTORCH_", "TORCH_", "NPY_"),
+    *("ATEN_", "ONEDNN_", "DNNL_"),  # torch's CPU kernels: ATEN_CPU_CAPABILITY, oneDNN's ISA cap
     *("PYTHON", "LD_", "LC_", "LANG", "MALLOC_", "GLIBC_TUNABLES"),  # malloc reads its own at start
 )
 PRELOAD = ("torch", "torchvision.models", "numpy", "pandas", "scipy.stats", "ipykernel.kernelapp")

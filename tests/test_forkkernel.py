@@ -166,6 +166,15 @@ def test_a_kernel_asking_for_other_thread_settings_starts_the_usual_way(server):
         km.shutdown_kernel(now=True)
 
 
+def test_settings_read_at_start_are_told_apart_from_the_rest():
+    """A request differing from the server in these gets a kernel of its own (torch read them when
+    the server imported it); any other variable reaches a forked kernel as it is."""
+    from gadlib.forkkernel import _at_start
+
+    env = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "OMP_NUM_THREADS": "1", "GAD_PROBE": "x"}
+    assert set(_at_start(env)) == {"ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS"}
+
+
 def test_the_wrapper_gives_every_kernel_of_its_command_a_fork(tmp_path):
     """`python -m gadlib.forkkernel CMD`, as make test runs nbval: plain KernelManagers in CMD get
     forked kernels through the environment, and the stderr they ask for."""
