@@ -89,16 +89,14 @@ def bar_rows(text: str) -> tuple[str, dict]:
     for sweep, label in zip(sweeps, labels([str(s) for s in sweeps], "sweeps")):
         found = points(sweep, picked)
         every += found
-        if (twice := repeated_run(every)) is not None:
-            seed, arch, first, again = twice
-            sys.exit(
-                f"error: bar {text!r} has seed {seed} of {arch} twice ({first}, {again}): its cells would count twice"
-            )
         for _, folder in found:
             record = json.loads((folder / "RUN.json").read_text())
             kept = {k: v for k, v in record["parameters"].items() if k not in APART}
             settings[json.dumps(kept, sort_keys=True)] = (setting_text(record), kept)
         rows.update(seed_rows(sweep, found, label))
+    if (twice := repeated_run(every)) is not None:
+        seed, arch, first, again = twice
+        sys.exit(f"error: bar {text!r} has seed {seed} of {arch} twice ({first}, {again}): its cells would count twice")
     if len(settings) > 1:
         kinds = [kept for _, kept in settings.values()]
         differ = sorted(k for k in set().union(*kinds) if len({json.dumps(s.get(k)) for s in kinds}) > 1)
