@@ -73,7 +73,7 @@ written[f"controls_means_{cfg.arch}"]
 
 # %% [markdown]
 # ## Do the maps depend on the model?
-# Cascading randomisation of the whole family, top layer first (Adebayo et al., 2018): Spearman correlation of the original's, GAD's and the matched-area baseline's maps with the trained ones. A map that stays similar to the trained one hardly depends on the model.
+# Cascading randomisation of the whole family, top layer first (Adebayo et al., 2018): Spearman correlation of the original's, GAD's and the matched-area baseline's maps with the trained ones. A map that stays similar to the trained one hardly depends on the model. Every model gets the same random layers, so with every layer random the family is one network and GAD's randomised map is the baseline's: the label of GAD against the baseline there compares the two trained maps with one random map (`make controls-summary` gives the same comparison one step earlier, where the models still differ).
 
 # %%
 display(
