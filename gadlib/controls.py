@@ -61,14 +61,7 @@ def control_family(cfg: RunConfig, data: Dataset, family) -> tuple[list[torch.nn
     n = len(cfg.support_alphas)
     stamps = [support_stamp(cfg, (0.0, 0.0), family.fingerprints[0], train_split, i, stage="control") for i in range(n)]
     models, records = train_supports(
-        cfg,
-        data,
-        family.original,
-        family.fingerprints[0],
-        [(0.0, 0.0)] * n,
-        [files.control(i) for i in range(n)],
-        stamps,
-        what="control",
+        cfg, data, family.original, [(0.0, 0.0)] * n, [files.control(i) for i in range(n)], stamps, what="control"
     )
     return models, [r["fingerprint"] for r in records]
 

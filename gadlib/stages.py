@@ -230,13 +230,7 @@ def model_family(cfg: RunConfig, data: Dataset) -> ModelFamily:
     original, record = original_classifier(cfg, data, device, train_split)
     stamps = [support_stamp(cfg, a, record["fingerprint"], train_split, i) for i, a in enumerate(cfg.support_alphas)]
     supports, stored_supports = train_supports(
-        cfg,
-        data,
-        original,
-        record["fingerprint"],
-        cfg.support_alphas,
-        [files.support(a1, a2) for a1, a2 in cfg.support_alphas],
-        stamps,
+        cfg, data, original, cfg.support_alphas, [files.support(a1, a2) for a1, a2 in cfg.support_alphas], stamps
     )
     fingerprints = [record["fingerprint"]] + [s["fingerprint"] for s in stored_supports]
     st = runfiles.stamp(
@@ -258,7 +252,6 @@ def train_supports(
     cfg: RunConfig,
     data: Dataset,
     original: nn.Module,
-    original_fingerprint: str,
     alphas: list[tuple[float, float]],
     paths: list,
     stamps: list[dict],
@@ -290,7 +283,7 @@ def train_supports(
         keep=keep,
         desc=what,
         precision=cfg.train_precision,
-        model_fingerprint=original_fingerprint,
+        model_fingerprint=stamps[0]["inputs"]["original"],  # the original's, in every support's stamp
     )
     return gad.supports, records
 

@@ -25,8 +25,7 @@ def main(arch: str = "resnet18") -> int:
     if cached is None or cached_st["key"] != st["key"]:
         sys.exit(f"error: no cached support {alpha} of this run in {files.support(*alpha)}: run make reproduce first")
     started = time.time()
-    fresh = [Path(tempfile.mkdtemp()) / "s.pt"]
-    _, records = stages.train_supports(cfg, data, original, record["fingerprint"], [alpha], fresh, [st])
+    _, records = stages.train_supports(cfg, data, original, [alpha], [Path(tempfile.mkdtemp()) / "s.pt"], [st])
     same = records[0]["fingerprint"] == cached["fingerprint"] and records[0]["train_mse"] == cached["train_mse"]
     print(
         f"{arch} support {alpha}: trained again in {time.time() - started:.0f} s; fingerprint "
