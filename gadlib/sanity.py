@@ -143,10 +143,11 @@ def cascade(cfg, family_models: list[torch.nn.Module], x: torch.Tensor, precisio
             out[k] = (views["orig"], views["gad"], views["base"])
         return out
 
-    # ranked where the models run (exact on any device); the trained maps once, not at every step
+    # ranked where the models run (exact on any device); the trained maps moved and ranked once,
+    # not at every step
     device = next(family_models[0].parameters()).device
-    trained = maps_of(family_models)
-    trained_ranks = {method: [average_ranks(v.to(device)) for v in maps] for method, maps in trained.items()}
+    trained = {method: [v.to(device) for v in maps] for method, maps in maps_of(family_models).items()}
+    trained_ranks = {method: [average_ranks(v) for v in maps] for method, maps in trained.items()}
     names = layers(family_models[0])
     rows = []
     for step, (label, share) in enumerate(STEPS):
@@ -154,9 +155,9 @@ def cascade(cfg, family_models: list[torch.nn.Module], x: torch.Tensor, precisio
         now = maps_of([randomised(m, top, cfg.seed) for m in family_models])
         for method, maps in now.items():
             for i, kind in enumerate(("orig", "gad", "base")):
-                a, b = trained[method][i], maps[i]
-                rho = rank_correlation(trained_ranks[method][i], average_ranks(b.to(device)))
-                s = ssim(a.to(device), b.to(device))  # batched on an accelerator
+                a, b = trained[method][i], maps[i].to(device)
+                rho = rank_correlation(trained_ranks[method][i], average_ranks(b))
+                s = ssim(a, b)  # batched on an accelerator
                 for t in (0, 1):
                     rows.append(
                         pd.DataFrame(
