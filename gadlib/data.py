@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from . import notices, runfiles
 from .config import RunConfig
 from .errors import GADInputError
-from .inputs import is_whole, short_repr
+from .inputs import check_count, is_whole, short_repr
 from .layouts import (
     check_counts,
     draw_files,
@@ -174,8 +174,7 @@ def folder_images(
         )
     root = Path(root).expanduser()
     for name, value in (("size", size), ("per_class", 1 if per_class is None else per_class)):
-        if not is_whole(value) or value < 1:
-            raise GADInputError(f"{name} must be a whole number >= 1, got {short_repr(value)}")
+        check_count(name, value)
     index = None
     if isinstance(classes, str) or (classes is not None and not list(classes)):
         raise GADInputError(f"classes={short_repr(classes)}: give a list of class folders, e.g. ['cats', 'dogs']")

@@ -133,8 +133,8 @@ def _check_method_kwargs(spec: dict, kwargs: dict) -> None:
             f"{'it' if len(missing) == 1 else 'them'} with the call, e.g. gad.explain(inputs, target, {missing[0]}=...)"
         )
     for k in COUNTS & set(kwargs):  # captum's own error for these is numpy's or an assert's
-        if kwargs[k] is not None and not (checks.is_whole(kwargs[k]) and kwargs[k] >= 1):
-            raise GADInputError(f"{k} must be a whole number >= 1, got {checks.short_repr(kwargs[k])}")
+        if kwargs[k] is not None:
+            checks.check_count(k, kwargs[k])
 
 
 # captum's count arguments (Integrated Gradients' steps, NoiseTunnel's and GradientShap's samples)

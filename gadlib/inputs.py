@@ -192,16 +192,21 @@ def labelled_images(images, labels, model: nn.Module) -> tuple[torch.Tensor, tor
     return images, labels
 
 
+def check_count(name: str, value) -> int:
+    """A count (epochs, a batch size, steps, samples) as an int, or a one-line error."""
+    if not is_whole(value) or value < 1:
+        raise GADInputError(f"{name} must be a whole number >= 1, got {short_repr(value)}")
+    return int(value)
+
+
 def fit_settings(epochs, batch_size, lr, mode: str) -> tuple[int, int]:
     """`GAD.fit`'s settings; (epochs, batch_size) as ints."""
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not is_whole(value) or value < 1:
-            raise GADInputError(f"{name} must be a whole number >= 1, got {short_repr(value)}")
+    epochs, batch_size = check_count("epochs", epochs), check_count("batch_size", batch_size)
     if not is_real(lr) or not lr > 0:
         raise GADInputError(f"lr must be a number > 0, got {short_repr(lr)}")
     if mode not in SUPPORT_MODES:
         raise GADInputError(f"unknown support mode {short_repr(mode)}: choose one of {', '.join(SUPPORT_MODES)}")
-    return int(epochs), int(batch_size)
+    return epochs, batch_size
 
 
 def model_inputs(x: torch.Tensor, model: nn.Module, what: str = "inputs", other: str = "") -> torch.Tensor:
