@@ -83,10 +83,14 @@ def shrinking(folder: Path, arch: str, label: str) -> pd.Series:
     )
 
 
-def first_step(folder: Path, arch: str, label: str) -> pd.Series:
+def cascade_rows(folder: Path, arch: str) -> pd.DataFrame:
+    """The run's cascade rows, runs/<run>/<arch>/sanity.csv (`problem` checked their stamp)."""
+    return read_csv(_run_dir(folder) / arch / "sanity.csv")[0]
+
+
+def first_step(rows: pd.DataFrame, arch: str, label: str) -> pd.Series:
     """Mean Spearman of the original's, GAD's and the baseline's maps with the trained ones when
     only the top layer is random (the cascade's first step), per method."""
-    rows, _ = read_csv(_run_dir(folder) / arch / "sanity.csv")
     mean = rows[rows["step"] == rows["step"].min()].groupby(["method", "map"])["spearman"].mean().unstack()
     return pd.Series(
         {METHOD_SHORT[m]: f"{r['orig']:.3f} / {r['gad']:.3f} / {r['base']:.3f}" for m, r in mean.iterrows()},
@@ -94,11 +98,10 @@ def first_step(folder: Path, arch: str, label: str) -> pd.Series:
     )
 
 
-def before_last_step(folder: Path, arch: str, label: str) -> pd.Series:
+def before_last_step(folder: Path, rows: pd.DataFrame, arch: str, label: str) -> pd.Series:
     """GAD's minus the matched-area baseline's Spearman with the trained map, and its label, one
     cascade step before every layer is random (the interval as notebook 07's at the last step,
     with the run's own resamples and seed)."""
-    rows, _ = read_csv(_run_dir(folder) / arch / "sanity.csv")
     p = record(folder)["parameters"]
     t = gad_against_base(rows, rows["step"].max() - 1, p["bootstrap"], p["seed"])
     return pd.Series(
@@ -173,7 +176,8 @@ def main(*folders: str) -> None:
         "matched-area baseline (from runs/<run>/<arch>/sanity.csv)\n"
     )
     order = list(METHOD_SHORT.values())
-    first = pd.concat([first_step(p, a, names[p]) for p, a in zip(paths, archs)], axis=1)
+    cascades = {p: cascade_rows(p, a) for p, a in zip(paths, archs)}
+    first = pd.concat([first_step(cascades[p], a, names[p]) for p, a in zip(paths, archs)], axis=1)
     print(to_markdown(first.reindex(order).rename_axis("method")))
     print(
         f"\nCascading randomisation, one step before every layer is random ({STEPS[-2][0]}: the models still differ; "
@@ -181,7 +185,7 @@ def main(*folders: str) -> None:
         "matched-area baseline's Spearman with the trained map, per image (classes averaged), mean [95% paired "
         "bootstrap interval] and its label (from runs/<run>/<arch>/sanity.csv)\n"
     )
-    earlier = pd.concat([before_last_step(p, a, names[p]) for p, a in zip(paths, archs)], axis=1)
+    earlier = pd.concat([before_last_step(p, cascades[p], a, names[p]) for p, a in zip(paths, archs)], axis=1)
     print(to_markdown(earlier.reindex(order).rename_axis("method")))
     print(f"\n{key_comment(*[k for p in paths for k in keys[p].values()])}")
 
