@@ -251,7 +251,8 @@ def test_a_runs_folder_that_is_a_file_is_one_line(runner, tmp_path, monkeypatch)
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "a-file"))
     _fails_fast(runner(), f"the runs folder {tmp_path / 'a-file' / 'synthetic-smoke'} cannot be made: ")
-    _fails_fast(runner("-p", f"figures_dir={tmp_path / 'a-file' / 'deeper'}"), "the runs folder")
+    monkeypatch.setenv("GAD_RUNS_DIR", str(tmp_path / "runs"))  # a good runs folder: the figures folder's turn
+    _fails_fast(runner("-p", f"figures_dir={tmp_path / 'a-file' / 'deeper'}"), "the figures folder")
 
 
 def test_a_data_folder_without_dataset_folder_is_not_run_as_synthetic_data(runner, tmp_path):
