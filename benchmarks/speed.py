@@ -227,11 +227,11 @@ def corners_row(views: dict, n_methods: int, device, args) -> dict:
 
     def search(how):
         def run():
-            hulls.CORNER_SEARCH = how
+            kept, hulls.CORNER_SEARCH = hulls.CORNER_SEARCH, how
             try:
                 return [region_hulls(on_device, ["top_q", "frac_max"], 0.5, 0.1) for _ in range(n_methods)]
             finally:
-                hulls.CORNER_SEARCH = None
+                hulls.CORNER_SEARCH = kept
 
         return run
 
