@@ -292,7 +292,7 @@ def paired_table(rows: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd
                     "method": method,
                     "GAD vs": other,
                     **s,
-                    "verdict": stats.verdict(s["low"], s["high"]),
+                    "verdict": stats.verdict(s["low"], s["high"], s["n"]),
                 }
             )
     return pd.DataFrame(out)

@@ -356,7 +356,14 @@ VERDICT_PANELS = {
     "logit change GAD vs Base": "logit change: GAD above the\nmatched-area baseline",
     "GAD vs Base(hull), both": "RS and logit change: GAD above\nthe hull-matched baseline",
 }
-VERDICT_COLOURS = {"holds": "#55a868", "undecided": "#bbbbbb", "fails": "#c44e52", "no difference": "#e8e8e8"}
+VERDICT_COLOURS = {
+    "holds": "#55a868",
+    "undecided": "#bbbbbb",
+    "fails": "#c44e52",
+    "no difference": "#e8e8e8",
+    "too few images": "#efe3c4",
+    "undefined": "#f8f8f8",
+}
 
 
 def verdict_shares(table: pd.DataFrame, path: Path, title: str) -> Path:
@@ -400,7 +407,7 @@ def verdict_shares(table: pd.DataFrame, path: Path, title: str) -> Path:
             if j == 0:
                 ax.set_yticks(y, bars, fontsize=7.5)
                 ax.set_ylabel(f"{rule} hulls", fontsize=8)
-    drawn = set(table["verdict"])  # "no difference" (ties, nothing scored) only where a cell has it
+    drawn = set(table["verdict"])  # the pale ones (ties, too few images, nothing scored) only where a cell has them
     handles, labels = zip(*((h, v) for h, v in zip(*axes[0, 0].get_legend_handles_labels()) if v in drawn))
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)

@@ -213,11 +213,16 @@ def gad_against_base(rows: pd.DataFrame, step: int, resamples: int = 2000, seed:
     `tools/controls_summary.py` shows beside it."""
     at = rows[rows["step"] == step]
     wide = at.pivot(index=["method", "target", "image"], columns="map", values="spearman")
-    words = {stats.HOLDS: "less model-dependent", stats.FAILS: "more model-dependent", stats.UNDEFINED: "undefined"}
+    words = {
+        stats.HOLDS: "less model-dependent",
+        stats.FAILS: "more model-dependent",
+        stats.TOO_FEW: stats.TOO_FEW,
+        stats.UNDEFINED: "undefined",
+    }
     diff, label = {}, {}
     for method in at["method"].unique():
         per_image = stats.image_means(wide.loc[method, "gad"] - wide.loc[method, "base"])
         b = stats.paired_bootstrap(per_image, resamples, seed)
         diff[method] = f"{b['mean']:+.3f} [{b['low']:+.3f}, {b['high']:+.3f}]"
-        label[method] = words.get(stats.verdict(b["low"], b["high"]), "like the baseline")
+        label[method] = words.get(stats.verdict(b["low"], b["high"], b["n"]), "like the baseline")
     return pd.DataFrame({"interval": pd.Series(diff), "label": pd.Series(label)})

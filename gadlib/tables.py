@@ -9,7 +9,18 @@ import pandas as pd
 
 from . import paper
 from .config import METHOD_SHORT, METHODS
-from .stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, equivalence_bound, paired_bootstrap, verdict
+from .stats import (
+    FAILS,
+    HOLDS,
+    NO_DIFFERENCE,
+    TOO_FEW,
+    UNDECIDED,
+    UNDEFINED,
+    equivalence_bound,
+    min_pairs,
+    paired_bootstrap,
+    verdict,
+)
 
 
 def model_table(models: pd.DataFrame) -> pd.DataFrame:
@@ -98,7 +109,7 @@ def table2(rs_rows: pd.DataFrame, masks: tuple[str, ...] = ("sup", "gad")) -> pd
 def class_verdicts(diffs: dict[int, np.ndarray], resamples: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
     """The verdict of each target class's paired differences (NaN pairs left out)."""
     intervals = {k: paired_bootstrap(d, resamples, seed, level) for k, d in diffs.items()}
-    return {k: verdict(b["low"], b["high"]) for k, b in intervals.items()}
+    return {k: verdict(b["low"], b["high"], b["n"], level) for k, b in intervals.items()}
 
 
 def joined_verdict(found: dict[int, str]) -> str:
@@ -113,8 +124,9 @@ def direction_summary(
 ) -> pd.DataFrame:
     """Per architecture and method, the paper's two directions and the baseline, as verdicts from
     per-image statistics for each target class (the paper's tables are per class too); seeded
-    bootstrap over images, 95%: "holds", "fails" or "undecided (interval contains 0)", the same
-    for both classes, or "class 1 ..., class 2 ..." when the classes disagree.
+    bootstrap over images, 95%: "holds", "fails" or "undecided (interval contains 0)" ("too few
+    images" under `stats.min_pairs`, 6), the same for both classes, or "class 1 ..., class 2 ..."
+    when the classes disagree.
     - RC<1 for most: the share of images with RC < 1 is above one half;
     - RS GAD vs Sup: RS of the GAD hull above that of the supplementary region, image by image;
     - RS GAD vs Base: above that of the matched-area baseline's hull.
@@ -173,8 +185,8 @@ def both_measures(rs: dict, change: dict) -> dict:
     """Per class, GAD against the hull-matched baseline on both measures: its hull is at least
     GAD's (the fewest top pixels that reach GAD's area), so image by image GAD's RS gain times
     GAD's hull area is at least its logit-change gain (RS leans to GAD), and only a verdict both
-    measures give is kept: holds, fails, no difference (every image tied on both) or undefined
-    (no image on either); any other pair is undecided."""
+    measures give is kept: holds, fails, no difference (every image tied on both), too few images
+    or undefined (no image on either); any other pair is undecided."""
     return {k: rs[k] if rs[k] == change[k] and rs[k] != UNDECIDED else UNDECIDED for k in rs}
 
 
@@ -218,7 +230,8 @@ def baseline_check(rc_rows: pd.DataFrame, rs_rows: pd.DataFrame, resamples: int 
       mean ratio of its hull's area to GAD's, and the share of images where it is smaller;
     - "RS GAD vs Base" (per hull pixel, as the direction table) beside the same comparison on the
       logit change itself (RS x hull area), each also at a family-wise 95% over the rows' class-level
-      comparisons (Bonferroni over architectures x methods x classes);
+      comparisons (Bonferroni over architectures x methods x classes; a family-wise verdict needs
+      `stats.min_pairs` of its level, 10 images for 20 comparisons);
     - how many images per class the "RS GAD vs Sup" verdict rests on (an empty supplementary
       region, where GAD's hull equals or holds the original's, has no RS), and the shares of RC = 1
       and RC > 1 (an undefined RC left out);
@@ -293,6 +306,24 @@ def class_cells(joined: str) -> list[str]:
         return [joined, joined]
     words = {HOLDS: HOLDS, FAILS: FAILS, "undecided": UNDECIDED, "no difference": NO_DIFFERENCE}
     return [words.get(part.split(" ", 2)[2], part.split(" ", 2)[2]) for part in joined.split(", ")]
+
+
+def images_with_sup(cell: str) -> tuple[list[int], int]:
+    """baseline_check's "images with Sup" cell ("61 / 63 of 64") -> ([61, 63], 64): per class, the
+    images both RS values are defined on, of the images scored."""
+    per_class, of = cell.split(" of ")
+    return [int(n) for n in per_class.split(" / ")], int(of)
+
+
+def sup_cells(joined: str, images: str) -> list[str]:
+    """The class cells of a direction table's "RS GAD vs Sup" verdict `joined`, each class with
+    fewer images (`images`, its baseline_check cell) than `min_pairs()` read as too few, and with
+    none as undefined. Tables written before that minimum (notebook 06 before 2026-12-08) gave a
+    verdict on 1 to 5 images there; a later table already says so, and reads unchanged."""
+    cells, (per_class, _) = class_cells(joined), images_with_sup(images)
+    if len(cells) != len(per_class):
+        raise ValueError(f"sup_cells: {joined!r} is of {len(cells)} classes, {images!r} of {len(per_class)}")
+    return [UNDEFINED if n == 0 else TOO_FEW if n < min_pairs() else c for c, n in zip(cells, per_class)]
 
 
 # The direction table's verdict columns, and what tables made before the paired verdicts called

@@ -45,11 +45,28 @@ def test_bootstrap_interval_contains_the_true_difference_and_verdicts_follow_it(
     diff = 0.3 + rng.normal(size=400)
     s = stats.paired_bootstrap(diff, resamples=2000, seed=0)
     assert s["low"] < 0.3 < s["high"] and s["low"] > 0 and s["n"] == 400
-    assert stats.verdict(s["low"], s["high"]) == "holds"
-    assert stats.verdict(-0.2, -0.1) == "fails"
-    assert stats.verdict(-0.1, 0.2) == "undecided (interval contains 0)"
+    assert stats.verdict(s["low"], s["high"], s["n"]) == "holds"
+    assert stats.verdict(-0.2, -0.1, 400) == "fails"
+    assert stats.verdict(-0.1, 0.2, 400) == "undecided (interval contains 0)"
     again = stats.paired_bootstrap(np.append(diff, np.nan), resamples=2000, seed=0)
     assert again == s  # NaN pairs are left out; seeded, so the same interval
+
+
+@pytest.mark.parametrize("level", [0.9, 0.95, 0.99, 1 - 0.05 / 20])
+def test_a_verdict_needs_as_many_pairs_as_a_sign_test_needs_to_show_a_side(level):
+    """Below min_pairs even pairs all on one side are not shown (two-sided exact sign test), yet
+    the percentile bootstrap of so few gives a one-sided interval: the verdict says too few."""
+    n = stats.min_pairs(level)
+    assert 2 * 0.5**n <= 1 - level < 2 * 0.5 ** (n - 1)
+    for k, word in ((n - 1, stats.TOO_FEW), (n, stats.HOLDS)):
+        s = stats.paired_bootstrap(np.linspace(0.1, 0.2, k), resamples=2000, seed=0, level=level)
+        assert s["low"] > 0 and s["n"] == k  # the interval alone would say "holds"
+        assert stats.verdict(s["low"], s["high"], s["n"], level) == word
+        assert stats.verdict(-s["high"], -s["low"], s["n"], level) == (stats.FAILS if k == n else stats.TOO_FEW)
+    one = stats.paired_bootstrap([0.5])
+    assert one["low"] == one["high"] == 0.5 and stats.verdict(one["low"], one["high"], 1) == stats.TOO_FEW
+    assert stats.verdict(np.nan, np.nan, 0) == stats.UNDEFINED
+    assert stats.min_pairs() == 6
 
 
 def test_equivalence_bound_is_the_tost_margin_as_a_share_of_the_control():
@@ -287,15 +304,17 @@ def test_paired_table_signs_each_metric_so_that_positive_favours_gad():
             "hull_rule": "none",
             "method": "saliency",
             "target": 1,
-            "image": [0, 1, 2] * 4,
-            "metric": ["deletion"] * 6 + ["insertion"] * 6,
-            "map": ["gad"] * 3 + ["orig"] * 3 + ["gad"] * 3 + ["orig"] * 3,
-            "value": [1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0],
+            "image": list(range(6)) * 4,  # 6 images: a verdict needs 6 (stats.min_pairs)
+            "metric": ["deletion"] * 12 + ["insertion"] * 12,
+            "map": (["gad"] * 6 + ["orig"] * 6) * 2,
+            "value": ([1.0] * 6 + [2.0] * 6) * 2,
         }
     )
     paired = controls.paired_table(rows, resamples=200).set_index("metric")
     assert paired.loc["deletion", "mean"] == 1.0 and paired.loc["deletion", "verdict"] == "holds"  # lower is better
     assert paired.loc["insertion", "mean"] == -1.0 and paired.loc["insertion", "verdict"] == "fails"
+    fewer = controls.paired_table(rows[rows["image"] < 5], resamples=200)
+    assert set(fewer["verdict"]) == {stats.TOO_FEW} and set(fewer["n"]) == {5}
 
 
 def test_randomising_the_top_layer_changes_the_logits_the_same_way_in_every_model():

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -151,13 +152,14 @@ def test_table2_means_times_100():
 
 
 def test_direction_summary_leaves_out_undefined_rc_like_table1():
+    k = 6  # copies of each image: a verdict needs 6 (stats.min_pairs)
     rc = pd.DataFrame(
         {
             "dataset": "d",
             "arch": "a",
             "method": "saliency",
-            "target": [1, 1, 1, 2],
-            "rc": [0.5, float("nan"), 1.2, 0.3],
+            "target": [1, 1, 1] * k + [2] * k,
+            "rc": [0.5, float("nan"), 1.2] * k + [0.3] * k,
             "consensus_share": 0.4,
         }
     )
@@ -166,10 +168,10 @@ def test_direction_summary_leaves_out_undefined_rc_like_table1():
             "dataset": "d",
             "arch": "a",
             "method": "saliency",
-            "target": [1] * 6 + [2] * 6,
-            "image": [0, 0, 0, 1, 1, 1] * 2,
-            "mask": ["gad", "sup", "base"] * 4,
-            "rs": [2.0, 1.0, 2.0, 3.0, 1.0, 3.0, 2.5, 1.0, 2.5, 2.0, 0.5, 2.0],
+            "target": [1] * 3 * k + [2] * 3 * k,
+            "image": np.repeat(np.arange(k), 3).tolist() * 2,
+            "mask": ["gad", "sup", "base"] * 2 * k,
+            "rs": [2.0, 1.0, 2.0, 3.0, 1.0, 3.0] * (k // 2) + [2.5, 1.0, 2.5, 2.0, 0.5, 2.0] * (k // 2),
         }
     )
     row = tables.direction_summary(rc, rs, resamples=200).iloc[0]
@@ -177,8 +179,11 @@ def test_direction_summary_leaves_out_undefined_rc_like_table1():
     assert row["share RC<1"] == 2 / 3 == (t1.loc[("d", "a", "GAD 1")] + t1.loc[("d", "a", "GAD 2")]) / t1.sum()
     # paired per image: GAD above the supplementary region in every pair, equal to the baseline in every pair
     assert row["RS GAD vs Sup"] == "holds" and row["RS GAD vs Base"] == "no difference"
-    # class 1: one image of two below 1 is no evidence; the classes are judged apart and both named
+    # class 1: half its images below 1 is no evidence; the classes are judged apart and both named
     assert row["RC<1 for most"] == "class 1 undecided, class 2 holds"
+    # one image a class short of a verdict: every verdict says so
+    few = tables.direction_summary(rc, rs[rs["image"] < k - 1], resamples=200).iloc[0]
+    assert few["RS GAD vs Sup"] == few["RS GAD vs Base"] == "too few images"
 
 
 def test_cluster_bootstrap_counts_an_image_seen_twice_once():

@@ -10,8 +10,8 @@ import pytest
 
 from gadlib import sanity
 from gadlib.config import METHODS
-from gadlib.stats import NO_DIFFERENCE, UNDECIDED, UNDEFINED
-from gadlib.tables import baseline_check, both_measures, class_cells, direction_summary
+from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, TOO_FEW, UNDECIDED, UNDEFINED, min_pairs
+from gadlib.tables import baseline_check, both_measures, class_cells, direction_summary, sup_cells
 
 from conftest import ROOT
 
@@ -181,6 +181,33 @@ def test_sanity_label_comes_from_the_paired_interval():
 def test_class_cells_read_a_joined_verdict_back():
     assert class_cells("fails") == ["fails", "fails"]
     assert class_cells("class 1 fails, class 2 undecided") == ["fails", "undecided (interval contains 0)"]
+
+
+@pytest.mark.parametrize("kept", [min_pairs() - 1, min_pairs()])
+def test_a_verdict_on_the_supplementary_region_of_too_few_images_says_so(kept):
+    """Class 1 has a supplementary region on `kept` images only, every one of them far below
+    GAD's RS: one image short of min_pairs its verdict is too few, at min_pairs it holds; class 2
+    (every image but image 0) holds throughout. The baseline_check counts the same images."""
+    rc, rs = hand_rows()
+    sparse = (rs["mask"] == "sup") & (rs["target"] == 1) & (rs["image"] > kept)
+    rs.loc[sparse, "rs"] = np.nan
+    d = direction_summary(rc, rs)["RS GAD vs Sup"]
+    first = TOO_FEW if kept < min_pairs() else HOLDS
+    assert set(d) == {HOLDS if first == HOLDS else f"class 1 {TOO_FEW}, class 2 {HOLDS}"}
+    counted = baseline_check(rc, rs)["images with Sup"]
+    assert set(counted) == {f"{kept} / {N - 1} of {N}"}
+    assert all(sup_cells(v, c) == [first, HOLDS] for v, c in zip(d, counted))
+
+
+def test_a_verdict_an_earlier_table_gave_on_too_few_images_is_read_as_too_few():
+    """Tables written before the minimum gave "holds" or "fails" on 1 to 5 images: the summaries
+    read them by their "images with Sup" cell; a later table's verdicts read back unchanged."""
+    assert sup_cells("class 1 fails, class 2 holds", "1 / 1 of 64") == [TOO_FEW, TOO_FEW]
+    assert sup_cells("fails", f"{min_pairs() - 1} / {min_pairs()} of 64") == [TOO_FEW, FAILS]
+    assert sup_cells("class 1 undefined, class 2 undecided", "0 / 3 of 64") == [UNDEFINED, TOO_FEW]
+    assert sup_cells(f"class 1 {TOO_FEW}, class 2 holds", "2 / 40 of 64") == [TOO_FEW, HOLDS]
+    with pytest.raises(ValueError, match="of 2 classes"):
+        sup_cells("holds", "9 of 64")
 
 
 def test_the_committed_summary_is_what_the_committed_runs_say(capsys):

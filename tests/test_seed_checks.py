@@ -112,6 +112,21 @@ def test_the_pooled_row_counts_every_seed_class_by_class(tmp_path):
     assert (models[["alpha_c1", "alpha_c2"]].iloc[0] == 0).all()
 
 
+def test_a_supplementary_verdict_on_too_few_images_is_counted_as_too_few(tmp_path):
+    """An earlier table's "RS GAD vs Sup" verdict on fewer images than a verdict needs (its
+    baseline_check's "images with Sup") counts as too few, whatever it says; not its other classes."""
+    import seed_checks
+
+    sweep = small_sweep(tmp_path, seeds=(0,))
+    set_column(sweep / "seed-0" / "direction_top_q.csv", "RS GAD vs Sup", "class 1 holds, class 2 fails")
+    set_column(sweep / "seed-0" / "baseline_check_top_q.csv", "images with Sup", "5 / 6 of 64")
+    counted = seed_checks.per_seed(seed_checks.seed_rows(sweep, seed_checks.points(sweep)))
+    assert counted[("seeds-copy", 0, "resnet18", "top 50%")]["RS GAD vs Sup"] == "0 / 5 / 0 (5 too few images)"
+    set_column(sweep / "seed-0" / "baseline_check_top_q.csv", "images with Sup", "6 / 6 of 64")
+    counted = seed_checks.per_seed(seed_checks.seed_rows(sweep, seed_checks.points(sweep)))
+    assert counted[("seeds-copy", 0, "resnet18", "top 50%")]["RS GAD vs Sup"] == "5 / 5 / 0"
+
+
 def test_the_pooled_margins_are_those_of_every_seed_cell(tmp_path):
     import seed_checks
 

@@ -30,12 +30,14 @@ def test_the_committed_table_is_what_the_seed_sweeps_say():
 
 
 def counts(table: pd.DataFrame, bar: str, hulls: str, comparison: str) -> str:
-    """The table's cells of one panel's bar, as seed_checks prints them (holds / fails / undecided)."""
-    from gadlib.stats import FAILS, HOLDS, UNDECIDED
+    """The table's cells of one panel's bar, as seed_checks prints them (holds / fails / undecided,
+    then the pale ones), each drawn verdict read back to its word."""
+    import verdict_figure
 
+    word = {shown: w for w, shown in verdict_figure.SHOWN.items()}
+    assert len(word) == len(verdict_figure.SHOWN)  # no two verdicts drawn alike
     rows = table[(table["bar"] == bar) & (table["hulls"] == hulls) & (table["comparison"] == comparison)]
-    n = dict(zip(rows["verdict"], rows["cells"]))
-    return count_text({HOLDS: n.get("holds", 0), FAILS: n.get("fails", 0), UNDECIDED: n.get("undecided", 0)})
+    return count_text({word[v]: n for v, n in zip(rows["verdict"], rows["cells"])})
 
 
 def test_each_bar_counts_what_seed_checks_pools_and_two_sweeps_add_up():
@@ -62,6 +64,30 @@ def test_each_bar_counts_what_seed_checks_pools_and_two_sweeps_add_up():
     assert row["seeds"] == 4 and row["RS GAD vs Base"] == "4 / 12 / 24"  # README, question 9
     bar = "birds, 224 px, ResNet18 (4 seeds, accuracy 0.77 to 0.84)"
     assert counts(table, bar, "top 50%", "RS GAD vs Base") == "4 / 12 / 24"
+    # seeds 1 to 3 gave 5 of their verdicts on the supplementary region on 1 to 4 images
+    row = seed_checks.pooled(both)[("all", "resnet18", "10% of max")]
+    assert row["RS GAD vs Sup"] == "9 / 1 / 25 (5 too few images)"
+    assert counts(table, bar, "10% of max", "RS GAD vs Sup") == row["RS GAD vs Sup"]
+
+
+def test_cells_neither_side_wins_are_drawn_under_their_own_names(tmp_path):
+    """A tie, a cell on too few images and an undefined one are each drawn apart from the others
+    (an undefined cell was once drawn as "no difference")."""
+    import verdict_figure
+
+    from gadlib.stats import NO_DIFFERENCE, TOO_FEW, UNDEFINED, VERDICTS
+
+    assert set(verdict_figure.SHOWN) == set(VERDICTS)
+    shown = [verdict_figure.SHOWN[w] for w in (NO_DIFFERENCE, TOO_FEW, UNDEFINED)]
+    assert shown == ["no difference", "too few images", "undefined"]
+    table = pd.DataFrame(
+        [("bar", "top 50%", "RS GAD vs Sup", v, 1) for v in ["holds", "fails", "undecided", *shown]],
+        columns=["bar", "hulls", "comparison", "verdict", "cells"],
+    )
+    from gadlib import figures
+
+    figures.verdict_shares(table, tmp_path / "v.png", "title")  # a colour for each, else it refuses
+    assert (tmp_path / "v.png").stat().st_size > 0
 
 
 def test_the_picture_and_its_table_are_written_side_by_side(tmp_path, capsys):

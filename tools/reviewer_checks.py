@@ -35,7 +35,7 @@ from run_tables import read, rules_of
 
 from gadlib.config import METHOD_SHORT
 from gadlib.stats import count_text
-from gadlib.tables import class_cells, to_markdown
+from gadlib.tables import class_cells, images_with_sup, to_markdown
 
 VERDICT_COLUMNS = ("RS GAD vs Base", "logit change GAD vs Base", "RS, family-wise", "logit change, family-wise")
 HULL_MATCHED_COLUMNS = (
@@ -92,10 +92,10 @@ def baseline_rows(folder: Path, label: str | None = None) -> tuple[dict, dict, d
                 "Base hull smaller": f"{part['Base hull smaller'].mean():.0%}",
                 **{c: counts(part[c]) for c in VERDICT_COLUMNS},
             }
-            images = part["images with Sup"].str.extract(r"^(?P<n>[\d /]+) of (?P<of>\d+)$")
-            per_class = [int(n) for cell in images["n"] for n in cell.split(" / ")]
+            images = [images_with_sup(cell) for cell in part["images with Sup"]]
+            per_class = [n for counts, _ in images for n in counts]
             sup[key] = {
-                "images with a Sup region": f"{min(per_class)}-{max(per_class)} of {images['of'].iloc[0]}",
+                "images with a Sup region": f"{min(per_class)}-{max(per_class)} of {images[0][1]}",
                 "RC = 1": f"{part['RC = 1'].mean():.0%}",
                 "RC > 1": f"{part['RC > 1'].mean():.1%}",
             }

@@ -40,13 +40,14 @@ from run_tables import read, rules_of
 from gadlib.stats import VERDICTS as VERDICT_WORDS
 from gadlib.stats import count_text
 from gadlib.sweep import NOT_HERE, listed_record, read_points
-from gadlib.tables import to_markdown
+from gadlib.tables import sup_cells, to_markdown
 from gadlib.training import ORDER_KEPT, lowest_spearman, model_names
 
+SUP = "RS GAD vs Sup"
 # (file, column) -> the label of its count in the tables below
 VERDICTS = {
     ("direction", "RC<1 for most"): "RC<1 for most",
-    ("direction", "RS GAD vs Sup"): "RS GAD vs Sup",
+    ("direction", SUP): SUP,
     ("baseline_check", "RS GAD vs Base"): "RS GAD vs Base",
     ("baseline_check", "logit change GAD vs Base"): "logit change GAD vs Base",
     ("baseline_check", "GAD vs Base(hull), both"): "GAD vs Base(hull), both",
@@ -148,12 +149,23 @@ def seed_rows(sweep: Path, found: list[tuple[int, Path]], label: str | None = No
                     "machine": machine,
                     "test accuracy": original[arch],
                     "lowest Spearman": lowest[arch],
-                    "counts": {lab: cell_counter(parts[name][col]) for (name, col), lab in VERDICTS.items()},
+                    "counts": {
+                        lab: sup_counter(parts) if col == SUP else cell_counter(parts[name][col])
+                        for (name, col), lab in VERDICTS.items()
+                    },
                     "margins": list(parts["baseline_check"][MARGIN]),
                     "overlaps": list(parts["baseline_check"][OVERLAP]),
                     "ties": parts["baseline_check"][list(TIES)].to_numpy().tolist(),  # one pair per method
                 }
     return rows
+
+
+def sup_counter(parts: dict[str, pd.DataFrame]) -> Counter:
+    """The "RS GAD vs Sup" cells of one architecture's direction and baseline_check rows, a class
+    on too few images read so (`tables.sup_cells`: earlier points gave a verdict on 1 to 5)."""
+    images = parts["baseline_check"].set_index("method")["images with Sup"]
+    verdicts = parts["direction"].set_index("method")[SUP]
+    return Counter(c for m, joined in verdicts.items() for c in sup_cells(joined, images[m]))
 
 
 def control_counts(sweep: Path, found: list[tuple[int, Path]], label: str | None = None) -> dict[str, pd.Series]:

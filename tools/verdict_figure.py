@@ -33,17 +33,19 @@ from seed_checks import WHERE, points, repeated_run, seed_rows, where
 from gadlib import figures
 from gadlib.config import RunConfig
 from gadlib.runfiles import atomic_write
-from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, UNDECIDED, UNDEFINED
+from gadlib.stats import FAILS, HOLDS, NO_DIFFERENCE, TOO_FEW, UNDECIDED, UNDEFINED, min_pairs
 
 PACKS = {"cub_warbler_sparrow": "birds", "catsdogs": "cats vs dogs"}  # ../shared/data's packs, by their names here
 ARCH_NAMES = {"resnet18": "ResNet18", "vgg16": "VGG16"}
-# a tie (every image equal) or a cell with nothing scored is neither side's: drawn apart, pale
+# a tie (every image equal), a cell on too few images or with nothing scored is neither side's:
+# each drawn apart, pale, under its own name
 SHOWN = {
     HOLDS: "holds",
     UNDECIDED: "undecided",
     FAILS: "fails",
     NO_DIFFERENCE: "no difference",
-    UNDEFINED: "no difference",
+    TOO_FEW: "too few images",
+    UNDEFINED: "undefined",
 }
 
 
@@ -147,7 +149,7 @@ def main(*args: str) -> None:
     seeds = "; ".join(dict.fromkeys(table["bar"]))
     title = (
         "Each comparison over the seed sweeps' (seed, method, class) cells: holds = GAD's side ahead, "
-        "fails = behind (95% bootstrap intervals over the images), else undecided"
+        f"fails = behind (95% bootstrap intervals over the images, at least {min_pairs()}), else undecided"
     )
     figures.verdict_shares(table, out, title)
     atomic_write(out.with_suffix(".csv"), lambda f: f.write(table.to_csv(index=False).encode()))
