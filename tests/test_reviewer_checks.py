@@ -176,6 +176,26 @@ def test_sanity_label_comes_from_the_paired_interval():
     e = sanity.gad_against_base(both, 3)
     assert e.loc["saliency", "label"] == "less model-dependent" and e.loc["saliency", "interval"].startswith("+0.050")
     assert sanity.verdicts(both).equals(t)  # the verdict stays the last step's
+    # on fewer images than a verdict needs, every method says so, whatever its interval
+    few = sanity.verdicts(pd.DataFrame(rows).query(f"image < {min_pairs() - 1}"))
+    assert set(few["GAD"]) == {TOO_FEW}
+
+
+def test_the_family_wise_verdicts_need_the_images_their_level_needs():
+    """baseline_check's family-wise columns are at 1 - 0.05/10 here (5 methods x 2 classes), where a
+    verdict needs 9 images (stats.min_pairs), the 95% ones 6: on 8 images only the family-wise say
+    too few."""
+    rc, rs = hand_rows()
+    assert min_pairs(1 - 0.05 / 10) == 9
+    t = baseline_check(rc[rc["image"] < 8], rs[rs["image"] < 8])
+    for wide, family in (
+        ("RS GAD vs Base", "RS, family-wise"),
+        ("logit change GAD vs Base", "logit change, family-wise"),
+    ):
+        assert set(t[family]) == {TOO_FEW} and TOO_FEW not in set(t[wide]), (wide, set(t[wide]))
+    assert set(t["both, family-wise"]) == {TOO_FEW}
+    full = baseline_check(rc, rs)
+    assert TOO_FEW not in set(full["RS, family-wise"]) | set(full["logit change, family-wise"])
 
 
 def test_class_cells_read_a_joined_verdict_back():

@@ -302,7 +302,8 @@ def main(*args: str) -> None:
             "rows would count its cells twice; give one of them"
         )
     print(
-        "1. Every seed of each sweep pooled: per (method, class) cell, holds / fails / undecided, for the "
+        "1. Every seed of each sweep pooled: per (method, class) cell, holds / fails / undecided (then ties, cells "
+        "on too few images, a class's 'RS GAD vs Sup' read from its 'images with Sup', and undefined ones), for the "
         "paper's claims (RC < 1 for most images; GAD's RS above its supplementary region's), GAD against the "
         "matched-area baseline on RS and on the logit change, and GAD against the hull-matched baseline where "
         "RS and the logit change agree; then the equivalence margins of the cells (reviewer_checks' section "
