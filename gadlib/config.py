@@ -90,14 +90,24 @@ def figures_root(given: str | Path | None = None) -> Path:
 PATH_SETTINGS = ("data_dir", "checkpoint", "runs_dir", "figures_dir")
 
 
-def absolute_path(path: str) -> str:
-    return str(Path(path).expanduser().resolve())
+def absolute_path(path: str | int | os.PathLike) -> str:
+    return str(Path(str(path) if isinstance(path, int) else path).expanduser().resolve())
+
+
+def is_name(value) -> bool:
+    """A folder's name as a command line gives it: text, or a whole number (-p data_dir=2024 and
+    classes=[0, 1] read as numbers)."""
+    return (isinstance(value, str) and bool(value)) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def is_path(value) -> bool:
+    return is_name(value) or isinstance(value, os.PathLike)
 
 
 def absolute_paths(params: dict) -> dict:
     """`params` with each path setting (also inside `extra`) absolute, from the current folder:
     the notebooks run inside notebooks/, so a relative path must not reach them as it is."""
-    out = {k: absolute_path(v) if k in PATH_SETTINGS and isinstance(v, str) and v else v for k, v in params.items()}
+    out = {k: absolute_path(v) if k in PATH_SETTINGS and is_path(v) else v for k, v in params.items()}
     if isinstance(out.get("extra"), dict):
         out["extra"] = absolute_paths(out["extra"])
     return out
@@ -300,6 +310,8 @@ class RunConfig:
                 f"run_name {self.run_name!r} is not a folder name (an unset variable, or a path?): give letters, "
                 "digits and . _ - (e.g. my-run), or leave it out for <dataset>-<profile>"
             )
+        if isinstance(self.classes, (list, tuple)):  # folders named 0 and 1 are read as numbers
+            self.classes = [str(c) if is_name(c) else c for c in self.classes]
         if self.classes is not None:
             if len(self.classes) != 2 or not all(isinstance(c, str) and c.strip() for c in self.classes):
                 raise GADInputError(
@@ -380,8 +392,11 @@ class RunConfig:
                 "give each support its own alpha"
             )
         for name in PATH_SETTINGS:
-            if getattr(self, name):
-                setattr(self, name, absolute_path(getattr(self, name)))
+            value = getattr(self, name)
+            if is_path(value):
+                setattr(self, name, absolute_path(value))
+            elif value not in (None, ""):
+                raise GADInputError(f"{name} must be a path, got {value!r}: give a folder or file name")
 
     # ----- derived values -----
     @property

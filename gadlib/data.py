@@ -75,6 +75,7 @@ class Dataset:
     classes: list[str]
     skipped: int = 0  # unreadable files left out
     skipped_files: tuple[str, ...] = ()  # "path: why" for each of them
+    skipped_by_class: tuple[int, ...] = ()  # how many of them each class had (empty in data cached before)
 
 
 def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -243,7 +244,8 @@ def real_dataset(cfg: RunConfig, listing: tuple | None = None) -> Dataset:
                 bad = failed[k, which]
                 why = f" ({len(bad)} unreadable, the first {bad[0]})" if bad else ""
                 raise GADInputError(f"class {c!r} has no readable {what} images in {root}{why}: add images")
-    return Dataset(splits[0], splits[1], classes, len(failures), tuple(failures))
+    by_class = tuple(len(failed[k, 0]) + len(failed[k, 1]) for k in range(len(classes)))
+    return Dataset(splits[0], splits[1], classes, len(failures), tuple(failures), by_class)
 
 
 def load_dataset(cfg: RunConfig) -> Dataset:
@@ -279,7 +281,9 @@ def load_dataset(cfg: RunConfig) -> Dataset:
 def check_n_eval(data: Dataset, n_eval: int, cap: int | None = None) -> None:
     test = {c: int((data.test.labels == k).sum()) for k, c in enumerate(data.classes)}
     total = {c: n + int((data.train.labels == k).sum()) for k, (c, n) in enumerate(test.items())}
-    check_counts(test, total, n_eval, cap, data.skipped)
+    # each class's own unreadable files (a cache made before they were counted by class: all of them)
+    skipped = dict(zip(test, data.skipped_by_class)) if data.skipped_by_class else data.skipped
+    check_counts(test, total, n_eval, cap, skipped)
 
 
 def eval_indices(split: Split, n_eval: int, seed: int = 0) -> torch.Tensor:

@@ -25,27 +25,49 @@ def unreadable_image_errors() -> tuple[type[Exception], ...]:
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
+def _entries(folder: Path) -> list[Path]:
+    """What `folder` holds, but not hidden names: a Mac's ._photo.jpg (AppleDouble metadata, not an
+    image), .DS_Store, .ipynb_checkpoints, .git. A folder that cannot be listed is one line."""
+    try:
+        return [p for p in folder.iterdir() if not p.name.startswith(".")]
+    except OSError as err:
+        raise GADInputError(
+            f"folder {folder} cannot be read ({err.strerror or type(err).__name__}): check its permissions"
+        ) from None
+
+
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in _entries(folder) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _class_folders(root: Path) -> list[str]:
-    """The sub-folders that can be classes: not hidden ones (.ipynb_checkpoints, .git) nor a Mac
-    archive's __MACOSX."""
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX")
+    """The sub-folders that can be classes: not hidden ones nor a Mac archive's __MACOSX. A link
+    that leads nowhere (its target gone, or itself) is refused, not left out: it may be a class."""
+    entries = _entries(root)
+    if broken := sorted(p.name for p in entries if p.is_symlink() and not p.exists()):
+        raise GADInputError(
+            f"{root} holds {len(broken)} link(s) that lead nowhere ({', '.join(broken[:3])}): "
+            "mount or restore their targets, or remove the links"
+        )
+    return sorted(p.name for p in entries if p.is_dir() and p.name != "__MACOSX")
 
 
 def _nested_images(folder: Path) -> int:
-    """Image files in the sub-folders of a class folder, which are not read."""
+    """Image files in the sub-folders of a class folder, which are not read (hidden ones aside)."""
     return sum(
-        1 for p in folder.rglob("*") if p.parent != folder and p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        1
+        for p in folder.rglob("*")
+        if p.parent != folder
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.is_file()
     )
 
 
 def _no_images(c: str, folder: Path) -> GADInputError:
     """A class folder without images: what it holds instead, by suffix, so that images in a
     format not read here (.heic, .avif) are named, not taken for an empty folder."""
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    files = [p for p in _entries(folder) if p.is_file()]
     other = Counter(p.suffix.lower() or "no suffix" for p in files)
     held = "; it holds " + ", ".join(f"{n} {s} file(s)" for s, n in other.most_common(3)) if other else ""
     read = ", ".join(sorted(IMAGE_SUFFIXES))
@@ -65,8 +87,11 @@ def folder_files(root: Path, classes: list[str] | None, two: bool = True) -> tup
     if classes is None:
         classes = _class_folders(root)
     if two and len(classes) != 2:
+        own = ""
+        if not classes and (images := _image_files(root)):  # data_dir one level too low: a class folder
+            own = f"; it holds {len(images)} image(s) itself: if it is one class, point data_dir at {root.parent}"
         raise GADInputError(
-            f"data folder {root} must hold exactly two class folders (or pass classes=[a, b]), found {classes}"
+            f"data folder {root} must hold exactly two class folders (or pass classes=[a, b]), found {classes}{own}"
         )
     if not classes:
         raise GADInputError(f"data folder {root} holds no class folder: put each class's images in root/<class>/")
@@ -283,17 +308,20 @@ def check_some_image_opens(cls: str, files: list[Path]) -> None:
 
 
 def check_counts(
-    test: dict[str, int], total: dict[str, int], n_eval: int, cap: int | None = None, unreadable: int = 0
+    test: dict[str, int], total: dict[str, int], n_eval: int, cap: int | None = None, unreadable: int | dict = 0
 ) -> None:
+    """Can the test split serve n_eval? `unreadable`: the files skipped, per class (a dict) or in all."""
     per = n_eval // 2
+    of = unreadable if isinstance(unreadable, dict) else dict.fromkeys(test, unreadable)
     if min(test.values()) < per:
         have = ", ".join(f"{c!r} {n}" for c, n in test.items())
         totals = ", ".join(f"{c!r} {n}" for c, n in total.items())
         short = [c for c, n in test.items() if n < per]
         # the cap is the limit only for a class that reached it (unreadable files counted: they were drawn)
-        capped = cap is not None and any(total[c] + unreadable >= cap for c in short)
+        capped = cap is not None and any(total[c] + of[c] >= cap for c in short)
         more = f"raise images_per_class (now {cap})" if capped else "add images"
-        skipped = f", after {unreadable} unreadable file(s) were skipped" if unreadable else ""
+        n = sum(of.values()) if isinstance(unreadable, dict) else unreadable
+        skipped = f", after {n} unreadable file(s) were skipped" if n else ""
         raise GADInputError(
             f"n_eval={n_eval} needs {per} held-out test images per class, but the test split has {have} "
             f"(of {totals} images in all{skipped}): lower n_eval to at most {2 * min(test.values())} or {more}"

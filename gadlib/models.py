@@ -66,6 +66,8 @@ SCRIPTED = (
 )
 # where training scripts keep the weights in a checkpoint dict (the PyTorch tutorials' form too)
 WEIGHT_KEYS = ("state_dict", "model_state_dict", "model")
+# the classifier layer of each architecture's state_dict, whose rows are its classes
+HEAD_WEIGHT = {"resnet18": "fc.weight", "vgg16": "classifier.6.weight"}
 
 
 def _no_inplace_relu(model: nn.Module) -> nn.Module:
@@ -201,6 +203,7 @@ def load_checkpoint(path: str | Path, arch: str, image_size: int) -> tuple[nn.Mo
     if isinstance(obj, dict):  # a training checkpoint: the weights under one of its keys
         obj = next((obj[k] for k in WEIGHT_KEYS if isinstance(obj.get(k), (dict, nn.Module))), obj)
     if isinstance(obj, nn.Module):
+        obj = obj.float()  # saved in fp16 or bf16: the pipeline computes in fp32 (and picks bf16 itself)
         try:
             with torch.no_grad():
                 y = obj.eval()(torch.zeros(1, 3, image_size, image_size))
@@ -267,6 +270,11 @@ def load_checkpoint(path: str | Path, arch: str, image_size: int) -> tuple[nn.Mo
                 f"it has VGG16's 224 px head, and below 224 px (image_size {image_size}) the head is "
                 "512 wide: set image_size=224 if it was trained at 224 px, else save the whole model "
                 "(torch.save(model)), which runs at its own size"
+            )
+        elif (classes := shape(HEAD_WEIGHT.get(arch, ""))[:1]) and classes[0] != 2:
+            hint = (
+                f"it has a {classes[0]}-class head: the pipeline explains a two-class classifier; for more classes "
+                'use the GAD class in Python, with pair=(c1, c2) for two of them (README, "GAD on your own model")'
             )
         else:
             hint = f"give a state_dict of torchvision's {arch} with a two-class head, or pick its architecture (archs)"

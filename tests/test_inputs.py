@@ -294,9 +294,14 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
     one_line_error(
         "whole model whose class cannot be imported here", load_classifier, tmp_path / "whole_net.pt", "resnet18", 32
     )
-    # ImageNet's 1000 classes: not this hint, at 224 px it would fail too
+    # ImageNet's 1000 classes: not this hint, at 224 px it would fail too; the head's classes are
     torch.save({**head, "classifier.6.weight": torch.zeros(1).expand(1000, 4096)}, tmp_path / "vgg1000.pt")
-    one_line_error("with a two-class head", load_classifier, tmp_path / "vgg1000.pt", "vgg16", 32)
+    one_line_error("1000-class head.*with pair=", load_classifier, tmp_path / "vgg1000.pt", "vgg16", 32)
+    one_line_error("5-class head.*with pair=", load_classifier, tmp_path / "five.pt", "resnet18", 32)
+    # a whole model saved in half precision runs in fp32, as the pipeline computes
+    torch.save(build_model("resnet18", 2, 32).half(), tmp_path / "half.pt")
+    half = load_classifier(tmp_path / "half.pt", "resnet18", 32)
+    assert {p.dtype for p in half.parameters()} == {torch.float32}
     # a whole model that cannot take the run's image size
     torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2)), tmp_path / "lin16.pt")
     one_line_error("fails on a 3 x 32 x 32 image", load_classifier, tmp_path / "lin16.pt", "resnet18", 32)
@@ -353,6 +358,91 @@ def test_16_bit_greyscale_images_keep_their_levels(tmp_path):
     Image.fromarray(np.full((12, 12), 117, np.uint8)).save(tmp_path / "g8.png")
     x, kept = decode_images([tmp_path / "g16.png", tmp_path / "g8.png"], 8)
     assert kept == [0, 1] and (x == 117).all()  # 30000 / 65535 of full scale, as the 8-bit image's 117 / 255
+
+
+def _images(folder, n, size=8):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(n):
+        Image.new("RGB", (size, size), (10 * k, 0, 0)).save(folder / f"{k}.png")
+
+
+def test_hidden_files_beside_the_images_are_not_taken_for_images(tmp_path):
+    """A Mac copies ._photo.jpg (metadata, not an image) beside each photo, and .DS_Store: they are
+    neither counted, drawn, decoded nor listed as skipped; a hidden sub-folder is not a nested one."""
+    from gadlib.layouts import image_files
+
+    for c in ("cats", "dogs"):
+        _images(tmp_path / c, 6)
+        for k in range(6):
+            (tmp_path / c / f"._{k}.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+        (tmp_path / c / ".DS_Store").write_bytes(b"\x00")
+        _images(tmp_path / c / ".ipynb_checkpoints", 1)
+    cfg = RunConfig.build(profile="smoke", dataset="folder", data_dir=str(tmp_path), n_eval=2, image_size=8)
+    _, files, _ = image_files(cfg)
+    assert [sorted(p.name for p in fs) for fs in files] == [[f"{k}.png" for k in range(6)]] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "unreadable" or "sub-folders" notice
+        data = load_dataset(dataclasses.replace(cfg, runs_dir=str(tmp_path / "runs")))
+    assert data.skipped == 0 and len(data.train.labels) + len(data.test.labels) == 12
+
+
+def test_a_class_folder_behind_a_broken_link_is_named_not_left_out(tmp_path):
+    for c in ("birds", "cats"):
+        _images(tmp_path / c, 4)
+    (tmp_path / "dogs").symlink_to(tmp_path / "unmounted" / "dogs")
+    cfg = RunConfig.build(profile="smoke", dataset="folder", data_dir=str(tmp_path), runs_dir=str(tmp_path / "runs"))
+    one_line_error(r"holds 1 link\(s\) that lead nowhere \(dogs\): mount or restore", load_dataset, cfg)
+    (tmp_path / "dogs").unlink()
+    (tmp_path / "dogs").symlink_to(tmp_path / "dogs")  # a link to itself
+    one_line_error(r"lead nowhere \(dogs\)", load_dataset, cfg)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_folder_that_cannot_be_listed_is_one_line(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    for c in ("cats", "dogs"):
+        _images(tmp_path / c, 4)
+    listing = Path.iterdir
+
+    def refuse(self):
+        if self.name == "dogs":
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    cfg = RunConfig.build(profile="smoke", dataset="folder", data_dir=str(tmp_path), runs_dir=str(tmp_path / "runs"))
+    one_line_error(r"folder .*dogs cannot be read \(Permission denied\): check its permissions", load_dataset, cfg)
+
+
+def test_a_data_folder_one_level_too_low_says_where_to_point(tmp_path):
+    _images(tmp_path / "pets" / "cats", 4)
+    _images(tmp_path / "pets" / "dogs", 4)
+    cfg = RunConfig.build(profile="smoke", dataset="folder", data_dir=str(tmp_path / "pets" / "cats"))
+    one_line_error(r"holds 4 image\(s\) itself: if it is one class, point data_dir at .*pets$", load_dataset, cfg)
+
+
+def test_the_advice_to_raise_the_cap_counts_each_class_own_unreadable_files():
+    from gadlib.layouts import check_counts
+
+    test, total = {"cats": 3, "dogs": 12}, {"cats": 10, "dogs": 40}
+    # 40 of dogs' files were unreadable: cats had all its 10 files, so only more images help it
+    one_line_error(r"or add images$", check_counts, test, total, 8, 48, {"cats": 0, "dogs": 40})
+    one_line_error(r"raise images_per_class \(now 48\)", check_counts, test, total, 8, 48, {"cats": 38, "dogs": 2})
+    skipped = {"cats": 0, "dogs": 40}
+    one_line_error(r"after 40 unreadable file\(s\) were skipped", check_counts, test, total, 8, 48, skipped)
+
+
+def test_path_and_class_settings_read_as_numbers_are_names():
+    """-p data_dir=2024 and classes=[0, 1] reach the settings as numbers: folder names all the same."""
+    import os
+
+    cfg = RunConfig.build(profile="smoke", dataset="folder", data_dir=2024, classes=[0, 1], checkpoint=7)
+    assert cfg.data_dir == os.path.abspath("2024") and cfg.checkpoint == os.path.abspath("7")
+    assert cfg.classes == ["0", "1"]
+    one_line_error(r"data_dir must be a path, got \['a'\]", RunConfig.build, dataset="folder", data_dir=["a"])
 
 
 def test_a_wrong_class_folder_lists_the_folders_there(tmp_path):
