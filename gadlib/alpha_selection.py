@@ -131,10 +131,9 @@ def comparison_text(table: pd.DataFrame) -> str:
         + "."
     )
 
-    def counted(c: pd.Series) -> str:  # "above / contain / below", and intervals missing, if any
-        return f"{c['above']} / {c['contains']} / {c['below']}" + (
-            f" ({c['undefined']} none)" if c.get("undefined") else ""
-        )
+    def counted(c: pd.Series) -> str:  # "above / contain / below", then those on too few pictures or missing
+        extra = [f"{c[k]} {word}" for k, word in (("too few", "too few"), ("undefined", "none")) if c.get(k)]
+        return f"{c['above']} / {c['contains']} / {c['below']}" + (f" ({', '.join(extra)})" if extra else "")
 
     by_setting = {column: interval_counts(g).apply(counted, axis=1) for column, g in t.groupby("column", sort=False)}
     counts = pd.DataFrame(by_setting)[order].rename_axis("measure")

@@ -20,7 +20,7 @@ from .config import figures_root, runs_root
 from .data import eval_indices
 from .errors import GADInputError
 from .runfiles import DATA_FIELDS, LATER_DEFAULTS, _hash, load, normalise, read_csv, read_key
-from .stats import cluster_bootstrap
+from .stats import cluster_bootstrap, min_pairs
 from .sweep import NOT_HERE, effects_paths, listed_record, points_not_here, read_context, read_points, run_folder_whole
 from .tables import hull_areas, logit_change_gain, method_label
 
@@ -67,16 +67,29 @@ def reference(measure: str) -> float:
 
 def interval_counts(table: pd.DataFrame) -> pd.DataFrame:
     """Per measure, how many of the table's (parameter, value, architecture, method) cells have
-    their interval above, containing or below the measure's `reference` (and how many have none:
-    no image with a value)."""
+    their interval above, containing or below the measure's `reference` (and how many rest on
+    too few pictures, `stats.min_pairs`, where the table gives `n`, or have none: no image with a
+    value)."""
     ref = table["measure"].map(reference)
     where = pd.Series("contains", index=table.index)
     where = where.mask(table["low"] > ref, "above").mask(table["high"] < ref, "below")
+    if "n" in table:  # the bootstrap of one picture is that picture: one-sided by construction
+        where = where.mask(table["n"].between(1, min_pairs() - 1), "too few")
     where = where.mask(table["low"].isna() | table["high"].isna(), "undefined")
     counts = where.groupby(table["measure"], sort=False).value_counts().unstack(fill_value=0)
-    columns = ["above", "contains", "below"] + (["undefined"] if "undefined" in counts else [])
+    columns = ["above", "contains", "below"] + [c for c in ("too few", "undefined") if c in counts]
     present = set(table["measure"])
     return counts.reindex(columns=columns, fill_value=0).reindex([m for m in MEASURES if m in present])
+
+
+# interval_counts' columns as the effects .md names them
+COUNT_NAMES = {
+    "above": "above the reference",
+    "contains": "contain it",
+    "below": "below it",
+    "too few": "too few pictures",
+    "undefined": "no interval",
+}
 
 
 def sweep_dirs(name: str, runs_dir=None, figures_dir=None) -> tuple[Path, Path]:
@@ -123,6 +136,13 @@ def read_sweep(
     if points.empty:
         raise GADInputError(f"sweep {name!r} has no finished point yet: see {index}")
     params = pd.DataFrame([{k: json.dumps(v) for k, v in json.loads(p).items()} for p in points["params"]])
+    for column in params.columns[params.isna().any()]:  # else each value's rows leave those points out, unseen
+        without = ", ".join(points.loc[params[column].isna(), "point"])
+        raise GADInputError(
+            f"sweep {name!r}: points {without} were made by a grid without {column} (theirs is in their RUN.json), "
+            f"so the effects of {column} would leave them out: sweep every point with {column} in the grid, "
+            "or those under a sweep name of their own"
+        )
     points = pd.concat([points[["point", "group", "key", "seconds"]], params], axis=1)
     # the architectures every point ran (an index written before the first line recorded them: those found)
     try:
@@ -356,7 +376,7 @@ def write(table: pd.DataFrame, points: pd.DataFrame, name: str, hull_rule: str, 
     keys = ["parameter", "value", "arch", "method"]
     wide = wide.pivot_table(index=keys, columns="measure", values="estimate", aggfunc="first", sort=False)
     counts = interval_counts(table).rename_axis(f"measure ({len(wide)} cells each)")
-    counts.columns = ["above the reference", "contain it", "below it", "no interval"][: counts.shape[1]]
+    counts = counts.rename(columns=COUNT_NAMES)
     refs = ", ".join(f"{m} {REFERENCES[m]:g}" for m in MEASURES)
     index = figures / "points.csv"
     left = unfinished(read_points(index)) if index.is_file() else pd.DataFrame()

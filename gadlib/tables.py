@@ -138,7 +138,12 @@ def direction_summary(
     out = []
     for (dataset, arch, method), g in rc_rows.groupby(["dataset", "arch", "method"], sort=False):
         r = rs_rows[(rs_rows["dataset"] == dataset) & (rs_rows["arch"] == arch) & (rs_rows["method"] == method)]
-        wide = r.pivot_table(index=["target", "image"], columns="mask", values="rs", dropna=False)
+        if r.duplicated(["target", "image", "mask"]).any():  # two hull rules' rows, say: pivot_table would average them
+            raise ValueError(
+                f"direction_summary: {arch} {method} has two RS rows for one image, class and mask "
+                "(rows of two hull rules or two runs?): give the rows of one"
+            )
+        wide = r.pivot(index=["target", "image"], columns="mask", values="rs")
         defined = g.dropna(subset=["rc"])  # an empty original hull has no RC; table1 leaves it out too
         targets = sorted(g["target"].unique())
         out.append(
@@ -364,7 +369,8 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 def paper_direction(t1: pd.DataFrame, t2: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, arch) and method: share of images with RC < 1 over both classes, and whether
-    the GAD mask's mean RS beats the supplementary mask's for both classes."""
+    the GAD mask's mean RS beats the supplementary mask's for both classes ("undefined" where a
+    class has no supplementary region, so no mean: not a failure)."""
     rows = []
     for (dataset, arch), g1 in t1.groupby(level=[0, 1], sort=False):
         g1 = g1.droplevel([0, 1])
@@ -372,7 +378,8 @@ def paper_direction(t1: pd.DataFrame, t2: pd.DataFrame) -> pd.DataFrame:
         for m in g1.columns:
             gad = g1.loc[["GAD 1", "GAD 2"], m].sum()
             total = g1[m].sum()
-            rs = all(g2.loc[f"GAD {k}", m] > g2.loc[f"Sup.{k}", m] for k in (1, 2))
+            means = [(g2.loc[f"GAD {k}", m], g2.loc[f"Sup.{k}", m]) for k in (1, 2)]
+            rs = "undefined" if pd.isna(means).any() else all(gad > sup for gad, sup in means)
             rows.append(
                 {
                     "dataset": dataset,

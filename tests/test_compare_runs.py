@@ -212,3 +212,38 @@ def test_two_runs_of_one_folder_name_keep_their_own_accuracies(tmp_path, capsys)
     assert f"of old/figures/cub-cpu (device {record['device']}) and {tmp_path.name}/figures/cub-cpu" in out
     original = next(line for line in out.splitlines() if line.startswith("| resnet18 | original"))
     assert [c.strip() for c in original.strip("|").split("|")][2:] == [f"{float(models[2].split(',')[4]):.3f}", "0.500"]
+
+
+def test_what_changed_pairs_the_classifiers_by_architecture_and_names_rows_of_one_side(tmp_path, monkeypatch):
+    """The earlier models.csv may list the architectures in another order, or other ones: each
+    accuracy is compared with its own architecture's, and a direction row of one side only is
+    named, not counted as "none flipped"."""
+    import pandas as pd
+    import what_changed
+
+    from gadlib.runfiles import read_csv
+
+    run = tmp_path / "synthetic-default"
+    shutil.copytree(ROOT / "figures" / "synthetic-default", run)
+    earlier = {}
+    for path in run.glob("*.csv"):
+        table, _ = read_csv(path)
+        earlier[path.name] = table
+    models = earlier["models.csv"]
+    earlier["models.csv"] = pd.concat([models[models["arch"] == "vgg16"], models[models["arch"] == "resnet18"]])
+    earlier["models.csv"].loc[earlier["models.csv"]["arch"] == "vgg16", "accuracy"] = 0.5
+    direction = earlier["direction_top_q.csv"]
+    earlier["direction_top_q.csv"] = direction[direction["method"] != "IG"]
+
+    def old_csv(rev, path, index_col=None):  # as git would show the earlier files
+        table = earlier[path.name]
+        return table if index_col is None else table.set_index(list(table.columns[: len(index_col)]))
+
+    monkeypatch.setattr(what_changed, "old_csv", old_csv)
+    row = what_changed.summary("f40dc9b", run)
+    now = read_csv(run / "models.csv")[0].groupby("arch")["accuracy"].first()
+    assert row["original accuracy, before -> now"] == (
+        f"vgg16 0.500 -> {now['vgg16']:.3f}, resnet18 {now['resnet18']:.3f} -> {now['resnet18']:.3f}"
+    )
+    assert "top_q resnet18 IG only now" in row["verdicts flipped"]
+    assert "top_q vgg16 IG only now" in row["verdicts flipped"]

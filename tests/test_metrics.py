@@ -184,6 +184,9 @@ def test_direction_summary_leaves_out_undefined_rc_like_table1():
     # one image a class short of a verdict: every verdict says so
     few = tables.direction_summary(rc, rs[rs["image"] < k - 1], resamples=200).iloc[0]
     assert few["RS GAD vs Sup"] == few["RS GAD vs Base"] == "too few images"
+    # rows of two hull rules given together are refused, not averaged into one verdict
+    with pytest.raises(ValueError, match="two RS rows for one image"):
+        tables.direction_summary(rc, pd.concat([rs, rs.assign(rs=rs["rs"] * 2)]), resamples=200)
 
 
 def test_cluster_bootstrap_counts_an_image_seen_twice_once():
@@ -223,3 +226,15 @@ def test_the_black_fill_is_a_black_pixel_in_the_models_input_space():
     assert torch.equal(metrics.occlusion_fill("zero", 1), torch.zeros(1, 1, 1, 1))
     with pytest.raises(GADInputError, match="'black' is for ImageNet-normalised RGB"):
         metrics.occlusion_fill("black", 1)
+
+
+def test_the_papers_rs_direction_is_undefined_where_a_class_has_no_supplementary_region():
+    """Table 2's Sup.k mean is NaN where no image of class k has a supplementary region: the paper's
+    'GAD's RS above Sup' is then undefined, not False (which reads as a failure)."""
+    idx = pd.MultiIndex.from_product([["d"], ["a"], ["Orig.1", "GAD 1", "Orig.2", "GAD 2"]])
+    t1 = pd.DataFrame({"S": [1, 3, 0, 4], "D": [2, 2, 2, 2]}, index=idx)
+    idx2 = pd.MultiIndex.from_product([["d"], ["a"], ["Sup.1", "GAD 1", "Sup.2", "GAD 2"]])
+    t2 = pd.DataFrame({"S": [1.0, 2.0, float("nan"), 3.0], "D": [1.0, 2.0, 4.0, 3.0]}, index=idx2)
+    d = tables.paper_direction(t1, t2).set_index("method")
+    assert d.loc["S", "RS GAD > Sup"] == "undefined" and d.loc["D", "RS GAD > Sup"] is False
+    assert d.loc["S", "share RC<1"] == 7 / 8 and d.loc["D", "share RC<1"] == 0.5

@@ -97,6 +97,12 @@ def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
     }
     one = table.assign(low=table["low"].where(table["measure"] != "RS GAD - Sup"))  # no interval there
     assert sweep_effects.interval_counts(one).loc["RS GAD - Sup", "undefined"] == 10
+    # a cell pooled from fewer pictures than a verdict needs is neither above nor below
+    few = table.assign(n=table["n"].where(table["measure"] != "RS GAD - Sup", 5))
+    assert sweep_effects.interval_counts(few).loc["RS GAD - Sup"].to_dict() == {
+        "above": 0, "contains": 0, "below": 0, "too few": 10
+    }  # fmt: skip
+    assert sweep_effects.interval_counts(few.assign(n=6)).loc["RS GAD - Sup", "above"] == 10
     csv, md = sweep_effects.write(table, points, "hand", "top_q", figures_dir=tmp_path)
     text = md.read_text()
     # stamped with what it pools (each point with its tables key) and what a cluster is
@@ -286,6 +292,22 @@ def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
                 assert values == {json.dumps(p[name]) for p in params}, (path, name)
             checked += 1
     assert checked >= 8  # the committed seed and alpha sweeps
+
+
+def test_points_of_a_grid_without_a_swept_parameter_are_refused_not_left_out(tmp_path):
+    """Points added to a sweep's index by a grid of other parameters have no value of the first
+    grid's: grouping by it would leave them out of its rows unseen, so the sweep is refused."""
+    from gadlib.errors import GADInputError
+
+    folder = tmp_path / "figures" / "mixed"
+    rows = []
+    for point, params in (("image_size-64", {"image_size": 64}), ("seed-1", {"image_size": 224, "seed": 1})):
+        key = finished_point(tmp_path, "mixed", point)["tables_key"]
+        rows.append({"point": point, "group": point, "params": json.dumps(params), "status": "done", "key": key})
+    pd.DataFrame([{**r, "seconds": 1} for r in rows]).to_csv(folder / "points.csv", index=False)
+    with pytest.raises(GADInputError, match="points image_size-64 were made by a grid without seed") as err:
+        sweep_effects.read_sweep("mixed", tmp_path / "runs", tmp_path / "figures")
+    assert "\n" not in str(err.value)
 
 
 # Committed sweeps whose effects were made before effects were stamped, with a cluster per image and

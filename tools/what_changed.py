@@ -40,6 +40,9 @@ def summary(rev: str, folder: Path) -> dict:
                 before, now = direction_verdict(old, idx, short), direction_verdict(new, idx, short)
                 if before != now:
                     flipped.append(f"{rule} {idx[1]} {idx[2]} {short} {before}->{now}")
+        # a row of one side only (an architecture or method added or dropped) is no "none flipped"
+        flipped += [f"{rule} {idx[1]} {idx[2]} only now" for idx in new.index.difference(old.index)]
+        flipped += [f"{rule} {idx[1]} {idx[2]} only before" for idx in old.index.difference(new.index)]
     row["verdicts flipped"] = "; ".join(flipped) or "none"
     t1n, _ = read_csv(folder / "table1_top_q.csv", index_col=[0, 1, 2])
     t1o = old_csv(rev, folder / "table1_top_q.csv", index_col=[0, 1, 2])
@@ -54,9 +57,12 @@ def summary(rev: str, folder: Path) -> dict:
     row["Table 2 top_q: median / max relative change"] = f"{rel.median():.0%} / {rel.max():.0%}"
     mn, _ = read_csv(folder / "models.csv")
     mo = old_csv(rev, folder / "models.csv")
-    orig_n, orig_o = mn[model_names(mn) == "original"], mo[model_names(mo) == "original"]
+    # by architecture, not by row: the two tables may list them in other orders, or other ones
+    orig_n, orig_o = (m[model_names(m) == "original"].set_index("arch")["accuracy"] for m in (mn, mo))
+    both = pd.concat({"before": orig_o, "now": orig_n}, axis=1)
     row["original accuracy, before -> now"] = ", ".join(
-        f"{a} {o:.3f} -> {n:.3f}" for a, o, n in zip(orig_n["arch"], orig_o["accuracy"], orig_n["accuracy"])
+        f"{a} {'-' if pd.isna(o) else f'{o:.3f}'} -> {'-' if pd.isna(n) else f'{n:.3f}'}"
+        for a, o, n in zip(both.index, both["before"], both["now"])
     )
     return row
 
