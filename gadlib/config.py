@@ -88,6 +88,8 @@ def figures_root(given: str | Path | None = None) -> Path:
 
 # Settings that are paths: relative ones are taken from the folder a command runs in.
 PATH_SETTINGS = ("data_dir", "checkpoint", "runs_dir", "figures_dir")
+# settings whose values are names, read from the command line as typed (parse_value)
+NAMED_SETTINGS = (*PATH_SETTINGS, "run_name", "classes")
 
 
 def absolute_path(path: str | int | os.PathLike) -> str:
@@ -310,12 +312,15 @@ class RunConfig:
                 f"run_name {self.run_name!r} is not a folder name (an unset variable, or a path?): give letters, "
                 "digits and . _ - (e.g. my-run), or leave it out for <dataset>-<profile>"
             )
-        if isinstance(self.classes, (list, tuple)):  # folders named 0 and 1 are read as numbers
-            self.classes = [str(c) if is_name(c) else c for c in self.classes]
         if self.classes is not None:
             if len(self.classes) != 2 or not all(isinstance(c, str) and c.strip() for c in self.classes):
+                numbers = (
+                    " as text (e.g. ['0', '1'])"
+                    if any(is_name(c) and not isinstance(c, str) for c in self.classes)
+                    else ""
+                )
                 raise GADInputError(
-                    "classes must name two classes (folder names, or species name patterns for cub), "
+                    f"classes must name two classes{numbers} (folder names, or species name patterns for cub), "
                     f"got {self.classes!r}"
                 )
             if class_key(self.dataset, self.classes[0]) == class_key(self.dataset, self.classes[1]):
@@ -448,9 +453,17 @@ def parse_value(item: str, example: str = "-p classes='[cats, dogs]'"):
 
     import yaml
 
-    text = item.partition("=")[2]
+    name, _, text = item.partition("=")
     if not text.strip():  # an unset shell variable: kept as given, so that a setting can refuse it
         return text
+    if name.strip() in NAMED_SETTINGS and text.strip() != "None":  # None: unset, as for any setting
+        # names as typed: 2024, 010, 1_000 and 0x1F are folders, not numbers
+        if text.lstrip()[:1] != "[":
+            return text
+        try:  # a list of them (classes, or a sweep's paths): every item as text
+            return yaml.load(text, Loader=yaml.BaseLoader)
+        except yaml.YAMLError as err:
+            raise GADInputError(f"-p {item!r} is not a list of values ({yaml_problem(err)}): e.g. {example}") from None
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):

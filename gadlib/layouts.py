@@ -37,14 +37,18 @@ def _entries(folder: Path) -> list[Path]:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in _entries(folder) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The image files of `folder`; a link to one that leads nowhere too, so that decoding skips
+    and lists it as unreadable rather than it going unseen."""
+    return sorted(p for p in _entries(folder) if (p.is_file() or p.is_symlink()) and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _class_folders(root: Path) -> list[str]:
-    """The sub-folders that can be classes: not hidden ones nor a Mac archive's __MACOSX. A link
-    that leads nowhere (its target gone, or itself) is refused, not left out: it may be a class."""
+def _class_folders(root: Path, strict: bool = True) -> list[str]:
+    """The sub-folders that can be classes: not hidden ones nor a Mac archive's __MACOSX. `strict`:
+    a link named like a folder (no suffix) that leads nowhere (its target gone, or itself) is
+    refused, not left out: it may be a class."""
     entries = _entries(root)
-    if broken := sorted(p.name for p in entries if p.is_symlink() and not p.exists()):
+    broken = sorted(p.name for p in entries if p.is_symlink() and not p.exists() and not p.suffix)
+    if strict and broken:
         raise GADInputError(
             f"{root} holds {len(broken)} link(s) that lead nowhere ({', '.join(broken[:3])}): "
             "mount or restore their targets, or remove the links"
@@ -96,7 +100,7 @@ def folder_files(root: Path, classes: list[str] | None, two: bool = True) -> tup
     if not classes:
         raise GADInputError(f"data folder {root} holds no class folder: put each class's images in root/<class>/")
     if missing := next((c for c in classes if not (root / c).is_dir()), None):  # before any folder's content
-        there = _class_folders(root)
+        there = _class_folders(root, strict=False)
         raise GADInputError(
             f"class folder {root / missing} does not exist: name {'two of the' if two else 'some of the'} folders "
             f"in {root} ({', '.join(there) or 'none'})"
@@ -110,7 +114,7 @@ def folder_files(root: Path, classes: list[str] | None, two: bool = True) -> tup
                 f"move them into {root / c} itself"
             )
             if not files[-1]:
-                inner = [f for f in _class_folders(root / c) if _image_files(root / c / f)]
+                inner = [f for f in _class_folders(root / c, strict=False) if _image_files(root / c / f)]
                 if len(inner) >= 2:  # data_dir one level too high: the classes are a level further down
                     raise GADInputError(
                         f"class {c!r} has no images of its own: {root / c} holds folders of images itself "

@@ -271,7 +271,10 @@ def load_checkpoint(path: str | Path, arch: str, image_size: int) -> tuple[nn.Mo
                 "512 wide: set image_size=224 if it was trained at 224 px, else save the whole model "
                 "(torch.save(model)), which runs at its own size"
             )
-        elif (classes := shape(HEAD_WEIGHT.get(arch, ""))[:1]) and classes[0] != 2:
+        elif set(keys) == set(model.state_dict()) and (classes := shape(HEAD_WEIGHT.get(arch, ""))[:1]) not in (
+            (),
+            (2,),
+        ):
             hint = (
                 f"it has a {classes[0]}-class head: the pipeline explains a two-class classifier; for more classes "
                 'use the GAD class in Python, with pair=(c1, c2) for two of them (README, "GAD on your own model")'

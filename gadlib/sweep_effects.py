@@ -92,6 +92,14 @@ COUNT_NAMES = {
 }
 
 
+def value_label(record: dict, column: str, labels: pd.Series) -> str:
+    """A swept setting's value for a point made by a grid without it (an index keeps the points of
+    every grid of a sweep): its RUN.json's, as the grids label an equal value ([2, 4] for [2.0,
+    4.0]), so that the point is pooled with that value's rows rather than left out of them."""
+    value = record.get("parameters", {}).get(column)
+    return next((x for x in labels.dropna().unique() if json.loads(x) == value), json.dumps(value))
+
+
 def sweep_dirs(name: str, runs_dir=None, figures_dir=None) -> tuple[Path, Path]:
     return runs_root(runs_dir) / name, figures_root(figures_dir) / name
 
@@ -136,13 +144,6 @@ def read_sweep(
     if points.empty:
         raise GADInputError(f"sweep {name!r} has no finished point yet: see {index}")
     params = pd.DataFrame([{k: json.dumps(v) for k, v in json.loads(p).items()} for p in points["params"]])
-    for column in params.columns[params.isna().any()]:  # else each value's rows leave those points out, unseen
-        without = ", ".join(points.loc[params[column].isna(), "point"])
-        raise GADInputError(
-            f"sweep {name!r}: points {without} were made by a grid without {column} (theirs is in their RUN.json), "
-            f"so the effects of {column} would leave them out: sweep every point with {column} in the grid, "
-            "or those under a sweep name of their own"
-        )
     points = pd.concat([points[["point", "group", "key", "seconds"]], params], axis=1)
     # the architectures every point ran (an index written before the first line recorded them: those found)
     try:
@@ -151,10 +152,12 @@ def read_sweep(
         raise GADInputError(f"sweep {name!r}: the first line of {index} is not the sweep's settings") from None
     rc, rs = [], []
     again = f"run the sweep again (python -m gadlib.sweep {name} ..., or make sweep: unchanged stages are reused)"
-    for point, key in zip(points["point"], points["key"]):
+    for row, (point, key) in enumerate(zip(points["point"], points["key"])):
         record, why = listed_record(index, point, key)
         if why is not None:
             raise GADInputError(f"sweep {name!r}: {why}: {again}")
+        for column in params.columns[params.iloc[row].isna()]:  # a point of an earlier grid without it
+            points.loc[row, column] = value_label(record, column, params[column])
         if not (runs / point).is_dir():
             raise GADInputError(
                 f"sweep {name!r}: the run folder of point {point} is not on this machine ({runs / point}): "

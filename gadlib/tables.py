@@ -369,8 +369,8 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 def paper_direction(t1: pd.DataFrame, t2: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, arch) and method: share of images with RC < 1 over both classes, and whether
-    the GAD mask's mean RS beats the supplementary mask's for both classes ("undefined" where a
-    class has no supplementary region, so no mean: not a failure)."""
+    the GAD mask's mean RS beats the supplementary mask's for both classes (False where one class's
+    does not; else "undefined" where a class has no supplementary region, so no mean)."""
     rows = []
     for (dataset, arch), g1 in t1.groupby(level=[0, 1], sort=False):
         g1 = g1.droplevel([0, 1])
@@ -379,7 +379,9 @@ def paper_direction(t1: pd.DataFrame, t2: pd.DataFrame) -> pd.DataFrame:
             gad = g1.loc[["GAD 1", "GAD 2"], m].sum()
             total = g1[m].sum()
             means = [(g2.loc[f"GAD {k}", m], g2.loc[f"Sup.{k}", m]) for k in (1, 2)]
-            rs = "undefined" if pd.isna(means).any() else all(gad > sup for gad, sup in means)
+            defined = [bool(gad > sup) for gad, sup in means if not (pd.isna(gad) or pd.isna(sup))]
+            # a class that fails decides; else a class without a mean leaves it open
+            rs = False if not all(defined) else "undefined" if len(defined) < len(means) else True
             rows.append(
                 {
                     "dataset": dataset,

@@ -294,10 +294,17 @@ def test_users_checkpoint_is_loaded_and_a_wrong_one_is_named(tmp_path):
     one_line_error(
         "whole model whose class cannot be imported here", load_classifier, tmp_path / "whole_net.pt", "resnet18", 32
     )
-    # ImageNet's 1000 classes: not this hint, at 224 px it would fail too; the head's classes are
+    # ImageNet's 1000 classes: not this hint, at 224 px it would fail too
     torch.save({**head, "classifier.6.weight": torch.zeros(1).expand(1000, 4096)}, tmp_path / "vgg1000.pt")
-    one_line_error("1000-class head.*with pair=", load_classifier, tmp_path / "vgg1000.pt", "vgg16", 32)
+    one_line_error("with a two-class head", load_classifier, tmp_path / "vgg1000.pt", "vgg16", 32)
+    # the architecture's own keys with another class count: pair= is the way; another
+    # architecture's keys (ResNet50's 2048-wide head loaded as resnet18): pick its architecture
     one_line_error("5-class head.*with pair=", load_classifier, tmp_path / "five.pt", "resnet18", 32)
+    torch.save(
+        {**model.state_dict(), "fc.weight": torch.zeros(1000, 2048), "extra.weight": torch.zeros(1)},
+        tmp_path / "r50.pt",
+    )
+    one_line_error("pick its architecture", load_classifier, tmp_path / "r50.pt", "resnet18", 32)
     # a whole model saved in half precision runs in fp32, as the pipeline computes
     torch.save(build_model("resnet18", 2, 32).half(), tmp_path / "half.pt")
     half = load_classifier(tmp_path / "half.pt", "resnet18", 32)
@@ -398,6 +405,19 @@ def test_a_class_folder_behind_a_broken_link_is_named_not_left_out(tmp_path):
     (tmp_path / "dogs").symlink_to(tmp_path / "dogs")  # a link to itself
     one_line_error(r"lead nowhere \(dogs\)", load_dataset, cfg)
     assert not (tmp_path / "runs").exists()
+    # classes named: the missing one is said as such; a dead link that is a file's is no class
+    (tmp_path / "dogs").unlink()
+    (tmp_path / "README.md").symlink_to(tmp_path / "gone.md")
+    named = dataclasses.replace(cfg, classes=["birds", "dogs"])
+    one_line_error(
+        r"class folder .*dogs does not exist: name two of the folders in .* \(birds, cats\)", load_dataset, named
+    )
+    # an image behind a dead link is not left out unseen: decoding skips it and lists it
+    (tmp_path / "cats" / "9.png").symlink_to(tmp_path / "gone.png")
+    with pytest.warns(UserWarning, match="unreadable"):
+        data = load_dataset(dataclasses.replace(cfg, n_eval=2, image_size=8))
+    assert data.skipped == 1 and data.skipped_by_class == (0, 1)
+    assert "9.png" in (tmp_path / "runs" / cfg.name / "skipped_images.txt").read_text()
 
 
 def test_a_folder_that_cannot_be_listed_is_one_line(tmp_path, monkeypatch):
@@ -433,16 +453,38 @@ def test_the_advice_to_raise_the_cap_counts_each_class_own_unreadable_files():
     one_line_error(r"raise images_per_class \(now 48\)", check_counts, test, total, 8, 48, {"cats": 38, "dogs": 2})
     skipped = {"cats": 0, "dogs": 40}
     one_line_error(r"after 40 unreadable file\(s\) were skipped", check_counts, test, total, 8, 48, skipped)
+    # from a dataset as notebook 01 leaves it: its own class's skips, or all where a cache predates them
+    from gadlib.data import Dataset, Split, check_n_eval
+
+    def split(per_class):
+        labels = torch.tensor([k for k, n in enumerate(per_class) for _ in range(n)])
+        return Split(torch.zeros(len(labels), 3, 2, 2, dtype=torch.uint8), labels, None, None, None)
+
+    data = Dataset(split([7, 28]), split([3, 12]), ["cats", "dogs"], 40, (), (0, 40))
+    one_line_error(r"\(of 'cats' 10, 'dogs' 40 images in all, after 40 .*or add images$", check_n_eval, data, 8, 48)
+    before = Dataset(split([7, 28]), split([3, 12]), ["cats", "dogs"], 40, ())
+    one_line_error(r"raise images_per_class \(now 48\)", check_n_eval, before, 8, 48)
 
 
-def test_path_and_class_settings_read_as_numbers_are_names():
-    """-p data_dir=2024 and classes=[0, 1] reach the settings as numbers: folder names all the same."""
+def test_names_on_the_command_line_are_read_as_typed():
+    """-p data_dir=2024, classes=[010, 020]: folder names, spelt as typed (a number would turn 010
+    into 8, 1_000 into 1000); None stays unset; a number given in Python is a path too, and
+    classes as numbers are refused with the fix."""
     import os
 
-    cfg = RunConfig.build(profile="smoke", dataset="folder", data_dir=2024, classes=[0, 1], checkpoint=7)
+    from gadlib.config import parse_value
+
+    assert parse_value("data_dir=2024") == "2024" and parse_value("checkpoint=0x1F") == "0x1F"
+    assert parse_value("run_name=1_000") == "1_000" and parse_value("classes=[010, 020]") == ["010", "020"]
+    assert parse_value("classes=['cats', \"a b\"]") == ["cats", "a b"] and parse_value("classes=None") is None
+    assert parse_value("data_dir=[a, 2024]") == ["a", "2024"]  # a sweep's grid of paths
+    assert parse_value("seed=3") == 3  # other settings as before
+    cfg = RunConfig.build(profile="smoke", dataset="folder", data_dir=2024, checkpoint=7)
     assert cfg.data_dir == os.path.abspath("2024") and cfg.checkpoint == os.path.abspath("7")
-    assert cfg.classes == ["0", "1"]
     one_line_error(r"data_dir must be a path, got \['a'\]", RunConfig.build, dataset="folder", data_dir=["a"])
+    one_line_error(
+        r"two classes as text \(e\.g\. \['0', '1'\]\)", RunConfig.build, dataset="folder", data_dir="x", classes=[0, 1]
+    )
 
 
 def test_a_wrong_class_folder_lists_the_folders_there(tmp_path):

@@ -237,4 +237,7 @@ def test_the_papers_rs_direction_is_undefined_where_a_class_has_no_supplementary
     t2 = pd.DataFrame({"S": [1.0, 2.0, float("nan"), 3.0], "D": [1.0, 2.0, 4.0, 3.0]}, index=idx2)
     d = tables.paper_direction(t1, t2).set_index("method")
     assert d.loc["S", "RS GAD > Sup"] == "undefined" and d.loc["D", "RS GAD > Sup"] is False
+    # the other class failing decides, whatever the class without a mean
+    t2.loc[("d", "a", "Sup.1"), "S"] = 5.0
+    assert str(tables.paper_direction(t1, t2).set_index("method").loc["S", "RS GAD > Sup"]) == "False"
     assert d.loc["S", "share RC<1"] == 7 / 8 and d.loc["D", "share RC<1"] == 0.5

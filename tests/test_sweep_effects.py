@@ -1,6 +1,7 @@
 """What notebook 08 pools over a sweep's points (`sweep_effects.effects`), on rows built by hand."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -103,6 +104,9 @@ def test_each_measure_counts_its_intervals_against_its_reference(tmp_path):
         "above": 0, "contains": 0, "below": 0, "too few": 10
     }  # fmt: skip
     assert sweep_effects.interval_counts(few.assign(n=6)).loc["RS GAD - Sup", "above"] == 10
+    _, few_md = sweep_effects.write(few, points, "few", "top_q", figures_dir=tmp_path)
+    header = re.split(r"\s*\|\s*", few_md.read_text().split("\n\n")[-2].splitlines()[0])[1:-1]
+    assert header[1:] == ["above the reference", "contain it", "below it", "too few pictures"]
     csv, md = sweep_effects.write(table, points, "hand", "top_q", figures_dir=tmp_path)
     text = md.read_text()
     # stamped with what it pools (each point with its tables key) and what a cluster is
@@ -294,20 +298,31 @@ def test_each_committed_sweeps_effects_are_of_every_point_it_finished():
     assert checked >= 8  # the committed seed and alpha sweeps
 
 
-def test_points_of_a_grid_without_a_swept_parameter_are_refused_not_left_out(tmp_path):
-    """Points added to a sweep's index by a grid of other parameters have no value of the first
-    grid's: grouping by it would leave them out of its rows unseen, so the sweep is refused."""
-    from gadlib.errors import GADInputError
-
+def test_points_of_a_grid_without_a_swept_parameter_take_their_records_value(tmp_path):
+    """Points added to a sweep's index by a grid of other parameters have no value of its other
+    grids' parameters: grouping by one would leave them out of its rows unseen, so each takes its
+    RUN.json's value, labelled as the grids label an equal one."""
     folder = tmp_path / "figures" / "mixed"
     rows = []
-    for point, params in (("image_size-64", {"image_size": 64}), ("seed-1", {"image_size": 224, "seed": 1})):
-        key = finished_point(tmp_path, "mixed", point)["tables_key"]
+    grids = (
+        ("image_size-64", {"image_size": 64, "alphas": [2, 4]}, 0),
+        ("seed-1", {"image_size": 224, "seed": 1}, 1),
+        ("seed-0", {"image_size": 224, "seed": 0}, 0),
+    )
+    for point, params, seed in grids:  # each point's own 24 pictures
+        paths = [f"/pack/{point}/{k}.jpg" for k in range(24)]
+        key = finished_point(tmp_path, "mixed", point, seed=seed, paths=paths)["tables_key"]
         rows.append({"point": point, "group": point, "params": json.dumps(params), "status": "done", "key": key})
+    record = json.loads((folder / "seed-1" / "RUN.json").read_text())
+    record["parameters"]["alphas"] = [2.0, 4.0]  # as a RunConfig records it
+    (folder / "seed-1" / "RUN.json").write_text(json.dumps(record))
     pd.DataFrame([{**r, "seconds": 1} for r in rows]).to_csv(folder / "points.csv", index=False)
-    with pytest.raises(GADInputError, match="points image_size-64 were made by a grid without seed") as err:
-        sweep_effects.read_sweep("mixed", tmp_path / "runs", tmp_path / "figures")
-    assert "\n" not in str(err.value)
+    points, rc_read, rs_read = sweep_effects.read_sweep("mixed", tmp_path / "runs", tmp_path / "figures")
+    assert points.set_index("point")["seed"].to_dict() == {"image_size-64": "0", "seed-1": "1", "seed-0": "0"}
+    assert points.set_index("point").loc["seed-1", "alphas"] == "[2, 4]"  # the grid's label of an equal value
+    table = sweep_effects.effects(points, rc_read, rs_read, resamples=10)
+    n = table[(table["parameter"] == "seed") & (table["measure"] == "RS GAD - Base")].groupby("value")["n"].max()
+    assert n.to_dict() == {"0": 2 * N, "1": N}  # seed 0's rows pool both of its points' pictures
 
 
 # Committed sweeps whose effects were made before effects were stamped, with a cluster per image and

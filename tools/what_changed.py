@@ -33,7 +33,9 @@ def summary(rev: str, folder: Path) -> dict:
     for rule in THRESHOLD_RULES:
         new, _ = read_csv(folder / f"direction_{rule}.csv", index_col=[0, 1, 2])
         old = old_csv(rev, folder / f"direction_{rule}.csv", index_col=[0, 1, 2])
-        if new is None or old is None:
+        if new is None or old is None:  # a rule's table on one side only is said, not skipped
+            if (new is None) != (old is None):
+                flipped.append(f"{rule} table only {'before' if new is None else 'now'}")
             continue
         for idx in new.index.intersection(old.index):
             for short in DIRECTION_VERDICTS:
