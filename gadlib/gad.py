@@ -22,6 +22,7 @@ import copy
 import functools
 import importlib
 import inspect
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from .seeding import seeded
 from .tables import HULL_OVERLAP
 from .training import (
     alpha_text,
+    check_pair,
     distanced_targets,
     family_report,
     per_class_alphas,
@@ -193,8 +195,8 @@ class GAD:
         # each trained support's loss per epoch (None for supports given or read back)
         self.history: list[list[float] | None] = [None] * len(self.alphas)
         # the weights the supports belong to: taken when they are given or trained, so that
-        # `save` refuses a model changed since
-        self.model_fingerprint = runfiles.fingerprint(model) if self.supports else None
+        # `save` refuses a model changed since, and explain / evaluate too
+        self._fitted_on(runfiles.fingerprint(model) if self.supports else None)
 
     @property
     def models(self) -> list[nn.Module]:
@@ -230,7 +232,8 @@ class GAD:
         "bf16" choose (bf16 on the CPU pays only where it has native bf16).
         model_fingerprint: the model's `runfiles.fingerprint` where the caller holds it already
         (the pipeline's run record), so that its weights are not hashed again (VGG16's 134
-        million at 224 px, in every notebook); a wrong one can only make `save` refuse."""
+        million at 224 px, in every notebook); a wrong one can only make `save` refuse, and
+        `explain` / `evaluate` once the weights have moved (another device) or changed."""
         if model_fingerprint is not None and not re.fullmatch(r"[0-9a-f]{64}", str(model_fingerprint)):
             raise GADInputError(
                 f"model_fingerprint {checks.short_repr(model_fingerprint)}: give runfiles.fingerprint(model), "
@@ -300,8 +303,28 @@ class GAD:
                 support.load_state_dict(keep(i, trained))
             supports.append(support.to(device).eval())
         self.supports, self.history = supports, history
-        self.model_fingerprint = model_fingerprint or runfiles.fingerprint(self.model)
+        self._fitted_on(model_fingerprint or runfiles.fingerprint(self.model))
         return self
+
+    def _weights_key(self) -> tuple:
+        """A cheap key of the model's weights: each tensor's storage and in-place version counter
+        (bumped by optimiser steps, load_state_dict and in-place ops), as `attributions.prepared`."""
+        return tuple((t.data_ptr(), t._version) for t in itertools.chain(self.model.parameters(), self.model.buffers()))
+
+    def _fitted_on(self, fingerprint: str | None) -> None:
+        self.model_fingerprint, self._weights_seen = fingerprint, self._weights_key()
+
+    def _check_weights(self) -> None:
+        """Supports fitted on other weights than the model's now (it was trained on, or loaded
+        other weights since) would explain a model that is not there: a one-line error."""
+        if self._weights_key() == self._weights_seen:
+            return
+        if runfiles.fingerprint(self.model) != self.model_fingerprint:
+            raise GADInputError(
+                "the model's weights changed since its supports were fitted: fit again (GAD.fit), or give the "
+                "model as it was"
+            )
+        self._weights_seen = self._weights_key()  # the same weights, elsewhere (moved to another device)
 
     @_keeping_modes
     def report(self, images: torch.Tensor, labels) -> pd.DataFrame:
@@ -348,9 +371,13 @@ class GAD:
         """The inputs as the model takes them and one target class per image, or a one-line error."""
         if not self.supports:
             raise GADInputError(NO_SUPPORTS)
+        self._check_weights()
         x = checks.model_inputs(checks.check_images(inputs, "inputs"), self.model)
         target = checks.target_classes(target, len(x))
-        checks.check_classes(checks.model_outputs(self.model, x, "inputs", 1), target)
+        logits = checks.model_outputs(self.model, x, "inputs", 1)
+        checks.check_classes(logits, target)
+        if self.pair is not None:  # supports given or read back: fit has not checked it
+            check_pair(self.pair, logits.shape[1])
         return x, target
 
     def _maps(self, x: torch.Tensor, target: torch.Tensor, fast: bool = True, **method_kwargs) -> torch.Tensor:
@@ -377,10 +404,14 @@ class GAD:
     def _captum_maps(self, x, target, device, kwargs) -> torch.Tensor:
         kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}  # baselines
         x = x.detach().to(device)
+        # a method that draws (NoiseTunnel, GradientShap) draws the same for every model: else the
+        # consensus would measure the draws, not the models; the draw is the caller's random state's
+        draw = int(torch.randint(2**62, ()))
         out = []
         for model in self.models:
             explainer = bound_method(self._spec, model.eval())
-            a = explainer.attribute(x.clone().requires_grad_(True), target=target.to(device), **kwargs)
+            with seeded(draw, device):
+                a = explainer.attribute(x.clone().requires_grad_(True), target=target.to(device), **kwargs)
             out.append(cons.reduce_channels(a.detach()).float().cpu())
         return torch.stack(out)
 
@@ -473,9 +504,13 @@ class GAD:
             )
         found = runfiles.fingerprint(model)
         if found != state["model_fingerprint"]:
+            saved = {t.dtype for sd in state["supports"][:1] for t in sd.values() if t.is_floating_point()}
+            ours = {t.dtype for t in model.state_dict().values() if t.is_floating_point()}
+            other = f" (or this model in {', '.join(map(str, saved))}: it is in {', '.join(map(str, ours))})"
             raise GADInputError(
                 f"{path} holds supports of another model (weights {state['model_fingerprint'][:12]}, "
                 f"this model's {found[:12]}): load it with the model it was fitted on"
+                f"{other if saved and saved != ours else ''}"
             )
         device = next(model.parameters()).device
         supports = []

@@ -298,12 +298,12 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> 
     from .data import normalize
 
     model.eval()
-    device = next(model.parameters()).device
+    device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
     out = []
     with small_map_convs(model):
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].to(device)
-            xb = normalize(xb) if xb.dtype == torch.uint8 else xb
+            xb = normalize(xb).to(dtype) if xb.dtype == torch.uint8 else xb  # a float64 or half model's dtype
             y = model(xb)
             if not isinstance(y, torch.Tensor):  # a tuple or dict of outputs (torchvision's Inception, say)
                 raise GADInputError(

@@ -55,7 +55,7 @@ def _fit(
     it is); `loss_of(outputs, idx)` gives the batch loss. With
     `frozen`, batch norm and dropout stay in eval mode (running statistics neither used from the
     batch nor updated). `precision`: see `uses_bf16`. Returns the mean loss of each epoch."""
-    device = next(model.parameters()).device
+    device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
     images = images.to(device)
     bf16 = uses_bf16(device, precision)
     if bf16:  # faster bf16 convolutions (tensor cores; oneDNN on the CPU)
@@ -79,7 +79,7 @@ def _fit(
             on_device = torch.cat(batches).to(device).split([len(b) for b in batches])
             flips_on_device = torch.cat(flips).to(device).split([len(b) for b in batches]) if flip else None
             for step, idx in enumerate(on_device):
-                x = normalize(images[idx]) if images.dtype == torch.uint8 else images[idx]
+                x = normalize(images[idx]).to(dtype) if images.dtype == torch.uint8 else images[idx]
                 if flip:  # horizontal flip of a random half of the batch
                     do = flips_on_device[step]
                     x = torch.where(do[:, None, None, None], x.flip(-1), x)

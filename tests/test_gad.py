@@ -141,6 +141,30 @@ def test_every_captum_method_runs_through_gad_with_maps_of_the_inputs_spatial_sh
     assert ((ex.gad > 0) <= ex.consensus).all()  # GAD never adds a pixel
 
 
+@pytest.mark.parametrize(
+    "method, kwargs",
+    [
+        (NoiseTunnel(Saliency(nn.Identity())), {"nt_samples": 3, "stdevs": 0.1}),
+        (GradientShap, {"baselines": torch.zeros(2, 3, 32, 32), "n_samples": 4}),
+    ],
+    ids=["NT-Saliency", "GradientShap"],
+)
+def test_a_method_that_draws_noise_draws_the_same_for_every_model(three_class, method, kwargs):
+    """A support that is the original itself must give the original's map: with a draw of its
+    own per model, the consensus measured the noise (share 0.39 where 0.5 is the top half). The
+    draw follows the caller's random state: seeded, a call repeats; unseeded, it varies."""
+    import copy
+
+    model, fitted, x, y = three_class
+    gad = GAD(fitted.model, method, fitted.alphas[:1], [copy.deepcopy(fitted.model)])
+    torch.manual_seed(0)
+    maps = gad.maps(x[:4], target=y[:4], **kwargs)
+    assert torch.equal(maps[0], maps[1])
+    torch.manual_seed(0)
+    assert torch.equal(gad.maps(x[:4], target=y[:4], **kwargs), maps)
+    assert not torch.equal(gad.maps(x[:4], target=y[:4], **kwargs), maps)
+
+
 def test_evaluation_works_for_any_class_and_gad_hulls_lie_inside_the_originals(three_class):
     import gadlib.gad
 
@@ -341,7 +365,12 @@ def test_loading_with_another_model_is_a_one_line_error(three_class, tmp_path):
     fitted.save(tmp_path / "gad.pt")
     with pytest.raises(GADInputError) as err:
         GAD.load(tmp_path / "gad.pt", small_cnn(3))
-    assert "another model" in _one_line(err)
+    assert "another model" in _one_line(err) and "this model in" not in _one_line(err)
+    import copy
+
+    with pytest.raises(GADInputError) as err:  # the same model in float64: said so
+        GAD.load(tmp_path / "gad.pt", copy.deepcopy(fitted.model).double())
+    assert "(or this model in torch.float32: it is in torch.float64)" in _one_line(err)
     with pytest.raises(GADInputError) as err:
         GAD.load(tmp_path / "missing.pt", small_cnn(3))
     assert "does not exist" in _one_line(err)
@@ -764,3 +793,40 @@ def test_report_gives_each_supports_known_mse_and_spearman_and_warns_when_the_or
         with pytest.raises(GADInputError) as err:
             fn(*args)
         assert message in _one_line(err)
+
+
+def test_uint8_images_reach_a_float64_model_in_its_dtype():
+    """fit and report normalise uint8 images: in the model's dtype, as explain casts float ones
+    (a float64 model got float32 images and failed in its first convolution)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
+    ).double()
+    x = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    y = torch.arange(8) % 2
+    gad = GAD(model, "saliency", alphas=[2]).fit(x, y, epochs=1, batch_size=4)
+    assert {p.dtype for s in gad.supports for p in s.parameters()} == {torch.float64}
+    assert len(gad.report(x, y)) > 0
+
+
+def test_supports_of_other_weights_are_refused_and_a_pair_given_with_supports_is_checked(three_class):
+    """Weights changed after fit (trained on, loaded): the supports no longer belong to the model,
+    so explain and evaluate refuse in one line; the same weights moved back and forth are fine.
+    A pair given with the supports, which fit never checked, is checked on the first call."""
+    import copy
+
+    _, fitted, x, y = three_class
+    model = copy.deepcopy(fitted.model)
+    gad = GAD(model, "saliency", fitted.alphas, fitted.supports)
+    gad.explain(x[:2], target=y[:2])
+    model.load_state_dict(copy.deepcopy(model.state_dict()))  # the same weights, new storage and versions
+    gad.explain(x[:2], target=y[:2])
+    with torch.no_grad():
+        next(model.parameters()).mul_(-3)
+    for call in (gad.explain, gad.evaluate):
+        with pytest.raises(GADInputError, match="weights changed since its supports were fitted") as err:
+            call(x[:2], y[:2])
+        assert "\n" not in str(err.value)
+    bad = GAD(fitted.model, "saliency", fitted.alphas, fitted.supports, pair=(0, 9))
+    with pytest.raises(GADInputError, match=r"pair \(0, 9\): give two different classes of the model's 3"):
+        bad.explain(x[:2], target=y[:2])

@@ -32,6 +32,20 @@ def test_the_draws_inside_are_torch_manual_seeds_and_the_callers_state_comes_bac
         assert not torch.equal(_draws()[0], inside[0])  # another seed, other draws
 
 
+def test_numpys_global_draws_are_the_seeds_and_come_back_too():
+    """captum's GradientShap draws from NumPy's global generator."""
+    import numpy as np
+
+    np.random.seed(5)
+    expected = np.random.rand(3)
+    np.random.seed(5)
+    with seeded(7):
+        inside = np.random.rand(2)
+    assert np.array_equal(np.random.rand(3), expected)
+    np.random.seed(7)
+    assert np.array_equal(inside, np.random.rand(2))
+
+
 def test_the_state_comes_back_when_the_block_raises():
     torch.manual_seed(3)
     expected = torch.rand(2)
