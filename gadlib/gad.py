@@ -22,7 +22,6 @@ import copy
 import functools
 import importlib
 import inspect
-import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -307,9 +306,11 @@ class GAD:
         return self
 
     def _weights_key(self) -> tuple:
-        """A cheap key of the model's weights: each tensor's storage and in-place version counter
-        (bumped by optimiser steps, load_state_dict and in-place ops), as `attributions.prepared`."""
-        return tuple((t.data_ptr(), t._version) for t in itertools.chain(self.model.parameters(), self.model.buffers()))
+        """A cheap key of the model's weights: each parameter's storage and in-place version counter
+        (bumped by optimiser steps but fused ones, load_state_dict and in-place ops; not by writes
+        through .data), as `attributions.prepared`. Parameters only: a buffer that an eval-mode
+        forward updates (a counter, an observer) is no other model."""
+        return tuple((t.data_ptr(), t._version) for t in self.model.parameters())
 
     def _fitted_on(self, fingerprint: str | None) -> None:
         self.model_fingerprint, self._weights_seen = fingerprint, self._weights_key()
@@ -321,10 +322,13 @@ class GAD:
             return
         if runfiles.fingerprint(self.model) != self.model_fingerprint:
             raise GADInputError(
-                "the model's weights changed since its supports were fitted: fit again (GAD.fit), or give the "
-                "model as it was"
+                "the model's weights changed (their values or dtype) since its supports were fitted: fit again "
+                "(GAD.fit), or give the model as it was"
             )
-        self._weights_seen = self._weights_key()  # the same weights, elsewhere (moved to another device)
+        # the same weights, moved (to another device): the supports go along
+        device = next(self.model.parameters()).device
+        self.supports = [s.to(device) for s in self.supports]
+        self._weights_seen = self._weights_key()
 
     @_keeping_modes
     def report(self, images: torch.Tensor, labels) -> pd.DataFrame:
