@@ -39,7 +39,12 @@ def _entries(folder: Path) -> list[Path]:
 def _image_files(folder: Path) -> list[Path]:
     """The image files of `folder`; a link to one that leads nowhere too, so that decoding skips
     and lists it as unreadable rather than it going unseen."""
-    return sorted(p for p in _entries(folder) if (p.is_file() or p.is_symlink()) and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in _entries(folder) if (p.is_file() or _dead_link(p)) and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _dead_link(p: Path) -> bool:
+    """A link whose target is gone, or itself."""
+    return p.is_symlink() and not p.exists()
 
 
 def _class_folders(root: Path, strict: bool = True) -> list[str]:
@@ -47,7 +52,7 @@ def _class_folders(root: Path, strict: bool = True) -> list[str]:
     a link named like a folder (no suffix) that leads nowhere (its target gone, or itself) is
     refused, not left out: it may be a class."""
     entries = _entries(root)
-    broken = sorted(p.name for p in entries if p.is_symlink() and not p.exists() and not p.suffix)
+    broken = sorted(p.name for p in entries if _dead_link(p) and not p.suffix)
     if strict and broken:
         raise GADInputError(
             f"{root} holds {len(broken)} link(s) that lead nowhere ({', '.join(broken[:3])}): "

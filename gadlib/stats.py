@@ -85,14 +85,20 @@ def count_text(n) -> str:
     return cell
 
 
+def count_verdict(n: int, level: float = 0.95) -> str | None:
+    """The verdict that the number of pairs alone decides: 'undefined' with none, 'too few images'
+    under `min_pairs(level)`, else None (the interval decides)."""
+    return UNDEFINED if n == 0 else TOO_FEW if n < min_pairs(level) else None
+
+
 def verdict(low: float, high: float, n: int, level: float = 0.95) -> str:
     """The verdict of a `level` interval [low, high] over `n` pairs: 'holds' if the whole interval
     says GAD is better, 'fails' if it says worse, 'no difference' if every pair ties, else
     undecided; 'too few images' under `min_pairs(level)` pairs, 'undefined' with none."""
-    if n == 0 or np.isnan(low) or np.isnan(high):
+    if np.isnan(low) or np.isnan(high):
         return UNDEFINED
-    if n < min_pairs(level):
-        return TOO_FEW
+    if decided := count_verdict(n, level):
+        return decided
     if low == high == 0:
         return NO_DIFFERENCE
     if low > 0:

@@ -20,7 +20,7 @@ from .config import figures_root, runs_root
 from .data import eval_indices
 from .errors import GADInputError
 from .runfiles import DATA_FIELDS, LATER_DEFAULTS, _hash, load, normalise, read_csv, read_key
-from .stats import cluster_bootstrap, min_pairs
+from .stats import TOO_FEW, cluster_bootstrap, count_verdict
 from .sweep import NOT_HERE, effects_paths, listed_record, points_not_here, read_context, read_points, run_folder_whole
 from .tables import hull_areas, logit_change_gain, method_label
 
@@ -74,7 +74,7 @@ def interval_counts(table: pd.DataFrame) -> pd.DataFrame:
     where = pd.Series("contains", index=table.index)
     where = where.mask(table["low"] > ref, "above").mask(table["high"] < ref, "below")
     if "n" in table:  # the bootstrap of one picture is that picture: one-sided by construction
-        where = where.mask(table["n"].between(1, min_pairs() - 1), "too few")
+        where = where.mask(table["n"].map(count_verdict).eq(TOO_FEW), "too few")
     where = where.mask(table["low"].isna() | table["high"].isna(), "undefined")
     counts = where.groupby(table["measure"], sort=False).value_counts().unstack(fill_value=0)
     columns = ["above", "contains", "below"] + [c for c in ("too few", "undefined") if c in counts]

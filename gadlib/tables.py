@@ -13,11 +13,9 @@ from .stats import (
     FAILS,
     HOLDS,
     NO_DIFFERENCE,
-    TOO_FEW,
     UNDECIDED,
-    UNDEFINED,
+    count_verdict,
     equivalence_bound,
-    min_pairs,
     paired_bootstrap,
     verdict,
 )
@@ -328,7 +326,7 @@ def sup_cells(joined: str, images: str) -> list[str]:
     cells, (per_class, _) = class_cells(joined), images_with_sup(images)
     if len(cells) != len(per_class):
         raise ValueError(f"sup_cells: {joined!r} is of {len(cells)} classes, {images!r} of {len(per_class)}")
-    return [UNDEFINED if n == 0 else TOO_FEW if n < min_pairs() else c for c, n in zip(cells, per_class)]
+    return [count_verdict(n) or c for c, n in zip(cells, per_class)]
 
 
 # The direction table's verdict columns, and what tables made before the paired verdicts called
